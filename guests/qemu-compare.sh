@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# qemu-compare.sh - run every guest in QEMU and compare with its expected.txt (exact
+# debug-port output) and expected.json (exit status: qemuExitStatus if present, else
+# exitStatus; a triple fault under -no-reboot exits QEMU with 0). One line per guest, then a
+# summary; exit status 1 if any guest differs.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pass=0
+fail=0
+for dir in "$here"/*/; do
+  name="$(basename "$dir")"
+  [ -f "$dir/$name.img" ] && [ -f "$dir/expected.txt" ] || continue
+  want_status="$(node -e 'const e = require(process.argv[1]); console.log(e.qemuExitStatus ?? e.exitStatus)' "$dir/expected.json")"
+  got="$(mktemp)"
+  "$here/qemu-run.sh" "$dir/$name.img" >"$got"
+  status=$?
+  if ! cmp -s "$got" "$dir/expected.txt"; then
+    echo "FAIL $name: output differs from expected.txt:"
+    diff "$dir/expected.txt" "$got" | sed 's/^/    /'
+    fail=$((fail + 1))
+  elif [ "$status" != "$want_status" ]; then
+    echo "FAIL $name: exit status $status, expected $want_status"
+    fail=$((fail + 1))
+  else
+    echo "ok   $name (exit status $status, $(wc -l <"$got") lines)"
+    pass=$((pass + 1))
+  fi
+  rm -f "$got"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,109 @@
+// The decoded-block cache: straight-line runs of decoded instructions keyed by the physical
+// address (and code size) of their first byte, dropped when their code page is written.
+import { type Cpu, FAULT } from './cpu.js';
+import { decode, DEC_TERM } from './decode.js';
+import { Insn } from './insn.js';
+import { translateExec } from './mmu.js';
+import { tlbDropWritable } from './tlb.js';
+import { ATT_SMC } from './events.js';
+
+export const MAX_BLOCK_INSNS = 64;
+
+export class Block {
+  valid = true;
+  constructor(
+    /** Physical address * 4 + code-size index: the cache key. */
+    readonly key: number,
+    readonly insns: Insn[],
+    /** Physical pages the block's bytes live in (one, or two when an instruction straddles). */
+    readonly pages: number[],
+  ) {}
+}
+
+function modeIndex(codeSize: number): number {
+  return codeSize === 64 ? 3 : codeSize === 32 ? 2 : 1;
+}
+
+/** The block starting at the current CS:RIP, from the cache or freshly decoded. */
+export function getBlock(cpu: Cpu, lin: number): Block {
+  const phys = translateExec(cpu, lin);
+  const key = phys * 4 + modeIndex(cpu.codeSize);
+  const h = (phys ^ (phys >>> 12) ^ (phys >>> 20)) & 0xffff;
+  const b = cpu.blockTable[h];
+  if (b !== null && b.key === key && b.valid) return b;
+  const nb = buildBlock(cpu, lin, phys, key);
+  if (nb.pages.length > 0) cpu.blockTable[h] = nb;
+  return nb;
+}
+
+function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
+  const insns: Insn[] = [];
+  const pages: number[] = [];
+  const inRam = phys + 16 <= cpu.ramBytes;
+  const firstPage = Math.floor(phys / 4096);
+  let off = 0;
+  const pageLeft = 4096 - (phys & 0xfff);
+  const csLimit = cpu.codeSize === 64 ? Number.POSITIVE_INFINITY : cpu.segLimit[1];
+  for (;;) {
+    const insn = new Insn();
+    let r: number;
+    try {
+      r = decode(cpu, lin + off, insn);
+    } catch (e) {
+      // A fetch fault on a later instruction ends the block before it; the fault happens if it is reached.
+      if (e === FAULT && insns.length > 0) break;
+      throw e;
+    }
+    if (cpu.codeSize !== 64 && cpu.rip + off + insn.len - 1 > csLimit) {
+      if (insns.length > 0) break;
+      cpu.excVector = 13;
+      cpu.excError = 0;
+      cpu.excHasError = true;
+      throw FAULT;
+    }
+    insns.push(insn);
+    off += insn.len;
+    if (off > pageLeft && inRam) {
+      // The instruction straddles into the next page: the block depends on that page too.
+      const p2 = Math.floor(translateExec(cpu, lin + pageLeft) / 4096);
+      if (!pages.includes(p2)) pages.push(p2);
+      break;
+    }
+    if (r & DEC_TERM || insns.length >= MAX_BLOCK_INSNS || off >= pageLeft) break;
+  }
+  if (inRam) pages.unshift(firstPage);
+  else pages.length = 0; // fetched from MMIO/unbacked space: never cached
+  const block = new Block(key, insns, pages);
+  for (const p of pages) {
+    let list = cpu.pageBlocks.get(p);
+    if (list === undefined) {
+      list = [];
+      cpu.pageBlocks.set(p, list);
+    }
+    list.push(block);
+    if (!cpu.codePages[p]) {
+      cpu.codePages[p] = 1;
+      tlbDropWritable(cpu, p * 4096);
+    }
+  }
+  return block;
+}
+
+/** A write hit a page holding decoded code: drop its blocks (self-modifying code, loaders). */
+export function invalidateCodePage(cpu: Cpu, ppn: number): void {
+  const list = cpu.pageBlocks.get(ppn);
+  if (list !== undefined) {
+    for (const b of list) b.valid = false;
+    cpu.pageBlocks.delete(ppn);
+  }
+  cpu.codePages[ppn] = 0;
+  cpu.attention |= ATT_SMC;
+}
+
+/** Drop every decoded block (e.g. after guest memory was replaced from outside). */
+export function flushBlocks(cpu: Cpu): void {
+  cpu.blockTable.fill(null);
+  for (const list of cpu.pageBlocks.values()) for (const b of list) b.valid = false;
+  cpu.pageBlocks.clear();
+  cpu.codePages.fill(0);
+}

@@ -1,0 +1,271 @@
+// The processor's architectural state and its wiring to the machine. The execution loop lives in
+// run.ts, address translation in mmu.ts, instruction semantics in exec/.
+import type { Block } from './block.js';
+import { LazyOp } from './flags.js';
+import type { InterceptPort, InterruptController, IoBus, MmioBus } from './ports.js';
+import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CS, DS, EFER_LMA, ES, FS, GS, SS } from './regs.js';
+import { TLB_SIZE } from './tlb.js';
+import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
+import type { MsrHandler } from './msr.js';
+
+export type Vendor = 'AuthenticAMD' | 'GenuineIntel';
+
+// Segment attribute bits, in the VMCB's 12-bit packing of descriptor bits 40-47 and 52-55.
+export const SEG_TYPE = 0xf, SEG_S = 1 << 4, SEG_DPL_SHIFT = 5, SEG_P = 1 << 7;
+export const SEG_AVL = 1 << 8, SEG_L = 1 << 9, SEG_DB = 1 << 10, SEG_G = 1 << 11;
+/** Not an architectural bit: the cache holds a null selector (protected mode). */
+export const SEG_UNUSABLE = 1 << 16;
+
+export interface CpuOptions {
+  vendor?: Vendor;
+  /** Guest-physical RAM, shared so vCPU workers can see it. */
+  ram: SharedArrayBuffer | ArrayBuffer;
+  io: IoBus;
+  mmio: MmioBus;
+  apicId?: number;
+}
+
+/** Raised through the interpreter for a guest exception; caught once per block (see run.ts). */
+export const FAULT = { kind: 'fault' } as const;
+/** Raised when an intercept fired: the instruction did not execute, the exit is recorded. */
+export const VMEXIT = { kind: 'vmexit' } as const;
+
+export class Cpu {
+  readonly vendor: Vendor;
+  readonly apicId: number;
+  /** Feature bits the machine layers add to CPUID (cpuid.ts). */
+  readonly features: CpuidFeatures = defaultFeatures();
+
+  // ---- general registers: one buffer, several views (regs.ts names the indices) ----
+  readonly regBuf = new ArrayBuffer(16 * 8);
+  /** GPR i low half at [2i], high half at [2i+1]. */
+  readonly r32 = new Int32Array(this.regBuf);
+  readonly r64 = new BigUint64Array(this.regBuf);
+  readonly ri64 = new BigInt64Array(this.regBuf);
+  /** GPR i low word at [4i]. */
+  readonly r16 = new Uint16Array(this.regBuf);
+  /** GPR i low byte at [8i]; AH..BH at [8(i-4)+1]. */
+  readonly r8 = new Uint8Array(this.regBuf);
+  /** Instruction pointer: EIP/IP as an unsigned number, RIP as a signed canonical number. */
+  rip = 0;
+
+  // ---- flags ----
+  /** RFLAGS; its arithmetic bits are stale while lfOp !== NONE (flags.ts). */
+  eflags = 2;
+  readonly lfBuf = new ArrayBuffer(8 * 4);
+  readonly lf = new Int32Array(this.lfBuf);
+  readonly lf64 = new BigUint64Array(this.lfBuf);
+  lfOp: LazyOp = LazyOp.NONE;
+  /** Operand size of the last lazy op in bytes: 1, 2, 4, 8. */
+  lfSize = 4;
+  /** CF (INC/DEC) or CF|OF|AF (RESULT) carried over by the last lazy op. */
+  lfCarry = 0;
+  /** 64-bit scratch words for memory operands and wide arithmetic. */
+  readonly tmpBuf = new ArrayBuffer(8 * 4);
+  readonly t32 = new Int32Array(this.tmpBuf);
+  readonly t64 = new BigUint64Array(this.tmpBuf);
+  readonly ti64 = new BigInt64Array(this.tmpBuf);
+
+  // ---- segment descriptor caches: ES CS SS DS FS GS LDTR TR ----
+  readonly segSel = new Uint16Array(8);
+  readonly segBase = new Float64Array(8);
+  readonly segLimit = new Float64Array(8);
+  readonly segAttr = new Uint32Array(8);
+  /** Why an access to the segment needs the slow check (segment-check.ts), 0 for the fast path. */
+  readonly segCheck = new Uint8Array(8);
+  gdtrBase = 0;
+  gdtrLimit = 0xffff;
+  idtrBase = 0;
+  idtrLimit = 0xffff;
+  cpl = 0;
+
+  // ---- control, debug and model-specific registers ----
+  cr0 = CR0_ET | CR0_CD | CR0_NW;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  /** Task priority (CR8 in 64-bit mode), bits 3:0. */
+  cr8 = 0;
+  efer = 0;
+  readonly dr = new Float64Array(8);
+  xcr0 = 1;
+  readonly msr = new Map<number, bigint>();
+  /** MSR ranges owned by other layers (x2APIC, SVM, SEV-ES), asked first. */
+  readonly msrHandlers: MsrHandler[] = [];
+  tscOffset = 0;
+  // SYSCALL/SYSENTER MSRs kept as plain numbers for the hot paths.
+  star = 0n;
+  lstar = 0;
+  cstar = 0;
+  sfmask = 0;
+  kernelGsBase = 0;
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  tscAux = 0;
+  /** State of the deterministic RDRAND generator. */
+  rngState = 0x2545f491;
+  apicBase = 0xfee00900; // enabled, BSP; cleared for APs by the machine
+  pat = 0x0007040600070406n;
+
+  // ---- x87 and SSE ----
+  fcw = 0x37f;
+  fsw = 0;
+  ftw = 0xffff;
+  readonly fpuBuf = new ArrayBuffer(8 * 10 + 16 * 16);
+  /** XMM0-15 as 32-bit lanes: register i at [4i..4i+3]. */
+  readonly xmm = new Int32Array(this.fpuBuf, 80, 64);
+  readonly xmm8 = new Uint8Array(this.fpuBuf, 80, 256);
+  /** ST0-7 raw 80-bit images (only saved/restored, no arithmetic). */
+  readonly st = new Uint8Array(this.fpuBuf, 0, 80);
+  mxcsr = 0x1f80;
+
+  // ---- execution mode, recomputed by updateMode() ----
+  /** Code size of CS: 16, 32 or 64. */
+  codeSize = 16;
+  /** Stack address size: 2, 4 or 8 bytes. */
+  stackSize = 2;
+  /** EFER.LMA set (long mode, 64-bit or compatibility). */
+  longMode = false;
+  /** Protected mode (CR0.PE). */
+  protectedMode = false;
+  /** Paging enabled (CR0.PG). */
+  paging = false;
+
+  // ---- events ----
+  halted = false;
+  /** Nonzero: the run loop must look at events before the next block. */
+  attention = 0;
+  /** Interrupt shadow after STI / MOV SS / POP SS: interrupts stay blocked for one instruction. */
+  interruptShadow = false;
+  nmiPending = false;
+  nmiBlocked = false;
+  /** Instructions retired (the virtual clock of the deterministic scheduler). */
+  icount = 0;
+
+  // ---- the exception being raised (set before throwing FAULT) ----
+  excVector = -1;
+  excError = 0;
+  excHasError = false;
+  /** Vector being delivered while a nested one is raised (double-fault rules), -1 if none. */
+  delivering = -1;
+  /** Human-readable chain of the last exceptions, for triple-fault reports. */
+  readonly excHistory: string[] = [];
+
+  // ---- the machine around the core ----
+  readonly ramBytes: number;
+  readonly ram: DataView;
+  readonly ram8: Uint8Array;
+  io: IoBus;
+  mmio: MmioBus;
+  intc: InterruptController | null = null;
+  intercept: InterceptPort | null = null;
+  /** Bit (1 << InterceptKind) set: ask `intercept` at that point. */
+  interceptMask = 0;
+  /** A20 gate: bit 20 of every physical address is ANDed with this. */
+  a20Mask = -1;
+  /** Report #UD with the opcode bytes (debug option). */
+  onUndefined: ((rip: number, bytes: number[]) => void) | null = null;
+
+  // ---- software TLB (tlb.ts) ----
+  readonly tlbTag = new Float64Array(TLB_SIZE * 6).fill(Number.NaN);
+  readonly tlbPhys = new Float64Array(TLB_SIZE * 6);
+  /** Bit 0: global page; bit 1: part of a large page. */
+  readonly tlbGlobal = new Uint8Array(TLB_SIZE * 6);
+  tlbHasLarge = false;
+  /** Offset of the TLB bank in use for data reads / writes (supervisor or user). */
+  tlbRead = 0;
+  tlbWrite = TLB_SIZE;
+
+  // ---- decoded-block cache (block.ts) ----
+  readonly blockTable: (Block | null)[] = new Array(1 << 16).fill(null);
+  readonly codePages = new Uint8Array(1 << 20);
+  readonly pageBlocks = new Map<number, Block[]>();
+
+  constructor(opts: CpuOptions) {
+    this.vendor = opts.vendor ?? 'AuthenticAMD';
+    this.apicId = opts.apicId ?? 0;
+    this.ram = new DataView(opts.ram);
+    this.ram8 = new Uint8Array(opts.ram);
+    this.ramBytes = opts.ram.byteLength;
+    this.io = opts.io;
+    this.mmio = opts.mmio;
+    this.reset();
+  }
+
+  /** RESET state (AMD APM vol 2 14.1.3, Intel SDM vol 3 Table 10-1), CS:IP = F000:FFF0. */
+  reset(): void {
+    this.r32.fill(0);
+    this.r32[2 * 2] = 0x600; // EDX: family/model/stepping
+    this.rip = 0xfff0;
+    this.eflags = 2;
+    this.lfOp = LazyOp.NONE;
+    for (let s = 0; s < 8; s++) {
+      this.segSel[s] = 0;
+      this.segBase[s] = 0;
+      this.segLimit[s] = 0xffff;
+      this.segAttr[s] = SEG_P | SEG_S | 3; // read/write data, accessed
+    }
+    this.segAttr[CS] = SEG_P | SEG_S | 0xb; // execute/read code, accessed
+    this.segSel[CS] = 0xf000;
+    this.segBase[CS] = 0xffff0000;
+    this.segAttr[6] = SEG_P | 2; // LDT
+    this.segAttr[7] = SEG_P | 3; // busy 16-bit TSS
+    this.gdtrBase = this.idtrBase = 0;
+    this.gdtrLimit = this.idtrLimit = 0xffff;
+    this.cpl = 0;
+    this.cr0 = CR0_ET | CR0_CD | CR0_NW;
+    this.cr2 = this.cr3 = this.cr4 = this.cr8 = 0;
+    this.efer = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0;
+    this.dr[7] = 0x400;
+    this.xcr0 = 1;
+    this.fcw = 0x37f;
+    this.fsw = 0;
+    this.ftw = 0xffff;
+    this.mxcsr = 0x1f80;
+    this.xmm.fill(0);
+    this.halted = false;
+    this.interruptShadow = false;
+    this.nmiPending = false;
+    this.nmiBlocked = false;
+    this.delivering = -1;
+    this.updateMode();
+  }
+
+  /** Recompute the cached mode fields after CR0, EFER or CS/SS changes. */
+  updateMode(): void {
+    this.protectedMode = (this.cr0 & CR0_PE) !== 0;
+    this.paging = (this.cr0 & CR0_PG) !== 0;
+    this.longMode = (this.efer & EFER_LMA) !== 0;
+    const csAttr = this.segAttr[CS];
+    if (this.longMode && csAttr & SEG_L) this.codeSize = 64;
+    else this.codeSize = csAttr & SEG_DB ? 32 : 16;
+    if (this.codeSize === 64) this.stackSize = 8;
+    else this.stackSize = this.segAttr[SS] & SEG_DB ? 4 : 2;
+    this.tlbRead = this.cpl === 3 ? TLB_SIZE * 3 : 0;
+    this.tlbWrite = this.tlbRead + TLB_SIZE;
+  }
+
+  /** Real-mode (and virtual-8086) segment load: base = selector << 4, attributes kept (unreal mode). */
+  loadSegReal(seg: number, sel: number): void {
+    this.segSel[seg] = sel;
+    this.segBase[seg] = sel << 4;
+    if (seg === CS) this.segAttr[CS] &= ~(SEG_DB | SEG_L);
+  }
+
+  // ---- 64-bit register helpers (not for hot paths) ----
+  getReg(i: number): bigint {
+    return this.r64[i];
+  }
+  setReg(i: number, v: bigint): void {
+    this.r64[i] = v;
+  }
+  /** Register i as a number, for values known to fit (addresses, counts). */
+  regNum(i: number): number {
+    return this.r32[2 * i + 1] * 4294967296 + (this.r32[2 * i] >>> 0);
+  }
+}
+
+export const DATA_SEGS = [ES, SS, DS, FS, GS] as const;

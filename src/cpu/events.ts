@@ -1,0 +1,7 @@
+// Bits of Cpu.attention: why the run loop must look up from the instruction stream.
+/** Interrupt state changed (IF set, interrupt raised, HLT): check deliverable events. */
+export const ATT_EVENT = 1;
+/** A code page was written: the current block may be stale. */
+export const ATT_SMC = 2;
+/** The owner asked the vCPU to return from run() (kick). */
+export const ATT_STOP = 4;

@@ -1,0 +1,353 @@
+// Linear-to-physical translation (AMD APM vol 2 ch. 5; Intel SDM vol 3 ch. 4) and the linear
+// memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
+import { invalidateCodePage } from './block.js';
+import { type Cpu, FAULT } from './cpu.js';
+import {
+  CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC,
+} from './regs.js';
+import { BANK_EXEC, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
+
+/** Access kinds for translate(). */
+export const ACC_READ = 0, ACC_WRITE = 1, ACC_USER = 2, ACC_EXEC = 4;
+/** Accesses the processor makes for itself (descriptor tables, TSS): supervisor even at CPL 3. */
+export const ACC_IMPLICIT = 8;
+
+// #PF error code bits
+const PFE_P = 1, PFE_W = 2, PFE_U = 4, PFE_RSVD = 8, PFE_ID = 16;
+const TWO32 = 4294967296;
+
+/** Raise #PF for `lin` with error code `err` (sets CR2). */
+function pageFault(cpu: Cpu, lin: number, err: number): never {
+  cpu.cr2 = lin;
+  cpu.excVector = PF_VEC;
+  cpu.excError = err;
+  cpu.excHasError = true;
+  throw FAULT;
+}
+
+/** Physical 32-bit read for the page walker (RAM only; holes read as all ones). */
+function pte32(cpu: Cpu, pa: number): number {
+  return pa + 4 <= cpu.ramBytes ? cpu.ram.getInt32(pa, true) : cpu.mmio.mmioRead(pa, 4) | 0;
+}
+function setPteBits(cpu: Cpu, pa: number, bits: number): void {
+  if (pa + 4 <= cpu.ramBytes) {
+    const v = cpu.ram.getInt32(pa, true);
+    if ((v & bits) !== bits) cpu.ram.setInt32(pa, v | bits, true);
+  }
+}
+
+/** Page size of the last translate() (4096, or a large page), for the TLB's INVLPG bookkeeping. */
+let lastPageLarge = false;
+let lastPageGlobal = false;
+
+/**
+ * Walk the paging structures for `lin`; returns the physical address, setting accessed and dirty
+ * bits, or raises #PF with the architectural error code.
+ */
+export function translate(cpu: Cpu, lin: number, acc: number): number {
+  lastPageLarge = false;
+  lastPageGlobal = false;
+  if (!cpu.paging) return (lin >>> 0) & cpu.a20Mask;
+  const write = (acc & ACC_WRITE) !== 0;
+  const user = (acc & ACC_USER) !== 0;
+  const exec = (acc & ACC_EXEC) !== 0;
+  const nxe = (cpu.efer & EFER_NXE) !== 0;
+  const errBase = (write ? PFE_W : 0) | (user ? PFE_U : 0) | (exec && nxe ? PFE_ID : 0);
+  let allowW = true, allowU = true, allowX = true;
+  let pa: number;
+  if (!(cpu.cr4 & CR4_PAE)) {
+    // 32-bit paging: 10/10/12, 4 MiB pages with CR4.PSE.
+    const l = lin >>> 0;
+    const pdeAddr = (cpu.cr3 & 0xfffff000) + ((l >>> 22) << 2);
+    const pde = pte32(cpu, pdeAddr & cpu.a20Mask);
+    if (!(pde & 1)) pageFault(cpu, lin, errBase);
+    allowW = (pde & 2) !== 0;
+    allowU = (pde & 4) !== 0;
+    if (pde & 0x80 && cpu.cr4 & CR4_PSE) {
+      checkPerm(cpu, lin, errBase, write, user, allowW, allowU, true);
+      setPteBits(cpu, pdeAddr, write ? 0x60 : 0x20);
+      lastPageLarge = true;
+      lastPageGlobal = (pde & 0x100) !== 0;
+      pa = (pde & 0xffc00000) + (l & 0x3fffff);
+    } else {
+      const pteAddr = (pde & 0xfffff000) + (((l >>> 12) & 0x3ff) << 2);
+      const pte = pte32(cpu, pteAddr & cpu.a20Mask);
+      if (!(pte & 1)) pageFault(cpu, lin, errBase);
+      allowW = allowW && (pte & 2) !== 0;
+      allowU = allowU && (pte & 4) !== 0;
+      checkPerm(cpu, lin, errBase, write, user, allowW, allowU, true);
+      setPteBits(cpu, pdeAddr, 0x20);
+      setPteBits(cpu, pteAddr, write ? 0x60 : 0x20);
+      lastPageGlobal = (pte & 0x100) !== 0;
+      pa = (pte & 0xfffff000) + (l & 0xfff);
+    }
+    return (pa >>> 0) & cpu.a20Mask;
+  }
+  // PAE and 4-level paging: 64-bit entries. Reserved physical-address bits 63:MAXPHYADDR (48)
+  // unless NX; bit 63 is reserved without EFER.NXE.
+  const rsvdHi = nxe ? 0x7fff0000 : 0xffff0000 | 0;
+  let tableBase: number;
+  let levels: number;
+  if (cpu.longMode) {
+    tableBase = physPage(cpu.cr3);
+    levels = 4;
+  } else {
+    // PAE: the PDPTE comes from CR3[31:5].
+    const l = lin >>> 0;
+    const pdpteAddr = (cpu.cr3 & 0xffffffe0) + ((l >>> 30) << 3);
+    const lo = pte32(cpu, pdpteAddr);
+    const hi = pte32(cpu, pdpteAddr + 4);
+    if (!(lo & 1)) pageFault(cpu, lin, errBase);
+    if (lo & 0x1e6 || hi & 0xffff0000) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
+    tableBase = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    levels = 2;
+  }
+  // Index bits for each level: 4-level uses 47:39, 38:30, 29:21, 20:12.
+  const l48 = lin < 0 ? lin + 281474976710656 : lin; // bits 47:0 as a non-negative number
+  const addrs = walkAddrs;
+  for (let level = levels; level >= 1; level--) {
+    const idx = Math.floor(l48 / 2 ** (3 + 9 * level)) % 512;
+    const entAddr = tableBase + idx * 8;
+    addrs[level] = entAddr;
+    const lo = pte32(cpu, entAddr & cpu.a20Mask);
+    const hi = pte32(cpu, (entAddr + 4) & cpu.a20Mask);
+    if (!(lo & 1)) pageFault(cpu, lin, errBase);
+    if (hi & rsvdHi) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
+    allowW = allowW && (lo & 2) !== 0;
+    allowU = allowU && (lo & 4) !== 0;
+    if (hi < 0) allowX = false;
+    const ps = (lo & 0x80) !== 0;
+    if (level === 4 && ps) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
+    if (level > 1 && ps && level <= 3) {
+      // 1 GiB (level 3) or 2 MiB (level 2) page; PAT bit 12 and the low frame bits must be 0.
+      const size = level === 3 ? 1073741824 : 2097152;
+      const lowMask = (level === 3 ? 0x3fffe000 : 0x1fe000) | 0;
+      if (lo & lowMask) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
+      checkPerm(cpu, lin, errBase, write, user, allowW, allowU, allowX || !exec || !nxe);
+      for (let up = levels; up > level; up--) setPteBits(cpu, addrs[up], 0x20);
+      setPteBits(cpu, entAddr, write ? 0x60 : 0x20);
+      lastPageLarge = true;
+      lastPageGlobal = (lo & 0x100) !== 0;
+      const frame = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      return a20(cpu, frame - (frame % size) + (l48 % size));
+    }
+    const next = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if (level === 1) {
+      checkPerm(cpu, lin, errBase, write, user, allowW, allowU, allowX || !exec || !nxe);
+      for (let up = levels; up > 1; up--) setPteBits(cpu, addrs[up], 0x20);
+      setPteBits(cpu, entAddr, write ? 0x60 : 0x20);
+      lastPageGlobal = (lo & 0x100) !== 0;
+      return a20(cpu, next + (l48 % 4096));
+    }
+    tableBase = next;
+  }
+  throw new Error('unreachable: page walk fell through');
+}
+const walkAddrs = new Float64Array(5);
+
+function a20(cpu: Cpu, pa: number): number {
+  return cpu.a20Mask === -1 ? pa : pa - (pa % TWO32) + ((pa % TWO32 & cpu.a20Mask) >>> 0);
+}
+
+function physPage(cr3: number): number {
+  // CR3 bits 51:12 (kept as a number; PCID bits 11:0 ignored).
+  return cr3 - (cr3 % 4096);
+}
+
+function checkPerm(
+  cpu: Cpu, lin: number, errBase: number, write: boolean, user: boolean,
+  allowW: boolean, allowU: boolean, allowX: boolean,
+): void {
+  if (user && !allowU) pageFault(cpu, lin, errBase | PFE_P);
+  if (write && !allowW && (user || cpu.cr0 & CR0_WP)) pageFault(cpu, lin, errBase | PFE_P);
+  if (!allowX) pageFault(cpu, lin, errBase | PFE_P);
+}
+
+/** Translate and enter the page into the TLB bank for `acc`; returns the physical address. */
+export function translateFill(cpu: Cpu, lin: number, acc: number): number {
+  const pa = translate(cpu, lin, acc);
+  const page = pa - (pa % 4096);
+  if (page + 4096 <= cpu.ramBytes) {
+    const bankBase = ((acc & ACC_USER ? BANK_USER : 0) + (acc & ACC_EXEC ? BANK_EXEC : acc & ACC_WRITE ? BANK_WRITE : 0)) * TLB_SIZE;
+    const isCode = cpu.codePages[page / 4096] !== 0;
+    if (!(acc & ACC_WRITE && isCode)) {
+      const lpn = Math.floor(lin / 4096);
+      const i = bankBase + (lpn & TLB_MASK);
+      cpu.tlbTag[i] = lpn;
+      cpu.tlbPhys[i] = page;
+      cpu.tlbGlobal[i] = (lastPageGlobal && cpu.cr4 & CR4_PGE ? 1 : 0) | (lastPageLarge ? 2 : 0);
+      if (lastPageLarge) cpu.tlbHasLarge = true;
+    }
+  }
+  return pa;
+}
+
+// ---------------------------------------------------------------- physical access
+
+export function physRead(cpu: Cpu, pa: number, size: number): number {
+  if (pa + size <= cpu.ramBytes) {
+    switch (size) {
+      case 1: return cpu.ram8[pa];
+      case 2: return cpu.ram.getUint16(pa, true);
+      default: return cpu.ram.getInt32(pa, true);
+    }
+  }
+  const v = cpu.mmio.mmioRead(pa, size);
+  return size === 4 ? v | 0 : v;
+}
+
+export function physWrite(cpu: Cpu, pa: number, size: number, v: number): void {
+  if (pa + size <= cpu.ramBytes) {
+    const ppn = Math.floor(pa / 4096);
+    if (cpu.codePages[ppn]) invalidateCodePage(cpu, ppn);
+    switch (size) {
+      case 1: cpu.ram8[pa] = v; return;
+      case 2: cpu.ram.setUint16(pa, v, true); return;
+      default: cpu.ram.setInt32(pa, v, true); return;
+    }
+  }
+  cpu.mmio.mmioWrite(pa, size, size === 4 ? v >>> 0 : v);
+}
+
+// ---------------------------------------------------------------- linear access
+// `acc` for the slow path: ACC_USER is set by the caller's privilege (cpu.tlbRead !== 0).
+
+function userAcc(cpu: Cpu): number {
+  return cpu.tlbRead !== 0 ? ACC_USER : 0;
+}
+
+function readSlow(cpu: Cpu, lin: number, size: number, acc: number): number {
+  const off = lin & 0xfff;
+  if (off + size > 4096) {
+    // Crosses a page: both pages are translated before anything is read (either may fault).
+    let v = 0;
+    const pa0 = translateFill(cpu, lin, acc);
+    const pa1 = translateFill(cpu, lin + (4096 - off), acc);
+    for (let i = size - 1; i >= 0; i--) {
+      const pa = i < 4096 - off ? pa0 + i : pa1 + (i - (4096 - off));
+      v = (v << 8) | physRead(cpu, pa, 1);
+    }
+    return size === 4 ? v | 0 : v >>> 0;
+  }
+  return physRead(cpu, translateFill(cpu, lin, acc), size);
+}
+
+function writeSlow(cpu: Cpu, lin: number, size: number, v: number, acc: number): void {
+  const off = lin & 0xfff;
+  if (off + size > 4096) {
+    const pa0 = translateFill(cpu, lin, acc | ACC_WRITE);
+    const pa1 = translateFill(cpu, lin + (4096 - off), acc | ACC_WRITE);
+    for (let i = 0; i < size; i++) {
+      const pa = i < 4096 - off ? pa0 + i : pa1 + (i - (4096 - off));
+      physWrite(cpu, pa, 1, (v >>> (i * 8)) & 0xff);
+    }
+    return;
+  }
+  physWrite(cpu, translateFill(cpu, lin, acc | ACC_WRITE), size, v);
+}
+
+export function readLin8(cpu: Cpu, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  if (cpu.tlbTag[i] === lpn) return cpu.ram8[cpu.tlbPhys[i] + (lin & 0xfff)];
+  return readSlow(cpu, lin, 1, userAcc(cpu));
+}
+export function readLin16(cpu: Cpu, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4094) return cpu.ram.getUint16(cpu.tlbPhys[i] + off, true);
+  return readSlow(cpu, lin, 2, userAcc(cpu));
+}
+/** 32-bit read, returned as a signed int32. */
+export function readLin32(cpu: Cpu, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4092) return cpu.ram.getInt32(cpu.tlbPhys[i] + off, true);
+  return readSlow(cpu, lin, 4, userAcc(cpu));
+}
+/** 64-bit read: returns the low half, leaves the high half in cpu.t32[7]. */
+export function readLin64(cpu: Cpu, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4088) {
+    const pa = cpu.tlbPhys[i] + off;
+    cpu.t32[7] = cpu.ram.getInt32(pa + 4, true);
+    return cpu.ram.getInt32(pa, true);
+  }
+  // Translate both halves before reading either, so a fault leaves nothing half-done.
+  if (off > 4088) readSlow(cpu, lin + 7, 1, userAcc(cpu));
+  const lo = readSlow(cpu, lin, 4, userAcc(cpu));
+  cpu.t32[7] = readSlow(cpu, lin + 4, 4, userAcc(cpu));
+  return lo;
+}
+
+export function writeLin8(cpu: Cpu, lin: number, v: number): void {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  if (cpu.tlbTag[i] === lpn) {
+    cpu.ram8[cpu.tlbPhys[i] + (lin & 0xfff)] = v;
+    return;
+  }
+  writeSlow(cpu, lin, 1, v, userAcc(cpu));
+}
+export function writeLin16(cpu: Cpu, lin: number, v: number): void {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4094) {
+    cpu.ram.setUint16(cpu.tlbPhys[i] + off, v, true);
+    return;
+  }
+  writeSlow(cpu, lin, 2, v & 0xffff, userAcc(cpu));
+}
+export function writeLin32(cpu: Cpu, lin: number, v: number): void {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4092) {
+    cpu.ram.setInt32(cpu.tlbPhys[i] + off, v, true);
+    return;
+  }
+  writeSlow(cpu, lin, 4, v, userAcc(cpu));
+}
+export function writeLin64(cpu: Cpu, lin: number, lo: number, hi: number): void {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off <= 4088) {
+    const pa = cpu.tlbPhys[i] + off;
+    cpu.ram.setInt32(pa, lo, true);
+    cpu.ram.setInt32(pa + 4, hi, true);
+    return;
+  }
+  // Probe both ends for write first: no partial store if the second page faults.
+  probeWrite(cpu, lin, 8);
+  writeSlow(cpu, lin, 4, lo, userAcc(cpu));
+  writeSlow(cpu, lin + 4, 4, hi, userAcc(cpu));
+}
+
+/** Make sure [lin, lin+size) is writable (raises the fault a write would), without writing. */
+export function probeWrite(cpu: Cpu, lin: number, size: number): void {
+  const acc = userAcc(cpu) | ACC_WRITE;
+  translate(cpu, lin, acc);
+  if ((lin & 0xfff) + size > 4096) translate(cpu, lin + size - 1, acc);
+}
+
+/** Accesses the processor makes for itself (GDT, IDT, TSS): supervisor rights at any CPL. */
+export function readSys(cpu: Cpu, lin: number, size: number): number {
+  return readSlow(cpu, lin, size, 0);
+}
+export function writeSys(cpu: Cpu, lin: number, size: number, v: number): void {
+  writeSlow(cpu, lin, size, v, 0);
+}
+
+/** Physical address of the instruction byte at `lin` (execute access). */
+export function translateExec(cpu: Cpu, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbRead + 2 * TLB_SIZE + (lpn & TLB_MASK);
+  if (cpu.tlbTag[i] === lpn) return cpu.tlbPhys[i] + (lin & 0xfff);
+  return translateFill(cpu, lin, userAcc(cpu) | ACC_EXEC);
+}

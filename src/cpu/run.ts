@@ -1,0 +1,129 @@
+// The execution loop: blocks from the cache, events between blocks, faults delivered through the
+// IDT, stops reported to the caller (HLT, intercept, triple fault, instruction budget).
+import { getBlock } from './block.js';
+import { type Cpu, FAULT, VMEXIT } from './cpu.js';
+import { ATT_EVENT, ATT_STOP } from './events.js';
+import { execute } from './exec/dispatch.js';
+import { deliver, deliverException, EV_EXTERNAL, EV_NMI } from './interrupts.js';
+import { InterceptKind } from './ports.js';
+import { CS, IF } from './regs.js';
+
+/** Why run() returned. */
+export const enum Stop {
+  /** The instruction budget ran out. */
+  BUDGET = 0,
+  /** HLT with no deliverable interrupt: wait for one, then call run() again. */
+  HALT = 1,
+  /** An intercept fired; the intercept port holds the exit record. */
+  VMEXIT = 2,
+  /** Triple fault: the processor shut down (cpu.excHistory has the chain). */
+  SHUTDOWN = 3,
+  /** The owner asked the CPU to stop (ATT_STOP). */
+  STOPPED = 4,
+}
+
+/**
+ * Run until `budget` more instructions have retired or something stops the CPU. Deterministic:
+ * the same state and inputs give the same instruction stream.
+ */
+export function run(cpu: Cpu, budget: number): Stop {
+  const limit = cpu.icount + budget;
+  for (;;) {
+    if (cpu.attention !== 0) {
+      const s = serviceEvents(cpu);
+      if (s >= 0) return s;
+    }
+    if (cpu.icount >= limit) return Stop.BUDGET;
+    try {
+      let lin = cpu.rip;
+      if (cpu.codeSize !== 64) {
+        if (cpu.rip > cpu.segLimit[CS]) {
+          cpu.excVector = 13;
+          cpu.excError = 0;
+          cpu.excHasError = true;
+          throw FAULT;
+        }
+        lin = (cpu.segBase[CS] + cpu.rip) >>> 0;
+      }
+      const block = getBlock(cpu, lin);
+      execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(block.insns.length, limit - cpu.icount));
+    } catch (e) {
+      if (e === FAULT) {
+        try {
+          if (!deliverException(cpu)) return shutdown(cpu);
+        } catch (e2) {
+          if (e2 === VMEXIT) return Stop.VMEXIT;
+          throw e2;
+        }
+      } else if (e === VMEXIT) return Stop.VMEXIT;
+      else throw e;
+    }
+  }
+}
+
+function shutdown(cpu: Cpu): Stop {
+  if (cpu.interceptMask & (1 << InterceptKind.SHUTDOWN) && cpu.intercept?.intercept(InterceptKind.SHUTDOWN, 0, 0)) {
+    return Stop.VMEXIT;
+  }
+  cpu.halted = true;
+  return Stop.SHUTDOWN;
+}
+
+/** Execute up to `n` instructions of a block; stops early when something needs attention. */
+function execBlock(cpu: Cpu, insns: import('./insn.js').Insn[], n: number): void {
+  let i = 0;
+  let start = cpu.rip;
+  try {
+    for (; i < n; ) {
+      const insn = insns[i];
+      start = cpu.rip;
+      cpu.rip = start + insn.len;
+      execute(cpu, insn);
+      i++;
+      if (cpu.attention !== 0) break;
+    }
+  } catch (e) {
+    cpu.rip = start;
+    cpu.icount += i;
+    throw e;
+  }
+  cpu.icount += i;
+  if (cpu.codeSize === 16) cpu.rip &= 0xffff;
+  if (cpu.interruptShadow) {
+    cpu.interruptShadow = false;
+    cpu.attention |= ATT_EVENT;
+  }
+}
+
+/** Take pending NMI/interrupts, handle HLT and stop requests. Returns a Stop, or -1 to go on. */
+function serviceEvents(cpu: Cpu): number {
+  const att = cpu.attention;
+  cpu.attention = 0;
+  if (att & ATT_STOP) return Stop.STOPPED;
+  if (cpu.interruptShadow) return -1;
+  try {
+    if (cpu.nmiPending && !cpu.nmiBlocked) {
+      if (cpu.interceptMask & (1 << InterceptKind.NMI) && cpu.intercept?.intercept(InterceptKind.NMI, 0, 0)) return Stop.VMEXIT;
+      cpu.nmiPending = false;
+      cpu.nmiBlocked = true;
+      deliver(cpu, 2, EV_NMI, 0, false);
+    } else if (cpu.eflags & IF && cpu.intc !== null) {
+      const v = cpu.intc.pendingVector();
+      if (v >= 0) {
+        if (cpu.interceptMask & (1 << InterceptKind.INTR) && cpu.intercept?.intercept(InterceptKind.INTR, v, 0)) return Stop.VMEXIT;
+        cpu.intc.acknowledge(v);
+        deliver(cpu, v, EV_EXTERNAL, 0, false);
+      }
+    }
+  } catch (e) {
+    if (e === FAULT) {
+      if (!deliverException(cpu)) return shutdown(cpu);
+    } else if (e === VMEXIT) return Stop.VMEXIT;
+    else throw e;
+  }
+  if (cpu.halted) {
+    cpu.attention |= ATT_EVENT;
+    return Stop.HALT;
+  }
+  return -1;
+}

@@ -1,0 +1,43 @@
+// The port I/O space: a dense table of 64K entries, one device object (of one shape) per port, so a
+// lookup is one array load (the v86 layout). Unclaimed ports read as all ones and ignore writes.
+import type { IoBus, MmioBus } from '../cpu/ports.js';
+
+export interface PortDevice {
+  readonly name: string;
+  read(port: number, size: number): number;
+  write(port: number, size: number, value: number): void;
+}
+
+const UNCLAIMED: PortDevice = {
+  name: 'unclaimed',
+  read: (_p, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff),
+  write: () => {},
+};
+
+export class PortBus implements IoBus {
+  private readonly table: PortDevice[] = new Array(0x10000).fill(UNCLAIMED);
+
+  /** Claim ports [first, first + count) for `dev`; overlapping claims are a wiring bug. */
+  register(first: number, count: number, dev: PortDevice): void {
+    for (let p = first; p < first + count; p++) {
+      if (this.table[p] !== UNCLAIMED) throw new Error(`port ${p.toString(16)} claimed by ${this.table[p].name} and ${dev.name}`);
+      this.table[p] = dev;
+    }
+  }
+
+  portRead(port: number, size: number): number {
+    return this.table[port & 0xffff].read(port & 0xffff, size);
+  }
+
+  portWrite(port: number, size: number, value: number): void {
+    this.table[port & 0xffff].write(port & 0xffff, size, value);
+  }
+}
+
+/** Physical space above RAM with nothing in it: reads return all ones, writes are dropped (as on a PC). */
+export class OpenBus implements MmioBus {
+  mmioRead(_addr: number, size: number): number {
+    return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+  }
+  mmioWrite(): void {}
+}
