@@ -6,11 +6,24 @@ import { Insn } from './insn.js';
 import { translateExec } from './mmu.js';
 import { tlbDropWritable } from './tlb.js';
 import { ATT_SMC } from './events.js';
+import type { CompiledBlock } from './jit/block-compiler.js';
 
 export const MAX_BLOCK_INSNS = 64;
 
 export class Block {
   valid = true;
+  /** Tier 2: the compiled form once the block is hot (jit/block-compiler.ts). */
+  fn: CompiledBlock | null = null;
+  /** Runs in the interpreter so far; negative once compiling was declined. */
+  hits = 0;
+  // Links to the blocks that followed this one last time (taken and fall-through), valid while
+  // Cpu.chainEpoch is unchanged: the next block is found without a TLB lookup or hash probe.
+  next0: Block | null = null;
+  next0Rip = Number.NaN;
+  next0Epoch = -1;
+  next1: Block | null = null;
+  next1Rip = Number.NaN;
+  next1Epoch = -1;
   constructor(
     /** Physical address * 4 + code-size index: the cache key. */
     readonly key: number,
@@ -106,4 +119,17 @@ export function flushBlocks(cpu: Cpu): void {
   for (const list of cpu.pageBlocks.values()) for (const b of list) b.valid = false;
   cpu.pageBlocks.clear();
   cpu.codePages.fill(0);
+}
+
+/** Remember that `next` followed `prev` at RIP `rip` (two slots: branch taken and not taken). */
+export function linkBlocks(cpu: Cpu, prev: Block, next: Block, rip: number): void {
+  if (prev.next0 === null || prev.next0Epoch !== cpu.chainEpoch || !prev.next0.valid) {
+    prev.next0 = next;
+    prev.next0Rip = rip;
+    prev.next0Epoch = cpu.chainEpoch;
+  } else {
+    prev.next1 = next;
+    prev.next1Rip = rip;
+    prev.next1Epoch = cpu.chainEpoch;
+  }
 }

@@ -4,7 +4,7 @@ import type { Block } from './block.js';
 import { LazyOp } from './flags.js';
 import type { InterceptPort, InterruptController, IoBus, MmioBus } from './ports.js';
 import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CS, DS, EFER_LMA, ES, FS, GS, SS } from './regs.js';
-import { TLB_SIZE } from './tlb.js';
+import { TLB_SIZE, tlbFlushAll } from './tlb.js';
 import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
 import type { MsrHandler } from './msr.js';
 
@@ -60,6 +60,12 @@ export class Cpu {
   lfSize = 4;
   /** CF (INC/DEC) or CF|OF|AF (RESULT) carried over by the last lazy op. */
   lfCarry = 0;
+  /** Flags a PARTIAL lazy op set (flags.ts), and the op saved under it. */
+  lfPartialMask = 0;
+  readonly lfSaved = new Int32Array(6);
+  lfSavedOp: LazyOp = LazyOp.NONE;
+  lfSavedSize = 4;
+  lfSavedCarry = 0;
   /** 64-bit scratch words for memory operands and wide arithmetic. */
   readonly tmpBuf = new ArrayBuffer(8 * 4);
   readonly t32 = new Int32Array(this.tmpBuf);
@@ -125,6 +131,8 @@ export class Cpu {
   codeSize = 16;
   /** Stack address size: 2, 4 or 8 bytes. */
   stackSize = 2;
+  /** 32-bit stack in a flat SS (base 0, limit 4 GiB, plain data): pushes skip the segment checks. */
+  stackFlat32 = false;
   /** EFER.LMA set (long mode, 64-bit or compatibility). */
   longMode = false;
   /** Protected mode (CR0.PE). */
@@ -181,6 +189,11 @@ export class Cpu {
   readonly blockTable: (Block | null)[] = new Array(1 << 16).fill(null);
   readonly codePages = new Uint8Array(1 << 20);
   readonly pageBlocks = new Map<number, Block[]>();
+  /**
+   * Bumped whenever linear-to-physical translation or the code mode may have changed (TLB flush,
+   * CS load, mode switch): block-to-block links made in an older epoch are not followed.
+   */
+  chainEpoch = 0;
 
   constructor(opts: CpuOptions) {
     this.vendor = opts.vendor ?? 'AuthenticAMD';
@@ -236,6 +249,7 @@ export class Cpu {
 
   /** Recompute the cached mode fields after CR0, EFER or CS/SS changes. */
   updateMode(): void {
+    this.chainEpoch++;
     this.protectedMode = (this.cr0 & CR0_PE) !== 0;
     this.paging = (this.cr0 & CR0_PG) !== 0;
     this.longMode = (this.efer & EFER_LMA) !== 0;
@@ -244,6 +258,8 @@ export class Cpu {
     else this.codeSize = csAttr & SEG_DB ? 32 : 16;
     if (this.codeSize === 64) this.stackSize = 8;
     else this.stackSize = this.segAttr[SS] & SEG_DB ? 4 : 2;
+    this.stackFlat32 = this.stackSize === 4 && this.segBase[SS] === 0 && this.segLimit[SS] === 0xffffffff &&
+      this.protectedMode && (this.segAttr[SS] & 0x1c) === 0x10 /* data, expand-up */ && (this.segAttr[SS] & 2) !== 0;
     this.tlbRead = this.cpl === 3 ? TLB_SIZE * 3 : 0;
     this.tlbWrite = this.tlbRead + TLB_SIZE;
   }
@@ -252,7 +268,19 @@ export class Cpu {
   loadSegReal(seg: number, sel: number): void {
     this.segSel[seg] = sel;
     this.segBase[seg] = sel << 4;
-    if (seg === CS) this.segAttr[CS] &= ~(SEG_DB | SEG_L);
+    if (seg === CS) {
+      this.segAttr[CS] &= ~(SEG_DB | SEG_L);
+      this.chainEpoch++;
+    }
+  }
+
+  /** The A20 gate (port 0x92, keyboard controller): off masks physical address bit 20. */
+  setA20(on: boolean): void {
+    const mask = on ? -1 : ~(1 << 20);
+    if (mask !== this.a20Mask) {
+      this.a20Mask = mask;
+      tlbFlushAll(this);
+    }
   }
 
   // ---- 64-bit register helpers (not for hot paths) ----

@@ -23,6 +23,11 @@ export const enum LazyOp {
   DEC = 7,
   /** Result-only flags (ZF SF PF from the result); CF, OF and AF come from Cpu.lfCarry's bits. */
   RESULT = 8,
+  /**
+   * An instruction that sets only some flags (rotates: CF and OF) on top of an earlier lazy op:
+   * the earlier op is kept in the saved slots; Cpu.lfCarry holds the new bits, lfPartialMask which ones.
+   */
+  PARTIAL = 9,
 }
 
 const PARITY = new Uint8Array(256);
@@ -40,8 +45,17 @@ const MASK = [0, 0xff, 0xffff, 0, -1];
 export function arithFlags(cpu: Cpu): number {
   const op = cpu.lfOp;
   if (op === LazyOp.NONE) return cpu.eflags & ARITH_FLAGS;
-  const lf = cpu.lf;
-  const size = cpu.lfSize;
+  if (op === LazyOp.PARTIAL) {
+    const saved = cpu.lfSavedOp === LazyOp.NONE
+      ? cpu.eflags & ARITH_FLAGS
+      : flagsOf(cpu.lfSaved, cpu.lfSavedOp, cpu.lfSavedSize, cpu.lfSavedCarry);
+    return (saved & ~cpu.lfPartialMask) | cpu.lfCarry;
+  }
+  return flagsOf(cpu.lf, op, cpu.lfSize, cpu.lfCarry);
+}
+
+/** Evaluate a lazy-flag record: operand slots `lf`, kind `op`, size in bytes, carried bits. */
+function flagsOf(lf: Int32Array, op: LazyOp, size: number, carry: number): number {
   const res = lf[LF_RES];
   let f = PARITY[res & 0xff];
   let zero: boolean;
@@ -58,7 +72,7 @@ export function arithFlags(cpu: Cpu): number {
   if (zero) f |= ZF;
   if (neg) f |= SF;
   if (op === LazyOp.LOGIC) return f;
-  if (op === LazyOp.RESULT) return f | (cpu.lfCarry & (CF | OF | AF));
+  if (op === LazyOp.RESULT) return f | (carry & (CF | OF | AF));
   const dst = lf[LF_DST];
   const src = lf[LF_SRC];
   f |= (dst ^ src ^ res) & AF;
@@ -78,30 +92,52 @@ export function arithFlags(cpu: Cpu): number {
     case LazyOp.ADD:
     case LazyOp.ADC1:
       if (((sd ^ sr) & (ss ^ sr)) < 0) f |= OF;
-      if (op === LazyOp.ADD ? below(cpu, size, LF_RES, LF_DST) : !below(cpu, size, LF_DST, LF_RES))
-        f |= CF;
+      if (op === LazyOp.ADD ? below(lf, size, LF_RES, LF_DST) : !below(lf, size, LF_DST, LF_RES)) f |= CF;
       break;
     case LazyOp.SUB:
     case LazyOp.SBB1:
       if (((sd ^ ss) & (sd ^ sr)) < 0) f |= OF;
-      if (op === LazyOp.SUB ? below(cpu, size, LF_DST, LF_SRC) : !below(cpu, size, LF_SRC, LF_DST))
-        f |= CF;
+      if (op === LazyOp.SUB ? below(lf, size, LF_DST, LF_SRC) : !below(lf, size, LF_SRC, LF_DST)) f |= CF;
       break;
     case LazyOp.INC: // operands are (dst, 1): OF as for ADD, CF unchanged
       if (((sd ^ sr) & (ss ^ sr)) < 0) f |= OF;
-      f |= cpu.lfCarry & CF;
+      f |= carry & CF;
       break;
     case LazyOp.DEC: // operands are (dst, 1): OF as for SUB, CF unchanged
       if (((sd ^ ss) & (sd ^ sr)) < 0) f |= OF;
-      f |= cpu.lfCarry & CF;
+      f |= carry & CF;
       break;
   }
   return f;
 }
 
+/**
+ * Record an instruction that changes only the flags in `mask` (to the bits in `bits`), keeping
+ * the earlier lazy op for the rest: no flag is computed now.
+ */
+export function setPartialFlags(cpu: Cpu, mask: number, bits: number): void {
+  const op = cpu.lfOp;
+  if (op === LazyOp.NONE) {
+    cpu.eflags = (cpu.eflags & ~mask) | bits;
+    return;
+  }
+  if (op === LazyOp.PARTIAL) {
+    cpu.lfCarry = (cpu.lfCarry & ~mask) | bits;
+    cpu.lfPartialMask |= mask;
+    return;
+  }
+  const lf = cpu.lf, sv = cpu.lfSaved;
+  sv[0] = lf[0]; sv[1] = lf[1]; sv[2] = lf[2]; sv[3] = lf[3]; sv[4] = lf[4]; sv[5] = lf[5];
+  cpu.lfSavedOp = op;
+  cpu.lfSavedSize = cpu.lfSize;
+  cpu.lfSavedCarry = cpu.lfCarry;
+  cpu.lfOp = LazyOp.PARTIAL;
+  cpu.lfCarry = bits;
+  cpu.lfPartialMask = mask;
+}
+
 /** Unsigned a < b for the operands in slots a and b at the given size. */
-function below(cpu: Cpu, size: number, a: number, b: number): boolean {
-  const lf = cpu.lf;
+function below(lf: Int32Array, size: number, a: number, b: number): boolean {
   if (size === 8) {
     const ha = lf[a + 1] >>> 0, hb = lf[b + 1] >>> 0;
     if (ha !== hb) return ha < hb;
@@ -111,13 +147,28 @@ function below(cpu: Cpu, size: number, a: number, b: number): boolean {
   return (lf[a] & m) >>> 0 < (lf[b] & m) >>> 0;
 }
 
+/** CF alone, without evaluating the other flags (ADC/SBB, INC/DEC, RCL/RCR read it often). */
 export function getCF(cpu: Cpu): boolean {
+  const lf = cpu.lf;
+  switch (cpu.lfOp) {
+    case LazyOp.NONE: return (cpu.eflags & CF) !== 0;
+    case LazyOp.LOGIC: return false;
+    case LazyOp.ADD: return below(lf, cpu.lfSize, LF_RES, LF_DST);
+    case LazyOp.SUB: return below(lf, cpu.lfSize, LF_DST, LF_SRC);
+    case LazyOp.INC:
+    case LazyOp.DEC:
+    case LazyOp.RESULT: return (cpu.lfCarry & CF) !== 0;
+    case LazyOp.PARTIAL:
+      if (cpu.lfPartialMask & CF) return (cpu.lfCarry & CF) !== 0;
+      return (arithFlags(cpu) & CF) !== 0;
+  }
   return (arithFlags(cpu) & CF) !== 0;
 }
 
 export function getZF(cpu: Cpu): boolean {
   const op = cpu.lfOp;
   if (op === LazyOp.NONE) return (cpu.eflags & ZF) !== 0;
+  if (op === LazyOp.PARTIAL) return (arithFlags(cpu) & ZF) !== 0;
   const lf = cpu.lf;
   const size = cpu.lfSize;
   if (size === 4) return lf[LF_RES] === 0;

@@ -1,11 +1,12 @@
 // The execution loop: blocks from the cache, events between blocks, faults delivered through the
 // IDT, stops reported to the caller (HLT, intercept, triple fault, instruction budget).
-import { getBlock } from './block.js';
+import { type Block, getBlock, linkBlocks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { ATT_EVENT, ATT_STOP } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { InterceptKind } from './ports.js';
+import { compileBlock, JIT_ENABLED, JIT_THRESHOLD } from './jit/block-compiler.js';
 import { CS, IF } from './regs.js';
 
 /** Why run() returned. */
@@ -28,26 +29,35 @@ export const enum Stop {
  */
 export function run(cpu: Cpu, budget: number): Stop {
   const limit = cpu.icount + budget;
+  let prev: Block | null = null;
   for (;;) {
     if (cpu.attention !== 0) {
+      prev = null;
       const s = serviceEvents(cpu);
       if (s >= 0) return s;
     }
     if (cpu.icount >= limit) return Stop.BUDGET;
     try {
-      let lin = cpu.rip;
-      if (cpu.codeSize !== 64) {
-        if (cpu.rip > cpu.segLimit[CS]) {
-          cpu.excVector = 13;
-          cpu.excError = 0;
-          cpu.excHasError = true;
-          throw FAULT;
-        }
-        lin = (cpu.segBase[CS] + cpu.rip) >>> 0;
+      const rip = cpu.rip;
+      let block: Block;
+      if (prev !== null && prev.next0Rip === rip && prev.next0Epoch === cpu.chainEpoch && prev.next0!.valid) {
+        block = prev.next0!;
+      } else if (prev !== null && prev.next1Rip === rip && prev.next1Epoch === cpu.chainEpoch && prev.next1!.valid) {
+        block = prev.next1!;
+      } else {
+        block = lookupBlock(cpu);
+        if (prev !== null && block.pages.length > 0) linkBlocks(cpu, prev, block, rip);
       }
-      const block = getBlock(cpu, lin);
-      execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(block.insns.length, limit - cpu.icount));
+      const n = block.insns.length;
+      if (block.fn === null && JIT_ENABLED && ++block.hits > JIT_THRESHOLD && block.pages.length > 0) {
+        block.fn = compileBlock(cpu, block);
+        if (block.fn === null) block.hits = -1e9;
+      }
+      if (block.fn !== null && !cpu.interruptShadow && n <= limit - cpu.icount) block.fn(cpu);
+      else execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : n <= limit - cpu.icount ? n : limit - cpu.icount);
+      prev = block;
     } catch (e) {
+      prev = null;
       if (e === FAULT) {
         try {
           if (!deliverException(cpu)) return shutdown(cpu);
@@ -59,6 +69,21 @@ export function run(cpu: Cpu, budget: number): Stop {
       else throw e;
     }
   }
+}
+
+/** The block at CS:RIP through the code TLB and the block cache (CS limit checked outside 64-bit mode). */
+function lookupBlock(cpu: Cpu): Block {
+  let lin = cpu.rip;
+  if (cpu.codeSize !== 64) {
+    if (cpu.rip > cpu.segLimit[CS]) {
+      cpu.excVector = 13;
+      cpu.excError = 0;
+      cpu.excHasError = true;
+      throw FAULT;
+    }
+    lin = (cpu.segBase[CS] + cpu.rip) >>> 0;
+  }
+  return getBlock(cpu, lin);
 }
 
 function shutdown(cpu: Cpu): Stop {

@@ -13,18 +13,21 @@ export const BANK_READ = 0, BANK_WRITE = 1, BANK_EXEC = 2, BANK_USER = 3;
 
 /** Flush everything (CR0/CR4 paging-mode changes, or CR3 writes with global pages off). */
 export function tlbFlushAll(cpu: Cpu): void {
+  cpu.chainEpoch++;
   cpu.tlbTag.fill(Number.NaN);
   cpu.tlbGlobal.fill(0);
 }
 
 /** CR3 write: drop all but global entries (when CR4.PGE is set). */
 export function tlbFlushNonGlobal(cpu: Cpu): void {
+  cpu.chainEpoch++;
   const tag = cpu.tlbTag, g = cpu.tlbGlobal;
   for (let i = 0; i < tag.length; i++) if ((g[i] & 1) === 0) tag[i] = Number.NaN;
 }
 
 /** INVLPG: drop the page in every bank. */
 export function tlbFlushPage(cpu: Cpu, lin: number): void {
+  cpu.chainEpoch++;
   const lpn = Math.floor(lin / 4096);
   const idx = lpn & TLB_MASK;
   for (let b = 0; b < 6; b++) {

@@ -61,9 +61,7 @@ export class BareMetalPc {
       if (this.exitStatus === null) this.exitStatus = status;
       cpu.attention |= ATT_STOP;
     }));
-    ports.register(0x92, 1, new Port92((on) => {
-      cpu.a20Mask = on ? -1 : ~(1 << 20);
-    }, () => cpu.reset()));
+    ports.register(0x92, 1, new Port92((on) => cpu.setA20(on), () => cpu.reset()));
     ports.register(0x3f8, 8, new SerialStub((b) => opts.onSerialByte?.(b)));
     if (opts.onUndefined) cpu.onUndefined = opts.onUndefined;
   }

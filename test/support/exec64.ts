@@ -58,7 +58,6 @@ function getMachine() {
   cpu.intercept = {
     intercept(kind, info1) {
       if (kind === InterceptKind.EXCEPTION) {
-        if (process.env.EXEC64_DEBUG) console.log("fault", info1, "cr2", cpu.cr2.toString(16), "err", arguments[2]);
         m.fault = info1;
         return true;
       }
@@ -97,7 +96,9 @@ export function exec64(input: Exec64Input): Exec64Result {
   const { cpu, ram } = m;
   enterLongMode(cpu);
   flushBlocks(cpu);
-  ram.fill(0x90, CODE_ADDR, CODE_ADDR + 32); // NOPs after the instruction
+  // HLT right after the instruction: the two form one block, so with HVEMU_TIER2=eager the
+  // instruction runs in compiled form (with its flags live, as HLT could expose them).
+  ram.fill(0xf4, CODE_ADDR, CODE_ADDR + 32);
   ram.set(input.code, CODE_ADDR);
   ram.fill(0, DATA_ADDR, DATA_ADDR + 0x10000);
   if (input.mem) ram.set(input.mem.bytes, input.mem.addr);
@@ -106,7 +107,7 @@ export function exec64(input: Exec64Input): Exec64Result {
   cpu.lfOp = 0;
   cpu.rip = CODE_ADDR;
   m.fault = null;
-  run(cpu, 1);
+  run(cpu, 2);
   const gpr: bigint[] = [];
   for (let i = 0; i < 16; i++) gpr.push(cpu.r64[i]);
   const mem = input.mem ? ram.slice(input.mem.addr, input.mem.addr + input.mem.bytes.length) : null;

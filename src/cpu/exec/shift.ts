@@ -1,7 +1,7 @@
 // ROL ROR RCL RCR SHL SHR SAL SAR, SHLD, SHRD (AMD APM vol 3; Intel SDM vol 2 "SAL/SAR/SHL/SHR",
 // "RCL/RCR/ROL/ROR"). A masked count of 0 changes nothing, flags included. Rotates change only CF and OF.
 import type { Cpu } from '../cpu.js';
-import { flushFlags, getCF, LazyOp, LF_RES } from '../flags.js';
+import { getCF, LazyOp, LF_RES, setPartialFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { CF, OF } from '../regs.js';
 import { getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem } from './operand.js';
@@ -17,9 +17,9 @@ function setResultFlags(cpu: Cpu, lo: number, hi: number, size: number, cf: numb
   cpu.lfCarry = (cf ? CF : 0) | (of ? OF : 0);
 }
 
+/** Rotates change only CF and OF: recorded on top of the earlier lazy op, nothing computed now. */
 function setCfOf(cpu: Cpu, cf: number, of: number): void {
-  flushFlags(cpu);
-  cpu.eflags = (cpu.eflags & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0);
+  setPartialFlags(cpu, CF | OF, (cf ? CF : 0) | (of ? OF : 0));
 }
 
 /** Shift/rotate `v` (unsigned, `size` 1, 2 or 4 bytes) by `count` (already masked to 5 bits). */

@@ -2,6 +2,7 @@
 // The stack address size comes from SS.B (or 64 bits in 64-bit mode), not from the instruction.
 import type { Cpu } from '../cpu.js';
 import { getFlags } from '../flags.js';
+import { fault } from '../segments.js';
 import type { Insn } from '../insn.js';
 import { readLin16, readLin32, readLin64, writeLin16, writeLin32, writeLin64 } from '../mmu.js';
 import { AC, ARITH_FLAGS, DF, ID, IF, IOPL, NT, RF, SS, TF, VM } from '../regs.js';
@@ -10,6 +11,12 @@ import { loadDataSegment } from '../segments.js';
 import { getReg, loadRM64, memAddr, readRM, setReg, storeRM64, writeRM } from './operand.js';
 
 const TWO32 = 4294967296;
+const CANON = 140737488355328;
+
+/** #SS(0): a non-canonical stack address in 64-bit mode. */
+function stackFault(cpu: Cpu): never {
+  return fault(cpu, 12, 0);
+}
 
 /** Current stack pointer as an offset (RSP signed in 64-bit mode, else ESP/SP). */
 export function getSp(cpu: Cpu): number {
@@ -34,6 +41,21 @@ function wrapSp(cpu: Cpu, sp: number): number {
 
 /** Push a value of `size` bytes (2, 4 or 8; `hi` is the upper half for 8). */
 export function push(cpu: Cpu, size: number, v: number, hi = 0): void {
+  if (size === 4 && cpu.stackFlat32) {
+    const sp = (cpu.r32[8] - 4) >>> 0;
+    writeLin32(cpu, sp, v);
+    cpu.r32[8] = sp;
+    return;
+  }
+  if (size === 8 && cpu.stackSize === 8) {
+    // 64-bit mode: no segment base or limit, only the canonical check.
+    const sp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0) - 8;
+    if (sp < -CANON || sp >= CANON) stackFault(cpu);
+    writeLin64(cpu, sp, v, hi);
+    cpu.r32[8] = sp % TWO32;
+    cpu.r32[9] = Math.floor(sp / TWO32);
+    return;
+  }
   const sp = wrapSp(cpu, getSp(cpu) - size);
   const lin = linearAddr(cpu, SS, sp, size, true);
   if (size === 8) writeLin64(cpu, lin, v, hi);
@@ -53,6 +75,12 @@ export function pop(cpu: Cpu, size: number): number {
 
 /** Read the stack at SP + `offset` without popping (for instructions that commit state only at the end). */
 export function peek(cpu: Cpu, offset: number, size: number): number {
+  if (size === 4 && cpu.stackFlat32) return readLin32(cpu, (cpu.r32[8] + offset) >>> 0);
+  if (size === 8 && cpu.stackSize === 8) {
+    const sp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0) + offset;
+    if (sp < -CANON || sp >= CANON) stackFault(cpu);
+    return readLin64(cpu, sp);
+  }
   const lin = linearAddr(cpu, SS, wrapSp(cpu, getSp(cpu) + offset), size, false);
   return size === 8 ? readLin64(cpu, lin) : size === 4 ? readLin32(cpu, lin) : readLin16(cpu, lin);
 }
