@@ -2,8 +2,8 @@
 // hvemu command line. `hvemu run <image>` boots a raw boot-sector image on a bare processor.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { disassemble, hexBytes } from './disasm.js';
 import { ImageError, runBootSector } from './vmm/bare-metal.js';
-import { describeUndefined } from './cpu/disasm.js';
 
 /** Process exit statuses for stops that are not the guest's own isa-debug-exit (those are odd). */
 export const EXIT_TRIPLE_FAULT = 2;
@@ -74,7 +74,10 @@ function main(argv: string[]): void {
         if (b === 10 || out.length >= 4096) flush();
       },
       onUndefined: values['debug-ud']
-        ? (rip, bytes) => process.stderr.write(`hvemu: #UD at ${rip.toString(16)}: ${describeUndefined(bytes)}\n`)
+        ? (rip, bytes, codeSize) =>
+            process.stderr.write(
+              `hvemu: #UD at ${rip.toString(16)}: ${hexBytes(bytes)} (${disassemble(bytes, codeSize)}): not implemented or invalid here\n`,
+            )
         : undefined,
     });
   } catch (e) {
@@ -85,7 +88,9 @@ function main(argv: string[]): void {
   flush();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (values.stats) {
-    process.stderr.write(`hvemu: ${result.instructions} instructions in ${secs.toFixed(3)} s (${(result.instructions / secs / 1e6).toFixed(1)} MIPS)\n`);
+    process.stderr.write(
+      `hvemu: ${result.instructions} instructions in ${secs.toFixed(3)} s (${(result.instructions / secs / 1e6).toFixed(1)} MIPS)\n`,
+    );
   }
   switch (result.stop) {
     case 'exit':

@@ -1,12 +1,12 @@
 // The decoded-block cache: straight-line runs of decoded instructions keyed by the physical
 // address (and code size) of their first byte, dropped when their code page is written.
 import { type Cpu, FAULT } from './cpu.js';
-import { decode, DEC_TERM } from './decode.js';
+import { DEC_TERM, decode } from './decode.js';
+import { ATT_SMC } from './events.js';
 import { Insn } from './insn.js';
+import type { CompiledBlock } from './jit/block-compiler.js';
 import { translateExec } from './mmu.js';
 import { tlbDropWritable } from './tlb.js';
-import { ATT_SMC } from './events.js';
-import type { CompiledBlock } from './jit/block-compiler.js';
 
 export const MAX_BLOCK_INSNS = 64;
 

@@ -1,18 +1,24 @@
 // The processor's architectural state and its wiring to the machine. The execution loop lives in
 // run.ts, address translation in mmu.ts, instruction semantics in exec/.
 import type { Block } from './block.js';
+import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
 import { LazyOp } from './flags.js';
+import type { MsrHandler } from './msr.js';
 import type { InterceptPort, InterruptController, IoBus, MmioBus } from './ports.js';
 import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CS, DS, EFER_LMA, ES, FS, GS, SS } from './regs.js';
 import { TLB_SIZE, tlbFlushAll } from './tlb.js';
-import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
-import type { MsrHandler } from './msr.js';
 
 export type Vendor = 'AuthenticAMD' | 'GenuineIntel';
 
 // Segment attribute bits, in the VMCB's 12-bit packing of descriptor bits 40-47 and 52-55.
-export const SEG_TYPE = 0xf, SEG_S = 1 << 4, SEG_DPL_SHIFT = 5, SEG_P = 1 << 7;
-export const SEG_AVL = 1 << 8, SEG_L = 1 << 9, SEG_DB = 1 << 10, SEG_G = 1 << 11;
+export const SEG_TYPE = 0xf,
+  SEG_S = 1 << 4,
+  SEG_DPL_SHIFT = 5,
+  SEG_P = 1 << 7;
+export const SEG_AVL = 1 << 8,
+  SEG_L = 1 << 9,
+  SEG_DB = 1 << 10,
+  SEG_G = 1 << 11;
 /** Not an architectural bit: the cache holds a null selector (protected mode). */
 export const SEG_UNUSABLE = 1 << 16;
 
@@ -172,8 +178,8 @@ export class Cpu {
   interceptMask = 0;
   /** A20 gate: bit 20 of every physical address is ANDed with this. */
   a20Mask = -1;
-  /** Report #UD with the opcode bytes (debug option). */
-  onUndefined: ((rip: number, bytes: number[]) => void) | null = null;
+  /** Told about every #UD from an undefined or unimplemented opcode: its RIP, bytes and code size (debug option). */
+  onUndefined: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null = null;
 
   // ---- software TLB (tlb.ts) ----
   readonly tlbTag = new Float64Array(TLB_SIZE * 6).fill(Number.NaN);
@@ -258,8 +264,13 @@ export class Cpu {
     else this.codeSize = csAttr & SEG_DB ? 32 : 16;
     if (this.codeSize === 64) this.stackSize = 8;
     else this.stackSize = this.segAttr[SS] & SEG_DB ? 4 : 2;
-    this.stackFlat32 = this.stackSize === 4 && this.segBase[SS] === 0 && this.segLimit[SS] === 0xffffffff &&
-      this.protectedMode && (this.segAttr[SS] & 0x1c) === 0x10 /* data, expand-up */ && (this.segAttr[SS] & 2) !== 0;
+    this.stackFlat32 =
+      this.stackSize === 4 &&
+      this.segBase[SS] === 0 &&
+      this.segLimit[SS] === 0xffffffff &&
+      this.protectedMode &&
+      (this.segAttr[SS] & 0x1c) === 0x10 /* data, expand-up */ &&
+      (this.segAttr[SS] & 2) !== 0;
     this.tlbRead = this.cpl === 3 ? TLB_SIZE * 3 : 0;
     this.tlbWrite = this.tlbRead + TLB_SIZE;
   }

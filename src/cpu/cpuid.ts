@@ -20,7 +20,16 @@ export interface CpuidFeatures {
 }
 
 export function defaultFeatures(): CpuidFeatures {
-  return { apic: false, x2apic: false, svm: false, vmx: false, xsave: false, maxExtLeaf: 0x80000008, asids: 0, extra: new Map() };
+  return {
+    apic: false,
+    x2apic: false,
+    svm: false,
+    vmx: false,
+    xsave: false,
+    maxExtLeaf: 0x80000008,
+    asids: 0,
+    extra: new Map(),
+  };
 }
 
 function str4(s: string, i: number): number {
@@ -32,8 +41,21 @@ function str4(s: string, i: number): number {
 const BRAND = 'hvemu x86-64 virtual processor\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0';
 
 /** Leaf 1 EDX: PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH FXSR SSE SSE2 (and APIC). */
-const L1_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 12) | (1 << 13) |
-  (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26);
+const L1_EDX =
+  (1 << 3) |
+  (1 << 4) |
+  (1 << 5) |
+  (1 << 6) |
+  (1 << 8) |
+  (1 << 11) |
+  (1 << 12) |
+  (1 << 13) |
+  (1 << 15) |
+  (1 << 16) |
+  (1 << 19) |
+  (1 << 24) |
+  (1 << 25) |
+  (1 << 26);
 /** Leaf 1 ECX: CX16 MOVBE POPCNT RDRAND. */
 const L1_ECX = (1 << 13) | (1 << 22) | (1 << 23) | (1 << 30);
 /** 80000001h EDX: SYSCALL NX Page1GB RDTSCP LM. */
@@ -44,9 +66,12 @@ const E1_ECX = (1 << 0) | (1 << 5);
 /** Fill out[0..3] = EAX EBX ECX EDX for leaf `eax`, subleaf `ecx`. */
 export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void {
   const f = cpu.features;
-  const extra = f.extra.get(((eax >>> 0) * 256) + (eax === 7 || eax === 0xd ? ecx & 0xff : 0));
+  const extra = f.extra.get((eax >>> 0) * 256 + (eax === 7 || eax === 0xd ? ecx & 0xff : 0));
   if (extra) {
-    out[0] = extra[0]; out[1] = extra[1]; out[2] = extra[2]; out[3] = extra[3];
+    out[0] = extra[0];
+    out[1] = extra[1];
+    out[2] = extra[2];
+    out[3] = extra[3];
     return;
   }
   out[0] = out[1] = out[2] = out[3] = 0;

@@ -29,30 +29,59 @@ export function decodeSse(b: number, pfx: number): number {
       return pfx === 0x66 ? Op.MOVD_RM_X << 8 : pfx === 0xf3 ? Op.MOVQ_X_XM << 8 : 0;
     case 0xd6: // MOVQ xmm/m64, xmm
       return pfx === 0x66 ? Op.MOVQ_XM_X << 8 : 0;
-    case 0x54: case 0xdb: return logic(b, pfx, 0); // ANDPS/ANDPD, PAND
-    case 0x55: case 0xdf: return logic(b, pfx, 1); // ANDNPS/ANDNPD, PANDN
-    case 0x56: case 0xeb: return logic(b, pfx, 2); // ORPS/ORPD, POR
-    case 0x57: case 0xef: return logic(b, pfx, 3); // XORPS/XORPD, PXOR
-    case 0x74: return pfx === 0x66 ? (Op.PCMPEQ << 8) | 1 : 0;
-    case 0x75: return pfx === 0x66 ? (Op.PCMPEQ << 8) | 2 : 0;
-    case 0x76: return pfx === 0x66 ? (Op.PCMPEQ << 8) | 4 : 0;
-    case 0xd7: return pfx === 0x66 ? Op.PMOVMSKB << 8 : 0;
-    case 0xfc: return pfx === 0x66 ? (Op.PADD << 8) | 1 : 0;
-    case 0xfd: return pfx === 0x66 ? (Op.PADD << 8) | 2 : 0;
-    case 0xfe: return pfx === 0x66 ? (Op.PADD << 8) | 4 : 0;
-    case 0xd4: return pfx === 0x66 ? (Op.PADD << 8) | 8 : 0;
-    case 0xf8: return pfx === 0x66 ? (Op.PSUB << 8) | 1 : 0;
-    case 0xf9: return pfx === 0x66 ? (Op.PSUB << 8) | 2 : 0;
-    case 0xfa: return pfx === 0x66 ? (Op.PSUB << 8) | 4 : 0;
-    case 0xfb: return pfx === 0x66 ? (Op.PSUB << 8) | 8 : 0;
-    case 0x70: return pfx === 0x66 ? Op.PSHUFD << 8 : 0;
-    case 0x60: return pfx === 0x66 ? (Op.PUNPCKL << 8) | 1 : 0;
-    case 0x61: return pfx === 0x66 ? (Op.PUNPCKL << 8) | 2 : 0;
-    case 0x62: return pfx === 0x66 ? (Op.PUNPCKL << 8) | 4 : 0;
-    case 0x6c: return pfx === 0x66 ? (Op.PUNPCKL << 8) | 8 : 0;
-    case 0xda: return pfx === 0x66 ? (Op.PMINMAXUB << 8) | 0 : 0;
-    case 0xde: return pfx === 0x66 ? (Op.PMINMAXUB << 8) | 1 : 0;
-    case 0x71: case 0x72: case 0x73: // shift groups: ModRM.reg selects; register operand only
+    case 0x54:
+    case 0xdb:
+      return logic(b, pfx, 0); // ANDPS/ANDPD, PAND
+    case 0x55:
+    case 0xdf:
+      return logic(b, pfx, 1); // ANDNPS/ANDNPD, PANDN
+    case 0x56:
+    case 0xeb:
+      return logic(b, pfx, 2); // ORPS/ORPD, POR
+    case 0x57:
+    case 0xef:
+      return logic(b, pfx, 3); // XORPS/XORPD, PXOR
+    case 0x74:
+      return pfx === 0x66 ? (Op.PCMPEQ << 8) | 1 : 0;
+    case 0x75:
+      return pfx === 0x66 ? (Op.PCMPEQ << 8) | 2 : 0;
+    case 0x76:
+      return pfx === 0x66 ? (Op.PCMPEQ << 8) | 4 : 0;
+    case 0xd7:
+      return pfx === 0x66 ? Op.PMOVMSKB << 8 : 0;
+    case 0xfc:
+      return pfx === 0x66 ? (Op.PADD << 8) | 1 : 0;
+    case 0xfd:
+      return pfx === 0x66 ? (Op.PADD << 8) | 2 : 0;
+    case 0xfe:
+      return pfx === 0x66 ? (Op.PADD << 8) | 4 : 0;
+    case 0xd4:
+      return pfx === 0x66 ? (Op.PADD << 8) | 8 : 0;
+    case 0xf8:
+      return pfx === 0x66 ? (Op.PSUB << 8) | 1 : 0;
+    case 0xf9:
+      return pfx === 0x66 ? (Op.PSUB << 8) | 2 : 0;
+    case 0xfa:
+      return pfx === 0x66 ? (Op.PSUB << 8) | 4 : 0;
+    case 0xfb:
+      return pfx === 0x66 ? (Op.PSUB << 8) | 8 : 0;
+    case 0x70:
+      return pfx === 0x66 ? Op.PSHUFD << 8 : 0;
+    case 0x60:
+      return pfx === 0x66 ? (Op.PUNPCKL << 8) | 1 : 0;
+    case 0x61:
+      return pfx === 0x66 ? (Op.PUNPCKL << 8) | 2 : 0;
+    case 0x62:
+      return pfx === 0x66 ? (Op.PUNPCKL << 8) | 4 : 0;
+    case 0x6c:
+      return pfx === 0x66 ? (Op.PUNPCKL << 8) | 8 : 0;
+    case 0xda:
+      return pfx === 0x66 ? (Op.PMINMAXUB << 8) | 0 : 0;
+    case 0xde:
+      return pfx === 0x66 ? (Op.PMINMAXUB << 8) | 1 : 0;
+    case 0x71:
+    case 0x72:
+    case 0x73: // shift groups: ModRM.reg selects; register operand only
       return pfx === 0x66 ? (Op.PSHIFT_I << 8) | b : 0;
   }
   return 0;

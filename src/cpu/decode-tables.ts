@@ -50,10 +50,31 @@ function grpRow(g: number, reg: number, op: Op, flags = 0, sub = 0): void {
 }
 
 // Group numbers (Intel SDM Table A-6 names in comments).
-export const G1_EB_IB = 1, G1_EV_IZ = 2, G1_EV_IB = 3, G2_EB = 4, G2_EV = 5, G3_EB = 6, G3_EV = 7;
-export const G4 = 8, G5 = 9, G6 = 10, G7 = 11, G8 = 12, G9 = 13, G11_EB = 14, G11_EV = 15;
-export const G15 = 16, G1A = 17, G12 = 18, G13 = 19, G14 = 20, G2_EB1 = 21, G2_EV1 = 22;
-export const G2_EBCL = 23, G2_EVCL = 24, G16 = 25;
+export const G1_EB_IB = 1,
+  G1_EV_IZ = 2,
+  G1_EV_IB = 3,
+  G2_EB = 4,
+  G2_EV = 5,
+  G3_EB = 6,
+  G3_EV = 7;
+export const G4 = 8,
+  G5 = 9,
+  G6 = 10,
+  G7 = 11,
+  G8 = 12,
+  G9 = 13,
+  G11_EB = 14,
+  G11_EV = 15;
+export const G15 = 16,
+  G1A = 17,
+  G12 = 18,
+  G13 = 19,
+  G14 = 20,
+  G2_EB1 = 21,
+  G2_EV1 = 22;
+export const G2_EBCL = 23,
+  G2_EVCL = 24,
+  G16 = 25;
 
 // ------------------------------------------------------------ one-byte map
 for (let alu = 0; alu < 8; alu++) {
@@ -198,7 +219,10 @@ row(0, 0xf4, Op.HLT, TERM);
 row(0, 0xf5, Op.CMC);
 row(0, 0xf6, Op.UD, M | B | GRP, G3_EB);
 row(0, 0xf7, Op.UD, M | GRP, G3_EV);
-for (const [g, imm] of [[G3_EB, IB], [G3_EV, IZ]] as const) {
+for (const [g, imm] of [
+  [G3_EB, IB],
+  [G3_EV, IZ],
+] as const) {
   grpRow(g, 0, Op.TEST_RM_I, imm);
   grpRow(g, 1, Op.TEST_RM_I, imm); // undocumented alias of /0
   grpRow(g, 2, Op.NOT_RM);

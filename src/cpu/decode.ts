@@ -2,16 +2,44 @@
 // the one-byte, 0F, 0F38 and 0F3A maps, ModRM/SIB, RIP-relative addressing, immediates, and the
 // 15-byte limit. It fills an Insn; the tables in decode-tables.ts say what each opcode is.
 import { type Cpu, FAULT } from './cpu.js';
+import { decodeSse } from './decode-sse.js';
 import {
-  B, BREG, BRM, D64, F64, flagTable, GRP, G7, grpFlags, grpOp, grpSub, IB, IBU, IENTER,
-  IMM_SHIFT, IMOFFS, IPTR, IV, IW, IZ, M, MEMONLY, NO64, ONLY64, opTable, REGONLY, REL8, RELZ,
-  SUBREG, subTable, TERM,
+  B,
+  BREG,
+  BRM,
+  D64,
+  F64,
+  flagTable,
+  G7,
+  GRP,
+  grpFlags,
+  grpOp,
+  grpSub,
+  IB,
+  IBU,
+  IENTER,
+  IMM_SHIFT,
+  IMOFFS,
+  IPTR,
+  IV,
+  IW,
+  IZ,
+  M,
+  MEMONLY,
+  NO64,
+  ONLY64,
+  opTable,
+  REGONLY,
+  REL8,
+  RELZ,
+  SUBREG,
+  subTable,
+  TERM,
 } from './decode-tables.js';
-import { BASE_RIP, Insn, NO_REG } from './insn.js';
+import { BASE_RIP, type Insn, NO_REG } from './insn.js';
 import { physRead, translateExec } from './mmu.js';
 import { Op } from './ops.js';
 import { CS, DS, ES, FS, GP, GS, SS, UD } from './regs.js';
-import { decodeSse } from './decode-sse.js';
 
 /** Result flags of decode(). */
 export const DEC_TERM = 1;
@@ -38,9 +66,12 @@ function fb(): number {
     fPhys = translateExec(fCpu, lin) - (lin & 0xfff);
     fPage = lpn;
   }
-  fLen++;
-  return physRead(fCpu, fPhys + (lin & 0xfff), 1) & 0xff;
+  const v = physRead(fCpu, fPhys + (lin & 0xfff), 1) & 0xff;
+  fBytes[fLen++] = v;
+  return v;
 }
+/** The bytes fetched for the instruction being decoded. */
+const fBytes = new Uint8Array(16);
 
 function fimm(bytes: number): number {
   let v = 0;
@@ -59,7 +90,7 @@ function byteReg(r: number, rex: boolean): number {
 const BASE16 = [3, 3, 5, 5, 6, 7, 5, 3];
 const INDEX16 = [6, 7, 6, 7, NO_REG, NO_REG, NO_REG, NO_REG];
 
-const SEG_PREFIX: Record<number, number> = { 0x26: ES, 0x2e: CS, 0x36: SS, 0x3e: DS, 0x64: FS, 0x65: GS };
+const SEG_PREFIX: Record<number, number> = { 38: ES, 46: CS, 54: SS, 62: DS, 100: FS, 101: GS };
 
 /**
  * Decode the instruction at linear address `lin` (CS base included) into `insn`. Returns DEC_TERM
@@ -84,17 +115,31 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   // ---- prefixes ----
   for (;;) {
     b = fb();
-    if (b === 0x66) { pfx66 = true; lastPfx = 0x66; }
-    else if (b === 0x67) asz = mode64 ? 4 : asz === 2 ? 4 : 2;
+    if (b === 0x66) {
+      pfx66 = true;
+      lastPfx = 0x66;
+    } else if (b === 0x67) asz = mode64 ? 4 : asz === 2 ? 4 : 2;
     else if (b === 0xf0) lock = true;
-    else if (b === 0xf2) { rep = 2; lastPfx = 0xf2; }
-    else if (b === 0xf3) { rep = 1; lastPfx = 0xf3; }
-    else if (SEG_PREFIX[b] !== undefined) seg = SEG_PREFIX[b];
+    else if (b === 0xf2) {
+      rep = 2;
+      lastPfx = 0xf2;
+    } else if (b === 0xf3) {
+      rep = 1;
+      lastPfx = 0xf3;
+    } else if (SEG_PREFIX[b] !== undefined) seg = SEG_PREFIX[b];
     else if (mode64 && (b & 0xf0) === 0x40) {
       rex = b;
       b = fb();
       // A REX prefix counts only immediately before the opcode.
-      if (b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || SEG_PREFIX[b] !== undefined || (b & 0xf0) === 0x40) {
+      if (
+        b === 0x66 ||
+        b === 0x67 ||
+        b === 0xf0 ||
+        b === 0xf2 ||
+        b === 0xf3 ||
+        SEG_PREFIX[b] !== undefined ||
+        (b & 0xf0) === 0x40
+      ) {
         rex = 0;
         fLen--;
         continue;
@@ -112,8 +157,13 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   if (b === 0x0f) {
     b = fb();
     map = 1;
-    if (b === 0x38) { map = 2; b = fb(); }
-    else if (b === 0x3a) { map = 3; b = fb(); }
+    if (b === 0x38) {
+      map = 2;
+      b = fb();
+    } else if (b === 0x3a) {
+      map = 3;
+      b = fb();
+    }
   }
   const code = map * 256 + b;
   let op: number = opTable[code];
@@ -218,7 +268,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   // ---- operand size ----
   let size: number;
   if (flags & B) size = 1;
-  else if (mode64 && (flags & F64)) size = 8;
+  else if (mode64 && flags & F64) size = 8;
   else if (rexW) size = 8;
   else if (mode64 && flags & D64) size = pfx66 ? 2 : 8;
   else size = opsz;
@@ -229,18 +279,25 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   // Opcodes whose meaning depends on the mode or a prefix.
   const byteRegs = rex !== 0;
   if (map === 0) {
-    if (b >= 0x40 && b <= 0x4f) insn.rm = b & 7; // INC/DEC r16/32 (not 64-bit mode: REX there)
+    if (b >= 0x40 && b <= 0x4f)
+      insn.rm = b & 7; // INC/DEC r16/32 (not 64-bit mode: REX there)
     else if ((b >= 0x50 && b <= 0x5f) || (b >= 0xb8 && b <= 0xbf) || (b >= 0x91 && b <= 0x97)) {
       insn.rm = (b & 7) | rexB;
-    } else if (b >= 0xb0 && b <= 0xb7) insn.rm = (b & 7) | rexB; // mapped to a byte register below
+    } else if (b >= 0xb0 && b <= 0xb7)
+      insn.rm = (b & 7) | rexB; // mapped to a byte register below
     else if (b === 0x90) {
       if (rexB) insn.rm = 8;
-      else { op = rep === 1 ? Op.PAUSE : Op.NOP; }
+      else {
+        op = rep === 1 ? Op.PAUSE : Op.NOP;
+      }
     } else if ((b & 0xc7) === 0x04 || (b & 0xc7) === 0x05 || b === 0xa8 || b === 0xa9) {
       insn.rm = 0; // AL/eAX short forms
     } else if (b === 0x63) {
-      if (!mode64) op = Op.UD; // ARPL is not offered
-      else if (!rexW) { op = Op.MOV_R_RM; } // MOVSXD without REX.W: a plain 32/16-bit move
+      if (!mode64)
+        op = Op.UD; // ARPL is not offered
+      else if (!rexW) {
+        op = Op.MOV_R_RM;
+      } // MOVSXD without REX.W: a plain 32/16-bit move
     } else if (b === 0xd9 || b === 0xdb || b === 0xdd || b === 0xdf) {
       op = decodeX87(b, modrm);
     }
@@ -307,14 +364,17 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
       break;
   }
   // SSE shift-by-immediate groups (66 0F 71-73) carry an imm8 too.
-  if (op === Op.PSHUFD || op === Op.PSRLDQ_I || op === Op.PSLLDQ_I || op === Op.PSHIFT_I) insn.imm = fimm(1) & 0xff;
+  if (op === Op.PSHUFD || op === Op.PSRLDQ_I || op === Op.PSLLDQ_I || op === Op.PSHIFT_I)
+    insn.imm = fimm(1) & 0xff;
   // Near branches in 16-bit operand size take a 16-bit displacement (E8/E9/0F 8x with 66).
-  if ((op === Op.JMP_REL || op === Op.CALL_REL || op === Op.JCC) && size === 2) insn.imm = (insn.imm << 16) >> 16;
+  if ((op === Op.JMP_REL || op === Op.CALL_REL || op === Op.JCC) && size === 2)
+    insn.imm = (insn.imm << 16) >> 16;
   if (lock && !lockable(op, sub, insn.mem)) op = Op.UD;
   insn.op = op;
   insn.sub = sub;
   insn.len = fLen;
   specialize(insn);
+  insn.bytes = op === Op.UD ? fBytes.slice(0, fLen) : null;
   return flags & TERM || op === Op.UD ? DEC_TERM : 0;
 }
 
@@ -322,12 +382,20 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
 function lockable(op: number, sub: number, mem: boolean): boolean {
   if (!mem) return false;
   switch (op) {
-    case Op.ALU_RM_R: case Op.ALU_RM_I:
+    case Op.ALU_RM_R:
+    case Op.ALU_RM_I:
       return sub !== 7; // not CMP
-    case Op.BT_RM_R: case Op.BT_RM_I:
+    case Op.BT_RM_R:
+    case Op.BT_RM_I:
       return sub !== 0; // BTS BTR BTC, not BT
-    case Op.INC_RM: case Op.DEC_RM: case Op.NOT_RM: case Op.NEG_RM:
-    case Op.XCHG_RM_R: case Op.CMPXCHG: case Op.XADD: case Op.CMPXCHG8B:
+    case Op.INC_RM:
+    case Op.DEC_RM:
+    case Op.NOT_RM:
+    case Op.NEG_RM:
+    case Op.XCHG_RM_R:
+    case Op.CMPXCHG:
+    case Op.XADD:
+    case Op.CMPXCHG8B:
       return true;
   }
   return false;
@@ -349,14 +417,22 @@ function group7Reg(rm: number, reg: number, rep: number): number {
       return Op.UD;
     case 3: // SVM: VMRUN VMMCALL VMLOAD VMSAVE STGI CLGI SKINIT INVLPGA; F3 0F 01 D9 is VMGEXIT
       switch (rm) {
-        case 0: return Op.VMRUN;
-        case 1: return rep === 1 ? Op.VMGEXIT : Op.VMMCALL;
-        case 2: return Op.VMLOAD;
-        case 3: return Op.VMSAVE;
-        case 4: return Op.STGI;
-        case 5: return Op.CLGI;
-        case 6: return Op.SKINIT;
-        default: return Op.INVLPGA;
+        case 0:
+          return Op.VMRUN;
+        case 1:
+          return rep === 1 ? Op.VMGEXIT : Op.VMMCALL;
+        case 2:
+          return Op.VMLOAD;
+        case 3:
+          return Op.VMSAVE;
+        case 4:
+          return Op.STGI;
+        case 5:
+          return Op.CLGI;
+        case 6:
+          return Op.SKINIT;
+        default:
+          return Op.INVLPGA;
       }
     case 4:
       return Op.SMSW;

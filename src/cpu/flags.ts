@@ -6,9 +6,11 @@ import type { Cpu } from './cpu.js';
 import { AF, ARITH_FLAGS, CF, OF, PF, SF, ZF } from './regs.js';
 
 /** Slot indices in Cpu.lf (Int32Array); 64-bit view index = slot >> 1. */
-export const LF_DST = 0, LF_SRC = 2, LF_RES = 4;
+export const LF_DST = 0,
+  LF_SRC = 2,
+  LF_RES = 4;
 
-export const enum LazyOp {
+export enum LazyOp {
   /** Arithmetic flags are up to date in Cpu.eflags. */
   NONE = 0,
   ADD = 1,
@@ -46,9 +48,10 @@ export function arithFlags(cpu: Cpu): number {
   const op = cpu.lfOp;
   if (op === LazyOp.NONE) return cpu.eflags & ARITH_FLAGS;
   if (op === LazyOp.PARTIAL) {
-    const saved = cpu.lfSavedOp === LazyOp.NONE
-      ? cpu.eflags & ARITH_FLAGS
-      : flagsOf(cpu.lfSaved, cpu.lfSavedOp, cpu.lfSavedSize, cpu.lfSavedCarry);
+    const saved =
+      cpu.lfSavedOp === LazyOp.NONE
+        ? cpu.eflags & ARITH_FLAGS
+        : flagsOf(cpu.lfSaved, cpu.lfSavedOp, cpu.lfSavedSize, cpu.lfSavedCarry);
     return (saved & ~cpu.lfPartialMask) | cpu.lfCarry;
   }
   return flagsOf(cpu.lf, op, cpu.lfSize, cpu.lfCarry);
@@ -126,8 +129,14 @@ export function setPartialFlags(cpu: Cpu, mask: number, bits: number): void {
     cpu.lfPartialMask |= mask;
     return;
   }
-  const lf = cpu.lf, sv = cpu.lfSaved;
-  sv[0] = lf[0]; sv[1] = lf[1]; sv[2] = lf[2]; sv[3] = lf[3]; sv[4] = lf[4]; sv[5] = lf[5];
+  const lf = cpu.lf,
+    sv = cpu.lfSaved;
+  sv[0] = lf[0];
+  sv[1] = lf[1];
+  sv[2] = lf[2];
+  sv[3] = lf[3];
+  sv[4] = lf[4];
+  sv[5] = lf[5];
   cpu.lfSavedOp = op;
   cpu.lfSavedSize = cpu.lfSize;
   cpu.lfSavedCarry = cpu.lfCarry;
@@ -139,7 +148,8 @@ export function setPartialFlags(cpu: Cpu, mask: number, bits: number): void {
 /** Unsigned a < b for the operands in slots a and b at the given size. */
 function below(lf: Int32Array, size: number, a: number, b: number): boolean {
   if (size === 8) {
-    const ha = lf[a + 1] >>> 0, hb = lf[b + 1] >>> 0;
+    const ha = lf[a + 1] >>> 0,
+      hb = lf[b + 1] >>> 0;
     if (ha !== hb) return ha < hb;
     return lf[a] >>> 0 < lf[b] >>> 0;
   }
@@ -151,13 +161,18 @@ function below(lf: Int32Array, size: number, a: number, b: number): boolean {
 export function getCF(cpu: Cpu): boolean {
   const lf = cpu.lf;
   switch (cpu.lfOp) {
-    case LazyOp.NONE: return (cpu.eflags & CF) !== 0;
-    case LazyOp.LOGIC: return false;
-    case LazyOp.ADD: return below(lf, cpu.lfSize, LF_RES, LF_DST);
-    case LazyOp.SUB: return below(lf, cpu.lfSize, LF_DST, LF_SRC);
+    case LazyOp.NONE:
+      return (cpu.eflags & CF) !== 0;
+    case LazyOp.LOGIC:
+      return false;
+    case LazyOp.ADD:
+      return below(lf, cpu.lfSize, LF_RES, LF_DST);
+    case LazyOp.SUB:
+      return below(lf, cpu.lfSize, LF_DST, LF_SRC);
     case LazyOp.INC:
     case LazyOp.DEC:
-    case LazyOp.RESULT: return (cpu.lfCarry & CF) !== 0;
+    case LazyOp.RESULT:
+      return (cpu.lfCarry & CF) !== 0;
     case LazyOp.PARTIAL:
       if (cpu.lfPartialMask & CF) return (cpu.lfCarry & CF) !== 0;
       return (arithFlags(cpu) & CF) !== 0;
@@ -209,14 +224,30 @@ export function testCond(cpu: Cpu, cc: number): boolean {
   const f = arithFlags(cpu);
   let r: boolean;
   switch (cc >> 1) {
-    case 0: r = (f & OF) !== 0; break;
-    case 1: r = (f & CF) !== 0; break;
-    case 2: r = (f & ZF) !== 0; break;
-    case 3: r = (f & (CF | ZF)) !== 0; break;
-    case 4: r = (f & SF) !== 0; break;
-    case 5: r = (f & PF) !== 0; break;
-    case 6: r = ((f & SF) !== 0) !== ((f & OF) !== 0); break;
-    default: r = (f & ZF) !== 0 || ((f & SF) !== 0) !== ((f & OF) !== 0); break;
+    case 0:
+      r = (f & OF) !== 0;
+      break;
+    case 1:
+      r = (f & CF) !== 0;
+      break;
+    case 2:
+      r = (f & ZF) !== 0;
+      break;
+    case 3:
+      r = (f & (CF | ZF)) !== 0;
+      break;
+    case 4:
+      r = (f & SF) !== 0;
+      break;
+    case 5:
+      r = (f & PF) !== 0;
+      break;
+    case 6:
+      r = ((f & SF) !== 0) !== ((f & OF) !== 0);
+      break;
+    default:
+      r = (f & ZF) !== 0 || ((f & SF) !== 0) !== ((f & OF) !== 0);
+      break;
   }
   return (cc & 1) === 0 ? r : !r;
 }

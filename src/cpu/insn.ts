@@ -41,4 +41,6 @@ export class Insn {
   opcode = 0;
   /** Mandatory/operand-size prefix seen (SSE forms): 0 none, 0x66, 0xF3, 0xF2. */
   pfx = 0;
+  /** The raw bytes, kept only for undefined opcodes (for the #UD report). */
+  bytes: Uint8Array | null = null;
 }

@@ -2,24 +2,32 @@
 // IVT, 16/32-bit interrupt and trap gates with the privilege-level stack switch through the TSS,
 // 64-bit gates with IST, error codes, the double-fault rules and triple fault.
 import { type Cpu, FAULT, SEG_DB, VMEXIT } from './cpu.js';
+import { setSp } from './exec/stack.js';
 import { getFlags } from './flags.js';
 import { readSys, writeSys } from './mmu.js';
 import { InterceptKind } from './ports.js';
-import {
-  AC, CS, DF_VEC, EXCEPTION_NAMES, GP, IF, NP, NT, PF_VEC, RF, SS, TF, TR, TS, VM,
-} from './regs.js';
+import { AC, CS, DF_VEC, EXCEPTION_NAMES, GP, IF, NP, NT, PF_VEC, RF, SS, TF, TR, TS, VM } from './regs.js';
 import { updateSegCheck } from './segment-check.js';
 import { cacheDescriptor, desc, fault, readDescriptor } from './segments.js';
-import { setSp } from './exec/stack.js';
 
 /** How the event arose: decides the gate DPL check and the EXT bit of error codes. */
-export const EV_EXCEPTION = 0, EV_SOFTWARE = 1, EV_EXTERNAL = 2, EV_NMI = 3;
+export const EV_EXCEPTION = 0,
+  EV_SOFTWARE = 1,
+  EV_EXTERNAL = 2,
+  EV_NMI = 3;
 
 const TWO32 = 4294967296;
 
 /** Exceptions that push an error code (AMD APM vol 2 Table 8-1). */
 export function hasErrorCode(vector: number): boolean {
-  return vector === 8 || (vector >= 10 && vector <= 14) || vector === 17 || vector === 21 || vector === 29 || vector === 30;
+  return (
+    vector === 8 ||
+    (vector >= 10 && vector <= 14) ||
+    vector === 17 ||
+    vector === 21 ||
+    vector === 29 ||
+    vector === 30
+  );
 }
 function contributory(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 13);
@@ -53,11 +61,20 @@ export function deliverException(cpu: Cpu): boolean {
       if (e !== FAULT) throw e;
       const second = cpu.excVector;
       if (vec === DF_VEC) {
-        record(cpu, `${describe(second, cpu.excHasError, cpu.excError, cpu.rip)} while delivering #DF: triple fault`);
+        record(
+          cpu,
+          `${describe(second, cpu.excHasError, cpu.excError, cpu.rip)} while delivering #DF: triple fault`,
+        );
         return false;
       }
-      record(cpu, `${describe(second, cpu.excHasError, cpu.excError, cpu.rip)} while delivering ${EXCEPTION_NAMES[vec] ?? vec}`);
-      if ((contributory(vec) && contributory(second)) || (vec === PF_VEC && (second === PF_VEC || contributory(second)))) {
+      record(
+        cpu,
+        `${describe(second, cpu.excHasError, cpu.excError, cpu.rip)} while delivering ${EXCEPTION_NAMES[vec] ?? vec}`,
+      );
+      if (
+        (contributory(vec) && contributory(second)) ||
+        (vec === PF_VEC && (second === PF_VEC || contributory(second)))
+      ) {
         vec = DF_VEC;
         err = 0;
         has = true;
@@ -79,9 +96,9 @@ export function deliver(cpu: Cpu, vector: number, kind: number, err: number, has
     if (cpu.intercept.intercept(InterceptKind.EXCEPTION, vector, hasErr ? err : 0)) throw VMEXIT;
   }
   cpu.halted = false;
-  if (!cpu.protectedMode) return deliverReal(cpu, vector);
-  if (cpu.longMode) return deliverLong(cpu, vector, kind, err, hasErr);
-  return deliverProtected(cpu, vector, kind, err, hasErr);
+  if (!cpu.protectedMode) deliverReal(cpu, vector);
+  else if (cpu.longMode) deliverLong(cpu, vector, kind, err, hasErr);
+  else deliverProtected(cpu, vector, kind, err, hasErr);
 }
 
 function deliverReal(cpu: Cpu, vector: number): void {
@@ -143,7 +160,8 @@ function gateTarget(cpu: Cpu, sel: number, ext: number): number {
 function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, hasErr: boolean): void {
   const ext = kind === EV_SOFTWARE ? 0 : 1;
   readGate(cpu, vector, 8, ext);
-  const lo = gate[0], hi = gate[1];
+  const lo = gate[0],
+    hi = gate[1];
   const type = (hi >>> 8) & 0x1f;
   const gdpl = (hi >>> 13) & 3;
   if (type !== 0x6 && type !== 0x7 && type !== 0xe && type !== 0xf) fault(cpu, GP, vector * 8 + 2 + ext);
@@ -153,7 +171,8 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
   const sel = lo >>> 16;
   const offset = gate32 ? ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0 : lo & 0xffff;
   const newCpl = gateTarget(cpu, sel, ext);
-  const csDesc0 = desc[0], csDesc1 = desc[1];
+  const csDesc0 = desc[0],
+    csDesc1 = desc[1];
   const flags = getFlags(cpu);
   const psize = gate32 ? 4 : 2;
   const oldSs = cpu.segSel[SS];
@@ -165,7 +184,13 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
     if ((nss & 0xfffc) === 0) fault(cpu, TS, ext);
     readDescriptor(cpu, nss, TS);
     const shi = desc[1];
-    if ((nss & 3) !== newCpl || ((shi >>> 13) & 3) !== newCpl || !((shi >>> 12) & 1) || shi & 0x800 || !(shi & 0x200))
+    if (
+      (nss & 3) !== newCpl ||
+      ((shi >>> 13) & 3) !== newCpl ||
+      !((shi >>> 12) & 1) ||
+      shi & 0x800 ||
+      !(shi & 0x200)
+    )
       fault(cpu, TS, (nss & 0xfffc) + ext);
     if (!(shi & 0x8000)) fault(cpu, 12, (nss & 0xfffc) + ext);
     ssBase = ((desc[0] >>> 16) | ((shi & 0xff) << 16) | (shi & 0xff000000)) >>> 0;
@@ -210,7 +235,8 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
 function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr: boolean): void {
   const ext = kind === EV_SOFTWARE ? 0 : 1;
   readGate(cpu, vector, 16, ext);
-  const lo = gate[0], hi = gate[1];
+  const lo = gate[0],
+    hi = gate[1];
   const type = (hi >>> 8) & 0x1f;
   const gdpl = (hi >>> 13) & 3;
   if (type !== 0xe && type !== 0xf) fault(cpu, GP, vector * 8 + 2 + ext);
@@ -221,7 +247,8 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   const ist = hi & 7;
   const newCpl = gateTarget(cpu, sel, ext);
   if (!(desc[1] & (1 << 21)) || desc[1] & (1 << 22)) fault(cpu, GP, (sel & 0xfffc) + ext); // must be 64-bit code
-  const csDesc0 = desc[0], csDesc1 = desc[1];
+  const csDesc0 = desc[0],
+    csDesc1 = desc[1];
   const flags = getFlags(cpu);
   const oldSs = cpu.segSel[SS];
   const oldSp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0);
@@ -263,4 +290,3 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   if (!(type & 1)) cpu.eflags &= ~IF;
   cpu.rip = offset;
 }
-

@@ -2,18 +2,23 @@
 // memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
 import { invalidateCodePage } from './block.js';
 import { type Cpu, FAULT } from './cpu.js';
-import {
-  CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC,
-} from './regs.js';
+import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
 import { BANK_EXEC, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
 
 /** Access kinds for translate(). */
-export const ACC_READ = 0, ACC_WRITE = 1, ACC_USER = 2, ACC_EXEC = 4;
+export const ACC_READ = 0,
+  ACC_WRITE = 1,
+  ACC_USER = 2,
+  ACC_EXEC = 4;
 /** Accesses the processor makes for itself (descriptor tables, TSS): supervisor even at CPL 3. */
 export const ACC_IMPLICIT = 8;
 
 // #PF error code bits
-const PFE_P = 1, PFE_W = 2, PFE_U = 4, PFE_RSVD = 8, PFE_ID = 16;
+const PFE_P = 1,
+  PFE_W = 2,
+  PFE_U = 4,
+  PFE_RSVD = 8,
+  PFE_ID = 16;
 const TWO32 = 4294967296;
 
 /** Raise #PF for `lin` with error code `err` (sets CR2). */
@@ -53,7 +58,9 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
   const exec = (acc & ACC_EXEC) !== 0;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
   const errBase = (write ? PFE_W : 0) | (user ? PFE_U : 0) | (exec && nxe ? PFE_ID : 0);
-  let allowW = true, allowU = true, allowX = true;
+  let allowW = true,
+    allowU = true,
+    allowX = true;
   let pa: number;
   if (!(cpu.cr4 & CR4_PAE)) {
     // 32-bit paging: 10/10/12, 4 MiB pages with CR4.PSE.
@@ -146,7 +153,7 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
 const walkAddrs = new Float64Array(5);
 
 function a20(cpu: Cpu, pa: number): number {
-  return cpu.a20Mask === -1 ? pa : pa - (pa % TWO32) + ((pa % TWO32 & cpu.a20Mask) >>> 0);
+  return cpu.a20Mask === -1 ? pa : pa - (pa % TWO32) + (((pa % TWO32) & cpu.a20Mask) >>> 0);
 }
 
 function physPage(cr3: number): number {
@@ -155,8 +162,14 @@ function physPage(cr3: number): number {
 }
 
 function checkPerm(
-  cpu: Cpu, lin: number, errBase: number, write: boolean, user: boolean,
-  allowW: boolean, allowU: boolean, allowX: boolean,
+  cpu: Cpu,
+  lin: number,
+  errBase: number,
+  write: boolean,
+  user: boolean,
+  allowW: boolean,
+  allowU: boolean,
+  allowX: boolean,
 ): void {
   if (user && !allowU) pageFault(cpu, lin, errBase | PFE_P);
   if (write && !allowW && (user || cpu.cr0 & CR0_WP)) pageFault(cpu, lin, errBase | PFE_P);
@@ -168,7 +181,9 @@ export function translateFill(cpu: Cpu, lin: number, acc: number): number {
   const pa = translate(cpu, lin, acc);
   const page = pa - (pa % 4096);
   if (page + 4096 <= cpu.ramBytes) {
-    const bankBase = ((acc & ACC_USER ? BANK_USER : 0) + (acc & ACC_EXEC ? BANK_EXEC : acc & ACC_WRITE ? BANK_WRITE : 0)) * TLB_SIZE;
+    const bankBase =
+      ((acc & ACC_USER ? BANK_USER : 0) + (acc & ACC_EXEC ? BANK_EXEC : acc & ACC_WRITE ? BANK_WRITE : 0)) *
+      TLB_SIZE;
     const isCode = cpu.codePages[page / 4096] !== 0;
     if (!(acc & ACC_WRITE && isCode)) {
       const lpn = Math.floor(lin / 4096);
@@ -187,9 +202,12 @@ export function translateFill(cpu: Cpu, lin: number, acc: number): number {
 export function physRead(cpu: Cpu, pa: number, size: number): number {
   if (pa + size <= cpu.ramBytes) {
     switch (size) {
-      case 1: return cpu.ram8[pa];
-      case 2: return cpu.ram.getUint16(pa, true);
-      default: return cpu.ram.getInt32(pa, true);
+      case 1:
+        return cpu.ram8[pa];
+      case 2:
+        return cpu.ram.getUint16(pa, true);
+      default:
+        return cpu.ram.getInt32(pa, true);
     }
   }
   const v = cpu.mmio.mmioRead(pa, size);
@@ -201,9 +219,15 @@ export function physWrite(cpu: Cpu, pa: number, size: number, v: number): void {
     const ppn = Math.floor(pa / 4096);
     if (cpu.codePages[ppn]) invalidateCodePage(cpu, ppn);
     switch (size) {
-      case 1: cpu.ram8[pa] = v; return;
-      case 2: cpu.ram.setUint16(pa, v, true); return;
-      default: cpu.ram.setInt32(pa, v, true); return;
+      case 1:
+        cpu.ram8[pa] = v;
+        return;
+      case 2:
+        cpu.ram.setUint16(pa, v, true);
+        return;
+      default:
+        cpu.ram.setInt32(pa, v, true);
+        return;
     }
   }
   cpu.mmio.mmioWrite(pa, size, size === 4 ? v >>> 0 : v);

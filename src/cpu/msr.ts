@@ -4,12 +4,25 @@ import { type Cpu, FAULT } from './cpu.js';
 import { EFER_FFXSR, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, EFER_SVME, FS, GP, GS } from './regs.js';
 import { tlbFlushAll } from './tlb.js';
 
-export const MSR_TSC = 0x10, MSR_APIC_BASE = 0x1b, MSR_MTRRCAP = 0xfe, MSR_SYSENTER_CS = 0x174;
-export const MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176, MSR_PAT = 0x277;
-export const MSR_MTRR_DEF_TYPE = 0x2ff, MSR_EFER = 0xc0000080, MSR_STAR = 0xc0000081;
-export const MSR_LSTAR = 0xc0000082, MSR_CSTAR = 0xc0000083, MSR_SFMASK = 0xc0000084;
-export const MSR_FS_BASE = 0xc0000100, MSR_GS_BASE = 0xc0000101, MSR_KERNEL_GS_BASE = 0xc0000102;
-export const MSR_TSC_AUX = 0xc0000103, MSR_VM_CR = 0xc0010114, MSR_VM_HSAVE_PA = 0xc0010117;
+export const MSR_TSC = 0x10,
+  MSR_APIC_BASE = 0x1b,
+  MSR_MTRRCAP = 0xfe,
+  MSR_SYSENTER_CS = 0x174;
+export const MSR_SYSENTER_ESP = 0x175,
+  MSR_SYSENTER_EIP = 0x176,
+  MSR_PAT = 0x277;
+export const MSR_MTRR_DEF_TYPE = 0x2ff,
+  MSR_EFER = 0xc0000080,
+  MSR_STAR = 0xc0000081;
+export const MSR_LSTAR = 0xc0000082,
+  MSR_CSTAR = 0xc0000083,
+  MSR_SFMASK = 0xc0000084;
+export const MSR_FS_BASE = 0xc0000100,
+  MSR_GS_BASE = 0xc0000101,
+  MSR_KERNEL_GS_BASE = 0xc0000102;
+export const MSR_TSC_AUX = 0xc0000103,
+  MSR_VM_CR = 0xc0010114,
+  MSR_VM_HSAVE_PA = 0xc0010117;
 
 const CANON = 140737488355328;
 
@@ -22,8 +35,14 @@ function gp(cpu: Cpu): never {
 
 /** MTRR MSRs: variable ranges 200h-20Fh, fixed ranges, default type. They hold what was written. */
 function isMtrr(msr: number): boolean {
-  return (msr >= 0x200 && msr <= 0x20f) || msr === 0x250 || msr === 0x258 || msr === 0x259 ||
-    (msr >= 0x268 && msr <= 0x26f) || msr === MSR_MTRR_DEF_TYPE;
+  return (
+    (msr >= 0x200 && msr <= 0x20f) ||
+    msr === 0x250 ||
+    msr === 0x258 ||
+    msr === 0x259 ||
+    (msr >= 0x268 && msr <= 0x26f) ||
+    msr === MSR_MTRR_DEF_TYPE
+  );
 }
 
 /** A signed canonical number as the unsigned 64-bit MSR value. */
@@ -56,22 +75,38 @@ export function rdmsr(cpu: Cpu, msr: number): bigint {
     if (v !== null) return v;
   }
   switch (msr) {
-    case MSR_TSC: return u64(readTsc(cpu));
-    case MSR_APIC_BASE: return BigInt(cpu.apicBase >>> 0);
-    case MSR_MTRRCAP: return 0x508n; // WC, fixed ranges, 8 variable ranges
-    case MSR_SYSENTER_CS: return BigInt(cpu.sysenterCs);
-    case MSR_SYSENTER_ESP: return u64(cpu.sysenterEsp);
-    case MSR_SYSENTER_EIP: return u64(cpu.sysenterEip);
-    case MSR_PAT: return cpu.pat;
-    case MSR_EFER: return BigInt(cpu.efer);
-    case MSR_STAR: return cpu.star;
-    case MSR_LSTAR: return u64(cpu.lstar);
-    case MSR_CSTAR: return u64(cpu.cstar);
-    case MSR_SFMASK: return BigInt(cpu.sfmask >>> 0);
-    case MSR_FS_BASE: return u64(cpu.segBase[FS]);
-    case MSR_GS_BASE: return u64(cpu.segBase[GS]);
-    case MSR_KERNEL_GS_BASE: return u64(cpu.kernelGsBase);
-    case MSR_TSC_AUX: return BigInt(cpu.tscAux >>> 0);
+    case MSR_TSC:
+      return u64(readTsc(cpu));
+    case MSR_APIC_BASE:
+      return BigInt(cpu.apicBase >>> 0);
+    case MSR_MTRRCAP:
+      return 0x508n; // WC, fixed ranges, 8 variable ranges
+    case MSR_SYSENTER_CS:
+      return BigInt(cpu.sysenterCs);
+    case MSR_SYSENTER_ESP:
+      return u64(cpu.sysenterEsp);
+    case MSR_SYSENTER_EIP:
+      return u64(cpu.sysenterEip);
+    case MSR_PAT:
+      return cpu.pat;
+    case MSR_EFER:
+      return BigInt(cpu.efer);
+    case MSR_STAR:
+      return cpu.star;
+    case MSR_LSTAR:
+      return u64(cpu.lstar);
+    case MSR_CSTAR:
+      return u64(cpu.cstar);
+    case MSR_SFMASK:
+      return BigInt(cpu.sfmask >>> 0);
+    case MSR_FS_BASE:
+      return u64(cpu.segBase[FS]);
+    case MSR_GS_BASE:
+      return u64(cpu.segBase[GS]);
+    case MSR_KERNEL_GS_BASE:
+      return u64(cpu.kernelGsBase);
+    case MSR_TSC_AUX:
+      return BigInt(cpu.tscAux >>> 0);
   }
   if (isMtrr(msr)) return cpu.msr.get(msr) ?? 0n;
   return gp(cpu);
@@ -89,7 +124,9 @@ export function wrmsr(cpu: Cpu, msr: number, v: bigint): void {
       if (v >> 32n !== 0n || lo & 0x2ff) gp(cpu);
       cpu.apicBase = lo;
       return;
-    case MSR_SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; return;
+    case MSR_SYSENTER_CS:
+      cpu.sysenterCs = lo & 0xffff;
+      return;
     case MSR_SYSENTER_ESP:
     case MSR_SYSENTER_EIP:
     case MSR_LSTAR:
@@ -116,7 +153,8 @@ export function wrmsr(cpu: Cpu, msr: number, v: bigint): void {
       cpu.pat = v;
       return;
     case MSR_EFER: {
-      const allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_FFXSR | (cpu.features.svm ? EFER_SVME : 0);
+      const allowed =
+        EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_FFXSR | (cpu.features.svm ? EFER_SVME : 0);
       if (v >> 32n !== 0n || lo & ~allowed) gp(cpu);
       // LME may not change while paging is on; LMA is read-only.
       if (cpu.paging && (lo & EFER_LME) !== (cpu.efer & EFER_LME)) gp(cpu);
@@ -126,9 +164,15 @@ export function wrmsr(cpu: Cpu, msr: number, v: bigint): void {
       cpu.updateMode();
       return;
     }
-    case MSR_STAR: cpu.star = v; return;
-    case MSR_SFMASK: cpu.sfmask = lo; return;
-    case MSR_TSC_AUX: cpu.tscAux = lo; return;
+    case MSR_STAR:
+      cpu.star = v;
+      return;
+    case MSR_SFMASK:
+      cpu.sfmask = lo;
+      return;
+    case MSR_TSC_AUX:
+      cpu.tscAux = lo;
+      return;
   }
   if (isMtrr(msr)) {
     cpu.msr.set(msr, v);
@@ -136,4 +180,3 @@ export function wrmsr(cpu: Cpu, msr: number, v: bigint): void {
   }
   gp(cpu);
 }
-

@@ -22,7 +22,7 @@ export interface MmioBus {
  * `Cpu.interceptMask`; a true answer means the port recorded an exit and the core must stop
  * with the instruction not executed (fault-like, as VMEXIT is).
  */
-export const enum InterceptKind {
+export enum InterceptKind {
   CPUID = 0,
   HLT = 1,
   IO = 2, // info1 = port | size << 16 | (in ? 1 << 24 : 0) | string/rep bits, info2 = next rip

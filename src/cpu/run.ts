@@ -5,12 +5,12 @@ import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { ATT_EVENT, ATT_STOP } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXTERNAL, EV_NMI } from './interrupts.js';
-import { InterceptKind } from './ports.js';
 import { compileBlock, JIT_ENABLED, JIT_THRESHOLD } from './jit/block-compiler.js';
+import { InterceptKind } from './ports.js';
 import { CS, IF } from './regs.js';
 
 /** Why run() returned. */
-export const enum Stop {
+export enum Stop {
   /** The instruction budget ran out. */
   BUDGET = 0,
   /** HLT with no deliverable interrupt: wait for one, then call run() again. */
@@ -42,7 +42,12 @@ export function run(cpu: Cpu, budget: number): Stop {
       let block: Block;
       if (prev !== null && prev.next0Rip === rip && prev.next0Epoch === cpu.chainEpoch && prev.next0!.valid) {
         block = prev.next0!;
-      } else if (prev !== null && prev.next1Rip === rip && prev.next1Epoch === cpu.chainEpoch && prev.next1!.valid) {
+      } else if (
+        prev !== null &&
+        prev.next1Rip === rip &&
+        prev.next1Epoch === cpu.chainEpoch &&
+        prev.next1!.valid
+      ) {
         block = prev.next1!;
       } else {
         block = lookupBlock(cpu);
@@ -54,7 +59,12 @@ export function run(cpu: Cpu, budget: number): Stop {
         if (block.fn === null) block.hits = -1e9;
       }
       if (block.fn !== null && !cpu.interruptShadow && n <= limit - cpu.icount) block.fn(cpu);
-      else execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : n <= limit - cpu.icount ? n : limit - cpu.icount);
+      else
+        execBlock(
+          cpu,
+          block.insns,
+          cpu.interruptShadow ? 1 : n <= limit - cpu.icount ? n : limit - cpu.icount,
+        );
       prev = block;
     } catch (e) {
       prev = null;
@@ -87,7 +97,10 @@ function lookupBlock(cpu: Cpu): Block {
 }
 
 function shutdown(cpu: Cpu): Stop {
-  if (cpu.interceptMask & (1 << InterceptKind.SHUTDOWN) && cpu.intercept?.intercept(InterceptKind.SHUTDOWN, 0, 0)) {
+  if (
+    cpu.interceptMask & (1 << InterceptKind.SHUTDOWN) &&
+    cpu.intercept?.intercept(InterceptKind.SHUTDOWN, 0, 0)
+  ) {
     return Stop.VMEXIT;
   }
   cpu.halted = true;
@@ -128,14 +141,19 @@ function serviceEvents(cpu: Cpu): number {
   if (cpu.interruptShadow) return -1;
   try {
     if (cpu.nmiPending && !cpu.nmiBlocked) {
-      if (cpu.interceptMask & (1 << InterceptKind.NMI) && cpu.intercept?.intercept(InterceptKind.NMI, 0, 0)) return Stop.VMEXIT;
+      if (cpu.interceptMask & (1 << InterceptKind.NMI) && cpu.intercept?.intercept(InterceptKind.NMI, 0, 0))
+        return Stop.VMEXIT;
       cpu.nmiPending = false;
       cpu.nmiBlocked = true;
       deliver(cpu, 2, EV_NMI, 0, false);
     } else if (cpu.eflags & IF && cpu.intc !== null) {
       const v = cpu.intc.pendingVector();
       if (v >= 0) {
-        if (cpu.interceptMask & (1 << InterceptKind.INTR) && cpu.intercept?.intercept(InterceptKind.INTR, v, 0)) return Stop.VMEXIT;
+        if (
+          cpu.interceptMask & (1 << InterceptKind.INTR) &&
+          cpu.intercept?.intercept(InterceptKind.INTR, v, 0)
+        )
+          return Stop.VMEXIT;
         cpu.intc.acknowledge(v);
         deliver(cpu, v, EV_EXTERNAL, 0, false);
       }

@@ -4,7 +4,10 @@ import { type Cpu, FAULT, SEG_DB, SEG_P, SEG_S, SEG_UNUSABLE } from './cpu.js';
 import { GP, SS, SS_VEC } from './regs.js';
 
 /** Per-segment flags in Cpu.segCheck: a reason to leave the fast limit compare. */
-export const SC_UNUSABLE = 1, SC_EXPAND_DOWN = 2, SC_NO_WRITE = 4, SC_NO_READ = 8;
+export const SC_UNUSABLE = 1,
+  SC_EXPAND_DOWN = 2,
+  SC_NO_WRITE = 4,
+  SC_NO_READ = 8;
 
 const CANON = 140737488355328; // 2^47
 

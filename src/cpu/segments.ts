@@ -3,7 +3,7 @@
 // Intel SDM vol 3 5.5-5.8). Faults carry the selector's error code as the manuals specify.
 import { type Cpu, FAULT, SEG_UNUSABLE } from './cpu.js';
 import { readSys, writeSys } from './mmu.js';
-import { CS, GP, LDTR, NP, SS, SS_VEC, } from './regs.js';
+import { CS, GP, LDTR, NP, SS, SS_VEC } from './regs.js';
 import { updateSegCheck } from './segment-check.js';
 
 /** The descriptor last read by readDescriptor(): low and high dwords. */
@@ -57,7 +57,8 @@ function setAccessed(cpu: Cpu, sel: number): void {
 
 /** Fill the descriptor cache of `seg` from `desc`. */
 export function cacheDescriptor(cpu: Cpu, seg: number, sel: number): void {
-  const lo = desc[0], hi = desc[1];
+  const lo = desc[0],
+    hi = desc[1];
   cpu.segSel[seg] = sel;
   cpu.segBase[seg] = descBase(lo, hi);
   cpu.segLimit[seg] = descLimit(lo, hi);
@@ -147,4 +148,3 @@ export function loadCsReal(cpu: Cpu, sel: number): void {
   updateSegCheck(cpu, CS);
   cpu.updateMode();
 }
-

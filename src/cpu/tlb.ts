@@ -9,7 +9,10 @@ import type { Cpu } from './cpu.js';
 export const TLB_BITS = 12;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
-export const BANK_READ = 0, BANK_WRITE = 1, BANK_EXEC = 2, BANK_USER = 3;
+export const BANK_READ = 0,
+  BANK_WRITE = 1,
+  BANK_EXEC = 2,
+  BANK_USER = 3;
 
 /** Flush everything (CR0/CR4 paging-mode changes, or CR3 writes with global pages off). */
 export function tlbFlushAll(cpu: Cpu): void {
@@ -21,7 +24,8 @@ export function tlbFlushAll(cpu: Cpu): void {
 /** CR3 write: drop all but global entries (when CR4.PGE is set). */
 export function tlbFlushNonGlobal(cpu: Cpu): void {
   cpu.chainEpoch++;
-  const tag = cpu.tlbTag, g = cpu.tlbGlobal;
+  const tag = cpu.tlbTag,
+    g = cpu.tlbGlobal;
   for (let i = 0; i < tag.length; i++) if ((g[i] & 1) === 0) tag[i] = Number.NaN;
 }
 
@@ -40,14 +44,16 @@ export function tlbFlushPage(cpu: Cpu, lin: number): void {
   // Large pages are entered per 4 KiB page, so one INVLPG of a 2 MiB/4 MiB page must flush all of
   // them; entries from large pages are flagged 2 in tlbGlobal's bit 1 and flushed wholesale.
   if (cpu.tlbHasLarge) {
-    const tag = cpu.tlbTag, g = cpu.tlbGlobal;
+    const tag = cpu.tlbTag,
+      g = cpu.tlbGlobal;
     for (let i = 0; i < tag.length; i++) if (g[i] & 2) tag[i] = Number.NaN;
   }
 }
 
 /** A physical page has become a code page: no write bank may map it any more. */
 export function tlbDropWritable(cpu: Cpu, physPage: number): void {
-  const tag = cpu.tlbTag, phys = cpu.tlbPhys;
+  const tag = cpu.tlbTag,
+    phys = cpu.tlbPhys;
   for (const bank of [BANK_WRITE, BANK_USER + BANK_WRITE]) {
     const end = (bank + 1) * TLB_SIZE;
     for (let i = bank * TLB_SIZE; i < end; i++) if (phys[i] === physPage) tag[i] = Number.NaN;

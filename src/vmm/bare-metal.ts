@@ -34,7 +34,7 @@ export interface BootSectorRunOptions {
   onSerialByte?: (byte: number) => void;
   vendor?: Vendor;
   /** Report undefined opcodes (the #UD still goes to the guest). */
-  onUndefined?: (rip: number, bytes: number[]) => void;
+  onUndefined?: (rip: number, bytes: Uint8Array, codeSize: number) => void;
 }
 
 export const BOOT_ADDR = 0x7c00;
@@ -53,15 +53,30 @@ export class BareMetalPc {
     const ports = new PortBus();
     this.cpu = new Cpu({ ram: this.ram, io: ports, mmio: new OpenBus(), vendor: opts.vendor });
     const cpu = this.cpu;
-    ports.register(0xe9, 1, new DebugPort((b) => {
-      this.out.push(b);
-      opts.onDebugByte?.(b);
-    }));
-    ports.register(0xf4, 1, new DebugExit((status) => {
-      if (this.exitStatus === null) this.exitStatus = status;
-      cpu.attention |= ATT_STOP;
-    }));
-    ports.register(0x92, 1, new Port92((on) => cpu.setA20(on), () => cpu.reset()));
+    ports.register(
+      0xe9,
+      1,
+      new DebugPort((b) => {
+        this.out.push(b);
+        opts.onDebugByte?.(b);
+      }),
+    );
+    ports.register(
+      0xf4,
+      1,
+      new DebugExit((status) => {
+        if (this.exitStatus === null) this.exitStatus = status;
+        cpu.attention |= ATT_STOP;
+      }),
+    );
+    ports.register(
+      0x92,
+      1,
+      new Port92(
+        (on) => cpu.setA20(on),
+        () => cpu.reset(),
+      ),
+    );
     ports.register(0x3f8, 8, new SerialStub((b) => opts.onSerialByte?.(b)));
     if (opts.onUndefined) cpu.onUndefined = opts.onUndefined;
   }
@@ -75,7 +90,9 @@ export class BareMetalPc {
     if (image.length === 0) throw new ImageError('the image is empty');
     const room = Math.min(this.ram.byteLength, 0xa0000) - BOOT_ADDR;
     if (image.length > room) {
-      throw new ImageError(`the image is ${image.length} bytes; a boot image loaded at 0x7C00 must end below 0xA0000 (at most ${room} bytes)`);
+      throw new ImageError(
+        `the image is ${image.length} bytes; a boot image loaded at 0x7C00 must end below 0xA0000 (at most ${room} bytes)`,
+      );
     }
     new Uint8Array(this.ram).set(image, BOOT_ADDR);
     const cpu = this.cpu;
@@ -96,19 +113,31 @@ export function runBootSector(image: Uint8Array, opts: BootSectorRunOptions = {}
   const max = opts.maxInstructions ?? 500_000_000;
   const cpu = pc.cpu;
   const result = (stop: StopReason, message: string): BootSectorRunResult => ({
-    output: pc.output, exitStatus: pc.exitStatus, stop, message, instructions: cpu.icount,
+    output: pc.output,
+    exitStatus: pc.exitStatus,
+    stop,
+    message,
+    instructions: cpu.icount,
   });
   for (;;) {
     const s = run(cpu, Math.min(max - cpu.icount, 1 << 24));
-    if (pc.exitStatus !== null) return result('exit', `guest wrote ${((pc.exitStatus - 1) / 2).toString(16)} to port 0xF4`);
+    if (pc.exitStatus !== null)
+      return result('exit', `guest wrote ${((pc.exitStatus - 1) / 2).toString(16)} to port 0xF4`);
     switch (s) {
       case Stop.SHUTDOWN:
-        return result('triple-fault', `triple fault (shutdown); last exceptions: ${cpu.excHistory.slice(-4).join(' -> ')}`);
+        return result(
+          'triple-fault',
+          `triple fault (shutdown); last exceptions: ${cpu.excHistory.slice(-4).join(' -> ')}`,
+        );
       case Stop.HALT:
         // Nothing in this machine raises interrupts, so a halted processor never wakes.
-        return result('halted', `HLT at ${hex(cpu.segSel[CS])}:${hex(cpu.rip)} with nothing to wake it (no interrupt sources)`);
+        return result(
+          'halted',
+          `HLT at ${hex(cpu.segSel[CS])}:${hex(cpu.rip)} with nothing to wake it (no interrupt sources)`,
+        );
       case Stop.BUDGET:
-        if (cpu.icount >= max) return result('max-instructions', `stopped after ${cpu.icount} instructions (--max-instructions)`);
+        if (cpu.icount >= max)
+          return result('max-instructions', `stopped after ${cpu.icount} instructions (--max-instructions)`);
         break;
       default:
         break;
@@ -119,4 +148,3 @@ export function runBootSector(image: Uint8Array, opts: BootSectorRunOptions = {}
 function hex(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
-

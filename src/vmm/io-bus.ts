@@ -20,7 +20,8 @@ export class PortBus implements IoBus {
   /** Claim ports [first, first + count) for `dev`; overlapping claims are a wiring bug. */
   register(first: number, count: number, dev: PortDevice): void {
     for (let p = first; p < first + count; p++) {
-      if (this.table[p] !== UNCLAIMED) throw new Error(`port ${p.toString(16)} claimed by ${this.table[p].name} and ${dev.name}`);
+      if (this.table[p] !== UNCLAIMED)
+        throw new Error(`port ${p.toString(16)} claimed by ${this.table[p].name} and ${dev.name}`);
       this.table[p] = dev;
     }
   }

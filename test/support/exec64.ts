@@ -13,7 +13,22 @@ import { flushBlocks } from '../../src/cpu/block.js';
 import { Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S } from '../../src/cpu/cpu.js';
 import { getFlags } from '../../src/cpu/flags.js';
 import { InterceptKind } from '../../src/cpu/ports.js';
-import { CR0_PE, CR0_PG, CR4_OSFXSR, CR4_PAE, CS, DS, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, ES, FS, GS, SS } from '../../src/cpu/regs.js';
+import {
+  CR0_PE,
+  CR0_PG,
+  CR4_OSFXSR,
+  CR4_PAE,
+  CS,
+  DS,
+  EFER_LMA,
+  EFER_LME,
+  EFER_NXE,
+  EFER_SCE,
+  ES,
+  FS,
+  GS,
+  SS,
+} from '../../src/cpu/regs.js';
 import { run } from '../../src/cpu/run.js';
 import { updateSegCheck } from '../../src/cpu/segment-check.js';
 import { tlbFlushAll } from '../../src/cpu/tlb.js';

@@ -3,11 +3,16 @@ import type { Cpu } from '../cpu.js';
 import { getCF, LazyOp, LF_DST, LF_RES, LF_SRC } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { CF } from '../regs.js';
-import {
-  getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem,
-} from './operand.js';
+import { getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem } from './operand.js';
 
-export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
+export const ALU_ADD = 0,
+  ALU_OR = 1,
+  ALU_ADC = 2,
+  ALU_SBB = 3,
+  ALU_AND = 4,
+  ALU_SUB = 5,
+  ALU_XOR = 6,
+  ALU_CMP = 7;
 
 /** One ALU operation on values of `size` bytes (1, 2, 4): returns the result, records lazy flags. */
 export function alu(cpu: Cpu, op: number, a: number, b: number, size: number): number {
@@ -15,8 +20,14 @@ export function alu(cpu: Cpu, op: number, a: number, b: number, size: number): n
   let r: number;
   let kind: LazyOp;
   switch (op) {
-    case ALU_ADD: r = (a + b) | 0; kind = LazyOp.ADD; break;
-    case ALU_OR: r = a | b; kind = LazyOp.LOGIC; break;
+    case ALU_ADD:
+      r = (a + b) | 0;
+      kind = LazyOp.ADD;
+      break;
+    case ALU_OR:
+      r = a | b;
+      kind = LazyOp.LOGIC;
+      break;
     case ALU_ADC: {
       const c = getCF(cpu) ? 1 : 0;
       r = (a + b + c) | 0;
@@ -29,9 +40,18 @@ export function alu(cpu: Cpu, op: number, a: number, b: number, size: number): n
       kind = c ? LazyOp.SBB1 : LazyOp.SUB;
       break;
     }
-    case ALU_AND: r = a & b; kind = LazyOp.LOGIC; break;
-    case ALU_XOR: r = a ^ b; kind = LazyOp.LOGIC; break;
-    default: r = (a - b) | 0; kind = LazyOp.SUB; break; // SUB, CMP
+    case ALU_AND:
+      r = a & b;
+      kind = LazyOp.LOGIC;
+      break;
+    case ALU_XOR:
+      r = a ^ b;
+      kind = LazyOp.LOGIC;
+      break;
+    default:
+      r = (a - b) | 0;
+      kind = LazyOp.SUB;
+      break; // SUB, CMP
   }
   lf[LF_DST] = a;
   lf[LF_SRC] = b;
@@ -49,19 +69,44 @@ export function alu64(cpu: Cpu, op: number, cin: boolean): void {
   const l = cpu.lf64;
   let kind: LazyOp;
   switch (op) {
-    case ALU_ADD: l[2] = l[0] + l[1]; kind = LazyOp.ADD; break;
-    case ALU_OR: l[2] = l[0] | l[1]; kind = LazyOp.LOGIC; break;
+    case ALU_ADD:
+      l[2] = l[0] + l[1];
+      kind = LazyOp.ADD;
+      break;
+    case ALU_OR:
+      l[2] = l[0] | l[1];
+      kind = LazyOp.LOGIC;
+      break;
     case ALU_ADC:
-      if (cin) { l[2] = l[0] + l[1] + 1n; kind = LazyOp.ADC1; }
-      else { l[2] = l[0] + l[1]; kind = LazyOp.ADD; }
+      if (cin) {
+        l[2] = l[0] + l[1] + 1n;
+        kind = LazyOp.ADC1;
+      } else {
+        l[2] = l[0] + l[1];
+        kind = LazyOp.ADD;
+      }
       break;
     case ALU_SBB:
-      if (cin) { l[2] = l[0] - l[1] - 1n; kind = LazyOp.SBB1; }
-      else { l[2] = l[0] - l[1]; kind = LazyOp.SUB; }
+      if (cin) {
+        l[2] = l[0] - l[1] - 1n;
+        kind = LazyOp.SBB1;
+      } else {
+        l[2] = l[0] - l[1];
+        kind = LazyOp.SUB;
+      }
       break;
-    case ALU_AND: l[2] = l[0] & l[1]; kind = LazyOp.LOGIC; break;
-    case ALU_XOR: l[2] = l[0] ^ l[1]; kind = LazyOp.LOGIC; break;
-    default: l[2] = l[0] - l[1]; kind = LazyOp.SUB; break;
+    case ALU_AND:
+      l[2] = l[0] & l[1];
+      kind = LazyOp.LOGIC;
+      break;
+    case ALU_XOR:
+      l[2] = l[0] ^ l[1];
+      kind = LazyOp.LOGIC;
+      break;
+    default:
+      l[2] = l[0] - l[1];
+      kind = LazyOp.SUB;
+      break;
   }
   cpu.lfOp = kind;
   cpu.lfSize = 8;
@@ -78,8 +123,13 @@ export function aluForm(cpu: Cpu, insn: Insn, dstIsRm: boolean, imm: boolean): v
     const cin = (op === ALU_ADC || op === ALU_SBB) && getCF(cpu);
     if (dstIsRm) {
       loadRM64(cpu, insn, lin, lf, LF_DST);
-      if (imm) { lf[LF_SRC] = insn.imm; lf[LF_SRC + 1] = insn.imm >> 31; }
-      else { lf[LF_SRC] = cpu.r32[insn.reg << 1]; lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1]; }
+      if (imm) {
+        lf[LF_SRC] = insn.imm;
+        lf[LF_SRC + 1] = insn.imm >> 31;
+      } else {
+        lf[LF_SRC] = cpu.r32[insn.reg << 1];
+        lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1];
+      }
       alu64(cpu, op, cin);
       if (op !== ALU_CMP) storeRM64(cpu, insn, lin, lf[LF_RES], lf[LF_RES + 1]);
     } else {
@@ -113,8 +163,13 @@ export function testForm(cpu: Cpu, insn: Insn, imm: boolean): void {
   if (size === 8) {
     const lf = cpu.lf;
     loadRM64(cpu, insn, lin, lf, LF_DST);
-    if (imm) { lf[LF_SRC] = insn.imm; lf[LF_SRC + 1] = insn.imm >> 31; }
-    else { lf[LF_SRC] = cpu.r32[insn.reg << 1]; lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1]; }
+    if (imm) {
+      lf[LF_SRC] = insn.imm;
+      lf[LF_SRC + 1] = insn.imm >> 31;
+    } else {
+      lf[LF_SRC] = cpu.r32[insn.reg << 1];
+      lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1];
+    }
     alu64(cpu, ALU_AND, false);
     return;
   }
@@ -132,10 +187,25 @@ export function unary(cpu: Cpu, insn: Insn, kind: number): void {
     loadRM64(cpu, insn, lin, lf, LF_DST);
     const l = cpu.lf64;
     switch (kind) {
-      case 0: l[1] = 1n; l[2] = l[0] + 1n; cpu.lfOp = LazyOp.INC; break;
-      case 1: l[1] = 1n; l[2] = l[0] - 1n; cpu.lfOp = LazyOp.DEC; break;
-      case 2: storeRM64(cpu, insn, lin, ~lf[LF_DST], ~lf[LF_DST + 1]); return; // NOT: no flags
-      default: l[1] = l[0]; l[0] = 0n; l[2] = -l[1]; cpu.lfOp = LazyOp.SUB; break; // NEG = 0 - x
+      case 0:
+        l[1] = 1n;
+        l[2] = l[0] + 1n;
+        cpu.lfOp = LazyOp.INC;
+        break;
+      case 1:
+        l[1] = 1n;
+        l[2] = l[0] - 1n;
+        cpu.lfOp = LazyOp.DEC;
+        break;
+      case 2:
+        storeRM64(cpu, insn, lin, ~lf[LF_DST], ~lf[LF_DST + 1]);
+        return; // NOT: no flags
+      default:
+        l[1] = l[0];
+        l[0] = 0n;
+        l[2] = -l[1];
+        cpu.lfOp = LazyOp.SUB;
+        break; // NEG = 0 - x
     }
     cpu.lfSize = 8;
     storeRM64(cpu, insn, lin, lf[LF_RES], lf[LF_RES + 1]);
@@ -144,10 +214,29 @@ export function unary(cpu: Cpu, insn: Insn, kind: number): void {
   const a = insn.mem ? readMem(cpu, lin, size) : getReg(cpu, insn.rm, size);
   let r: number;
   switch (kind) {
-    case 0: saveCarry(cpu); r = (a + 1) | 0; lf[LF_DST] = a; lf[LF_SRC] = 1; cpu.lfOp = LazyOp.INC; break;
-    case 1: saveCarry(cpu); r = (a - 1) | 0; lf[LF_DST] = a; lf[LF_SRC] = 1; cpu.lfOp = LazyOp.DEC; break;
-    case 2: r = ~a; break;
-    default: r = -a | 0; lf[LF_DST] = 0; lf[LF_SRC] = a; cpu.lfOp = LazyOp.SUB; break;
+    case 0:
+      saveCarry(cpu);
+      r = (a + 1) | 0;
+      lf[LF_DST] = a;
+      lf[LF_SRC] = 1;
+      cpu.lfOp = LazyOp.INC;
+      break;
+    case 1:
+      saveCarry(cpu);
+      r = (a - 1) | 0;
+      lf[LF_DST] = a;
+      lf[LF_SRC] = 1;
+      cpu.lfOp = LazyOp.DEC;
+      break;
+    case 2:
+      r = ~a;
+      break;
+    default:
+      r = -a | 0;
+      lf[LF_DST] = 0;
+      lf[LF_SRC] = a;
+      cpu.lfOp = LazyOp.SUB;
+      break;
   }
   if (kind !== 2) {
     lf[LF_RES] = r;

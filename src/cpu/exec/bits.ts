@@ -3,8 +3,8 @@ import type { Cpu } from '../cpu.js';
 import { flushFlags, LazyOp, LF_RES, testCond } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { CF, ZF } from '../regs.js';
-import { effAddr, getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem } from './operand.js';
 import { linearAddr } from '../segment-check.js';
+import { effAddr, getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem } from './operand.js';
 
 const TWO32 = 4294967296;
 
@@ -43,7 +43,10 @@ export function btForm(cpu: Cpu, insn: Insn, immForm: boolean): void {
     const w = bit >= 32 ? 1 : 0;
     const m = 1 << (bit & 31);
     cf = cpu.t32[w] & m;
-    if (kind === 0) { setCF(cpu, cf); return; }
+    if (kind === 0) {
+      setCF(cpu, cf);
+      return;
+    }
     if (kind === 1) cpu.t32[w] |= m;
     else if (kind === 2) cpu.t32[w] &= ~m;
     else cpu.t32[w] ^= m;
@@ -127,7 +130,7 @@ export function bitCount(cpu: Cpu, insn: Insn, leading: boolean): void {
 function popcount32(v: number): number {
   v = v - ((v >>> 1) & 0x55555555);
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** POPCNT: ZF = source is zero, the other arithmetic flags cleared. */

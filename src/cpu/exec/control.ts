@@ -1,20 +1,23 @@
 // Control transfer: JMP/Jcc/JCXZ/LOOPcc, near and far CALL/JMP/RET, IRET, INT n/INT3/INTO/INT1,
 // SYSCALL/SYSRET, SYSENTER/SYSEXIT. Handlers are entered with cpu.rip = the next instruction.
 import { type Cpu, FAULT, SEG_DB, SEG_L } from '../cpu.js';
-import { getFlags, testCond } from '../flags.js';
+import { arithFlags, getFlags, testCond } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { deliver, EV_EXCEPTION, EV_SOFTWARE } from '../interrupts.js';
-import {
-  CS, DS, EFER_LMA, EFER_SCE, ES, FS, GP, GS, IF, IOPL, NT, OF, RF, SS, UD, VM,
-} from '../regs.js';
+import { readLin16, readLin32, readLin64 } from '../mmu.js';
+import { CS, DS, EFER_LMA, EFER_SCE, ES, FS, GP, GS, IF, IOPL, NT, OF, RF, SS, UD, VM } from '../regs.js';
 import { updateSegCheck } from '../segment-check.js';
 import {
-  checkFarTarget, desc, fault, loadCodeSegment, loadCsReal, loadDataSegment, readDescriptor,
+  checkFarTarget,
+  desc,
+  fault,
+  loadCodeSegment,
+  loadCsReal,
+  loadDataSegment,
+  readDescriptor,
 } from '../segments.js';
-import { memAddr, readRMNum, regSigned, loadRM64 } from './operand.js';
+import { loadRM64, memAddr, readRMNum, regSigned } from './operand.js';
 import { getSp, peek, push, setSp, writeFlags } from './stack.js';
-import { readLin16, readLin32, readLin64 } from '../mmu.js';
-import { arithFlags } from '../flags.js';
 
 const TWO32 = 4294967296;
 const CANON = 140737488355328;
@@ -141,12 +144,16 @@ function farTransfer(cpu: Cpu, sel: number, offset: number, call: boolean, size:
   checkFarTarget(cpu, sel);
   const hi = desc[1];
   const long = cpu.longMode && (hi & (1 << 21)) !== 0;
-  const limit = hi & (1 << 23) ? ((desc[0] & 0xffff) | (hi & 0xf0000)) * 4096 + 0xfff : (desc[0] & 0xffff) | (hi & 0xf0000);
+  const limit =
+    hi & (1 << 23)
+      ? ((desc[0] & 0xffff) | (hi & 0xf0000)) * 4096 + 0xfff
+      : (desc[0] & 0xffff) | (hi & 0xf0000);
   if (!long && offset > limit) fault(cpu, GP, 0);
   if (call) {
     const retCs = cpu.segSel[CS];
     const ret = cpu.rip;
-    const saved0 = desc[0], saved1 = desc[1];
+    const saved0 = desc[0],
+      saved1 = desc[1];
     push(cpu, size, retCs);
     push(cpu, size, ret % TWO32, Math.floor(ret / TWO32));
     desc[0] = saved0;
@@ -171,8 +178,7 @@ export function farIndirect(cpu: Cpu, insn: Insn, call: boolean): void {
   if (size === 8) {
     const lo = readLin64(cpu, lin);
     offset = cpu.t32[7] * TWO32 + (lo >>> 0);
-  }
-  else offset = size === 4 ? readLin32(cpu, lin) >>> 0 : readLin16(cpu, lin);
+  } else offset = size === 4 ? readLin32(cpu, lin) >>> 0 : readLin16(cpu, lin);
   const sel = readLin16(cpu, lin + size);
   farTransfer(cpu, sel, offset, call, size);
 }
@@ -270,7 +276,8 @@ export function iret(cpu: Cpu, insn: Insn): void {
   if (!(hi & 0x8000)) fault(cpu, 11, sel & 0xfffc);
   const toOuter = rpl > cpu.cpl;
   const popsStack = toOuter || cpu.codeSize === 64;
-  let newSp = 0, newSs = 0;
+  let newSp = 0,
+    newSs = 0;
   if (popsStack) {
     const spLo = peek(cpu, 3 * size, size);
     newSp = size === 8 ? cpu.t32[7] * TWO32 + (spLo >>> 0) : size === 4 ? spLo >>> 0 : spLo;
@@ -379,7 +386,8 @@ export function sysret(cpu: Cpu, insn: Insn): void {
 
 /** SYSENTER/SYSEXIT (Intel SDM; on AMD they are #UD in long mode). */
 export function sysenter(cpu: Cpu): void {
-  if (!cpu.protectedMode || (cpu.longMode && cpu.vendor === 'AuthenticAMD')) fault0(cpu, cpu.protectedMode ? UD : GP);
+  if (!cpu.protectedMode || (cpu.longMode && cpu.vendor === 'AuthenticAMD'))
+    fault0(cpu, cpu.protectedMode ? UD : GP);
   if ((cpu.sysenterCs & 0xfffc) === 0) fault(cpu, GP, 0);
   const long = cpu.longMode;
   flatCs(cpu, cpu.sysenterCs & 0xfffc, 0, long);
@@ -392,7 +400,8 @@ export function sysenter(cpu: Cpu): void {
 }
 
 export function sysexit(cpu: Cpu, insn: Insn): void {
-  if (!cpu.protectedMode || (cpu.longMode && cpu.vendor === 'AuthenticAMD')) fault0(cpu, cpu.protectedMode ? UD : GP);
+  if (!cpu.protectedMode || (cpu.longMode && cpu.vendor === 'AuthenticAMD'))
+    fault0(cpu, cpu.protectedMode ? UD : GP);
   if (cpu.cpl !== 0 || (cpu.sysenterCs & 0xfffc) === 0) fault(cpu, GP, 0);
   const to64 = insn.size === 8;
   flatCs(cpu, ((cpu.sysenterCs + (to64 ? 32 : 16)) & 0xfffc) | 3, 3, to64);
@@ -426,7 +435,7 @@ function fault0(cpu: Cpu, vec: number): never {
 
 /** CLI/STI need CPL <= IOPL in protected mode (#GP(0) otherwise). STI blocks interrupts for one instruction. */
 export function cliSti(cpu: Cpu, set: boolean): void {
-  if (cpu.protectedMode && cpu.cpl > ((cpu.eflags & IOPL) >>> 12)) fault(cpu, GP, 0);
+  if (cpu.protectedMode && cpu.cpl > (cpu.eflags & IOPL) >>> 12) fault(cpu, GP, 0);
   if (set) {
     if (!(cpu.eflags & IF)) {
       cpu.eflags |= IF;
@@ -435,4 +444,3 @@ export function cliSti(cpu: Cpu, set: boolean): void {
     }
   } else cpu.eflags &= ~IF;
 }
-

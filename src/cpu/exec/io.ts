@@ -29,25 +29,28 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
 /** Exit information for an I/O intercept, in the SVM IOIO EXITINFO1 layout (APM vol 2 15.10.2). */
 function ioInfo(insn: Insn, port: number, size: number, isIn: boolean, str: boolean): number {
   return (
-    ((port & 0xffff) << 16) |
-    (size === 1 ? 0x10 : size === 2 ? 0x20 : 0x40) |
-    (insn.asize === 2 ? 0x80 : insn.asize === 4 ? 0x100 : 0x200) |
-    (insn.rep ? 8 : 0) |
-    (str ? 4 : 0) |
-    (isIn ? 1 : 0)
-  ) >>> 0;
+    (((port & 0xffff) << 16) |
+      (size === 1 ? 0x10 : size === 2 ? 0x20 : 0x40) |
+      (insn.asize === 2 ? 0x80 : insn.asize === 4 ? 0x100 : 0x200) |
+      (insn.rep ? 8 : 0) |
+      (str ? 4 : 0) |
+      (isIn ? 1 : 0)) >>>
+    0
+  );
 }
 
 export function ioIn(cpu: Cpu, insn: Insn, port: number, size: number): number {
   if (cpu.interceptMask & (1 << InterceptKind.IO) && cpu.intercept !== null) {
-    if (cpu.intercept.intercept(InterceptKind.IO, ioInfo(insn, port, size, true, isString(insn)), cpu.rip)) throw VMEXIT;
+    if (cpu.intercept.intercept(InterceptKind.IO, ioInfo(insn, port, size, true, isString(insn)), cpu.rip))
+      throw VMEXIT;
   }
   return cpu.io.portRead(port, size);
 }
 
 export function ioOut(cpu: Cpu, insn: Insn, port: number, size: number, v: number): void {
   if (cpu.interceptMask & (1 << InterceptKind.IO) && cpu.intercept !== null) {
-    if (cpu.intercept.intercept(InterceptKind.IO, ioInfo(insn, port, size, false, isString(insn)), cpu.rip)) throw VMEXIT;
+    if (cpu.intercept.intercept(InterceptKind.IO, ioInfo(insn, port, size, false, isString(insn)), cpu.rip))
+      throw VMEXIT;
   }
   cpu.io.portWrite(port, size, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff));
 }
@@ -55,6 +58,7 @@ export function ioOut(cpu: Cpu, insn: Insn, port: number, size: number, v: numbe
 function isString(insn: Insn): boolean {
   return insn.op === Op.INS || insn.op === Op.OUTS;
 }
+
 import { Op } from '../ops.js';
 
 /** IN AL/AX/EAX, imm8 or DX. */

@@ -3,13 +3,23 @@
 import { type Cpu, FAULT } from '../cpu.js';
 import { arithFlags, getZF, LF_DST, LF_RES, LF_SRC, setArithFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
-import { ZF } from '../regs.js';
-import { alu, ALU_ADD, ALU_CMP, alu64 } from './alu.js';
-import {
-  ea64, effAddr, getReg, loadRM64, memAddr, readMem, readRM, setReg, storeRM64, writeMem, writeRM,
-} from './operand.js';
-import { linearAddr } from '../segment-check.js';
 import { readLin64, writeLin64 } from '../mmu.js';
+import { ZF } from '../regs.js';
+import { linearAddr } from '../segment-check.js';
+import { ALU_ADD, ALU_CMP, alu, alu64 } from './alu.js';
+import {
+  ea64,
+  effAddr,
+  getReg,
+  loadRM64,
+  memAddr,
+  readMem,
+  readRM,
+  setReg,
+  storeRM64,
+  writeMem,
+  writeRM,
+} from './operand.js';
 
 export function movRmR(cpu: Cpu, insn: Insn): void {
   const size = insn.size;
@@ -41,7 +51,12 @@ export function movRI(cpu: Cpu, insn: Insn): void {
 
 /** A0-A3: the offset is an absolute address of the address size (64 bits with two dwords). */
 function moffsLinear(cpu: Cpu, insn: Insn, write: boolean): number {
-  const off = insn.asize === 8 ? insn.imm2 * 4294967296 + (insn.disp >>> 0) : insn.asize === 4 ? insn.disp >>> 0 : insn.disp & 0xffff;
+  const off =
+    insn.asize === 8
+      ? insn.imm2 * 4294967296 + (insn.disp >>> 0)
+      : insn.asize === 4
+        ? insn.disp >>> 0
+        : insn.disp & 0xffff;
   return linearAddr(cpu, insn.seg, off, insn.size, write);
 }
 export function movAMoffs(cpu: Cpu, insn: Insn, toAcc: boolean): void {
@@ -169,8 +184,10 @@ export function cmpxchg8b(cpu: Cpu, insn: Insn): void {
       cpu.excHasError = true;
       throw FAULT;
     }
-    const lo0 = readLin64(cpu, lin), lo1 = cpu.t32[7];
-    const hi0 = readLin64(cpu, lin + 8), hi1 = cpu.t32[7];
+    const lo0 = readLin64(cpu, lin),
+      lo1 = cpu.t32[7];
+    const hi0 = readLin64(cpu, lin + 8),
+      hi1 = cpu.t32[7];
     const eq = lo0 === r32[0] && lo1 === r32[1] && hi0 === r32[4] && hi1 === r32[5];
     if (eq) {
       writeLin64(cpu, lin, r32[6], r32[7]); // RBX
@@ -178,18 +195,26 @@ export function cmpxchg8b(cpu: Cpu, insn: Insn): void {
     } else {
       writeLin64(cpu, lin, lo0, lo1);
       writeLin64(cpu, lin + 8, hi0, hi1);
-      r32[0] = lo0; r32[1] = lo1; r32[4] = hi0; r32[5] = hi1;
+      r32[0] = lo0;
+      r32[1] = lo1;
+      r32[4] = hi0;
+      r32[5] = hi1;
     }
     setZF(cpu, eq);
     return;
   }
   const lin = memAddr(cpu, insn, 8, true);
-  const lo = readLin64(cpu, lin), hi = cpu.t32[7];
+  const lo = readLin64(cpu, lin),
+    hi = cpu.t32[7];
   const eq = lo === r32[0] && hi === r32[4];
-  if (eq) writeLin64(cpu, lin, r32[6], r32[2]); // ECX:EBX
+  if (eq)
+    writeLin64(cpu, lin, r32[6], r32[2]); // ECX:EBX
   else {
     writeLin64(cpu, lin, lo, hi);
-    r32[0] = lo; r32[1] = 0; r32[4] = hi; r32[5] = 0;
+    r32[0] = lo;
+    r32[1] = 0;
+    r32[4] = hi;
+    r32[5] = 0;
   }
   setZF(cpu, eq);
 }
@@ -212,16 +237,22 @@ export function sahf(cpu: Cpu): void {
 export function cbw(cpu: Cpu, insn: Insn): void {
   const r32 = cpu.r32;
   if (insn.size === 2) cpu.r16[0] = (cpu.r8[0] << 24) >> 24;
-  else if (insn.size === 4) { r32[0] = (cpu.r16[0] << 16) >> 16; r32[1] = 0; }
-  else r32[1] = r32[0] >> 31;
+  else if (insn.size === 4) {
+    r32[0] = (cpu.r16[0] << 16) >> 16;
+    r32[1] = 0;
+  } else r32[1] = r32[0] >> 31;
 }
 
 /** CWD/CDQ/CQO: sign of the accumulator into rDX. */
 export function cwd(cpu: Cpu, insn: Insn): void {
   const r32 = cpu.r32;
   if (insn.size === 2) cpu.r16[8] = (cpu.r16[0] << 16) >> 31;
-  else if (insn.size === 4) { r32[4] = r32[0] >> 31; r32[5] = 0; }
-  else { r32[4] = r32[5] = r32[1] >> 31; }
+  else if (insn.size === 4) {
+    r32[4] = r32[0] >> 31;
+    r32[5] = 0;
+  } else {
+    r32[4] = r32[5] = r32[1] >> 31;
+  }
 }
 
 /** XLAT: AL = [seg:rBX + zero-extended AL]. */

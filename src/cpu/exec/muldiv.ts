@@ -5,7 +5,6 @@ import type { Insn } from '../insn.js';
 import { CF, DE, OF } from '../regs.js';
 import { getReg, loadRM64, memAddr, readMem, setReg } from './operand.js';
 
-
 /** Flags after a multiply: CF = OF = `overflow`; SF ZF PF follow the low result (undefined by the manuals). */
 function mulFlags(cpu: Cpu, lo: number, hiWord: number, size: number, overflow: boolean): void {
   cpu.lf[LF_RES] = lo;
@@ -75,15 +74,20 @@ export function mulAcc(cpu: Cpu, insn: Insn, signed: boolean): void {
       lo = Math.imul(a, s);
       hi = mulHighUnsigned(a >>> 0, s >>> 0);
     }
-    r32[0] = lo; r32[1] = 0;
-    r32[4] = hi; r32[5] = 0;
+    r32[0] = lo;
+    r32[1] = 0;
+    r32[4] = hi;
+    r32[5] = 0;
     mulFlags(cpu, lo, 0, 4, signed ? hi !== lo >> 31 : hi !== 0);
   }
 }
 
 /** High 32 bits of an unsigned 32x32 product (exact, via 16-bit limbs). */
 export function mulHighUnsigned(a: number, b: number): number {
-  const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
+  const aL = a & 0xffff,
+    aH = a >>> 16,
+    bL = b & 0xffff,
+    bH = b >>> 16;
   const mid = aH * bL + ((aL * bL) >>> 16);
   const mid2 = aL * bH + (mid & 0xffff);
   return (aH * bH + Math.floor(mid / 65536) + Math.floor(mid2 / 65536)) | 0;
@@ -158,8 +162,10 @@ export function divAcc(cpu: Cpu, insn: Insn, signed: boolean): void {
     const lo = r32[0] >>> 0;
     if (!signed && hi === 0) {
       const q = Math.floor(lo / d);
-      r32[0] = q; r32[1] = 0;
-      r32[4] = lo - q * d; r32[5] = 0;
+      r32[0] = q;
+      r32[1] = 0;
+      r32[4] = lo - q * d;
+      r32[5] = 0;
       return;
     }
     if (signed && hi === r32[0] >> 31) {
@@ -167,8 +173,10 @@ export function divAcc(cpu: Cpu, insn: Insn, signed: boolean): void {
       const n = r32[0];
       const q = Math.trunc(n / d);
       if (q > 2147483647 || q < -2147483648) divideError(cpu);
-      r32[0] = q; r32[1] = 0;
-      r32[4] = n - q * d; r32[5] = 0;
+      r32[0] = q;
+      r32[1] = 0;
+      r32[4] = n - q * d;
+      r32[5] = 0;
       return;
     }
     // 64-by-32 division through BigInt (rare: kernels' do_div and the like).
@@ -187,8 +195,10 @@ export function divAcc(cpu: Cpu, insn: Insn, signed: boolean): void {
       t[3] = t[0] % t[1];
       if (t[2] > 0xffffffffn) divideError(cpu);
     }
-    r32[0] = cpu.t32[4]; r32[1] = 0;
-    r32[4] = cpu.t32[6]; r32[5] = 0;
+    r32[0] = cpu.t32[4];
+    r32[1] = 0;
+    r32[4] = cpu.t32[6];
+    r32[5] = 0;
   }
 }
 
@@ -210,4 +220,3 @@ function divide128(cpu: Cpu, signed: boolean): void {
     cpu.r64[2] = n % d;
   }
 }
-

@@ -3,7 +3,14 @@
 import type { Cpu } from '../cpu.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import {
-  readLin16, readLin32, readLin64, readLin8, writeLin16, writeLin32, writeLin64, writeLin8,
+  readLin8,
+  readLin16,
+  readLin32,
+  readLin64,
+  writeLin8,
+  writeLin16,
+  writeLin32,
+  writeLin64,
 } from '../mmu.js';
 import { linearAddr } from '../segment-check.js';
 
@@ -72,18 +79,28 @@ export function memAddr(cpu: Cpu, insn: Insn, size: number, write: boolean): num
 /** Register operand: `r` is a register number, or an r8 index for size 1. */
 export function getReg(cpu: Cpu, r: number, size: number): number {
   switch (size) {
-    case 1: return cpu.r8[r];
-    case 2: return cpu.r16[r << 2];
-    default: return cpu.r32[r << 1];
+    case 1:
+      return cpu.r8[r];
+    case 2:
+      return cpu.r16[r << 2];
+    default:
+      return cpu.r32[r << 1];
   }
 }
 
 /** Write a register; a 32-bit write zero-extends into the upper half (64-bit mode rule). */
 export function setReg(cpu: Cpu, r: number, size: number, v: number): void {
   switch (size) {
-    case 1: cpu.r8[r] = v; return;
-    case 2: cpu.r16[r << 2] = v; return;
-    case 4: cpu.r32[r << 1] = v; cpu.r32[(r << 1) + 1] = 0; return;
+    case 1:
+      cpu.r8[r] = v;
+      return;
+    case 2:
+      cpu.r16[r << 2] = v;
+      return;
+    case 4:
+      cpu.r32[r << 1] = v;
+      cpu.r32[(r << 1) + 1] = 0;
+      return;
   }
 }
 
@@ -91,17 +108,26 @@ export function setReg(cpu: Cpu, r: number, size: number, v: number): void {
 
 export function readMem(cpu: Cpu, lin: number, size: number): number {
   switch (size) {
-    case 1: return readLin8(cpu, lin);
-    case 2: return readLin16(cpu, lin);
-    default: return readLin32(cpu, lin);
+    case 1:
+      return readLin8(cpu, lin);
+    case 2:
+      return readLin16(cpu, lin);
+    default:
+      return readLin32(cpu, lin);
   }
 }
 
 export function writeMem(cpu: Cpu, lin: number, size: number, v: number): void {
   switch (size) {
-    case 1: writeLin8(cpu, lin, v); return;
-    case 2: writeLin16(cpu, lin, v); return;
-    default: writeLin32(cpu, lin, v); return;
+    case 1:
+      writeLin8(cpu, lin, v);
+      return;
+    case 2:
+      writeLin16(cpu, lin, v);
+      return;
+    default:
+      writeLin32(cpu, lin, v);
+      return;
   }
 }
 

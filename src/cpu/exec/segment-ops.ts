@@ -32,7 +32,8 @@ export function segmentOps(cpu: Cpu, insn: Insn): void {
       // LFP: far pointer m16:16/32/64 into seg:reg
       const size = insn.size;
       const lin = memAddr(cpu, insn, size + 2, false);
-      let lo: number, hi = 0;
+      let lo: number,
+        hi = 0;
       if (size === 8) {
         lo = readLin64(cpu, lin);
         hi = cpu.t32[7];

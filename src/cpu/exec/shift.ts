@@ -6,7 +6,14 @@ import type { Insn } from '../insn.js';
 import { CF, OF } from '../regs.js';
 import { getReg, loadRM64, memAddr, readMem, setReg, storeRM64, writeMem } from './operand.js';
 
-export const ROL = 0, ROR = 1, RCL = 2, RCR = 3, SHL = 4, SHR = 5, SAL = 6, SAR = 7;
+export const ROL = 0,
+  ROR = 1,
+  RCL = 2,
+  RCR = 3,
+  SHL = 4,
+  SHR = 5,
+  SAL = 6,
+  SAR = 7;
 const MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 
 function setResultFlags(cpu: Cpu, lo: number, hi: number, size: number, cf: number, of: number): void {
@@ -192,7 +199,8 @@ export function shiftDouble(cpu: Cpu, insn: Insn, left: boolean): void {
     loadRM64(cpu, insn, lin, t32, 0);
     t[1] = cpu.r64[insn.reg];
   } else {
-    t[0] = BigInt((insn.mem ? readMem(cpu, lin, size) : getReg(cpu, insn.rm, size)) >>> 0) & BigInt(MASK[size]);
+    t[0] =
+      BigInt((insn.mem ? readMem(cpu, lin, size) : getReg(cpu, insn.rm, size)) >>> 0) & BigInt(MASK[size]);
     t[1] = BigInt(getReg(cpu, insn.reg, size) >>> 0) & BigInt(MASK[size]);
   }
   const B = BigInt(bits);

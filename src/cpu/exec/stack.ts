@@ -2,12 +2,11 @@
 // The stack address size comes from SS.B (or 64 bits in 64-bit mode), not from the instruction.
 import type { Cpu } from '../cpu.js';
 import { getFlags } from '../flags.js';
-import { fault } from '../segments.js';
 import type { Insn } from '../insn.js';
 import { readLin16, readLin32, readLin64, writeLin16, writeLin32, writeLin64 } from '../mmu.js';
 import { AC, ARITH_FLAGS, DF, ID, IF, IOPL, NT, RF, SS, TF, VM } from '../regs.js';
 import { linearAddr } from '../segment-check.js';
-import { loadDataSegment } from '../segments.js';
+import { fault, loadDataSegment } from '../segments.js';
 import { getReg, loadRM64, memAddr, readRM, setReg, storeRM64, writeRM } from './operand.js';
 
 const TWO32 = 4294967296;
@@ -168,7 +167,7 @@ export function writeFlags(cpu: Cpu, v: number, size: number): void {
   let mask = ARITH_FLAGS | TF | DF | NT | AC | ID | IF | IOPL;
   if (cpu.protectedMode) {
     if (cpu.cpl > 0) mask &= ~IOPL;
-    if (cpu.cpl > ((cpu.eflags & IOPL) >>> 12)) mask &= ~IF;
+    if (cpu.cpl > (cpu.eflags & IOPL) >>> 12) mask &= ~IF;
   }
   if (size === 2) mask &= 0xffff;
   const oldIf = cpu.eflags & IF;
@@ -192,7 +191,12 @@ export function enter(cpu: Cpu, insn: Insn): void {
   else push(cpu, size, getReg(cpu, bpReg, size));
   const frame = getSp(cpu);
   if (level > 0) {
-    let bp = cpu.stackSize === 8 ? cpu.r32[r + 1] * TWO32 + (cpu.r32[r] >>> 0) : cpu.stackSize === 4 ? cpu.r32[r] >>> 0 : cpu.r16[r << 1];
+    let bp =
+      cpu.stackSize === 8
+        ? cpu.r32[r + 1] * TWO32 + (cpu.r32[r] >>> 0)
+        : cpu.stackSize === 4
+          ? cpu.r32[r] >>> 0
+          : cpu.r16[r << 1];
     for (let i = 1; i < level; i++) {
       bp = wrapSp(cpu, bp - size);
       const lin = linearAddr(cpu, SS, bp, size, false);
@@ -216,7 +220,8 @@ export function enter(cpu: Cpu, insn: Insn): void {
 export function leave(cpu: Cpu, insn: Insn): void {
   const oldSp = getSp(cpu);
   const ss = cpu.stackSize;
-  const bp = ss === 8 ? cpu.r32[11] * TWO32 + (cpu.r32[10] >>> 0) : ss === 4 ? cpu.r32[10] >>> 0 : cpu.r16[20];
+  const bp =
+    ss === 8 ? cpu.r32[11] * TWO32 + (cpu.r32[10] >>> 0) : ss === 4 ? cpu.r32[10] >>> 0 : cpu.r16[20];
   setSp(cpu, bp);
   try {
     const v = pop(cpu, insn.size);
@@ -229,4 +234,3 @@ export function leave(cpu: Cpu, insn: Insn): void {
     throw e;
   }
 }
-

@@ -2,19 +2,20 @@
 // chunks: after REP_CHUNK iterations it re-executes itself, so interrupts are taken between chunks
 // and a fault leaves rSI/rDI/rCX at the element that faulted, as on hardware.
 import type { Cpu } from '../cpu.js';
-import { getZF } from '../flags.js';
+import { getZF, LF_DST, LF_SRC } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { readLin64, writeLin64 } from '../mmu.js';
 import { DF, ES } from '../regs.js';
 import { linearAddr } from '../segment-check.js';
-import { alu, ALU_CMP, alu64 } from './alu.js';
-import { getReg, readMem, setReg, writeMem } from './operand.js';
+import { ALU_CMP, alu, alu64 } from './alu.js';
 import { checkIo, ioIn, ioOut } from './io.js';
-import { LF_DST, LF_SRC } from '../flags.js';
+import { getReg, readMem, setReg, writeMem } from './operand.js';
 
 const REP_CHUNK = 4096;
 const TWO32 = 4294967296;
-const RSI = 6, RDI = 7, RCX = 1;
+const RSI = 6,
+  RDI = 7,
+  RCX = 1;
 
 function getIdx(cpu: Cpu, r: number, asize: number): number {
   if (asize === 2) return cpu.r16[r << 2];

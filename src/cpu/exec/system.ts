@@ -5,25 +5,56 @@ import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../cpu.js';
 import { cpuid } from '../cpuid.js';
 import { flushFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
-import { readLin16, readLin32, readLin64, translate, writeLin16, writeLin32, writeLin64, writeSys } from '../mmu.js';
+import {
+  readLin16,
+  readLin32,
+  readLin64,
+  translate,
+  writeLin16,
+  writeLin32,
+  writeLin64,
+  writeSys,
+} from '../mmu.js';
 import { rdmsr, readTsc, wrmsr } from '../msr.js';
 import { InterceptKind } from '../ports.js';
 import {
-  CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR4_DE, CR4_OSXSAVE, CR4_PAE, CR4_PGE, CR4_PSE,
-  CR4_TSD, EFER_LMA, EFER_LME, GP, GS, LDTR, TR, UD, ZF,
+  CR0_CD,
+  CR0_ET,
+  CR0_NW,
+  CR0_PE,
+  CR0_PG,
+  CR0_TS,
+  CR4_DE,
+  CR4_OSXSAVE,
+  CR4_PAE,
+  CR4_PGE,
+  CR4_PSE,
+  CR4_TSD,
+  EFER_LMA,
+  EFER_LME,
+  GP,
+  GS,
+  LDTR,
+  TR,
+  UD,
+  ZF,
 } from '../regs.js';
-import { desc, descBase, descLimit, fault, readDescriptor, descAttr } from '../segments.js';
-import { updateSegCheck } from '../segment-check.js';
+import { linearAddr, updateSegCheck } from '../segment-check.js';
+import { desc, descAttr, descBase, descLimit, fault, readDescriptor } from '../segments.js';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from '../tlb.js';
-import { effAddr, memAddr, readRM, setReg, writeRM, regSigned } from './operand.js';
-import { linearAddr } from '../segment-check.js';
+import { effAddr, memAddr, readRM, regSigned, setReg, writeRM } from './operand.js';
 
 const TWO32 = 4294967296;
 const cpuidOut = new Int32Array(4);
 
 /** Ask the intercept port; a hit leaves the instruction unexecuted (fault-like VMEXIT). */
 export function intercepted(cpu: Cpu, kind: InterceptKind, info1: number, info2: number): void {
-  if (cpu.interceptMask & (1 << kind) && cpu.intercept !== null && cpu.intercept.intercept(kind, info1, info2)) throw VMEXIT;
+  if (
+    cpu.interceptMask & (1 << kind) &&
+    cpu.intercept !== null &&
+    cpu.intercept.intercept(kind, info1, info2)
+  )
+    throw VMEXIT;
 }
 
 export function ud(cpu: Cpu): never {
@@ -40,22 +71,31 @@ export function cpuidInsn(cpu: Cpu): void {
   intercepted(cpu, InterceptKind.CPUID, cpu.r32[0], cpu.r32[2]);
   cpuid(cpu, cpu.r32[0], cpu.r32[2], cpuidOut);
   const r = cpu.r32;
-  r[0] = cpuidOut[0]; r[1] = 0;
-  r[6] = cpuidOut[1]; r[7] = 0;
-  r[2] = cpuidOut[2]; r[3] = 0;
-  r[4] = cpuidOut[3]; r[5] = 0;
+  r[0] = cpuidOut[0];
+  r[1] = 0;
+  r[6] = cpuidOut[1];
+  r[7] = 0;
+  r[2] = cpuidOut[2];
+  r[3] = 0;
+  r[4] = cpuidOut[3];
+  r[5] = 0;
 }
 
 function setEdxEax(cpu: Cpu, v: number): void {
-  cpu.r32[0] = v % TWO32; cpu.r32[1] = 0;
-  cpu.r32[4] = Math.floor(v / TWO32); cpu.r32[5] = 0;
+  cpu.r32[0] = v % TWO32;
+  cpu.r32[1] = 0;
+  cpu.r32[4] = Math.floor(v / TWO32);
+  cpu.r32[5] = 0;
 }
 
 export function rdtsc(cpu: Cpu, withAux: boolean): void {
   if (cpu.cr4 & CR4_TSD && cpu.protectedMode && cpu.cpl !== 0) fault(cpu, GP, 0);
   intercepted(cpu, withAux ? InterceptKind.RDTSCP : InterceptKind.RDTSC, 0, 0);
   setEdxEax(cpu, readTsc(cpu));
-  if (withAux) { cpu.r32[2] = cpu.tscAux; cpu.r32[3] = 0; }
+  if (withAux) {
+    cpu.r32[2] = cpu.tscAux;
+    cpu.r32[3] = 0;
+  }
 }
 
 export function rdmsrInsn(cpu: Cpu): void {
@@ -63,8 +103,10 @@ export function rdmsrInsn(cpu: Cpu): void {
   const msr = cpu.r32[2] >>> 0;
   intercepted(cpu, InterceptKind.MSR_READ, msr, 0);
   const v = rdmsr(cpu, msr);
-  cpu.r32[0] = Number(v & 0xffffffffn); cpu.r32[1] = 0;
-  cpu.r32[4] = Number(v >> 32n); cpu.r32[5] = 0;
+  cpu.r32[0] = Number(v & 0xffffffffn);
+  cpu.r32[1] = 0;
+  cpu.r32[4] = Number(v >> 32n);
+  cpu.r32[5] = 0;
 }
 
 export function wrmsrInsn(cpu: Cpu): void {
@@ -79,11 +121,16 @@ export function wrmsrInsn(cpu: Cpu): void {
 /** Value of CR `n` as a number (CR3 may exceed 32 bits). */
 export function readCr(cpu: Cpu, n: number): number {
   switch (n) {
-    case 0: return cpu.cr0 >>> 0;
-    case 2: return cpu.cr2;
-    case 3: return cpu.cr3;
-    case 4: return cpu.cr4 >>> 0;
-    case 8: return cpu.cr8;
+    case 0:
+      return cpu.cr0 >>> 0;
+    case 2:
+      return cpu.cr2;
+    case 3:
+      return cpu.cr3;
+    case 4:
+      return cpu.cr4 >>> 0;
+    case 8:
+      return cpu.cr8;
   }
   return ud(cpu);
 }
@@ -115,8 +162,11 @@ export function writeCr(cpu: Cpu, n: number, v: number): void {
       for (let s = 0; s < 6; s++) updateSegCheck(cpu, s);
       return;
     }
-    case 2: cpu.cr2 = v; return;
+    case 2:
+      cpu.cr2 = v;
+      return;
     case 3:
+      if (v >= 2 ** 52) fault(cpu, GP, 0); // bits 63:52 are reserved
       cpu.cr3 = cpu.longMode ? v : v % TWO32;
       if (cpu.cr4 & CR4_PGE) tlbFlushNonGlobal(cpu);
       else tlbFlushAll(cpu);
@@ -147,7 +197,9 @@ export function movCr(cpu: Cpu, insn: Insn, toCr: boolean): void {
   if (toCr) {
     intercepted(cpu, InterceptKind.CR_WRITE, n, 0);
     const v = insn.size === 8 ? regSigned(cpu, insn.rm) : cpu.r32[insn.rm << 1] >>> 0;
-    writeCr(cpu, n, v < 0 ? v + 18446744073709551616 : v);
+    // Bit 63 set is reserved in CR0/CR3/CR4/CR8; CR2 takes any address.
+    if (v < 0 && n !== 2) fault(cpu, GP, 0);
+    writeCr(cpu, n, v);
   } else {
     intercepted(cpu, InterceptKind.CR_READ, n, 0);
     const v = readCr(cpu, n);
@@ -168,7 +220,7 @@ export function movDr(cpu: Cpu, insn: Insn, toDr: boolean): void {
   intercepted(cpu, toDr ? InterceptKind.DR_WRITE : InterceptKind.DR_READ, n, 0);
   if (toDr) {
     let v = insn.size === 8 ? regSigned(cpu, insn.rm) : cpu.r32[insn.rm << 1] >>> 0;
-    if (n === 6) v = (v % TWO32 | 0xffff0ff0) >>> 0;
+    if (n === 6) v = ((v % TWO32) | 0xffff0ff0) >>> 0;
     else if (n === 7) v = ((v % TWO32) | 0x400) >>> 0;
     cpu.dr[n] = v;
   } else {
@@ -193,8 +245,13 @@ export function loadDtr(cpu: Cpu, insn: Insn, idt: boolean): void {
     base = readLin32(cpu, lin + 2) >>> 0;
     if (insn.size === 2) base &= 0xffffff;
   }
-  if (idt) { cpu.idtrBase = base; cpu.idtrLimit = limit; }
-  else { cpu.gdtrBase = base; cpu.gdtrLimit = limit; }
+  if (idt) {
+    cpu.idtrBase = base;
+    cpu.idtrLimit = limit;
+  } else {
+    cpu.gdtrBase = base;
+    cpu.gdtrLimit = limit;
+  }
 }
 
 export function storeDtr(cpu: Cpu, insn: Insn, idt: boolean): void {
@@ -219,7 +276,8 @@ export function loadSystemSegment(cpu: Cpu, insn: Insn, tr: boolean): void {
   }
   if (sel & 4) fault(cpu, GP, sel & 0xfffc);
   readDescriptor(cpu, sel);
-  const lo = desc[0], hi = desc[1];
+  const lo = desc[0],
+    hi = desc[1];
   const type = (hi >>> 8) & 0x1f;
   const ok = tr ? type === 0x09 || type === 0x01 : type === 0x02;
   if (!ok) fault(cpu, GP, sel & 0xfffc);
@@ -365,12 +423,18 @@ export function xsetbv(cpu: Cpu): void {
 /** RDRAND: a deterministic generator (the scheduler promises replayable runs); CF = 1. */
 export function rdrand(cpu: Cpu, insn: Insn): void {
   let x = cpu.rngState;
-  x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
   cpu.rngState = x | 0;
   let y = x ^ 0x5bd1e995;
-  y ^= y << 13; y ^= y >>> 17; y ^= y << 5;
-  if (insn.size === 8) { cpu.r32[insn.rm << 1] = x; cpu.r32[(insn.rm << 1) + 1] = y; }
-  else setReg(cpu, insn.rm, insn.size, x);
+  y ^= y << 13;
+  y ^= y >>> 17;
+  y ^= y << 5;
+  if (insn.size === 8) {
+    cpu.r32[insn.rm << 1] = x;
+    cpu.r32[(insn.rm << 1) + 1] = y;
+  } else setReg(cpu, insn.rm, insn.size, x);
   cpu.eflags = (cpu.eflags & ~0x8d5) | 1;
   cpu.lfOp = 0;
 }
@@ -379,4 +443,3 @@ export function rdpid(cpu: Cpu, insn: Insn): void {
   cpu.r32[insn.rm << 1] = cpu.tscAux;
   cpu.r32[(insn.rm << 1) + 1] = 0;
 }
-

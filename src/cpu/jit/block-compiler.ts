@@ -6,9 +6,9 @@
 // interpreter would (tests run the whole suite with tier 2 off and eager).
 import type { Block } from '../block.js';
 import type { Cpu } from '../cpu.js';
+import { setRip } from '../exec/control.js';
 import { execute } from '../exec/dispatch.js';
 import { memAddr } from '../exec/operand.js';
-import { setRip } from '../exec/control.js';
 import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, writeLin32 } from '../mmu.js';
@@ -102,11 +102,24 @@ ${src.join('\n')}
   throw e;
 }`;
   const name = `blk_${Math.floor(block.key / 4).toString(16)}_${block.key % 4}`;
-  const factory = new Function('I', 'S', 'h', `const {execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags} = h;\nreturn function ${name}(cpu) {${body}\n};`);
+  const factory = new Function(
+    'I',
+    'S',
+    'h',
+    `const {execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags} = h;\nreturn function ${name}(cpu) {${body}\n};`,
+  );
   return factory(insns, Int32Array.from(starts), helpers) as CompiledBlock;
 }
 
-function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, last: boolean, n: number): void {
+function emit(
+  src: string[],
+  ins: Insn,
+  i: number,
+  end: number,
+  live: boolean,
+  last: boolean,
+  n: number,
+): void {
   const d = ins.rm << 1;
   const s = ins.reg << 1;
   const done = `cpu.icount += ${i + 1};`;
@@ -126,12 +139,16 @@ function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, l
       if (inlineAlu(ins.sub)) {
         const b = ins.op === Op.ALU32_RR ? `r32[${s}]` : `${ins.imm | 0}`;
         const write = ins.sub === 7 ? '' : `r32[${d}] = r; r32[${d + 1}] = 0;`;
-        src.push(`{ const a = r32[${d}], b = ${b}, r = (a ${ALU_JS[ins.sub]} b) | 0; ${flags('a', 'b', 'r', ALU_LAZY[ins.sub])} ${write} } ${tail}`);
+        src.push(
+          `{ const a = r32[${d}], b = ${b}, r = (a ${ALU_JS[ins.sub]} b) | 0; ${flags('a', 'b', 'r', ALU_LAZY[ins.sub])} ${write} } ${tail}`,
+        );
         return;
       }
       break;
     case Op.TEST32_RR:
-      src.push(`${live ? `lf[4] = r32[${d}] & r32[${s}]; cpu.lfOp = ${LazyOp.LOGIC}; cpu.lfSize = 4;` : ''} ${tail}`);
+      src.push(
+        `${live ? `lf[4] = r32[${d}] & r32[${s}]; cpu.lfOp = ${LazyOp.LOGIC}; cpu.lfSize = 4;` : ''} ${tail}`,
+      );
       return;
     case Op.SHIFT32_RI: {
       const c = ins.imm & 31;
@@ -142,28 +159,40 @@ function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, l
       let code: string;
       switch (ins.sub) {
         case 0: // ROL
-          code = `const r = (a << ${c}) | (a >>> ${32 - c});` +
-            (live ? `const cf = r & 1; setPartialFlags(cpu, ${CF | OF}, cf | ((((r >>> 31) ^ cf) & 1) << 11));` : '');
+          code =
+            `const r = (a << ${c}) | (a >>> ${32 - c});` +
+            (live
+              ? `const cf = r & 1; setPartialFlags(cpu, ${CF | OF}, cf | ((((r >>> 31) ^ cf) & 1) << 11));`
+              : '');
           break;
         case 1: // ROR
-          code = `const r = (a >>> ${c}) | (a << ${32 - c});` +
-            (live ? `const cf = (r >>> 31) & 1; setPartialFlags(cpu, ${CF | OF}, cf | (((cf ^ (r >>> 30)) & 1) << 11));` : '');
+          code =
+            `const r = (a >>> ${c}) | (a << ${32 - c});` +
+            (live
+              ? `const cf = (r >>> 31) & 1; setPartialFlags(cpu, ${CF | OF}, cf | (((cf ^ (r >>> 30)) & 1) << 11));`
+              : '');
           break;
         case 4:
         case 6: // SHL/SAL
-          code = `const r = a << ${c};` + (live
-            ? `const cf = (a >>> ${32 - c}) & 1; lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = cf | ((((r >>> 31) ^ cf) & 1) << 11);`
-            : '');
+          code =
+            `const r = a << ${c};` +
+            (live
+              ? `const cf = (a >>> ${32 - c}) & 1; lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = cf | ((((r >>> 31) ^ cf) & 1) << 11);`
+              : '');
           break;
         case 5: // SHR
-          code = `const r = a >>> ${c};` + (live
-            ? `lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = ((a >>> ${c - 1}) & 1) | (((a >>> 31) & 1) << 11);`
-            : '');
+          code =
+            `const r = a >>> ${c};` +
+            (live
+              ? `lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = ((a >>> ${c - 1}) & 1) | (((a >>> 31) & 1) << 11);`
+              : '');
           break;
         case 7: // SAR
-          code = `const r = a >> ${c};` + (live
-            ? `lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = (a >> ${c - 1}) & 1;`
-            : '');
+          code =
+            `const r = a >> ${c};` +
+            (live
+              ? `lf[4] = r; cpu.lfOp = ${LazyOp.RESULT}; cpu.lfSize = 4; cpu.lfCarry = (a >> ${c - 1}) & 1;`
+              : '');
           break;
         default:
           code = '';
@@ -176,7 +205,9 @@ function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, l
     }
     case Op.MOV32_R_M: {
       const rip = ins.base === BASE_RIP ? `cpu.rip = base + ${end};` : '';
-      src.push(`k = ${i}; ${rip} { const v = readLin32(cpu, memAddr(cpu, I[${i}], 4, false)); r32[${s}] = v; r32[${s + 1}] = 0; } ${tail}`);
+      src.push(
+        `k = ${i}; ${rip} { const v = readLin32(cpu, memAddr(cpu, I[${i}], 4, false)); r32[${s}] = v; r32[${s + 1}] = 0; } ${tail}`,
+      );
       if (!last) src.push(attention);
       return;
     }
@@ -190,8 +221,12 @@ function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, l
     case Op.DEC32_R: {
       const op = ins.op === Op.INC32_R ? '+' : '-';
       const kind = ins.op === Op.INC32_R ? LazyOp.INC : LazyOp.DEC;
-      const fl = live ? `cpu.lfCarry = getCF(cpu) ? 1 : 0; lf[0] = a; lf[2] = 1; lf[4] = r; cpu.lfOp = ${kind}; cpu.lfSize = 4;` : '';
-      src.push(`{ const a = r32[${d}], r = (a ${op} 1) | 0; ${fl} r32[${d}] = r; r32[${d + 1}] = 0; } ${tail}`);
+      const fl = live
+        ? `cpu.lfCarry = getCF(cpu) ? 1 : 0; lf[0] = a; lf[2] = 1; lf[4] = r; cpu.lfOp = ${kind}; cpu.lfSize = 4;`
+        : '';
+      src.push(
+        `{ const a = r32[${d}], r = (a ${op} 1) | 0; ${fl} r32[${d}] = r; r32[${d + 1}] = 0; } ${tail}`,
+      );
       return;
     }
     case Op.JMP_REL:
@@ -205,7 +240,9 @@ function emit(src: string[], ins: Insn, i: number, end: number, live: boolean, l
       if (last) {
         // The target is computed by the handler's rules (size, limit or canonical checks).
         const target = ins.size === 2 ? `(cpu.rip + ${ins.imm}) & 0xffff` : `cpu.rip + ${ins.imm}`;
-        src.push(`k = ${i}; cpu.rip = base + ${end}; if (testCond(cpu, ${ins.sub})) setRip(cpu, ${target}); ${done}`);
+        src.push(
+          `k = ${i}; cpu.rip = base + ${end}; if (testCond(cpu, ${ins.sub})) setRip(cpu, ${target}); ${done}`,
+        );
         return;
       }
       break;

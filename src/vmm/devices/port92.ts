@@ -4,7 +4,10 @@ import type { PortDevice } from '../io-bus.js';
 export class Port92 implements PortDevice {
   readonly name = 'port92';
   private value = 0x02; // A20 enabled, as QEMU and most firmware leave it
-  constructor(private readonly setA20: (on: boolean) => void, private readonly reset: () => void) {}
+  constructor(
+    private readonly setA20: (on: boolean) => void,
+    private readonly reset: () => void,
+  ) {}
   read(): number {
     return this.value;
   }

@@ -1,0 +1,292 @@
+// Guest MIPS of hvemu on the bench-peers workload (../shared/bench-peers): see bench/README.md.
+//   npm run bench            quick mode (about 1.5 minutes on a 2-core machine)
+//   npm run bench -- --full  larger N, more repetitions
+// Options: --reps=N, --no-bochs, --no-child (in-process runs only).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBootSector } from '../src/vmm/bare-metal.js';
+
+const IPI = 24; // guest instructions per iteration (guest.asm: exact, both paths)
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..'); // dist/bench -> project root
+const PEERS = resolve(ROOT, '../shared/bench-peers');
+const CLI = join(ROOT, 'dist/src/cli.js');
+const MODES = [32, 64] as const;
+type Mode = (typeof MODES)[number];
+
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+const optReps = args.find((a) => a.startsWith('--reps='));
+const N1 = full ? 2_000_000 : 1_000_000;
+const N2 = full ? 20_000_000 : 4_000_000;
+const REPS = optReps ? Number(optReps.slice(7)) : full ? 5 : 3;
+
+function die(msg: string): never {
+  console.error(`bench: FAILED: ${msg}`);
+  process.exit(1);
+}
+const sh = (cmd: string, a: string[]) => spawnSync(cmd, a, { encoding: 'utf8' });
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const mips = (t1: number, t2: number) => (IPI * (N2 - N1)) / (t2 - t1) / 1e6;
+const f1 = (x: number) => (Number.isFinite(x) && x > 0 ? x.toFixed(1) : 'n/a');
+
+// ---- the guest and its expected checksum
+const shared = existsSync(join(PEERS, 'guest.asm'));
+const ASM = shared ? join(PEERS, 'guest.asm') : join(ROOT, 'bench/guest.asm');
+const WORK = join(tmpdir(), `hvemu-bench-${process.pid}`);
+mkdirSync(WORK, { recursive: true });
+process.on('exit', () => rmSync(WORK, { recursive: true, force: true }));
+
+function image(mode: Mode, n: number): string {
+  const out = join(WORK, `guest${mode}-${n}.img`);
+  const r = sh('nasm', [
+    '-f',
+    'bin',
+    '-D',
+    `ITERS=${n}`,
+    ...(mode === 64 ? ['-D', 'LONGMODE'] : []),
+    '-o',
+    out,
+    ASM,
+  ]);
+  if (r.error || r.status !== 0) die(`nasm failed: ${r.error?.message ?? r.stderr}`);
+  return out;
+}
+
+/** ref-checksum.mjs when ../shared is there, else the same model in TypeScript. */
+function expected(n: number): string {
+  if (existsSync(join(PEERS, 'ref-checksum.mjs'))) {
+    const r = sh(process.execPath, [join(PEERS, 'ref-checksum.mjs'), String(n)]);
+    const m = /CKSUM=[0-9A-F]{8}/.exec(r.stdout);
+    if (!m) die(`ref-checksum.mjs ${n} printed '${r.stdout.trim()}'`);
+    return m[0];
+  }
+  const t = new Uint32Array(1024);
+  const rol = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+  let s = 2463534242;
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    s = (s ^ (s << 13)) >>> 0;
+    s = (s ^ (s >>> 17)) >>> 0;
+    s = (s ^ (s << 5)) >>> 0;
+    const v = rol((t[s & 1023] + s) >>> 0, 7);
+    acc = s & 1 ? rol((acc ^ v) >>> 0, 29) : (acc + v) >>> 0;
+    t[s & 1023] = v;
+  }
+  let c = (acc ^ s) >>> 0;
+  for (let k = 1023; k >= 0; k--) c = (rol(c, 5) + t[k]) >>> 0;
+  return `CKSUM=${c.toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+function check(what: string, out: string, exp: string): void {
+  const got = /CKSUM=[0-9A-F]{8}/.exec(out)?.[0];
+  if (got !== exp) die(`${what} printed '${got ?? out.trim().slice(0, 60)}', expected ${exp}`);
+}
+
+// ---- the three ways of running an image; each returns wall seconds after checking the checksum
+const imgs = new Map<string, { path: string; bytes: Uint8Array; exp: string }>();
+const insns = new Map<string, number>(); // instructions counted by hvemu, per image
+
+function inProcess(mode: Mode, n: number): number {
+  const im = imgs.get(`${mode}-${n}`)!;
+  const t0 = performance.now();
+  const r = runBootSector(im.bytes, { maxInstructions: 2 * IPI * n + 1e6 });
+  const t = (performance.now() - t0) / 1e3;
+  check(`in-process ${mode}-bit N=${n} (stop: ${r.stop}: ${r.message})`, r.output, im.exp);
+  insns.set(`${mode}-${n}`, r.instructions);
+  return t;
+}
+
+function hvemuChild(tier2: string, mode: Mode, n: number): number {
+  const im = imgs.get(`${mode}-${n}`)!;
+  const t0 = performance.now();
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'run', im.path, '--max-instructions', String(2 * IPI * n + 1e6)],
+    {
+      encoding: 'latin1',
+      env: { ...process.env, HVEMU_TIER2: tier2 },
+    },
+  );
+  const t = (performance.now() - t0) / 1e3;
+  check(`hvemu (HVEMU_TIER2=${tier2}) ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp);
+  return t;
+}
+
+const bochsOk =
+  !args.includes('--no-bochs') &&
+  existsSync(join(PEERS, 'bochsrc.txt')) &&
+  !sh('sh', ['-c', 'command -v bochs']).status;
+function bochs(mode: Mode, n: number): number {
+  const im = imgs.get(`${mode}-${n}`)!;
+  const serial = join(WORK, 'serial');
+  rmSync(serial, { force: true });
+  const env = {
+    ...process.env,
+    TERM: 'xterm',
+    BENCH_IMG: im.path,
+    BENCH_SERIAL: serial,
+    BENCH_LOG: join(WORK, 'bochs.log'),
+  };
+  const t0 = performance.now();
+  spawnSync('bochs', ['-q', '-f', join(PEERS, 'bochsrc.txt'), '-rc', join(PEERS, 'bochs-continue.rc')], {
+    env,
+    stdio: 'ignore',
+  });
+  const t = (performance.now() - t0) / 1e3;
+  check(`bochs ${mode}-bit N=${n}`, existsSync(serial) ? readFileSync(serial, 'latin1') : '', im.exp);
+  return t;
+}
+
+// ---- measurement: alternate sizes (and runners), repeat, take medians
+interface Row {
+  runner: string;
+  mode: Mode;
+  mips: number; // from the median t(N1) and median t(N2)
+  pairMin: number; // min and max of the per-repetition pair MIPS: the run-to-run spread
+  pairMax: number;
+  t1: number[];
+  t2: number[];
+  cpuMips?: number;
+}
+function row(runner: string, mode: Mode, t1: number[], t2: number[]): Row {
+  const pairs = t1.map((a, i) => mips(a, t2[i]));
+  return {
+    runner,
+    mode,
+    mips: mips(median(t1), median(t2)),
+    pairMin: Math.min(...pairs),
+    pairMax: Math.max(...pairs),
+    t1,
+    t2,
+  };
+}
+function show(r: Row): void {
+  const ms = (xs: number[]) => `${(median(xs) * 1e3).toFixed(0)} ms`;
+  const cpu = r.cpuMips ? `, cpu-time ${f1(r.cpuMips)}` : '';
+  console.log(
+    `  ${r.runner.padEnd(26)} ${r.mode}-bit ${f1(r.mips).padStart(7)} MIPS  (pairs ${f1(r.pairMin)}-${f1(r.pairMax)}${cpu}; median t(N1) ${ms(r.t1)}, t(N2) ${ms(r.t2)})`,
+  );
+}
+
+const started = new Date();
+const load0 = loadavg();
+console.log(
+  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2}, ${REPS} repetitions, ${IPI} instructions/iteration`,
+);
+console.log(
+  `date ${started.toISOString()}; node ${process.version} (V8 ${process.versions.v8}); ${cpus().length} x ${cpus()[0]?.model}`,
+);
+console.log(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`guest: ${ASM}${shared ? '' : ' (bench copy: ../shared/bench-peers is missing)'}`);
+
+for (const mode of MODES)
+  for (const n of [N1, N2]) {
+    const path = image(mode, n);
+    imgs.set(`${mode}-${n}`, { path, bytes: readFileSync(path), exp: expected(n) });
+  }
+
+const rows: Row[] = [];
+const inTier = process.env.HVEMU_TIER2 ?? 'on';
+console.log(`\nin-process runBootSector (this process, HVEMU_TIER2=${inTier}; run time only, no start-up):`);
+for (const mode of MODES) {
+  inProcess(mode, N1); // warm-up: V8 compiles the interpreter once; not counted
+  const t1: number[] = [];
+  const t2: number[] = [];
+  let cpu1 = 0;
+  let cpu2 = 0;
+  for (let i = 0; i < REPS; i++) {
+    for (const [n, ts] of [
+      [N1, t1],
+      [N2, t2],
+    ] as const) {
+      const c0 = process.cpuUsage();
+      ts.push(inProcess(mode, n));
+      const c = process.cpuUsage(c0);
+      if (n === N1) cpu1 += (c.user + c.system) / 1e6;
+      else cpu2 += (c.user + c.system) / 1e6;
+    }
+  }
+  const d = insns.get(`${mode}-${N2}`)! - insns.get(`${mode}-${N1}`)!;
+  if (d !== IPI * (N2 - N1))
+    die(
+      `${mode}-bit: hvemu counted ${d} instructions for ${N2 - N1} extra iterations, not ${IPI * (N2 - N1)}`,
+    );
+  const r = row('hvemu in-process', mode, t1, t2);
+  r.cpuMips = mips(cpu1 / REPS, cpu2 / REPS);
+  rows.push(r);
+  show(r);
+}
+
+if (!args.includes('--no-child')) {
+  const runners: [string, (m: Mode, n: number) => number][] = [
+    ['hvemu process tier2=off', (m, n) => hvemuChild('off', m, n)],
+    ['hvemu process tier2=on', (m, n) => hvemuChild('on', m, n)],
+  ];
+  if (bochsOk) runners.push(['bochs', bochs]);
+  console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
+  if (!bochsOk)
+    console.log(
+      '  Bochs NOT measured: `bochs` or ../shared/bench-peers/bochsrc.txt missing (or --no-bochs); no ratio.',
+    );
+  const T = new Map<string, number[]>();
+  for (let i = 0; i < REPS; i++)
+    for (const mode of MODES)
+      for (const n of [N1, N2])
+        for (const [name, run] of runners) {
+          const k = `${name}|${mode}|${n}`;
+          T.set(k, [...(T.get(k) ?? []), run(mode, n)]);
+        }
+  for (const mode of MODES)
+    for (const [name] of runners) {
+      const r = row(name, mode, T.get(`${name}|${mode}|${N1}`)!, T.get(`${name}|${mode}|${N2}`)!);
+      rows.push(r);
+      show(r);
+    }
+  if (bochsOk) {
+    for (const mode of MODES) {
+      const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)!.mips;
+      const b = get('bochs');
+      console.log(
+        `  ratio ${mode}-bit: hvemu/bochs = ${(get('hvemu process tier2=on') / b).toFixed(2)} (tier2 on), ${(get('hvemu process tier2=off') / b).toFixed(2)} (tier2 off)`,
+      );
+    }
+  }
+}
+
+const load1 = loadavg();
+const secs = (Date.now() - started.getTime()) / 1e3;
+console.log(
+  `\nload average at end: ${load1.map((x) => x.toFixed(2)).join(' ')}; bench took ${secs.toFixed(0)} s`,
+);
+const outDir = join(ROOT, 'bench/out');
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `mips-${started.toISOString().replace(/:/g, '-').replace(/\..*/, '')}.json`);
+const meta = {
+  date: started.toISOString(),
+  node: process.version,
+  v8: process.versions.v8,
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+};
+const setup = {
+  full,
+  N1,
+  N2,
+  reps: REPS,
+  instructionsPerIteration: IPI,
+  guest: ASM,
+  inProcessTier2: inTier,
+  bochs: bochsOk,
+};
+writeFileSync(
+  file,
+  `${JSON.stringify({ ...meta, ...setup, loadStart: load0, loadEnd: load1, seconds: secs, rows }, null, 1)}\n`,
+);
+console.log(`wrote ${file}`);
