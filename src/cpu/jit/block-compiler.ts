@@ -11,7 +11,7 @@ import { execute } from '../exec/dispatch.js';
 import { memAddr } from '../exec/operand.js';
 import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
-import { readLin32, writeLin32 } from '../mmu.js';
+import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
 import { Op } from '../ops.js';
 import { CF, OF } from '../regs.js';
 
@@ -40,6 +40,8 @@ function killsFlags(i: Insn): boolean {
       return inlineAlu(i.sub);
     case Op.TEST32_RR:
       return true;
+    case Op.TEST_RM_I:
+      return !i.mem && i.size !== 8;
     case Op.SHIFT32_RI:
       return (i.imm & 31) !== 0 && i.sub >= 4; // SHL SHR SAL SAR
   }
@@ -58,13 +60,74 @@ function isPureInline(i: Insn): boolean {
     case Op.TEST32_RR:
     case Op.SHIFT32_RI:
       return true;
+    case Op.TEST_RM_I:
+      return !i.mem && i.size !== 8;
   }
   return false;
 }
 
 /** INC/DEC read CF (kept) and write the other five: flags stay live before them. */
 
-const helpers = { execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags };
+const TWO32 = 4294967296;
+const CANON = 140737488355328;
+
+/**
+ * CALL rel with a flat 32-bit stack in 32-bit code, or in 64-bit mode: push and jump without the
+ * general handler. Returns false (nothing done) for every other case, which the handler then takes.
+ */
+function fastCall(cpu: Cpu, size: number, rel: number): boolean {
+  const ret = cpu.rip;
+  if (size === 4 && cpu.stackFlat32 && cpu.codeSize === 32) {
+    const t = (ret + rel) >>> 0;
+    if (t > cpu.segLimit[1]) return false;
+    const sp = (cpu.r32[8] - 4) >>> 0;
+    writeLin32(cpu, sp, ret);
+    cpu.r32[8] = sp;
+    cpu.rip = t;
+    return true;
+  }
+  if (size === 8 && cpu.codeSize === 64) {
+    const t = ret + rel;
+    const sp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0) - 8;
+    if (t < -CANON || t >= CANON || sp < -CANON || sp >= CANON) return false;
+    const hi = Math.floor(ret / TWO32);
+    writeLin64(cpu, sp, ret - hi * TWO32, hi);
+    cpu.r32[8] = sp - Math.floor(sp / TWO32) * TWO32;
+    cpu.r32[9] = Math.floor(sp / TWO32);
+    cpu.rip = t;
+    return true;
+  }
+  return false;
+}
+
+/** RET (imm16) for the same two cases as fastCall. */
+function fastRet(cpu: Cpu, size: number, imm: number): boolean {
+  if (size === 4 && cpu.stackFlat32 && cpu.codeSize === 32) {
+    const sp = cpu.r32[8] >>> 0;
+    const t = readLin32(cpu, sp) >>> 0;
+    if (t > cpu.segLimit[1]) return false;
+    cpu.r32[8] = sp + 4 + imm;
+    cpu.rip = t;
+    return true;
+  }
+  if (size === 8 && cpu.codeSize === 64) {
+    const sp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0);
+    if (sp < -CANON || sp + 7 >= CANON) return false;
+    const lo = readLin64(cpu, sp);
+    const t = cpu.t32[7] * TWO32 + (lo >>> 0);
+    if (t < -CANON || t >= CANON) return false;
+    const nsp = sp + 8 + imm;
+    cpu.r32[8] = nsp - Math.floor(nsp / TWO32) * TWO32;
+    cpu.r32[9] = Math.floor(nsp / TWO32);
+    cpu.rip = t;
+    return true;
+  }
+  return false;
+}
+
+/** Result mask by operand size, for ZF from a lazy record. */
+const ZMASK = Int32Array.of(0, 0xff, 0xffff, 0, -1);
+const helpers = { ZMASK, execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags, fastCall, fastRet };
 
 /** Compile `block` (32- or 64-bit code only); returns null when nothing is gained. */
 export function compileBlock(cpu: Cpu, block: Block): CompiledBlock | null {
@@ -89,7 +152,7 @@ export function compileBlock(cpu: Cpu, block: Block): CompiledBlock | null {
     const ins = insns[i];
     off += ins.len;
     src.push(`// ${i}: op ${ins.op}`);
-    emit(src, ins, i, off, live[i], i === n - 1, n);
+    emit(src, ins, i, off, live[i], i === n - 1, cpu.codeSize);
   }
   const body = `
 const r32 = cpu.r32, lf = cpu.lf, base = cpu.rip;
@@ -106,7 +169,7 @@ ${src.join('\n')}
     'I',
     'S',
     'h',
-    `const {execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags} = h;\nreturn function ${name}(cpu) {${body}\n};`,
+    `const {ZMASK, execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags, fastCall, fastRet} = h;\nreturn function ${name}(cpu) {${body}\n};`,
   );
   return factory(insns, Int32Array.from(starts), helpers) as CompiledBlock;
 }
@@ -142,6 +205,13 @@ function emit(
         src.push(
           `{ const a = r32[${d}], b = ${b}, r = (a ${ALU_JS[ins.sub]} b) | 0; ${flags('a', 'b', 'r', ALU_LAZY[ins.sub])} ${write} } ${tail}`,
         );
+        return;
+      }
+      break;
+    case Op.TEST_RM_I:
+      if (!ins.mem && ins.size !== 8) {
+        const v = ins.size === 1 ? `cpu.r8[${ins.rm}]` : ins.size === 2 ? `cpu.r16[${ins.rm << 2}]` : `r32[${d}]`;
+        src.push(`${live ? `lf[4] = ${v} & ${ins.imm | 0}; cpu.lfOp = ${LazyOp.LOGIC}; cpu.lfSize = ${ins.size};` : ''} ${tail}`);
         return;
       }
       break;
@@ -236,7 +306,26 @@ function emit(
         return;
       }
       break;
+    case Op.CALL_REL:
+      if (last && (ins.size === 4 || ins.size === 8)) {
+        src.push(`k = ${i}; cpu.rip = base + ${end}; if (!fastCall(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`);
+        return;
+      }
+      break;
+    case Op.RET_NEAR:
+      if (last && (ins.size === 4 || ins.size === 8)) {
+        src.push(`k = ${i}; cpu.rip = base + ${end}; if (!fastRet(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`);
+        return;
+      }
+      break;
     case Op.JCC:
+      if (last && (ins.sub === 4 || ins.sub === 5)) {
+        // JZ/JNZ straight from a fresh 32-bit result; other states go through testCond.
+        const target = ins.size === 2 ? `(cpu.rip + ${ins.imm}) & 0xffff` : `cpu.rip + ${ins.imm}`;
+        const zf = `(cpu.lfSize !== 8 && cpu.lfOp !== ${LazyOp.NONE} && cpu.lfOp !== ${LazyOp.PARTIAL} ? (lf[4] & ZMASK[cpu.lfSize]) === 0 : testCond(cpu, 4))`;
+        src.push(`k = ${i}; cpu.rip = base + ${end}; if (${ins.sub === 4 ? '' : '!'}${zf}) setRip(cpu, ${target}); ${done}`);
+        return;
+      }
       if (last) {
         // The target is computed by the handler's rules (size, limit or canonical checks).
         const target = ins.size === 2 ? `(cpu.rip + ${ins.imm}) & 0xffff` : `cpu.rip + ${ins.imm}`;
@@ -251,5 +340,4 @@ function emit(
   src.push(`k = ${i}; cpu.rip = base + ${end}; execute(cpu, I[${i}]);`);
   if (last) src.push(done);
   else src.push(attention);
-  void n;
 }
