@@ -161,8 +161,6 @@ export class Cpu {
   excVector = -1;
   excError = 0;
   excHasError = false;
-  /** Vector being delivered while a nested one is raised (double-fault rules), -1 if none. */
-  delivering = -1;
   /** Human-readable chain of the last exceptions, for triple-fault reports. */
   readonly excHistory: string[] = [];
 
@@ -249,7 +247,8 @@ export class Cpu {
     this.interruptShadow = false;
     this.nmiPending = false;
     this.nmiBlocked = false;
-    this.delivering = -1;
+    this.segCheck.fill(0); // real mode: only the cached limits apply
+    tlbFlushAll(this);
     this.updateMode();
   }
 

@@ -109,6 +109,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   let rep = 0;
   let lock = false;
   let pfx66 = false;
+  let pfx67 = false;
   let lastPfx = 0;
   let rex = 0;
   let b: number;
@@ -118,7 +119,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
     if (b === 0x66) {
       pfx66 = true;
       lastPfx = 0x66;
-    } else if (b === 0x67) asz = mode64 ? 4 : asz === 2 ? 4 : 2;
+    } else if (b === 0x67) pfx67 = true;
     else if (b === 0xf0) lock = true;
     else if (b === 0xf2) {
       rep = 2;
@@ -148,6 +149,8 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
     } else break;
   }
   if (pfx66) opsz = cpu.codeSize === 16 ? 4 : 2;
+  // A repeated 67 acts as one (SDM vol 2 2.1.1: one prefix from each group is meaningful).
+  if (pfx67) asz = mode64 ? 4 : cpu.codeSize === 16 ? 4 : 2;
   const rexW = (rex & 8) !== 0;
   const rexR = (rex & 4) << 1;
   const rexX = (rex & 2) << 2;
@@ -275,6 +278,9 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   if (!mode64 && flags & F64) size = 4;
   if (sse) size = rexW ? 8 : 4; // 66 is a mandatory prefix here, not an operand-size override
   insn.size = size;
+  // Near branches in 64-bit mode: AMD honours 66 (16-bit target, rel16); Intel ignores it and keeps
+  // 64 bits and rel32 (SDM vol 2 CALL/JMP/Jcc/RET/LOOP: "operand size is forced to 64 bits").
+  if (mode64 && pfx66 && size === 2 && cpu.vendor === 'GenuineIntel' && nearBranch(op)) size = insn.size = 8;
 
   // Opcodes whose meaning depends on the mode or a prefix.
   const byteRegs = rex !== 0;
@@ -308,6 +314,10 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
     else if (b === 0xbd && rep === 1) op = Op.LZCNT;
     else if (b === 0xc7 && op === Op.CMPXCHG8B && rexW) size = insn.size = 16;
     else if (b === 0xc7 && op === Op.RDPID && rep !== 1) op = Op.UD;
+    else if (b === 0xae && (rep !== 0 || pfx66))
+      op = Op.UD; // prefixed 0F AE forms (RDFSBASE, CLFLUSHOPT, ...) not offered
+    // RDRAND is NFx 0F C7 /6: an F2/F3 prefix makes it #UD (SDM vol 2 RDRAND).
+    else if (b === 0xc7 && op === Op.RDRAND && rep !== 0) op = Op.UD;
     else if (b === 0x05 && !mode64 && cpu.vendor === 'GenuineIntel') op = Op.UD;
     else if (b === 0x07 && !mode64 && cpu.vendor === 'GenuineIntel') op = Op.UD;
   } else if (map === 2) {
@@ -320,6 +330,8 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   }
   if (flags & B || flags & BREG) insn.reg = byteReg(insn.reg, byteRegs);
   if ((flags & NO64 && mode64) || (flags & ONLY64 && !mode64)) op = Op.UD;
+  // MOVNTPS/MOVNTPD (0F 2B) and MOVNTDQ (66 0F E7) store to memory only: the register form is #UD.
+  if (sse && (b === 0x2b || b === 0xe7) && mod === 3) op = Op.UD;
   if (flags & REGONLY && mod !== 3) op = Op.UD;
   if (flags & MEMONLY && mod === 3) op = Op.UD;
 
@@ -376,6 +388,21 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   specialize(insn);
   insn.bytes = op === Op.UD ? fBytes.slice(0, fLen) : null;
   return flags & TERM || op === Op.UD ? DEC_TERM : 0;
+}
+
+function nearBranch(op: number): boolean {
+  switch (op) {
+    case Op.JMP_REL:
+    case Op.CALL_REL:
+    case Op.JCC:
+    case Op.RET_NEAR:
+    case Op.JMP_RM:
+    case Op.CALL_RM:
+    case Op.LOOP:
+    case Op.JCXZ:
+      return true;
+  }
+  return false;
 }
 
 /** LOCK is allowed only on read-modify-write instructions with a memory destination. */

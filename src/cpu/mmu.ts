@@ -57,7 +57,8 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
   const user = (acc & ACC_USER) !== 0;
   const exec = (acc & ACC_EXEC) !== 0;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
-  const errBase = (write ? PFE_W : 0) | (user ? PFE_U : 0) | (exec && nxe ? PFE_ID : 0);
+  // I/D is reported only when execute-disable is in force: CR4.PAE = 1 and EFER.NXE = 1 (SDM vol 3 4.7).
+  const errBase = (write ? PFE_W : 0) | (user ? PFE_U : 0) | (exec && nxe && cpu.cr4 & CR4_PAE ? PFE_ID : 0);
   let allowW = true,
     allowU = true,
     allowX = true;
@@ -71,6 +72,8 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
     allowW = (pde & 2) !== 0;
     allowU = (pde & 4) !== 0;
     if (pde & 0x80 && cpu.cr4 & CR4_PSE) {
+      // Bit 21 of a 4 MiB PDE is reserved (SDM vol 3 Table 4-4 and 4.7; APM vol 2 5.3.4).
+      if (pde & 0x200000) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
       checkPerm(cpu, lin, errBase, write, user, allowW, allowU, true);
       setPteBits(cpu, pdeAddr, write ? 0x60 : 0x20);
       lastPageLarge = true;

@@ -111,6 +111,9 @@ function shutdown(cpu: Cpu): Stop {
 function execBlock(cpu: Cpu, insns: import('./insn.js').Insn[], n: number): void {
   let i = 0;
   let start = cpu.rip;
+  // Only a shadow that was already in force covers this block's first instruction; one set by an
+  // instruction of this block (STI, MOV SS) covers the next block's first instruction.
+  const shadowAtEntry = cpu.interruptShadow;
   try {
     for (; i < n; ) {
       const insn = insns[i];
@@ -127,7 +130,7 @@ function execBlock(cpu: Cpu, insns: import('./insn.js').Insn[], n: number): void
   }
   cpu.icount += i;
   if (cpu.codeSize === 16) cpu.rip &= 0xffff;
-  if (cpu.interruptShadow) {
+  if (shadowAtEntry && cpu.interruptShadow) {
     cpu.interruptShadow = false;
     cpu.attention |= ATT_EVENT;
   }

@@ -1,6 +1,7 @@
 // Control transfer: JMP/Jcc/JCXZ/LOOPcc, near and far CALL/JMP/RET, IRET, INT n/INT3/INTO/INT1,
 // SYSCALL/SYSRET, SYSENTER/SYSEXIT. Handlers are entered with cpu.rip = the next instruction.
 import { type Cpu, FAULT, SEG_DB, SEG_L } from '../cpu.js';
+import { ATT_EVENT } from '../events.js';
 import { arithFlags, getFlags, testCond } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { deliver, EV_EXCEPTION, EV_SOFTWARE } from '../interrupts.js';
@@ -256,7 +257,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
     loadCsReal(cpu, cs);
     cpu.rip = size === 4 ? ip >>> 0 : ip;
     writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4);
-    cpu.nmiBlocked = false;
+    unblockNmi(cpu);
     return;
   }
   if (cpu.eflags & NT && !cpu.longMode) fault(cpu, GP, 0); // task return: task switching is not offered
@@ -294,7 +295,17 @@ export function iret(cpu: Cpu, insn: Insn): void {
   } else setSp(cpu, wrapStack(cpu, sp0 + 3 * size));
   if (rpl > oldCpl) nullifyDataSegments(cpu);
   cpu.rip = size === 2 ? offset & 0xffff : offset;
+  unblockNmi(cpu);
+}
+
+/**
+ * IRET ends NMI blocking (SDM vol 3 6.7.1, APM vol 2 8.2.3); an NMI that arrived meanwhile is
+ * taken at the next instruction boundary, so the run loop must look at events again.
+ */
+function unblockNmi(cpu: Cpu): void {
+  if (!cpu.nmiBlocked) return;
   cpu.nmiBlocked = false;
+  if (cpu.nmiPending) cpu.attention |= ATT_EVENT;
 }
 
 // ---------------------------------------------------------------- software interrupts

@@ -648,6 +648,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
 
 /** #UD, after telling whoever asked which opcode it was. */
 function undefinedOpcode(cpu: Cpu, insn: Insn): never {
-  if (cpu.onUndefined !== null) cpu.onUndefined(cpu.rip - insn.len, insn.bytes ?? new Uint8Array(0), cpu.codeSize);
+  if (cpu.onUndefined !== null)
+    cpu.onUndefined(cpu.rip - insn.len, insn.bytes ?? new Uint8Array(0), cpu.codeSize);
   return ud(cpu);
 }

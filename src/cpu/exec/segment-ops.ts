@@ -44,7 +44,6 @@ export function segmentOps(cpu: Cpu, insn: Insn): void {
         cpu.r32[insn.reg << 1] = lo;
         cpu.r32[(insn.reg << 1) + 1] = hi;
       } else setReg(cpu, insn.reg, size, lo);
-      if (insn.sub === SS) cpu.interruptShadow = true;
     }
   }
 }

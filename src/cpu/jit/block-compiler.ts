@@ -127,7 +127,19 @@ function fastRet(cpu: Cpu, size: number, imm: number): boolean {
 
 /** Result mask by operand size, for ZF from a lazy record. */
 const ZMASK = Int32Array.of(0, 0xff, 0xffff, 0, -1);
-const helpers = { ZMASK, execute, memAddr, readLin32, writeLin32, setRip, testCond, getCF, setPartialFlags, fastCall, fastRet };
+const helpers = {
+  ZMASK,
+  execute,
+  memAddr,
+  readLin32,
+  writeLin32,
+  setRip,
+  testCond,
+  getCF,
+  setPartialFlags,
+  fastCall,
+  fastRet,
+};
 
 /** Compile `block` (32- or 64-bit code only); returns null when nothing is gained. */
 export function compileBlock(cpu: Cpu, block: Block): CompiledBlock | null {
@@ -174,6 +186,33 @@ ${src.join('\n')}
   return factory(insns, Int32Array.from(starts), helpers) as CompiledBlock;
 }
 
+/**
+ * Statements that leave in `lin` the linear address of a 4-byte memory operand: the common flat
+ * cases inline (32-bit addressing in a segment on the fast check; 64-bit addressing with registers
+ * below 4 GiB), anything else through memAddr (segment and canonical checks, faults).
+ */
+function linearStmt(ins: Insn, i: number, end: number, write: boolean, codeSize: number): string {
+  const slow = `lin = memAddr(cpu, I[${i}], 4, ${write});`;
+  if (ins.base === BASE_RIP) return `cpu.rip = base + ${end}; ${slow}`;
+  const terms: string[] = [];
+  if (ins.base >= 0) terms.push(`(r32[${ins.base << 1}] >>> 0)`);
+  if (ins.index >= 0) terms.push(`(r32[${ins.index << 1}] >>> 0) * ${1 << ins.scale}`);
+  terms.push(`${ins.disp | 0}`);
+  const sum = terms.join(' + ');
+  if (codeSize === 32 && ins.asize === 4) {
+    const g = ins.seg;
+    return `lin = (${sum}) >>> 0; if (cpu.segCheck[${g}] === 0 && lin <= cpu.segLimit[${g}] - 3) lin = (cpu.segBase[${g}] + lin) >>> 0; else { ${slow} }`;
+  }
+  if (codeSize === 64 && ins.asize === 8 && ins.seg < 4) {
+    const his: string[] = [];
+    if (ins.base >= 0) his.push(`r32[${(ins.base << 1) + 1}]`);
+    if (ins.index >= 0) his.push(`r32[${(ins.index << 1) + 1}]`);
+    const hiZero = his.length ? `(${his.join(' | ')}) === 0 && ` : '';
+    return `lin = ${sum}; if (!(${hiZero}lin >= 0 && lin < 4294967296)) { ${slow} }`;
+  }
+  return slow;
+}
+
 function emit(
   src: string[],
   ins: Insn,
@@ -181,7 +220,7 @@ function emit(
   end: number,
   live: boolean,
   last: boolean,
-  n: number,
+  codeSize: number,
 ): void {
   const d = ins.rm << 1;
   const s = ins.reg << 1;
@@ -210,8 +249,11 @@ function emit(
       break;
     case Op.TEST_RM_I:
       if (!ins.mem && ins.size !== 8) {
-        const v = ins.size === 1 ? `cpu.r8[${ins.rm}]` : ins.size === 2 ? `cpu.r16[${ins.rm << 2}]` : `r32[${d}]`;
-        src.push(`${live ? `lf[4] = ${v} & ${ins.imm | 0}; cpu.lfOp = ${LazyOp.LOGIC}; cpu.lfSize = ${ins.size};` : ''} ${tail}`);
+        const v =
+          ins.size === 1 ? `cpu.r8[${ins.rm}]` : ins.size === 2 ? `cpu.r16[${ins.rm << 2}]` : `r32[${d}]`;
+        src.push(
+          `${live ? `lf[4] = ${v} & ${ins.imm | 0}; cpu.lfOp = ${LazyOp.LOGIC}; cpu.lfSize = ${ins.size};` : ''} ${tail}`,
+        );
         return;
       }
       break;
@@ -273,20 +315,18 @@ function emit(
       }
       break;
     }
-    case Op.MOV32_R_M: {
-      const rip = ins.base === BASE_RIP ? `cpu.rip = base + ${end};` : '';
+    case Op.MOV32_R_M:
       src.push(
-        `k = ${i}; ${rip} { const v = readLin32(cpu, memAddr(cpu, I[${i}], 4, false)); r32[${s}] = v; r32[${s + 1}] = 0; } ${tail}`,
+        `k = ${i}; { let lin; ${linearStmt(ins, i, end, false, codeSize)} const v = readLin32(cpu, lin); r32[${s}] = v; r32[${s + 1}] = 0; } ${tail}`,
       );
       if (!last) src.push(attention);
       return;
-    }
-    case Op.MOV32_M_R: {
-      const rip = ins.base === BASE_RIP ? `cpu.rip = base + ${end};` : '';
-      src.push(`k = ${i}; ${rip} writeLin32(cpu, memAddr(cpu, I[${i}], 4, true), r32[${s}]); ${tail}`);
+    case Op.MOV32_M_R:
+      src.push(
+        `k = ${i}; { let lin; ${linearStmt(ins, i, end, true, codeSize)} writeLin32(cpu, lin, r32[${s}]); } ${tail}`,
+      );
       if (!last) src.push(attention);
       return;
-    }
     case Op.INC32_R:
     case Op.DEC32_R: {
       const op = ins.op === Op.INC32_R ? '+' : '-';
@@ -308,13 +348,17 @@ function emit(
       break;
     case Op.CALL_REL:
       if (last && (ins.size === 4 || ins.size === 8)) {
-        src.push(`k = ${i}; cpu.rip = base + ${end}; if (!fastCall(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`);
+        src.push(
+          `k = ${i}; cpu.rip = base + ${end}; if (!fastCall(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`,
+        );
         return;
       }
       break;
     case Op.RET_NEAR:
       if (last && (ins.size === 4 || ins.size === 8)) {
-        src.push(`k = ${i}; cpu.rip = base + ${end}; if (!fastRet(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`);
+        src.push(
+          `k = ${i}; cpu.rip = base + ${end}; if (!fastRet(cpu, ${ins.size}, ${ins.imm})) execute(cpu, I[${i}]); ${done}`,
+        );
         return;
       }
       break;
@@ -323,7 +367,9 @@ function emit(
         // JZ/JNZ straight from a fresh 32-bit result; other states go through testCond.
         const target = ins.size === 2 ? `(cpu.rip + ${ins.imm}) & 0xffff` : `cpu.rip + ${ins.imm}`;
         const zf = `(cpu.lfSize !== 8 && cpu.lfOp !== ${LazyOp.NONE} && cpu.lfOp !== ${LazyOp.PARTIAL} ? (lf[4] & ZMASK[cpu.lfSize]) === 0 : testCond(cpu, 4))`;
-        src.push(`k = ${i}; cpu.rip = base + ${end}; if (${ins.sub === 4 ? '' : '!'}${zf}) setRip(cpu, ${target}); ${done}`);
+        src.push(
+          `k = ${i}; cpu.rip = base + ${end}; if (${ins.sub === 4 ? '' : '!'}${zf}) setRip(cpu, ${target}); ${done}`,
+        );
         return;
       }
       if (last) {
