@@ -42,7 +42,8 @@ describe('module map', () => {
     for (const spec of importsOf(file)) {
       checked++;
       const target = relative(SRC, resolve(dirname(file), spec)).split('/')[0];
-      if (target !== from && !rules.includes(target)) violations.push(`${relative(SRC, file)} imports ${spec} (${from} -> ${target})`);
+      if (target !== from && !rules.includes(target))
+        violations.push(`${relative(SRC, file)} imports ${spec} (${from} -> ${target})`);
     }
   }
 
