@@ -123,13 +123,7 @@ export function aluForm(cpu: Cpu, insn: Insn, dstIsRm: boolean, imm: boolean): v
     const cin = (op === ALU_ADC || op === ALU_SBB) && getCF(cpu);
     if (dstIsRm) {
       loadRM64(cpu, insn, lin, lf, LF_DST);
-      if (imm) {
-        lf[LF_SRC] = insn.imm;
-        lf[LF_SRC + 1] = insn.imm >> 31;
-      } else {
-        lf[LF_SRC] = cpu.r32[insn.reg << 1];
-        lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1];
-      }
+      loadSrc64(cpu, insn, imm);
       alu64(cpu, op, cin);
       if (op !== ALU_CMP) storeRM64(cpu, insn, lin, lf[LF_RES], lf[LF_RES + 1]);
     } else {
@@ -156,6 +150,18 @@ export function aluForm(cpu: Cpu, insn: Insn, dstIsRm: boolean, imm: boolean): v
   }
 }
 
+/** The source of a 64-bit ALU op into the SRC slot: the sign-extended imm32, or the reg operand. */
+function loadSrc64(cpu: Cpu, insn: Insn, imm: boolean): void {
+  const lf = cpu.lf;
+  if (imm) {
+    lf[LF_SRC] = insn.imm;
+    lf[LF_SRC + 1] = insn.imm >> 31;
+  } else {
+    lf[LF_SRC] = cpu.r32[insn.reg << 1];
+    lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1];
+  }
+}
+
 /** TEST r/m, reg or r/m, imm: AND without writing back. */
 export function testForm(cpu: Cpu, insn: Insn, imm: boolean): void {
   const size = insn.size;
@@ -163,13 +169,7 @@ export function testForm(cpu: Cpu, insn: Insn, imm: boolean): void {
   if (size === 8) {
     const lf = cpu.lf;
     loadRM64(cpu, insn, lin, lf, LF_DST);
-    if (imm) {
-      lf[LF_SRC] = insn.imm;
-      lf[LF_SRC + 1] = insn.imm >> 31;
-    } else {
-      lf[LF_SRC] = cpu.r32[insn.reg << 1];
-      lf[LF_SRC + 1] = cpu.r32[(insn.reg << 1) + 1];
-    }
+    loadSrc64(cpu, insn, imm);
     alu64(cpu, ALU_AND, false);
     return;
   }

@@ -209,15 +209,7 @@ export function retFar(cpu: Cpu, insn: Insn): void {
     cpu.rip = offset;
     return;
   }
-  const rpl = sel & 3;
-  if ((sel & 0xfffc) === 0) fault(cpu, GP, 0);
-  if (rpl < cpu.cpl) fault(cpu, GP, sel & 0xfffc);
-  readDescriptor(cpu, sel);
-  const hi = desc[1];
-  const dpl = (hi >>> 13) & 3;
-  if (!((hi >>> 12) & 1) || !(hi & 0x800)) fault(cpu, GP, sel & 0xfffc);
-  if (hi & 0x400 ? dpl > rpl : dpl !== rpl) fault(cpu, GP, sel & 0xfffc);
-  if (!(hi & 0x8000)) fault(cpu, 11, sel & 0xfffc);
+  const rpl = checkReturnCs(cpu, sel);
   if (rpl > cpu.cpl) {
     const spLo = peek(cpu, 2 * size + insn.imm, size);
     const newSp = size === 8 ? cpu.t32[7] * TWO32 + (spLo >>> 0) : size === 4 ? spLo >>> 0 : spLo;
@@ -231,6 +223,23 @@ export function retFar(cpu: Cpu, insn: Insn): void {
     loadCodeSegment(cpu, sel, cpu.cpl);
   }
   cpu.rip = offset;
+}
+
+/**
+ * The code-segment checks of RET far and IRET (AMD APM vol 3 "RET (Far)", "IRET"): returns the
+ * selector's RPL, which becomes the CPL; leaves the descriptor in `desc`.
+ */
+function checkReturnCs(cpu: Cpu, sel: number): number {
+  const rpl = sel & 3;
+  if ((sel & 0xfffc) === 0) fault(cpu, GP, 0);
+  if (rpl < cpu.cpl) fault(cpu, GP, sel & 0xfffc);
+  readDescriptor(cpu, sel);
+  const hi = desc[1];
+  const dpl = (hi >>> 13) & 3;
+  if (!((hi >>> 12) & 1) || !(hi & 0x800)) fault(cpu, GP, sel & 0xfffc); // not a code segment
+  if (hi & 0x400 ? dpl > rpl : dpl !== rpl) fault(cpu, GP, sel & 0xfffc); // conforming : non-conforming
+  if (!(hi & 0x8000)) fault(cpu, 11, sel & 0xfffc);
+  return rpl;
 }
 
 /** SS load on a return to an outer level (null allowed in 64-bit mode below CPL 3). */
@@ -266,15 +275,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
   const sel = peek(cpu, size, size) & 0xffff;
   const fl = peek(cpu, 2 * size, size) >>> 0;
   if (fl & VM && cpu.cpl === 0 && size === 4) fault(cpu, GP, 0); // return to virtual-8086 mode: not offered
-  const rpl = sel & 3;
-  if ((sel & 0xfffc) === 0) fault(cpu, GP, 0);
-  if (rpl < cpu.cpl) fault(cpu, GP, sel & 0xfffc);
-  readDescriptor(cpu, sel);
-  const hi = desc[1];
-  const dpl = (hi >>> 13) & 3;
-  if (!((hi >>> 12) & 1) || !(hi & 0x800)) fault(cpu, GP, sel & 0xfffc);
-  if (hi & 0x400 ? dpl > rpl : dpl !== rpl) fault(cpu, GP, sel & 0xfffc);
-  if (!(hi & 0x8000)) fault(cpu, 11, sel & 0xfffc);
+  const rpl = checkReturnCs(cpu, sel);
   const toOuter = rpl > cpu.cpl;
   const popsStack = toOuter || cpu.codeSize === 64;
   let newSp = 0,
