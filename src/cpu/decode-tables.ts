@@ -103,9 +103,16 @@ for (let r = 0; r < 8; r++) {
   row(0, 0xb0 + r, Op.MOV_R_I, B | IBU);
   row(0, 0xb8 + r, Op.MOV_R_I, IV);
 }
+row(0, 0x27, Op.DAA, NO64);
+row(0, 0x2f, Op.DAS, NO64);
+row(0, 0x37, Op.AAA, NO64);
+row(0, 0x3f, Op.AAS, NO64);
+row(0, 0xd4, Op.AAM, NO64 | IBU);
+row(0, 0xd5, Op.AAD, NO64 | IBU);
+row(0, 0x62, Op.BOUND, M | MEMONLY | NO64); // EVEX prefix in 64-bit mode (not offered)
 row(0, 0x60, Op.PUSHA, NO64);
 row(0, 0x61, Op.POPA, NO64);
-row(0, 0x63, Op.MOVSXD, M, 4); // ARPL outside 64-bit mode (decoder turns it into #UD)
+row(0, 0x63, Op.MOVSXD, M, 4); // ARPL r/m16, r16 outside 64-bit mode (decode.ts)
 row(0, 0x68, Op.PUSH_I, D64 | IZ);
 row(0, 0x69, Op.IMUL_R_RM_I, M | IZ);
 row(0, 0x6a, Op.PUSH_I, D64 | IB);

@@ -299,11 +299,12 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
     } else if ((b & 0xc7) === 0x04 || (b & 0xc7) === 0x05 || b === 0xa8 || b === 0xa9) {
       insn.rm = 0; // AL/eAX short forms
     } else if (b === 0x63) {
-      if (!mode64)
-        op = Op.UD; // ARPL is not offered
-      else if (!rexW) {
-        op = Op.MOV_R_RM;
-      } // MOVSXD without REX.W: a plain 32/16-bit move
+      if (!mode64) {
+        op = Op.ARPL; // #UD in real mode, checked when it runs
+        insn.size = 2;
+      } else if (!rexW) {
+        op = Op.MOV_R_RM; // MOVSXD without REX.W: a plain 32/16-bit move
+      }
     } else if (b === 0xd9 || b === 0xdb || b === 0xdd || b === 0xdf) {
       op = decodeX87(b, modrm);
     }

@@ -176,6 +176,15 @@ export enum Op {
   MONITOR,
   MWAIT,
   RDRAND,
+  // ---- legacy modes only: BCD adjust, BOUND, ARPL ----
+  DAA,
+  DAS,
+  AAA,
+  AAS,
+  AAM,
+  AAD,
+  BOUND,
+  ARPL,
   // ---- x87 control and state ----
   FNINIT,
   FNSTSW,

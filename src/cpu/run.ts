@@ -4,10 +4,11 @@ import { type Block, getBlock, linkBlocks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { ATT_EVENT, ATT_STOP } from './events.js';
 import { execute } from './exec/dispatch.js';
-import { deliver, deliverException, EV_EXTERNAL, EV_NMI } from './interrupts.js';
+import { deliver, deliverException, EV_EXCEPTION, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { compileBlock, JIT_ENABLED, JIT_THRESHOLD } from './jit/block-compiler.js';
+import { Op } from './ops.js';
 import { InterceptKind } from './ports.js';
-import { CS, IF } from './regs.js';
+import { CS, DB, IF, TF } from './regs.js';
 
 /** Why run() returned. */
 export enum Stop {
@@ -54,6 +55,11 @@ export function run(cpu: Cpu, budget: number): Stop {
         if (prev !== null && block.pages.length > 0) linkBlocks(cpu, prev, block, rip);
       }
       const n = block.insns.length;
+      if (cpu.eflags & TF) {
+        singleStep(cpu, block);
+        prev = null;
+        continue;
+      }
       if (block.fn === null && JIT_ENABLED && ++block.hits > JIT_THRESHOLD && block.pages.length > 0) {
         block.fn = compileBlock(cpu, block);
         if (block.fn === null) block.hits = -1e9;
@@ -94,6 +100,21 @@ function lookupBlock(cpu: Cpu): Block {
     lin = (cpu.segBase[CS] + cpu.rip) >>> 0;
   }
   return getBlock(cpu, lin);
+}
+
+/**
+ * RFLAGS.TF: run one instruction, then take the single-step #DB trap (DR6.BS) with RIP at the next
+ * instruction (SDM vol 3 18.3.1.4). Software interrupts clear TF on their way into the handler and
+ * report no trap here; an instruction that faults reports its fault instead.
+ */
+function singleStep(cpu: Cpu, block: Block): void {
+  const insn = block.insns[0];
+  const shadow = cpu.interruptShadow;
+  execBlock(cpu, block.insns, 1);
+  const op = insn.op;
+  if (shadow || op === Op.INT_N || op === Op.INT3 || op === Op.INTO || op === Op.INT1) return;
+  cpu.dr[6] = (cpu.dr[6] | 0x4000) >>> 0;
+  deliver(cpu, DB, EV_EXCEPTION, 0, false);
 }
 
 function shutdown(cpu: Cpu): Stop {

@@ -34,6 +34,7 @@ import {
   sysret,
 } from './control.js';
 import { inInsn, outInsn } from './io.js';
+import { aaaAas, aad, aam, arpl, bound, daa, das } from './legacy.js';
 import {
   cbw,
   cmpxchg,
@@ -607,6 +608,32 @@ export function execute(cpu: Cpu, insn: Insn): void {
     case Op.VMCALL:
       intercepted(cpu, InterceptKind.VMCALL, 0, 0);
       ud(cpu);
+      return;
+
+    // ---- legacy modes only ----
+    case Op.DAA:
+      daa(cpu);
+      return;
+    case Op.DAS:
+      das(cpu);
+      return;
+    case Op.AAA:
+      aaaAas(cpu, true);
+      return;
+    case Op.AAS:
+      aaaAas(cpu, false);
+      return;
+    case Op.AAM:
+      aam(cpu, insn);
+      return;
+    case Op.AAD:
+      aad(cpu, insn);
+      return;
+    case Op.BOUND:
+      bound(cpu, insn);
+      return;
+    case Op.ARPL:
+      arpl(cpu, insn);
       return;
 
     // ---- x87 control and SSE ----
