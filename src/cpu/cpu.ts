@@ -174,6 +174,13 @@ export class Cpu {
   intercept: InterceptPort | null = null;
   /** Bit (1 << InterceptKind) set: ask `intercept` at that point. */
   interceptMask = 0;
+  /**
+   * Nested paging (SVM NPT): host-physical address of the nested PML4, or -1 when off. The SVM
+   * world switch sets it from N_CR3; guest-physical addresses then go through nestedTranslate().
+   */
+  nptRoot = -1;
+  /** Host EFER.NXE: the NX bit of nested entries applies. */
+  nptNxe = true;
   /** A20 gate: bit 20 of every physical address is ANDed with this. */
   a20Mask = -1;
   /** Told about every #UD from an undefined or unimplemented opcode: its RIP, bytes and code size (debug option). */

@@ -1,7 +1,8 @@
 // Linear-to-physical translation (AMD APM vol 2 ch. 5; Intel SDM vol 3 ch. 4) and the linear
 // memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
 import { invalidateCodePage } from './block.js';
-import { type Cpu, FAULT } from './cpu.js';
+import { type Cpu, FAULT, VMEXIT } from './cpu.js';
+import { InterceptKind } from './ports.js';
 import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
 import { BANK_EXEC, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
 
@@ -30,14 +31,22 @@ function pageFault(cpu: Cpu, lin: number, err: number): never {
   throw FAULT;
 }
 
-/** Physical 32-bit read for the page walker (RAM only; holes read as all ones). */
+/**
+ * 32-bit read of a paging-structure entry at physical address `pa` (guest-physical when nested
+ * paging is on: then the nested tables translate it, as a guest page-table access). Holes read as
+ * all ones.
+ */
 function pte32(cpu: Cpu, pa: number): number {
-  return pa + 4 <= cpu.ramBytes ? cpu.ram.getInt32(pa, true) : cpu.mmio.mmioRead(pa, 4) | 0;
+  let hpa = a20(cpu, pa);
+  if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_READ, true);
+  return hpa + 4 <= cpu.ramBytes ? cpu.ram.getInt32(hpa, true) : cpu.mmio.mmioRead(hpa, 4) | 0;
 }
 function setPteBits(cpu: Cpu, pa: number, bits: number): void {
-  if (pa + 4 <= cpu.ramBytes) {
-    const v = cpu.ram.getInt32(pa, true);
-    if ((v & bits) !== bits) cpu.ram.setInt32(pa, v | bits, true);
+  let hpa = a20(cpu, pa);
+  if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_WRITE, true);
+  if (hpa + 4 <= cpu.ramBytes) {
+    const v = cpu.ram.getInt32(hpa, true);
+    if ((v & bits) !== bits) cpu.ram.setInt32(hpa, v | bits, true);
   }
 }
 
@@ -46,10 +55,17 @@ let lastPageLarge = false;
 let lastPageGlobal = false;
 
 /**
- * Walk the paging structures for `lin`; returns the physical address, setting accessed and dirty
- * bits, or raises #PF with the architectural error code.
+ * Walk the paging structures for `lin`; returns the physical address (host-physical under nested
+ * paging), setting accessed and dirty bits, or raises #PF with the architectural error code
+ * (or stops with #NPF under nested paging).
  */
 export function translate(cpu: Cpu, lin: number, acc: number): number {
+  const pa = guestTranslate(cpu, lin, acc);
+  return cpu.nptRoot < 0 ? pa : nestedTranslate(cpu, pa, acc, false);
+}
+
+/** The guest's own walk: linear to (guest-)physical. */
+function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
   lastPageLarge = false;
   lastPageGlobal = false;
   if (!cpu.paging) return (lin >>> 0) & cpu.a20Mask;
@@ -67,7 +83,7 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
     // 32-bit paging: 10/10/12, 4 MiB pages with CR4.PSE.
     const l = lin >>> 0;
     const pdeAddr = (cpu.cr3 & 0xfffff000) + ((l >>> 22) << 2);
-    const pde = pte32(cpu, pdeAddr & cpu.a20Mask);
+    const pde = pte32(cpu, pdeAddr);
     if (!(pde & 1)) pageFault(cpu, lin, errBase);
     allowW = (pde & 2) !== 0;
     allowU = (pde & 4) !== 0;
@@ -81,7 +97,7 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
       pa = (pde & 0xffc00000) + (l & 0x3fffff);
     } else {
       const pteAddr = (pde & 0xfffff000) + (((l >>> 12) & 0x3ff) << 2);
-      const pte = pte32(cpu, pteAddr & cpu.a20Mask);
+      const pte = pte32(cpu, pteAddr);
       if (!(pte & 1)) pageFault(cpu, lin, errBase);
       allowW = allowW && (pte & 2) !== 0;
       allowU = allowU && (pte & 4) !== 0;
@@ -119,8 +135,8 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
     const idx = Math.floor(l48 / 2 ** (3 + 9 * level)) % 512;
     const entAddr = tableBase + idx * 8;
     addrs[level] = entAddr;
-    const lo = pte32(cpu, entAddr & cpu.a20Mask);
-    const hi = pte32(cpu, (entAddr + 4) & cpu.a20Mask);
+    const lo = pte32(cpu, entAddr);
+    const hi = pte32(cpu, entAddr + 4);
     if (!(lo & 1)) pageFault(cpu, lin, errBase);
     if (hi & rsvdHi) pageFault(cpu, lin, errBase | PFE_P | PFE_RSVD);
     allowW = allowW && (lo & 2) !== 0;
@@ -157,6 +173,59 @@ const walkAddrs = new Float64Array(5);
 
 function a20(cpu: Cpu, pa: number): number {
   return cpu.a20Mask === -1 ? pa : pa - (pa % TWO32) + (((pa % TWO32) & cpu.a20Mask) >>> 0);
+}
+
+// ---------------------------------------------------------------- nested paging (AMD APM vol 2 15.25)
+
+/** #NPF EXITINFO1 bits beyond the page-fault error code (APM vol 2 15.25.6). */
+const NPF_FINAL = 4294967296; // bit 32: fault on the final guest-physical address
+const NPF_WALK = 8589934592; // bit 33: fault on a guest page-table access
+
+/**
+ * Guest-physical to host-physical through the nested tables at cpu.nptRoot (4-level long-mode
+ * format). Every nested access counts as a user access; a missing, reserved or protected entry
+ * ends the guest's run with #NPF, reported through the intercept port.
+ */
+export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
+  const write = (acc & ACC_WRITE) !== 0;
+  const exec = (acc & ACC_EXEC) !== 0;
+  const err = (write ? PFE_W : 0) | PFE_U | (exec && cpu.nptNxe ? PFE_ID : 0);
+  const rsvdHi = cpu.nptNxe ? 0x7fff0000 : 0xffff0000 | 0;
+  let table = cpu.nptRoot;
+  let allowW = true;
+  let allowU = true;
+  let allowX = true;
+  for (let level = 4; level >= 1; level--) {
+    const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
+    const inRam = ent + 8 <= cpu.ramBytes;
+    const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
+    const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
+    if (!(lo & 1)) nestedFault(cpu, gpa, err, walk);
+    const ps = (lo & 0x80) !== 0;
+    if (hi & rsvdHi || (level === 4 && ps)) nestedFault(cpu, gpa, err | PFE_P | PFE_RSVD, walk);
+    allowW = allowW && (lo & 2) !== 0;
+    allowU = allowU && (lo & 4) !== 0;
+    if (hi < 0) allowX = false;
+    const frame = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if (level === 1 || ((level === 2 || level === 3) && ps)) {
+      if (!allowU || (write && !allowW) || (exec && !allowX && cpu.nptNxe)) {
+        nestedFault(cpu, gpa, err | PFE_P, walk);
+      }
+      // Accessed (and dirty on writes) in the leaf; the upper levels get accessed below.
+      const bits = write ? 0x60 : 0x20;
+      if ((lo & bits) !== bits && inRam) cpu.ram.setInt32(ent, lo | bits, true);
+      const size = level === 1 ? 4096 : level === 2 ? 2097152 : 1073741824;
+      return frame - (frame % size) + (gpa % size);
+    }
+    if (!(lo & 0x20) && inRam) cpu.ram.setInt32(ent, lo | 0x20, true);
+    table = frame;
+  }
+  throw new Error('unreachable: nested walk fell through');
+}
+
+function nestedFault(cpu: Cpu, gpa: number, err: number, walk: boolean): never {
+  cpu.intercept?.intercept(InterceptKind.NPF, err + (walk ? NPF_WALK : NPF_FINAL), gpa);
+  throw VMEXIT;
 }
 
 function physPage(cr3: number): number {

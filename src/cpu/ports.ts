@@ -54,6 +54,12 @@ export enum InterceptKind {
   VMCALL = 28,
   TASK_SWITCH = 29,
   INTERRUPT_WINDOW = 30,
+  /**
+   * Nested page fault (always reported when nested paging is on: it is how the hypervisor learns
+   * of MMIO and unmapped guest memory). info1 = the #NPF error code with bit 32 (final guest-physical
+   * translation) or bit 33 (guest page-table walk), as a number; info2 = the guest-physical address.
+   */
+  NPF = 31,
 }
 
 export interface InterceptPort {
