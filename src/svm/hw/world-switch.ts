@@ -1,0 +1,306 @@
+// VMRUN and #VMEXIT (AMD APM vol 2 15.5-15.7): the hardware world switch between the hypervisor
+// and a guest. VMRUN checks the guest state in the VMCB, loads it into the processor, applies the
+// intercepts and nested paging, injects EVENTINJ and runs the guest; #VMEXIT stores the guest
+// state back and writes EXITCODE, EXITINFO1/2, EXITINTINFO and nRIP. The hypervisor here is host
+// code, so VMRUN also does what VMLOAD would (FS, GS, TR, LDTR, KernelGSBase, STAR/LSTAR/...).
+import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../../cpu/cpu.js';
+import { getFlags } from '../../cpu/flags.js';
+import {
+  deliver,
+  deliverException,
+  EV_EXCEPTION,
+  EV_EXTERNAL,
+  EV_NMI,
+  EV_SOFTWARE,
+} from '../../cpu/interrupts.js';
+import { CS, DS, ES, FS, GS, LDTR, SS, TR } from '../../cpu/regs.js';
+import { run, Stop } from '../../cpu/run.js';
+import { updateSegCheck } from '../../cpu/segment-check.js';
+import { tlbFlushAll } from '../../cpu/tlb.js';
+import {
+  INTERCEPT_VMRUN,
+  IOPM_SIZE,
+  MSRPM_SIZE,
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_MASK,
+  SVM_EVTINJ_TYPE_NMI,
+  SVM_EVTINJ_TYPE_SOFT,
+  SVM_EVTINJ_VALID,
+  SVM_EVTINJ_VALID_ERR,
+  SVM_EXIT_ERR,
+  SVM_EXIT_INTR,
+  SVM_EXIT_SHUTDOWN,
+  SVM_NESTED_CTL_NP_ENABLE,
+  TLB_CONTROL_DO_NOTHING,
+  Vmcb,
+  type VmcbSegmentName,
+} from '../vmcb-layout.js';
+import { SvmInterceptPort } from './svm-intercepts.js';
+
+const SEGS: [VmcbSegmentName, number][] = [
+  ['es', ES],
+  ['cs', CS],
+  ['ss', SS],
+  ['ds', DS],
+  ['fs', FS],
+  ['gs', GS],
+  ['ldtr', LDTR],
+  ['tr', TR],
+];
+
+const EFER_SVME = 1n << 12n;
+
+/** A signed canonical number from a 64-bit field. */
+function num(v: bigint): number {
+  return Number(BigInt.asIntN(64, v));
+}
+function u64(n: number): bigint {
+  return BigInt.asUintN(64, BigInt(n));
+}
+
+/**
+ * The consistency checks of VMRUN (APM vol 2 15.5.1 "Canonicalization and Consistency Checks").
+ * Returns what is wrong, or null when the state is legal.
+ */
+export function checkGuestState(vmcb: Vmcb): string | null {
+  const efer = vmcb.get64('efer');
+  const cr0 = vmcb.get64('cr0');
+  const cr3 = vmcb.get64('cr3');
+  const cr4 = vmcb.get64('cr4');
+  if (!(efer & EFER_SVME)) return 'EFER.SVME is zero';
+  if (!(cr0 & (1n << 30n)) && cr0 & (1n << 29n)) return 'CR0.CD is zero and CR0.NW is set';
+  if (cr0 >> 32n) return 'CR0[63:32] are not zero';
+  if (cr3 >> 52n) return 'CR3 has MBZ bits set (63:52)';
+  if (cr4 >> 32n || cr4 & ~0x7ffffn) return 'CR4 has reserved bits set';
+  if (vmcb.get64('dr6') >> 32n) return 'DR6[63:32] are not zero';
+  if (vmcb.get64('dr7') >> 32n) return 'DR7[63:32] are not zero';
+  if (efer & ~0x5d01n) return 'EFER has reserved bits set';
+  const lme = (efer & (1n << 8n)) !== 0n;
+  const pg = (cr0 & (1n << 31n)) !== 0n;
+  if (lme && pg && !(cr4 & (1n << 5n))) return 'EFER.LME and CR0.PG are set but CR4.PAE is zero';
+  if (lme && pg && !(cr0 & 1n)) return 'EFER.LME and CR0.PG are set but CR0.PE is zero';
+  const cs = vmcb.getSegment('cs');
+  if (lme && pg && cr4 & (1n << 5n) && cs.attrib & (1 << 9) && cs.attrib & (1 << 10)) {
+    return 'EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D are all set';
+  }
+  if (!vmcb.isIntercepted(INTERCEPT_VMRUN)) return 'the VMRUN intercept bit is clear';
+  if (vmcb.get('asid') === 0) return 'ASID is zero';
+  const inj = vmcb.get('event_inj');
+  if (inj & SVM_EVTINJ_VALID) {
+    const type = inj & SVM_EVTINJ_TYPE_MASK;
+    if (
+      type !== 0 &&
+      type !== SVM_EVTINJ_TYPE_NMI &&
+      type !== SVM_EVTINJ_TYPE_EXEPT &&
+      type !== SVM_EVTINJ_TYPE_SOFT
+    ) {
+      return 'EVENTINJ has a reserved event type';
+    }
+    if (type === SVM_EVTINJ_TYPE_EXEPT && ((inj & 0xff) === 2 || (inj & 0xff) > 31)) {
+      return 'EVENTINJ injects an exception with vector 2 or above 31';
+    }
+  }
+  return null;
+}
+
+/** The hardware SVM unit of one processor: VMRUN runs a guest until its next #VMEXIT. */
+export class SvmHardware {
+  readonly port: SvmInterceptPort;
+  private readonly view: DataView;
+  private lastAsid = -1;
+  private lastNcr3 = -1;
+  /** Why the last VMRUN failed its checks (VMEXIT_INVALID), for the trace. */
+  invalidReason = '';
+
+  constructor(readonly cpu: Cpu) {
+    this.port = new SvmInterceptPort(cpu);
+    this.view = cpu.ram;
+  }
+
+  /**
+   * VMRUN with the VMCB at host-physical `vmcbPa`: the guest runs for at most `budget`
+   * instructions (the end of the quantum is a host interrupt: #VMEXIT INTR). Returns EXITCODE.
+   */
+  vmrun(vmcbPa: number, budget: number): number {
+    const vmcb = new Vmcb(this.view, vmcbPa);
+    const bad = checkGuestState(vmcb);
+    if (bad !== null) {
+      this.invalidReason = bad;
+      vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(SVM_EXIT_ERR)));
+      return SVM_EXIT_ERR;
+    }
+    this.loadGuest(vmcb);
+    const cpu = this.cpu;
+    const port = this.port;
+    port.exitCode = -2;
+    let code: number;
+    const injected = this.inject(vmcb);
+    if (injected !== -2) code = injected;
+    else {
+      const stop = run(cpu, budget);
+      code =
+        stop === Stop.VMEXIT ? port.exitCode : stop === Stop.SHUTDOWN ? SVM_EXIT_SHUTDOWN : SVM_EXIT_INTR;
+      if (stop !== Stop.VMEXIT) {
+        port.exitInfo1 = 0;
+        port.exitInfo2 = 0;
+      }
+    }
+    this.saveGuest(vmcb, code);
+    return code;
+  }
+
+  private loadGuest(vmcb: Vmcb): void {
+    const cpu = this.cpu;
+    for (const [name, seg] of SEGS) {
+      const s = vmcb.getSegment(name);
+      cpu.segSel[seg] = s.selector;
+      cpu.segAttr[seg] = s.attrib & 0x80 ? s.attrib : s.attrib | SEG_UNUSABLE;
+      cpu.segLimit[seg] = s.limit;
+      cpu.segBase[seg] = num(s.base);
+    }
+    const gdtr = vmcb.getSegment('gdtr');
+    const idtr = vmcb.getSegment('idtr');
+    cpu.gdtrBase = num(gdtr.base);
+    cpu.gdtrLimit = gdtr.limit & 0xffff;
+    cpu.idtrBase = num(idtr.base);
+    cpu.idtrLimit = idtr.limit & 0xffff;
+    const cr0 = Number(vmcb.get64('cr0'));
+    const cr3 = Number(vmcb.get64('cr3'));
+    const cr4 = Number(vmcb.get64('cr4'));
+    const efer = Number(vmcb.get64('efer') & 0xffffn);
+    const pagingChanged =
+      cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
+    cpu.cr0 = cr0 | 0;
+    cpu.cr3 = cr3;
+    cpu.cr4 = cr4 | 0;
+    // LMA follows LME and CR0.PG (APM 15.5.1: the processor computes it).
+    cpu.efer = efer & 0x400 ? efer : efer | (efer & 0x100 && cr0 & 0x80000000 ? 0x400 : 0);
+    if (!(efer & 0x100 && cr0 & 0x80000000)) cpu.efer &= ~0x400;
+    cpu.cr2 = num(vmcb.get64('cr2'));
+    cpu.dr[6] = Number(vmcb.get64('dr6'));
+    cpu.dr[7] = Number(vmcb.get64('dr7'));
+    cpu.eflags = (Number(vmcb.get64('rflags') & 0xffffffffn) | 2) >>> 0;
+    cpu.lfOp = 0;
+    cpu.rip = num(vmcb.get64('rip'));
+    cpu.r64[4] = vmcb.get64('rsp');
+    cpu.r64[0] = vmcb.get64('rax');
+    cpu.star = vmcb.get64('star');
+    cpu.lstar = num(vmcb.get64('lstar'));
+    cpu.cstar = num(vmcb.get64('cstar'));
+    cpu.sfmask = Number(vmcb.get64('sfmask') & 0xffffffffn);
+    cpu.kernelGsBase = num(vmcb.get64('kernel_gs_base'));
+    cpu.sysenterCs = Number(vmcb.get64('sysenter_cs') & 0xffffn);
+    cpu.sysenterEsp = num(vmcb.get64('sysenter_esp'));
+    cpu.sysenterEip = num(vmcb.get64('sysenter_eip'));
+    cpu.cpl = vmcb.get('cpl') & 3;
+    cpu.updateMode();
+    for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
+    // Interrupt shadow from the VMCB (MOV SS / STI just before the exit).
+    cpu.interruptShadow = (vmcb.get('int_state') & 1) !== 0;
+    // Nested paging and the TLB: flushed when asked, or when the address space changed.
+    const np = (vmcb.get64('nested_ctl') & BigInt(SVM_NESTED_CTL_NP_ENABLE)) !== 0n;
+    const ncr3 = np ? Number(vmcb.get64('nested_cr3') & 0x000ffffffffff000n) : -1;
+    cpu.nptRoot = ncr3;
+    const asid = vmcb.get('asid');
+    if (
+      pagingChanged ||
+      asid !== this.lastAsid ||
+      ncr3 !== this.lastNcr3 ||
+      vmcb.get('tlb_ctl') !== TLB_CONTROL_DO_NOTHING
+    ) {
+      tlbFlushAll(cpu);
+    }
+    this.lastAsid = asid;
+    this.lastNcr3 = ncr3;
+    // Intercepts: the port reads the vectors and maps; the mask tells the core what to ask.
+    const port = this.port;
+    port.vmcb = vmcb;
+    port.iopm = new Uint8Array(this.view.buffer, Number(vmcb.get64('iopm_base_pa') & ~0xfffn), IOPM_SIZE);
+    port.msrpm = new Uint8Array(this.view.buffer, Number(vmcb.get64('msrpm_base_pa') & ~0xfffn), MSRPM_SIZE);
+    cpu.intercept = port;
+    cpu.interceptMask = port.maskFor(vmcb, np);
+  }
+
+  /** EVENTINJ (APM 15.20): deliver before the first guest instruction. Returns an exit code or -2. */
+  private inject(vmcb: Vmcb): number {
+    const inj = vmcb.get('event_inj');
+    if (!(inj & SVM_EVTINJ_VALID)) return -2;
+    const cpu = this.cpu;
+    const vector = inj & 0xff;
+    const type = inj & SVM_EVTINJ_TYPE_MASK;
+    const hasErr = (inj & SVM_EVTINJ_VALID_ERR) !== 0;
+    const kind =
+      type === SVM_EVTINJ_TYPE_NMI
+        ? EV_NMI
+        : type === SVM_EVTINJ_TYPE_SOFT
+          ? EV_SOFTWARE
+          : type === SVM_EVTINJ_TYPE_EXEPT
+            ? EV_EXCEPTION
+            : EV_EXTERNAL;
+    try {
+      // Injected events are not subject to exception intercepts (APM 15.20).
+      const mask = cpu.interceptMask;
+      cpu.interceptMask = 0;
+      try {
+        deliver(cpu, type === SVM_EVTINJ_TYPE_NMI ? 2 : vector, kind, vmcb.get('event_inj_err'), hasErr);
+      } finally {
+        cpu.interceptMask = mask;
+      }
+    } catch (e) {
+      if (e === VMEXIT) return this.port.exitCode;
+      if (e !== FAULT) throw e;
+      try {
+        if (!deliverException(cpu)) return SVM_EXIT_SHUTDOWN;
+      } catch (e2) {
+        if (e2 === VMEXIT) return this.port.exitCode;
+        throw e2;
+      }
+    }
+    return -2;
+  }
+
+  private saveGuest(vmcb: Vmcb, code: number): void {
+    const cpu = this.cpu;
+    for (const [name, seg] of SEGS) {
+      vmcb.setSegment(name, {
+        selector: cpu.segSel[seg],
+        attrib: cpu.segAttr[seg] & SEG_UNUSABLE ? cpu.segAttr[seg] & 0xf7f : cpu.segAttr[seg] & 0xfff,
+        limit: cpu.segLimit[seg] >>> 0,
+        base: u64(cpu.segBase[seg]),
+      });
+    }
+    vmcb.setSegment('gdtr', { selector: 0, attrib: 0, limit: cpu.gdtrLimit, base: u64(cpu.gdtrBase) });
+    vmcb.setSegment('idtr', { selector: 0, attrib: 0, limit: cpu.idtrLimit, base: u64(cpu.idtrBase) });
+    vmcb.set64('cr0', BigInt(cpu.cr0 >>> 0));
+    vmcb.set64('cr2', u64(cpu.cr2));
+    vmcb.set64('cr3', u64(cpu.cr3));
+    vmcb.set64('cr4', BigInt(cpu.cr4 >>> 0));
+    vmcb.set64('efer', BigInt(cpu.efer));
+    vmcb.set64('dr6', u64(cpu.dr[6]));
+    vmcb.set64('dr7', u64(cpu.dr[7]));
+    vmcb.set64('rflags', BigInt(getFlags(cpu)));
+    vmcb.set64('rip', u64(cpu.rip));
+    vmcb.set64('rsp', cpu.r64[4]);
+    vmcb.set64('rax', cpu.r64[0]);
+    vmcb.set64('star', cpu.star);
+    vmcb.set64('lstar', u64(cpu.lstar));
+    vmcb.set64('cstar', u64(cpu.cstar));
+    vmcb.set64('sfmask', BigInt(cpu.sfmask >>> 0));
+    vmcb.set64('kernel_gs_base', u64(cpu.kernelGsBase));
+    vmcb.set64('sysenter_cs', BigInt(cpu.sysenterCs));
+    vmcb.set64('sysenter_esp', u64(cpu.sysenterEsp));
+    vmcb.set64('sysenter_eip', u64(cpu.sysenterEip));
+    vmcb.set('cpl', cpu.cpl);
+    vmcb.set('int_state', cpu.interruptShadow ? 1 : 0);
+    const port = this.port;
+    vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(code)));
+    vmcb.set64('exit_info_1', u64(port.exitInfo1));
+    vmcb.set64('exit_info_2', u64(port.exitInfo2));
+    vmcb.set64('next_rip', u64(port.nextRip));
+    vmcb.set('exit_int_info', 0);
+    vmcb.set('exit_int_info_err', 0);
+    cpu.intercept = null;
+    cpu.interceptMask = 0;
+    port.vmcb = null;
+  }
+}
