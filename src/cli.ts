@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { disassemble, hexBytes } from './disasm.js';
+import { runBootSectorVm } from './vm-boot.js';
 import { ImageError, runBootSector } from './vmm/bare-metal.js';
 
 /** Process exit statuses for stops that are not the guest's own isa-debug-exit (those are odd). */
@@ -21,6 +22,9 @@ options:
   --max-instructions N   stop after N guest instructions (default 500000000)
   --memory MiB           guest RAM (default 64)
   --vendor amd|intel     CPUID vendor (default amd)
+  --arch none|svm        run on the bare processor (none, the default) or as a VM through AMD SVM
+                         (VMRUN/#VMEXIT with nested paging; the debug ports are userspace I/O)
+  --trace exits          print one line per VM exit on stderr (with --arch svm)
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -50,6 +54,11 @@ function main(argv: string[]): void {
   const maxInstructions = numberOption(values['max-instructions'], 500_000_000, 'max-instructions');
   const memoryMiB = numberOption(values.memory, 64, 'memory');
   if (memoryMiB < 1 || memoryMiB > 3072) fail('--memory must be between 1 and 3072 MiB');
+  const arch = values.arch ?? 'none';
+  if (arch !== 'none' && arch !== 'svm')
+    fail(`--arch must be none or svm (vmx is not there yet), not '${arch}'`);
+  const traceCats = new Set((values.trace ?? '').split(',').filter((x) => x !== ''));
+  for (const c of traceCats) if (c !== 'exits' && c !== 'mp') fail(`--trace takes exits or mp, not '${c}'`);
   const vendor = values.vendor ?? 'amd';
   if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
   let image: Uint8Array;
@@ -65,7 +74,11 @@ function main(argv: string[]): void {
   const t0 = process.hrtime.bigint();
   let result: ReturnType<typeof runBootSector>;
   try {
-    result = runBootSector(image, {
+    const run = arch === 'svm' ? runBootSectorVm : runBootSector;
+    result = run(image, {
+      trace: traceCats.size
+        ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
+        : null,
       maxInstructions,
       memoryBytes: memoryMiB * 1024 * 1024,
       vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
@@ -119,6 +132,8 @@ function parse(args: string[]) {
       memory: { type: 'string' },
       vendor: { type: 'string' },
       'debug-ud': { type: 'boolean' },
+      arch: { type: 'string' },
+      trace: { type: 'string' },
       stats: { type: 'boolean' },
     },
   });

@@ -181,6 +181,20 @@ export class Cpu {
   nptRoot = -1;
   /** Host EFER.NXE: the NX bit of nested entries applies. */
   nptNxe = true;
+  /**
+   * EPT (Intel VMX, SDM vol 3C 28.2): host-physical address of the EPT PML4 table, or -1 when off.
+   * The VMX world switch sets it from the EPT pointer; guest-physical addresses then go through
+   * eptTranslate(). At most one of nptRoot and eptRoot is set.
+   */
+  eptRoot = -1;
+  /** The guest-linear address whose translation is under way while EPT is on (for EPT-violation exits). */
+  eptLinear = 0;
+  /**
+   * The hypervisor's instruction emulation (KVM's x86_emulate_instruction, done here by borrowing
+   * the interpreter for one instruction): a guest-physical address with no nested mapping reaches
+   * the MmioBus at MMIO_ASSIST_BASE + gpa instead of ending the run with #NPF.
+   */
+  mmioAssist = false;
   /** A20 gate: bit 20 of every physical address is ANDed with this. */
   a20Mask = -1;
   /** Told about every #UD from an undefined or unimplemented opcode: its RIP, bytes and code size (debug option). */

@@ -39,11 +39,18 @@ function pageFault(cpu: Cpu, lin: number, err: number): never {
 function pte32(cpu: Cpu, pa: number): number {
   let hpa = a20(cpu, pa);
   if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_READ, true);
+  else if (cpu.eptRoot >= 0) hpa = eptTranslate(cpu, pa, ACC_READ, true);
   return hpa + 4 <= cpu.ramBytes ? cpu.ram.getInt32(hpa, true) : cpu.mmio.mmioRead(hpa, 4) | 0;
 }
 function setPteBits(cpu: Cpu, pa: number, bits: number): void {
   let hpa = a20(cpu, pa);
   if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_WRITE, true);
+  else if (cpu.eptRoot >= 0) {
+    // An EPT write access only when the bits really change (SDM 28.2.3.2: the A/D update is a write).
+    hpa = eptTranslate(cpu, pa, ACC_READ, true);
+    if (hpa + 4 <= cpu.ramBytes && (cpu.ram.getInt32(hpa, true) & bits) === bits) return;
+    hpa = eptTranslate(cpu, pa, ACC_WRITE, true);
+  }
   if (hpa + 4 <= cpu.ramBytes) {
     const v = cpu.ram.getInt32(hpa, true);
     if ((v & bits) !== bits) cpu.ram.setInt32(hpa, v | bits, true);
@@ -60,6 +67,10 @@ let lastPageGlobal = false;
  * (or stops with #NPF under nested paging).
  */
 export function translate(cpu: Cpu, lin: number, acc: number): number {
+  if (cpu.eptRoot >= 0) {
+    cpu.eptLinear = lin;
+    return eptTranslate(cpu, guestTranslate(cpu, lin, acc), acc, false);
+  }
   const pa = guestTranslate(cpu, lin, acc);
   return cpu.nptRoot < 0 ? pa : nestedTranslate(cpu, pa, acc, false);
 }
@@ -200,9 +211,9 @@ export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolea
     const inRam = ent + 8 <= cpu.ramBytes;
     const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
     const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
-    if (!(lo & 1)) nestedFault(cpu, gpa, err, walk);
+    if (!(lo & 1)) return nestedMiss(cpu, gpa, err, walk);
     const ps = (lo & 0x80) !== 0;
-    if (hi & rsvdHi || (level === 4 && ps)) nestedFault(cpu, gpa, err | PFE_P | PFE_RSVD, walk);
+    if (hi & rsvdHi || (level === 4 && ps)) return nestedMiss(cpu, gpa, err | PFE_P | PFE_RSVD, walk);
     allowW = allowW && (lo & 2) !== 0;
     allowU = allowU && (lo & 4) !== 0;
     if (hi < 0) allowX = false;
@@ -223,8 +234,95 @@ export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolea
   throw new Error('unreachable: nested walk fell through');
 }
 
+/** Where emulated MMIO accesses appear on the MmioBus (above any host RAM): MMIO_ASSIST_BASE + gpa. */
+export const MMIO_ASSIST_BASE = 2 ** 48;
+
+/**
+ * A guest-physical address with no nested mapping (not present, or the reserved-bit pattern a
+ * hypervisor uses to mark MMIO): the MMIO-assist address during emulation, else #NPF.
+ */
+function nestedMiss(cpu: Cpu, gpa: number, err: number, walk: boolean): number {
+  if (cpu.mmioAssist && !walk) return MMIO_ASSIST_BASE + gpa;
+  return nestedFault(cpu, gpa, err, walk);
+}
+
 function nestedFault(cpu: Cpu, gpa: number, err: number, walk: boolean): never {
   cpu.intercept?.intercept(InterceptKind.NPF, err + (walk ? NPF_WALK : NPF_FINAL), gpa);
+  throw VMEXIT;
+}
+
+// ---------------------------------------------------------------- EPT (Intel SDM vol 3C 28.2)
+// Sections are the 2016 edition's (as in src/vmx/vmcs-fields.ts); later editions have EPT in 29.3.
+
+/** EPT-violation exit qualification bits (SDM Table 27-7). */
+export const EPT_QUAL_READ = 1,
+  EPT_QUAL_WRITE = 2,
+  EPT_QUAL_FETCH = 4,
+  EPT_QUAL_READABLE = 8,
+  EPT_QUAL_WRITABLE = 16,
+  EPT_QUAL_EXECUTABLE = 32,
+  /** The guest-linear address field is valid (every access of this core has one). */
+  EPT_QUAL_GLA_VALID = 128,
+  /** With GLA_VALID: the access was to the final translation, not to a guest paging-structure entry. */
+  EPT_QUAL_GLA_FINAL = 256;
+
+/**
+ * Guest-physical to host-physical through the EPT paging structures at cpu.eptRoot (4 levels,
+ * SDM 28.2.2): bit 0 read, bit 1 write, bit 2 execute in every level; bit 7 maps a 2 MiB (PDE) or
+ * 1 GiB (PDPTE) page; bits 5:3 are the leaf's memory type. An entry with bits 2:0 clear is not
+ * present (EPT violation); write-only or write/execute, a reserved bit, or a reserved memory type
+ * is an EPT misconfiguration (28.2.3.1). Execute-only entries are allowed (IA32_VMX_EPT_VPID_CAP
+ * bit 0); there are no EPT accessed/dirty flags and no mode-based execute control.
+ */
+export function eptTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
+  const need = acc & ACC_WRITE ? 2 : acc & ACC_EXEC ? 4 : 1;
+  let table = cpu.eptRoot;
+  let rwx = 7; // logical AND of bits 2:0 along the walk
+  for (let level = 4; level >= 1; level--) {
+    const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
+    const inRam = ent + 8 <= cpu.ramBytes;
+    const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
+    const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
+    rwx &= lo;
+    if ((lo & 7) === 0) eptViolation(cpu, gpa, acc, 0, walk);
+    const large = (lo & 0x80) !== 0 && level !== 1;
+    const leaf = level === 1 || ((level === 2 || level === 3) && large);
+    // Reserved: bits 51:48 (MAXPHYADDR 48); bits 7:3 of a PML4E and of a PDPTE or PDE that points
+    // to a table (bit 7 clear there); memory type 2, 3 or 7 in a leaf; the frame's low bits of a
+    // large page.
+    let bad = (lo & 7) === 2 || (lo & 7) === 6 || (hi & 0x000f0000) !== 0;
+    if (level === 4) bad ||= (lo & 0xf8) !== 0;
+    else if (!leaf) bad ||= (lo & 0x78) !== 0;
+    else {
+      const mt = (lo >>> 3) & 7;
+      bad ||= mt === 2 || mt === 3 || mt === 7;
+      if (level === 3) bad ||= (lo & 0x3ffff000) !== 0;
+      else if (level === 2) bad ||= (lo & 0x1ff000) !== 0;
+    }
+    if (bad) eptMisconfig(cpu, gpa);
+    const frame = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if (leaf) {
+      if (!(rwx & need)) eptViolation(cpu, gpa, acc, rwx, walk);
+      const size = level === 1 ? 4096 : level === 2 ? 2097152 : 1073741824;
+      return frame - (frame % size) + (gpa % size);
+    }
+    table = frame;
+  }
+  throw new Error('unreachable: EPT walk fell through');
+}
+
+function eptViolation(cpu: Cpu, gpa: number, acc: number, rwx: number, walk: boolean): never {
+  const qual =
+    (acc & ACC_WRITE ? EPT_QUAL_WRITE : acc & ACC_EXEC ? EPT_QUAL_FETCH : EPT_QUAL_READ) |
+    ((rwx & 7) << 3) |
+    EPT_QUAL_GLA_VALID |
+    (walk ? 0 : EPT_QUAL_GLA_FINAL);
+  cpu.intercept?.intercept(InterceptKind.EPT_VIOLATION, qual, gpa);
+  throw VMEXIT;
+}
+
+function eptMisconfig(cpu: Cpu, gpa: number): never {
+  cpu.intercept?.intercept(InterceptKind.EPT_MISCONFIG, 0, gpa);
   throw VMEXIT;
 }
 

@@ -19,7 +19,7 @@ export interface MmioBus {
 /**
  * Points where a hypervisor may intercept (AMD APM vol 2 15.9-15.13; Intel SDM vol 3 25.1-25.3).
  * The core asks `intercept(kind, info1, info2)` only for kinds whose bit is set in
- * `Cpu.interceptMask`; a true answer means the port recorded an exit and the core must stop
+ * `Cpu.interceptMask` (NPF, EPT_VIOLATION and EPT_MISCONFIG are always asked); a true answer means the port recorded an exit and the core must stop
  * with the instruction not executed (fault-like, as VMEXIT is).
  */
 export enum InterceptKind {
@@ -60,6 +60,15 @@ export enum InterceptKind {
    * translation) or bit 33 (guest page-table walk), as a number; info2 = the guest-physical address.
    */
   NPF = 31,
+  /**
+   * EPT violation (Intel SDM vol 3C 28.2.3.2; 29.3.3.2 in later editions): info1 = the exit
+   * qualification (Table 27-7), info2 = the guest-physical address; `Cpu.eptLinear` holds the
+   * guest-linear address. Like NPF it is always reported while EPT is on, and it has no bit in
+   * `Cpu.interceptMask` (kinds from 32 on do not fit a 32-bit mask).
+   */
+  EPT_VIOLATION = 32,
+  /** EPT misconfiguration (SDM 28.2.3.1): info1 = 0, info2 = the guest-physical address. */
+  EPT_MISCONFIG = 33,
 }
 
 export interface InterceptPort {

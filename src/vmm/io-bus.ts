@@ -26,6 +26,11 @@ export class PortBus implements IoBus {
     }
   }
 
+  /** Is a device registered on this port (a VMM device), rather than left to userspace? */
+  claimed(port: number): boolean {
+    return this.table[port & 0xffff] !== UNCLAIMED;
+  }
+
   portRead(port: number, size: number): number {
     return this.table[port & 0xffff].read(port & 0xffff, size);
   }

@@ -86,6 +86,8 @@ export class SvmInterceptPort implements InterceptPort {
   msrpm: Uint8Array = new Uint8Array(0);
   /** SEV-ES: VMGEXIT is an automatic exit. */
   sevEs = false;
+  /** While the hypervisor emulates an instruction, its port I/O goes to the devices (no IOIO exit). */
+  ioPassthrough = false;
   // The recorded #VMEXIT: -2 while none is pending.
   exitCode = -2;
   exitInfo1 = 0;
@@ -125,6 +127,7 @@ export class SvmInterceptPort implements InterceptPort {
     if (vmcb === null) return false;
     switch (kind) {
       case InterceptKind.IO: {
+        if (this.ioPassthrough) return false;
         const port = info1 >>> 16;
         const size = (info1 & 0x70) >>> 4;
         return (

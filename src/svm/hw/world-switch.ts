@@ -120,8 +120,10 @@ export class SvmHardware {
   /**
    * VMRUN with the VMCB at host-physical `vmcbPa`: the guest runs for at most `budget`
    * instructions (the end of the quantum is a host interrupt: #VMEXIT INTR). Returns EXITCODE.
+   * `emulate` is the hypervisor's instruction emulator (budget 1): the instruction's port I/O and
+   * its accesses to unmapped guest-physical addresses go to the devices instead of exiting.
    */
-  vmrun(vmcbPa: number, budget: number): number {
+  vmrun(vmcbPa: number, budget: number, emulate = false): number {
     const vmcb = new Vmcb(this.view, vmcbPa);
     const bad = checkGuestState(vmcb);
     if (bad !== null) {
@@ -137,7 +139,16 @@ export class SvmHardware {
     const injected = this.inject(vmcb);
     if (injected !== -2) code = injected;
     else {
-      const stop = run(cpu, budget);
+      // Emulation of one instruction for the hypervisor: its I/O and MMIO reach the devices.
+      port.ioPassthrough = emulate;
+      cpu.mmioAssist = emulate;
+      let stop: Stop;
+      try {
+        stop = run(cpu, budget);
+      } finally {
+        port.ioPassthrough = false;
+        cpu.mmioAssist = false;
+      }
       code =
         stop === Stop.VMEXIT ? port.exitCode : stop === Stop.SHUTDOWN ? SVM_EXIT_SHUTDOWN : SVM_EXIT_INTR;
       if (stop !== Stop.VMEXIT) {

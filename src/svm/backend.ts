@@ -1,0 +1,333 @@
+// The SVM backend: the hypervisor half of AMD SVM, as KVM's svm.c. It owns each vCPU's VMCB, the
+// I/O and MSR permission maps and the VM's nested page tables in host memory, enters the guest
+// with VMRUN and handles #VMEXITs through a table keyed by exit code (svm_exit_handlers).
+import type { Cpu } from '../cpu/cpu.js';
+import { CR0_ET } from '../cpu/regs.js';
+import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
+import { RESUME, TO_USER } from '../vmm/backend-api.js';
+import {
+  KVM_EXIT_FAIL_ENTRY,
+  KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_IN,
+  KVM_EXIT_IO_OUT,
+  KVM_EXIT_SHUTDOWN,
+  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+} from '../vmm/kvm-abi.js';
+import { SvmHardware } from './hw/world-switch.js';
+import {
+  INTERCEPT_CPUID,
+  INTERCEPT_HLT,
+  INTERCEPT_INTR,
+  INTERCEPT_IOIO_PROT,
+  INTERCEPT_MSR_PROT,
+  INTERCEPT_NMI,
+  INTERCEPT_SHUTDOWN,
+  INTERCEPT_VMMCALL,
+  INTERCEPT_VMRUN,
+  IOPM_SIZE,
+  MSRPM_SIZE,
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_VALID,
+  SVM_EVTINJ_VALID_ERR,
+  SVM_EXIT_CPUID,
+  SVM_EXIT_ERR,
+  SVM_EXIT_HLT,
+  SVM_EXIT_INTR,
+  SVM_EXIT_IOIO,
+  SVM_EXIT_MSR,
+  SVM_EXIT_NMI,
+  SVM_EXIT_NPF,
+  SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VMMCALL,
+  SVM_NESTED_CTL_NP_ENABLE,
+  setMsrIntercept,
+  svmExitName,
+  Vmcb,
+} from './vmcb-layout.js';
+
+const PAGE = 4096;
+const EFER_SVME = 1n << 12n;
+const KVM_ENOSYS = 1000n;
+const MSR_EFER = 0xc0000080;
+
+/** Nested tables for the VM: guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB pages; the rest absent. */
+export function buildNestedTables(services: VmmServices): number {
+  const v = services.hostView;
+  const pml4 = services.allocHostPages(1);
+  const ram = services.guestRamBytes;
+  const gib = Math.ceil(ram / 2 ** 30);
+  const pdpt = services.allocHostPages(1);
+  v.setUint32(pml4, pdpt + 7, true); // P RW U: nested accesses are user accesses
+  for (let g = 0; g < gib; g++) {
+    const pd = services.allocHostPages(1);
+    v.setUint32(pdpt + g * 8, pd + 7, true);
+    for (let i = 0; i < 512; i++) {
+      const gpa = g * 2 ** 30 + i * 2 ** 21;
+      if (gpa + 2 ** 21 > ram) break; // the tail of a partial 2 MiB page stays unmapped (MMIO hole)
+      v.setUint32(pd + i * 8, (gpa % 2 ** 32) + 0x87, true); // P RW U PS
+      v.setUint32(pd + i * 8 + 4, Math.floor(gpa / 2 ** 32), true);
+    }
+  }
+  return pml4;
+}
+
+class SvmVcpu implements BackendVcpu {
+  private readonly hw: SvmHardware;
+  private readonly vmcbPa: number;
+  private readonly vmcb: Vmcb;
+  private readonly out = new Int32Array(4);
+
+  constructor(
+    readonly id: number,
+    readonly cpu: Cpu,
+    private readonly svc: VmmServices,
+    nptRoot: number,
+    iopmPa: number,
+    msrpmPa: number,
+  ) {
+    this.hw = new SvmHardware(cpu);
+    this.vmcbPa = svc.allocHostPages(1);
+    this.vmcb = new Vmcb(svc.hostView, this.vmcbPa);
+    const c = this.vmcb;
+    // What KVM's init_vmcb intercepts; MSRs pass through to the processor model.
+    for (const bit of [
+      INTERCEPT_VMRUN,
+      INTERCEPT_CPUID,
+      INTERCEPT_HLT,
+      INTERCEPT_IOIO_PROT,
+      INTERCEPT_INTR,
+      INTERCEPT_NMI,
+      INTERCEPT_SHUTDOWN,
+      INTERCEPT_VMMCALL,
+      INTERCEPT_MSR_PROT,
+    ])
+      c.setIntercept(bit, true);
+    c.set64('iopm_base_pa', BigInt(iopmPa));
+    c.set64('msrpm_base_pa', BigInt(msrpmPa));
+    c.set('asid', 1);
+    c.set64('nested_ctl', BigInt(SVM_NESTED_CTL_NP_ENABLE));
+    c.set64('nested_cr3', BigInt(nptRoot));
+    this.vcpuReset(false);
+  }
+
+  /** RESET/INIT state (APM vol 2 14.1.3) in the VMCB save area. */
+  vcpuReset(_initEvent: boolean): void {
+    const c = this.vmcb;
+    for (const s of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
+      c.setSegment(s, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
+    c.setSegment('cs', { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff0000n });
+    c.setSegment('ldtr', { selector: 0, attrib: 0x82, limit: 0xffff, base: 0n });
+    c.setSegment('tr', { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0n });
+    c.setSegment('gdtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+    c.setSegment('idtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+    c.set64('efer', EFER_SVME);
+    c.set64('cr0', BigInt(CR0_ET) | (1n << 29n) | (1n << 30n)); // ET, NW, CD
+    c.set64('cr3', 0n);
+    c.set64('cr4', 0n);
+    c.set64('rflags', 2n);
+    c.set64('rip', 0xfff0n);
+    c.set64('rsp', 0n);
+    c.set64('rax', 0n);
+    c.set64('dr6', 0xffff0ff0n);
+    c.set64('dr7', 0x400n);
+    c.set64('g_pat', 0x0007040600070406n);
+    this.cpu.r32.fill(0);
+    this.cpu.r32[4] = 0x600; // EDX: processor signature
+  }
+
+  getRegs(): Regs {
+    const gpr: bigint[] = [];
+    for (let i = 0; i < 16; i++) gpr.push(this.cpu.r64[i]);
+    gpr[0] = this.vmcb.get64('rax');
+    gpr[4] = this.vmcb.get64('rsp');
+    return { gpr, rip: this.vmcb.get64('rip'), rflags: this.vmcb.get64('rflags') };
+  }
+
+  setRegs(regs: Regs): void {
+    for (let i = 0; i < 16; i++) this.cpu.r64[i] = regs.gpr[i];
+    this.vmcb.set64('rax', regs.gpr[0]);
+    this.vmcb.set64('rsp', regs.gpr[4]);
+    this.vmcb.set64('rip', regs.rip);
+    this.vmcb.set64('rflags', regs.rflags | 2n);
+  }
+
+  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
+    this.vmcb.setSegment(seg, { selector, attrib, limit, base: BigInt(base) });
+  }
+
+  deliverSipiVector(vector: number): void {
+    this.vmcb.setSegment('cs', {
+      selector: vector << 8,
+      attrib: 0x9b,
+      limit: 0xffff,
+      base: BigInt(vector << 12),
+    });
+    this.vmcb.set64('rip', 0n);
+  }
+
+  /** An IN that went to userspace: its data goes to the accumulator, then RIP moves on. */
+  private pendingIn = 0;
+
+  completeUserspace(run: RunState): void {
+    if (this.pendingIn === 0) return;
+    const size = this.pendingIn;
+    this.pendingIn = 0;
+    const rax = this.vmcb.get64('rax');
+    const mask = size === 1 ? 0xffn : size === 2 ? 0xffffn : 0xffffffffn;
+    // A 32-bit IN zero-extends into RAX; 8/16-bit ones merge.
+    this.vmcb.set64(
+      'rax',
+      size === 4 ? BigInt(run.ioData >>> 0) : (rax & ~mask) | (BigInt(run.ioData) & mask),
+    );
+    this.advance();
+  }
+
+  private advance(): void {
+    this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
+  }
+
+  /** Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices. */
+  private emulateInstruction(): void {
+    this.hw.vmrun(this.vmcbPa, 1, true);
+  }
+
+  runOnce(budget: number, run: RunState): number {
+    const code = this.hw.vmrun(this.vmcbPa, budget);
+    const c = this.vmcb;
+    c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
+    switch (code) {
+      case SVM_EXIT_INTR:
+      case SVM_EXIT_NMI:
+        return RESUME;
+      case SVM_EXIT_CPUID: {
+        const out = this.out;
+        this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
+        c.set64('rax', BigInt(out[0] >>> 0));
+        this.cpu.r64[3] = BigInt(out[1] >>> 0);
+        this.cpu.r64[1] = BigInt(out[2] >>> 0);
+        this.cpu.r64[2] = BigInt(out[3] >>> 0);
+        this.advance();
+        return RESUME;
+      }
+      case SVM_EXIT_IOIO:
+        return this.ioInterception(run);
+      case SVM_EXIT_NPF: {
+        const err = Number(c.get64('exit_info_1') & 0xffffffffn);
+        const gpa = Number(c.get64('exit_info_2'));
+        if (err & 1 && !(err & 8))
+          return this.internalError(run, code, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
+        this.emulateInstruction(); // MMIO (a device, or open bus: all ones, writes dropped)
+        return RESUME;
+      }
+      case SVM_EXIT_MSR:
+        return this.msrInterception(run);
+      case SVM_EXIT_HLT:
+        this.advance();
+        this.svc.halt(this.id);
+        return RESUME;
+      case SVM_EXIT_VMMCALL:
+        c.set64('rax', BigInt.asUintN(64, -KVM_ENOSYS)); // no hypercalls are offered
+        this.advance();
+        return RESUME;
+      case SVM_EXIT_SHUTDOWN:
+        run.exitReason = KVM_EXIT_SHUTDOWN;
+        run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
+        return TO_USER;
+      case SVM_EXIT_ERR:
+        run.exitReason = KVM_EXIT_FAIL_ENTRY;
+        run.explanation = `VMRUN failed its consistency checks (VMEXIT_INVALID): ${this.hw.invalidReason}`;
+        return TO_USER;
+    }
+    return this.internalError(run, code, `unexpected #VMEXIT ${svmExitName(code)}`);
+  }
+
+  /** MSR exits: only EFER is intercepted; the guest sees and sets it without SVME. */
+  private msrInterception(run: RunState): number {
+    const c = this.vmcb;
+    const msr = this.cpu.r32[2] >>> 0;
+    const write = c.get64('exit_info_1') === 1n;
+    if (msr !== MSR_EFER)
+      return this.internalError(run, SVM_EXIT_MSR, `unexpected MSR exit for 0x${msr.toString(16)}`);
+    const efer = c.get64('efer');
+    if (!write) {
+      c.set64('rax', efer & ~EFER_SVME & 0xffffffffn);
+      this.cpu.r64[2] = 0n;
+      this.advance();
+      return RESUME;
+    }
+    const v = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn);
+    const allowed = 0x4d01n | 0x400n; // SCE LME LMA NXE FFXSR (no SVME: nested virtualization is not offered)
+    const lmeChanges = ((v ^ efer) & 0x100n) !== 0n;
+    if (v & ~allowed || (lmeChanges && c.get64('cr0') & (1n << 31n))) {
+      this.queueException(13, 0); // #GP(0), as WRMSR does on hardware
+      return RESUME;
+    }
+    c.set64('efer', (v & ~0x400n) | (efer & 0x400n) | EFER_SVME);
+    this.advance();
+    return RESUME;
+  }
+
+  /** Inject an exception at the next VMRUN (EVENTINJ, APM 15.20). */
+  private queueException(vector: number, errorCode: number | undefined): void {
+    const ev = errorCode === undefined ? 0 : SVM_EVTINJ_VALID_ERR;
+    this.vmcb.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | ev | vector) >>> 0);
+    this.vmcb.set('event_inj_err', errorCode ?? 0);
+  }
+
+  /** IOIO (APM 15.10.2): VMM devices are emulated here; other ports go to userspace as KVM_EXIT_IO. */
+  private ioInterception(run: RunState): number {
+    const info = Number(this.vmcb.get64('exit_info_1'));
+    const port = info >>> 16;
+    const isIn = (info & 1) !== 0;
+    const size = (info >>> 4) & 7;
+    this.svc.trace(
+      'exits',
+      `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
+    );
+    if (info & 4 || this.svc.portInKernel(port)) {
+      this.emulateInstruction();
+      return RESUME;
+    }
+    run.exitReason = KVM_EXIT_IO;
+    run.ioDirection = isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+    run.ioSize = size;
+    run.ioPort = port;
+    run.ioCount = 1;
+    if (isIn) this.pendingIn = size;
+    else {
+      run.ioData =
+        Number(this.vmcb.get64('rax') & 0xffffffffn) & (size === 1 ? 0xff : size === 2 ? 0xffff : -1);
+      this.advance();
+    }
+    return TO_USER;
+  }
+
+  private internalError(run: RunState, code: number, why: string): number {
+    run.exitReason = KVM_EXIT_INTERNAL_ERROR;
+    run.internalSuberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
+    run.internalData = [code];
+    run.explanation = why;
+    return TO_USER;
+  }
+}
+
+export class SvmBackend implements Backend {
+  readonly name = 'svm' as const;
+  private nptRoot = -1;
+  private iopm = -1;
+  private msrpm = -1;
+
+  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu {
+    if (this.nptRoot < 0) {
+      this.nptRoot = buildNestedTables(services);
+      // Every port exits (the VMM decides who emulates it); MSRs pass through.
+      this.iopm = services.allocHostPages(IOPM_SIZE / PAGE);
+      new Uint8Array(services.hostView.buffer, this.iopm, IOPM_SIZE).fill(0xff);
+      this.msrpm = services.allocHostPages(MSRPM_SIZE / PAGE);
+      // EFER is intercepted (as in KVM): the VMCB's copy must have SVME set, the guest's must not.
+      setMsrIntercept(new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE), MSR_EFER, true, true);
+    }
+    return new SvmVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);
+  }
+}

@@ -1,0 +1,84 @@
+// The interface a virtualization backend implements for the VMM: the mirror of KVM's kvm_x86_ops
+// (arch/x86/include/asm/kvm-x86-ops.h). src/vmm never names SVM or VMX; the composition root
+// hands a backend in, as a vendor module registers its ops.
+import type { Cpu } from '../cpu/cpu.js';
+
+/** A handler's answer, as KVM's exit handlers return it. */
+export const RESUME = 1;
+export const TO_USER = 0;
+
+/** kvm_run: what userspace sees after KVM_RUN returns (only the parts hvemu fills). */
+export class RunState {
+  exitReason = 0;
+  // KVM_EXIT_IO
+  ioDirection = 0;
+  ioSize = 0;
+  ioPort = 0;
+  ioCount = 0;
+  /** OUT: the value written; IN: userspace puts the value here before the next run. */
+  ioData = 0;
+  // KVM_EXIT_MMIO
+  mmioPhysAddr = 0;
+  mmioLen = 0;
+  mmioIsWrite = false;
+  mmioData = 0;
+  // KVM_EXIT_SYSTEM_EVENT
+  systemEventType = 0;
+  // KVM_EXIT_INTERNAL_ERROR / KVM_EXIT_FAIL_ENTRY: a readable explanation and the raw codes
+  internalSuberror = 0;
+  internalData: number[] = [];
+  explanation = '';
+}
+
+/** Services the VMM gives a backend's exit handlers (KVM's generic x86 code). */
+export interface VmmServices {
+  /** In-kernel port devices: true if the port is emulated by the VMM (else the exit goes to userspace). */
+  portInKernel(port: number): boolean;
+  /** In-kernel MMIO: true if the guest-physical address belongs to a VMM device (APIC, I/O APIC). */
+  mmioInKernel(gpa: number): boolean;
+  /** Host-physical memory (guest RAM at host-physical 0, control pages above it). */
+  readonly hostView: DataView;
+  readonly guestRamBytes: number;
+  /** Allocate zeroed, page-aligned host pages for control structures (VMCB, maps, nested tables). */
+  allocHostPages(count: number): number;
+  /** CPUID as the VM reports it (KVM_SET_CPUID2's table). */
+  cpuid(vcpu: number, leaf: number, subleaf: number, out: Int32Array): void;
+  /** The vCPU executed HLT: it is now halted until an event (KVM: kvm_emulate_halt). */
+  halt(vcpu: number): void;
+  trace(category: 'exits' | 'apic' | 'mp', line: string): void;
+}
+
+/** One vCPU of a backend (svm/vmx). Method names follow kvm_x86_ops where one exists. */
+export interface BackendVcpu {
+  readonly cpu: Cpu;
+  /** vcpu_reset: the architectural RESET (initEvent false) or INIT (true) state. */
+  vcpuReset(initEvent: boolean): void;
+  /**
+   * vcpu_run + handle_exit: enter the guest for at most `budget` instructions, handle exits the
+   * VMM owns, and return RESUME (quantum over or nothing for userspace) or TO_USER with `run` filled.
+   */
+  runOnce(budget: number, run: RunState): number;
+  /** Complete a userspace I/O or MMIO read (complete_userspace_io): the data is in `run`. */
+  completeUserspace(run: RunState): void;
+  /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (legacy: CS = V << 8, RIP 0). */
+  deliverSipiVector(vector: number): void;
+  /** KVM_GET_REGS / KVM_SET_REGS for unprotected guests. */
+  getRegs(): Regs;
+  setRegs(regs: Regs): void;
+  /** KVM_SET_SREGS subset: one segment register (real-mode style: base, limit, attributes). */
+  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void;
+}
+
+export type SegmentName = 'es' | 'cs' | 'ss' | 'ds' | 'fs' | 'gs';
+
+/** struct kvm_regs: the 16 general registers in encoding order, RIP and RFLAGS. */
+export interface Regs {
+  gpr: bigint[];
+  rip: bigint;
+  rflags: bigint;
+}
+
+export interface Backend {
+  readonly name: 'svm' | 'vmx';
+  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu;
+}

@@ -1,0 +1,92 @@
+// A virtual machine: host memory holding guest RAM (at host-physical 0, identity-mapped by the
+// backend's nested tables) and the control pages above it, the port and MMIO buses, the CPUID
+// table, and its vCPUs. Devices are the VMM's ("in-kernel"); nothing is left to userspace yet.
+import { Cpu, type Vendor } from '../cpu/cpu.js';
+import { cpuid } from '../cpu/cpuid.js';
+import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
+import type { MmioBus } from '../cpu/ports.js';
+import type { Backend, VmmServices } from './backend-api.js';
+import { PortBus } from './io-bus.js';
+import { KVM_MP_STATE_HALTED } from './kvm-abi.js';
+import { Vcpu } from './vcpu.js';
+
+const PAGE = 4096;
+/** Host memory reserved above guest RAM for control structures. */
+const CONTROL_BYTES = 4 * 1024 * 1024;
+
+/** Guest-physical MMIO seen through the emulator: addresses arrive as MMIO_ASSIST_BASE + gpa. */
+class GuestMmio implements MmioBus {
+  mmioRead(addr: number, size: number): number {
+    void (addr - MMIO_ASSIST_BASE); // no MMIO device yet: open bus
+    return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+  }
+  mmioWrite(): void {}
+}
+
+export interface VmOptions {
+  memoryBytes: number;
+  vendor?: Vendor;
+  backend: Backend;
+  /** Trace sink for --trace (categories exits, apic, mp); null for none. */
+  trace?: ((category: string, line: string) => void) | null;
+}
+
+export class Vm {
+  readonly hostMemory: SharedArrayBuffer;
+  readonly hostView: DataView;
+  readonly guestRamBytes: number;
+  readonly ports = new PortBus();
+  readonly vcpus: Vcpu[] = [];
+  private nextHostPage: number;
+  private readonly mmio = new GuestMmio();
+  private readonly services: VmmServices;
+
+  constructor(private readonly opts: VmOptions) {
+    this.guestRamBytes = opts.memoryBytes;
+    this.hostMemory = new SharedArrayBuffer(opts.memoryBytes + CONTROL_BYTES);
+    this.hostView = new DataView(this.hostMemory);
+    this.nextHostPage = opts.memoryBytes;
+    const trace = opts.trace ?? null;
+    this.services = {
+      hostView: this.hostView,
+      guestRamBytes: this.guestRamBytes,
+      allocHostPages: (count: number) => this.allocHostPages(count),
+      portInKernel: (port) => this.ports.claimed(port),
+      mmioInKernel: () => true,
+      cpuid: (id, leaf, sub, out) => cpuid(this.vcpus[id].backend.cpu, leaf, sub, out),
+      halt: (id) => this.vcpus[id].setMpState(KVM_MP_STATE_HALTED),
+      trace: trace ? (cat, line) => trace(cat, line) : () => {},
+    };
+  }
+
+  allocHostPages(count: number): number {
+    const pa = this.nextHostPage;
+    if (pa + count * PAGE > this.hostMemory.byteLength)
+      throw new Error('out of host memory for control structures');
+    this.nextHostPage += count * PAGE;
+    return pa;
+  }
+
+  /** KVM_CREATE_VCPU. */
+  createVcpu(): Vcpu {
+    const id = this.vcpus.length;
+    const cpu = new Cpu({
+      ram: this.hostMemory,
+      io: this.ports,
+      mmio: this.mmio,
+      vendor: this.opts.vendor,
+      apicId: id,
+    });
+    const trace = this.opts.trace ?? null;
+    const vcpu = new Vcpu(id, this.opts.backend.createVcpu(id, cpu, this.services), (line) =>
+      trace?.('mp', line),
+    );
+    this.vcpus.push(vcpu);
+    return vcpu;
+  }
+
+  /** Guest RAM as bytes (guest-physical address = index). */
+  guestRam(): Uint8Array {
+    return new Uint8Array(this.hostMemory, 0, this.guestRamBytes);
+  }
+}
