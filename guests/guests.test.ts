@@ -12,7 +12,7 @@ const guests = loadGuests();
 
 describe('NASM guests in hvemu', () => {
   it('finds the guests', () => {
-    expect(guests.map((g) => g.name)).toEqual(['faults', 'hello64', 'legacy', 'modes', 'smc']);
+    expect(guests.map((g) => g.name)).toEqual(['faults', 'hello64', 'legacy', 'modes', 'smc', 'smp-boot']);
   });
 
   for (const guest of guests) {

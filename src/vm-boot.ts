@@ -8,7 +8,6 @@ import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { Port92 } from './vmm/devices/port92.js';
 import { SerialStub } from './vmm/devices/serial-stub.js';
 import {
-  KVM_EXIT_FAIL_ENTRY,
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
@@ -20,11 +19,16 @@ import { Vm } from './vmm/vm.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
   arch?: 'svm';
+  /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
+  cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
 }
 
-/** The scheduler's quantum: the host-timer #VMEXIT comes after this many guest instructions. */
-const QUANTUM = 1 << 20;
+/**
+ * The deterministic scheduler's quantum: each runnable vCPU in turn runs this many instructions
+ * (the host-timer #VMEXIT ends it). Small enough that an IPI reaches its target promptly.
+ */
+const QUANTUM = 1 << 14;
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const memoryBytes = opts.memoryBytes ?? 64 * 1024 * 1024;
@@ -50,18 +54,20 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
   );
   vm.ports.register(0x3f8, 8, new SerialStub((b) => opts.onSerialByte?.(b)));
   vm.guestRam().set(image, BOOT_ADDR);
-  const vcpu = vm.createVcpu();
+  const ncpus = opts.cpus ?? 1;
+  for (let i = 0; i < ncpus; i++) vm.createVcpu();
+  const vcpu = vm.vcpus[0];
   const b = vcpu.backend;
   b.setSegment('cs', 0, 0, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(BOOT_ADDR);
   regs.gpr[2] = 0x80n; // DL: boot drive
   b.setRegs(regs);
-  if (opts.onUndefined) b.cpu.onUndefined = opts.onUndefined;
+  if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
 
   const out: number[] = [];
   const max = opts.maxInstructions ?? 500_000_000;
-  const cpu = b.cpu;
+  const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
   const result = (
     stop: StopReason,
     message: string,
@@ -71,34 +77,40 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
     exitStatus,
     stop,
     message,
-    instructions: cpu.icount,
+    instructions: total(),
   });
+  // Round robin over the runnable vCPUs, one quantum each: the same run gives the same trace.
   for (;;) {
-    const reason = vcpu.kvmRun(Math.min(QUANTUM, max - cpu.icount));
-    const run = vcpu.run;
-    switch (reason) {
-      case KVM_EXIT_IO:
-        if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
-          out.push(run.ioData & 0xff);
-          opts.onDebugByte?.(run.ioData & 0xff);
-        } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
-          const v = run.ioData >>> 0;
-          return result('exit', `guest wrote ${v.toString(16)} to port 0xF4`, ((v << 1) | 1) >>> 0);
-        } else if (run.ioPort === 0xe9)
-          run.ioData = 0xe9; // the debug console's signature
-        else run.ioData = 0xffffffff; // nothing there
-        break;
-      case KVM_EXIT_HLT:
-        return result('halted', 'HLT with nothing to wake it (no interrupt sources)');
-      case KVM_EXIT_SHUTDOWN:
-        return result('triple-fault', run.explanation);
-      case KVM_EXIT_INTR:
-        if (cpu.icount >= max)
-          return result('max-instructions', `stopped after ${cpu.icount} instructions (--max-instructions)`);
-        break;
-      case KVM_EXIT_FAIL_ENTRY:
-      default:
-        return result('error', `${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);
+    let ran = false;
+    for (const v of vm.vcpus) {
+      if (!v.runnable()) continue;
+      ran = true;
+      // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
+      const turnEnd = v.backend.cpu.icount + QUANTUM;
+      for (;;) {
+        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.backend.cpu.icount, max - total())));
+        const run = v.run;
+        if (reason === KVM_EXIT_IO) {
+          if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
+            out.push(run.ioData & 0xff);
+            opts.onDebugByte?.(run.ioData & 0xff);
+          } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
+            const val = run.ioData >>> 0;
+            return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
+          } else if (run.ioPort === 0xe9)
+            run.ioData = 0xe9; // the debug console's signature
+          else run.ioData = 0xffffffff; // nothing there
+          if (v.backend.cpu.icount < turnEnd && total() < max) continue;
+          break;
+        }
+        if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR) break;
+        if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
+        return result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);
+      }
+      if (total() >= max)
+        return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
     }
+    // Nothing can run and nothing in this machine raises interrupts: it will never wake.
+    if (!ran) return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');
   }
 }

@@ -30,6 +30,8 @@ export class Block {
     readonly insns: Insn[],
     /** Physical pages the block's bytes live in (one, or two when an instruction straddles). */
     readonly pages: number[],
+    /** For each page, the 128-byte chunks the block's bytes occupy (bit c = bytes c*128 ... c*128+127). */
+    readonly chunks: number[],
   ) {}
 }
 
@@ -84,33 +86,64 @@ function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
     }
     if (r & DEC_TERM || insns.length >= MAX_BLOCK_INSNS || off >= pageLeft) break;
   }
-  if (inRam) pages.unshift(firstPage);
-  else pages.length = 0; // fetched from MMIO/unbacked space: never cached
-  const block = new Block(key, insns, pages);
-  for (const p of pages) {
+  const chunks: number[] = [];
+  if (inRam) {
+    pages.unshift(firstPage);
+    const start = phys & 0xfff;
+    chunks.push(chunkMask(start, Math.min(start + off, 4096) - 1));
+    if (pages.length > 1) chunks.push(chunkMask(0, off - pageLeft - 1));
+  } else pages.length = 0; // fetched from MMIO/unbacked space: never cached
+  const block = new Block(key, insns, pages, chunks);
+  for (let i = 0; i < pages.length; i++) {
+    const p = pages[i];
     let list = cpu.pageBlocks.get(p);
     if (list === undefined) {
       list = [];
       cpu.pageBlocks.set(p, list);
     }
     list.push(block);
-    if (!cpu.codePages[p]) {
-      cpu.codePages[p] = 1;
-      tlbDropWritable(cpu, p * 4096);
-    }
+    if (cpu.codePages[p] === 0) tlbDropWritable(cpu, p * 4096);
+    cpu.codePages[p] |= chunks[i];
   }
   return block;
 }
 
-/** A write hit a page holding decoded code: drop its blocks (self-modifying code, loaders). */
-export function invalidateCodePage(cpu: Cpu, ppn: number): void {
+/** Chunk bits (128 bytes each) covering page offsets first..last. */
+export function chunkMask(first: number, last: number): number {
+  const a = first >> 7;
+  const b = last >> 7;
+  return (b === 31 ? -1 : (1 << (b + 1)) - 1) & ~((1 << a) - 1);
+}
+
+/**
+ * A write hit chunks of a page that hold decoded code: drop the blocks in those chunks
+ * (self-modifying code, loaders). Data written next to code in other chunks of the page leaves
+ * its blocks alone, so guests that keep variables beside their code do not thrash the cache.
+ */
+export function invalidateCodeChunks(cpu: Cpu, ppn: number, written: number): void {
   const list = cpu.pageBlocks.get(ppn);
+  let remaining = 0;
   if (list !== undefined) {
-    for (const b of list) b.valid = false;
-    cpu.pageBlocks.delete(ppn);
+    let keep = 0;
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i];
+      const m = b.pages[0] === ppn ? b.chunks[0] : b.chunks[1];
+      if (m & written) b.valid = false;
+      else {
+        list[keep++] = b;
+        remaining |= m;
+      }
+    }
+    list.length = keep;
+    if (keep === 0) cpu.pageBlocks.delete(ppn);
   }
-  cpu.codePages[ppn] = 0;
+  cpu.codePages[ppn] = remaining;
   cpu.attention |= ATT_SMC;
+}
+
+/** Drop every block of a page (an outside writer changed it). */
+export function invalidateCodePage(cpu: Cpu, ppn: number): void {
+  invalidateCodeChunks(cpu, ppn, -1);
 }
 
 /** Drop every decoded block (e.g. after guest memory was replaced from outside). */

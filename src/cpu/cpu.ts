@@ -212,7 +212,8 @@ export class Cpu {
 
   // ---- decoded-block cache (block.ts) ----
   readonly blockTable: (Block | null)[] = new Array(1 << 16).fill(null);
-  readonly codePages = new Uint8Array(1 << 20);
+  /** Per physical page: the 128-byte chunks that hold decoded code (block.ts), 0 for none. */
+  readonly codePages: Int32Array;
   readonly pageBlocks = new Map<number, Block[]>();
   /**
    * Bumped whenever linear-to-physical translation or the code mode may have changed (TLB flush,
@@ -226,6 +227,7 @@ export class Cpu {
     this.ram = new DataView(opts.ram);
     this.ram8 = new Uint8Array(opts.ram);
     this.ramBytes = opts.ram.byteLength;
+    this.codePages = new Int32Array(Math.ceil(this.ramBytes / 4096));
     this.io = opts.io;
     this.mmio = opts.mmio;
     this.reset();

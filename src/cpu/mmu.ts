@@ -1,6 +1,6 @@
 // Linear-to-physical translation (AMD APM vol 2 ch. 5; Intel SDM vol 3 ch. 4) and the linear
 // memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
-import { invalidateCodePage } from './block.js';
+import { chunkMask, invalidateCodeChunks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { InterceptKind } from './ports.js';
 import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
@@ -79,7 +79,7 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
 function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
   lastPageLarge = false;
   lastPageGlobal = false;
-  if (!cpu.paging) return (lin >>> 0) & cpu.a20Mask;
+  if (!cpu.paging) return ((lin >>> 0) & cpu.a20Mask) >>> 0; // unsigned: addresses from 2 GiB up stay positive
   const write = (acc & ACC_WRITE) !== 0;
   const user = (acc & ACC_USER) !== 0;
   const exec = (acc & ACC_EXEC) !== 0;
@@ -118,7 +118,7 @@ function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
       lastPageGlobal = (pte & 0x100) !== 0;
       pa = (pte & 0xfffff000) + (l & 0xfff);
     }
-    return (pa >>> 0) & cpu.a20Mask;
+    return ((pa >>> 0) & cpu.a20Mask) >>> 0;
   }
   // PAE and 4-level paging: 64-bit entries. Reserved physical-address bits 63:MAXPHYADDR (48)
   // unless NX; bit 63 is reserved without EFER.NXE.
@@ -387,7 +387,12 @@ export function physRead(cpu: Cpu, pa: number, size: number): number {
 export function physWrite(cpu: Cpu, pa: number, size: number, v: number): void {
   if (pa + size <= cpu.ramBytes) {
     const ppn = Math.floor(pa / 4096);
-    if (cpu.codePages[ppn]) invalidateCodePage(cpu, ppn);
+    const code = cpu.codePages[ppn];
+    if (code !== 0) {
+      const off = pa & 0xfff;
+      const written = chunkMask(off, Math.min(off + size, 4096) - 1);
+      if (code & written) invalidateCodeChunks(cpu, ppn, written);
+    }
     switch (size) {
       case 1:
         cpu.ram8[pa] = v;

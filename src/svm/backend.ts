@@ -1,10 +1,12 @@
 // The SVM backend: the hypervisor half of AMD SVM, as KVM's svm.c. It owns each vCPU's VMCB, the
 // I/O and MSR permission maps and the VM's nested page tables in host memory, enters the guest
 // with VMRUN and handles #VMEXITs through a table keyed by exit code (svm_exit_handlers).
+
+import { ApicGpError } from '../apic/x2apic.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { CR0_ET } from '../cpu/regs.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
-import { RESUME, TO_USER } from '../vmm/backend-api.js';
+import { RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
 import {
   KVM_EXIT_FAIL_ENTRY,
   KVM_EXIT_INTERNAL_ERROR,
@@ -22,6 +24,7 @@ import {
   INTERCEPT_IOIO_PROT,
   INTERCEPT_MSR_PROT,
   INTERCEPT_NMI,
+  INTERCEPT_PAUSE,
   INTERCEPT_SHUTDOWN,
   INTERCEPT_VMMCALL,
   INTERCEPT_VMRUN,
@@ -38,11 +41,13 @@ import {
   SVM_EXIT_MSR,
   SVM_EXIT_NMI,
   SVM_EXIT_NPF,
+  SVM_EXIT_PAUSE,
   SVM_EXIT_SHUTDOWN,
   SVM_EXIT_VMMCALL,
   SVM_NESTED_CTL_NP_ENABLE,
   setMsrIntercept,
   svmExitName,
+  V_IRQ_MASK,
   Vmcb,
 } from './vmcb-layout.js';
 
@@ -106,6 +111,9 @@ class SvmVcpu implements BackendVcpu {
     c.set64('iopm_base_pa', BigInt(iopmPa));
     c.set64('msrpm_base_pa', BigInt(msrpmPa));
     c.set('asid', 1);
+    // Pause-loop exiting as KVM sets it up: a vCPU spinning on a lock gives way to the others.
+    c.setIntercept(INTERCEPT_PAUSE, true);
+    c.set('pause_filter_count', 3000);
     c.set64('nested_ctl', BigInt(SVM_NESTED_CTL_NP_ENABLE));
     c.set64('nested_cr3', BigInt(nptRoot));
     this.vcpuReset(false);
@@ -183,8 +191,10 @@ class SvmVcpu implements BackendVcpu {
     this.advance();
   }
 
+  /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
   private advance(): void {
     this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
+    this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
   }
 
   /** Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices. */
@@ -192,9 +202,37 @@ class SvmVcpu implements BackendVcpu {
     this.hw.vmrun(this.vmcbPa, 1, true);
   }
 
+  /** The APIC vector offered to the guest through V_IRQ, or -1. */
+  private offered = -1;
+
+  /** Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). */
+  private syncInterruptsIn(): void {
+    const c = this.vmcb;
+    if (this.offered >= 0) return;
+    const v = this.svc.apic(this.id).pendingVector();
+    if (v < 0) return;
+    c.set('int_vector', v);
+    c.set('int_ctl', c.get('int_ctl') | V_IRQ_MASK);
+    this.offered = v;
+  }
+
+  /** The guest took the virtual interrupt: it moves from the APIC's IRR to its ISR. */
+  private syncInterruptsOut(): void {
+    if (this.offered >= 0 && !(this.vmcb.get('int_ctl') & V_IRQ_MASK)) {
+      this.svc.apic(this.id).acknowledge(this.offered);
+      this.offered = -1;
+    }
+  }
+
+  interruptAllowed(): boolean {
+    return (this.vmcb.get64('rflags') & 0x200n) !== 0n && !(this.vmcb.get('int_state') & 1);
+  }
+
   runOnce(budget: number, run: RunState): number {
+    this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, budget);
     const c = this.vmcb;
+    this.syncInterruptsOut();
     c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
     switch (code) {
       case SVM_EXIT_INTR:
@@ -215,6 +253,10 @@ class SvmVcpu implements BackendVcpu {
       case SVM_EXIT_NPF: {
         const err = Number(c.get64('exit_info_1') & 0xffffffffn);
         const gpa = Number(c.get64('exit_info_2'));
+        this.svc.trace(
+          'exits',
+          `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
+        );
         if (err & 1 && !(err & 8))
           return this.internalError(run, code, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
         this.emulateInstruction(); // MMIO (a device, or open bus: all ones, writes dropped)
@@ -222,6 +264,9 @@ class SvmVcpu implements BackendVcpu {
       }
       case SVM_EXIT_MSR:
         return this.msrInterception(run);
+      case SVM_EXIT_PAUSE:
+        this.advance();
+        return YIELD;
       case SVM_EXIT_HLT:
         this.advance();
         this.svc.halt(this.id);
@@ -247,8 +292,27 @@ class SvmVcpu implements BackendVcpu {
     const c = this.vmcb;
     const msr = this.cpu.r32[2] >>> 0;
     const write = c.get64('exit_info_1') === 1n;
-    if (msr !== MSR_EFER)
+    const apic = this.svc.apic(this.id);
+    if (msr !== MSR_EFER && apic.owns(msr)) {
+      try {
+        if (write)
+          apic.msrWrite(msr, (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn));
+        else {
+          const v = apic.msrRead(msr);
+          c.set64('rax', v & 0xffffffffn);
+          this.cpu.r64[2] = v >> 32n;
+        }
+      } catch (e) {
+        if (!(e instanceof ApicGpError)) throw e;
+        this.queueException(13, 0); // the processor's #GP(0) for an illegal APIC MSR access
+        return RESUME;
+      }
+      this.advance();
+      return RESUME;
+    }
+    if (msr !== MSR_EFER) {
       return this.internalError(run, SVM_EXIT_MSR, `unexpected MSR exit for 0x${msr.toString(16)}`);
+    }
     const efer = c.get64('efer');
     if (!write) {
       c.set64('rax', efer & ~EFER_SVME & 0xffffffffn);
@@ -326,7 +390,11 @@ export class SvmBackend implements Backend {
       new Uint8Array(services.hostView.buffer, this.iopm, IOPM_SIZE).fill(0xff);
       this.msrpm = services.allocHostPages(MSRPM_SIZE / PAGE);
       // EFER is intercepted (as in KVM): the VMCB's copy must have SVME set, the guest's must not.
-      setMsrIntercept(new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE), MSR_EFER, true, true);
+      const msrpm = new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE);
+      setMsrIntercept(msrpm, MSR_EFER, true, true);
+      // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
+      for (const msr of [0x1b, 0x6e0]) setMsrIntercept(msrpm, msr, true, true);
+      for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
     }
     return new SvmVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);
   }

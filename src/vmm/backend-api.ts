@@ -1,11 +1,14 @@
 // The interface a virtualization backend implements for the VMM: the mirror of KVM's kvm_x86_ops
 // (arch/x86/include/asm/kvm-x86-ops.h). src/vmm never names SVM or VMX; the composition root
 // hands a backend in, as a vendor module registers its ops.
+import type { LocalApic } from '../apic/local-apic.js';
 import type { Cpu } from '../cpu/cpu.js';
 
 /** A handler's answer, as KVM's exit handlers return it. */
 export const RESUME = 1;
 export const TO_USER = 0;
+/** Resume later: the vCPU gives up the rest of its quantum (a spinning PAUSE loop, KVM's kvm_vcpu_on_spin). */
+export const YIELD = 2;
 
 /** kvm_run: what userspace sees after KVM_RUN returns (only the parts hvemu fills). */
 export class RunState {
@@ -41,6 +44,8 @@ export interface VmmServices {
   readonly guestRamBytes: number;
   /** Allocate zeroed, page-aligned host pages for control structures (VMCB, maps, nested tables). */
   allocHostPages(count: number): number;
+  /** The vCPU's local APIC (emulated by the VMM, as KVM's in-kernel irqchip). */
+  apic(vcpu: number): LocalApic;
   /** CPUID as the VM reports it (KVM_SET_CPUID2's table). */
   cpuid(vcpu: number, leaf: number, subleaf: number, out: Int32Array): void;
   /** The vCPU executed HLT: it is now halted until an event (KVM: kvm_emulate_halt). */
@@ -60,6 +65,8 @@ export interface BackendVcpu {
   runOnce(budget: number, run: RunState): number;
   /** Complete a userspace I/O or MMIO read (complete_userspace_io): the data is in `run`. */
   completeUserspace(run: RunState): void;
+  /** interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
+  interruptAllowed(): boolean;
   /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (legacy: CS = V << 8, RIP 0). */
   deliverSipiVector(vector: number): void;
   /** KVM_GET_REGS / KVM_SET_REGS for unprotected guests. */

@@ -1,11 +1,13 @@
 // A vCPU as KVM's generic x86 code sees it: an MP state, a run structure, and a run loop that
 // enters the guest through the backend until something needs userspace (KVM_RUN).
+import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js';
 import type { BackendVcpu } from './backend-api.js';
-import { RunState, TO_USER } from './backend-api.js';
+import { RunState, TO_USER, YIELD } from './backend-api.js';
 import {
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
   KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
   MP_STATE_NAMES,
 } from './kvm-abi.js';
@@ -14,11 +16,55 @@ export class Vcpu {
   mpState = KVM_MP_STATE_RUNNABLE;
   readonly run = new RunState();
 
+  /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
+  kicked = false;
+
   constructor(
     readonly id: number,
     readonly backend: BackendVcpu,
+    readonly apic: LocalApic,
     private readonly trace: (line: string) => void,
   ) {}
+
+  kick(): void {
+    this.kicked = true;
+  }
+
+  /**
+   * kvm_apic_accept_events: INIT resets the vCPU (the BSP stays runnable, an AP waits for SIPI);
+   * a SIPI counts only while waiting for one; halted vCPUs wake on a deliverable interrupt or NMI.
+   */
+  acceptEvents(): void {
+    const ev = this.apic.takeEvents();
+    if (ev & EV_INIT) {
+      this.backend.vcpuReset(true);
+      this.apic.reset(true);
+      this.setMpState(this.id === 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED);
+    }
+    if (ev & EV_SIPI) {
+      if (this.mpState === KVM_MP_STATE_INIT_RECEIVED) {
+        this.trace(
+          `vcpu ${this.id}: SIPI vector 0x${this.apic.sipiVector.toString(16)}: CS:IP = ${(this.apic.sipiVector << 8).toString(16)}:0000`,
+        );
+        this.backend.deliverSipiVector(this.apic.sipiVector);
+        this.setMpState(KVM_MP_STATE_RUNNABLE);
+      } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.mpState]})`);
+    }
+    if (ev & EV_NMI && this.mpState === KVM_MP_STATE_HALTED) this.setMpState(KVM_MP_STATE_RUNNABLE);
+    if (
+      this.mpState === KVM_MP_STATE_HALTED &&
+      this.apic.pendingVector() >= 0 &&
+      this.backend.interruptAllowed()
+    ) {
+      this.setMpState(KVM_MP_STATE_RUNNABLE);
+    }
+  }
+
+  /** Can the scheduler run this vCPU now? */
+  runnable(): boolean {
+    this.acceptEvents();
+    return this.mpState === KVM_MP_STATE_RUNNABLE;
+  }
 
   setMpState(state: number): void {
     if (state !== this.mpState)
@@ -37,7 +83,9 @@ export class Vcpu {
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;
     for (;;) {
-      if (this.mpState === KVM_MP_STATE_HALTED) {
+      this.acceptEvents();
+      if (this.mpState !== KVM_MP_STATE_RUNNABLE) {
+        // HALTED, UNINITIALIZED, INIT_RECEIVED: the vCPU waits (KVM blocks; the scheduler moves on).
         this.run.exitReason = KVM_EXIT_HLT;
         return KVM_EXIT_HLT;
       }
@@ -46,7 +94,12 @@ export class Vcpu {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }
-      if (this.backend.runOnce(left, this.run) === TO_USER) return this.run.exitReason;
+      const r = this.backend.runOnce(left, this.run);
+      if (r === TO_USER) return this.run.exitReason;
+      if (r === YIELD) {
+        this.run.exitReason = KVM_EXIT_INTR;
+        return KVM_EXIT_INTR;
+      }
     }
   }
 }

@@ -1,26 +1,41 @@
 // A virtual machine: host memory holding guest RAM (at host-physical 0, identity-mapped by the
 // backend's nested tables) and the control pages above it, the port and MMIO buses, the CPUID
 // table, and its vCPUs. Devices are the VMM's ("in-kernel"); nothing is left to userspace yet.
+
+import { ApicBus } from '../apic/apic-bus.js';
+import { LocalApic } from '../apic/local-apic.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import { cpuid } from '../cpu/cpuid.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
 import type { MmioBus } from '../cpu/ports.js';
 import type { Backend, VmmServices } from './backend-api.js';
 import { PortBus } from './io-bus.js';
-import { KVM_MP_STATE_HALTED } from './kvm-abi.js';
+import { KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED } from './kvm-abi.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
 /** Host memory reserved above guest RAM for control structures. */
 const CONTROL_BYTES = 4 * 1024 * 1024;
 
-/** Guest-physical MMIO seen through the emulator: addresses arrive as MMIO_ASSIST_BASE + gpa. */
+/**
+ * Guest-physical MMIO of one vCPU, seen through the emulator (addresses arrive as
+ * MMIO_ASSIST_BASE + gpa): its local APIC page, else open bus (all ones, writes dropped).
+ */
 class GuestMmio implements MmioBus {
+  constructor(private readonly apic: LocalApic) {}
   mmioRead(addr: number, size: number): number {
-    void (addr - MMIO_ASSIST_BASE); // no MMIO device yet: open bus
+    const gpa = addr - MMIO_ASSIST_BASE;
+    const apic = this.apic;
+    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
+      return apic.mmioRead(gpa - apic.mmioBase, size);
     return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
   }
-  mmioWrite(): void {}
+  mmioWrite(addr: number, size: number, value: number): void {
+    const gpa = addr - MMIO_ASSIST_BASE;
+    const apic = this.apic;
+    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
+      apic.mmioWrite(gpa - apic.mmioBase, size, value);
+  }
 }
 
 export interface VmOptions {
@@ -38,7 +53,7 @@ export class Vm {
   readonly ports = new PortBus();
   readonly vcpus: Vcpu[] = [];
   private nextHostPage: number;
-  private readonly mmio = new GuestMmio();
+  readonly apicBus = new ApicBus();
   private readonly services: VmmServices;
 
   constructor(private readonly opts: VmOptions) {
@@ -53,6 +68,7 @@ export class Vm {
       allocHostPages: (count: number) => this.allocHostPages(count),
       portInKernel: (port) => this.ports.claimed(port),
       mmioInKernel: () => true,
+      apic: (id) => this.vcpus[id].apic,
       cpuid: (id, leaf, sub, out) => cpuid(this.vcpus[id].backend.cpu, leaf, sub, out),
       halt: (id) => this.vcpus[id].setMpState(KVM_MP_STATE_HALTED),
       trace: trace ? (cat, line) => trace(cat, line) : () => {},
@@ -70,17 +86,29 @@ export class Vm {
   /** KVM_CREATE_VCPU. */
   createVcpu(): Vcpu {
     const id = this.vcpus.length;
-    const cpu = new Cpu({
+    const trace = this.opts.trace ?? null;
+    let vcpu: Vcpu | null = null;
+    let cpu: Cpu | null = null;
+    const apic = new LocalApic({
+      apicId: id,
+      bsp: id === 0,
+      clock: { now: () => cpu?.icount ?? 0 },
+      kick: () => vcpu?.kick(),
+    });
+    this.apicBus.add(apic);
+    cpu = new Cpu({
       ram: this.hostMemory,
       io: this.ports,
-      mmio: this.mmio,
+      mmio: new GuestMmio(apic),
       vendor: this.opts.vendor,
       apicId: id,
     });
-    const trace = this.opts.trace ?? null;
-    const vcpu = new Vcpu(id, this.opts.backend.createVcpu(id, cpu, this.services), (line) =>
+    cpu.features.apic = true;
+    cpu.features.x2apic = true;
+    vcpu = new Vcpu(id, this.opts.backend.createVcpu(id, cpu, this.services), apic, (line) =>
       trace?.('mp', line),
     );
+    if (id !== 0) vcpu.mpState = KVM_MP_STATE_UNINITIALIZED;
     this.vcpus.push(vcpu);
     return vcpu;
   }

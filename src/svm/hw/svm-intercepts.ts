@@ -88,6 +88,8 @@ export class SvmInterceptPort implements InterceptPort {
   sevEs = false;
   /** While the hypervisor emulates an instruction, its port I/O goes to the devices (no IOIO exit). */
   ioPassthrough = false;
+  /** PAUSEs since the last PAUSE exit (the pause filter, APM vol 2 15.14.4). */
+  private pauses = 0;
   // The recorded #VMEXIT: -2 while none is pending.
   exitCode = -2;
   exitInfo1 = 0;
@@ -99,6 +101,9 @@ export class SvmInterceptPort implements InterceptPort {
   maskFor(vmcb: Vmcb, nested: boolean): number {
     let m = 0;
     for (const [kind, bit] of SIMPLE) if (vmcb.isIntercepted(bit)) m |= 1 << kind;
+    // No physical interrupt reaches a running guest in this model (the end of the quantum plays
+    // the host timer's #VMEXIT INTR), and virtual interrupts (V_IRQ) are not subject to INTR.
+    m &= ~(1 << InterceptKind.INTR);
     if (vmcb.isIntercepted(INTERCEPT_IOIO_PROT)) m |= 1 << InterceptKind.IO;
     if (vmcb.isIntercepted(INTERCEPT_MSR_PROT))
       m |= (1 << InterceptKind.MSR_READ) | (1 << InterceptKind.MSR_WRITE);
@@ -162,6 +167,13 @@ export class SvmInterceptPort implements InterceptPort {
         // Outside an SEV-ES guest VMGEXIT executes as VMMCALL.
         if (this.sevEs) return this.hit(SVM_EXIT_VMGEXIT, 0, 0);
         return vmcb.isIntercepted(INTERCEPT_VMMCALL) && this.hit(SVM_EXIT_VMMCALL, 0, 0);
+    }
+    if (kind === InterceptKind.PAUSE) {
+      // The pause filter: exit only after PAUSE_FILTER_COUNT PAUSEs, i.e. in a real spin loop.
+      if (!vmcb.isIntercepted(INTERCEPT_PAUSE)) return false;
+      if (++this.pauses < vmcb.get('pause_filter_count')) return false;
+      this.pauses = 0;
+      return this.hit(SVM_EXIT_PAUSE, 0, 0);
     }
     for (const [k, bit, code] of SIMPLE) {
       if (k === kind) return vmcb.isIntercepted(bit) && this.hit(code, info1, 0);

@@ -4,6 +4,7 @@
 // state back and writes EXITCODE, EXITINFO1/2, EXITINTINFO and nRIP. The hypervisor here is host
 // code, so VMRUN also does what VMLOAD would (FS, GS, TR, LDTR, KernelGSBase, STAR/LSTAR/...).
 import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../../cpu/cpu.js';
+import { ATT_EVENT } from '../../cpu/events.js';
 import { getFlags } from '../../cpu/flags.js';
 import {
   deliver,
@@ -13,6 +14,7 @@ import {
   EV_NMI,
   EV_SOFTWARE,
 } from '../../cpu/interrupts.js';
+import type { InterruptController } from '../../cpu/ports.js';
 import { CS, DS, ES, FS, GS, LDTR, SS, TR } from '../../cpu/regs.js';
 import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
@@ -32,6 +34,7 @@ import {
   SVM_EXIT_SHUTDOWN,
   SVM_NESTED_CTL_NP_ENABLE,
   TLB_CONTROL_DO_NOTHING,
+  V_IRQ_MASK,
   Vmcb,
   type VmcbSegmentName,
 } from '../vmcb-layout.js';
@@ -103,8 +106,24 @@ export function checkGuestState(vmcb: Vmcb): string | null {
   return null;
 }
 
+/**
+ * Virtual interrupts (APM vol 2 15.21.4): while V_IRQ is set the guest takes V_INTR_VECTOR like an
+ * external interrupt as soon as RFLAGS.IF allows; taking it clears V_IRQ.
+ */
+class VirtualInterrupt implements InterruptController {
+  pending = false;
+  vector = 0;
+  pendingVector(): number {
+    return this.pending ? this.vector : -1;
+  }
+  acknowledge(): void {
+    this.pending = false;
+  }
+}
+
 /** The hardware SVM unit of one processor: VMRUN runs a guest until its next #VMEXIT. */
 export class SvmHardware {
+  private readonly vintr = new VirtualInterrupt();
   readonly port: SvmInterceptPort;
   private readonly view: DataView;
   private lastAsid = -1;
@@ -230,6 +249,11 @@ export class SvmHardware {
     port.msrpm = new Uint8Array(this.view.buffer, Number(vmcb.get64('msrpm_base_pa') & ~0xfffn), MSRPM_SIZE);
     cpu.intercept = port;
     cpu.interceptMask = port.maskFor(vmcb, np);
+    const vintr = this.vintr;
+    vintr.pending = (vmcb.get('int_ctl') & V_IRQ_MASK) !== 0;
+    vintr.vector = vmcb.get('int_vector') & 0xff;
+    cpu.intc = vintr.pending ? vintr : null;
+    if (vintr.pending) cpu.attention |= ATT_EVENT;
   }
 
   /** EVENTINJ (APM 15.20): deliver before the first guest instruction. Returns an exit code or -2. */
@@ -310,6 +334,8 @@ export class SvmHardware {
     vmcb.set64('next_rip', u64(port.nextRip));
     vmcb.set('exit_int_info', 0);
     vmcb.set('exit_int_info_err', 0);
+    if (!this.vintr.pending) vmcb.set('int_ctl', vmcb.get('int_ctl') & ~V_IRQ_MASK);
+    cpu.intc = null;
     cpu.intercept = null;
     cpu.interceptMask = 0;
     port.vmcb = null;

@@ -1,0 +1,564 @@
+// VMLAUNCH/VMRESUME and VM exits (Intel SDM vol 3C ch. 26 "VM Entries" and ch. 27 "VM Exits", 2016
+// numbering; 27/28 in later editions): the hardware world switch between the hypervisor and a guest.
+// A VM entry checks the controls (VMfailValid 7) and the guest state (a VM-entry failure, reason 33),
+// loads the guest-state area into the processor, applies the controls through the intercept port and
+// EPT, injects the VM-entry event and runs the guest; a VM exit stores the guest state back and
+// writes the exit reason and the exit information fields. The hypervisor is host code: the host-state
+// area is neither checked nor loaded, and VMLAUNCH takes the VMCS address (VMPTRLD folded in).
+import { type Cpu, FAULT, VMEXIT } from '../../cpu/cpu.js';
+import { decode } from '../../cpu/decode.js';
+import { ATT_EVENT } from '../../cpu/events.js';
+import { memAddr, readRM, regSigned, setReg, writeRM } from '../../cpu/exec/operand.js';
+import { writeCr } from '../../cpu/exec/system.js';
+import { getFlags } from '../../cpu/flags.js';
+import { Insn } from '../../cpu/insn.js';
+import {
+  deliver,
+  deliverException,
+  EV_EXCEPTION,
+  EV_EXTERNAL,
+  EV_NMI,
+  EV_SOFTWARE,
+} from '../../cpu/interrupts.js';
+import { Op } from '../../cpu/ops.js';
+import { InterceptKind, type InterruptController } from '../../cpu/ports.js';
+import { CR0_TS, CS, DS, ES, FS, GP, GS, IF, LDTR, SS, TR, VM } from '../../cpu/regs.js';
+import { run, Stop } from '../../cpu/run.js';
+import { updateSegCheck } from '../../cpu/segment-check.js';
+import { fault } from '../../cpu/segments.js';
+import { tlbFlushAll } from '../../cpu/tlb.js';
+import { VMCS_REGION_SIZE, VMCS_REVISION_ID, Vmcs } from '../vmcs.js';
+import {
+  EXIT_REASON_CR_ACCESS,
+  EXIT_REASON_DR_ACCESS,
+  EXIT_REASON_EXTERNAL_INTERRUPT,
+  EXIT_REASON_INIT_SIGNAL,
+  EXIT_REASON_INVALID_STATE,
+  EXIT_REASON_IO_INSTRUCTION,
+  EXIT_REASON_SIPI_SIGNAL,
+  VMCS_FIELD as F,
+  GUEST_ACTIVITY_ACTIVE,
+  GUEST_ACTIVITY_HLT,
+  GUEST_ACTIVITY_WAIT_SIPI,
+  GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_NMI,
+  GUEST_INTR_STATE_STI,
+  INTR_INFO_DELIVER_CODE_MASK,
+  INTR_INFO_VALID_MASK,
+  VMX_EXIT_REASONS_FAILED_VMENTRY,
+  VMXERR_ENTRY_INVALID_CONTROL_FIELD,
+} from '../vmcs-fields.js';
+import { arToAttr, attrToAr, checkControls, checkGuestState } from './vm-entry-checks.js';
+import {
+  CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+  CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_USE_IO_BITMAPS,
+  CPU_BASED_USE_MSR_BITMAPS,
+  CPU_BASED_USE_TSC_OFFSETTING,
+  SECONDARY_EXEC_ENABLE_EPT,
+  SECONDARY_EXEC_ENABLE_VPID,
+  SECONDARY_EXEC_UNRESTRICTED_GUEST,
+  VM_ENTRY_IA32E_MODE,
+  VM_ENTRY_LOAD_IA32_EFER,
+  VM_ENTRY_LOAD_IA32_PAT,
+  VM_EXIT_SAVE_IA32_EFER,
+  VM_EXIT_SAVE_IA32_PAT,
+  VMX_CR0_FIXED0,
+  X86_CR4_VMXE,
+} from './vmx-controls.js';
+import {
+  CR_EXIT,
+  CR_SHADOW_READ,
+  cltsExits,
+  crReadValue,
+  crWriteExits,
+  lmswExits,
+  VmxInterceptPort,
+} from './vmx-intercepts.js';
+
+/** VMLAUNCH/VMRESUME failed with VMfailValid: the error number is in the VM-instruction error field. */
+export const VMX_FAIL_VALID = -1;
+/** VMfailInvalid: no usable VMCS at that address (not in host memory, or a wrong revision identifier). */
+export const VMX_FAIL_INVALID = -2;
+
+const SEGS: [string, number][] = [
+  ['ES', ES],
+  ['CS', CS],
+  ['SS', SS],
+  ['DS', DS],
+  ['FS', FS],
+  ['GS', GS],
+  ['LDTR', LDTR],
+  ['TR', TR],
+];
+const segField = (name: string, part: string) => F[`GUEST_${name}_${part}` as keyof typeof F];
+
+const TWO32 = 4294967296;
+
+function num(v: bigint): number {
+  return Number(BigInt.asIntN(64, v));
+}
+function u64(n: number): bigint {
+  return BigInt.asUintN(64, BigInt(n));
+}
+
+/** The VMX unit of one logical processor. */
+export class VmxHardware {
+  readonly port: VmxInterceptPort;
+  /** Why the last VM entry failed (error 7 or reason 33), in the SDM's words, for the trace. */
+  failReason = '';
+  private lastVpid = -1;
+  private lastEptRoot = -1;
+  private pendingInit = false;
+  private pendingSipi = -1;
+  private readonly insn = new Insn();
+  /** The guest-side interrupt controller while the window probe stands in for it. */
+  private savedIntc: InterruptController | null = null;
+  /** Interrupt-window exiting: makes the core ask at every boundary where IF = 1 (see externalInterrupt). */
+  private readonly windowProbe: InterruptController = {
+    pendingVector: () => Math.max(0, this.savedIntc?.pendingVector() ?? 0),
+    acknowledge: (v) => this.savedIntc?.acknowledge(v),
+  };
+
+  constructor(readonly cpu: Cpu) {
+    this.port = new VmxInterceptPort(cpu);
+  }
+
+  /** VMLAUNCH with the VMCS at `vmcsPa`: returns the exit reason, or VMX_FAIL_VALID / VMX_FAIL_INVALID. */
+  vmlaunch(vmcsPa: number, budget: number): number {
+    return this.enter(vmcsPa, budget, false);
+  }
+
+  /** VMRESUME: as VMLAUNCH, on a launched VMCS. */
+  vmresume(vmcsPa: number, budget: number): number {
+    return this.enter(vmcsPa, budget, true);
+  }
+
+  /** An INIT signal: a VM exit (reason 3) at the next entry, blocked in wait-for-SIPI (SDM 25.2). */
+  signalInit(): void {
+    this.pendingInit = true;
+  }
+
+  /** A SIPI: a VM exit (reason 4, qualification = vector) if the guest waits for SIPI, else dropped. */
+  signalSipi(vector: number): void {
+    this.pendingSipi = vector & 0xff;
+  }
+
+  private enter(vmcsPa: number, budget: number, resume: boolean): number {
+    const cpu = this.cpu;
+    if (vmcsPa % 4096 !== 0 || vmcsPa < 0 || vmcsPa + VMCS_REGION_SIZE > cpu.ramBytes)
+      return VMX_FAIL_INVALID;
+    const vmcs = new Vmcs(cpu.ram, vmcsPa);
+    if (vmcs.revisionId !== VMCS_REVISION_ID) return VMX_FAIL_INVALID;
+    // SDM 26.1: the launch state, then the controls (26.2), then the guest state (26.3).
+    if (vmcs.checkLaunchState(resume) !== 0) {
+      this.failReason = resume ? 'VMRESUME with non-launched VMCS' : 'VMLAUNCH with non-clear VMCS';
+      return VMX_FAIL_VALID;
+    }
+    const badControl = checkControls(vmcs, cpu.ramBytes);
+    if (badControl !== null) {
+      this.failReason = badControl;
+      vmcs.fail(VMXERR_ENTRY_INVALID_CONTROL_FIELD);
+      return VMX_FAIL_VALID;
+    }
+    const badGuest = checkGuestState(vmcs);
+    if (badGuest !== null) {
+      // SDM 26.7: a VM-entry failure; the VMCS stays clear (VMLAUNCH) and nothing is loaded.
+      this.failReason = badGuest.why;
+      const reason = (VMX_EXIT_REASONS_FAILED_VMENTRY | EXIT_REASON_INVALID_STATE) >>> 0;
+      vmcs.write32(F.VM_EXIT_REASON, reason);
+      vmcs.write(F.EXIT_QUALIFICATION, BigInt(badGuest.qualification));
+      return reason;
+    }
+    if (!resume) vmcs.markLaunched();
+    const port = this.port;
+    port.reset();
+    const tscOffset = this.loadGuest(vmcs);
+    const reason = this.execute(vmcs, budget);
+    this.saveGuest(vmcs, reason, tscOffset);
+    return reason;
+  }
+
+  /** Injection, pending INIT/SIPI, then the guest until its next VM exit. Returns the exit reason. */
+  private execute(vmcs: Vmcs, budget: number): number {
+    const cpu = this.cpu;
+    const port = this.port;
+    const activity = vmcs.read32(F.GUEST_ACTIVITY_STATE);
+    if (this.pendingInit && activity !== GUEST_ACTIVITY_WAIT_SIPI) {
+      this.pendingInit = false;
+      port.hit(EXIT_REASON_INIT_SIGNAL, 0, false);
+      return EXIT_REASON_INIT_SIGNAL;
+    }
+    if (this.pendingSipi >= 0) {
+      const vector = this.pendingSipi;
+      this.pendingSipi = -1;
+      if (activity === GUEST_ACTIVITY_WAIT_SIPI) {
+        port.hit(EXIT_REASON_SIPI_SIGNAL, vector, false);
+        return EXIT_REASON_SIPI_SIGNAL;
+      }
+    }
+    if (this.inject(vmcs)) return port.reason;
+    // Shutdown and wait-for-SIPI: the processor does nothing until a signal; the quantum passes.
+    if (activity > GUEST_ACTIVITY_HLT) return this.hostInterrupt();
+    const limit = cpu.icount + budget;
+    for (;;) {
+      const stop = run(cpu, Math.max(0, limit - cpu.icount));
+      if (stop !== Stop.VMEXIT) {
+        // SHUTDOWN cannot happen (triple faults exit); BUDGET, HALT and STOPPED end the quantum.
+        return this.hostInterrupt();
+      }
+      if (port.reason === EXIT_REASON_CR_ACCESS && port.crAction !== CR_EXIT && this.emulateCr()) continue;
+      this.finishQualification();
+      return port.reason;
+    }
+  }
+
+  /** The end of the quantum is the host's timer: an external-interrupt exit with no vector (SDM 27.2.2). */
+  private hostInterrupt(): number {
+    this.port.reset();
+    this.port.hit(EXIT_REASON_EXTERNAL_INTERRUPT, 0, false);
+    return EXIT_REASON_EXTERNAL_INTERRUPT;
+  }
+
+  // ---------------------------------------------------------------- loading the guest (SDM 26.3.2)
+
+  /** Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit. */
+  private loadGuest(vmcs: Vmcs): number {
+    const cpu = this.cpu;
+    for (const [name, seg] of SEGS) {
+      cpu.segSel[seg] = vmcs.read32(segField(name, 'SELECTOR'));
+      cpu.segBase[seg] = num(vmcs.read(segField(name, 'BASE')));
+      cpu.segLimit[seg] = vmcs.read32(segField(name, 'LIMIT'));
+      cpu.segAttr[seg] = arToAttr(vmcs.read32(segField(name, 'AR_BYTES')));
+    }
+    cpu.gdtrBase = num(vmcs.read(F.GUEST_GDTR_BASE));
+    cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
+    cpu.idtrBase = num(vmcs.read(F.GUEST_IDTR_BASE));
+    cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
+    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
+    const cr0 = Number(vmcs.read(F.GUEST_CR0));
+    // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
+    const cr4 = Number(vmcs.read(F.GUEST_CR4)) & ~X86_CR4_VMXE;
+    const cr3 = Number(vmcs.read(F.GUEST_CR3));
+    const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
+    let efer = cpu.efer;
+    if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = Number(vmcs.read(F.GUEST_IA32_EFER) & 0xffffn);
+    else {
+      // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
+      efer = ia32e ? efer | 0x400 : efer & ~0x400;
+      if (cr0 & 0x8000_0000) efer = ia32e ? efer | 0x100 : efer & ~0x100;
+    }
+    const pagingChanged =
+      cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
+    cpu.cr0 = cr0 | 0;
+    cpu.cr3 = cr3;
+    cpu.cr4 = cr4 | 0;
+    cpu.efer = efer;
+    cpu.dr[7] = Number(vmcs.read(F.GUEST_DR7));
+    cpu.r64[4] = vmcs.read(F.GUEST_RSP);
+    cpu.rip = num(vmcs.read(F.GUEST_RIP));
+    cpu.eflags = (Number(vmcs.read(F.GUEST_RFLAGS) & 0xffff_ffffn) | 2) >>> 0;
+    cpu.lfOp = 0;
+    cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
+    cpu.sysenterEsp = num(vmcs.read(F.GUEST_SYSENTER_ESP));
+    cpu.sysenterEip = num(vmcs.read(F.GUEST_SYSENTER_EIP));
+    if (entry & VM_ENTRY_LOAD_IA32_PAT) cpu.pat = vmcs.read(F.GUEST_IA32_PAT);
+    // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
+    cpu.cpl = !(cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
+    cpu.updateMode();
+    for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
+    // Non-register state (26.3.2.5 and 26.6).
+    const intr = vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO);
+    cpu.interruptShadow = (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) !== 0;
+    cpu.nmiBlocked = (intr & GUEST_INTR_STATE_NMI) !== 0;
+    cpu.halted = vmcs.read32(F.GUEST_ACTIVITY_STATE) === GUEST_ACTIVITY_HLT;
+    cpu.attention |= ATT_EVENT;
+    // Controls.
+    const port = this.port;
+    const proc = vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
+    const proc2 = proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? vmcs.read32(F.SECONDARY_VM_EXEC_CONTROL) : 0;
+    port.pin = vmcs.read32(F.PIN_BASED_VM_EXEC_CONTROL);
+    port.proc = proc;
+    port.proc2 = proc2;
+    port.exitCtls = vmcs.read32(F.VM_EXIT_CONTROLS);
+    port.exceptionBitmap = vmcs.read32(F.EXCEPTION_BITMAP);
+    port.pfecMask = vmcs.read32(F.PAGE_FAULT_ERROR_CODE_MASK);
+    port.pfecMatch = vmcs.read32(F.PAGE_FAULT_ERROR_CODE_MATCH);
+    port.cr0Mask = Number(vmcs.read(F.CR0_GUEST_HOST_MASK) & 0xffff_ffffn);
+    port.cr4Mask = Number(vmcs.read(F.CR4_GUEST_HOST_MASK) & 0xffff_ffffn);
+    port.cr0Shadow = Number(vmcs.read(F.CR0_READ_SHADOW) & 0xffff_ffffn);
+    port.cr4Shadow = Number(vmcs.read(F.CR4_READ_SHADOW) & 0xffff_ffffn);
+    const targets = [F.CR3_TARGET_VALUE0, F.CR3_TARGET_VALUE1, F.CR3_TARGET_VALUE2, F.CR3_TARGET_VALUE3];
+    port.cr3Targets = targets.slice(0, vmcs.read32(F.CR3_TARGET_COUNT)).map((f) => Number(vmcs.read(f)));
+    // Bitmap pages (checked in host memory by checkControls when their control is set).
+    const page = (f: number) => new Uint8Array(cpu.ram.buffer, Number(vmcs.read(f)), 4096);
+    const none = new Uint8Array(4096);
+    port.ioBitmapA = proc & CPU_BASED_USE_IO_BITMAPS ? page(F.IO_BITMAP_A) : none;
+    port.ioBitmapB = proc & CPU_BASED_USE_IO_BITMAPS ? page(F.IO_BITMAP_B) : none;
+    port.msrBitmap = proc & CPU_BASED_USE_MSR_BITMAPS ? page(F.MSR_BITMAP) : none;
+    cpu.intercept = port;
+    cpu.interceptMask = port.mask();
+    // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
+    if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
+      this.savedIntc = cpu.intc;
+      cpu.intc = this.windowProbe;
+    }
+    const tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? num(vmcs.read(F.TSC_OFFSET)) : 0;
+    cpu.tscOffset += tscOffset;
+    // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
+    // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
+    cpu.nptRoot = -1;
+    const eptRoot =
+      proc2 & SECONDARY_EXEC_ENABLE_EPT ? Number(vmcs.read(F.EPT_POINTER) & 0x000f_ffff_ffff_f000n) : -1;
+    cpu.eptRoot = eptRoot;
+    const vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
+    if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
+      tlbFlushAll(cpu);
+    this.lastVpid = vpid;
+    this.lastEptRoot = eptRoot;
+    return tscOffset;
+  }
+
+  /**
+   * VM-entry event injection (SDM 26.5): delivered through the guest IDT before its first instruction,
+   * not subject to the exception bitmap. Returns true if the delivery ended in a VM exit (then the
+   * IDT-vectoring information describes the injected event, SDM 27.2.3).
+   */
+  private inject(vmcs: Vmcs): boolean {
+    const info = vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD);
+    if (!(info & INTR_INFO_VALID_MASK)) return false;
+    const cpu = this.cpu;
+    const port = this.port;
+    const type = (info >>> 8) & 7;
+    const vector = info & 0xff;
+    const hasErr = (info & INTR_INFO_DELIVER_CODE_MASK) !== 0;
+    const err = vmcs.read32(F.VM_ENTRY_EXCEPTION_ERROR_CODE);
+    const entryRip = cpu.rip;
+    const software = type === 4 || type === 5 || type === 6;
+    const len = software ? vmcs.read32(F.VM_ENTRY_INSTRUCTION_LEN) : 0;
+    if (software) cpu.rip = entryRip + len; // the return address is after the instruction
+    const kind =
+      type === 0 ? EV_EXTERNAL : type === 2 ? EV_NMI : type === 4 || type === 6 ? EV_SOFTWARE : EV_EXCEPTION;
+    if (type === 2) cpu.nmiBlocked = true;
+    port.setDelivering(info & ~0x1000, hasErr ? err : 0);
+    const mask = cpu.interceptMask;
+    cpu.interceptMask &= ~(1 << InterceptKind.EXCEPTION);
+    try {
+      deliver(cpu, vector, kind, err, hasErr);
+      return false;
+    } catch (e) {
+      if (e === VMEXIT) {
+        if (software) {
+          cpu.rip = entryRip;
+          port.nextRip = entryRip + len;
+        }
+        return true;
+      }
+      if (e !== FAULT) throw e;
+      cpu.interceptMask = mask;
+      return !this.deliverFault();
+    } finally {
+      cpu.interceptMask = mask;
+    }
+  }
+
+  /** A fault raised outside run() (injection, an emulated CR access): deliver it as run() would. */
+  private deliverFault(): boolean {
+    try {
+      if (deliverException(this.cpu)) return true;
+      this.port.intercept(InterceptKind.SHUTDOWN, 0, 0); // triple fault: always a VM exit
+      return false;
+    } catch (e) {
+      if (e === VMEXIT) return false;
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- CR accesses (SDM 25.1.3, 25.3)
+
+  /** The instruction at CS:RIP (the one that exited: run() leaves RIP on it). */
+  private decodeCurrent(): Insn {
+    const cpu = this.cpu;
+    const lin = cpu.codeSize === 64 ? cpu.rip : (cpu.segBase[CS] + cpu.rip) >>> 0;
+    decode(cpu, lin, this.insn);
+    return this.insn;
+  }
+
+  /**
+   * A MOV to CR0/CR4 under a guest/host mask or to CR3 with CR3-target values, or a read of CR0/CR4
+   * under a mask: decides with the operand whether it is a VM exit. If not, executes it here as
+   * non-root operation defines (host-owned bits keep their value on writes; reads see the shadow) and
+   * returns true to go on running the guest.
+   */
+  private emulateCr(): boolean {
+    const cpu = this.cpu;
+    const port = this.port;
+    const insn = this.decodeCurrent();
+    const n = port.regNumber;
+    const mask = n === 0 ? port.cr0Mask : port.cr4Mask;
+    const shadow = n === 0 ? port.cr0Shadow : port.cr4Shadow;
+    try {
+      if (port.crAction === CR_SHADOW_READ) {
+        const v = crReadValue(n === 0 ? cpu.cr0 : cpu.cr4, mask, shadow);
+        if (insn.op === Op.SMSW) {
+          if (insn.mem) writeRM(cpu, insn, 2, v & 0xffff);
+          else setReg(cpu, insn.rm, insn.size === 8 ? 4 : insn.size, insn.size === 2 ? v & 0xffff : v);
+        } else {
+          cpu.r32[insn.rm << 1] = v;
+          cpu.r32[(insn.rm << 1) + 1] = 0;
+        }
+      } else if (insn.op === Op.CLTS) {
+        if (cltsExits(mask, shadow)) return false;
+        if (!(mask & CR0_TS)) cpu.cr0 &= ~CR0_TS;
+      } else if (insn.op === Op.LMSW) {
+        const src = readRM(cpu, insn, 2);
+        if (lmswExits(mask, shadow, src)) return false;
+        const bits = (src & 0xf & ~mask) | (cpu.cr0 & 1); // PE cannot be cleared
+        writeCr(cpu, 0, ((cpu.cr0 & ~(0xe & ~mask)) | bits) >>> 0);
+      } else {
+        const v = insn.size === 8 ? regSigned(cpu, insn.rm) : cpu.r32[insn.rm << 1] >>> 0;
+        if (v < 0) fault(cpu, GP, 0);
+        if (n === 3) {
+          if (!port.cr3Targets.includes(v)) return false;
+          writeCr(cpu, 3, v);
+        } else {
+          if (crWriteExits(mask, shadow, v % TWO32)) return false;
+          const real = n === 0 ? cpu.cr0 : cpu.cr4;
+          const merged = ((real & mask) | ((v % TWO32) & ~mask)) >>> 0;
+          // Guest-owned bits may not leave the VMX fixed settings (SDM 25.3): #GP.
+          if (n === 0) {
+            const unrestricted = (port.proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST) !== 0;
+            const fixed0 = unrestricted ? VMX_CR0_FIXED0 & ~0x8000_0001 : VMX_CR0_FIXED0;
+            if ((merged & fixed0) !== (fixed0 | 0)) fault(cpu, GP, 0);
+          }
+          writeCr(cpu, n, merged + (v - (v % TWO32)));
+        }
+      }
+    } catch (e) {
+      if (e === VMEXIT) return false; // the operand access itself exited (an EPT violation)
+      if (e !== FAULT) throw e;
+      port.reset();
+      return this.deliverFault();
+    }
+    // The instruction retired without an exit: on to the next one.
+    cpu.rip = cpu.codeSize === 16 ? port.nextRip & 0xffff : port.nextRip;
+    cpu.icount++;
+    if (cpu.interruptShadow) {
+      cpu.interruptShadow = false;
+      cpu.attention |= ATT_EVENT;
+    }
+    port.reset();
+    return true;
+  }
+
+  /** Exit qualifications that need the instruction's operands (SDM Tables 27-3, 27-4, 27-5). */
+  private finishQualification(): void {
+    const port = this.port;
+    const reason = port.reason;
+    if (
+      reason !== EXIT_REASON_CR_ACCESS &&
+      reason !== EXIT_REASON_DR_ACCESS &&
+      reason !== EXIT_REASON_IO_INSTRUCTION
+    )
+      return;
+    const cpu = this.cpu;
+    const insn = this.decodeCurrent();
+    if (reason === EXIT_REASON_DR_ACCESS) {
+      port.qualification = port.regNumber | (port.drRead ? 0x10 : 0) | (insn.rm << 8);
+    } else if (reason === EXIT_REASON_CR_ACCESS) {
+      const n = port.regNumber;
+      if (insn.op === Op.CLTS) port.qualification = (2 << 4) | n;
+      else if (insn.op === Op.LMSW) {
+        // The source was read when the exit was decided (emulateCr): this read hits the TLB.
+        port.qualification = (3 << 4) | (insn.mem ? 0x40 : 0) | (readRM(cpu, insn, 2) << 16);
+        if (insn.mem) port.guestLinear = memAddr(cpu, insn, 2, false);
+      } else port.qualification = n | (insn.op === Op.MOV_R_CR ? 0x10 : 0) | (insn.rm << 8);
+    } else {
+      const imm = insn.op === Op.IN_I || insn.op === Op.OUT_I;
+      port.qualification = (port.qualification | (imm ? 0x40 : 0)) >>> 0;
+      // String I/O: the guest-linear address of the memory operand (SDM 27.2.1).
+      if (port.ioInfo & 4) {
+        const into = (port.ioInfo & 1) !== 0;
+        const seg = into ? ES : insn.seg;
+        const reg = into ? 7 : 6;
+        const a =
+          insn.asize === 8
+            ? regSigned(cpu, reg)
+            : insn.asize === 4
+              ? cpu.r32[reg << 1] >>> 0
+              : cpu.r16[reg << 2];
+        port.guestLinear = cpu.codeSize === 64 && seg !== FS && seg !== GS ? a : cpu.segBase[seg] + a;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the VM exit (SDM 27.2, 27.3)
+
+  private saveGuest(vmcs: Vmcs, reason: number, tscOffset: number): void {
+    const cpu = this.cpu;
+    const port = this.port;
+    for (const [name, seg] of SEGS) {
+      vmcs.write32(segField(name, 'SELECTOR'), cpu.segSel[seg]);
+      vmcs.write(segField(name, 'BASE'), u64(cpu.segBase[seg]));
+      vmcs.write32(segField(name, 'LIMIT'), cpu.segLimit[seg] >>> 0);
+      vmcs.write32(segField(name, 'AR_BYTES'), attrToAr(cpu.segAttr[seg]));
+    }
+    vmcs.write(F.GUEST_GDTR_BASE, u64(cpu.gdtrBase));
+    vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
+    vmcs.write(F.GUEST_IDTR_BASE, u64(cpu.idtrBase));
+    vmcs.write32(F.GUEST_IDTR_LIMIT, cpu.idtrLimit);
+    vmcs.write(F.GUEST_CR0, BigInt(cpu.cr0 >>> 0));
+    vmcs.write(F.GUEST_CR3, u64(cpu.cr3));
+    vmcs.write(F.GUEST_CR4, BigInt((cpu.cr4 | X86_CR4_VMXE) >>> 0));
+    vmcs.write(F.GUEST_DR7, u64(cpu.dr[7]));
+    vmcs.write(F.GUEST_RSP, cpu.r64[4]);
+    vmcs.write(F.GUEST_RIP, u64(cpu.rip));
+    vmcs.write(F.GUEST_RFLAGS, BigInt(getFlags(cpu) >>> 0));
+    vmcs.write32(F.GUEST_SYSENTER_CS, cpu.sysenterCs);
+    vmcs.write(F.GUEST_SYSENTER_ESP, u64(cpu.sysenterEsp));
+    vmcs.write(F.GUEST_SYSENTER_EIP, u64(cpu.sysenterEip));
+    const exitCtls = port.exitCtls;
+    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) vmcs.write(F.GUEST_IA32_EFER, BigInt(cpu.efer));
+    if (exitCtls & VM_EXIT_SAVE_IA32_PAT) vmcs.write(F.GUEST_IA32_PAT, cpu.pat);
+    // The "IA-32e mode guest" entry control follows EFER.LMA (SDM 27.2).
+    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
+    vmcs.write32(
+      F.VM_ENTRY_CONTROLS,
+      cpu.efer & 0x400 ? entry | VM_ENTRY_IA32E_MODE : entry & ~VM_ENTRY_IA32E_MODE,
+    );
+    // Activity and interruptibility (27.3.4). The core keeps one interrupt shadow: it is reported as
+    // blocking by STI when IF is set, else as blocking by MOV SS.
+    const activity = vmcs.read32(F.GUEST_ACTIVITY_STATE);
+    if (activity <= GUEST_ACTIVITY_HLT)
+      vmcs.write32(F.GUEST_ACTIVITY_STATE, cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);
+    const shadow = cpu.interruptShadow
+      ? cpu.eflags & IF
+        ? GUEST_INTR_STATE_STI
+        : GUEST_INTR_STATE_MOV_SS
+      : 0;
+    vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0));
+    vmcs.write(F.GUEST_PENDING_DBG_EXCEPTIONS, 0n);
+    // Exit information (27.2.1-27.2.4).
+    vmcs.write32(F.VM_EXIT_REASON, reason >>> 0);
+    vmcs.write(F.EXIT_QUALIFICATION, u64(port.qualification));
+    vmcs.write(F.GUEST_LINEAR_ADDRESS, Number.isNaN(port.guestLinear) ? 0n : u64(port.guestLinear));
+    vmcs.write(F.GUEST_PHYSICAL_ADDRESS, Number.isNaN(port.guestPhysical) ? 0n : u64(port.guestPhysical));
+    vmcs.write32(F.VM_EXIT_INTR_INFO, port.intrInfo);
+    vmcs.write32(F.VM_EXIT_INTR_ERROR_CODE, port.intrError);
+    vmcs.write32(F.IDT_VECTORING_INFO_FIELD, port.idtInfo);
+    vmcs.write32(F.IDT_VECTORING_ERROR_CODE, port.idtError);
+    vmcs.write32(F.VM_EXIT_INSTRUCTION_LEN, Number.isNaN(port.nextRip) ? 0 : port.nextRip - cpu.rip);
+    vmcs.write32(F.VMX_INSTRUCTION_INFO, 0);
+    // VM exits clear the valid bit of the VM-entry interruption information (SDM 27.2).
+    const inj = vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD);
+    vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, inj & ~INTR_INFO_VALID_MASK);
+    // Back to the host.
+    cpu.tscOffset -= tscOffset;
+    if (cpu.intc === this.windowProbe) {
+      cpu.intc = this.savedIntc;
+      this.savedIntc = null;
+    }
+    cpu.intercept = null;
+    cpu.interceptMask = 0;
+  }
+}
