@@ -24,7 +24,9 @@ options:
   --vendor amd|intel     CPUID vendor (default amd)
   --arch none|svm        run on the bare processor (none, the default) or as a VM through AMD SVM
                          (VMRUN/#VMEXIT with nested paging; the debug ports are userspace I/O)
-  --trace exits          print one line per VM exit on stderr (with --arch svm)
+  --cpus N               vCPUs (with --arch svm; default 1): vCPU 0 boots, the others wait for
+                         INIT-SIPI-SIPI from it
+  --trace exits,mp       print one line per VM exit / MP-state change on stderr (with --arch svm)
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -57,6 +59,9 @@ function main(argv: string[]): void {
   const arch = values.arch ?? 'none';
   if (arch !== 'none' && arch !== 'svm')
     fail(`--arch must be none or svm (vmx is not there yet), not '${arch}'`);
+  const cpus = numberOption(values.cpus, 1, 'cpus');
+  if (cpus > 1 && arch !== 'svm') fail('--cpus above 1 needs --arch svm (the bare processor is one CPU)');
+  if (cpus > 255) fail('--cpus takes at most 255 for now (xAPIC IDs)');
   const traceCats = new Set((values.trace ?? '').split(',').filter((x) => x !== ''));
   for (const c of traceCats) if (c !== 'exits' && c !== 'mp') fail(`--trace takes exits or mp, not '${c}'`);
   const vendor = values.vendor ?? 'amd';
@@ -76,6 +81,7 @@ function main(argv: string[]): void {
   try {
     const run = arch === 'svm' ? runBootSectorVm : runBootSector;
     result = run(image, {
+      cpus,
       trace: traceCats.size
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
         : null,
@@ -133,6 +139,7 @@ function parse(args: string[]) {
       vendor: { type: 'string' },
       'debug-ud': { type: 'boolean' },
       arch: { type: 'string' },
+      cpus: { type: 'string' },
       trace: { type: 'string' },
       stats: { type: 'boolean' },
     },
