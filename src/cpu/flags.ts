@@ -10,7 +10,7 @@ export const LF_DST = 0,
   LF_SRC = 2,
   LF_RES = 4;
 
-export enum LazyOp {
+export const enum LazyOp {
   /** Arithmetic flags are up to date in Cpu.eflags. */
   NONE = 0,
   ADD = 1,

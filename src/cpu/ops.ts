@@ -2,7 +2,7 @@
 // instruction families of the manuals; `Insn.sub` carries the member of a family (ALU op,
 // condition code, shift kind). Operand forms in Intel notation: RM = r/m operand, R = ModRM.reg,
 // I = immediate.
-export enum Op {
+export const enum Op {
   UD = 0, // invalid or unimplemented: #UD
   NOP,
   // ---- integer ALU (sub: 0 ADD 1 OR 2 ADC 3 SBB 4 AND 5 SUB 6 XOR 7 CMP) ----

@@ -22,7 +22,7 @@ export interface MmioBus {
  * `Cpu.interceptMask` (NPF, EPT_VIOLATION and EPT_MISCONFIG are always asked); a true answer means the port recorded an exit and the core must stop
  * with the instruction not executed (fault-like, as VMEXIT is).
  */
-export enum InterceptKind {
+export const enum InterceptKind {
   CPUID = 0,
   HLT = 1,
   IO = 2, // info1 = port | size << 16 | (in ? 1 << 24 : 0) | string/rep bits, info2 = next rip

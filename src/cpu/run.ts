@@ -11,7 +11,7 @@ import { InterceptKind } from './ports.js';
 import { CS, DB, IF, TF } from './regs.js';
 
 /** Why run() returned. */
-export enum Stop {
+export const enum Stop {
   /** The instruction budget ran out. */
   BUDGET = 0,
   /** HLT with no deliverable interrupt: wait for one, then call run() again. */
