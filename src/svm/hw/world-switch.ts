@@ -127,6 +127,8 @@ export class SvmHardware {
   readonly port: SvmInterceptPort;
   private readonly view: DataView;
   private lastAsid = -1;
+  private vmcb: Vmcb | null = null;
+  private vmcbPa = -1;
   private lastNcr3 = -1;
   /** Why the last VMRUN failed its checks (VMEXIT_INVALID), for the trace. */
   invalidReason = '';
@@ -143,7 +145,11 @@ export class SvmHardware {
    * its accesses to unmapped guest-physical addresses go to the devices instead of exiting.
    */
   vmrun(vmcbPa: number, budget: number, emulate = false): number {
-    const vmcb = new Vmcb(this.view, vmcbPa);
+    if (this.vmcb === null || this.vmcbPa !== vmcbPa) {
+      this.vmcb = new Vmcb(this.view, vmcbPa);
+      this.vmcbPa = vmcbPa;
+    }
+    const vmcb = this.vmcb;
     const bad = checkGuestState(vmcb);
     if (bad !== null) {
       this.invalidReason = bad;
@@ -245,8 +251,14 @@ export class SvmHardware {
     // Intercepts: the port reads the vectors and maps; the mask tells the core what to ask.
     const port = this.port;
     port.vmcb = vmcb;
-    port.iopm = new Uint8Array(this.view.buffer, Number(vmcb.get64('iopm_base_pa') & ~0xfffn), IOPM_SIZE);
-    port.msrpm = new Uint8Array(this.view.buffer, Number(vmcb.get64('msrpm_base_pa') & ~0xfffn), MSRPM_SIZE);
+    // Views of the permission maps, made again only when the hypervisor moves them.
+    const iopmPa = Number(vmcb.get64('iopm_base_pa') & ~0xfffn);
+    const msrpmPa = Number(vmcb.get64('msrpm_base_pa') & ~0xfffn);
+    if (port.iopm.length === 0 || port.iopm.byteOffset !== iopmPa)
+      port.iopm = new Uint8Array(this.view.buffer, iopmPa, IOPM_SIZE);
+    if (port.msrpm.length === 0 || port.msrpm.byteOffset !== msrpmPa) {
+      port.msrpm = new Uint8Array(this.view.buffer, msrpmPa, MSRPM_SIZE);
+    }
     cpu.intercept = port;
     cpu.interceptMask = port.maskFor(vmcb, np);
     const vintr = this.vintr;
