@@ -21,12 +21,13 @@ a write of V to port 0xF4 ends the run with exit status (V << 1) | 1 (QEMU's isa
 options:
   --max-instructions N   stop after N guest instructions (default 500000000)
   --memory MiB           guest RAM (default 64)
-  --vendor amd|intel     CPUID vendor (default amd)
-  --arch none|svm        run on the bare processor (none, the default) or as a VM through AMD SVM
-                         (VMRUN/#VMEXIT with nested paging; the debug ports are userspace I/O)
-  --cpus N               vCPUs (with --arch svm; default 1): vCPU 0 boots, the others wait for
+  --vendor amd|intel     CPUID vendor (default amd; intel with --arch vmx)
+  --arch none|svm|vmx    run on the bare processor (none, the default) or as a VM through AMD SVM
+                         (VMRUN/#VMEXIT with nested paging) or Intel VMX (VM entry/VM exit with
+                         EPT); in a VM the debug ports are userspace I/O
+  --cpus N               vCPUs (with --arch svm|vmx; default 1): vCPU 0 boots, the others wait for
                          INIT-SIPI-SIPI from it
-  --trace exits,mp       print one line per VM exit / MP-state change on stderr (with --arch svm)
+  --trace exits,mp       print one line per VM exit / MP-state change on stderr (with --arch svm|vmx)
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -57,14 +58,15 @@ function main(argv: string[]): void {
   const memoryMiB = numberOption(values.memory, 64, 'memory');
   if (memoryMiB < 1 || memoryMiB > 3072) fail('--memory must be between 1 and 3072 MiB');
   const arch = values.arch ?? 'none';
-  if (arch !== 'none' && arch !== 'svm')
-    fail(`--arch must be none or svm (vmx is not there yet), not '${arch}'`);
+  if (arch !== 'none' && arch !== 'svm' && arch !== 'vmx')
+    fail(`--arch must be none, svm or vmx, not '${arch}'`);
   const cpus = numberOption(values.cpus, 1, 'cpus');
-  if (cpus > 1 && arch !== 'svm') fail('--cpus above 1 needs --arch svm (the bare processor is one CPU)');
+  if (cpus > 1 && arch === 'none')
+    fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 255) fail('--cpus takes at most 255 for now (xAPIC IDs)');
   const traceCats = new Set((values.trace ?? '').split(',').filter((x) => x !== ''));
   for (const c of traceCats) if (c !== 'exits' && c !== 'mp') fail(`--trace takes exits or mp, not '${c}'`);
-  const vendor = values.vendor ?? 'amd';
+  const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
   if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
   let image: Uint8Array;
   try {
@@ -79,8 +81,10 @@ function main(argv: string[]): void {
   const t0 = process.hrtime.bigint();
   let result: ReturnType<typeof runBootSector>;
   try {
-    const run = arch === 'svm' ? runBootSectorVm : runBootSector;
+    const vm = arch === 'svm' || arch === 'vmx';
+    const run = vm ? runBootSectorVm : runBootSector;
     result = run(image, {
+      arch: vm ? arch : undefined,
       cpus,
       trace: traceCats.size
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)

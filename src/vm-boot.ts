@@ -1,5 +1,5 @@
 // Composition root: a boot-sector guest as a VM on one vCPU through a virtualization backend
-// (SVM now; VMX next). Userspace's part is KVM's: it owns the debug console (0xE9) and the
+// (AMD SVM or Intel VMX). Userspace's part is KVM's: it owns the debug console (0xE9) and the
 // debug-exit port (0xF4) and answers KVM_EXIT_IO for them; the VMM emulates the other devices.
 
 import { SvmBackend } from './svm/backend.js';
@@ -16,9 +16,11 @@ import {
   KVM_EXIT_SHUTDOWN,
 } from './vmm/kvm-abi.js';
 import { Vm } from './vmm/vm.js';
+import { VmxBackend } from './vmx/backend.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
-  arch?: 'svm';
+  /** The backend (default svm); vmx defaults the guest CPU's vendor to GenuineIntel. */
+  arch?: 'svm' | 'vmx';
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
@@ -38,10 +40,11 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
     throw new ImageError(
       `the image is ${image.length} bytes; it must end below 0xA0000 (at most ${room} bytes)`,
     );
+  const vmx = opts.arch === 'vmx';
   const vm = new Vm({
     memoryBytes,
-    vendor: opts.vendor,
-    backend: new SvmBackend(),
+    vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
+    backend: vmx ? new VmxBackend() : new SvmBackend(),
     trace: opts.trace ?? null,
   });
   vm.ports.register(

@@ -284,7 +284,11 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean):
     const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
     const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
     rwx &= lo;
-    if ((lo & 7) === 0) eptViolation(cpu, gpa, acc, 0, walk);
+    if ((lo & 7) === 0) {
+      // Not present: during the hypervisor's emulation the access goes to its MMIO devices.
+      if (cpu.mmioAssist && !walk) return MMIO_ASSIST_BASE + gpa;
+      eptViolation(cpu, gpa, acc, 0, walk);
+    }
     const large = (lo & 0x80) !== 0 && level !== 1;
     const leaf = level === 1 || ((level === 2 || level === 3) && large);
     // Reserved: bits 51:48 (MAXPHYADDR 48); bits 7:3 of a PML4E and of a PDPTE or PDE that points

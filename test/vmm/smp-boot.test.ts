@@ -1,4 +1,4 @@
-// INIT-SIPI-SIPI through the SVM backend and the VMM's local APICs: guests/smp-boot starts every
+// INIT-SIPI-SIPI through the SVM (and VMX) backend and the VMM's local APICs: guests/smp-boot starts every
 // AP from the xAPIC ICR, each AP runs its real-mode trampoline (SIPI vector 08h), and takes one
 // fixed IPI. The lines are checked as a set against QEMU's -smp run of the same image (QEMU's
 // order depends on its threads; hvemu's is deterministic).
@@ -32,6 +32,15 @@ describe('INIT-SIPI-SIPI under SVM', () => {
   for (const cpus of [1, 2, 4, 16, 64]) {
     it(`${cpus} vCPU(s): every AP starts once and takes the IPI`, () => {
       const r = runBootSectorVm(IMAGE, { cpus, maxInstructions: 50_000_000 });
+      expect(r.stop).toBe('exit');
+      expect(r.exitStatus).toBe(1);
+      expect(sortedLines(r.output)).toEqual(expectedLines(cpus));
+    });
+  }
+
+  for (const cpus of [1, 2, 4]) {
+    it(`${cpus} vCPU(s) under VMX: every AP starts once and takes the IPI`, () => {
+      const r = runBootSectorVm(IMAGE, { arch: 'vmx', cpus, maxInstructions: 50_000_000 });
       expect(r.stop).toBe('exit');
       expect(r.exitStatus).toBe(1);
       expect(sortedLines(r.output)).toEqual(expectedLines(cpus));

@@ -102,6 +102,16 @@ function u64(n: number): bigint {
   return BigInt.asUintN(64, BigInt(n));
 }
 
+/**
+ * Access rights as a VM exit stores them (SDM 27.3.2). The core keeps the null SS that a 64-bit
+ * stack switch loads as a flat segment (limit FFFFFFFFh, G clear): it is stored with G set, as a
+ * descriptor with that limit has it, so the next entry's limit/granularity check (26.3.1.2) holds.
+ */
+function savedAr(attr: number, limit: number): number {
+  const ar = attrToAr(attr);
+  return !(ar & 0x10000) && limit > 0xfffff && (limit & 0xfff) === 0xfff ? ar | 0x8000 : ar;
+}
+
 /** The VMX unit of one logical processor. */
 export class VmxHardware {
   readonly port: VmxInterceptPort;
@@ -124,14 +134,18 @@ export class VmxHardware {
     this.port = new VmxInterceptPort(cpu);
   }
 
-  /** VMLAUNCH with the VMCS at `vmcsPa`: returns the exit reason, or VMX_FAIL_VALID / VMX_FAIL_INVALID. */
-  vmlaunch(vmcsPa: number, budget: number): number {
-    return this.enter(vmcsPa, budget, false);
+  /**
+   * VMLAUNCH with the VMCS at `vmcsPa`: returns the exit reason, or VMX_FAIL_VALID / VMX_FAIL_INVALID.
+   * `emulate` is the hypervisor's instruction emulator (budget 1): the instruction's port I/O and its
+   * accesses to guest-physical addresses without an EPT mapping go to the devices instead of exiting.
+   */
+  vmlaunch(vmcsPa: number, budget: number, emulate = false): number {
+    return this.enter(vmcsPa, budget, false, emulate);
   }
 
   /** VMRESUME: as VMLAUNCH, on a launched VMCS. */
-  vmresume(vmcsPa: number, budget: number): number {
-    return this.enter(vmcsPa, budget, true);
+  vmresume(vmcsPa: number, budget: number, emulate = false): number {
+    return this.enter(vmcsPa, budget, true, emulate);
   }
 
   /** An INIT signal: a VM exit (reason 3) at the next entry, blocked in wait-for-SIPI (SDM 25.2). */
@@ -144,7 +158,7 @@ export class VmxHardware {
     this.pendingSipi = vector & 0xff;
   }
 
-  private enter(vmcsPa: number, budget: number, resume: boolean): number {
+  private enter(vmcsPa: number, budget: number, resume: boolean, emulate: boolean): number {
     const cpu = this.cpu;
     if (vmcsPa % 4096 !== 0 || vmcsPa < 0 || vmcsPa + VMCS_REGION_SIZE > cpu.ramBytes)
       return VMX_FAIL_INVALID;
@@ -174,7 +188,15 @@ export class VmxHardware {
     const port = this.port;
     port.reset();
     const tscOffset = this.loadGuest(vmcs);
-    const reason = this.execute(vmcs, budget);
+    port.ioPassthrough = emulate;
+    cpu.mmioAssist = emulate;
+    let reason: number;
+    try {
+      reason = this.execute(vmcs, budget);
+    } finally {
+      port.ioPassthrough = false;
+      cpu.mmioAssist = false;
+    }
     this.saveGuest(vmcs, reason, tscOffset);
     return reason;
   }
@@ -501,7 +523,7 @@ export class VmxHardware {
       vmcs.write32(segField(name, 'SELECTOR'), cpu.segSel[seg]);
       vmcs.write(segField(name, 'BASE'), u64(cpu.segBase[seg]));
       vmcs.write32(segField(name, 'LIMIT'), cpu.segLimit[seg] >>> 0);
-      vmcs.write32(segField(name, 'AR_BYTES'), attrToAr(cpu.segAttr[seg]));
+      vmcs.write32(segField(name, 'AR_BYTES'), savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
     }
     vmcs.write(F.GUEST_GDTR_BASE, u64(cpu.gdtrBase));
     vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);

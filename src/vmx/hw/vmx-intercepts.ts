@@ -146,6 +146,8 @@ export class VmxInterceptPort implements InterceptPort {
   ioBitmapA: Uint8Array = new Uint8Array(0);
   ioBitmapB: Uint8Array = new Uint8Array(0);
   msrBitmap: Uint8Array = new Uint8Array(0);
+  /** While the hypervisor emulates an instruction, its port I/O goes to the devices (no I/O exit). */
+  ioPassthrough = false;
 
   // ---- the recorded exit: reason -1 while none is pending ----
   reason = -1;
@@ -339,6 +341,7 @@ export class VmxInterceptPort implements InterceptPort {
   private io(info: number): boolean {
     const port = info >>> 16;
     const size = (info >>> 4) & 7; // SVM-style SZ8/SZ16/SZ32 bits: 1, 2 or 4
+    if (this.ioPassthrough) return false;
     if (this.proc & CPU_BASED_USE_IO_BITMAPS) {
       if (!ioBitmapExits(this.ioBitmapA, this.ioBitmapB, port, size)) return false;
     } else if (!(this.proc & CPU_BASED_UNCOND_IO_EXITING)) return false;

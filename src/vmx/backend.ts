@@ -1,0 +1,426 @@
+// The VMX backend: the hypervisor half of Intel VMX, as KVM's vmx.c. It owns each vCPU's VMCS, the
+// MSR bitmap and the VM's EPT paging structures in host memory, enters the guest with
+// VMLAUNCH/VMRESUME and handles VM exits through a table keyed by basic exit reason
+// (kvm_vmx_exit_handlers). Section numbers are the 2016 SDM's (vol 3C), as in vmcs-fields.ts.
+
+import { ApicGpError } from '../apic/x2apic.js';
+import type { Cpu } from '../cpu/cpu.js';
+import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
+import { RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
+import {
+  KVM_EXIT_FAIL_ENTRY,
+  KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_IN,
+  KVM_EXIT_IO_OUT,
+  KVM_EXIT_SHUTDOWN,
+  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+} from '../vmm/kvm-abi.js';
+import { VmxHardware } from './hw/vm-entry.js';
+import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
+import type { Vmcs } from './vmcs.js';
+import {
+  EXIT_REASON_CPUID,
+  EXIT_REASON_CR_ACCESS,
+  EXIT_REASON_EPT_MISCONFIG,
+  EXIT_REASON_EPT_VIOLATION,
+  EXIT_REASON_EXCEPTION_NMI,
+  EXIT_REASON_EXTERNAL_INTERRUPT,
+  EXIT_REASON_HLT,
+  EXIT_REASON_IO_INSTRUCTION,
+  EXIT_REASON_MSR_READ,
+  EXIT_REASON_MSR_WRITE,
+  EXIT_REASON_PAUSE_INSTRUCTION,
+  EXIT_REASON_PENDING_INTERRUPT,
+  EXIT_REASON_TRIPLE_FAULT,
+  EXIT_REASON_VMCALL,
+  VMCS_FIELD as F,
+  GUEST_ACTIVITY_ACTIVE,
+  GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_STI,
+  INTR_INFO_DELIVER_CODE_MASK,
+  INTR_INFO_VALID_MASK,
+  INTR_TYPE_EXT_INTR,
+  INTR_TYPE_HARD_EXCEPTION,
+  VMX_EXIT_REASONS_FAILED_VMENTRY,
+  vmxExitReasonName,
+} from './vmcs-fields.js';
+import { buildEptTables, buildMsrBitmap, CR0_NE, initVmcs, resetGuestState } from './vmcs-setup.js';
+
+const KVM_ENOSYS = 1000n;
+const X86_EFLAGS_IF = 0x200n;
+
+type ExitHandler = (v: VmxVcpu, run: RunState) => number;
+
+/** kvm_vmx_exit_handlers: basic exit reason -> handler. */
+const EXIT_HANDLERS: Record<number, ExitHandler> = {
+  [EXIT_REASON_EXCEPTION_NMI]: () => RESUME, // NMI exiting: the host's NMI (no exceptions are intercepted)
+  [EXIT_REASON_EXTERNAL_INTERRUPT]: () => RESUME, // the host timer: the quantum is over
+  [EXIT_REASON_TRIPLE_FAULT]: (v, run) => v.handleTripleFault(run),
+  [EXIT_REASON_PENDING_INTERRUPT]: (v) => v.handleInterruptWindow(),
+  [EXIT_REASON_CPUID]: (v) => v.handleCpuid(),
+  [EXIT_REASON_HLT]: (v) => v.handleHalt(),
+  [EXIT_REASON_VMCALL]: (v) => v.handleVmcall(),
+  [EXIT_REASON_CR_ACCESS]: (v, run) => v.handleCr(run),
+  [EXIT_REASON_IO_INSTRUCTION]: (v, run) => v.handleIo(run),
+  [EXIT_REASON_MSR_READ]: (v, run) => v.handleMsr(run, false),
+  [EXIT_REASON_MSR_WRITE]: (v, run) => v.handleMsr(run, true),
+  [EXIT_REASON_PAUSE_INSTRUCTION]: (v) => v.handlePause(),
+  [EXIT_REASON_EPT_VIOLATION]: (v, run) => v.handleEptViolation(run),
+  [EXIT_REASON_EPT_MISCONFIG]: (v, run) => v.handleEptMisconfig(run),
+};
+
+/** Segment attributes in the SVM/KVM 12-bit packing -> VMX access rights (SDM 24.4.1). */
+function attribToAr(attrib: number): number {
+  return (attrib & 0xff) | ((attrib & 0xf00) << 4);
+}
+
+class VmxVcpu implements BackendVcpu {
+  private readonly hw: VmxHardware;
+  private readonly vmcs: Vmcs;
+  private readonly out = new Int32Array(4);
+  /** An IN that went to userspace: its size, until completeUserspace puts the data into RAX. */
+  private pendingIn = 0;
+
+  constructor(
+    readonly id: number,
+    readonly cpu: Cpu,
+    private readonly svc: VmmServices,
+    eptRoot: number,
+    msrBitmap: number,
+  ) {
+    this.hw = new VmxHardware(cpu);
+    this.vmcs = initVmcs(svc, eptRoot, msrBitmap);
+    this.vcpuReset(false);
+  }
+
+  /** vmx_vcpu_reset: RESET/INIT state (SDM 9.1.1); EDX holds the processor signature. */
+  vcpuReset(_initEvent: boolean): void {
+    resetGuestState(this.vmcs);
+    this.setWindowExiting(false);
+    this.pendingIn = 0;
+    this.cpu.r32.fill(0);
+    this.cpu.r32[4] = 0x600;
+  }
+
+  getRegs(): Regs {
+    const gpr: bigint[] = [];
+    for (let i = 0; i < 16; i++) gpr.push(this.cpu.r64[i]);
+    gpr[4] = this.vmcs.read(F.GUEST_RSP);
+    return { gpr, rip: this.vmcs.read(F.GUEST_RIP), rflags: this.vmcs.read(F.GUEST_RFLAGS) };
+  }
+
+  setRegs(regs: Regs): void {
+    for (let i = 0; i < 16; i++) this.cpu.r64[i] = regs.gpr[i];
+    this.vmcs.write(F.GUEST_RSP, regs.gpr[4]);
+    this.vmcs.write(F.GUEST_RIP, regs.rip);
+    this.vmcs.write(F.GUEST_RFLAGS, regs.rflags | 2n);
+  }
+
+  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
+    const name = seg.toUpperCase();
+    this.vmcs.write32(F[`GUEST_${name}_SELECTOR` as keyof typeof F], selector);
+    this.vmcs.write(F[`GUEST_${name}_BASE` as keyof typeof F], BigInt(base));
+    this.vmcs.write32(F[`GUEST_${name}_LIMIT` as keyof typeof F], limit >>> 0);
+    this.vmcs.write32(F[`GUEST_${name}_AR_BYTES` as keyof typeof F], attribToAr(attrib));
+  }
+
+  /** Legacy SIPI delivery (SDM 8.4.4.1): CS = vector << 8, base vector << 12, IP 0, active. */
+  deliverSipiVector(vector: number): void {
+    this.setSegment('cs', vector << 8, vector << 12, 0xffff, 0x9b);
+    this.vmcs.write(F.GUEST_RIP, 0n);
+    this.vmcs.write32(F.GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+  }
+
+  completeUserspace(run: RunState): void {
+    if (this.pendingIn === 0) return;
+    const size = this.pendingIn;
+    this.pendingIn = 0;
+    const rax = this.cpu.r64[0];
+    const mask = size === 1 ? 0xffn : size === 2 ? 0xffffn : 0xffffffffn;
+    // A 32-bit IN zero-extends into RAX; 8/16-bit ones merge.
+    this.cpu.r64[0] = size === 4 ? BigInt(run.ioData >>> 0) : (rax & ~mask) | (BigInt(run.ioData) & mask);
+    this.skipEmulatedInstruction();
+  }
+
+  /** vmx_interrupt_allowed: RFLAGS.IF and no blocking by STI or MOV SS (SDM 24.4.2). */
+  interruptAllowed(): boolean {
+    const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
+    return (
+      (this.vmcs.read(F.GUEST_RFLAGS) & X86_EFLAGS_IF) !== 0n &&
+      !(this.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO) & blocked)
+    );
+  }
+
+  runOnce(budget: number, run: RunState): number {
+    this.injectPendingInterrupt();
+    const reason = this.enter(budget, false);
+    this.completeInterrupts();
+    if (reason < 0) return this.failEntry(run, `VMX instruction failed: ${this.hw.failReason}`);
+    if (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
+      return this.failEntry(run, `VM-entry failure (${vmxExitReasonName(reason)}): ${this.hw.failReason}`);
+    const handler = EXIT_HANDLERS[reason & 0xffff];
+    if (handler) return handler(this, run);
+    return this.internalError(run, reason, `unexpected VM exit ${vmxExitReasonName(reason)}`);
+  }
+
+  // ---------------------------------------------------------------- exit handlers
+
+  handleCpuid(): number {
+    const out = this.out;
+    const r = this.cpu.r64;
+    this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
+    r[0] = BigInt(out[0] >>> 0);
+    r[3] = BigInt(out[1] >>> 0);
+    r[1] = BigInt(out[2] >>> 0);
+    r[2] = BigInt(out[3] >>> 0);
+    this.skipEmulatedInstruction();
+    return RESUME;
+  }
+
+  handleHalt(): number {
+    this.skipEmulatedInstruction();
+    this.svc.halt(this.id);
+    return RESUME;
+  }
+
+  handleVmcall(): number {
+    this.cpu.r64[0] = BigInt.asUintN(64, -KVM_ENOSYS); // no hypercalls are offered
+    this.skipEmulatedInstruction();
+    return RESUME;
+  }
+
+  handlePause(): number {
+    this.skipEmulatedInstruction();
+    return YIELD; // kvm_vcpu_on_spin: let the other vCPUs run
+  }
+
+  /** Interrupt-window exiting (SDM 25.3): the window is open; the next entry injects. */
+  handleInterruptWindow(): number {
+    this.setWindowExiting(false);
+    return RESUME;
+  }
+
+  handleTripleFault(run: RunState): number {
+    run.exitReason = KVM_EXIT_SHUTDOWN;
+    run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
+    return TO_USER;
+  }
+
+  /**
+   * handle_cr: MOV to CR0/CR4 that changes a host-owned bit (Table 27-3). NE is fixed to 1: the
+   * shadow takes the guest's value and the instruction runs again (now without an exit). VMXE is
+   * not offered: #GP(0).
+   */
+  handleCr(run: RunState): number {
+    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
+    const cr = q & 15;
+    const type = (q >>> 4) & 3;
+    const gpr = (q >>> 8) & 15;
+    if (type === 0 && (cr === 0 || cr === 4)) {
+      const value = Number((gpr === 4 ? this.vmcs.read(F.GUEST_RSP) : this.cpu.r64[gpr]) & 0xffffffffn);
+      if (cr === 4) {
+        if (value & X86_CR4_VMXE) {
+          this.queueException(13, 0);
+          return RESUME;
+        }
+      } else {
+        const shadow = Number(this.vmcs.read(F.CR0_READ_SHADOW));
+        this.vmcs.write(F.CR0_READ_SHADOW, BigInt(((shadow & ~CR0_NE) | (value & CR0_NE)) >>> 0));
+        return RESUME;
+      }
+    }
+    return this.internalError(run, EXIT_REASON_CR_ACCESS, `unexpected CR access exit 0x${q.toString(16)}`);
+  }
+
+  /** handle_io (Table 27-5): VMM devices and string I/O are emulated; other ports go to userspace. */
+  handleIo(run: RunState): number {
+    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
+    const size = (q & 7) + 1;
+    const isIn = (q & 8) !== 0;
+    const string = (q & 16) !== 0;
+    const port = q >>> 16;
+    this.svc.trace(
+      'exits',
+      `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
+    );
+    if (string || this.svc.portInKernel(port)) {
+      this.emulateInstruction();
+      return RESUME;
+    }
+    run.exitReason = KVM_EXIT_IO;
+    run.ioDirection = isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+    run.ioSize = size;
+    run.ioPort = port;
+    run.ioCount = 1;
+    if (isIn) this.pendingIn = size;
+    else {
+      run.ioData = this.cpu.r32[0] & (size === 1 ? 0xff : size === 2 ? 0xffff : -1);
+      this.skipEmulatedInstruction();
+    }
+    return TO_USER;
+  }
+
+  /** handle_rdmsr/handle_wrmsr: only the local APIC's MSRs exit (the MSR bitmap). */
+  handleMsr(run: RunState, write: boolean): number {
+    const msr = this.cpu.r32[2] >>> 0;
+    const apic = this.svc.apic(this.id);
+    if (!apic.owns(msr))
+      return this.internalError(
+        run,
+        write ? EXIT_REASON_MSR_WRITE : EXIT_REASON_MSR_READ,
+        `unexpected MSR exit for 0x${msr.toString(16)}`,
+      );
+    try {
+      if (write) apic.msrWrite(msr, (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0));
+      else {
+        const v = apic.msrRead(msr);
+        this.cpu.r64[0] = v & 0xffffffffn;
+        this.cpu.r64[2] = v >> 32n;
+      }
+    } catch (e) {
+      if (!(e instanceof ApicGpError)) throw e;
+      this.queueException(13, 0); // the processor's #GP(0) for an illegal APIC MSR access
+      return RESUME;
+    }
+    this.skipEmulatedInstruction();
+    return RESUME;
+  }
+
+  /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */
+  handleEptViolation(run: RunState): number {
+    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
+    const gpa = Number(this.vmcs.read(F.GUEST_PHYSICAL_ADDRESS));
+    this.svc.trace(
+      'exits',
+      `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}`,
+    );
+    if (q & 0x38)
+      return this.internalError(
+        run,
+        EXIT_REASON_EPT_VIOLATION,
+        `EPT protection violation at 0x${gpa.toString(16)}`,
+      );
+    this.emulateInstruction();
+    return RESUME;
+  }
+
+  handleEptMisconfig(run: RunState): number {
+    const gpa = Number(this.vmcs.read(F.GUEST_PHYSICAL_ADDRESS));
+    return this.internalError(
+      run,
+      EXIT_REASON_EPT_MISCONFIG,
+      `EPT misconfiguration at 0x${gpa.toString(16)}`,
+    );
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** VMLAUNCH the first time, VMRESUME after (SDM 26.1). */
+  private enter(budget: number, emulate: boolean): number {
+    const pa = this.vmcs.offset;
+    return this.vmcs.launchState === 'launched'
+      ? this.hw.vmresume(pa, budget, emulate)
+      : this.hw.vmlaunch(pa, budget, emulate);
+  }
+
+  /** Let the processor run the exiting instruction with its I/O and MMIO reaching the devices. */
+  private emulateInstruction(): void {
+    const window = this.windowExiting();
+    this.setWindowExiting(false); // the instruction, not an interrupt window, runs
+    this.enter(1, true);
+    this.completeInterrupts();
+    this.setWindowExiting(window);
+  }
+
+  /** skip_emulated_instruction: RIP past the instruction; its STI/MOV SS blocking ends. */
+  private skipEmulatedInstruction(): void {
+    const c = this.vmcs;
+    c.write(
+      F.GUEST_RIP,
+      BigInt.asUintN(64, c.read(F.GUEST_RIP) + BigInt(c.read32(F.VM_EXIT_INSTRUCTION_LEN))),
+    );
+    const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
+    c.write32(F.GUEST_INTERRUPTIBILITY_INFO, c.read32(F.GUEST_INTERRUPTIBILITY_INFO) & ~blocked);
+  }
+
+  private windowExiting(): boolean {
+    return (this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_INTR_WINDOW_EXITING) !== 0;
+  }
+
+  private setWindowExiting(on: boolean): void {
+    const proc = this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
+    const v = on ? proc | CPU_BASED_INTR_WINDOW_EXITING : proc & ~CPU_BASED_INTR_WINDOW_EXITING;
+    this.vmcs.write32(F.CPU_BASED_VM_EXEC_CONTROL, v >>> 0);
+  }
+
+  private entryEventPending(): boolean {
+    return (this.vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK) !== 0;
+  }
+
+  /**
+   * vmx_inject_irq: the APIC's highest deliverable interrupt through VM-entry event injection
+   * (SDM 26.5) when the guest can take it, else interrupt-window exiting (enable_irq_window).
+   */
+  private injectPendingInterrupt(): void {
+    if (this.entryEventPending()) return;
+    const apic = this.svc.apic(this.id);
+    const v = apic.pendingVector();
+    if (v < 0) return;
+    if (!this.interruptAllowed()) {
+      this.setWindowExiting(true);
+      return;
+    }
+    this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_EXT_INTR | v) >>> 0);
+    apic.acknowledge(v);
+  }
+
+  /**
+   * vmx_complete_interrupts: an event whose delivery a VM exit interrupted (IDT-vectoring information,
+   * SDM 27.2.3) is injected again at the next entry.
+   */
+  private completeInterrupts(): void {
+    const c = this.vmcs;
+    const idt = c.read32(F.IDT_VECTORING_INFO_FIELD);
+    if (!(idt & INTR_INFO_VALID_MASK) || this.entryEventPending()) return;
+    c.write32(F.VM_ENTRY_INTR_INFO_FIELD, (idt & ~0x1000) >>> 0);
+    c.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, c.read32(F.IDT_VECTORING_ERROR_CODE));
+    c.write32(F.VM_ENTRY_INSTRUCTION_LEN, c.read32(F.VM_EXIT_INSTRUCTION_LEN));
+    c.write32(F.IDT_VECTORING_INFO_FIELD, 0);
+  }
+
+  /** A hardware exception at the next VM entry (SDM 26.5.1). */
+  private queueException(vector: number, errorCode: number): void {
+    const info = INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | INTR_INFO_DELIVER_CODE_MASK | vector;
+    this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, info >>> 0);
+    this.vmcs.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
+  }
+
+  private failEntry(run: RunState, why: string): number {
+    run.exitReason = KVM_EXIT_FAIL_ENTRY;
+    run.explanation = why;
+    return TO_USER;
+  }
+
+  private internalError(run: RunState, reason: number, why: string): number {
+    run.exitReason = KVM_EXIT_INTERNAL_ERROR;
+    run.internalSuberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
+    run.internalData = [reason >>> 0];
+    run.explanation = why;
+    return TO_USER;
+  }
+}
+
+export class VmxBackend implements Backend {
+  readonly name = 'vmx' as const;
+  private eptRoot = -1;
+  private msrBitmap = -1;
+
+  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu {
+    if (this.eptRoot < 0) {
+      this.eptRoot = buildEptTables(services);
+      this.msrBitmap = buildMsrBitmap(services);
+    }
+    return new VmxVcpu(id, cpu, services, this.eptRoot, this.msrBitmap);
+  }
+}

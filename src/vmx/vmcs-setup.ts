@@ -1,0 +1,163 @@
+// What the VMX backend builds in host memory once per VM and once per vCPU, as KVM's vmx.c does in
+// init_vmcs and vmx_vcpu_reset: the EPT paging structures, the MSR bitmap, the VMCS controls and the
+// guest's RESET/INIT state (Intel SDM vol 3C 9.1.1 Table 9-1, unrestricted guest 26.3.1.1).
+import type { VmmServices } from '../vmm/backend-api.js';
+import {
+  adjustControls,
+  CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+  CPU_BASED_HLT_EXITING,
+  CPU_BASED_UNCOND_IO_EXITING,
+  CPU_BASED_USE_MSR_BITMAPS,
+  PIN_BASED_EXT_INTR_MASK,
+  PIN_BASED_NMI_EXITING,
+  SECONDARY_EXEC_ENABLE_EPT,
+  SECONDARY_EXEC_ENABLE_RDTSCP,
+  SECONDARY_EXEC_UNRESTRICTED_GUEST,
+  VM_ENTRY_IA32E_MODE,
+  VM_ENTRY_LOAD_IA32_EFER,
+  VM_ENTRY_LOAD_IA32_PAT,
+  VM_EXIT_SAVE_IA32_EFER,
+  VM_EXIT_SAVE_IA32_PAT,
+  VMX_CAPS,
+  VMX_EPTP_MT_WB,
+  VMX_EPTP_PWL_4,
+  X86_CR4_VMXE,
+} from './hw/vmx-controls.js';
+import { VMCS_REVISION_ID, Vmcs } from './vmcs.js';
+import { VMCS_FIELD as F, GUEST_ACTIVITY_ACTIVE } from './vmcs-fields.js';
+
+const TWO_MIB = 2 ** 21;
+/** EPT leaf bits: read, write, execute, memory type WB (bits 5:3), large page (bit 7). */
+const EPT_RWX = 7;
+const EPT_LARGE_WB = EPT_RWX | (VMX_EPTP_MT_WB << 3) | 0x80;
+
+/** CR0.NE is fixed to 1 in VMX operation (A.7): the guest owns every other bit and sees NE through the shadow. */
+export const CR0_NE = 0x20;
+/** CR0 at RESET: CD, NW, ET (Table 9-1). */
+export const CR0_RESET = 0x6000_0010;
+
+/** EPT for the VM (SDM 28.2.2): guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB WB pages, the rest absent. */
+export function buildEptTables(services: VmmServices): number {
+  const v = services.hostView;
+  const ram = services.guestRamBytes;
+  const pml4 = services.allocHostPages(1);
+  const pdpt = services.allocHostPages(1);
+  v.setUint32(pml4, pdpt + EPT_RWX, true);
+  for (let g = 0; g < Math.ceil(ram / 2 ** 30); g++) {
+    const pd = services.allocHostPages(1);
+    v.setUint32(pdpt + g * 8, pd + EPT_RWX, true);
+    for (let i = 0; i < 512; i++) {
+      const gpa = g * 2 ** 30 + i * TWO_MIB;
+      if (gpa + TWO_MIB > ram) break; // a partial 2 MiB tail stays unmapped (MMIO hole)
+      v.setUint32(pd + i * 8, (gpa % 2 ** 32) + EPT_LARGE_WB, true);
+      v.setUint32(pd + i * 8 + 4, Math.floor(gpa / 2 ** 32), true);
+    }
+  }
+  return pml4;
+}
+
+/** EPTP (SDM 24.6.11): WB, 4-level walk. */
+export function eptPointer(root: number): bigint {
+  return BigInt(root | VMX_EPTP_PWL_4 | VMX_EPTP_MT_WB);
+}
+
+/**
+ * MSR bitmap (SDM 24.6.9): the local APIC is the VMM's, so APIC_BASE, TSC_DEADLINE and the x2APIC
+ * range exit on read and write; every other MSR (EFER included: it is in the VMCS) passes through.
+ */
+export function buildMsrBitmap(services: VmmServices): number {
+  const pa = services.allocHostPages(1);
+  const map = new Uint8Array(services.hostView.buffer, pa, 4096);
+  const intercept = (msr: number) => {
+    for (const base of [0, 2048]) map[base + (msr >>> 3)] |= 1 << (msr & 7);
+  };
+  intercept(0x1b);
+  intercept(0x6e0);
+  for (let msr = 0x800; msr <= 0x8ff; msr++) intercept(msr);
+  return pa;
+}
+
+/**
+ * init_vmcs: a fresh VMCS region with the execution, exit and entry controls. PAUSE exiting is left
+ * off: this processor has no PAUSE-loop exiting, and an exit on every PAUSE makes spin loops slow;
+ * a spinning vCPU runs out its quantum instead (handle_pause still YIELDs if it is turned on).
+ */
+export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: number): Vmcs {
+  const pa = services.allocHostPages(1);
+  const vmcs = new Vmcs(services.hostView, pa);
+  vmcs.revisionId = VMCS_REVISION_ID;
+  vmcs.vmclear();
+  vmcs.write32(
+    F.PIN_BASED_VM_EXEC_CONTROL,
+    adjustControls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING, VMX_CAPS.pin),
+  );
+  vmcs.write32(
+    F.CPU_BASED_VM_EXEC_CONTROL,
+    adjustControls(
+      CPU_BASED_HLT_EXITING |
+        CPU_BASED_UNCOND_IO_EXITING |
+        CPU_BASED_USE_MSR_BITMAPS |
+        CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+      VMX_CAPS.proc,
+    ),
+  );
+  vmcs.write32(
+    F.SECONDARY_VM_EXEC_CONTROL,
+    adjustControls(
+      SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST | SECONDARY_EXEC_ENABLE_RDTSCP,
+      VMX_CAPS.proc2,
+    ),
+  );
+  vmcs.write32(
+    F.VM_EXIT_CONTROLS,
+    adjustControls(VM_EXIT_SAVE_IA32_EFER | VM_EXIT_SAVE_IA32_PAT, VMX_CAPS.exit),
+  );
+  vmcs.write32(
+    F.VM_ENTRY_CONTROLS,
+    adjustControls(VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT, VMX_CAPS.entry),
+  );
+  vmcs.write(F.EPT_POINTER, eptPointer(eptRoot));
+  vmcs.write(F.MSR_BITMAP, BigInt(msrBitmap));
+  vmcs.write(F.VMCS_LINK_POINTER, 0xffff_ffff_ffff_ffffn);
+  vmcs.write32(F.EXCEPTION_BITMAP, 0);
+  // NE is the host's (fixed to 1, shadowed as the guest wrote it); VMXE likewise (KVM hides it).
+  vmcs.write(F.CR0_GUEST_HOST_MASK, BigInt(CR0_NE));
+  vmcs.write(F.CR4_GUEST_HOST_MASK, BigInt(X86_CR4_VMXE));
+  return vmcs;
+}
+
+/** The RESET/INIT state (SDM 9.1.1 Table 9-1) in the guest-state area; real mode under unrestricted guest. */
+export function resetGuestState(vmcs: Vmcs): void {
+  const seg = (name: string, selector: number, base: number, ar: number) => {
+    vmcs.write32(F[`GUEST_${name}_SELECTOR` as keyof typeof F], selector);
+    vmcs.write(F[`GUEST_${name}_BASE` as keyof typeof F], BigInt(base));
+    vmcs.write32(F[`GUEST_${name}_LIMIT` as keyof typeof F], 0xffff);
+    vmcs.write32(F[`GUEST_${name}_AR_BYTES` as keyof typeof F], ar);
+  };
+  for (const s of ['ES', 'SS', 'DS', 'FS', 'GS']) seg(s, 0, 0, 0x93);
+  seg('CS', 0xf000, 0xffff0000, 0x9b);
+  seg('LDTR', 0, 0, 0x82);
+  seg('TR', 0, 0, 0x8b);
+  vmcs.write(F.GUEST_GDTR_BASE, 0n);
+  vmcs.write32(F.GUEST_GDTR_LIMIT, 0xffff);
+  vmcs.write(F.GUEST_IDTR_BASE, 0n);
+  vmcs.write32(F.GUEST_IDTR_LIMIT, 0xffff);
+  vmcs.write(F.GUEST_CR0, BigInt(CR0_RESET | CR0_NE));
+  vmcs.write(F.CR0_READ_SHADOW, BigInt(CR0_RESET));
+  vmcs.write(F.GUEST_CR3, 0n);
+  vmcs.write(F.GUEST_CR4, BigInt(X86_CR4_VMXE));
+  vmcs.write(F.CR4_READ_SHADOW, 0n);
+  vmcs.write(F.GUEST_IA32_EFER, 0n);
+  vmcs.write(F.GUEST_IA32_PAT, 0x0007040600070406n);
+  vmcs.write(F.GUEST_DR7, 0x400n);
+  vmcs.write(F.GUEST_RFLAGS, 2n);
+  vmcs.write(F.GUEST_RIP, 0xfff0n);
+  vmcs.write(F.GUEST_RSP, 0n);
+  vmcs.write32(F.GUEST_SYSENTER_CS, 0);
+  vmcs.write(F.GUEST_SYSENTER_ESP, 0n);
+  vmcs.write(F.GUEST_SYSENTER_EIP, 0n);
+  vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, 0);
+  vmcs.write32(F.GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+  vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, 0);
+  vmcs.write32(F.VM_ENTRY_CONTROLS, vmcs.read32(F.VM_ENTRY_CONTROLS) & ~VM_ENTRY_IA32E_MODE);
+}
