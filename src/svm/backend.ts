@@ -6,16 +6,8 @@ import { ApicGpError } from '../apic/x2apic.js';
 import type { Cpu } from '../cpu/cpu.js';
 import { CR0_ET } from '../cpu/regs.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
-import { RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
-import {
-  KVM_EXIT_FAIL_ENTRY,
-  KVM_EXIT_INTERNAL_ERROR,
-  KVM_EXIT_IO,
-  KVM_EXIT_IO_IN,
-  KVM_EXIT_IO_OUT,
-  KVM_EXIT_SHUTDOWN,
-  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
-} from '../vmm/kvm-abi.js';
+import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
+import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
 import { SvmHardware } from './hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
@@ -179,15 +171,8 @@ class SvmVcpu implements BackendVcpu {
 
   completeUserspace(run: RunState): void {
     if (this.pendingIn === 0) return;
-    const size = this.pendingIn;
+    this.vmcb.set64('rax', raxAfterIn(this.vmcb.get64('rax'), this.pendingIn, run.ioData));
     this.pendingIn = 0;
-    const rax = this.vmcb.get64('rax');
-    const mask = size === 1 ? 0xffn : size === 2 ? 0xffffn : 0xffffffffn;
-    // A 32-bit IN zero-extends into RAX; 8/16-bit ones merge.
-    this.vmcb.set64(
-      'rax',
-      size === 4 ? BigInt(run.ioData >>> 0) : (rax & ~mask) | (BigInt(run.ioData) & mask),
-    );
     this.advance();
   }
 
@@ -353,26 +338,13 @@ class SvmVcpu implements BackendVcpu {
       this.emulateInstruction();
       return RESUME;
     }
-    run.exitReason = KVM_EXIT_IO;
-    run.ioDirection = isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
-    run.ioSize = size;
-    run.ioPort = port;
-    run.ioCount = 1;
     if (isIn) this.pendingIn = size;
-    else {
-      run.ioData =
-        Number(this.vmcb.get64('rax') & 0xffffffffn) & (size === 1 ? 0xff : size === 2 ? 0xffff : -1);
-      this.advance();
-    }
-    return TO_USER;
+    else this.advance();
+    return run.exitIo(isIn, port, size, Number(this.vmcb.get64('rax') & 0xffffffffn));
   }
 
   private internalError(run: RunState, code: number, why: string): number {
-    run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-    run.internalSuberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
-    run.internalData = [code];
-    run.explanation = why;
-    return TO_USER;
+    return run.exitInternalError(code, why);
   }
 }
 

@@ -3,6 +3,13 @@
 // hands a backend in, as a vendor module registers its ops.
 import type { LocalApic } from '../apic/local-apic.js';
 import type { Cpu } from '../cpu/cpu.js';
+import {
+  KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_IN,
+  KVM_EXIT_IO_OUT,
+  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+} from './kvm-abi.js';
 
 /** A handler's answer, as KVM's exit handlers return it. */
 export const RESUME = 1;
@@ -31,6 +38,36 @@ export class RunState {
   internalSuberror = 0;
   internalData: number[] = [];
   explanation = '';
+
+  /** KVM_EXIT_IO for one port access; for OUT, `data` is the value written. */
+  exitIo(isIn: boolean, port: number, size: number, data: number): number {
+    this.exitReason = KVM_EXIT_IO;
+    this.ioDirection = isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+    this.ioSize = size;
+    this.ioPort = port;
+    this.ioCount = 1;
+    if (!isIn) this.ioData = data & (size === 1 ? 0xff : size === 2 ? 0xffff : -1);
+    return TO_USER;
+  }
+
+  /** KVM_EXIT_INTERNAL_ERROR for an exit the backend has no handler for (KVM's unexpected_vmexit). */
+  exitInternalError(code: number, why: string): number {
+    this.exitReason = KVM_EXIT_INTERNAL_ERROR;
+    this.internalSuberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
+    this.internalData = [code];
+    this.explanation = why;
+    return TO_USER;
+  }
+}
+
+/**
+ * RAX after an IN that userspace completed (complete_userspace_io): a 32-bit IN zero-extends,
+ * 8- and 16-bit ones merge into the low bytes.
+ */
+export function raxAfterIn(rax: bigint, size: number, data: number): bigint {
+  if (size === 4) return BigInt(data >>> 0);
+  const mask = size === 1 ? 0xffn : 0xffffn;
+  return (rax & ~mask) | (BigInt(data) & mask);
 }
 
 /** Services the VMM gives a backend's exit handlers (KVM's generic x86 code). */

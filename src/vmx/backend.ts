@@ -6,16 +6,8 @@
 import { ApicGpError } from '../apic/x2apic.js';
 import type { Cpu } from '../cpu/cpu.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
-import { RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
-import {
-  KVM_EXIT_FAIL_ENTRY,
-  KVM_EXIT_INTERNAL_ERROR,
-  KVM_EXIT_IO,
-  KVM_EXIT_IO_IN,
-  KVM_EXIT_IO_OUT,
-  KVM_EXIT_SHUTDOWN,
-  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
-} from '../vmm/kvm-abi.js';
+import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
+import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
 import { VmxHardware } from './hw/vm-entry.js';
 import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
@@ -134,12 +126,8 @@ class VmxVcpu implements BackendVcpu {
 
   completeUserspace(run: RunState): void {
     if (this.pendingIn === 0) return;
-    const size = this.pendingIn;
+    this.cpu.r64[0] = raxAfterIn(this.cpu.r64[0], this.pendingIn, run.ioData);
     this.pendingIn = 0;
-    const rax = this.cpu.r64[0];
-    const mask = size === 1 ? 0xffn : size === 2 ? 0xffffn : 0xffffffffn;
-    // A 32-bit IN zero-extends into RAX; 8/16-bit ones merge.
-    this.cpu.r64[0] = size === 4 ? BigInt(run.ioData >>> 0) : (rax & ~mask) | (BigInt(run.ioData) & mask);
     this.skipEmulatedInstruction();
   }
 
@@ -248,17 +236,10 @@ class VmxVcpu implements BackendVcpu {
       this.emulateInstruction();
       return RESUME;
     }
-    run.exitReason = KVM_EXIT_IO;
-    run.ioDirection = isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
-    run.ioSize = size;
-    run.ioPort = port;
-    run.ioCount = 1;
+    const data = this.cpu.r32[0];
     if (isIn) this.pendingIn = size;
-    else {
-      run.ioData = this.cpu.r32[0] & (size === 1 ? 0xff : size === 2 ? 0xffff : -1);
-      this.skipEmulatedInstruction();
-    }
-    return TO_USER;
+    else this.skipEmulatedInstruction();
+    return run.exitIo(isIn, port, size, data);
   }
 
   /** handle_rdmsr/handle_wrmsr: only the local APIC's MSRs exit (the MSR bitmap). */
@@ -403,11 +384,7 @@ class VmxVcpu implements BackendVcpu {
   }
 
   private internalError(run: RunState, reason: number, why: string): number {
-    run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-    run.internalSuberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
-    run.internalData = [reason >>> 0];
-    run.explanation = why;
-    return TO_USER;
+    return run.exitInternalError(reason >>> 0, why);
   }
 }
 
