@@ -65,12 +65,7 @@ export function run(cpu: Cpu, budget: number): Stop {
         if (block.fn === null) block.hits = -1e9;
       }
       if (block.fn !== null && !cpu.interruptShadow && n <= limit - cpu.icount) block.fn(cpu);
-      else
-        execBlock(
-          cpu,
-          block.insns,
-          cpu.interruptShadow ? 1 : n <= limit - cpu.icount ? n : limit - cpu.icount,
-        );
+      else execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(n, limit - cpu.icount));
       prev = block;
     } catch (e) {
       prev = null;
