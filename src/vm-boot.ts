@@ -1,12 +1,18 @@
-// Composition root: a boot-sector guest as a VM on one vCPU through a virtualization backend
-// (AMD SVM or Intel VMX). Userspace's part is KVM's: it owns the debug console (0xE9) and the
-// debug-exit port (0xF4) and answers KVM_EXIT_IO for them; the VMM emulates the other devices.
+// Composition root: a guest as a VM on one or more vCPUs through a virtualization backend (AMD SVM
+// or Intel VMX), on the PC platform (vmm/platform.ts) with the MP and ACPI tables in RAM
+// (vmm/platform-firmware.ts). Two ways in: a raw boot sector (loaded at 0x7C00, started in real
+// mode at 0000:7C00 with DL = 0x80, no BIOS services) or a Multiboot kernel (loaded as QEMU's
+// -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
+// part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
+// KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
+// the 0xE9 bytes in one output stream.
 
+import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
+import { cpuid } from './cpu/cpuid.js';
 import { SvmBackend } from './svm/backend.js';
+import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
-import { Port92 } from './vmm/devices/port92.js';
-import { SerialStub } from './vmm/devices/serial-stub.js';
 import {
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
@@ -14,7 +20,12 @@ import {
   KVM_EXIT_IO_OUT,
   KVM_EXIT_NAMES,
   KVM_EXIT_SHUTDOWN,
+  KVM_EXIT_SYSTEM_EVENT,
 } from './vmm/kvm-abi.js';
+import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/multiboot.js';
+import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
+import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
+import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
 
@@ -24,6 +35,16 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
+  /** A Multiboot kernel's command line (QEMU passes the kernel's file name; so does the CLI). */
+  cmdline?: string;
+  /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
+  rtcEpochMs?: number;
+  /** A backend built by the caller (e.g. SEV-ES's, which joins a launch); overrides `arch`. */
+  backend?: Backend;
+  /** Called with the VM before its vCPUs are created (map firmware, begin a launch). */
+  prepare?: (vm: Vm) => void;
+  /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
+  firmwareTables?: boolean;
 }
 
 /**
@@ -31,44 +52,139 @@ export interface VmBootOptions extends BootSectorRunOptions {
  * (the host-timer #VMEXIT ends it). Small enough that an IPI reaches its target promptly.
  */
 const QUANTUM = 1 << 14;
+/**
+ * When every vCPU waits, time skips to the next timer interrupt; after this many skips in a row
+ * that woke nobody (a periodic timer whose interrupt is masked), the VM is reported halted.
+ */
+const MAX_IDLE_SKIPS = 64;
+
+/** A VM on the PC platform, with its console output so far. */
+export interface PcVm {
+  vm: Vm;
+  platform: PcPlatform;
+  /** Bytes written to port 0xE9 and to COM1, in order. */
+  output: number[];
+  /** The guest asked for a reset (port 92h bit 0). */
+  resetRequested: boolean;
+}
+
+/** Create the VM, its vCPUs and platform, and write the firmware tables (with RAM to 1 MiB). */
+export function createPcVm(opts: VmBootOptions = {}): PcVm {
+  const memoryBytes = opts.memoryBytes ?? 64 * 1024 * 1024;
+  const vmx = opts.arch === 'vmx';
+  const vm = new Vm({
+    memoryBytes,
+    vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
+    backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
+    trace: opts.trace ?? null,
+  });
+  opts.prepare?.(vm);
+  const ncpus = opts.cpus ?? 1;
+  for (let i = 0; i < ncpus; i++) vm.createVcpu();
+  if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
+  const output: number[] = [];
+  const platform = new PcPlatform(vm, {
+    console: (b) => {
+      output.push(b);
+      opts.onSerialByte?.(b);
+    },
+    onReset: () => {
+      pc.resetRequested = true;
+    },
+    rtcEpochMs: opts.rtcEpochMs,
+  });
+  const pc: PcVm = { vm, platform, output, resetRequested: false };
+  for (const v of vm.vcpus) v.now = () => platform.clock.now();
+  if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
+    const id = new Int32Array(4);
+    cpuid(vm.vcpus[0].backend.cpu, 1, 0, id);
+    writeFirmwareTables(vm.guestRam(), {
+      cpus: ncpus,
+      ioApicId: IOAPIC_ID,
+      ioApicAddr: IOAPIC_DEFAULT_BASE,
+      cpuSignature: id[0],
+      featureFlags: id[3],
+    });
+  }
+  return pc;
+}
+
+/** Run a boot sector or a Multiboot kernel, whichever the image is (a Multiboot magic decides). */
+export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
+}
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
-  const memoryBytes = opts.memoryBytes ?? 64 * 1024 * 1024;
+  checkBootSector(image, opts.memoryBytes ?? 64 * 1024 * 1024);
+  const pc = createPcVm(opts);
+  loadBootSector(pc, image);
+  return runPcVm(pc, opts);
+}
+
+/**
+ * Load a Multiboot (version 1) kernel as QEMU's -kernel does and start the BSP at a real-mode stub
+ * that enters it in the specification's state (loaders/multiboot-entry.ts). A malformed kernel is
+ * refused with an ImageError that says what is wrong.
+ */
+export function runMultibootVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  const pc = createPcVm(opts);
+  loadMultibootKernel(pc, image, opts.cmdline ?? '');
+  return runPcVm(pc, opts);
+}
+
+function checkBootSector(image: Uint8Array, memoryBytes: number): void {
   if (image.length === 0) throw new ImageError('the image is empty');
   const room = Math.min(memoryBytes, 0xa0000) - BOOT_ADDR;
   if (image.length > room)
     throw new ImageError(
       `the image is ${image.length} bytes; it must end below 0xA0000 (at most ${room} bytes)`,
     );
-  const vmx = opts.arch === 'vmx';
-  const vm = new Vm({
-    memoryBytes,
-    vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
-    backend: vmx ? new VmxBackend() : new SvmBackend(),
-    trace: opts.trace ?? null,
-  });
-  vm.ports.register(
-    0x92,
-    1,
-    new Port92(
-      () => {},
-      () => {},
-    ),
-  );
-  vm.ports.register(0x3f8, 8, new SerialStub((b) => opts.onSerialByte?.(b)));
-  vm.guestRam().set(image, BOOT_ADDR);
-  const ncpus = opts.cpus ?? 1;
-  for (let i = 0; i < ncpus; i++) vm.createVcpu();
-  const vcpu = vm.vcpus[0];
-  const b = vcpu.backend;
+}
+
+/** The whole image at 0x7C00; the BSP at 0000:7C00 in real mode with DL = 0x80. */
+export function loadBootSector(pc: PcVm, image: Uint8Array): void {
+  checkBootSector(image, pc.vm.guestRamBytes);
+  pc.vm.guestRam().set(image, BOOT_ADDR);
+  const b = pc.vm.vcpus[0].backend;
   b.setSegment('cs', 0, 0, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(BOOT_ADDR);
   regs.gpr[2] = 0x80n; // DL: boot drive
   b.setRegs(regs);
-  if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
+}
 
-  const out: number[] = [];
+/** The kernel and its information structure in RAM; the BSP at the entry stub. */
+export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
+  const ram = pc.vm.guestRam();
+  let state: ReturnType<typeof loadMultiboot>;
+  try {
+    state = loadMultiboot(image, ram, { cmdline });
+  } catch (e) {
+    if (e instanceof MultibootError) throw new ImageError(`not a loadable Multiboot kernel: ${e.message}`);
+    throw e;
+  }
+  for (const s of state.segments)
+    if (s.addr < 0x100000 && BIOS_AREA < s.addr + s.memSize)
+      throw new ImageError(
+        `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
+      );
+  const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
+  const b = pc.vm.vcpus[0].backend;
+  b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
+  const regs = b.getRegs();
+  regs.rip = BigInt(ip);
+  b.setRegs(regs);
+}
+
+const hex = (v: number) => `0x${v.toString(16).toUpperCase()}`;
+
+/**
+ * Run a loaded VM to its end: round robin over the runnable vCPUs, one quantum each, the same way
+ * every run (the same run gives the same trace).
+ */
+export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult {
+  const { vm, platform, output: out } = pc;
+  const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
   const result = (
@@ -82,16 +198,19 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
     message,
     instructions: total(),
   });
-  // Round robin over the runnable vCPUs, one quantum each: the same run gives the same trace.
+  let idleSkips = 0;
   for (;;) {
     let ran = false;
     for (const v of vm.vcpus) {
+      platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (!v.runnable()) continue;
       ran = true;
+      const cpu = v.backend.cpu;
+      clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = v.backend.cpu.icount + QUANTUM;
+      const turnEnd = cpu.icount + QUANTUM;
       for (;;) {
-        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.backend.cpu.icount, max - total())));
+        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - cpu.icount, max - total())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
@@ -103,17 +222,35 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
           } else if (run.ioPort === 0xe9)
             run.ioData = 0xe9; // the debug console's signature
           else run.ioData = 0xffffffff; // nothing there
-          if (v.backend.cpu.icount < turnEnd && total() < max) continue;
+          if (cpu.icount < turnEnd && total() < max) continue;
           break;
         }
         if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR) break;
         if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
+        if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
         return result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);
       }
+      clock.endTurn();
+      if (pc.resetRequested)
+        return result(
+          'error',
+          `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
+        );
       if (total() >= max)
         return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
     }
-    // Nothing can run and nothing in this machine raises interrupts: it will never wake.
-    if (!ran) return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');
+    clock.endRound();
+    if (ran) {
+      idleSkips = 0;
+      continue;
+    }
+    // Every vCPU waits: let time jump to the next timer interrupt, which may wake one.
+    const next = platform.nextDeadline();
+    if (next !== undefined && idleSkips < MAX_IDLE_SKIPS) {
+      idleSkips++;
+      clock.skipTo(next);
+      continue;
+    }
+    return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');
   }
 }

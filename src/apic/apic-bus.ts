@@ -1,6 +1,9 @@
 // The APIC bus of one VM: routes IPIs (ICR writes) and I/O APIC messages to the local APICs that the
 // destination selects (SDM 11.6.2), and fans level-triggered EOIs back out to the I/O APICs. Delivery
 // is immediate, so a sender's delivery status is idle again as soon as its ICR write returns.
+// Destinations are 8-bit in xAPIC mode and 32-bit in x2APIC mode (11.12.9), so one bus serves any
+// number of APICs; every message is matched against each APIC, which is what hardware does too.
+import { type ApicTrace, formatIcrError, formatIpi } from './ipi-trace.js';
 import type { IpiRouter, LocalApic } from './local-apic.js';
 import {
   DM_LOWEST,
@@ -16,9 +19,20 @@ import {
   XAPIC_BROADCAST,
 } from './registers.js';
 
+/** What one traced message did: the APIC IDs that took it and those the destination chose that did not. */
+interface DeliveryLog {
+  accepted: number[];
+  refused: number[];
+}
+
 export class ApicBus implements IpiRouter {
   /** The local APICs of the VM, by vCPU index. */
   readonly apics: LocalApic[] = [];
+  /**
+   * `--trace apic`: one line per IPI and per ESR error of an ICR write (ipi-trace.ts), or null. Only
+   * a traced message allocates (its target lists).
+   */
+  trace: ApicTrace | null = null;
   private readonly eoiListeners: ((vector: number) => void)[] = [];
 
   /** Attach a local APIC (its vCPU index is the returned position) and take over its IPIs and EOIs. */
@@ -39,6 +53,7 @@ export class ApicBus implements IpiRouter {
   }
 
   sendIpi(from: LocalApic, icrLow: number, dest: number): void {
+    const log: DeliveryLog | null = this.trace === null ? null : { accepted: [], refused: [] };
     this.deliver(
       from,
       (icrLow >>> ICR_SHORTHAND_SHIFT) & 3,
@@ -48,12 +63,19 @@ export class ApicBus implements IpiRouter {
       icrLow & 0xff,
       (icrLow & ICR_TRIGGER_LEVEL) !== 0,
       (icrLow & ICR_LEVEL_ASSERT) !== 0,
+      log,
     );
+    if (log !== null && this.trace !== null)
+      this.trace(formatIpi(from.physicalId, from.x2apicMode, icrLow, dest, log.accepted, log.refused));
+  }
+
+  icrError(from: LocalApic, esrBits: number, icrLow: number, sent: boolean): void {
+    if (this.trace !== null) this.trace(formatIcrError(from.physicalId, esrBits, icrLow, sent));
   }
 
   /** An interrupt message with no sending APIC (I/O APIC, MSI). Returns how many APICs accepted it. */
   deliverIrq(logical: boolean, dest: number, mode: number, vector: number, triggerLevel: boolean): number {
-    return this.deliver(null, SH_NONE, logical, dest, mode, vector, triggerLevel, true);
+    return this.deliver(null, SH_NONE, logical, dest, mode, vector, triggerLevel, true, null);
   }
 
   private deliver(
@@ -65,7 +87,13 @@ export class ApicBus implements IpiRouter {
     vector: number,
     triggerLevel: boolean,
     assert: boolean,
+    log: DeliveryLog | null,
   ): number {
+    if (shorthand === SH_SELF) {
+      // Only the sender can match: no need to look at the other APICs (SDM 11.6.1).
+      if (from === null || !matches(from, from, shorthand, logical, dest)) return 0;
+      return offer(from, mode, vector, triggerLevel, assert, log);
+    }
     if (mode === DM_LOWEST) {
       // Lowest priority (SDM 11.6.2.4): one target, the lowest PPR among those that can take a fixed
       // interrupt; ties go to the lowest APIC ID so runs are reproducible.
@@ -75,15 +103,29 @@ export class ApicBus implements IpiRouter {
         if (best === null || a.ppr < best.ppr || (a.ppr === best.ppr && a.physicalId < best.physicalId))
           best = a;
       }
-      return best?.accept(mode, vector, triggerLevel, assert) ? 1 : 0;
+      return best === null ? 0 : offer(best, mode, vector, triggerLevel, assert, log);
     }
     let accepted = 0;
     for (const a of this.apics) {
-      if (matches(a, from, shorthand, logical, dest) && a.accept(mode, vector, triggerLevel, assert))
-        accepted++;
+      if (matches(a, from, shorthand, logical, dest))
+        accepted += offer(a, mode, vector, triggerLevel, assert, log);
     }
     return accepted;
   }
+}
+
+/** Hand a message to one selected APIC; 1 if it took it. */
+function offer(
+  a: LocalApic,
+  mode: number,
+  vector: number,
+  triggerLevel: boolean,
+  assert: boolean,
+  log: DeliveryLog | null,
+): number {
+  const took = a.accept(mode, vector, triggerLevel, assert);
+  if (log !== null) (took ? log.accepted : log.refused).push(a.physicalId);
+  return took ? 1 : 0;
 }
 
 /** Does `target` belong to the destination (SDM 11.6.2.1-11.6.2.3, 11.12.9, 11.12.10)? */

@@ -61,10 +61,11 @@ import {
   MSR_X2APIC_ICR,
   SH_SELF,
   SVR_APIC_ENABLE,
+  X2APIC_BROADCAST,
   X2APIC_MSR_BASE,
   X2APIC_MSR_LAST,
 } from './registers.js';
-import { clearVector, hasVector, highestVector, newVectorSet, setVector } from './vector-set.js';
+import { clearVector, hasVector, highestVector, setVector } from './vector-set.js';
 import { ApicGpError, checkX2apicRead, checkX2apicWrite } from './x2apic.js';
 
 // IA32_APIC_BASE[11:10] as KVM names the combinations (SDM 11.12.5 figure 11-27).
@@ -82,7 +83,10 @@ export const EV_EXTINT = 16;
 
 /** Where a local APIC sends the IPIs its ICR writes ask for (the ApicBus). */
 export interface IpiRouter {
+  /** Deliver what the ICR low dword says to `dest` (8-bit xAPIC or 32-bit x2APIC destination). */
   sendIpi(from: LocalApic, icrLow: number, dest: number): void;
+  /** An ICR or SELF IPI write logged `esrBits` in the sender's ESR; `sent` if the IPI still went. */
+  icrError(from: LocalApic, esrBits: number, icrLow: number, sent: boolean): void;
 }
 
 export interface LocalApicOptions {
@@ -118,11 +122,18 @@ function lvtSlot(offset: number): number {
   return -1;
 }
 
+/**
+ * IRR, ISR and TMR (8 words each) and the 7 LVT entries live in one buffer: a typed array of its own
+ * for each costs more memory than the registers it holds.
+ */
+const REG_WORDS = 3 * 8 + 7;
+
 export class LocalApic implements InterruptController {
   readonly apicId: number;
-  readonly irr = newVectorSet();
-  readonly isr = newVectorSet();
-  readonly tmr = newVectorSet();
+  private readonly regs = new Uint32Array(REG_WORDS);
+  readonly irr = this.regs.subarray(0, 8);
+  readonly isr = this.regs.subarray(8, 16);
+  readonly tmr = this.regs.subarray(16, 24);
   /** EV_* bits latched by accept(); the VMM reads and clears them with takeEvents(). */
   pendingEvents = 0;
   /** Vector of the last STARTUP IPI (valid while EV_SIPI is pending). */
@@ -146,9 +157,12 @@ export class LocalApic implements InterruptController {
   private esr = 0;
   /** Errors detected since the last ESR write; a write moves them into `esr` (SDM 11.5.3). */
   private esrPending = 0;
-  private readonly lvt = new Uint32Array(7);
+  private readonly lvt = this.regs.subarray(24, 31);
 
   constructor(opts: LocalApicOptions) {
+    // FFFFFFFFh is the x2APIC broadcast and no processor may have it (SDM 11.12.1.3).
+    if (!Number.isInteger(opts.apicId) || opts.apicId < 0 || opts.apicId >= X2APIC_BROADCAST)
+      throw new RangeError(`APIC ID ${opts.apicId} is not a 32-bit x2APIC ID below FFFFFFFFh`);
     this.apicId = opts.apicId >>> 0;
     this.xapicId = this.apicId & 0xff;
     this.x2apicSupported = opts.x2apic ?? true;
@@ -553,22 +567,34 @@ export class LocalApic implements InterruptController {
   private sendIcr(): void {
     const lo = this.icrLow;
     const mode = (lo >>> 8) & 7;
-    const vector = lo & 0xff;
     if (mode === DM_LOWEST && this.x2apicMode) {
       // 001b is reserved in x2APIC mode: "Re-directible IPI" is set and nothing is sent (11.12.9, 11.5.3).
-      this.recordError(ESR_REDIRECTABLE_IPI);
+      this.icrError(ESR_REDIRECTABLE_IPI, lo, false);
       return;
     }
     if (mode === DM_RESERVED) {
-      // 011b is reserved (figure 11-12) and the manuals name no ESR bit for it. No APIC can accept
-      // such a message, which is what Send Accept Error reports (11.5.3 bit 2); it is not sent.
-      this.recordError(ESR_SEND_ACCEPT);
+      // 011b is reserved (figure 11-12) and neither manual names an ESR bit for it (11.5.3 defines
+      // Send Illegal Vector for vectors 0-15 and Illegal Register Address for reserved offsets only).
+      // No APIC can accept such a message, which is what Send Accept Error reports (bit 2, the APM's
+      // SAE); it is not sent.
+      this.icrError(ESR_SEND_ACCEPT, lo, false);
       return;
     }
-    if ((mode === DM_FIXED || mode === DM_LOWEST) && vector < 16) this.recordError(ESR_SEND_ILLEGAL_VECTOR);
-    const dest = this.x2apicMode ? this.icrHigh : this.icrHigh >>> 24;
-    if (this.router) this.router.sendIpi(this, lo, dest);
-    else if (((lo >>> ICR_SHORTHAND_SHIFT) & 3) === SH_SELF) this.accept(mode, vector, false, true);
+    if ((mode === DM_FIXED || mode === DM_LOWEST) && (lo & 0xff) < 16)
+      this.icrError(ESR_SEND_ILLEGAL_VECTOR, lo, true); // still sent: each receiver logs it too
+    // xAPIC: ICR bits 63:56 (8-bit IDs, FFh = broadcast); x2APIC: bits 63:32 (11.12.9).
+    this.send(lo, this.x2apicMode ? this.icrHigh : this.icrHigh >>> 24);
+  }
+
+  private send(icrLow: number, dest: number): void {
+    if (this.router) this.router.sendIpi(this, icrLow, dest);
+    else if (((icrLow >>> ICR_SHORTHAND_SHIFT) & 3) === SH_SELF)
+      this.accept((icrLow >>> 8) & 7, icrLow & 0xff, false, true);
+  }
+
+  private icrError(esrBits: number, icrLow: number, sent: boolean): void {
+    this.recordError(esrBits);
+    this.router?.icrError(this, esrBits, icrLow, sent);
   }
 
   // ---- xAPIC: the MMIO page (SDM 11.4.1) ----
@@ -654,9 +680,10 @@ export class LocalApic implements InterruptController {
     if (this.mode !== LAPIC_MODE_X2APIC) throw new ApicGpError(msr, 'APIC is not in x2APIC mode');
   }
 
-  /** SELF IPI (11.12.11): a fixed, edge-triggered IPI to this APIC. */
+  /** SELF IPI (11.12.11): a fixed, edge-triggered IPI to this APIC, as the Self shorthand sends it. */
   private selfIpi(vector: number): void {
-    if (vector < 16) this.recordError(ESR_SEND_ILLEGAL_VECTOR);
-    this.accept(DM_FIXED, vector, false, true);
+    const icrLow = vector | (SH_SELF << ICR_SHORTHAND_SHIFT);
+    if (vector < 16) this.icrError(ESR_SEND_ILLEGAL_VECTOR, icrLow, true);
+    this.send(icrLow, 0);
   }
 }

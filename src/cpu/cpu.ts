@@ -4,7 +4,7 @@ import type { Block } from './block.js';
 import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
 import { LazyOp } from './flags.js';
 import type { MsrHandler } from './msr.js';
-import type { InterceptPort, InterruptController, IoBus, MmioBus } from './ports.js';
+import type { InterceptPort, InterruptController, IoBus, MemoryEncryption, MmioBus } from './ports.js';
 import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CS, DS, EFER_LMA, ES, FS, GS, SS } from './regs.js';
 import { TLB_SIZE, tlbFlushAll } from './tlb.js';
 
@@ -195,6 +195,11 @@ export class Cpu {
    * the MmioBus at MMIO_ASSIST_BASE + gpa instead of ending the run with #NPF.
    */
   mmioAssist = false;
+  /**
+   * SEV (set by the SVM world switch for an SEV guest, else null): the C-bit in guest-physical
+   * addresses and the memory controller that keeps private pages decrypted only for the guest.
+   */
+  memCrypt: MemoryEncryption | null = null;
   /** A20 gate: bit 20 of every physical address is ANDed with this. */
   a20Mask = -1;
   /** Told about every #UD from an undefined or unimplemented opcode: its RIP, bytes and code size (debug option). */

@@ -11,6 +11,10 @@ export interface CpuidFeatures {
   vmx: boolean;
   /** XSAVE family (and CR4.OSXSAVE, XGETBV/XSETBV); off until XSAVE itself is implemented. */
   xsave: boolean;
+  /** SEV-ES guest (APM vol 2 15.35): leaf 8000001Fh reports SEV and SEV-ES with the C-bit position. */
+  sevEs: boolean;
+  /** The C-bit position reported in 8000001Fh EBX[5:0]. */
+  cBit: number;
   /** Highest extended leaf reported (0x8000001F once SEV leaves are added). */
   maxExtLeaf: number;
   /** Number of ASIDs reported in 8000000Ah EBX. */
@@ -26,6 +30,8 @@ export function defaultFeatures(): CpuidFeatures {
     svm: false,
     vmx: false,
     xsave: false,
+    sevEs: false,
+    cBit: 47,
     maxExtLeaf: 0x80000008,
     asids: 0,
     extra: new Map(),
@@ -80,7 +86,7 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
   const maxExt = amd ? f.maxExtLeaf : 0x80000008;
   switch (eax >>> 0) {
     case 0:
-      out[0] = 7;
+      out[0] = 0xb;
       out[1] = str4(v, 0);
       out[3] = str4(v, 4);
       out[2] = str4(v, 8);
@@ -94,8 +100,17 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
     case 7:
       if (ecx === 0) out[2] = 1 << 22; // RDPID
       return;
+    case 0xb:
+      // Extended topology: one thread per core, one core per package; EDX is the x2APIC ID (32 bits).
+      out[2] = ecx & 0xff;
+      if (ecx === 0 || ecx === 1) {
+        out[1] = 1;
+        out[2] |= (ecx + 1) << 8; // level type 1 SMT, 2 core
+      }
+      out[3] = cpu.apicId;
+      return;
     case 0x80000000:
-      out[0] = maxExt;
+      out[0] = f.sevEs && amd ? Math.max(maxExt, 0x8000001f) : maxExt;
       if (amd) {
         out[1] = str4(v, 0);
         out[3] = str4(v, 4);
@@ -115,6 +130,12 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
     }
     case 0x80000008:
       out[0] = 0x3030; // 48 physical, 48 linear address bits
+      return;
+    case 0x8000001f:
+      if (amd && f.sevEs) {
+        out[0] = (1 << 1) | (1 << 3); // SEV, SEV-ES
+        out[1] = f.cBit | (1 << 6); // C-bit position; the physical address space shrinks by 1 bit
+      }
       return;
     case 0x8000000a:
       if (amd && f.svm) {

@@ -258,7 +258,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
       flags = (flags & ~GRP) | grpFlags[g];
       if (g >> 3 === G7 && mod === 3) {
         op = group7Reg(modrm & 7, (modrm >> 3) & 7, rep);
-        flags |= TERM;
+        flags = (flags & ~MEMONLY) | TERM; // the register forms are other instructions, not #UD
       }
     }
     if (op === Op.SHIFT_RM_I && !(flags & IBU)) insn.imm = 1; // D0/D1: count 1

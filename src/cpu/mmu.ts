@@ -2,9 +2,9 @@
 // memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
 import { chunkMask, invalidateCodeChunks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
-import { InterceptKind } from './ports.js';
+import { InterceptKind, type MemoryEncryption } from './ports.js';
 import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
-import { BANK_EXEC, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
+import { BANK_EXEC, BANK_READ, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
 
 /** Access kinds for translate(). */
 export const ACC_READ = 0,
@@ -37,12 +37,18 @@ function pageFault(cpu: Cpu, lin: number, err: number): never {
  * all ones.
  */
 function pte32(cpu: Cpu, pa: number): number {
+  const mc = cpu.memCrypt;
+  if (mc !== null && pa >= mc.cBitValue) pa -= mc.cBitValue;
   let hpa = a20(cpu, pa);
   if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_READ, true);
   else if (cpu.eptRoot >= 0) hpa = eptTranslate(cpu, pa, ACC_READ, true);
-  return hpa + 4 <= cpu.ramBytes ? cpu.ram.getInt32(hpa, true) : cpu.mmio.mmioRead(hpa, 4) | 0;
+  if (hpa + 4 > cpu.ramBytes) return cpu.mmio.mmioRead(hpa, 4) | 0;
+  if (mc !== null) mc.access(hpa, true); // SEV: guest page tables are read as private memory
+  return cpu.ram.getInt32(hpa, true);
 }
 function setPteBits(cpu: Cpu, pa: number, bits: number): void {
+  const mc = cpu.memCrypt;
+  if (mc !== null && pa >= mc.cBitValue) pa -= mc.cBitValue;
   let hpa = a20(cpu, pa);
   if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_WRITE, true);
   else if (cpu.eptRoot >= 0) {
@@ -72,7 +78,22 @@ export function translate(cpu: Cpu, lin: number, acc: number): number {
     return eptTranslate(cpu, guestTranslate(cpu, lin, acc), acc, false);
   }
   const pa = guestTranslate(cpu, lin, acc);
+  if (cpu.memCrypt !== null) return sevTranslate(cpu, pa, acc);
   return cpu.nptRoot < 0 ? pa : nestedTranslate(cpu, pa, acc, false);
+}
+
+/**
+ * SEV (APM vol 2 15.34.5-6): the C-bit of the guest-physical address says private or shared and
+ * is dropped before the nested walk. Instruction fetches, and every access while guest paging is
+ * off, are private whatever the bit says.
+ */
+function sevTranslate(cpu: Cpu, pa: number, acc: number): number {
+  const mc = cpu.memCrypt as MemoryEncryption;
+  const cbit = pa >= mc.cBitValue;
+  const gpa = cbit ? pa - mc.cBitValue : pa;
+  const hpa = cpu.nptRoot < 0 ? gpa : nestedTranslate(cpu, gpa, acc, false);
+  if (hpa < cpu.ramBytes) mc.access(hpa, cbit || (acc & ACC_EXEC) !== 0 || !cpu.paging);
+  return hpa;
 }
 
 /** The guest's own walk: linear to (guest-)physical. */
@@ -541,10 +562,20 @@ export function probeWrite(cpu: Cpu, lin: number, size: number): void {
 
 /** Accesses the processor makes for itself (GDT, IDT, TSS): supervisor rights at any CPL. */
 export function readSys(cpu: Cpu, lin: number, size: number): number {
+  // Through the supervisor read bank first: exception delivery reads the IDT every time (and an
+  // SEV-ES guest takes a #VC for every port access).
+  const lpn = Math.floor(lin / 4096);
+  const i = BANK_READ * TLB_SIZE + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off + size <= 4096) return physRead(cpu, cpu.tlbPhys[i] + off, size);
   return readSlow(cpu, lin, size, 0);
 }
 export function writeSys(cpu: Cpu, lin: number, size: number, v: number): void {
-  writeSlow(cpu, lin, size, v, 0);
+  const lpn = Math.floor(lin / 4096);
+  const i = BANK_WRITE * TLB_SIZE + (lpn & TLB_MASK);
+  const off = lin & 0xfff;
+  if (cpu.tlbTag[i] === lpn && off + size <= 4096) physWrite(cpu, cpu.tlbPhys[i] + off, size, v);
+  else writeSlow(cpu, lin, size, v, 0);
 }
 
 /** Physical address of the instruction byte at `lin` (execute access). */

@@ -154,7 +154,12 @@ export function wrmsr(cpu: Cpu, msr: number, v: bigint): void {
       return;
     case MSR_EFER: {
       const allowed =
-        EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_FFXSR | (cpu.features.svm ? EFER_SVME : 0);
+        EFER_SCE |
+        EFER_LME |
+        EFER_LMA |
+        EFER_NXE |
+        EFER_FFXSR |
+        (cpu.features.svm || cpu.features.sevEs ? EFER_SVME : 0);
       if (v >> 32n !== 0n || lo & ~allowed) gp(cpu);
       // LME may not change while paging is on; LMA is read-only.
       if (cpu.paging && (lo & EFER_LME) !== (cpu.efer & EFER_LME)) gp(cpu);

@@ -82,3 +82,19 @@ export interface InterruptController {
   /** The core has started delivering `vector` (moves it from IRR to ISR). */
   acknowledge(vector: number): void;
 }
+
+/**
+ * The memory controller's encryption (AMD SEV, APM vol 2 15.34): set on a processor while it runs
+ * an SEV guest. Guest-physical addresses then carry the C-bit (bit `cBit` of a page-table entry's
+ * address): set means private (encrypted with the guest's key), clear means shared. The core strips
+ * the bit before nested paging and tells the controller which view each page is accessed with.
+ */
+export interface MemoryEncryption {
+  /** 2 ** (the C-bit position). */
+  readonly cBitValue: number;
+  /**
+   * Before an access to the page at host-physical `hpa`: make RAM hold what an access with the
+   * C-bit `priv` sees there (the decrypted page for a private access, the raw bytes for a shared one).
+   */
+  access(hpa: number, priv: boolean): void;
+}

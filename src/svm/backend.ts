@@ -35,6 +35,7 @@ import {
   SVM_EXIT_NPF,
   SVM_EXIT_PAUSE,
   SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VMGEXIT,
   SVM_EXIT_VMMCALL,
   SVM_NESTED_CTL_NP_ENABLE,
   setMsrIntercept,
@@ -69,16 +70,17 @@ export function buildNestedTables(services: VmmServices): number {
   return pml4;
 }
 
-class SvmVcpu implements BackendVcpu {
-  private readonly hw: SvmHardware;
-  private readonly vmcbPa: number;
-  private readonly vmcb: Vmcb;
-  private readonly out = new Int32Array(4);
+export class SvmVcpu implements BackendVcpu {
+  protected readonly hw: SvmHardware;
+  protected readonly vmcbPa: number;
+  /** The hypervisor's control block for this vCPU (plain memory: it is the hypervisor's own). */
+  readonly vmcb: Vmcb;
+  protected readonly out = new Int32Array(4);
 
   constructor(
     readonly id: number,
     readonly cpu: Cpu,
-    private readonly svc: VmmServices,
+    protected readonly svc: VmmServices,
     nptRoot: number,
     iopmPa: number,
     msrpmPa: number,
@@ -177,7 +179,7 @@ class SvmVcpu implements BackendVcpu {
   }
 
   /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
-  private advance(): void {
+  protected advance(): void {
     this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
     this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
   }
@@ -189,6 +191,12 @@ class SvmVcpu implements BackendVcpu {
 
   /** The APIC vector offered to the guest through V_IRQ, or -1. */
   private offered = -1;
+
+  /** Forget a virtual interrupt offered but not taken (INIT): it stays pending in the APIC's IRR. */
+  protected dropOfferedInterrupt(): void {
+    this.offered = -1;
+    this.vmcb.set('int_ctl', this.vmcb.get('int_ctl') & ~V_IRQ_MASK);
+  }
 
   /** Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). */
   private syncInterruptsIn(): void {
@@ -235,18 +243,10 @@ class SvmVcpu implements BackendVcpu {
       }
       case SVM_EXIT_IOIO:
         return this.ioInterception(run);
-      case SVM_EXIT_NPF: {
-        const err = Number(c.get64('exit_info_1') & 0xffffffffn);
-        const gpa = Number(c.get64('exit_info_2'));
-        this.svc.trace(
-          'exits',
-          `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
-        );
-        if (err & 1 && !(err & 8))
-          return this.internalError(run, code, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
-        this.emulateInstruction(); // MMIO (a device, or open bus: all ones, writes dropped)
-        return RESUME;
-      }
+      case SVM_EXIT_VMGEXIT:
+        return this.vmgexit(run);
+      case SVM_EXIT_NPF:
+        return this.npf(run);
       case SVM_EXIT_MSR:
         return this.msrInterception(run);
       case SVM_EXIT_PAUSE:
@@ -272,8 +272,28 @@ class SvmVcpu implements BackendVcpu {
     return this.internalError(run, code, `unexpected #VMEXIT ${svmExitName(code)}`);
   }
 
+  /** #NPF: MMIO (the local APIC page, or open bus), emulated here; a protection fault is a bug. */
+  protected npf(run: RunState): number {
+    const c = this.vmcb;
+    const err = Number(c.get64('exit_info_1') & 0xffffffffn);
+    const gpa = Number(c.get64('exit_info_2'));
+    this.svc.trace(
+      'exits',
+      `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
+    );
+    if (err & 1 && !(err & 8))
+      return this.internalError(run, SVM_EXIT_NPF, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
+    this.emulateInstruction(); // MMIO (a device, or open bus: all ones, writes dropped)
+    return RESUME;
+  }
+
+  /** VMGEXIT outside an SEV-ES guest executes as VMMCALL; an exit code 0x403 here is a bug. */
+  protected vmgexit(run: RunState): number {
+    return this.internalError(run, SVM_EXIT_VMGEXIT, 'VMGEXIT exit from a guest that is not SEV-ES');
+  }
+
   /** MSR exits: only EFER is intercepted; the guest sees and sets it without SVME. */
-  private msrInterception(run: RunState): number {
+  protected msrInterception(run: RunState): number {
     const c = this.vmcb;
     const msr = this.cpu.r32[2] >>> 0;
     const write = c.get64('exit_info_1') === 1n;
@@ -318,14 +338,14 @@ class SvmVcpu implements BackendVcpu {
   }
 
   /** Inject an exception at the next VMRUN (EVENTINJ, APM 15.20). */
-  private queueException(vector: number, errorCode: number | undefined): void {
+  protected queueException(vector: number, errorCode: number | undefined): void {
     const ev = errorCode === undefined ? 0 : SVM_EVTINJ_VALID_ERR;
     this.vmcb.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | ev | vector) >>> 0);
     this.vmcb.set('event_inj_err', errorCode ?? 0);
   }
 
   /** IOIO (APM 15.10.2): VMM devices are emulated here; other ports go to userspace as KVM_EXIT_IO. */
-  private ioInterception(run: RunState): number {
+  protected ioInterception(run: RunState): number {
     const info = Number(this.vmcb.get64('exit_info_1'));
     const port = info >>> 16;
     const isIn = (info & 1) !== 0;
@@ -343,7 +363,7 @@ class SvmVcpu implements BackendVcpu {
     return run.exitIo(isIn, port, size, Number(this.vmcb.get64('rax') & 0xffffffffn));
   }
 
-  private internalError(run: RunState, code: number, why: string): number {
+  protected internalError(run: RunState, code: number, why: string): number {
     return run.exitInternalError(code, why);
   }
 }
@@ -353,21 +373,76 @@ export class SvmBackend implements Backend {
   private nptRoot = -1;
   private iopm = -1;
   private msrpm = -1;
+  private readonly regions: { gpa: number; hpa: number; bytes: number }[] = [];
+
+  /**
+   * Map guest-physical [gpa, gpa + bytes) to host pages at hpa (e.g. a firmware ROM below 4 GiB);
+   * call before the first vCPU is created.
+   */
+  mapRegion(gpa: number, hpa: number, bytes: number): void {
+    if (this.nptRoot >= 0) throw new Error('mapRegion after the nested tables were built');
+    this.regions.push({ gpa, hpa, bytes });
+  }
+
+  /** EFER is intercepted (as in KVM) so the guest never sees SVME; SEV-ES guests own their EFER. */
+  protected interceptEfer(): boolean {
+    return true;
+  }
+
+  protected makeVcpu(
+    id: number,
+    cpu: Cpu,
+    services: VmmServices,
+    npt: number,
+    iopm: number,
+    msrpm: number,
+  ): SvmVcpu {
+    return new SvmVcpu(id, cpu, services, npt, iopm, msrpm);
+  }
 
   createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu {
     if (this.nptRoot < 0) {
       this.nptRoot = buildNestedTables(services);
+      for (const r of this.regions) mapNestedPages(services, this.nptRoot, r.gpa, r.hpa, r.bytes);
       // Every port exits (the VMM decides who emulates it); MSRs pass through.
       this.iopm = services.allocHostPages(IOPM_SIZE / PAGE);
       new Uint8Array(services.hostView.buffer, this.iopm, IOPM_SIZE).fill(0xff);
       this.msrpm = services.allocHostPages(MSRPM_SIZE / PAGE);
-      // EFER is intercepted (as in KVM): the VMCB's copy must have SVME set, the guest's must not.
       const msrpm = new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE);
-      setMsrIntercept(msrpm, MSR_EFER, true, true);
+      if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
       for (const msr of [0x1b, 0x6e0]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
     }
-    return new SvmVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);
+    return this.makeVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);
+  }
+}
+
+/** Add 4 KiB nested mappings gpa -> hpa (the upper levels are made as needed). */
+export function mapNestedPages(
+  services: VmmServices,
+  pml4: number,
+  gpa: number,
+  hpa: number,
+  bytes: number,
+): void {
+  const v = services.hostView;
+  for (let off = 0; off < bytes; off += PAGE) {
+    const g = gpa + off;
+    let table = pml4;
+    for (let level = 4; level > 1; level--) {
+      const ent = table + (Math.floor(g / 2 ** (3 + 9 * level)) % 512) * 8;
+      let lo = v.getUint32(ent, true);
+      if (lo & 0x80) throw new Error(`0x${g.toString(16)} is already mapped by a large nested page`);
+      if (!(lo & 1)) {
+        lo = services.allocHostPages(1) + 7;
+        v.setUint32(ent, lo, true);
+        v.setUint32(ent + 4, 0, true);
+      }
+      table = (v.getUint32(ent + 4, true) * 2 ** 32 + (lo & ~0xfff)) >>> 0;
+    }
+    const pte = table + (Math.floor(g / PAGE) % 512) * 8;
+    v.setUint32(pte, ((hpa + off) % 2 ** 32) + 7, true);
+    v.setUint32(pte + 4, Math.floor((hpa + off) / 2 ** 32), true);
   }
 }

@@ -536,11 +536,17 @@ export function setMsrIntercept(msrpm: Uint8Array, msr: number, read: boolean, w
 
 /** Typed access to a VMCB that lives at `offset` in a view of host memory. Little-endian, as x86. */
 export class Vmcb {
+  /**
+   * `saveAreaOnly`: an accessor for a bare save area (the SEV-ES VMSA, a page whose layout starts
+   * like the VMCB's save area), placed so that save-area offsets land in it; control fields are off limits.
+   */
   constructor(
     readonly view: DataView,
     readonly offset: number,
+    saveAreaOnly = false,
   ) {
-    if (offset < 0 || offset + VMCB_SIZE > view.byteLength) {
+    const first = saveAreaOnly ? offset + VMCB_SAVE_AREA_OFFSET : offset;
+    if (first < 0 || offset + VMCB_SIZE > view.byteLength) {
       throw new RangeError(`VMCB at 0x${offset.toString(16)} does not fit in ${view.byteLength} bytes`);
     }
   }

@@ -16,6 +16,8 @@ export const RESUME = 1;
 export const TO_USER = 0;
 /** Resume later: the vCPU gives up the rest of its quantum (a spinning PAUSE loop, KVM's kvm_vcpu_on_spin). */
 export const YIELD = 2;
+/** SEV-ES: the vCPU asked for AP Reset Hold; it waits in KVM_MP_STATE_AP_RESET_HOLD for INIT-SIPI-SIPI. */
+export const AP_RESET_HOLD = 3;
 
 /** kvm_run: what userspace sees after KVM_RUN returns (only the parts hvemu fills). */
 export class RunState {

@@ -48,6 +48,8 @@ export const KVM_EXIT_IO_OUT = 1;
 export const KVM_SYSTEM_EVENT_SHUTDOWN = 1;
 export const KVM_SYSTEM_EVENT_RESET = 2;
 export const KVM_SYSTEM_EVENT_CRASH = 3;
+/** SEV-ES/SNP guest asked to be terminated (GHCB termination request); data[0] = the GHCB MSR. */
+export const KVM_SYSTEM_EVENT_SEV_TERM = 6;
 
 /** kvm_run.internal.suberror */
 export const KVM_INTERNAL_ERROR_EMULATION = 1;

@@ -2,10 +2,12 @@
 // enters the guest through the backend until something needs userspace (KVM_RUN).
 import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js';
 import type { BackendVcpu } from './backend-api.js';
-import { RunState, TO_USER, YIELD } from './backend-api.js';
+import { AP_RESET_HOLD, type Regs, RunState, TO_USER, YIELD } from './backend-api.js';
 import {
+  KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
+  KVM_MP_STATE_AP_RESET_HOLD,
   KVM_MP_STATE_HALTED,
   KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
@@ -18,6 +20,11 @@ export class Vcpu {
 
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
+  /**
+   * Report an AP Reset Hold to userspace as KVM_EXIT_AP_RESET_HOLD (opt-in, as with a userspace
+   * local APIC in KVM); by default the VMM just parks the vCPU until INIT-SIPI-SIPI.
+   */
+  exitOnApResetHold = false;
 
   constructor(
     readonly id: number,
@@ -26,8 +33,15 @@ export class Vcpu {
     private readonly trace: (line: string) => void,
   ) {}
 
+  /** The VM's virtual time (set by whoever runs the VM's clock), for wake-up times. */
+  now: () => number = () => 0;
+  /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
+  private kickedAt = 0;
+  readyAt = 0;
+
   kick(): void {
     this.kicked = true;
+    this.kickedAt = this.now();
   }
 
   /**
@@ -50,14 +64,15 @@ export class Vcpu {
         this.setMpState(KVM_MP_STATE_RUNNABLE);
       } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.mpState]})`);
     }
-    if (ev & EV_NMI && this.mpState === KVM_MP_STATE_HALTED) this.setMpState(KVM_MP_STATE_RUNNABLE);
-    if (
-      this.mpState === KVM_MP_STATE_HALTED &&
-      this.apic.pendingVector() >= 0 &&
-      this.backend.interruptAllowed()
-    ) {
+    // A hold is a simulated HLT: any wake-up event ends it (the guest sees "not released" and asks again).
+    if (ev & EV_NMI && this.waitsForEvent()) this.setMpState(KVM_MP_STATE_RUNNABLE);
+    if (this.waitsForEvent() && this.apic.pendingVector() >= 0 && this.backend.interruptAllowed()) {
       this.setMpState(KVM_MP_STATE_RUNNABLE);
     }
+  }
+
+  private waitsForEvent(): boolean {
+    return this.mpState === KVM_MP_STATE_HALTED || this.mpState === KVM_MP_STATE_AP_RESET_HOLD;
   }
 
   /** Can the scheduler run this vCPU now? */
@@ -66,7 +81,17 @@ export class Vcpu {
     return this.mpState === KVM_MP_STATE_RUNNABLE;
   }
 
+  /** KVM_GET_REGS / KVM_SET_REGS: refused with GuestStateProtectedError for an SEV-ES vCPU. */
+  getRegs(): Regs {
+    return this.backend.getRegs();
+  }
+  setRegs(regs: Regs): void {
+    this.backend.setRegs(regs);
+  }
+
   setMpState(state: number): void {
+    if (state === KVM_MP_STATE_RUNNABLE && this.mpState !== KVM_MP_STATE_RUNNABLE)
+      this.readyAt = this.kickedAt;
     if (state !== this.mpState)
       this.trace(`vcpu ${this.id}: mp_state ${MP_STATE_NAMES[this.mpState]} -> ${MP_STATE_NAMES[state]}`);
     this.mpState = state;
@@ -96,6 +121,14 @@ export class Vcpu {
       }
       const r = this.backend.runOnce(left, this.run);
       if (r === TO_USER) return this.run.exitReason;
+      if (r === AP_RESET_HOLD) {
+        this.setMpState(KVM_MP_STATE_AP_RESET_HOLD);
+        if (this.exitOnApResetHold) {
+          this.run.exitReason = KVM_EXIT_AP_RESET_HOLD;
+          return KVM_EXIT_AP_RESET_HOLD;
+        }
+        continue;
+      }
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;

@@ -1,6 +1,7 @@
 // A virtual machine: host memory holding guest RAM (at host-physical 0, identity-mapped by the
 // backend's nested tables) and the control pages above it, the port and MMIO buses, the CPUID
-// table, and its vCPUs. Devices are the VMM's ("in-kernel"); nothing is left to userspace yet.
+// table, and its vCPUs. Devices are the VMM's ("in-kernel"), attached by the platform
+// (platform.ts); ports nobody claims go to userspace as KVM_EXIT_IO.
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
@@ -11,6 +12,7 @@ import type { MmioBus } from '../cpu/ports.js';
 import type { Backend, VmmServices } from './backend-api.js';
 import { PortBus } from './io-bus.js';
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED } from './kvm-abi.js';
+import { MmioMap } from './mmio-map.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
@@ -19,22 +21,27 @@ const CONTROL_BYTES = 4 * 1024 * 1024;
 
 /**
  * Guest-physical MMIO of one vCPU, seen through the emulator (addresses arrive as
- * MMIO_ASSIST_BASE + gpa): its local APIC page, else open bus (all ones, writes dropped).
+ * MMIO_ASSIST_BASE + gpa): its local APIC page (which shadows whatever is below it, as on
+ * hardware), else the VM's MMIO map (the I/O APIC), else open bus (all ones, writes dropped).
  */
 class GuestMmio implements MmioBus {
-  constructor(private readonly apic: LocalApic) {}
+  constructor(
+    private readonly apic: LocalApic,
+    private readonly map: MmioMap,
+  ) {}
   mmioRead(addr: number, size: number): number {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       return apic.mmioRead(gpa - apic.mmioBase, size);
-    return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
+    return this.map.read(gpa, size);
   }
   mmioWrite(addr: number, size: number, value: number): void {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       apic.mmioWrite(gpa - apic.mmioBase, size, value);
+    else this.map.write(gpa, size, value);
   }
 }
 
@@ -51,6 +58,8 @@ export class Vm {
   readonly hostView: DataView;
   readonly guestRamBytes: number;
   readonly ports = new PortBus();
+  /** Platform MMIO devices, shared by every vCPU. */
+  readonly mmio = new MmioMap();
   readonly vcpus: Vcpu[] = [];
   private nextHostPage: number;
   readonly apicBus = new ApicBus();
@@ -62,6 +71,7 @@ export class Vm {
     this.hostView = new DataView(this.hostMemory);
     this.nextHostPage = opts.memoryBytes;
     const trace = opts.trace ?? null;
+    this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
     this.services = {
       hostView: this.hostView,
       guestRamBytes: this.guestRamBytes,
@@ -99,7 +109,7 @@ export class Vm {
     cpu = new Cpu({
       ram: this.hostMemory,
       io: this.ports,
-      mmio: new GuestMmio(apic),
+      mmio: new GuestMmio(apic, this.mmio),
       vendor: this.opts.vendor,
       apicId: id,
     });

@@ -8,7 +8,7 @@ import type { Cpu } from '../cpu/cpu.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
-import { VmxHardware } from './hw/vm-entry.js';
+import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
 import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
 import {
@@ -82,7 +82,7 @@ class VmxVcpu implements BackendVcpu {
     msrBitmap: number,
   ) {
     this.hw = new VmxHardware(cpu);
-    this.vmcs = initVmcs(svc, eptRoot, msrBitmap);
+    this.vmcs = initVmcs(svc, eptRoot, msrBitmap, (id % 0xffff) + 1);
     this.vcpuReset(false);
   }
 
@@ -144,9 +144,17 @@ class VmxVcpu implements BackendVcpu {
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
     this.completeInterrupts();
-    if (reason < 0) return this.failEntry(run, `VMX instruction failed: ${this.hw.failReason}`);
+    if (reason === VMX_FAIL_VALID) {
+      const error = this.vmcs.read32(F.VM_INSTRUCTION_ERROR);
+      return this.failEntry(run, error, `VMfailValid(${error}): ${this.hw.failReason}`);
+    }
+    if (reason < 0) return this.failEntry(run, 0, 'VMfailInvalid: no usable VMCS');
     if (reason & VMX_EXIT_REASONS_FAILED_VMENTRY)
-      return this.failEntry(run, `VM-entry failure (${vmxExitReasonName(reason)}): ${this.hw.failReason}`);
+      return this.failEntry(
+        run,
+        reason,
+        `VM-entry failure (${vmxExitReasonName(reason)}): ${this.hw.failReason}`,
+      );
     const handler = EXIT_HANDLERS[reason & 0xffff];
     if (handler) return handler(this, run);
     return this.internalError(run, reason, `unexpected VM exit ${vmxExitReasonName(reason)}`);
@@ -370,15 +378,27 @@ class VmxVcpu implements BackendVcpu {
     c.write32(F.IDT_VECTORING_INFO_FIELD, 0);
   }
 
-  /** A hardware exception at the next VM entry (SDM 26.5.1). */
+  /**
+   * A hardware exception at the next VM entry (SDM 26.5.1). Real mode has no error codes, and
+   * injecting one there fails the entry (26.2.1.3): KVM's kvm_inject_exception drops it too.
+   */
   private queueException(vector: number, errorCode: number): void {
-    const info = INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | INTR_INFO_DELIVER_CODE_MASK | vector;
-    this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, info >>> 0);
-    this.vmcs.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
+    const protectedMode = (this.vmcs.read(F.GUEST_CR0) & 1n) !== 0n;
+    const code = protectedMode ? INTR_INFO_DELIVER_CODE_MASK : 0;
+    this.vmcs.write32(
+      F.VM_ENTRY_INTR_INFO_FIELD,
+      (INTR_INFO_VALID_MASK | INTR_TYPE_HARD_EXCEPTION | code | vector) >>> 0,
+    );
+    this.vmcs.write32(F.VM_ENTRY_EXCEPTION_ERROR_CODE, protectedMode ? errorCode : 0);
   }
 
-  private failEntry(run: RunState, why: string): number {
+  /**
+   * KVM_EXIT_FAIL_ENTRY; `reason` is KVM's hardware_entry_failure_reason: the exit reason of a
+   * VM-entry failure (bit 31 set), or the VM-instruction error of a VMfailValid.
+   */
+  private failEntry(run: RunState, reason: number, why: string): number {
     run.exitReason = KVM_EXIT_FAIL_ENTRY;
+    run.internalData = [reason >>> 0];
     run.explanation = why;
     return TO_USER;
   }

@@ -12,6 +12,8 @@ import {
   PIN_BASED_NMI_EXITING,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_ENABLE_RDTSCP,
+  SECONDARY_EXEC_ENABLE_VPID,
+  SECONDARY_EXEC_PAUSE_LOOP_EXITING,
   SECONDARY_EXEC_UNRESTRICTED_GUEST,
   VM_ENTRY_IA32E_MODE,
   VM_ENTRY_LOAD_IA32_EFER,
@@ -77,12 +79,16 @@ export function buildMsrBitmap(services: VmmServices): number {
   return pa;
 }
 
+/** KVM's ple_gap and ple_window defaults (TSC ticks; here one tick per instruction). */
+export const KVM_DEFAULT_PLE_GAP = 128;
+export const KVM_VMX_DEFAULT_PLE_WINDOW = 4096;
+
 /**
- * init_vmcs: a fresh VMCS region with the execution, exit and entry controls. PAUSE exiting is left
- * off: this processor has no PAUSE-loop exiting, and an exit on every PAUSE makes spin loops slow;
- * a spinning vCPU runs out its quantum instead (handle_pause still YIELDs if it is turned on).
+ * init_vmcs: a fresh VMCS region with the execution, exit and entry controls. PAUSE-loop exiting is
+ * on with KVM's defaults, so a vCPU spinning on a lock gives up its quantum (handle_pause YIELDs)
+ * instead of running it out; plain "PAUSE exiting" stays off, as it would exit on every PAUSE.
  */
-export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: number): Vmcs {
+export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: number, vpid: number): Vmcs {
   const pa = services.allocHostPages(1);
   const vmcs = new Vmcs(services.hostView, pa);
   vmcs.revisionId = VMCS_REVISION_ID;
@@ -104,10 +110,19 @@ export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: numb
   vmcs.write32(
     F.SECONDARY_VM_EXEC_CONTROL,
     adjustControls(
-      SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST | SECONDARY_EXEC_ENABLE_RDTSCP,
+      SECONDARY_EXEC_ENABLE_EPT |
+        SECONDARY_EXEC_UNRESTRICTED_GUEST |
+        SECONDARY_EXEC_ENABLE_RDTSCP |
+        SECONDARY_EXEC_ENABLE_VPID |
+        SECONDARY_EXEC_PAUSE_LOOP_EXITING,
       VMX_CAPS.proc2,
     ),
   );
+  // A VPID of its own (KVM's allocate_vpid; 0 is the host's) keeps the vCPU's TLB across exits: without
+  // one every VM entry and exit flushes it (SDM 28.3.3.3).
+  vmcs.write32(F.VIRTUAL_PROCESSOR_ID, vpid);
+  vmcs.write32(F.PLE_GAP, KVM_DEFAULT_PLE_GAP);
+  vmcs.write32(F.PLE_WINDOW, KVM_VMX_DEFAULT_PLE_WINDOW);
   vmcs.write32(
     F.VM_EXIT_CONTROLS,
     adjustControls(VM_EXIT_SAVE_IA32_EFER | VM_EXIT_SAVE_IA32_PAT, VMX_CAPS.exit),

@@ -95,6 +95,8 @@ export const VMCS_SUPPORTED_FIELDS: readonly number[] = Object.freeze([
   F.VM_ENTRY_EXCEPTION_ERROR_CODE,
   F.VM_ENTRY_INSTRUCTION_LEN,
   F.SECONDARY_VM_EXEC_CONTROL,
+  F.PLE_GAP,
+  F.PLE_WINDOW,
   F.VM_INSTRUCTION_ERROR,
   F.VM_EXIT_REASON,
   F.VM_EXIT_INTR_INFO,
@@ -174,10 +176,14 @@ export const VMCS_SUPPORTED_FIELDS: readonly number[] = Object.freeze([
   F.HOST_RIP,
 ]);
 
-/** Encoding (full) -> byte offset of its slot in the region. */
-const SLOT_OFFSETS: ReadonlyMap<number, number> = new Map(
-  VMCS_SUPPORTED_FIELDS.map((enc, i) => [enc, DATA_OFFSET + i * SLOT_BYTES]),
-);
+/**
+ * Encoding (full) -> byte offset of its slot in the region, or -1. A dense table: every guest-state
+ * field is looked up on each VM entry and exit. Encodings with bits 31:15 clear index it.
+ */
+const SLOT_OFFSETS = new Int16Array(0x8000).fill(-1);
+VMCS_SUPPORTED_FIELDS.forEach((enc, i) => {
+  SLOT_OFFSETS[enc] = DATA_OFFSET + i * SLOT_BYTES;
+});
 
 /** End of our data area; must fit in the 4 KiB region. */
 export const VMCS_DATA_END = DATA_OFFSET + VMCS_SUPPORTED_FIELDS.length * SLOT_BYTES;
@@ -190,7 +196,7 @@ export function vmcsSlotOffset(encoding: number): number {
   if (!Number.isInteger(encoding) || encoding < 0 || encoding > 0xffff_ffff) return -1;
   if ((encoding & VMCS_ENCODING_RESERVED_MASK) !== 0) return -1;
   if (vmcsFieldIsHigh(encoding) && vmcsFieldWidth(encoding) !== VMCS_WIDTH_64) return -1;
-  return SLOT_OFFSETS.get(encoding & ~1) ?? -1;
+  return SLOT_OFFSETS[encoding & 0x7ffe];
 }
 
 export function isVmcsFieldSupported(encoding: number): boolean {

@@ -2,7 +2,7 @@
 // interceptable point; this port answers from the VMCB's intercept vectors and the I/O and MSR
 // permission maps, and records the #VMEXIT information the world switch writes back.
 
-import type { Cpu } from '../../cpu/cpu.js';
+import { type Cpu, FAULT } from '../../cpu/cpu.js';
 import { InterceptKind, type InterceptPort } from '../../cpu/ports.js';
 import {
   INTERCEPT_CPUID,
@@ -32,8 +32,11 @@ import {
   ioIntercepted,
   msrIntercepted,
   SVM_EXIT_CPUID,
+  SVM_EXIT_CR0_WRITE_TRAP,
+  SVM_EXIT_EFER_WRITE_TRAP,
   SVM_EXIT_EXCP_BASE,
   SVM_EXIT_HLT,
+  SVM_EXIT_INIT,
   SVM_EXIT_INTR,
   SVM_EXIT_INVD,
   SVM_EXIT_INVLPG,
@@ -50,6 +53,8 @@ import {
   SVM_EXIT_READ_CR0,
   SVM_EXIT_READ_DR0,
   SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_SMI,
+  SVM_EXIT_VINTR,
   SVM_EXIT_VMGEXIT,
   SVM_EXIT_VMMCALL,
   SVM_EXIT_VMRUN,
@@ -79,6 +84,33 @@ const SIMPLE: [InterceptKind, number, number][] = [
   [InterceptKind.SHUTDOWN, INTERCEPT_SHUTDOWN, SVM_EXIT_SHUTDOWN],
   [InterceptKind.VMRUN, INTERCEPT_VMRUN, SVM_EXIT_VMRUN],
 ];
+
+/**
+ * SEV-ES automatic exits (APM vol 2 15.35.2, Table 15-37 "AE"): these still #VMEXIT, since the
+ * hypervisor needs no guest register to handle them. Every other intercept becomes #VC inside the
+ * guest. A nested page fault is automatic unless its reserved bit is set (the MMIO pattern).
+ */
+function isAutomaticExit(code: number, info1: number): boolean {
+  switch (code) {
+    case SVM_EXIT_INTR:
+    case SVM_EXIT_NMI:
+    case SVM_EXIT_SMI:
+    case SVM_EXIT_INIT:
+    case SVM_EXIT_VINTR:
+    case SVM_EXIT_PAUSE:
+    case SVM_EXIT_HLT:
+    case SVM_EXIT_SHUTDOWN:
+    case SVM_EXIT_VMGEXIT:
+    case SVM_EXIT_EXCP_BASE + 18: // #MC
+      return true;
+    case SVM_EXIT_NPF:
+      return (info1 & 8) === 0;
+  }
+  return code >= SVM_EXIT_EFER_WRITE_TRAP && code <= SVM_EXIT_CR0_WRITE_TRAP + 15;
+}
+
+/** #VC, the VMM Communication exception (vector 29): its error code is the exit code. */
+const VC_VECTOR = 29;
 
 export class SvmInterceptPort implements InterceptPort {
   vmcb: Vmcb | null = null;
@@ -120,11 +152,21 @@ export class SvmInterceptPort implements InterceptPort {
   }
 
   private hit(code: number, info1: number, info2: number): boolean {
+    if (this.sevEs && !isAutomaticExit(code, info1)) this.raiseVc(code);
     this.exitCode = code;
     this.exitInfo1 = info1;
     this.exitInfo2 = info2;
     this.nextRip = this.cpu.rip; // instruction intercepts are asked with RIP at the next instruction
     return true;
+  }
+
+  /** A non-automatic intercept in an SEV-ES guest: the guest's #VC handler takes it (a fault). */
+  private raiseVc(code: number): never {
+    const cpu = this.cpu;
+    cpu.excVector = VC_VECTOR;
+    cpu.excError = code;
+    cpu.excHasError = true;
+    throw FAULT;
   }
 
   intercept(kind: InterceptKind, info1: number, info2: number): boolean {

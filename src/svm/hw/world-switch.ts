@@ -19,6 +19,9 @@ import { CS, DS, ES, FS, GS, LDTR, SS, TR } from '../../cpu/regs.js';
 import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
 import { tlbFlushAll } from '../../cpu/tlb.js';
+import type { MemoryController } from '../sev/memory-controller.js';
+import type { SecureProcessor } from '../sev/secure-processor.js';
+import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from '../sev/vmsa-layout.js';
 import {
   INTERCEPT_VMRUN,
   IOPM_SIZE,
@@ -30,14 +33,21 @@ import {
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
   SVM_EXIT_ERR,
+  SVM_EXIT_HLT,
   SVM_EXIT_INTR,
+  SVM_EXIT_PAUSE,
   SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VMGEXIT,
+  SVM_GUEST_INTERRUPT_MASK,
   SVM_NESTED_CTL_NP_ENABLE,
+  SVM_NESTED_CTL_SEV_ENABLE,
+  SVM_NESTED_CTL_SEV_ES_ENABLE,
   TLB_CONTROL_DO_NOTHING,
   V_IRQ_MASK,
   Vmcb,
   type VmcbSegmentName,
 } from '../vmcb-layout.js';
+import { SevEsMsrs } from './sev-es-msrs.js';
 import { SvmInterceptPort } from './svm-intercepts.js';
 
 const SEGS: [VmcbSegmentName, number][] = [
@@ -65,24 +75,24 @@ function u64(n: number): bigint {
  * The consistency checks of VMRUN (APM vol 2 15.5.1 "Canonicalization and Consistency Checks").
  * Returns what is wrong, or null when the state is legal.
  */
-export function checkGuestState(vmcb: Vmcb): string | null {
-  const efer = vmcb.get64('efer');
-  const cr0 = vmcb.get64('cr0');
-  const cr3 = vmcb.get64('cr3');
-  const cr4 = vmcb.get64('cr4');
+export function checkGuestState(vmcb: Vmcb, save: Vmcb = vmcb): string | null {
+  const efer = save.get64('efer');
+  const cr0 = save.get64('cr0');
+  const cr3 = save.get64('cr3');
+  const cr4 = save.get64('cr4');
   if (!(efer & EFER_SVME)) return 'EFER.SVME is zero';
   if (!(cr0 & (1n << 30n)) && cr0 & (1n << 29n)) return 'CR0.CD is zero and CR0.NW is set';
   if (cr0 >> 32n) return 'CR0[63:32] are not zero';
   if (cr3 >> 52n) return 'CR3 has MBZ bits set (63:52)';
   if (cr4 >> 32n || cr4 & ~0x7ffffn) return 'CR4 has reserved bits set';
-  if (vmcb.get64('dr6') >> 32n) return 'DR6[63:32] are not zero';
-  if (vmcb.get64('dr7') >> 32n) return 'DR7[63:32] are not zero';
+  if (save.get64('dr6') >> 32n) return 'DR6[63:32] are not zero';
+  if (save.get64('dr7') >> 32n) return 'DR7[63:32] are not zero';
   if (efer & ~0x5d01n) return 'EFER has reserved bits set';
   const lme = (efer & (1n << 8n)) !== 0n;
   const pg = (cr0 & (1n << 31n)) !== 0n;
   if (lme && pg && !(cr4 & (1n << 5n))) return 'EFER.LME and CR0.PG are set but CR4.PAE is zero';
   if (lme && pg && !(cr0 & 1n)) return 'EFER.LME and CR0.PG are set but CR0.PE is zero';
-  const cs = vmcb.getSegment('cs');
+  const cs = save.getSegment('cs');
   if (lme && pg && cr4 & (1n << 5n) && cs.attrib & (1 << 9) && cs.attrib & (1 << 10)) {
     return 'EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D are all set';
   }
@@ -132,10 +142,40 @@ export class SvmHardware {
   private lastNcr3 = -1;
   /** Why the last VMRUN failed its checks (VMEXIT_INVALID), for the trace. */
   invalidReason = '';
+  /** SEV: the memory controller and secure processor of this machine (null without SEV). */
+  private sev: { memory: MemoryController; psp: SecureProcessor } | null = null;
+  private readonly sevMsrs: SevEsMsrs;
+  private vmsaPa = -1;
 
   constructor(readonly cpu: Cpu) {
     this.port = new SvmInterceptPort(cpu);
     this.view = cpu.ram;
+    this.sevMsrs = new SevEsMsrs(cpu);
+    cpu.msrHandlers.push(this.sevMsrs);
+  }
+
+  /** This processor belongs to an SEV-capable machine. */
+  attachSev(memory: MemoryController, psp: SecureProcessor): void {
+    this.sev = { memory, psp };
+    memory.attach(this.cpu);
+  }
+
+  /** SEV-ES VMRUN checks (APM vol 2 15.35.4): null when the VMSA may be entered. */
+  private checkSevEs(vmcb: Vmcb): string | null {
+    const sev = this.sev;
+    if (sev === null) return 'SEV-ES is enabled in NESTED_CTL but this processor has no SEV';
+    const ctl = vmcb.get64('nested_ctl');
+    if (!(ctl & BigInt(SVM_NESTED_CTL_NP_ENABLE))) return 'SEV-ES needs nested paging';
+    if (!(ctl & BigInt(SVM_NESTED_CTL_SEV_ENABLE))) return 'SEV-ES is enabled without SEV';
+    const asid = vmcb.get('asid');
+    if (!sev.memory.hasKey(asid)) return `ASID ${asid} has no SEV key (no ACTIVATE)`;
+    if (!sev.psp.runnable(asid)) return `the launch of ASID ${asid} is not finished (LAUNCH_FINISH)`;
+    const pa = Number(vmcb.get64('vmsa_pa'));
+    if (pa % 4096 !== 0 || pa + 4096 > this.view.byteLength)
+      return `VMSA_PA 0x${pa.toString(16)} is not a page of memory`;
+    if (!sev.memory.isPrivateTo(pa, asid))
+      return `the VMSA at 0x${pa.toString(16)} is not encrypted with ASID ${asid}'s key`;
+    return null;
   }
 
   /**
@@ -150,13 +190,23 @@ export class SvmHardware {
       this.vmcbPa = vmcbPa;
     }
     const vmcb = this.vmcb;
-    const bad = checkGuestState(vmcb);
+    const sevEs = (vmcb.get64('nested_ctl') & BigInt(SVM_NESTED_CTL_SEV_ES_ENABLE)) !== 0n;
+    let save = vmcb;
+    let bad: string | null = null;
+    if (sevEs) {
+      bad = this.checkSevEs(vmcb);
+      if (bad === null) {
+        this.vmsaPa = Number(vmcb.get64('vmsa_pa'));
+        save = vmsaSaveArea(this.view, this.vmsaPa);
+      }
+    } else this.vmsaPa = -1;
+    if (bad === null) bad = checkGuestState(vmcb, save);
     if (bad !== null) {
       this.invalidReason = bad;
       vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(SVM_EXIT_ERR)));
       return SVM_EXIT_ERR;
     }
-    this.loadGuest(vmcb);
+    this.loadGuest(vmcb, save);
     const cpu = this.cpu;
     const port = this.port;
     port.exitCode = -2;
@@ -181,29 +231,29 @@ export class SvmHardware {
         port.exitInfo2 = 0;
       }
     }
-    this.saveGuest(vmcb, code);
+    this.saveGuest(vmcb, save, code);
     return code;
   }
 
-  private loadGuest(vmcb: Vmcb): void {
+  private loadGuest(vmcb: Vmcb, save: Vmcb): void {
     const cpu = this.cpu;
     for (const [name, seg] of SEGS) {
-      const s = vmcb.getSegment(name);
+      const s = save.getSegment(name);
       cpu.segSel[seg] = s.selector;
       cpu.segAttr[seg] = s.attrib & 0x80 ? s.attrib : s.attrib | SEG_UNUSABLE;
       cpu.segLimit[seg] = s.limit;
       cpu.segBase[seg] = num(s.base);
     }
-    const gdtr = vmcb.getSegment('gdtr');
-    const idtr = vmcb.getSegment('idtr');
+    const gdtr = save.getSegment('gdtr');
+    const idtr = save.getSegment('idtr');
     cpu.gdtrBase = num(gdtr.base);
     cpu.gdtrLimit = gdtr.limit & 0xffff;
     cpu.idtrBase = num(idtr.base);
     cpu.idtrLimit = idtr.limit & 0xffff;
-    const cr0 = Number(vmcb.get64('cr0'));
-    const cr3 = Number(vmcb.get64('cr3'));
-    const cr4 = Number(vmcb.get64('cr4'));
-    const efer = Number(vmcb.get64('efer') & 0xffffn);
+    const cr0 = Number(save.get64('cr0'));
+    const cr3 = Number(save.get64('cr3'));
+    const cr4 = Number(save.get64('cr4'));
+    const efer = Number(save.get64('efer') & 0xffffn);
     const pagingChanged =
       cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
     cpu.cr0 = cr0 | 0;
@@ -212,23 +262,37 @@ export class SvmHardware {
     // LMA follows LME and CR0.PG (APM 15.5.1: the processor computes it).
     cpu.efer = efer & 0x400 ? efer : efer | (efer & 0x100 && cr0 & 0x80000000 ? 0x400 : 0);
     if (!(efer & 0x100 && cr0 & 0x80000000)) cpu.efer &= ~0x400;
-    cpu.cr2 = num(vmcb.get64('cr2'));
-    cpu.dr[6] = Number(vmcb.get64('dr6'));
-    cpu.dr[7] = Number(vmcb.get64('dr7'));
-    cpu.eflags = (Number(vmcb.get64('rflags') & 0xffffffffn) | 2) >>> 0;
+    cpu.cr2 = num(save.get64('cr2'));
+    cpu.dr[6] = Number(save.get64('dr6'));
+    cpu.dr[7] = Number(save.get64('dr7'));
+    cpu.eflags = (Number(save.get64('rflags') & 0xffffffffn) | 2) >>> 0;
     cpu.lfOp = 0;
-    cpu.rip = num(vmcb.get64('rip'));
-    cpu.r64[4] = vmcb.get64('rsp');
-    cpu.r64[0] = vmcb.get64('rax');
-    cpu.star = vmcb.get64('star');
-    cpu.lstar = num(vmcb.get64('lstar'));
-    cpu.cstar = num(vmcb.get64('cstar'));
-    cpu.sfmask = Number(vmcb.get64('sfmask') & 0xffffffffn);
-    cpu.kernelGsBase = num(vmcb.get64('kernel_gs_base'));
-    cpu.sysenterCs = Number(vmcb.get64('sysenter_cs') & 0xffffn);
-    cpu.sysenterEsp = num(vmcb.get64('sysenter_esp'));
-    cpu.sysenterEip = num(vmcb.get64('sysenter_eip'));
-    cpu.cpl = vmcb.get('cpl') & 3;
+    cpu.rip = num(save.get64('rip'));
+    cpu.r64[4] = save.get64('rsp');
+    cpu.r64[0] = save.get64('rax');
+    cpu.star = save.get64('star');
+    cpu.lstar = num(save.get64('lstar'));
+    cpu.cstar = num(save.get64('cstar'));
+    cpu.sfmask = Number(save.get64('sfmask') & 0xffffffffn);
+    cpu.kernelGsBase = num(save.get64('kernel_gs_base'));
+    cpu.sysenterCs = Number(save.get64('sysenter_cs') & 0xffffn);
+    cpu.sysenterEsp = num(save.get64('sysenter_esp'));
+    cpu.sysenterEip = num(save.get64('sysenter_eip'));
+    cpu.cpl = save.get('cpl') & 3;
+    const sevEs = save !== vmcb;
+    if (sevEs) {
+      const sev = this.sev as { memory: MemoryController };
+      sev.memory.ensureForm(this.vmsaPa, vmcb.get('asid'));
+      loadVmsaExtras(cpu, this.view, this.vmsaPa);
+      cpu.memCrypt = sev.memory.forAsid(vmcb.get('asid'));
+      cpu.features.sevEs = true;
+      this.sevMsrs.active = true;
+      this.sevMsrs.ghcb = vmcb.get64('ghcb_gpa');
+    } else {
+      cpu.memCrypt = null;
+      this.sevMsrs.active = false;
+    }
+    this.port.sevEs = sevEs;
     cpu.updateMode();
     for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
     // Interrupt shadow from the VMCB (MOV SS / STI just before the exit).
@@ -306,44 +370,59 @@ export class SvmHardware {
     return -2;
   }
 
-  private saveGuest(vmcb: Vmcb, code: number): void {
+  private saveGuest(vmcb: Vmcb, save: Vmcb, code: number): void {
     const cpu = this.cpu;
     for (const [name, seg] of SEGS) {
-      vmcb.setSegment(name, {
+      save.setSegment(name, {
         selector: cpu.segSel[seg],
         attrib: cpu.segAttr[seg] & SEG_UNUSABLE ? cpu.segAttr[seg] & 0xf7f : cpu.segAttr[seg] & 0xfff,
         limit: cpu.segLimit[seg] >>> 0,
         base: u64(cpu.segBase[seg]),
       });
     }
-    vmcb.setSegment('gdtr', { selector: 0, attrib: 0, limit: cpu.gdtrLimit, base: u64(cpu.gdtrBase) });
-    vmcb.setSegment('idtr', { selector: 0, attrib: 0, limit: cpu.idtrLimit, base: u64(cpu.idtrBase) });
-    vmcb.set64('cr0', BigInt(cpu.cr0 >>> 0));
-    vmcb.set64('cr2', u64(cpu.cr2));
-    vmcb.set64('cr3', u64(cpu.cr3));
-    vmcb.set64('cr4', BigInt(cpu.cr4 >>> 0));
-    vmcb.set64('efer', BigInt(cpu.efer));
-    vmcb.set64('dr6', u64(cpu.dr[6]));
-    vmcb.set64('dr7', u64(cpu.dr[7]));
-    vmcb.set64('rflags', BigInt(getFlags(cpu)));
-    vmcb.set64('rip', u64(cpu.rip));
-    vmcb.set64('rsp', cpu.r64[4]);
-    vmcb.set64('rax', cpu.r64[0]);
-    vmcb.set64('star', cpu.star);
-    vmcb.set64('lstar', u64(cpu.lstar));
-    vmcb.set64('cstar', u64(cpu.cstar));
-    vmcb.set64('sfmask', BigInt(cpu.sfmask >>> 0));
-    vmcb.set64('kernel_gs_base', u64(cpu.kernelGsBase));
-    vmcb.set64('sysenter_cs', BigInt(cpu.sysenterCs));
-    vmcb.set64('sysenter_esp', u64(cpu.sysenterEsp));
-    vmcb.set64('sysenter_eip', u64(cpu.sysenterEip));
-    vmcb.set('cpl', cpu.cpl);
-    vmcb.set('int_state', cpu.interruptShadow ? 1 : 0);
+    save.setSegment('gdtr', { selector: 0, attrib: 0, limit: cpu.gdtrLimit, base: u64(cpu.gdtrBase) });
+    save.setSegment('idtr', { selector: 0, attrib: 0, limit: cpu.idtrLimit, base: u64(cpu.idtrBase) });
+    save.set64('cr0', BigInt(cpu.cr0 >>> 0));
+    save.set64('cr2', u64(cpu.cr2));
+    save.set64('cr3', u64(cpu.cr3));
+    save.set64('cr4', BigInt(cpu.cr4 >>> 0));
+    save.set64('efer', BigInt(cpu.efer));
+    save.set64('dr6', u64(cpu.dr[6]));
+    save.set64('dr7', u64(cpu.dr[7]));
+    save.set64('rflags', BigInt(getFlags(cpu)));
+    save.set64('rip', u64(cpu.rip));
+    save.set64('rsp', cpu.r64[4]);
+    save.set64('rax', cpu.r64[0]);
+    save.set64('star', cpu.star);
+    save.set64('lstar', u64(cpu.lstar));
+    save.set64('cstar', u64(cpu.cstar));
+    save.set64('sfmask', BigInt(cpu.sfmask >>> 0));
+    save.set64('kernel_gs_base', u64(cpu.kernelGsBase));
+    save.set64('sysenter_cs', BigInt(cpu.sysenterCs));
+    save.set64('sysenter_esp', u64(cpu.sysenterEsp));
+    save.set64('sysenter_eip', u64(cpu.sysenterEip));
+    save.set('cpl', cpu.cpl);
+    const sevEs = save !== vmcb;
+    // SEV-ES: the hypervisor sees only whether interrupts are enabled (GUEST_INTERRUPT_MASK), no RIP.
+    vmcb.set(
+      'int_state',
+      (cpu.interruptShadow ? 1 : 0) | (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
+    );
     const port = this.port;
     vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(code)));
     vmcb.set64('exit_info_1', u64(port.exitInfo1));
     vmcb.set64('exit_info_2', u64(port.exitInfo2));
-    vmcb.set64('next_rip', u64(port.nextRip));
+    vmcb.set64('next_rip', sevEs ? 0n : u64(port.nextRip));
+    if (sevEs) {
+      // The hypervisor cannot move RIP past an instruction it intercepted: for the automatic
+      // instruction exits the processor completes the instruction itself (VMGEXIT, HLT, PAUSE).
+      if (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE)
+        save.set64('rip', u64(port.nextRip));
+      vmcb.set64('ghcb_gpa', this.sevMsrs.ghcb);
+      saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
+      this.sevMsrs.active = false;
+      cpu.memCrypt = null;
+    }
     vmcb.set('exit_int_info', 0);
     vmcb.set('exit_int_info_err', 0);
     if (!this.vintr.pending) vmcb.set('int_ctl', vmcb.get('int_ctl') & ~V_IRQ_MASK);

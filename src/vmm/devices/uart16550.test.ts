@@ -79,13 +79,25 @@ describe('registers', () => {
     expect(rd(SCR)).toBe(0xa5);
   });
 
-  it('transmits only the bits of the word length (LCR bits 1:0)', () => {
+  it('gives the host the whole THR byte whatever the word length (as QEMU: text from a guest that never set LCR)', () => {
     const { wr, out } = make();
     wr(LCR, 0x02); // 7 data bits
     wr(RBR, 0xff);
+    wr(LCR, 0x00); // 5 data bits, the reset value
+    wr(RBR, 0x55);
+    expect(out).toEqual([0xff, 0x55]);
+  });
+
+  it('loops back only the bits of the word length (LCR bits 1:0)', () => {
+    const { wr, rd, out } = make();
+    wr(MCR, 0x10); // loopback
+    wr(LCR, 0x02); // 7 data bits
+    wr(RBR, 0xff);
+    expect(rd(RBR)).toBe(0x7f);
     wr(LCR, 0x00); // 5 data bits
     wr(RBR, 0xff);
-    expect(out).toEqual([0x7f, 0x1f]);
+    expect(rd(RBR)).toBe(0x1f);
+    expect(out).toEqual([]);
   });
 });
 

@@ -282,10 +282,11 @@ export class Uart16550 implements PortDevice {
 
   private writeThr(v: number): void {
     this.thrIpending = false; // writing THR clears the THRE interrupt ...
-    const bits = 5 + (this.lcr & 3);
-    const byte = v & ((1 << bits) - 1); // only the word length's bits go on the line
-    if (this.mcr & MCR_LOOP) this.push(byte);
-    else this.sink(byte);
+    // The host end is a byte stream: it gets the whole THR byte whatever the word length, as
+    // QEMU's serial device gives its chardev (a guest that never sets LCR, reset value 5 data
+    // bits, still prints text). Looped back, the receiver assembles only the word length's bits.
+    if (this.mcr & MCR_LOOP) this.push(v & ((1 << (5 + (this.lcr & 3))) - 1));
+    else this.sink(v);
     // ... and the instant transmitter empties THR again, which raises it anew.
     this.lsr |= LSR_THRE | LSR_TEMT;
     this.thrIpending = true;

@@ -144,7 +144,7 @@ describe('information structure (spec 3.3)', () => {
     const cstr = (a: number) => new TextDecoder().decode(ram.subarray(a, ram.indexOf(0, a)));
     const mbi = s.ebx;
     expect(u32(mbi + MBI_OFF.flags)).toBe(0x1 | 0x4 | 0x40 | 0x200);
-    expect(u32(mbi + 4)).toBe(640); // mem_lower at offset 4
+    expect(u32(mbi + 4)).toBe(639); // mem_lower at offset 4: 0x9FC00, as INT 12h under QEMU
     expect(u32(mbi + 8)).toBe(RAM / 1024 - 1024); // mem_upper at offset 8
     expect(cstr(u32(mbi + 16))).toBe('kernel.elf console=ttyS0'); // cmdline at 16
     expect(cstr(u32(mbi + 64))).toBe('hvemu'); // boot_loader_name at 64

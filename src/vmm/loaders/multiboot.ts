@@ -9,8 +9,10 @@
 // Memory map handed to the kernel (QEMU's e820 under SeaBIOS, which QEMU's Multiboot option ROM
 // passes on): [0, 0x9FC00) available, [0x9FC00, 0xA0000) reserved (the EBDA, where an MP floating
 // pointer may live), [0xF0000, 0x100000) reserved (BIOS area: MP and ACPI tables), [1 MiB, RAM top)
-// available, and RAM above 4 GiB available. mem_lower = 640 and mem_upper = RAM below 4 GiB in KiB
-// minus 1024, exactly as QEMU's hw/i386/multiboot.c writes them.
+// available, and RAM above 4 GiB available. mem_lower and mem_upper are what that map says, as a
+// kernel under QEMU sees them: QEMU's Multiboot option ROM rewrites them from INT 12h (639 KiB,
+// SeaBIOS keeping 1 KiB of EBDA) and the e820 map. (Under QEMU mem_upper is 128 KiB smaller than
+// here: SeaBIOS reserves the top of RAM for its own tables, which hvemu keeps in 0xF0000-0xFFFFF.)
 
 export class MultibootError extends Error {
   override readonly name = 'MultibootError';
@@ -160,6 +162,18 @@ function findHeader(image: Uint8Array): Header {
       ? 'empty image'
       : 'no Multiboot header: magic 0x1BADB002 not found in the first 8192 bytes',
   );
+}
+
+/**
+ * Does the image claim to be a Multiboot kernel: the magic at a 32-bit aligned offset in its first
+ * 8192 bytes (spec 3.1.1)? Whether the header is valid is `loadMultiboot`'s to say.
+ */
+export function hasMultibootMagic(image: Uint8Array): boolean {
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const limit = Math.min(image.length, MULTIBOOT_SEARCH);
+  for (let off = 0; off + 4 <= limit; off += 4)
+    if (dv.getUint32(off, true) === MULTIBOOT_HEADER_MAGIC) return true;
+  return false;
 }
 
 function checkFlags(h: Header, imageLength: number): void {
@@ -358,7 +372,7 @@ export function loadMultiboot(
   const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
   ram.fill(0, infoAddr, infoAddr + MBI_SIZE);
   dv.setUint32(infoAddr + MBI_OFF.flags, MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_BOOT_LOADER_NAME, true);
-  dv.setUint32(infoAddr + MBI_OFF.mem_lower, 640, true);
+  dv.setUint32(infoAddr + MBI_OFF.mem_lower, Math.min(ram.length, 0x9fc00) >>> 10, true);
   dv.setUint32(
     infoAddr + MBI_OFF.mem_upper,
     Math.floor(Math.min(ram.length, 0xffffffff) / 1024) - 1024,

@@ -16,6 +16,7 @@ import {
   INTR_INFO_DELIVER_CODE_MASK,
   INTR_INFO_VALID_MASK,
 } from '../vmcs-fields.js';
+import { GUEST_SEGMENTS, type GuestSegmentFields } from './guest-segments.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_USE_IO_BITMAPS,
@@ -161,16 +162,25 @@ function fail(why: string, qualification = ENTRY_FAIL_DEFAULT): GuestStateFailur
   return { why, qualification };
 }
 
-const SEGS = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS', 'LDTR', 'TR'] as const;
+type SegName = GuestSegmentFields['name'];
+interface SegState {
+  sel: number;
+  base: bigint;
+  limit: number;
+  ar: number;
+}
 
-function seg(vmcs: Vmcs, name: (typeof SEGS)[number]) {
-  const k = (s: string) => F[`GUEST_${name}_${s}` as keyof typeof F];
-  return {
-    sel: vmcs.read32(k('SELECTOR')),
-    base: vmcs.read(k('BASE')),
-    limit: vmcs.read32(k('LIMIT')),
-    ar: vmcs.read32(k('AR_BYTES')),
-  };
+/** The eight segment registers of the guest-state area, read once per check. */
+function readSegments(vmcs: Vmcs): Record<SegName, SegState> {
+  const out = {} as Record<SegName, SegState>;
+  for (const f of GUEST_SEGMENTS)
+    out[f.name] = {
+      sel: vmcs.read32(f.selector),
+      base: vmcs.read(f.base),
+      limit: vmcs.read32(f.limit),
+      ar: vmcs.read32(f.ar),
+    };
+  return out;
 }
 
 /** G must agree with the limit (SDM 26.3.1.2): 11:0 not all ones -> G = 0; 31:20 not 0 -> G = 1. */
@@ -216,10 +226,7 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
   // 26.3.1.2: segment registers.
   const rflags = vmcs.read(F.GUEST_RFLAGS);
   const v86 = (rflags & 0x20000n) !== 0n;
-  const s = Object.fromEntries(SEGS.map((n) => [n, seg(vmcs, n)])) as Record<
-    (typeof SEGS)[number],
-    ReturnType<typeof seg>
-  >;
+  const s = readSegments(vmcs);
   if (s.TR.sel & 4) return fail('TR selector has TI set');
   if (!(s.LDTR.ar & VMX_AR_UNUSABLE) && s.LDTR.sel & 4) return fail('LDTR selector has TI set');
   if (!v86 && !unrestricted && (s.SS.sel & 3) !== (s.CS.sel & 3)) return fail('SS.RPL differs from CS.RPL');

@@ -16,6 +16,7 @@ import {
   EXIT_REASON_IO_INSTRUCTION,
   EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE,
+  EXIT_REASON_PAUSE_INSTRUCTION,
   EXIT_REASON_PENDING_INTERRUPT,
   EXIT_REASON_SIPI_SIGNAL,
   VMCS_FIELD as F,
@@ -32,12 +33,14 @@ import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_HLT_EXITING,
   CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_PAUSE_EXITING,
   CPU_BASED_TPR_SHADOW,
   CPU_BASED_UNCOND_IO_EXITING,
   CPU_BASED_USE_IO_BITMAPS,
   CPU_BASED_USE_MSR_BITMAPS,
   PIN_BASED_EXT_INTR_MASK,
   SECONDARY_EXEC_ENABLE_EPT,
+  SECONDARY_EXEC_PAUSE_LOOP_EXITING,
   SECONDARY_EXEC_UNRESTRICTED_GUEST,
   VMX_CAPS,
 } from './vmx-controls.js';
@@ -321,5 +324,61 @@ describe('VM entry and VM exit', () => {
     hw.signalSipi(0x9a);
     expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_SIPI_SIGNAL);
     expect(r(vmcs, F.EXIT_QUALIFICATION)).toBe(0x9an);
+  });
+});
+
+describe('PAUSE exiting and PAUSE-loop exiting (SDM 25.1.3; PLE_Gap and PLE_Window, 24.6.13)', () => {
+  const PAUSE_LOOP = [0xf3, 0x90, 0xeb, 0xfc]; // pause; jmp back: a PAUSE every 2 TSC ticks
+  function withPle(code: number[], gap: number, window: number, proc = CPU_BASED_HLT_EXITING) {
+    const g = setup(code, proc);
+    const proc2 =
+      SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST | SECONDARY_EXEC_PAUSE_LOOP_EXITING;
+    g.w(F.SECONDARY_VM_EXEC_CONTROL, adjustControls(proc2, VMX_CAPS.proc2));
+    g.w(F.PLE_GAP, gap);
+    g.w(F.PLE_WINDOW, window);
+    return g;
+  }
+
+  it('exits at the first PAUSE more than PLE_Window ticks after the one that began the loop', () => {
+    const { hw, vmcs } = withPle(PAUSE_LOOP, 128, 1000);
+    expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(hw.cpu.icount).toBe(1002); // the loop began at TSC 0; 1002 - 0 > 1000
+    expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c00n); // on the PAUSE, which did not execute
+    expect(r32(vmcs, F.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+    expect(r(vmcs, F.EXIT_QUALIFICATION)).toBe(0n);
+  });
+
+  it('the first PAUSE after a VM entry begins a new loop', () => {
+    const { hw } = withPle(PAUSE_LOOP, 128, 1000);
+    expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(hw.vmresume(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(hw.cpu.icount).toBe(2004);
+  });
+
+  it('PAUSEs further apart than PLE_Gap each begin a loop and never exit', () => {
+    // pause; mov cx, 100; loop $; jmp back: 103 ticks from one PAUSE to the next
+    const code = [0xf3, 0x90, 0xb9, 0x64, 0x00, 0xe2, 0xfe, 0xeb, 0xf7];
+    const far = withPle(code, 50, 1000);
+    expect(far.hw.vmlaunch(VMCS_PA, 20_000)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT);
+    const near = withPle(code, 200, 1000);
+    expect(near.hw.vmlaunch(VMCS_PA, 20_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(near.hw.cpu.icount).toBe(1030); // PAUSEs at 0, 103, ..., 1030: the first past 1000
+  });
+
+  it('PLE_Window 0: the second PAUSE of a loop exits', () => {
+    const { hw } = withPle(PAUSE_LOOP, 128, 0);
+    expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(hw.cpu.icount).toBe(2);
+  });
+
+  it('"PAUSE exiting" exits on every PAUSE and overrides PAUSE-loop exiting', () => {
+    const { hw } = withPle(PAUSE_LOOP, 128, 1000, CPU_BASED_HLT_EXITING | CPU_BASED_PAUSE_EXITING);
+    expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
+    expect(hw.cpu.icount).toBe(0);
+  });
+
+  it('without either control PAUSE runs until the quantum ends', () => {
+    const { hw } = setup(PAUSE_LOOP);
+    expect(hw.vmlaunch(VMCS_PA, 10_000)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT);
   });
 });

@@ -22,7 +22,7 @@ import {
 } from '../../cpu/interrupts.js';
 import { Op } from '../../cpu/ops.js';
 import { InterceptKind, type InterruptController } from '../../cpu/ports.js';
-import { CR0_TS, CS, DS, ES, FS, GP, GS, IF, LDTR, SS, TR, VM } from '../../cpu/regs.js';
+import { CR0_TS, CS, ES, FS, GP, GS, IF, SS, VM } from '../../cpu/regs.js';
 import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
 import { fault } from '../../cpu/segments.js';
@@ -48,6 +48,7 @@ import {
   VMX_EXIT_REASONS_FAILED_VMENTRY,
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
 } from '../vmcs-fields.js';
+import { GUEST_SEGMENTS } from './guest-segments.js';
 import { arToAttr, attrToAr, checkControls, checkGuestState } from './vm-entry-checks.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
@@ -57,6 +58,7 @@ import {
   CPU_BASED_USE_TSC_OFFSETTING,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_ENABLE_VPID,
+  SECONDARY_EXEC_PAUSE_LOOP_EXITING,
   SECONDARY_EXEC_UNRESTRICTED_GUEST,
   VM_ENTRY_IA32E_MODE,
   VM_ENTRY_LOAD_IA32_EFER,
@@ -81,19 +83,10 @@ export const VMX_FAIL_VALID = -1;
 /** VMfailInvalid: no usable VMCS at that address (not in host memory, or a wrong revision identifier). */
 export const VMX_FAIL_INVALID = -2;
 
-const SEGS: [string, number][] = [
-  ['ES', ES],
-  ['CS', CS],
-  ['SS', SS],
-  ['DS', DS],
-  ['FS', FS],
-  ['GS', GS],
-  ['LDTR', LDTR],
-  ['TR', TR],
-];
-const segField = (name: string, part: string) => F[`GUEST_${name}_${part}` as keyof typeof F];
-
 const TWO32 = 4294967296;
+const CR3_TARGETS = [F.CR3_TARGET_VALUE0, F.CR3_TARGET_VALUE1, F.CR3_TARGET_VALUE2, F.CR3_TARGET_VALUE3];
+/** What a bitmap control that is off leaves the port: nothing set (never written). */
+const NO_BITMAP = new Uint8Array(4096);
 
 function num(v: bigint): number {
   return Number(BigInt.asIntN(64, v));
@@ -118,6 +111,8 @@ export class VmxHardware {
   /** Why the last VM entry failed (error 7 or reason 33), in the SDM's words, for the trace. */
   failReason = '';
   private lastVpid = -1;
+  /** The last VMCS entered (VMPTRLD's current VMCS): entering it again allocates no view. */
+  private current: Vmcs | null = null;
   private lastEptRoot = -1;
   private pendingInit = false;
   private pendingSipi = -1;
@@ -162,7 +157,9 @@ export class VmxHardware {
     const cpu = this.cpu;
     if (vmcsPa % 4096 !== 0 || vmcsPa < 0 || vmcsPa + VMCS_REGION_SIZE > cpu.ramBytes)
       return VMX_FAIL_INVALID;
-    const vmcs = new Vmcs(cpu.ram, vmcsPa);
+    let vmcs = this.current;
+    if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram)
+      vmcs = this.current = new Vmcs(cpu.ram, vmcsPa);
     if (vmcs.revisionId !== VMCS_REVISION_ID) return VMX_FAIL_INVALID;
     // SDM 26.1: the launch state, then the controls (26.2), then the guest state (26.3).
     if (vmcs.checkLaunchState(resume) !== 0) {
@@ -247,11 +244,11 @@ export class VmxHardware {
   /** Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit. */
   private loadGuest(vmcs: Vmcs): number {
     const cpu = this.cpu;
-    for (const [name, seg] of SEGS) {
-      cpu.segSel[seg] = vmcs.read32(segField(name, 'SELECTOR'));
-      cpu.segBase[seg] = num(vmcs.read(segField(name, 'BASE')));
-      cpu.segLimit[seg] = vmcs.read32(segField(name, 'LIMIT'));
-      cpu.segAttr[seg] = arToAttr(vmcs.read32(segField(name, 'AR_BYTES')));
+    for (const f of GUEST_SEGMENTS) {
+      cpu.segSel[f.seg] = vmcs.read32(f.selector);
+      cpu.segBase[f.seg] = num(vmcs.read(f.base));
+      cpu.segLimit[f.seg] = vmcs.read32(f.limit);
+      cpu.segAttr[f.seg] = arToAttr(vmcs.read32(f.ar));
     }
     cpu.gdtrBase = num(vmcs.read(F.GUEST_GDTR_BASE));
     cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
@@ -310,14 +307,18 @@ export class VmxHardware {
     port.cr4Mask = Number(vmcs.read(F.CR4_GUEST_HOST_MASK) & 0xffff_ffffn);
     port.cr0Shadow = Number(vmcs.read(F.CR0_READ_SHADOW) & 0xffff_ffffn);
     port.cr4Shadow = Number(vmcs.read(F.CR4_READ_SHADOW) & 0xffff_ffffn);
-    const targets = [F.CR3_TARGET_VALUE0, F.CR3_TARGET_VALUE1, F.CR3_TARGET_VALUE2, F.CR3_TARGET_VALUE3];
-    port.cr3Targets = targets.slice(0, vmcs.read32(F.CR3_TARGET_COUNT)).map((f) => Number(vmcs.read(f)));
+    const targets = port.cr3Targets;
+    targets.length = vmcs.read32(F.CR3_TARGET_COUNT); // at most 4 (checkControls)
+    for (let i = 0; i < targets.length; i++) targets[i] = Number(vmcs.read(CR3_TARGETS[i]));
     // Bitmap pages (checked in host memory by checkControls when their control is set).
-    const page = (f: number) => new Uint8Array(cpu.ram.buffer, Number(vmcs.read(f)), 4096);
-    const none = new Uint8Array(4096);
-    port.ioBitmapA = proc & CPU_BASED_USE_IO_BITMAPS ? page(F.IO_BITMAP_A) : none;
-    port.ioBitmapB = proc & CPU_BASED_USE_IO_BITMAPS ? page(F.IO_BITMAP_B) : none;
-    port.msrBitmap = proc & CPU_BASED_USE_MSR_BITMAPS ? page(F.MSR_BITMAP) : none;
+    const io = (proc & CPU_BASED_USE_IO_BITMAPS) !== 0;
+    port.ioBitmapA = io ? this.page(port.ioBitmapA, vmcs.read(F.IO_BITMAP_A)) : NO_BITMAP;
+    port.ioBitmapB = io ? this.page(port.ioBitmapB, vmcs.read(F.IO_BITMAP_B)) : NO_BITMAP;
+    port.msrBitmap =
+      proc & CPU_BASED_USE_MSR_BITMAPS ? this.page(port.msrBitmap, vmcs.read(F.MSR_BITMAP)) : NO_BITMAP;
+    // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
+    if (proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING)
+      port.pauseLoop.enter(vmcs.read32(F.PLE_GAP), vmcs.read32(F.PLE_WINDOW));
     cpu.intercept = port;
     cpu.interceptMask = port.mask();
     // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
@@ -339,6 +340,13 @@ export class VmxHardware {
     this.lastVpid = vpid;
     this.lastEptRoot = eptRoot;
     return tscOffset;
+  }
+
+  /** A 4 KiB bitmap page of host memory; the view of the previous entry when it is the same page. */
+  private page(previous: Uint8Array, pa: bigint): Uint8Array {
+    const at = Number(pa);
+    const ram = this.cpu.ram.buffer;
+    return previous.buffer === ram && previous.byteOffset === at ? previous : new Uint8Array(ram, at, 4096);
   }
 
   /**
@@ -519,11 +527,12 @@ export class VmxHardware {
   private saveGuest(vmcs: Vmcs, reason: number, tscOffset: number): void {
     const cpu = this.cpu;
     const port = this.port;
-    for (const [name, seg] of SEGS) {
-      vmcs.write32(segField(name, 'SELECTOR'), cpu.segSel[seg]);
-      vmcs.write(segField(name, 'BASE'), u64(cpu.segBase[seg]));
-      vmcs.write32(segField(name, 'LIMIT'), cpu.segLimit[seg] >>> 0);
-      vmcs.write32(segField(name, 'AR_BYTES'), savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
+    for (const f of GUEST_SEGMENTS) {
+      const seg = f.seg;
+      vmcs.write32(f.selector, cpu.segSel[seg]);
+      vmcs.write(f.base, u64(cpu.segBase[seg]));
+      vmcs.write32(f.limit, cpu.segLimit[seg] >>> 0);
+      vmcs.write32(f.ar, savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
     }
     vmcs.write(F.GUEST_GDTR_BASE, u64(cpu.gdtrBase));
     vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);

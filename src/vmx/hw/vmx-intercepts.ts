@@ -39,6 +39,7 @@ import {
   INTR_TYPE_HARD_EXCEPTION,
   INTR_TYPE_NMI_INTR,
 } from '../vmcs-fields.js';
+import { PauseLoopDetector } from './pause-loop.js';
 import {
   CPU_BASED_CR3_LOAD_EXITING,
   CPU_BASED_CR3_STORE_EXITING,
@@ -58,6 +59,7 @@ import {
   PIN_BASED_EXT_INTR_MASK,
   PIN_BASED_NMI_EXITING,
   SECONDARY_EXEC_ENABLE_RDTSCP,
+  SECONDARY_EXEC_PAUSE_LOOP_EXITING,
   SECONDARY_EXEC_WBINVD_EXITING,
   VM_EXIT_ACK_INTR_ON_EXIT,
 } from './vmx-controls.js';
@@ -148,6 +150,8 @@ export class VmxInterceptPort implements InterceptPort {
   msrBitmap: Uint8Array = new Uint8Array(0);
   /** While the hypervisor emulates an instruction, its port I/O goes to the devices (no I/O exit). */
   ioPassthrough = false;
+  /** PAUSE-loop exiting: PLE_Gap, PLE_Window and the loop being timed (vm-entry.ts loads them). */
+  readonly pauseLoop = new PauseLoopDetector();
 
   // ---- the recorded exit: reason -1 while none is pending ----
   reason = -1;
@@ -209,7 +213,8 @@ export class VmxInterceptPort implements InterceptPort {
     if (p & (CPU_BASED_UNCOND_IO_EXITING | CPU_BASED_USE_IO_BITMAPS)) m |= 1 << InterceptKind.IO;
     m |= (1 << InterceptKind.MSR_READ) | (1 << InterceptKind.MSR_WRITE);
     if (p & CPU_BASED_MONITOR_EXITING) m |= 1 << InterceptKind.MONITOR;
-    if (p & CPU_BASED_PAUSE_EXITING) m |= 1 << InterceptKind.PAUSE;
+    if (p & CPU_BASED_PAUSE_EXITING || this.proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING)
+      m |= 1 << InterceptKind.PAUSE;
     if (this.proc2 & SECONDARY_EXEC_WBINVD_EXITING) m |= 1 << InterceptKind.WBINVD;
     return m;
   }
@@ -281,7 +286,7 @@ export class VmxInterceptPort implements InterceptPort {
       case InterceptKind.MONITOR:
         return this.hit(EXIT_REASON_MONITOR_INSTRUCTION, 0, true);
       case InterceptKind.PAUSE:
-        return this.hit(EXIT_REASON_PAUSE_INSTRUCTION, 0, true);
+        return this.pause();
       case InterceptKind.WBINVD:
         return this.hit(EXIT_REASON_WBINVD, 0, true);
       case InterceptKind.RDTSC:
@@ -335,6 +340,16 @@ export class VmxInterceptPort implements InterceptPort {
         return this.hit(EXIT_REASON_EPT_MISCONFIG, 0, false);
     }
     return false;
+  }
+
+  /**
+   * PAUSE (SDM 25.1.3): "PAUSE exiting" exits at any CPL; otherwise "PAUSE-loop exiting" applies at
+   * CPL 0 only, and exits when the loop has run longer than PLE_Window (pause-loop.ts).
+   */
+  private pause(): boolean {
+    if (this.proc & CPU_BASED_PAUSE_EXITING) return this.hit(EXIT_REASON_PAUSE_INSTRUCTION, 0, true);
+    if (!(this.proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING) || this.cpu.cpl !== 0) return false;
+    return this.pauseLoop.pause(this.cpu.icount) && this.hit(EXIT_REASON_PAUSE_INSTRUCTION, 0, true);
   }
 
   /** Unconditional I/O exiting, or the I/O bitmaps when "use I/O bitmaps" is set (SDM 25.1.3). */

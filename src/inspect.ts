@@ -1,0 +1,233 @@
+// `hvemu inspect <file>`: what a file is, as each consumer would see it — a boot sector, a
+// Multiboot v1 kernel, an ELF file, a firmware image with OVMF's GUIDed table (the SEV-ES AP reset
+// address hvemu starts APs at) and its reset vector. Everything found is shown, unknown GUIDs and
+// malformed tables included; nothing here changes or runs the image.
+
+import {
+  decodeSevEsResetBlock,
+  OVMF_MIN_IMAGE,
+  OVMF_TABLE_FOOTER_FROM_END,
+  OVMF_TABLE_FOOTER_GUID,
+  type OvmfTable,
+  type OvmfTableEntry,
+  OvmfTableError,
+  parseOvmfTable,
+  SEV_ES_RESET_BLOCK_GUID,
+  SEV_HASH_TABLE_GUID,
+  SEV_METADATA_GUID,
+  SEV_SECRET_BLOCK_GUID,
+  TDX_METADATA_GUID,
+} from './vmm/firmware/ovmf-table.js';
+import {
+  MBH_AOUT_KLUDGE,
+  MBH_MEMORY_INFO,
+  MBH_PAGE_ALIGN,
+  MBH_VIDEO_MODE,
+  MULTIBOOT_HEADER_MAGIC,
+  MULTIBOOT_SEARCH,
+} from './vmm/loaders/multiboot.js';
+
+const FOUR_GIB = 0x1_0000_0000;
+const hex = (v: number, width = 0) => `0x${v.toString(16).toUpperCase().padStart(width, '0')}`;
+const bytesHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+/** Entry data in hex, the first 64 bytes of a long one (the rest is counted, not dropped silently). */
+const dataHex = (d: Uint8Array) =>
+  d.length === 0
+    ? '(none)'
+    : d.length <= 64
+      ? bytesHex(d)
+      : `${bytesHex(d.subarray(0, 64))} ... (${d.length} bytes)`;
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** A readable report of what `bytes` (the file `name`) is. */
+export function inspectImage(bytes: Uint8Array, name: string): string {
+  const kinds: string[] = [];
+  const body = [
+    ...bootSector(bytes, kinds),
+    ...multiboot(bytes, kinds),
+    ...elf(bytes, kinds),
+    ...firmware(bytes, kinds),
+  ];
+  if (kinds.length === 0)
+    kinds.push('raw image, nothing recognized (`hvemu run` loads it at 0x7C00 and starts at 0000:7C00)');
+  return [
+    `${name}: ${bytes.length} bytes (${hex(bytes.length)})`,
+    `  is: ${kinds.join('; ')}`,
+    ...body,
+    '',
+  ].join('\n');
+}
+
+/** The BIOS boot signature: 55 AA as the last two bytes of the 512-byte sector. */
+function bootSector(b: Uint8Array, kinds: string[]): string[] {
+  if (b.length < 512) return [`  boot sector: no (shorter than 512 bytes)`];
+  if (b[510] === 0x55 && b[511] === 0xaa) {
+    kinds.push('boot sector');
+    return ['  boot sector: yes (signature 55 AA at offset 510)'];
+  }
+  return [`  boot sector: no (bytes at offset 510 are ${bytesHex(b.subarray(510, 512))}, not 55 AA)`];
+}
+
+const MB_FLAG_NAMES: [number, string][] = [
+  [MBH_PAGE_ALIGN, 'page-align modules'],
+  [MBH_MEMORY_INFO, 'memory info'],
+  [MBH_VIDEO_MODE, 'video mode'],
+  [MBH_AOUT_KLUDGE, 'a.out kludge'],
+];
+
+/** A Multiboot v1 header (specification 0.6.96, 3.1): 32-bit aligned in the first 8 KiB. */
+function multiboot(b: Uint8Array, kinds: string[]): string[] {
+  const dv = view(b);
+  const limit = Math.min(b.length, MULTIBOOT_SEARCH);
+  let first: number | undefined;
+  let good: number | undefined;
+  for (let off = 0; off + 4 <= limit; off += 4) {
+    if (dv.getUint32(off, true) !== MULTIBOOT_HEADER_MAGIC) continue;
+    first ??= off;
+    if (off + 12 > b.length) continue;
+    const sum = (MULTIBOOT_HEADER_MAGIC + dv.getUint32(off + 4, true) + dv.getUint32(off + 8, true)) >>> 0;
+    if (sum === 0) {
+      good = off;
+      break; // the loaders take the first header whose checksum holds
+    }
+  }
+  const off = good ?? first;
+  if (off === undefined)
+    return ['  Multiboot v1: no header (magic 0x1BADB002, 32-bit aligned) in the first 8 KiB'];
+  if (off + 12 > b.length)
+    return [`  Multiboot v1: magic at offset ${hex(off)}, but the file ends before its flags and checksum`];
+  const flags = dv.getUint32(off + 4, true);
+  const checksum = dv.getUint32(off + 8, true);
+  const names = MB_FLAG_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n);
+  const known = MB_FLAG_NAMES.reduce((m, [bit]) => m | bit, 0);
+  const unknown = (flags & ~known) >>> 0;
+  if (unknown) names.push(`unknown bits ${hex(unknown)}`);
+  const sum = (MULTIBOOT_HEADER_MAGIC + flags + checksum) >>> 0;
+  const out = [
+    `  Multiboot v1: header at offset ${hex(off)}, flags ${hex(flags, 8)} (${names.join(', ') || 'none'}), ` +
+      `checksum ${hex(checksum, 8)} ${sum === 0 ? 'ok' : `BAD (magic + flags + checksum = ${hex(sum)}, must be 0)`}`,
+  ];
+  if (sum === 0) kinds.push('Multiboot v1 kernel');
+  if (flags & MBH_AOUT_KLUDGE) {
+    if (off + 32 > b.length) out.push('    a.out kludge: header truncated (needs 32 bytes)');
+    else {
+      const f = (i: number) => hex(dv.getUint32(off + i, true), 8);
+      out.push(
+        `    a.out kludge: header_addr ${f(12)}, load_addr ${f(16)}, load_end_addr ${f(20)}, bss_end_addr ${f(24)}, entry_addr ${f(28)}`,
+      );
+    }
+  }
+  return out;
+}
+
+const ELF_TYPES: Record<number, string> = { 1: 'ET_REL', 2: 'ET_EXEC', 3: 'ET_DYN', 4: 'ET_CORE' };
+const ELF_MACHINES: Record<number, string> = { 3: 'EM_386', 62: 'EM_X86_64' };
+
+/** The ELF identification and header fields a loader decides on (System V ABI, ch. 4). */
+function elf(b: Uint8Array, kinds: string[]): string[] {
+  if (!(b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46))
+    return ['  ELF: no'];
+  const cls = b[4] === 1 ? 32 : b[4] === 2 ? 64 : undefined;
+  const le = b[5] === 1 ? true : b[5] === 2 ? false : undefined;
+  if (cls === undefined || le === undefined)
+    return [`  ELF: magic present, but EI_CLASS ${b[4]} / EI_DATA ${b[5]} are not valid`];
+  if (b.length < (cls === 32 ? 52 : 64)) return [`  ELF${cls}: header truncated (${b.length} bytes)`];
+  const dv = view(b);
+  const type = dv.getUint16(16, le);
+  const machine = dv.getUint16(18, le);
+  // A 64-bit entry may not fit a double exactly (kernels live at 0xFFFFFFFF8...), so print the bigint.
+  const entry = cls === 32 ? BigInt(dv.getUint32(24, le)) : dv.getBigUint64(24, le);
+  const phnum = dv.getUint16(cls === 32 ? 44 : 56, le);
+  kinds.push(`ELF${cls}`);
+  return [
+    `  ELF: ELF${cls} ${le ? 'little' : 'big'}-endian, ${ELF_TYPES[type] ?? `e_type ${type}`}, ` +
+      `${ELF_MACHINES[machine] ?? `e_machine ${machine}`}, entry 0x${entry.toString(16).toUpperCase()}, ${phnum} program headers`,
+  ];
+}
+
+/** OVMF's GUIDed table and the reset vector of an image mapped to end at 4 GiB, as QEMU maps pflash. */
+function firmware(b: Uint8Array, kinds: string[]): string[] {
+  const out: string[] = [];
+  let table: OvmfTable | null = null;
+  if (b.length < OVMF_MIN_IMAGE) {
+    out.push(
+      `  OVMF GUIDed table: not looked for (QEMU reads it only from images of ${OVMF_MIN_IMAGE} bytes or more)`,
+    );
+  } else {
+    try {
+      table = parseOvmfTable(b);
+      if (table === null)
+        out.push(
+          `  OVMF GUIDed table: none (no footer GUID ${OVMF_TABLE_FOOTER_GUID} ${OVMF_TABLE_FOOTER_FROM_END} bytes before the end)`,
+        );
+      else out.push(...describeTable(b, table));
+    } catch (e) {
+      if (!(e instanceof OvmfTableError)) throw e;
+      out.push(`  OVMF GUIDed table: MALFORMED: ${e.message}`);
+      kinds.push('firmware image with a malformed OVMF GUIDed table');
+    }
+  }
+  if (table !== null) kinds.push('firmware image with an OVMF GUIDed table');
+  const flashLike = b.length >= 16 && b.length % 4096 === 0;
+  if (table !== null || flashLike) {
+    const rv = b.subarray(b.length - 16);
+    out.push(
+      `  reset vector: last 16 bytes (physical 0xFFFFFFF0, F000:FFF0 at reset, when the image ends at 4 GiB): ${bytesHex(rv)}`,
+    );
+  }
+  return out;
+}
+
+function describeTable(b: Uint8Array, t: OvmfTable): string[] {
+  const gpa = (off: number) => hex(FOUR_GIB - b.length + off, 8);
+  const out = [
+    `  OVMF GUIDed table: ${t.length} bytes at file offset ${hex(t.offset)} (physical ${gpa(t.offset)} when the image ends at 4 GiB), ${t.entries.length} entries, walked from the footer:`,
+  ];
+  for (const e of t.entries) {
+    out.push(
+      `    ${e.guid}  ${e.name ?? '(unknown GUID)'}, length ${e.length}, data at ${hex(e.offset)}: ${dataHex(e.data)}`,
+    );
+    out.push(...decodeEntry(b, e).map((l) => `      ${l}`));
+  }
+  return out;
+}
+
+/** What the data of the entries edk2 documents in ResetVectorVtf0.asm means. */
+function decodeEntry(b: Uint8Array, e: OvmfTableEntry): string[] {
+  const dv = view(e.data);
+  const u32 = (i: number) => dv.getUint32(i, true);
+  switch (e.guid) {
+    case SEV_ES_RESET_BLOCK_GUID:
+      try {
+        const rv = decodeSevEsResetBlock(e);
+        const cs = `${rv.csSelector.toString(16).toUpperCase()}:${rv.ip.toString(16).toUpperCase().padStart(4, '0')}`;
+        return [
+          `SEV-ES AP reset address ${hex(rv.address, 8)}: CS:IP ${cs} with CS base ${hex(rv.csBase, 8)}, limit ${hex(rv.csLimit)}, real mode; each AP's launch VMSA starts there (not the BSP)`,
+        ];
+      } catch (err) {
+        if (err instanceof OvmfTableError) return [`MALFORMED: ${err.message}`];
+        throw err;
+      }
+    case SEV_SECRET_BLOCK_GUID:
+    case SEV_HASH_TABLE_GUID:
+      if (e.data.length < 8) return [`expected base and size (8 bytes), found ${e.data.length}`];
+      return [
+        `guest RAM base ${hex(u32(0), 8)}, size ${hex(u32(4))}${u32(0) === 0 && u32(4) === 0 ? ' (none reserved in this build)' : ''}`,
+      ];
+    case SEV_METADATA_GUID:
+    case TDX_METADATA_GUID: {
+      if (e.data.length < 4)
+        return [`expected a 4-byte offset from the end of the image, found ${e.data.length}`];
+      const at = b.length - u32(0);
+      if (u32(0) === 0 || at < 0 || at + 16 > b.length)
+        return [`offset ${hex(u32(0))} from the end of the image points outside the image`];
+      const m = view(b);
+      const sig = String.fromCharCode(...b.subarray(at, at + 4));
+      return [
+        `offset ${hex(u32(0))} from the end: file offset ${hex(at)}, signature "${sig}", length ${m.getUint32(at + 4, true)}, version ${m.getUint32(at + 8, true)}, ${m.getUint32(at + 12, true)} sections`,
+      ];
+    }
+    default:
+      return [];
+  }
+}

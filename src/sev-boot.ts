@@ -1,0 +1,123 @@
+// Composition root for an SEV-ES guest: a firmware image (as OVMF: mapped to end at 4 GiB, entered at
+// the reset vector) launched through the secure processor, then run on the SEV-ES SVM backend.
+//   LAUNCH_START (policy ES) -> ACTIVATE -> LAUNCH_UPDATE_DATA (the image) -> one LAUNCH_UPDATE_VMSA
+//   per vCPU (the BSP at F000:FFF0, APs at the image's SEV-ES reset block) -> LAUNCH_MEASURE ->
+//   LAUNCH_FINISH; the owner-side check of the measurement is recomputeLaunchMeasurement.
+import { randomBytes } from 'node:crypto';
+import { HVEMU_SEV_ES_POLICY, recomputeLaunchMeasurement } from './sev-measure.js';
+import { MemoryController } from './svm/sev/memory-controller.js';
+import { SecureProcessor } from './svm/sev/secure-processor.js';
+import { SevEsBackend } from './svm/sev-es-backend.js';
+import type { SevEsLaunch } from './svm/sev-es-vcpu.js';
+import { createPcVm, type PcVm, runPcVm, type VmBootOptions } from './vm-boot.js';
+import type { BootSectorRunResult } from './vmm/bare-metal.js';
+import { ImageError } from './vmm/bare-metal.js';
+import { OvmfTableError, parseOvmfTable, sevEsResetBlock } from './vmm/firmware/ovmf-table.js';
+import type { Vm } from './vmm/vm.js';
+
+export interface SevEsRunOptions extends VmBootOptions {
+  /** Called with the launched VM before it runs (tests, benchmarks). */
+  onVm?: (vm: Vm, launch: SevEsLaunch) => void;
+}
+
+export interface SevEsRunResult extends BootSectorRunResult {
+  /** LAUNCH_MEASURE's answer and whether the owner's recomputation from the image matched it. */
+  measurement: string;
+  measurementVerified: boolean;
+}
+
+/** The largest firmware image hvemu maps below 4 GiB (the room left in the VM's control pages). */
+const MAX_IMAGE = 2 * 1024 * 1024;
+const ASID = 1;
+
+export interface SevEsImage {
+  image: Uint8Array;
+  apReset: ReturnType<typeof sevEsResetBlock>;
+}
+
+/** Check a firmware image and find its APs' first-boot entry. */
+export function parseSevEsImage(image: Uint8Array, cpus: number): SevEsImage {
+  if (image.length === 0) throw new ImageError('the image is empty');
+  if (image.length % 4096 !== 0)
+    throw new ImageError(`a firmware image is whole 4 KiB pages; this one is ${image.length} bytes`);
+  if (image.length > MAX_IMAGE)
+    throw new ImageError(`the image is ${image.length} bytes; at most ${MAX_IMAGE} are mapped below 4 GiB`);
+  let apReset: SevEsImage['apReset'] = null;
+  try {
+    const table = parseOvmfTable(image);
+    apReset = table === null ? null : sevEsResetBlock(table);
+  } catch (e) {
+    if (e instanceof OvmfTableError) throw new ImageError(`its OVMF GUIDed table is malformed: ${e.message}`);
+    throw e;
+  }
+  if (apReset === null && cpus > 1)
+    throw new ImageError(
+      'it has no SEV-ES reset block (GUID 00f771de-1a7e-4fcb-890e-68c77e2fb44e in the OVMF table 48 bytes before its end), so APs have nowhere to start',
+    );
+  return { image, apReset };
+}
+
+export interface SevEsVm {
+  pc: PcVm;
+  vm: Vm;
+  launch: SevEsLaunch;
+  /** LAUNCH_MEASURE's answer (hex) and whether the owner's recomputation from the image matched it. */
+  measurement: string;
+  measurementVerified: boolean;
+}
+
+/**
+ * Build and launch an SEV-ES VM on the PC platform from a firmware image: every vCPU measured,
+ * the launch finished. No MP or ACPI tables are written into its (encrypted) RAM.
+ */
+export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): SevEsVm {
+  const cpus = opts.cpus ?? 1;
+  const fw = parseSevEsImage(image, cpus);
+  const backend = new SevEsBackend();
+  // The guest owner's transport integrity key (shared with the secure processor through the session).
+  const tik = randomBytes(16);
+  let launch: SevEsLaunch | null = null;
+  const pc = createPcVm({
+    ...opts,
+    backend,
+    firmwareTables: false,
+    prepare: (vm) => {
+      const memory = new MemoryController(vm.hostMemory);
+      const psp = new SecureProcessor(memory);
+      const handle = psp.launchStart(HVEMU_SEV_ES_POLICY, tik);
+      psp.activate(handle, ASID);
+      launch = {
+        psp,
+        memory,
+        handle,
+        asid: ASID,
+        apReset: fw.apReset === null ? null : { base: fw.apReset.csBase, ip: fw.apReset.ip },
+        apJumpTable: 0n,
+      };
+      backend.beginLaunch(launch);
+      const romHpa = vm.allocHostPages(image.length / 4096);
+      new Uint8Array(vm.hostMemory, romHpa, image.length).set(image);
+      backend.mapRegion(2 ** 32 - image.length, romHpa, image.length);
+      psp.launchUpdateData(handle, romHpa, image.length);
+      psp.launchZeroRam(handle, 0, vm.guestRamBytes);
+    },
+  });
+  const l = launch as unknown as SevEsLaunch;
+  const m = l.psp.launchMeasure(l.handle);
+  l.psp.launchFinish(l.handle);
+  const expected = recomputeLaunchMeasurement(image, cpus, fw.apReset, tik, m.mnonce);
+  return {
+    pc,
+    vm: pc.vm,
+    launch: l,
+    measurement: m.measure.toString('hex'),
+    measurementVerified: expected.equals(m.measure),
+  };
+}
+
+export function runSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): SevEsRunResult {
+  const s = createSevEsVm(image, opts);
+  opts.onVm?.(s.vm, s.launch);
+  const r = runPcVm(s.pc, opts);
+  return { ...r, measurement: s.measurement, measurementVerified: s.measurementVerified };
+}

@@ -1,0 +1,32 @@
+// The SVM backend for an SEV-ES VM: the same exit handling, with vCPUs whose state is an encrypted
+// VMSA (sev-es-vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
+// the EFER write trap instead).
+import type { Cpu } from '../cpu/cpu.js';
+import type { VmmServices } from '../vmm/backend-api.js';
+import { SvmBackend, type SvmVcpu } from './backend.js';
+import { type SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
+
+export class SevEsBackend extends SvmBackend {
+  private launch: SevEsLaunch | null = null;
+
+  /** The launch this VM's vCPUs join (LAUNCH_START and ACTIVATE done): set before creating vCPUs. */
+  beginLaunch(launch: SevEsLaunch): void {
+    this.launch = launch;
+  }
+
+  protected override interceptEfer(): boolean {
+    return false;
+  }
+
+  protected override makeVcpu(
+    id: number,
+    cpu: Cpu,
+    services: VmmServices,
+    npt: number,
+    iopm: number,
+    msrpm: number,
+  ): SvmVcpu {
+    if (this.launch === null) throw new Error('SEV-ES vCPU created before the launch began');
+    return new SevEsVcpu(id, cpu, services, npt, iopm, msrpm, this.launch);
+  }
+}

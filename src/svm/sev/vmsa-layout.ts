@@ -1,0 +1,102 @@
+// The SEV-ES VM save area (VMSA; AMD APM vol 2 Table B-4, Linux struct sev_es_save_area): the guest's
+// whole register state in one encrypted page. Its first part has the legacy save area's layout
+// (segments, control registers, RIP, RSP, RAX, the SYSCALL MSRs at the same offsets), so the world
+// switch reads those with the VMCB save-area accessors; the rest (the other GPRs, x87/SSE) is here.
+import type { Cpu } from '../../cpu/cpu.js';
+import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../vmcb-layout.js';
+
+/** VMSA offsets of the GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
+export const VMSA_GPR = Object.freeze([
+  0x1f8, 0x308, 0x310, 0x318, 0x1d8, 0x328, 0x330, 0x338, 0x340, 0x348, 0x350, 0x358, 0x360, 0x368, 0x370,
+  0x378,
+]);
+export const VMSA_DR0 = 0x180; // DR0-DR3, 8 bytes each
+export const VMSA_TSC_AUX = 0x2ec;
+export const VMSA_SEV_FEATURES = 0x3b0;
+export const VMSA_XCR0 = 0x3e8;
+export const VMSA_MXCSR = 0x408;
+export const VMSA_X87_FTW = 0x40c;
+export const VMSA_X87_FSW = 0x40e;
+export const VMSA_X87_FCW = 0x410;
+export const VMSA_X87_REGS = 0x420; // 8 x 80 bits
+export const VMSA_XMM = 0x470; // XMM0-15, 16 bytes each
+/** Linux struct sev_es_save_area is 0x670 bytes; the rest of the page is reserved. */
+export const VMSA_SIZE = 0x670;
+
+/** The save-area accessors (VMCB offsets 0x400+) over a VMSA page at `vmsaPa`. */
+export function vmsaSaveArea(view: DataView, vmsaPa: number): Vmcb {
+  return new Vmcb(view, vmsaPa - VMCB_SAVE_AREA_OFFSET, true);
+}
+
+/**
+ * The hypervisor's plaintext VMSA before LAUNCH_UPDATE_VMSA (as KVM's sev_es_sync_vmsa): the
+ * processor's RESET state (APM vol 2 14.1.3) with CS:IP as the caller says (the BSP at F000:FFF0 with
+ * base FFFF0000, an AP at its SEV-ES reset block address), EFER.SVME set as VMRUN requires.
+ */
+export function writeInitialVmsa(
+  view: DataView,
+  vmsaPa: number,
+  cs: { selector: number; base: number; ip: number },
+  edx: number,
+): void {
+  new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096).fill(0);
+  const s = vmsaSaveArea(view, vmsaPa);
+  for (const seg of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
+    s.setSegment(seg, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
+  s.setSegment('cs', { selector: cs.selector, attrib: 0x9b, limit: 0xffff, base: BigInt(cs.base) });
+  s.setSegment('ldtr', { selector: 0, attrib: 0x82, limit: 0xffff, base: 0n });
+  s.setSegment('tr', { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0n });
+  s.setSegment('gdtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+  s.setSegment('idtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+  s.set64('efer', 1n << 12n); // SVME
+  s.set64('cr0', 0x60000010n); // CD NW ET
+  s.set64('rflags', 2n);
+  s.set64('rip', BigInt(cs.ip));
+  s.set64('dr6', 0xffff0ff0n);
+  s.set64('dr7', 0x400n);
+  s.set64('g_pat', 0x0007040600070406n);
+  view.setBigUint64(vmsaPa + VMSA_GPR[2], BigInt(edx >>> 0), true);
+  view.setBigUint64(vmsaPa + VMSA_XCR0, 1n, true);
+  view.setUint32(vmsaPa + VMSA_MXCSR, 0x1f80, true);
+  view.setUint16(vmsaPa + VMSA_X87_FCW, 0x40, true);
+  view.setUint16(vmsaPa + VMSA_X87_FTW, 0x5555, true);
+}
+
+/** VMRUN (hardware): the VMSA state the legacy save area does not hold. */
+export function loadVmsaExtras(cpu: Cpu, view: DataView, vmsaPa: number): void {
+  for (let i = 0; i < 16; i++) cpu.r64[i] = view.getBigUint64(vmsaPa + VMSA_GPR[i], true);
+  for (let i = 0; i < 4; i++) cpu.dr[i] = Number(view.getBigUint64(vmsaPa + VMSA_DR0 + 8 * i, true));
+  cpu.tscAux = view.getUint32(vmsaPa + VMSA_TSC_AUX, true);
+  cpu.xcr0 = Number(view.getBigUint64(vmsaPa + VMSA_XCR0, true) & 0xffffffffn);
+  cpu.mxcsr = view.getUint32(vmsaPa + VMSA_MXCSR, true);
+  cpu.ftw = view.getUint16(vmsaPa + VMSA_X87_FTW, true);
+  cpu.fsw = view.getUint16(vmsaPa + VMSA_X87_FSW, true);
+  cpu.fcw = view.getUint16(vmsaPa + VMSA_X87_FCW, true);
+  const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
+  cpu.st.set(page.subarray(VMSA_X87_REGS, VMSA_X87_REGS + 80));
+  cpu.xmm8.set(page.subarray(VMSA_XMM, VMSA_XMM + 256));
+}
+
+/** #VMEXIT (hardware): store the rest of the state into the VMSA, then leave none of it in the processor. */
+export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number): void {
+  for (let i = 0; i < 16; i++) view.setBigUint64(vmsaPa + VMSA_GPR[i], cpu.r64[i], true);
+  for (let i = 0; i < 4; i++)
+    view.setBigUint64(vmsaPa + VMSA_DR0 + 8 * i, BigInt.asUintN(64, BigInt(cpu.dr[i])), true);
+  view.setUint32(vmsaPa + VMSA_TSC_AUX, cpu.tscAux >>> 0, true);
+  view.setBigUint64(vmsaPa + VMSA_XCR0, BigInt(cpu.xcr0 >>> 0), true);
+  view.setUint32(vmsaPa + VMSA_MXCSR, cpu.mxcsr >>> 0, true);
+  view.setUint16(vmsaPa + VMSA_X87_FTW, cpu.ftw & 0xffff, true);
+  view.setUint16(vmsaPa + VMSA_X87_FSW, cpu.fsw & 0xffff, true);
+  view.setUint16(vmsaPa + VMSA_X87_FCW, cpu.fcw & 0xffff, true);
+  const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
+  page.set(cpu.st, VMSA_X87_REGS);
+  page.set(cpu.xmm8, VMSA_XMM);
+  // The hypervisor runs next on this processor: it finds its own (here: zero) register values.
+  cpu.r32.fill(0);
+  cpu.xmm.fill(0);
+  cpu.st.fill(0);
+  cpu.dr[0] = cpu.dr[1] = cpu.dr[2] = cpu.dr[3] = 0;
+  cpu.rip = 0;
+  cpu.eflags = 2;
+  cpu.cr2 = 0;
+}

@@ -1,0 +1,466 @@
+// The hypervisor's answer to VMGEXIT (KVM sev_handle_vmgexit): the GHCB MSR protocol when the MSR's
+// low 12 bits are non-zero, else the GHCB page at the MSR's address. The page is the guest's and may
+// change under us, so it is copied once, validated (src/ghcb/validate.ts), handled, and the answer
+// (sw_exit_info_1/2 and the returned registers, with their valid bits) written back in one store.
+// All guest memory goes through the memory controller's hypervisor view: a private page reads as
+// ciphertext, so a GHCB the guest forgot to map shared is garbage here, as on hardware.
+import { ApicGpError } from '../apic/x2apic.js';
+import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
+import { readTsc } from '../cpu/msr.js';
+import {
+  exceptionEvent,
+  exitCodeName,
+  GHCB_ERR_NAMES,
+  GHCB_HV_RESP_ISSUE_EXCEPTION,
+  SVM_EXIT_CPUID,
+  SVM_EXIT_INVD,
+  SVM_EXIT_IOIO,
+  SVM_EXIT_MONITOR,
+  SVM_EXIT_MSR,
+  SVM_EXIT_MWAIT,
+  SVM_EXIT_RDPMC,
+  SVM_EXIT_RDTSC,
+  SVM_EXIT_RDTSCP,
+  SVM_EXIT_READ_DR7,
+  SVM_EXIT_VMMCALL,
+  SVM_EXIT_WBINVD,
+  SVM_EXIT_WRITE_DR7,
+  SVM_IOIO_SIZE_MASK,
+  SVM_IOIO_SIZE_SHIFT,
+  SVM_IOIO_STR_MASK,
+  SVM_IOIO_TYPE_MASK,
+  SVM_VMGEXIT_AP_HLT_LOOP,
+  SVM_VMGEXIT_AP_JUMP_TABLE,
+  SVM_VMGEXIT_GET_AP_JUMP_TABLE,
+  SVM_VMGEXIT_HV_FEATURES,
+  SVM_VMGEXIT_MMIO_READ,
+  SVM_VMGEXIT_MMIO_WRITE,
+  SVM_VMGEXIT_NMI_COMPLETE,
+} from '../ghcb/exit-codes.js';
+import {
+  clearValidBitmap,
+  fieldBit,
+  GHCB_PAGE_SIZE,
+  type GhcbFieldName,
+  ghcbView,
+  setBitValid,
+  setField,
+} from '../ghcb/layout.js';
+import {
+  decodeMsrRequest,
+  encodeApResetHoldResponse,
+  encodeCpuidResponse,
+  encodeHvFeaturesResponse,
+  encodeSevInfo,
+  GHCB_VERSION_MAX,
+  GHCB_VERSION_MIN,
+} from '../ghcb/msr-protocol.js';
+import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../ghcb/validate.js';
+import type { RunState, VmmServices } from '../vmm/backend-api.js';
+import { AP_RESET_HOLD, RESUME, TO_USER } from '../vmm/backend-api.js';
+import {
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_IN,
+  KVM_EXIT_IO_OUT,
+  KVM_EXIT_SYSTEM_EVENT,
+  KVM_SYSTEM_EVENT_SEV_TERM,
+} from '../vmm/kvm-abi.js';
+import { SEV_CBIT } from './sev/memory-controller.js';
+import type { SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
+import type { Vmcb } from './vmcb-layout.js';
+
+/** KVM's ap_reset_hold_type: which form of AP Reset Hold is outstanding. */
+export const enum HoldType {
+  NONE = 0,
+  NAE_EVENT = 1,
+  MSR_PROTO = 2,
+}
+
+const KVM_ENOSYS = 1000n;
+
+/** One port access of a string IOIO that userspace must see (KVM_EXIT_IO, one element at a time). */
+interface UserIo {
+  isIn: boolean;
+  port: number;
+  size: number;
+  /** Elements left, and where in the scratch copy the next one is. */
+  count: number;
+  offset: number;
+  /** Where the scratch area is written back (IN) once every element is in. */
+  scratch: ScratchArea | null;
+  data: Uint8Array;
+  /** The GHCB copy being answered, and its guest-physical address. */
+  page: Uint8Array;
+  ghcbGpa: number;
+  /** A non-string IN: the value goes to the GHCB's RAX. */
+  toRax: boolean;
+}
+
+export class VmgexitHandler {
+  private userIo: UserIo | null = null;
+  private dr7 = 0x400n;
+  private readonly out = new Int32Array(4);
+
+  constructor(
+    private readonly vcpu: SevEsVcpu,
+    private readonly svc: VmmServices,
+    private readonly vmcb: Vmcb,
+    private readonly launch: SevEsLaunch,
+  ) {}
+
+  private trace(line: string): void {
+    this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+  }
+
+  handle(run: RunState): number {
+    const msr = this.vmcb.get64('ghcb_gpa');
+    if (msr & 0xfffn) return this.msrProtocol(run, msr);
+    return this.pageProtocol(run, msr);
+  }
+
+  // ---------------------------------------------------------------- MSR protocol (GHCB spec 2.3.1)
+
+  private msrProtocol(run: RunState, msr: bigint): number {
+    const req = decodeMsrRequest(msr);
+    const c = this.vmcb;
+    this.trace(`#VMEXIT VMGEXIT (MSR protocol) ${req.kind}`);
+    switch (req.kind) {
+      case 'sev-info':
+        c.set64(
+          'ghcb_gpa',
+          encodeSevInfo({ maxVersion: GHCB_VERSION_MAX, minVersion: GHCB_VERSION_MIN, cbitPos: SEV_CBIT }),
+        );
+        return RESUME;
+      case 'cpuid': {
+        const out = this.out;
+        this.svc.cpuid(this.vcpu.id, req.fn, 0, out);
+        c.set64('ghcb_gpa', encodeCpuidResponse(out[req.reg], req.reg));
+        return RESUME;
+      }
+      case 'ap-reset-hold':
+        this.vcpu.holdType = HoldType.MSR_PROTO;
+        c.set64('ghcb_gpa', encodeApResetHoldResponse(0n)); // preset: "not released" until a SIPI
+        return AP_RESET_HOLD;
+      case 'hv-features':
+        c.set64('ghcb_gpa', encodeHvFeaturesResponse(0n)); // no SNP features
+        return RESUME;
+      case 'terminate':
+        return this.terminate(
+          run,
+          msr,
+          `guest requested termination (MSR protocol), reason set ${req.reasonSet} code ${req.reasonCode}`,
+        );
+      case 'preferred-gpa':
+      case 'register-gpa':
+      case 'psc':
+        return this.terminate(
+          run,
+          msr,
+          `MSR protocol request ${req.kind} is SEV-SNP only; this is an SEV-ES guest`,
+        );
+      case 'unknown':
+        this.trace(`unknown GHCB MSR request 0x${req.info.toString(16)}: left unanswered`);
+        return RESUME;
+      case 'ghcb-gpa':
+        return RESUME;
+    }
+  }
+
+  private terminate(run: RunState, msr: bigint, why: string): number {
+    run.exitReason = KVM_EXIT_SYSTEM_EVENT;
+    run.systemEventType = KVM_SYSTEM_EVENT_SEV_TERM;
+    run.internalData = [Number(msr & 0xffffffffn)];
+    run.explanation = `vcpu ${this.vcpu.id}: ${why}`;
+    return TO_USER;
+  }
+
+  // ---------------------------------------------------------------- page protocol (GHCB spec 2.3.2, 4.1)
+
+  private pageProtocol(run: RunState, gpaBig: bigint): number {
+    const gpa = Number(gpaBig);
+    if (gpa === 0) {
+      this.trace('VMGEXIT with GHCB MSR 0: nothing to do (KVM resumes)');
+      return RESUME;
+    }
+    if (gpa + GHCB_PAGE_SIZE > this.svc.guestRamBytes)
+      return this.terminate(run, gpaBig, `the GHCB at 0x${gpa.toString(16)} is not in guest RAM`);
+    const mem = this.launch.memory;
+    const page = mem.hostRead(gpa, GHCB_PAGE_SIZE);
+    const s = snapshot(page);
+    const view = ghcbView(page);
+    clearValidBitmap(view);
+    const verdict = validateVmgexit(s, {
+      ghcbGpa: gpaBig,
+      versions: { min: GHCB_VERSION_MIN, max: GHCB_VERSION_MAX },
+      isGuestMemory: (a, len) =>
+        a + len <= BigInt(this.svc.guestRamBytes) && !mem.isPrivateTo(Number(a), this.launch.asid),
+    });
+    const private_ = mem.isPrivateTo(gpa, this.launch.asid);
+    if (verdict.kind === 'error') {
+      if (private_)
+        return this.terminate(
+          run,
+          gpaBig,
+          `the GHCB page at 0x${gpa.toString(16)} is private (the guest mapped it with the C-bit set): the hypervisor reads only its ciphertext (${verdict.reason})`,
+        );
+      this.trace(`VMGEXIT malformed: ${GHCB_ERR_NAMES[verdict.error]}: ${verdict.reason}`);
+      return this.answer(page, gpa, verdict.swExitInfo1, verdict.swExitInfo2);
+    }
+    if (verdict.kind === 'terminate') return this.terminate(run, gpaBig, verdict.reason);
+    const code = verdict.exitCode;
+    const info1 = s.sw_exit_info_1 as bigint;
+    const info2 = s.sw_exit_info_2 as bigint;
+    this.trace(
+      `#VMEXIT VMGEXIT ${exitCodeName(code)} info1=0x${info1.toString(16)} info2=0x${info2.toString(16)}`,
+    );
+    // KVM presets "success": sw_exit_info_1 = 0, sw_exit_info_2 = 0.
+    switch (code) {
+      case SVM_EXIT_CPUID: {
+        const out = this.out;
+        this.svc.cpuid(
+          this.vcpu.id,
+          Number((s.rax as bigint) & 0xffffffffn),
+          Number((s.rcx as bigint) & 0xffffffffn),
+          out,
+        );
+        this.setRegs(view, { rax: out[0], rbx: out[1], rcx: out[2], rdx: out[3] });
+        return this.answer(page, gpa, 0n, 0n);
+      }
+      case SVM_EXIT_IOIO:
+        return this.ioio(run, s, page, gpa, verdict.scratch ?? null);
+      case SVM_EXIT_MSR:
+        return this.msr(s, page, gpa);
+      case SVM_EXIT_VMMCALL:
+        this.setRegs(view, { rax: Number(BigInt.asIntN(32, -KVM_ENOSYS)) });
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_EXIT_RDTSC:
+      case SVM_EXIT_RDTSCP: {
+        const tsc = BigInt(readTsc(this.vcpu.cpu));
+        this.setRegs(view, { rax: Number(tsc & 0xffffffffn), rdx: Number(tsc >> 32n) });
+        if (code === SVM_EXIT_RDTSCP) this.setRegs(view, { rcx: this.vcpu.id });
+        return this.answer(page, gpa, 0n, 0n);
+      }
+      case SVM_EXIT_READ_DR7:
+        setField(view, 'rax', this.dr7);
+        setBitValid(view, fieldBit('rax'));
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_EXIT_WRITE_DR7:
+        this.dr7 = s.rax as bigint;
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_EXIT_RDPMC:
+        this.setRegs(view, { rax: 0, rdx: 0 });
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_EXIT_WBINVD:
+      case SVM_EXIT_INVD:
+      case SVM_EXIT_MONITOR:
+      case SVM_EXIT_MWAIT:
+      case SVM_VMGEXIT_NMI_COMPLETE:
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_VMGEXIT_MMIO_READ:
+      case SVM_VMGEXIT_MMIO_WRITE:
+        return this.mmio(
+          code === SVM_VMGEXIT_MMIO_WRITE,
+          info1,
+          Number(info2),
+          page,
+          gpa,
+          verdict.scratch as ScratchArea,
+        );
+      case SVM_VMGEXIT_AP_HLT_LOOP:
+        this.vcpu.holdType = HoldType.NAE_EVENT;
+        this.vcpu.holdGhcbGpa = gpaBig;
+        this.answer(page, gpa, 0n, 0n); // preset: not released, until INIT-SIPI-SIPI completes it
+        return AP_RESET_HOLD;
+      case SVM_VMGEXIT_AP_JUMP_TABLE:
+        if (info1 === BigInt(SVM_VMGEXIT_GET_AP_JUMP_TABLE))
+          return this.answer(page, gpa, 0n, this.launch.apJumpTable);
+        this.launch.apJumpTable = info2;
+        this.svc.trace('mp', `vcpu ${this.vcpu.id}: AP jump table set to 0x${info2.toString(16)}`);
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_VMGEXIT_HV_FEATURES:
+        return this.answer(page, gpa, 0n, 0n);
+    }
+    return this.terminate(run, gpaBig, `VMGEXIT ${exitCodeName(code)} passed validation but has no handler`);
+  }
+
+  /** Write sw_exit_info_1/2 (valid) and store the page back in the guest's GHCB. */
+  private answer(page: Uint8Array, gpa: number, info1: bigint, info2: bigint): number {
+    const view = ghcbView(page);
+    setField(view, 'sw_exit_info_1', info1);
+    setField(view, 'sw_exit_info_2', info2);
+    setBitValid(view, fieldBit('sw_exit_info_1'));
+    setBitValid(view, fieldBit('sw_exit_info_2'));
+    this.launch.memory.hostWrite(gpa, page);
+    return RESUME;
+  }
+
+  private setRegs(view: DataView, regs: Partial<Record<'rax' | 'rbx' | 'rcx' | 'rdx', number>>): void {
+    for (const [name, v] of Object.entries(regs) as [GhcbFieldName, number][]) {
+      setField(view, name, BigInt(v >>> 0));
+      setBitValid(view, fieldBit(name));
+    }
+  }
+
+  private msr(s: GhcbSnapshot, page: Uint8Array, gpa: number): number {
+    const view = ghcbView(page);
+    const msr = Number((s.rcx as bigint) & 0xffffffffn);
+    const write = s.sw_exit_info_1 !== 0n;
+    const apic = this.svc.apic(this.vcpu.id);
+    if (!apic.owns(msr))
+      return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+    try {
+      if (write)
+        apic.msrWrite(msr, (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn));
+      else {
+        const v = apic.msrRead(msr);
+        this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
+      }
+    } catch (e) {
+      if (!(e instanceof ApicGpError)) throw e;
+      return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+    }
+    return this.answer(page, gpa, 0n, 0n);
+  }
+
+  /** IOIO: in-kernel ports are the VM's devices; others go to userspace as KVM_EXIT_IO. */
+  private ioio(
+    run: RunState,
+    s: GhcbSnapshot,
+    page: Uint8Array,
+    gpa: number,
+    scratch: ScratchArea | null,
+  ): number {
+    const info1 = Number((s.sw_exit_info_1 as bigint) & 0xffffffffn);
+    const port = info1 >>> 16;
+    const isIn = (info1 & SVM_IOIO_TYPE_MASK) !== 0;
+    const size = (info1 & SVM_IOIO_SIZE_MASK) >>> SVM_IOIO_SIZE_SHIFT;
+    const isString = (info1 & SVM_IOIO_STR_MASK) !== 0;
+    const count = isString ? Number(s.sw_exit_info_2 as bigint) : 1;
+    const data = isString && scratch !== null ? this.readScratch(page, scratch) : new Uint8Array(4);
+    if (!isString) new DataView(data.buffer).setUint32(0, Number((s.rax ?? 0n) & 0xffffffffn), true);
+    const io: UserIo = {
+      isIn,
+      port,
+      size,
+      count,
+      offset: 0,
+      scratch,
+      data,
+      page,
+      ghcbGpa: gpa,
+      toRax: !isString && isIn,
+    };
+    if (this.svc.portInKernel(port)) {
+      const bus = this.vcpu.cpu.io;
+      const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      for (let i = 0; i < count; i++) {
+        if (isIn) writeElement(dv, i * size, size, bus.portRead(port, size));
+        else bus.portWrite(port, size, readElement(dv, i * size, size));
+      }
+      return this.finishIo(io);
+    }
+    this.userIo = io;
+    return this.nextUserIo(run);
+  }
+
+  private nextUserIo(run: RunState): number {
+    const io = this.userIo as UserIo;
+    const dv = new DataView(io.data.buffer, io.data.byteOffset, io.data.byteLength);
+    run.exitIo(io.isIn, io.port, io.size, io.isIn ? 0 : readElement(dv, io.offset, io.size));
+    return TO_USER;
+  }
+
+  /** Before entering the guest: more elements of a string IOIO for userspace, or -1. */
+  pendingUserIo(run: RunState): number {
+    const io = this.userIo;
+    if (io === null || io.count > 0) return io === null ? -1 : this.nextUserIo(run);
+    this.userIo = null;
+    return this.finishIo(io);
+  }
+
+  /** Userspace handled one element (complete_userspace_io): take an IN's value, move on. */
+  completeUserIo(run: RunState): void {
+    const io = this.userIo;
+    if (io === null || run.exitReason !== KVM_EXIT_IO) return;
+    const dv = new DataView(io.data.buffer, io.data.byteOffset, io.data.byteLength);
+    if (run.ioDirection === KVM_EXIT_IO_IN) writeElement(dv, io.offset, io.size, run.ioData);
+    else if (run.ioDirection !== KVM_EXIT_IO_OUT) return;
+    io.offset += io.size;
+    io.count--;
+  }
+
+  private finishIo(io: UserIo): number {
+    const view = ghcbView(io.page);
+    if (io.toRax) {
+      const v = new DataView(io.data.buffer).getUint32(0, true);
+      const mask = io.size === 1 ? 0xff : io.size === 2 ? 0xffff : 0xffffffff;
+      setField(view, 'rax', BigInt((v & mask) >>> 0));
+      setBitValid(view, fieldBit('rax'));
+    } else if (io.isIn && io.scratch !== null) this.writeScratch(io.page, io.scratch, io.data);
+    return this.answer(io.page, io.ghcbGpa, 0n, 0n);
+  }
+
+  private readScratch(page: Uint8Array, sc: ScratchArea): Uint8Array {
+    if (sc.inGhcb) return page.slice(sc.offset, sc.offset + sc.length);
+    return this.launch.memory.hostRead(Number(sc.gpa), sc.length);
+  }
+
+  private writeScratch(page: Uint8Array, sc: ScratchArea, data: Uint8Array): void {
+    if (sc.inGhcb) page.set(data.subarray(0, sc.length), sc.offset);
+    else this.launch.memory.hostWrite(Number(sc.gpa), data.subarray(0, sc.length));
+  }
+
+  /** MMIO through the GHCB: sw_exit_info_1 = the GPA, sw_exit_info_2 = the length, data in scratch. */
+  private mmio(
+    write: boolean,
+    gpaBig: bigint,
+    len: number,
+    page: Uint8Array,
+    gpa: number,
+    sc: ScratchArea,
+  ): number {
+    const mmio = this.vcpu.cpu.mmio;
+    const data = this.readScratch(page, sc);
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const at = MMIO_ASSIST_BASE + Number(gpaBig);
+    for (let off = 0; off < len; ) {
+      const n = len - off >= 4 ? 4 : len - off >= 2 ? 2 : 1;
+      if (write) mmio.mmioWrite(at + off, n, readElement(dv, off, n));
+      else writeElement(dv, off, n, mmio.mmioRead(at + off, n));
+      off += n;
+    }
+    if (!write) this.writeScratch(page, sc, data);
+    return this.answer(page, gpa, 0n, 0n);
+  }
+
+  /**
+   * A SIPI to a vCPU that parked itself: complete the hold so the guest sees it released
+   * (sev_vcpu_deliver_sipi_vector). Returns what was done, or null if no hold was outstanding.
+   */
+  releaseHold(): string | null {
+    const v = this.vcpu;
+    if (v.holdType === HoldType.MSR_PROTO) {
+      this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
+      v.holdType = HoldType.NONE;
+      return 'AP Reset Hold (MSR protocol) completed: GHCB MSR = 0x1007';
+    }
+    if (v.holdType === HoldType.NAE_EVENT) {
+      const gpa = Number(v.holdGhcbGpa);
+      const page = this.launch.memory.hostRead(gpa, GHCB_PAGE_SIZE);
+      this.answer(page, gpa, 0n, 1n);
+      v.holdType = HoldType.NONE;
+      return `AP Reset Hold (GHCB at 0x${gpa.toString(16)}) completed: sw_exit_info_2 = 1`;
+    }
+    return null;
+  }
+}
+
+function readElement(dv: DataView, off: number, size: number): number {
+  return size === 1 ? dv.getUint8(off) : size === 2 ? dv.getUint16(off, true) : dv.getUint32(off, true);
+}
+
+function writeElement(dv: DataView, off: number, size: number, v: number): void {
+  if (size === 1) dv.setUint8(off, v & 0xff);
+  else if (size === 2) dv.setUint16(off, v & 0xffff, true);
+  else dv.setUint32(off, v >>> 0, true);
+}
