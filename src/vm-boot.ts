@@ -14,10 +14,12 @@ import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import {
+  KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
   KVM_EXIT_NAMES,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
@@ -43,6 +45,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   backend?: Backend;
   /** Called with the VM before its vCPUs are created (map firmware, begin a launch). */
   prepare?: (vm: Vm) => void;
+  /** Userspace's MMIO (KVM_EXIT_MMIO): returns a read's value (default: open bus, all ones). */
+  onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
 }
@@ -225,7 +229,18 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           if (cpu.icount < turnEnd && total() < max) continue;
           break;
         }
-        if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR) break;
+        if (reason === KVM_EXIT_MMIO) {
+          // No device there: open bus (reads all ones, writes dropped), unless the caller has one.
+          run.mmioData = opts.onMmio
+            ? opts.onMmio(run.mmioPhysAddr, run.mmioLen, run.mmioIsWrite, run.mmioData)
+            : run.mmioLen === 4
+              ? 0xffffffff
+              : (1 << (8 * run.mmioLen)) - 1;
+          if (cpu.icount < turnEnd && total() < max) continue;
+          break;
+        }
+        // KVM_EXIT_AP_RESET_HOLD (when a vCPU opted in): the AP parked itself; userspace has nothing to do.
+        if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR || reason === KVM_EXIT_AP_RESET_HOLD) break;
         if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
         if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
         return result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);

@@ -8,6 +8,7 @@ import { CR0_ET } from '../cpu/regs.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
+import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { SvmHardware } from './hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
@@ -76,6 +77,7 @@ export class SvmVcpu implements BackendVcpu {
   /** The hypervisor's control block for this vCPU (plain memory: it is the hypervisor's own). */
   readonly vmcb: Vmcb;
   protected readonly out = new Int32Array(4);
+  private readonly mmio: MmioEmulation;
 
   constructor(
     readonly id: number,
@@ -88,6 +90,12 @@ export class SvmVcpu implements BackendVcpu {
     this.hw = new SvmHardware(cpu);
     this.vmcbPa = svc.allocHostPages(1);
     this.vmcb = new Vmcb(svc.hostView, this.vmcbPa);
+    this.mmio = new MmioEmulation(
+      svc.userMmio(id),
+      cpu,
+      new Uint8Array(svc.hostView.buffer, this.vmcbPa, PAGE),
+      () => this.emulateInstruction(),
+    );
     const c = this.vmcb;
     // What KVM's init_vmcb intercepts; MSRs pass through to the processor model.
     for (const bit of [
@@ -172,6 +180,7 @@ export class SvmVcpu implements BackendVcpu {
   private pendingIn = 0;
 
   completeUserspace(run: RunState): void {
+    this.mmio.complete(run);
     if (this.pendingIn === 0) return;
     this.vmcb.set64('rax', raxAfterIn(this.vmcb.get64('rax'), this.pendingIn, run.ioData));
     this.pendingIn = 0;
@@ -222,6 +231,8 @@ export class SvmVcpu implements BackendVcpu {
   }
 
   runOnce(budget: number, run: RunState): number {
+    const waiting = this.mmio.resume(run);
+    if (waiting >= 0) return waiting;
     this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, budget);
     const c = this.vmcb;
@@ -283,8 +294,8 @@ export class SvmVcpu implements BackendVcpu {
     );
     if (err & 1 && !(err & 8))
       return this.internalError(run, SVM_EXIT_NPF, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
-    this.emulateInstruction(); // MMIO (a device, or open bus: all ones, writes dropped)
-    return RESUME;
+    // MMIO: a VMM device, or userspace (KVM_EXIT_MMIO) for what no device claims.
+    return this.mmio.run(run);
   }
 
   /** VMGEXIT outside an SEV-ES guest executes as VMMCALL; an exit code 0x403 here is a bug. */

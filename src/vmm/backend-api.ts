@@ -8,8 +8,10 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from './kvm-abi.js';
+import type { UserspaceMmio } from './userspace-mmio.js';
 
 /** A handler's answer, as KVM's exit handlers return it. */
 export const RESUME = 1;
@@ -52,6 +54,16 @@ export class RunState {
     return TO_USER;
   }
 
+  /** KVM_EXIT_MMIO for one access no VMM device claims; for a read, userspace puts the value in mmioData. */
+  exitMmio(gpa: number, size: number, isWrite: boolean, data: number): number {
+    this.exitReason = KVM_EXIT_MMIO;
+    this.mmioPhysAddr = gpa;
+    this.mmioLen = size;
+    this.mmioIsWrite = isWrite;
+    this.mmioData = isWrite ? data : 0;
+    return TO_USER;
+  }
+
   /** KVM_EXIT_INTERNAL_ERROR for an exit the backend has no handler for (KVM's unexpected_vmexit). */
   exitInternalError(code: number, why: string): number {
     this.exitReason = KVM_EXIT_INTERNAL_ERROR;
@@ -77,7 +89,9 @@ export interface VmmServices {
   /** In-kernel port devices: true if the port is emulated by the VMM (else the exit goes to userspace). */
   portInKernel(port: number): boolean;
   /** In-kernel MMIO: true if the guest-physical address belongs to a VMM device (APIC, I/O APIC). */
-  mmioInKernel(gpa: number): boolean;
+  mmioInKernel(vcpu: number, gpa: number): boolean;
+  /** Where the emulator's MMIO accesses that no VMM device claims are collected for KVM_EXIT_MMIO. */
+  userMmio(vcpu: number): UserspaceMmio;
   /** Host-physical memory (guest RAM at host-physical 0, control pages above it). */
   readonly hostView: DataView;
   readonly guestRamBytes: number;

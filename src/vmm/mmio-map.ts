@@ -30,6 +30,11 @@ export class MmioMap {
     return -1;
   }
 
+  /** Whether a device claims `gpa`. */
+  claims(gpa: number): boolean {
+    return this.find(gpa) >= 0;
+  }
+
   /** Unclaimed addresses are open bus: all ones. */
   read(gpa: number, size: number): number {
     const i = this.find(gpa);

@@ -13,6 +13,7 @@ import type { Backend, VmmServices } from './backend-api.js';
 import { PortBus } from './io-bus.js';
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED } from './kvm-abi.js';
 import { MmioMap } from './mmio-map.js';
+import { UserspaceMmio } from './userspace-mmio.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
@@ -25,23 +26,30 @@ const CONTROL_BYTES = 4 * 1024 * 1024;
  * hardware), else the VM's MMIO map (the I/O APIC), else open bus (all ones, writes dropped).
  */
 class GuestMmio implements MmioBus {
+  readonly user = new UserspaceMmio();
   constructor(
     private readonly apic: LocalApic,
     private readonly map: MmioMap,
   ) {}
+  /** The VMM's devices: the local APIC page, then the VM-wide map. */
+  inKernel(gpa: number): boolean {
+    const apic = this.apic;
+    return (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096) || this.map.claims(gpa);
+  }
   mmioRead(addr: number, size: number): number {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       return apic.mmioRead(gpa - apic.mmioBase, size);
-    return this.map.read(gpa, size);
+    return this.map.claims(gpa) ? this.map.read(gpa, size) : this.user.read(gpa, size);
   }
   mmioWrite(addr: number, size: number, value: number): void {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       apic.mmioWrite(gpa - apic.mmioBase, size, value);
-    else this.map.write(gpa, size, value);
+    else if (this.map.claims(gpa)) this.map.write(gpa, size, value);
+    else this.user.write(gpa, size, value);
   }
 }
 
@@ -65,6 +73,8 @@ export class Vm {
   readonly apicBus = new ApicBus();
   private readonly services: VmmServices;
 
+  private readonly guestMmio: GuestMmio[] = [];
+
   constructor(private readonly opts: VmOptions) {
     this.guestRamBytes = opts.memoryBytes;
     this.hostMemory = new SharedArrayBuffer(opts.memoryBytes + CONTROL_BYTES);
@@ -77,7 +87,8 @@ export class Vm {
       guestRamBytes: this.guestRamBytes,
       allocHostPages: (count: number) => this.allocHostPages(count),
       portInKernel: (port) => this.ports.claimed(port),
-      mmioInKernel: () => true,
+      mmioInKernel: (id, gpa) => this.guestMmio[id].inKernel(gpa),
+      userMmio: (id) => this.guestMmio[id].user,
       apic: (id) => this.vcpus[id].apic,
       cpuid: (id, leaf, sub, out) => cpuid(this.vcpus[id].backend.cpu, leaf, sub, out),
       halt: (id) => this.vcpus[id].setMpState(KVM_MP_STATE_HALTED),
@@ -106,10 +117,12 @@ export class Vm {
       kick: () => vcpu?.kick(),
     });
     this.apicBus.add(apic);
+    const mmio = new GuestMmio(apic, this.mmio);
+    this.guestMmio.push(mmio);
     cpu = new Cpu({
       ram: this.hostMemory,
       io: this.ports,
-      mmio: new GuestMmio(apic, this.mmio),
+      mmio,
       vendor: this.opts.vendor,
       apicId: id,
     });

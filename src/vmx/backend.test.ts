@@ -10,6 +10,7 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
   KVM_EXIT_SHUTDOWN,
   KVM_MP_STATE_HALTED,
   KVM_MP_STATE_RUNNABLE,
@@ -241,11 +242,21 @@ describe('VMX backend: EPT violations (basic reason 48) are MMIO', () => {
     expect(trace.some((l) => l.startsWith('exits: vcpu 0: VM exit EPT_VIOLATION gpa=0xfee00030'))).toBe(true);
   });
 
-  it('an address with no RAM and no device reads all ones and drops writes (open bus)', () => {
+  it('an address with no RAM and no device goes to userspace as KVM_EXIT_MMIO, read then write', () => {
     const code = [0x64, 0x66, 0xa1, 0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x00, 1, 2, 3, 4, ...HLT];
     const { vcpus } = guest(code);
     const v = vcpus[0];
     v.backend.setSegment('fs', 0, 32 * MiB, 0xffff, 0x93); // above the 16 MiB of guest RAM
+    expect(v.kvmRun(100_000)).toBe(KVM_EXIT_MMIO);
+    expect(v.run).toMatchObject({ mmioPhysAddr: 32 * MiB, mmioLen: 4, mmioIsWrite: false });
+    v.run.mmioData = 0xffff_ffff; // userspace: open bus
+    expect(v.kvmRun(100_000)).toBe(KVM_EXIT_MMIO);
+    expect(v.run).toMatchObject({
+      mmioPhysAddr: 32 * MiB,
+      mmioLen: 4,
+      mmioIsWrite: true,
+      mmioData: 0x04030201,
+    });
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_HLT);
     expect(gpr(v, RAX)).toBe(0xffff_ffffn);
   });

@@ -8,6 +8,7 @@ import type { Cpu } from '../cpu/cpu.js';
 import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
+import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
 import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
@@ -71,6 +72,7 @@ class VmxVcpu implements BackendVcpu {
   private readonly hw: VmxHardware;
   private readonly vmcs: Vmcs;
   private readonly out = new Int32Array(4);
+  private readonly mmio: MmioEmulation;
   /** An IN that went to userspace: its size, until completeUserspace puts the data into RAX. */
   private pendingIn = 0;
 
@@ -83,6 +85,12 @@ class VmxVcpu implements BackendVcpu {
   ) {
     this.hw = new VmxHardware(cpu);
     this.vmcs = initVmcs(svc, eptRoot, msrBitmap, (id % 0xffff) + 1);
+    this.mmio = new MmioEmulation(
+      svc.userMmio(id),
+      cpu,
+      new Uint8Array(svc.hostView.buffer, this.vmcs.offset, 4096),
+      () => this.emulateInstruction(),
+    );
     this.vcpuReset(false);
   }
 
@@ -125,6 +133,7 @@ class VmxVcpu implements BackendVcpu {
   }
 
   completeUserspace(run: RunState): void {
+    this.mmio.complete(run);
     if (this.pendingIn === 0) return;
     this.cpu.r64[0] = raxAfterIn(this.cpu.r64[0], this.pendingIn, run.ioData);
     this.pendingIn = 0;
@@ -141,6 +150,8 @@ class VmxVcpu implements BackendVcpu {
   }
 
   runOnce(budget: number, run: RunState): number {
+    const waiting = this.mmio.resume(run);
+    if (waiting >= 0) return waiting;
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
     this.completeInterrupts();
@@ -290,8 +301,8 @@ class VmxVcpu implements BackendVcpu {
         EXIT_REASON_EPT_VIOLATION,
         `EPT protection violation at 0x${gpa.toString(16)}`,
       );
-    this.emulateInstruction();
-    return RESUME;
+    // MMIO: a VMM device, or userspace (KVM_EXIT_MMIO) for what no device claims.
+    return this.mmio.run(run);
   }
 
   handleEptMisconfig(run: RunState): number {

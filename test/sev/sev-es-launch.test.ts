@@ -102,6 +102,20 @@ describe('SEV-ES launch and run (guests/sev-smoke)', () => {
     expect([KVM_EXIT_SHUTDOWN, KVM_EXIT_FAIL_ENTRY]).toContain(reason);
   });
 
+  it('stops a guest that left its GHCB private, saying the GHCB page is private', () => {
+    // sev-smoke clears the C-bit of its GHCB's page-table entry with `mov dword [0x13104], 0`
+    // (C7 05 04 31 01 00 00 00 00 00); without it the GHCB stays private and reads as ciphertext.
+    const image = Buffer.from(SMOKE);
+    const clearCbit = Buffer.from([0xc7, 0x05, 0x04, 0x31, 0x01, 0x00, 0, 0, 0, 0]);
+    const at = image.indexOf(clearCbit);
+    expect(at).toBeGreaterThan(0);
+    image.fill(0x90, at, at + clearCbit.length);
+    const r = runSevEsVm(image);
+    expect(r.output).toBe('');
+    expect(r.stop).toBe('terminated');
+    expect(r.message).toMatch(/GHCB page at 0x20000 is private \(the guest mapped it with the C-bit set\)/);
+  });
+
   it('refuses malformed firmware images with the reason', () => {
     expect(() => parseSevEsImage(new Uint8Array(0), 1)).toThrow(ImageError);
     expect(() => parseSevEsImage(new Uint8Array(5000), 1)).toThrow(/whole 4 KiB pages/);

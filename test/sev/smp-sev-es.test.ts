@@ -4,7 +4,9 @@
 // checked in the trace: each AP enters KVM_MP_STATE_AP_RESET_HOLD K + 1 times and is released K times.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runSevEsVm } from '../../src/sev-boot.js';
+import { createSevEsVm, runSevEsVm } from '../../src/sev-boot.js';
+import { runPcVm } from '../../src/vm-boot.js';
+import { KVM_EXIT_AP_RESET_HOLD } from '../../src/vmm/kvm-abi.js';
 
 const WAKES = 3;
 const image = (name: string) => readFileSync(new URL(`../../guests/${name}/${name}.img`, import.meta.url));
@@ -55,5 +57,25 @@ describe('smp-sev-es with 4 vCPUs', () => {
     expect(a.output).toBe(expected);
     expect(b.output).toBe(a.output);
     expect(b.mp).toEqual(a.mp);
+  });
+});
+
+describe('KVM_EXIT_AP_RESET_HOLD (opt-in)', () => {
+  it('is reported to userspace once per hold when a vCPU asks for it, and the run is unchanged', () => {
+    const expected = readFileSync(new URL('../../guests/smp-sev-es/expected.txt', import.meta.url), 'latin1');
+    const s = createSevEsVm(image('smp-sev-es'), { cpus: 4 });
+    const seen: number[] = [];
+    for (const v of s.vm.vcpus.slice(1)) {
+      v.exitOnApResetHold = true;
+      const kvmRun = v.kvmRun.bind(v);
+      v.kvmRun = (budget: number) => {
+        const reason = kvmRun(budget);
+        if (reason === KVM_EXIT_AP_RESET_HOLD) seen.push(v.id);
+        return reason;
+      };
+    }
+    const r = runPcVm(s.pc);
+    expect(r.output).toBe(expected);
+    for (const id of [1, 2, 3]) expect(seen.filter((x) => x === id)).toHaveLength(WAKES + 1);
   });
 });

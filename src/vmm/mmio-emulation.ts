@@ -1,0 +1,66 @@
+// KVM_EXIT_MMIO for the backends: the instruction that touched unclaimed guest-physical memory is
+// emulated with its device accesses collected by UserspaceMmio. A read userspace has not answered
+// undoes the attempt (the guest state page and the GPRs are put back) and exits; after the answer
+// the instruction runs again. Writes complete the instruction and are reported one exit each.
+import type { Cpu } from '../cpu/cpu.js';
+import { RESUME, type RunState } from './backend-api.js';
+import { KVM_EXIT_MMIO } from './kvm-abi.js';
+import type { MmioAccess, UserspaceMmio } from './userspace-mmio.js';
+
+export class MmioEmulation {
+  private redo = false;
+  private readonly writes: MmioAccess[] = [];
+
+  constructor(
+    private readonly user: UserspaceMmio,
+    private readonly cpu: Cpu,
+    /** The page that holds the guest's state between runs (the VMCB, the VMCS region). */
+    private readonly statePage: Uint8Array,
+    /** Run the exiting instruction once with MMIO reaching the buses. */
+    private readonly emulate: () => void,
+  ) {}
+
+  /** Emulate the instruction at an MMIO exit: RESUME, or TO_USER with KVM_EXIT_MMIO. */
+  run(run: RunState): number {
+    const page = this.statePage.slice();
+    const regs = this.cpu.r64.slice();
+    const xmm = this.cpu.xmm8.slice();
+    const user = this.user;
+    user.beginAttempt();
+    this.writes.length = 0;
+    user.onWrite = (a) => this.writes.push(a);
+    this.emulate();
+    user.onWrite = null;
+    const p = user.pending;
+    if (p !== null && !p.isWrite) {
+      // Not answered yet: undo the attempt; it runs again once userspace has answered.
+      this.statePage.set(page);
+      this.cpu.r64.set(regs);
+      this.cpu.xmm8.set(xmm);
+      this.writes.length = 0;
+      this.redo = true;
+      return run.exitMmio(p.gpa, p.size, false, 0);
+    }
+    user.finish();
+    return this.nextWrite(run);
+  }
+
+  /** Before the next guest entry: more of an instruction that waits on userspace, or -1. */
+  resume(run: RunState): number {
+    if (this.redo) {
+      this.redo = false;
+      return this.run(run);
+    }
+    return this.writes.length > 0 ? this.nextWrite(run) : -1;
+  }
+
+  /** complete_userspace_io for MMIO: a read's answer is kept for the next attempt. */
+  complete(run: RunState): void {
+    if (run.exitReason === KVM_EXIT_MMIO && !run.mmioIsWrite && this.redo) this.user.answer(run.mmioData);
+  }
+
+  private nextWrite(run: RunState): number {
+    const w = this.writes.shift();
+    return w === undefined ? RESUME : run.exitMmio(w.gpa, w.size, true, w.data);
+  }
+}
