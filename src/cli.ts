@@ -80,6 +80,10 @@ function main(argv: string[]): void {
     return;
   }
   if (cmd !== 'run') fail(`unknown command '${cmd}'\n${USAGE}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(rest);

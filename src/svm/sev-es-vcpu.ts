@@ -34,6 +34,7 @@ export interface SevEsLaunch {
 }
 
 export class SevEsVcpu extends SvmVcpu {
+  readonly guestStateProtected = true;
   readonly vmsaPa: number;
   private receivedFirstSipi = false;
   /** The outstanding hold, reset at every guest entry (sev_es_unmap_ghcb), and where its GHCB is. */

@@ -109,6 +109,8 @@ export interface VmmServices {
 /** One vCPU of a backend (svm/vmx). Method names follow kvm_x86_ops where one exists. */
 export interface BackendVcpu {
   readonly cpu: Cpu;
+  /** SEV-ES: the registers are the guest's (KVM's guest_state_protected); no register access. */
+  readonly guestStateProtected?: boolean;
   /** vcpu_reset: the architectural RESET (initEvent false) or INIT (true) state. */
   vcpuReset(initEvent: boolean): void;
   /**

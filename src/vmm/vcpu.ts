@@ -57,8 +57,11 @@ export class Vcpu {
     }
     if (ev & EV_SIPI) {
       if (this.mpState === KVM_MP_STATE_INIT_RECEIVED) {
+        const v = this.apic.sipiVector;
         this.trace(
-          `vcpu ${this.id}: SIPI vector 0x${this.apic.sipiVector.toString(16)}: CS:IP = ${(this.apic.sipiVector << 8).toString(16)}:0000`,
+          this.backend.guestStateProtected === true
+            ? `vcpu ${this.id}: SIPI vector 0x${v.toString(16)} (guest state protected: the backend decides)`
+            : `vcpu ${this.id}: SIPI vector 0x${v.toString(16)}: CS:IP = ${(v << 8).toString(16)}:0000`,
         );
         this.backend.deliverSipiVector(this.apic.sipiVector);
         this.setMpState(KVM_MP_STATE_RUNNABLE);
