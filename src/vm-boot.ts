@@ -78,6 +78,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   const vmx = opts.arch === 'vmx';
   const vm = new Vm({
     memoryBytes,
+    maxVcpus: opts.cpus ?? 1,
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: opts.trace ?? null,

@@ -1,6 +1,7 @@
 // The processor's architectural state and its wiring to the machine. The execution loop lives in
 // run.ts, address translation in mmu.ts, instruction semantics in exec/.
 import type { Block } from './block.js';
+import { CodeCache, nextChainEpoch } from './code-cache.js';
 import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
 import { LazyOp } from './flags.js';
 import type { MsrHandler } from './msr.js';
@@ -29,6 +30,8 @@ export interface CpuOptions {
   io: IoBus;
   mmio: MmioBus;
   apicId?: number;
+  /** The decoded-code cache shared with the other processors on the same RAM (a VM's vCPUs). */
+  codeCache?: CodeCache;
 }
 
 /** Raised through the interpreter for a guest exception; caught once per block (see run.ts). */
@@ -215,16 +218,17 @@ export class Cpu {
   tlbRead = 0;
   tlbWrite = TLB_SIZE;
 
-  // ---- decoded-block cache (block.ts) ----
-  readonly blockTable: (Block | null)[] = new Array(1 << 16).fill(null);
+  // ---- decoded-block cache (block.ts, code-cache.ts; shared by the processors of one machine) ----
+  readonly code: CodeCache;
+  readonly blockTable: (Block | null)[];
   /** Per physical page: the 128-byte chunks that hold decoded code (block.ts), 0 for none. */
   readonly codePages: Int32Array;
-  readonly pageBlocks = new Map<number, Block[]>();
+  readonly pageBlocks: Map<number, Block[]>;
   /**
    * Bumped whenever linear-to-physical translation or the code mode may have changed (TLB flush,
    * CS load, mode switch): block-to-block links made in an older epoch are not followed.
    */
-  chainEpoch = 0;
+  chainEpoch = nextChainEpoch();
 
   constructor(opts: CpuOptions) {
     this.vendor = opts.vendor ?? 'AuthenticAMD';
@@ -232,7 +236,11 @@ export class Cpu {
     this.ram = new DataView(opts.ram);
     this.ram8 = new Uint8Array(opts.ram);
     this.ramBytes = opts.ram.byteLength;
-    this.codePages = new Int32Array(Math.ceil(this.ramBytes / 4096));
+    this.code = opts.codeCache ?? new CodeCache(this.ramBytes);
+    this.code.cpus.push(this);
+    this.blockTable = this.code.blockTable;
+    this.codePages = this.code.codePages;
+    this.pageBlocks = this.code.pageBlocks;
     this.io = opts.io;
     this.mmio = opts.mmio;
     this.reset();
@@ -282,7 +290,7 @@ export class Cpu {
 
   /** Recompute the cached mode fields after CR0, EFER or CS/SS changes. */
   updateMode(): void {
-    this.chainEpoch++;
+    this.chainEpoch = nextChainEpoch();
     this.protectedMode = (this.cr0 & CR0_PE) !== 0;
     this.paging = (this.cr0 & CR0_PG) !== 0;
     this.longMode = (this.efer & EFER_LMA) !== 0;
@@ -308,7 +316,7 @@ export class Cpu {
     this.segBase[seg] = sel << 4;
     if (seg === CS) {
       this.segAttr[CS] &= ~(SEG_DB | SEG_L);
-      this.chainEpoch++;
+      this.chainEpoch = nextChainEpoch();
     }
   }
 

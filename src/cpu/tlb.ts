@@ -4,9 +4,10 @@
 // they stay exact) to the RAM offset of its physical page. Only RAM pages enter the TLB (MMIO
 // always takes the slow path), and the write banks never hold a page that has decoded code, so a
 // write there always reaches the block cache's invalidation.
+import { nextChainEpoch } from './code-cache.js';
 import type { Cpu } from './cpu.js';
 
-export const TLB_BITS = 12;
+export const TLB_BITS = 8;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
 export const BANK_READ = 0,
@@ -16,14 +17,14 @@ export const BANK_READ = 0,
 
 /** Flush everything (CR0/CR4 paging-mode changes, or CR3 writes with global pages off). */
 export function tlbFlushAll(cpu: Cpu): void {
-  cpu.chainEpoch++;
+  cpu.chainEpoch = nextChainEpoch();
   cpu.tlbTag.fill(Number.NaN);
   cpu.tlbGlobal.fill(0);
 }
 
 /** CR3 write: drop all but global entries (when CR4.PGE is set). */
 export function tlbFlushNonGlobal(cpu: Cpu): void {
-  cpu.chainEpoch++;
+  cpu.chainEpoch = nextChainEpoch();
   const tag = cpu.tlbTag,
     g = cpu.tlbGlobal;
   for (let i = 0; i < tag.length; i++) if ((g[i] & 1) === 0) tag[i] = Number.NaN;
@@ -31,7 +32,7 @@ export function tlbFlushNonGlobal(cpu: Cpu): void {
 
 /** INVLPG: drop the page in every bank. */
 export function tlbFlushPage(cpu: Cpu, lin: number): void {
-  cpu.chainEpoch++;
+  cpu.chainEpoch = nextChainEpoch();
   const lpn = Math.floor(lin / 4096);
   const idx = lpn & TLB_MASK;
   for (let b = 0; b < 6; b++) {
@@ -50,12 +51,14 @@ export function tlbFlushPage(cpu: Cpu, lin: number): void {
   }
 }
 
-/** A physical page has become a code page: no write bank may map it any more. */
+/** A physical page has become a code page: no write bank of any processor sharing the code may map it. */
 export function tlbDropWritable(cpu: Cpu, physPage: number): void {
-  const tag = cpu.tlbTag,
-    phys = cpu.tlbPhys;
-  for (const bank of [BANK_WRITE, BANK_USER + BANK_WRITE]) {
-    const end = (bank + 1) * TLB_SIZE;
-    for (let i = bank * TLB_SIZE; i < end; i++) if (phys[i] === physPage) tag[i] = Number.NaN;
+  for (const c of cpu.code.cpus) {
+    const tag = c.tlbTag,
+      phys = c.tlbPhys;
+    for (const bank of [BANK_WRITE, BANK_USER + BANK_WRITE]) {
+      const end = (bank + 1) * TLB_SIZE;
+      for (let i = bank * TLB_SIZE; i < end; i++) if (phys[i] === physPage) tag[i] = Number.NaN;
+    }
   }
 }

@@ -40,17 +40,20 @@ export function writeFirmwareTables(ram: Uint8Array, o: FirmwareTablesOptions): 
   dv.setUint16(0x413, EBDA_ADDR >> 10, true);
   ram.fill(0, EBDA_ADDR, EBDA_ADDR + 0x400);
   ram.fill(0, BIOS_AREA, MULTIBOOT_ENTRY_ADDR);
-  writeMpTable(ram, {
-    cpus: o.cpus,
-    floatAddr: MP_FLOAT_ADDR,
-    tableAddr: MP_TABLE_ADDR,
-    ioApicId: o.ioApicId,
-    ioApicAddr: o.ioApicAddr,
-    localApicVersion: APIC_VERSION_VALUE & 0xff,
-    ioApicVersion: IOAPIC_VERSION,
-    cpuSignature: o.cpuSignature,
-    featureFlags: o.featureFlags,
-  });
+  // The MP table's processor entries hold 8-bit APIC IDs (FFh is broadcast): beyond 255 vCPUs there
+  // is none, as with SeaBIOS; the MADT's x2APIC entries describe them.
+  if (o.cpus <= 255)
+    writeMpTable(ram, {
+      cpus: o.cpus,
+      floatAddr: MP_FLOAT_ADDR,
+      tableAddr: MP_TABLE_ADDR,
+      ioApicId: o.ioApicId,
+      ioApicAddr: o.ioApicAddr,
+      localApicVersion: APIC_VERSION_VALUE & 0xff,
+      ioApicVersion: IOAPIC_VERSION,
+      cpuSignature: o.cpuSignature,
+      featureFlags: o.featureFlags,
+    });
   writeAcpiTables(ram, {
     cpus: o.cpus,
     rsdpAddr: RSDP_ADDR,

@@ -5,6 +5,7 @@
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
+import { CodeCache } from '../cpu/code-cache.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import { cpuid } from '../cpu/cpuid.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
@@ -19,6 +20,8 @@ import { Vcpu } from './vcpu.js';
 const PAGE = 4096;
 /** Host memory reserved above guest RAM for control structures. */
 const CONTROL_BYTES = 4 * 1024 * 1024;
+/** And per vCPU: its VMCB or VMCS, an SEV-ES VMSA, with room to spare. */
+const CONTROL_BYTES_PER_VCPU = 3 * PAGE;
 
 /**
  * Guest-physical MMIO of one vCPU, seen through the emulator (addresses arrive as
@@ -57,6 +60,8 @@ export interface VmOptions {
   memoryBytes: number;
   vendor?: Vendor;
   backend: Backend;
+  /** The most vCPUs this VM will have (default 64): sizes the host pages kept for control blocks. */
+  maxVcpus?: number;
   /** Trace sink for --trace (categories exits, apic, mp); null for none. */
   trace?: ((category: string, line: string) => void) | null;
 }
@@ -74,12 +79,17 @@ export class Vm {
   private readonly services: VmmServices;
 
   private readonly guestMmio: GuestMmio[] = [];
+  /** The vCPUs share RAM, so they share decoded code (one block cache per VM). */
+  private readonly codeCache: CodeCache;
 
   constructor(private readonly opts: VmOptions) {
     this.guestRamBytes = opts.memoryBytes;
-    this.hostMemory = new SharedArrayBuffer(opts.memoryBytes + CONTROL_BYTES);
+    this.hostMemory = new SharedArrayBuffer(
+      opts.memoryBytes + CONTROL_BYTES + (opts.maxVcpus ?? 64) * CONTROL_BYTES_PER_VCPU,
+    );
     this.hostView = new DataView(this.hostMemory);
     this.nextHostPage = opts.memoryBytes;
+    this.codeCache = new CodeCache(this.hostMemory.byteLength);
     const trace = opts.trace ?? null;
     this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
     this.services = {
@@ -120,6 +130,7 @@ export class Vm {
     const mmio = new GuestMmio(apic, this.mmio);
     this.guestMmio.push(mmio);
     cpu = new Cpu({
+      codeCache: this.codeCache,
       ram: this.hostMemory,
       io: this.ports,
       mmio,

@@ -167,7 +167,6 @@ export class MemoryController {
     for (const cpu of this.cpus) {
       tlbFlushAll(cpu);
       if (page >= 0) invalidateCodePage(cpu, page);
-      else cpu.chainEpoch++;
     }
   }
 }

@@ -1,0 +1,28 @@
+// The decoded-block cache of a machine: blocks are keyed by physical address, so the processors
+// that share RAM (a VM's vCPUs) share their decoded and compiled code too. One copy of the tables
+// per VM instead of per vCPU is what lets a VM have a thousand vCPUs.
+import type { Block } from './block.js';
+import type { Cpu } from './cpu.js';
+
+export class CodeCache {
+  readonly blockTable: (Block | null)[] = new Array(1 << 16).fill(null);
+  /** Per physical page: the 128-byte chunks that hold decoded code (block.ts), 0 for none. */
+  readonly codePages: Int32Array;
+  readonly pageBlocks = new Map<number, Block[]>();
+  /** The processors using this cache: a page that becomes code leaves every one's write TLB. */
+  readonly cpus: Cpu[] = [];
+
+  constructor(ramBytes: number) {
+    this.codePages = new Int32Array(Math.ceil(ramBytes / 4096));
+  }
+}
+
+/**
+ * Block links (Block.next0/next1) are valid for one processor's translation context: every
+ * context change takes a number no processor has used, so a link made by one vCPU is never
+ * followed by another.
+ */
+let epochs = 0;
+export function nextChainEpoch(): number {
+  return ++epochs;
+}
