@@ -89,6 +89,8 @@ PML4            equ 0x10000
 PDPT            equ 0x11000
 PD              equ 0x12000
 PT_PERCPU       equ 0x13000
+PD_MMIO         equ 0x14000             ; 3-4 GiB: the local APIC's 2 MiB page, shared and uncached
+APIC_MMIO       equ 0xFEE00000
 PERCPU_BASE     equ 0x200000
 PERCPU_SHIFT    equ 13                  ; 8 KiB per APIC ID
 PERCPU_SIZE     equ 1 << PERCPU_SHIFT
@@ -259,7 +261,7 @@ bsp32:
 
     ; Page tables: 0-1 GiB identity, private; the per-CPU region in 4 KiB pages, GHCBs shared.
     mov edi, PML4
-    mov ecx, 4 * 4096 / 4
+    mov ecx, 5 * 4096 / 4
     xor eax, eax
     rep stosd
     mov edx, [cbit_hi]
@@ -267,6 +269,10 @@ bsp32:
     mov [PML4 + 4], edx
     mov dword [PDPT], PD | PTE_P | PTE_W
     mov [PDPT + 4], edx
+    mov dword [PDPT + 3 * 8], PD_MMIO | PTE_P | PTE_W
+    mov [PDPT + 3 * 8 + 4], edx
+    ; MMIO is never private: the APIC page without the C-bit (and PCD PWT: uncached).
+    mov dword [PD_MMIO + ((APIC_MMIO >> 21) & 511) * 8], APIC_MMIO | PTE_P | PTE_W | PTE_PS | 0x18
     mov edi, PD
     mov eax, PTE_P | PTE_W | PTE_PS
 .pd:
@@ -369,6 +375,18 @@ bsp64:
     PUTS64 `SEV-ES: CPUID 0 through #VC: `
     mov rsi, vendor
     call puts64
+    PUTS64 `\n`
+    call unlock_console
+
+    ; The local APIC's version register through MMIO, while it is still in xAPIC mode: the
+    ; hypervisor marked the page MMIO (a reserved bit in its nested entry), so the load raises
+    ; #VC(400h) and the handler asks for it with a GHCB MMIO read.
+    mov edi, APIC_MMIO + 0x30
+    mov eax, [rdi]
+    mov r12d, eax
+    call lock_console
+    PUTS64 `SEV-ES: APIC version through MMIO (#VC 400h -> GHCB MMIO read): `
+    HEX64 r12, 8
     PUTS64 `\n`
     call unlock_console
 

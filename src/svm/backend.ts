@@ -395,6 +395,9 @@ export class SvmBackend implements Backend {
     this.regions.push({ gpa, hpa, bytes });
   }
 
+  /** A subclass's chance to add nested mappings before the first vCPU runs. */
+  protected nestedTablesBuilt(_services: VmmServices, _pml4: number): void {}
+
   /** EFER is intercepted (as in KVM) so the guest never sees SVME; SEV-ES guests own their EFER. */
   protected interceptEfer(): boolean {
     return true;
@@ -415,6 +418,7 @@ export class SvmBackend implements Backend {
     if (this.nptRoot < 0) {
       this.nptRoot = buildNestedTables(services);
       for (const r of this.regions) mapNestedPages(services, this.nptRoot, r.gpa, r.hpa, r.bytes);
+      this.nestedTablesBuilt(services, this.nptRoot);
       // Every port exits (the VMM decides who emulates it); MSRs pass through.
       this.iopm = services.allocHostPages(IOPM_SIZE / PAGE);
       new Uint8Array(services.hostView.buffer, this.iopm, IOPM_SIZE).fill(0xff);
@@ -429,13 +433,21 @@ export class SvmBackend implements Backend {
   }
 }
 
-/** Add 4 KiB nested mappings gpa -> hpa (the upper levels are made as needed). */
+/** A nested PTE bit that is reserved (bit 51, above MAXPHYADDR): KVM's mark for MMIO pages. */
+export const NPT_MMIO_RESERVED_HI = 1 << 19;
+
+/**
+ * Add 4 KiB nested mappings gpa -> hpa (the upper levels are made as needed). With `mmio`, the
+ * entries are present with a reserved bit set, so an access faults with #NPF(RSVD) (APM vol 2
+ * 15.25.6): for an SEV-ES guest that is #VC(400h), its way to MMIO through the GHCB.
+ */
 export function mapNestedPages(
   services: VmmServices,
   pml4: number,
   gpa: number,
   hpa: number,
   bytes: number,
+  mmio = false,
 ): void {
   const v = services.hostView;
   for (let off = 0; off < bytes; off += PAGE) {
@@ -454,6 +466,6 @@ export function mapNestedPages(
     }
     const pte = table + (Math.floor(g / PAGE) % 512) * 8;
     v.setUint32(pte, ((hpa + off) % 2 ** 32) + 7, true);
-    v.setUint32(pte + 4, Math.floor((hpa + off) / 2 ** 32), true);
+    v.setUint32(pte + 4, Math.floor((hpa + off) / 2 ** 32) | (mmio ? NPT_MMIO_RESERVED_HI : 0), true);
   }
 }

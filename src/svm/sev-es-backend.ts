@@ -1,9 +1,12 @@
 // The SVM backend for an SEV-ES VM: the same exit handling, with vCPUs whose state is an encrypted
 // VMSA (sev-es-vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
 // the EFER write trap instead).
+
+import { IOAPIC_DEFAULT_BASE } from '../apic/io-apic.js';
+import { APIC_BASE_DEFAULT } from '../apic/registers.js';
 import type { Cpu } from '../cpu/cpu.js';
 import type { VmmServices } from '../vmm/backend-api.js';
-import { SvmBackend, type SvmVcpu } from './backend.js';
+import { mapNestedPages, SvmBackend, type SvmVcpu } from './backend.js';
 import { type SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
 
 export class SevEsBackend extends SvmBackend {
@@ -12,6 +15,15 @@ export class SevEsBackend extends SvmBackend {
   /** The launch this VM's vCPUs join (LAUNCH_START and ACTIVATE done): set before creating vCPUs. */
   beginLaunch(launch: SevEsLaunch): void {
     this.launch = launch;
+  }
+
+  /**
+   * MMIO pages (the local APIC and I/O APIC) get nested entries with a reserved bit, as KVM's MMIO
+   * SPTEs: the guest's access raises #VC(400h) and comes back as a GHCB MMIO request.
+   */
+  protected override nestedTablesBuilt(services: VmmServices, pml4: number): void {
+    for (const gpa of [IOAPIC_DEFAULT_BASE, APIC_BASE_DEFAULT])
+      mapNestedPages(services, pml4, gpa, 0, 4096, true);
   }
 
   protected override interceptEfer(): boolean {
