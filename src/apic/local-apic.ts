@@ -320,7 +320,20 @@ export class LocalApic implements InterruptController {
 
   // ---- InterruptController ----
 
+  /**
+   * The 8259 pair behind an ExtINT delivery (LINT0 in virtual-wire mode): its vector comes from the
+   * INTA cycle, not from the IRR, and it bypasses the APIC's priorities (SDM 10.5.1, KVM's
+   * kvm_cpu_has_extint).
+   */
+  extIntSource: { pendingVector(): number; inta(): number } | null = null;
+  private extIntPending = false;
+
   pendingVector(): number {
+    if (this.extIntPending) {
+      const x = this.extIntSource?.pendingVector() ?? -1;
+      if (x >= 0) return x;
+      this.extIntPending = false; // the request went away before it was taken
+    }
     if ((this.baseFlags & APIC_BASE_EN) === 0) return -1;
     const v = highestVector(this.irr);
     if (v < 0 || (v & 0xf0) <= (this.ppr & 0xf0)) return -1;
@@ -328,6 +341,11 @@ export class LocalApic implements InterruptController {
   }
 
   acknowledge(vector: number): void {
+    if (this.extIntPending && this.extIntSource !== null) {
+      this.extIntPending = false;
+      this.extIntSource.inta();
+      return;
+    }
     clearVector(this.irr, vector);
     setVector(this.isr, vector);
   }
@@ -370,6 +388,7 @@ export class LocalApic implements InterruptController {
         break;
       case DM_EXTINT:
         this.pendingEvents |= EV_EXTINT;
+        if (this.extIntSource !== null) this.extIntPending = true;
         break;
       default:
         return false;

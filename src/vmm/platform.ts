@@ -44,7 +44,10 @@ export class PcPlatform {
   readonly rtc: CmosRtc;
   readonly com1: Uart16550;
 
-  constructor(vm: Vm, opts: PcPlatformOptions) {
+  constructor(
+    private readonly vm: Vm,
+    opts: PcPlatformOptions,
+  ) {
     const now = () => this.clock.now();
     const ports = vm.ports;
 
@@ -52,6 +55,8 @@ export class PcPlatform {
       // LINT0 is edge-sensitive unless its LVT says level; a rising INT is the interrupt.
       if (level) vm.vcpus[0]?.apic.localInterrupt(APIC_LVT_LINT0);
     });
+    // The BSP's LINT0 in ExtINT mode takes its vector from the 8259 pair's INTA cycle.
+    if (vm.vcpus[0] !== undefined) vm.vcpus[0].apic.extIntSource = this.pic;
     ports.register(0x20, 2, this.pic);
     ports.register(0xa0, 2, this.pic);
     ports.register(0x4d0, 2, this.pic);
@@ -109,10 +114,16 @@ export class PcPlatform {
   poll(): void {
     this.pit.poll();
     this.rtc.poll();
+    for (const v of this.vm.vcpus) v.apic.pollTimer();
   }
 
   /** Virtual time (ns) of the next timer interrupt a device will raise, or undefined. */
   nextDeadline(): number | undefined {
-    return this.pit.nextIrq0Ns();
+    let next = this.pit.nextIrq0Ns();
+    for (const v of this.vm.vcpus) {
+      const t = v.apic.nextTimerDeadline(); // local APIC clocks run on the VM clock (1 tick = 1 ns)
+      if (t >= 0 && (next === undefined || t < next)) next = t;
+    }
+    return next;
   }
 }

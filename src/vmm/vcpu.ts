@@ -33,8 +33,13 @@ export class Vcpu {
     private readonly trace: (line: string) => void,
   ) {}
 
-  /** The VM's virtual time (set by whoever runs the VM's clock), for wake-up times. */
-  now: () => number = () => 0;
+  private static readonly noClock = () => 0;
+  /** The VM's virtual time (set by whoever runs the VM's clock), for wake-up times and APIC timers. */
+  now: () => number = Vcpu.noClock;
+  /** Whether `now` has been given a clock. */
+  get clocked(): boolean {
+    return this.now !== Vcpu.noClock;
+  }
   /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
   private kickedAt = 0;
   readyAt = 0;

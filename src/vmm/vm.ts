@@ -123,7 +123,8 @@ export class Vm {
     const apic = new LocalApic({
       apicId: id,
       bsp: id === 0,
-      clock: { now: () => cpu?.icount ?? 0 },
+      // The VM's clock (as RDTSC reads it) once a scheduler runs one; until then the instruction count.
+      clock: { now: () => (vcpu?.clocked ? vcpu.now() : (cpu?.icount ?? 0)) },
       kick: () => vcpu?.kick(),
     });
     this.apicBus.add(apic);
