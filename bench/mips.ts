@@ -1,6 +1,7 @@
 // Guest MIPS of hvemu on the bench-peers workload (../shared/bench-peers): see bench/README.md.
-//   npm run bench            quick mode (about 1-1.5 minutes on a 2-core machine)
-//   npm run bench -- --full  larger N, more repetitions (about 6 minutes)
+//   node dist/bench/mips.js          quick mode (about 1-1.5 minutes on a 2-core machine)
+//   node dist/bench/mips.js --full   larger N, more repetitions (about 6 minutes)
+//   (npm run bench -- --mips runs it after the other suites; --full runs it with --full)
 // Options: --reps=N, --no-bochs, --no-child (in-process runs only).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
