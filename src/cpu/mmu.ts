@@ -4,7 +4,7 @@ import { chunkMask, invalidateCodeChunks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { InterceptKind, type MemoryEncryption } from './ports.js';
 import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
-import { BANK_EXEC, BANK_READ, BANK_USER, BANK_WRITE, TLB_MASK, TLB_SIZE } from './tlb.js';
+import { BANK_EXEC, BANK_READ, BANK_USER, BANK_WRITE, TLB_SIZE, tlbIndex } from './tlb.js';
 
 /** Access kinds for translate(). */
 export const ACC_READ = 0,
@@ -43,7 +43,7 @@ function pte32(cpu: Cpu, pa: number): number {
   if (cpu.nptRoot >= 0) hpa = nestedTranslate(cpu, pa, ACC_READ, true);
   else if (cpu.eptRoot >= 0) hpa = eptTranslate(cpu, pa, ACC_READ, true);
   if (hpa + 4 > cpu.ramBytes) return cpu.mmio.mmioRead(hpa, 4) | 0;
-  if (mc !== null) mc.access(hpa, true); // SEV: guest page tables are read as private memory
+  if (mc !== null) mc.access(cpu, hpa, true); // SEV: guest page tables are read as private memory
   return cpu.ram.getInt32(hpa, true);
 }
 function setPteBits(cpu: Cpu, pa: number, bits: number): void {
@@ -92,7 +92,7 @@ function sevTranslate(cpu: Cpu, pa: number, acc: number): number {
   const cbit = pa >= mc.cBitValue;
   const gpa = cbit ? pa - mc.cBitValue : pa;
   const hpa = cpu.nptRoot < 0 ? gpa : nestedTranslate(cpu, gpa, acc, false);
-  if (hpa < cpu.ramBytes) mc.access(hpa, cbit || (acc & ACC_EXEC) !== 0 || !cpu.paging);
+  if (hpa < cpu.ramBytes) mc.access(cpu, hpa, cbit || (acc & ACC_EXEC) !== 0 || !cpu.paging);
   return hpa;
 }
 
@@ -382,7 +382,7 @@ export function translateFill(cpu: Cpu, lin: number, acc: number): number {
     const isCode = cpu.codePages[page / 4096] !== 0;
     if (!(acc & ACC_WRITE && isCode)) {
       const lpn = Math.floor(lin / 4096);
-      const i = bankBase + (lpn & TLB_MASK);
+      const i = bankBase + tlbIndex(lpn);
       cpu.tlbTag[i] = lpn;
       cpu.tlbPhys[i] = page;
       cpu.tlbGlobal[i] = (lastPageGlobal && cpu.cr4 & CR4_PGE ? 1 : 0) | (lastPageLarge ? 2 : 0);
@@ -472,13 +472,13 @@ function writeSlow(cpu: Cpu, lin: number, size: number, v: number, acc: number):
 
 export function readLin8(cpu: Cpu, lin: number): number {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const i = cpu.tlbRead + tlbIndex(lpn);
   if (cpu.tlbTag[i] === lpn) return cpu.ram8[cpu.tlbPhys[i] + (lin & 0xfff)];
   return readSlow(cpu, lin, 1, userAcc(cpu));
 }
 export function readLin16(cpu: Cpu, lin: number): number {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const i = cpu.tlbRead + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4094) return cpu.ram.getUint16(cpu.tlbPhys[i] + off, true);
   return readSlow(cpu, lin, 2, userAcc(cpu));
@@ -486,7 +486,7 @@ export function readLin16(cpu: Cpu, lin: number): number {
 /** 32-bit read, returned as a signed int32. */
 export function readLin32(cpu: Cpu, lin: number): number {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const i = cpu.tlbRead + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4092) return cpu.ram.getInt32(cpu.tlbPhys[i] + off, true);
   return readSlow(cpu, lin, 4, userAcc(cpu));
@@ -494,7 +494,7 @@ export function readLin32(cpu: Cpu, lin: number): number {
 /** 64-bit read: returns the low half, leaves the high half in cpu.t32[7]. */
 export function readLin64(cpu: Cpu, lin: number): number {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbRead + (lpn & TLB_MASK);
+  const i = cpu.tlbRead + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4088) {
     const pa = cpu.tlbPhys[i] + off;
@@ -510,7 +510,7 @@ export function readLin64(cpu: Cpu, lin: number): number {
 
 export function writeLin8(cpu: Cpu, lin: number, v: number): void {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const i = cpu.tlbWrite + tlbIndex(lpn);
   if (cpu.tlbTag[i] === lpn) {
     cpu.ram8[cpu.tlbPhys[i] + (lin & 0xfff)] = v;
     return;
@@ -519,7 +519,7 @@ export function writeLin8(cpu: Cpu, lin: number, v: number): void {
 }
 export function writeLin16(cpu: Cpu, lin: number, v: number): void {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const i = cpu.tlbWrite + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4094) {
     cpu.ram.setUint16(cpu.tlbPhys[i] + off, v, true);
@@ -529,7 +529,7 @@ export function writeLin16(cpu: Cpu, lin: number, v: number): void {
 }
 export function writeLin32(cpu: Cpu, lin: number, v: number): void {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const i = cpu.tlbWrite + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4092) {
     cpu.ram.setInt32(cpu.tlbPhys[i] + off, v, true);
@@ -539,7 +539,7 @@ export function writeLin32(cpu: Cpu, lin: number, v: number): void {
 }
 export function writeLin64(cpu: Cpu, lin: number, lo: number, hi: number): void {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbWrite + (lpn & TLB_MASK);
+  const i = cpu.tlbWrite + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off <= 4088) {
     const pa = cpu.tlbPhys[i] + off;
@@ -565,14 +565,14 @@ export function readSys(cpu: Cpu, lin: number, size: number): number {
   // Through the supervisor read bank first: exception delivery reads the IDT every time (and an
   // SEV-ES guest takes a #VC for every port access).
   const lpn = Math.floor(lin / 4096);
-  const i = BANK_READ * TLB_SIZE + (lpn & TLB_MASK);
+  const i = BANK_READ * TLB_SIZE + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off + size <= 4096) return physRead(cpu, cpu.tlbPhys[i] + off, size);
   return readSlow(cpu, lin, size, 0);
 }
 export function writeSys(cpu: Cpu, lin: number, size: number, v: number): void {
   const lpn = Math.floor(lin / 4096);
-  const i = BANK_WRITE * TLB_SIZE + (lpn & TLB_MASK);
+  const i = BANK_WRITE * TLB_SIZE + tlbIndex(lpn);
   const off = lin & 0xfff;
   if (cpu.tlbTag[i] === lpn && off + size <= 4096) physWrite(cpu, cpu.tlbPhys[i] + off, size, v);
   else writeSlow(cpu, lin, size, v, 0);
@@ -581,7 +581,7 @@ export function writeSys(cpu: Cpu, lin: number, size: number, v: number): void {
 /** Physical address of the instruction byte at `lin` (execute access). */
 export function translateExec(cpu: Cpu, lin: number): number {
   const lpn = Math.floor(lin / 4096);
-  const i = cpu.tlbRead + 2 * TLB_SIZE + (lpn & TLB_MASK);
+  const i = cpu.tlbRead + 2 * TLB_SIZE + tlbIndex(lpn);
   if (cpu.tlbTag[i] === lpn) return cpu.tlbPhys[i] + (lin & 0xfff);
   return translateFill(cpu, lin, userAcc(cpu) | ACC_EXEC);
 }

@@ -1,5 +1,6 @@
 // The ports the processor core needs from whoever builds a machine around it. src/cpu never imports
 // a device, the VMM or a hypervisor module: those implement these interfaces.
+import type { Cpu } from './cpu.js';
 
 /** Port I/O space (IN/OUT/INS/OUTS). Values are zero-extended, size is 1, 2 or 4. */
 export interface IoBus {
@@ -95,6 +96,8 @@ export interface MemoryEncryption {
   /**
    * Before an access to the page at host-physical `hpa`: make RAM hold what an access with the
    * C-bit `priv` sees there (the decrypted page for a private access, the raw bytes for a shared one).
+   * `cpu` is the processor making the access: its stale translations go at once, the others' when
+   * they next enter the guest.
    */
-  access(hpa: number, priv: boolean): void;
+  access(cpu: Cpu, hpa: number, priv: boolean): void;
 }

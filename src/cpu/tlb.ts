@@ -10,6 +10,14 @@ import type { Cpu } from './cpu.js';
 export const TLB_BITS = 8;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
+
+/**
+ * The entry of linear page `lpn` in a bank: its low bits XOR the next ones, so pages a multiple
+ * of TLB_SIZE pages (1 MiB) apart, which guests often use for per-CPU areas, do not evict each other.
+ */
+export function tlbIndex(lpn: number): number {
+  return (lpn ^ (lpn >>> TLB_BITS)) & TLB_MASK;
+}
 export const BANK_READ = 0,
   BANK_WRITE = 1,
   BANK_EXEC = 2,
@@ -34,7 +42,7 @@ export function tlbFlushNonGlobal(cpu: Cpu): void {
 export function tlbFlushPage(cpu: Cpu, lin: number): void {
   cpu.chainEpoch = nextChainEpoch();
   const lpn = Math.floor(lin / 4096);
-  const idx = lpn & TLB_MASK;
+  const idx = tlbIndex(lpn);
   for (let b = 0; b < 6; b++) {
     const i = b * TLB_SIZE + idx;
     if (cpu.tlbTag[i] === lpn) {

@@ -70,7 +70,7 @@ beforeEach(() => {
   s = createSevEsVm(SMOKE, { trace: (_c, l) => lines.push(l) });
   v = s.vm.vcpus[0].backend as SevEsVcpu;
   // The guest maps its GHCB shared: the page holds DRAM's raw bytes.
-  s.launch.memory.forAsid(s.launch.asid).access(GHCB, false);
+  s.launch.memory.forAsid(s.launch.asid).access(v.cpu, GHCB, false);
 });
 
 describe('malformed GHCB requests get the specification answer', () => {
@@ -155,7 +155,7 @@ describe('malformed GHCB requests get the specification answer', () => {
     plant({ sw_exit_code: 0x72n, sw_exit_info_1: 0n, sw_exit_info_2: 0n, rax: 0n, rcx: 0n });
     // The guest wrote that request through a mapping with the C-bit set: DRAM holds its ciphertext.
     const request = s.launch.memory.hostRead(GHCB, 4096);
-    s.launch.memory.forAsid(s.launch.asid).access(GHCB, true);
+    s.launch.memory.forAsid(s.launch.asid).access(v.cpu, GHCB, true);
     new Uint8Array(s.vm.hostMemory, GHCB, 4096).set(request);
     const run = new RunState();
     expect(vmgexit(run)).toBe(TO_USER);

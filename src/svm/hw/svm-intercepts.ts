@@ -129,6 +129,11 @@ export class SvmInterceptPort implements InterceptPort {
   nextRip = 0;
   constructor(private readonly cpu: Cpu) {}
 
+  /** VMRUN: the pause filter counter is loaded afresh from PAUSE_FILTER_COUNT (APM vol 2 15.14.4). */
+  reloadPauseFilter(): void {
+    this.pauses = 0;
+  }
+
   /** Which core kinds are worth asking about for this VMCB (Cpu.interceptMask). */
   maskFor(vmcb: Vmcb, nested: boolean): number {
     let m = 0;

@@ -283,6 +283,7 @@ export class SvmHardware {
     if (sevEs) {
       const sev = this.sev as { memory: MemoryController };
       sev.memory.ensureForm(this.vmsaPa, vmcb.get('asid'));
+      sev.memory.syncTlb(cpu);
       loadVmsaExtras(cpu, this.view, this.vmsaPa);
       cpu.memCrypt = sev.memory.forAsid(vmcb.get('asid'));
       cpu.features.sevEs = true;
@@ -325,6 +326,7 @@ export class SvmHardware {
     }
     cpu.intercept = port;
     cpu.interceptMask = port.maskFor(vmcb, np);
+    port.reloadPauseFilter();
     const vintr = this.vintr;
     vintr.pending = (vmcb.get('int_ctl') & V_IRQ_MASK) !== 0;
     vintr.vector = vmcb.get('int_vector') & 0xff;

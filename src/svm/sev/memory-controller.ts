@@ -25,6 +25,13 @@ export class MemoryController {
   private readonly keys: (Buffer | null)[] = [];
   private readonly cpus: Cpu[] = [];
   private readonly views: (MemoryEncryption | null)[] = [];
+  /**
+   * Bumped whenever a page changes form or content behind the processors' backs: a processor whose
+   * last look is older drops its TLB before it next runs the guest (syncTlb), instead of every
+   * processor flushing at every conversion (quadratic with a thousand vCPUs).
+   */
+  private formEpoch = 0;
+  private readonly seenEpoch = new WeakMap<Cpu, number>();
   /** Pages converted between forms, and cipher operations done for the hypervisor (statistics). */
   conversions = 0;
   hostCipherOps = 0;
@@ -37,6 +44,14 @@ export class MemoryController {
   /** A processor of this machine: its TLB and decoded-code cache are dropped when a page changes form. */
   attach(cpu: Cpu): void {
     this.cpus.push(cpu);
+    this.seenEpoch.set(cpu, this.formEpoch);
+  }
+
+  /** Hardware side, at VMRUN: drop the processor's translations if pages changed form since it last ran. */
+  syncTlb(cpu: Cpu): void {
+    if (this.seenEpoch.get(cpu) === this.formEpoch) return;
+    tlbFlushAll(cpu);
+    this.seenEpoch.set(cpu, this.formEpoch);
   }
 
   /** Secure processor only (SEV API ACTIVATE): program ASID `asid`'s key slot. */
@@ -76,10 +91,10 @@ export class MemoryController {
       const mc = this;
       v = {
         cBitValue: 2 ** SEV_CBIT,
-        access(hpa: number, priv: boolean): void {
+        access(cpu: Cpu, hpa: number, priv: boolean): void {
           const want = priv ? asid : 0;
           const page = Math.floor(hpa / PAGE_SIZE);
-          if (mc.pageAsid[page] !== want) mc.convert(page, want);
+          if (mc.pageAsid[page] !== want) mc.convert(page, want, cpu);
         },
       };
       this.views[asid] = v;
@@ -151,7 +166,7 @@ export class MemoryController {
   }
 
   /** Re-express page `page` in form `to`: through DRAM's view (raw), then decrypted with `to`'s key. */
-  private convert(page: number, to: number): void {
+  private convert(page: number, to: number, by: Cpu | null = null): void {
     const base = page * PAGE_SIZE;
     const from = this.pageAsid[page];
     const view = this.bytes.subarray(base, base + PAGE_SIZE);
@@ -159,14 +174,31 @@ export class MemoryController {
     if (to !== 0) view.set(cryptPage(this.key(to), base, view, false));
     this.pageAsid[page] = to;
     this.conversions++;
-    this.flushCpus(page);
+    this.flushCpus(page, by);
   }
 
-  /** Translations and decoded code of the page are stale on every processor. */
-  private flushCpus(page: number): void {
-    for (const cpu of this.cpus) {
-      tlbFlushAll(cpu);
-      if (page >= 0) invalidateCodePage(cpu, page);
+  /**
+   * Translations and decoded code of the page are stale: the code cache drops the page's blocks;
+   * the processor that caused the change flushes its TLB now, every other one before it next runs.
+   */
+  private flushCpus(page: number, by: Cpu | null = null): void {
+    this.formEpoch++;
+    if (by !== null) {
+      tlbFlushAll(by);
+      this.seenEpoch.set(by, this.formEpoch);
     }
+    if (page >= 0) for (const cpu of this.codeCaches()) invalidateCodePage(cpu, page);
+  }
+
+  /** One processor per distinct decoded-code cache (a VM's vCPUs share one). */
+  private codeCaches(): Cpu[] {
+    const seen = new Set<unknown>();
+    const out: Cpu[] = [];
+    for (const cpu of this.cpus)
+      if (!seen.has(cpu.code)) {
+        seen.add(cpu.code);
+        out.push(cpu);
+      }
+    return out;
   }
 }
