@@ -236,6 +236,12 @@ export class SvmVcpu implements BackendVcpu {
     this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, budget);
     const c = this.vmcb;
+    // IOIO, NPF and VMGEXIT trace their decoded information themselves.
+    if (this.svc.tracing && code !== SVM_EXIT_IOIO && code !== SVM_EXIT_NPF && code !== SVM_EXIT_VMGEXIT)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}`,
+      );
     this.syncInterruptsOut();
     c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
     switch (code) {

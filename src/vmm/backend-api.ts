@@ -104,6 +104,8 @@ export interface VmmServices {
   /** The vCPU executed HLT: it is now halted until an event (KVM: kvm_emulate_halt). */
   halt(vcpu: number): void;
   trace(category: 'exits' | 'apic' | 'mp', line: string): void;
+  /** Whether anyone listens: hot paths build trace lines only then. */
+  readonly tracing: boolean;
 }
 
 /** One vCPU of a backend (svm/vmx). Method names follow kvm_x86_ops where one exists. */

@@ -103,6 +103,7 @@ export class Vm {
       cpuid: (id, leaf, sub, out) => cpuid(this.vcpus[id].backend.cpu, leaf, sub, out),
       halt: (id) => this.vcpus[id].setMpState(KVM_MP_STATE_HALTED),
       trace: trace ? (cat, line) => trace(cat, line) : () => {},
+      tracing: trace !== null,
     };
   }
 

@@ -166,7 +166,14 @@ class VmxVcpu implements BackendVcpu {
         reason,
         `VM-entry failure (${vmxExitReasonName(reason)}): ${this.hw.failReason}`,
       );
-    const handler = EXIT_HANDLERS[reason & 0xffff];
+    const basic = reason & 0xffff;
+    // I/O and EPT violations trace their decoded information themselves.
+    if (this.svc.tracing && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}`,
+      );
+    const handler = EXIT_HANDLERS[basic];
     if (handler) return handler(this, run);
     return this.internalError(run, reason, `unexpected VM exit ${vmxExitReasonName(reason)}`);
   }
