@@ -1,8 +1,9 @@
-// Guest MIPS of hvemu on the bench-peers workload (../shared/bench-peers): see bench/README.md.
-//   node dist/bench/mips.js          quick mode (about 1-1.5 minutes on a 2-core machine)
-//   node dist/bench/mips.js --full   larger N, more repetitions (about 6 minutes)
+// Guest MIPS of hvemu on the bench-peers workload (../shared/bench-peers), against Bochs and
+// QEMU TCG in the same interleaved rounds: see bench/README.md.
+//   node dist/bench/mips.js          quick mode (about 1.5-2 minutes on a 2-core machine)
+//   node dist/bench/mips.js --full   larger N, more repetitions (about 7 minutes)
 //   (npm run bench -- --mips runs it after the other suites; --full runs it with --full)
-// Options: --reps=N, --no-bochs, --no-child (in-process runs only).
+// Options: --reps=N, --no-bochs, --no-qemu, --no-child (in-process runs only).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,8 +22,14 @@ type Mode = (typeof MODES)[number];
 const args = process.argv.slice(2);
 const full = args.includes('--full');
 const optReps = args.find((a) => a.startsWith('--reps='));
+// Iteration counts per emulator, as the peers chose theirs (run-peers.sh: N2 so that the large
+// run takes seconds): hvemu and Bochs (~100-170 and ~70-90 MIPS) N1/N2 below; QEMU TCG runs
+// ~1200-1500 MIPS, so 5M iterations would be ~0.1 s, lost in its start-up jitter: it gets the
+// peers' N2 = 100M (~2 s per large run here) with the same N1.
 const N1 = full ? 2_000_000 : 1_000_000;
 const N2 = full ? 20_000_000 : 5_000_000;
+const QN1 = N1;
+const QN2 = 100_000_000;
 const REPS = optReps ? Number(optReps.slice(7)) : full ? 5 : 3;
 
 function die(msg: string): never {
@@ -35,7 +42,8 @@ const median = (xs: number[]) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const mips = (t1: number, t2: number) => (IPI * (N2 - N1)) / (t2 - t1) / 1e6;
+const mips = (n1: number, n2: number, t1: number, t2: number) => (IPI * (n2 - n1)) / (t2 - t1) / 1e6;
+const label = (n: number) => (n % 1e6 ? `${n}` : `${n / 1e6}M`);
 const f1 = (x: number) => (Number.isFinite(x) && x > 0 ? x.toFixed(1) : 'n/a');
 
 // ---- the guest and its expected checksum
@@ -91,7 +99,7 @@ function check(what: string, out: string, exp: string): void {
   if (got !== exp) die(`${what} printed '${got ?? out.trim().slice(0, 60)}', expected ${exp}`);
 }
 
-// ---- the three ways of running an image; each returns wall seconds after checking the checksum
+// ---- the four ways of running an image; each returns wall seconds after checking the checksum
 const imgs = new Map<string, { path: string; bytes: Uint8Array; exp: string }>();
 const insns = new Map<string, number>(); // instructions counted by hvemu, per image
 
@@ -117,6 +125,8 @@ function hvemuChild(tier2: string, mode: Mode, n: number): number {
     },
   );
   const t = (performance.now() - t0) / 1e3;
+  // The guest writes each byte to port 0xE9 and to COM1; `hvemu run --console auto` (the default)
+  // prints the first console it writes to, so stdout holds each byte once.
   check(`hvemu (HVEMU_TIER2=${tier2}) ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp);
   return t;
 }
@@ -146,10 +156,66 @@ function bochs(mode: Mode, n: number): number {
   return t;
 }
 
+const qemuWhy = args.includes('--no-qemu')
+  ? '--no-qemu'
+  : args.includes('--no-child')
+    ? '--no-child'
+    : sh('sh', ['-c', 'command -v qemu-system-x86_64']).status
+      ? '`qemu-system-x86_64` is not on PATH (Debian: apt-get install qemu-system-x86)'
+      : !existsSync(join(PEERS, 'bios-stub.asm'))
+        ? '../shared/bench-peers/bios-stub.asm is missing'
+        : '';
+const qemuOk = !qemuWhy;
+const qemuVersion = qemuOk
+  ? sh('qemu-system-x86_64', ['--version'])
+      .stdout.split('\n')[0]
+      .replace(/^QEMU emulator version /, '')
+  : undefined;
+const STUB = join(WORK, 'bios-stub.bin');
+/** run-peers.sh's run_qemu64nobios: no firmware; bios-stub.asm jumps from the reset vector to
+ * 0:7C00, where QEMU's generic loader put the image. The guest exits through isa-debug-exit
+ * (status 1, not checked: the checksum on COM1 decides, as in run-peers.sh). */
+function qemu(mode: Mode, n: number): number {
+  const im = imgs.get(`${mode}-${n}`)!;
+  const serial = join(WORK, 'qemu-serial');
+  rmSync(serial, { force: true });
+  const t0 = performance.now();
+  const r = spawnSync(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg',
+      '-display',
+      'none',
+      '-nodefaults',
+      '-no-reboot',
+      '-m',
+      '32',
+      '-bios',
+      STUB,
+      '-device',
+      `loader,file=${im.path},addr=0x7c00,force-raw=on`,
+      '-serial',
+      `file:${serial}`,
+      '-debugcon',
+      `file:${join(WORK, 'qemu-e9')}`,
+      '-device',
+      'isa-debug-exit,iobase=0xf4,iosize=0x04',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'latin1', timeout: 600_000 },
+  );
+  const t = (performance.now() - t0) / 1e3;
+  const why = r.error ? ` [${r.error.message}]` : r.stderr?.trim() ? ` [${r.stderr.trim()}]` : '';
+  check(`qemu ${mode}-bit N=${n}${why}`, existsSync(serial) ? readFileSync(serial, 'latin1') : '', im.exp);
+  return t;
+}
+
 // ---- measurement: alternate sizes (and runners), repeat, take medians
 interface Row {
   runner: string;
   mode: Mode;
+  n1: number;
+  n2: number;
   mips: number; // from the median t(N1) and median t(N2)
   pairMin: number; // min and max of the per-repetition pair MIPS: the run-to-run spread
   pairMax: number;
@@ -157,12 +223,14 @@ interface Row {
   t2: number[];
   cpuMips?: number;
 }
-function row(runner: string, mode: Mode, t1: number[], t2: number[]): Row {
-  const pairs = t1.map((a, i) => mips(a, t2[i]));
+function row(runner: string, mode: Mode, n1: number, n2: number, t1: number[], t2: number[]): Row {
+  const pairs = t1.map((a, i) => mips(n1, n2, a, t2[i]));
   return {
     runner,
     mode,
-    mips: mips(median(t1), median(t2)),
+    n1,
+    n2,
+    mips: mips(n1, n2, median(t1), median(t2)),
     pairMin: Math.min(...pairs),
     pairMax: Math.max(...pairs),
     t1,
@@ -173,7 +241,7 @@ function show(r: Row): void {
   const ms = (xs: number[]) => `${(median(xs) * 1e3).toFixed(0)} ms`;
   const cpu = r.cpuMips ? `, cpu-time ${f1(r.cpuMips)}` : '';
   console.log(
-    `  ${r.runner.padEnd(26)} ${r.mode}-bit ${f1(r.mips).padStart(7)} MIPS  (pairs ${f1(r.pairMin)}-${f1(r.pairMax)}${cpu}; median t(N1) ${ms(r.t1)}, t(N2) ${ms(r.t2)})`,
+    `  ${r.runner.padEnd(26)} ${r.mode}-bit ${f1(r.mips).padStart(7)} MIPS  (pairs ${f1(r.pairMin)}-${f1(r.pairMax)}${cpu}; median t(${label(r.n1)}) ${ms(r.t1)}, t(${label(r.n2)}) ${ms(r.t2)})`,
   );
 }
 
@@ -191,7 +259,7 @@ const git = sh('git', ['-C', ROOT, 'describe', '--always', '--dirty']).stdout.tr
 const started = new Date();
 const load0 = loadavg();
 console.log(
-  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2}, ${REPS} repetitions, ${IPI} instructions/iteration`,
+  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2}${qemuOk ? ` (hvemu, Bochs), N1=${QN1}, N2=${QN2} (QEMU)` : ''}; ${REPS} repetitions, ${IPI} instructions/iteration`,
 );
 console.log(
   `date ${started.toISOString()}; node ${process.version} (V8 ${process.versions.v8}); ${cpus().length} x ${cpus()[0]?.model}`,
@@ -199,12 +267,19 @@ console.log(
 console.log(`hvemu ${git}, dist/src ${dist0}`);
 console.log(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`guest: ${ASM}${shared ? '' : ' (bench copy: ../shared/bench-peers is missing)'}`);
+if (qemuOk) console.log(`qemu-system-x86_64 ${qemuVersion}`);
 
+const sizes = [...new Set([N1, N2, ...(qemuOk ? [QN1, QN2] : [])])];
+const exps = new Map(sizes.map((n) => [n, expected(n)]));
 for (const mode of MODES)
-  for (const n of [N1, N2]) {
+  for (const n of sizes) {
     const path = image(mode, n);
-    imgs.set(`${mode}-${n}`, { path, bytes: readFileSync(path), exp: expected(n) });
+    imgs.set(`${mode}-${n}`, { path, bytes: readFileSync(path), exp: exps.get(n)! });
   }
+if (qemuOk) {
+  const r = sh('nasm', ['-f', 'bin', '-o', STUB, join(PEERS, 'bios-stub.asm')]);
+  if (r.error || r.status !== 0) die(`nasm bios-stub.asm failed: ${r.error?.message ?? r.stderr}`);
+}
 
 const rows: Row[] = [];
 const inTier = process.env.HVEMU_TIER2 ?? 'on';
@@ -233,45 +308,52 @@ for (const mode of MODES) {
     die(
       `${mode}-bit: hvemu counted ${d} instructions for ${N2 - N1} more iterations, not ${IPI * (N2 - N1)}`,
     );
-  const r = row('hvemu in-process', mode, t1, t2);
-  r.cpuMips = mips(cpu1 / REPS, cpu2 / REPS);
+  const r = row('hvemu in-process', mode, N1, N2, t1, t2);
+  r.cpuMips = mips(N1, N2, cpu1 / REPS, cpu2 / REPS);
   rows.push(r);
   show(r);
 }
 
 if (!args.includes('--no-child')) {
-  const runners: [string, (m: Mode, n: number) => number][] = [
-    ['hvemu process tier2=off', (m, n) => hvemuChild('off', m, n)],
-    ['hvemu process tier2=on', (m, n) => hvemuChild('on', m, n)],
+  // name, run, and that runner's small and large iteration counts
+  const runners: [string, (m: Mode, n: number) => number, number, number][] = [
+    ['hvemu process tier2=off', (m, n) => hvemuChild('off', m, n), N1, N2],
+    ['hvemu process tier2=on', (m, n) => hvemuChild('on', m, n), N1, N2],
   ];
-  if (bochsOk) runners.push(['bochs', bochs]);
+  if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
+  if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
   console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
   if (!bochsOk)
     console.log(
-      '  Bochs NOT measured: `bochs` or ../shared/bench-peers/bochsrc.txt missing (or --no-bochs); no ratio.',
+      '  Bochs NOT measured: `bochs` or ../shared/bench-peers/bochsrc.txt missing (or --no-bochs); no hvemu/bochs ratio.',
     );
+  if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
   const T = new Map<string, number[]>();
   for (let i = 0; i < REPS; i++)
     for (const mode of MODES)
-      for (const n of [N1, N2])
-        for (const [name, run] of runners) {
+      for (const large of [false, true])
+        for (const [name, run, n1, n2] of runners) {
+          const n = large ? n2 : n1;
           const k = `${name}|${mode}|${n}`;
           T.set(k, [...(T.get(k) ?? []), run(mode, n)]);
         }
   for (const mode of MODES)
-    for (const [name] of runners) {
-      const r = row(name, mode, T.get(`${name}|${mode}|${N1}`)!, T.get(`${name}|${mode}|${N2}`)!);
+    for (const [name, , n1, n2] of runners) {
+      const r = row(name, mode, n1, n2, T.get(`${name}|${mode}|${n1}`)!, T.get(`${name}|${mode}|${n2}`)!);
       rows.push(r);
       show(r);
     }
-  if (bochsOk) {
-    for (const mode of MODES) {
-      const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)!.mips;
-      const b = get('bochs');
-      console.log(
-        `  ratio ${mode}-bit: hvemu/bochs = ${(get('hvemu process tier2=on') / b).toFixed(2)} (tier2 on), ${(get('hvemu process tier2=off') / b).toFixed(2)} (tier2 off)`,
-      );
-    }
+  for (const mode of MODES) {
+    const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)!.mips;
+    const ratios = (peer: string, digits: number) => {
+      const p = get(peer);
+      return `hvemu/${peer.split(' ')[0]} = ${(get('hvemu process tier2=on') / p).toFixed(digits)} (tier2 on), ${(get('hvemu process tier2=off') / p).toFixed(digits)} (tier2 off)`;
+    };
+    const parts = [
+      ...(bochsOk ? [ratios('bochs', 2)] : []),
+      ...(qemuOk ? [ratios('qemu tcg (no BIOS)', 3)] : []),
+    ];
+    if (parts.length) console.log(`  ratio ${mode}-bit: ${parts.join('; ')}`);
   }
 }
 
@@ -305,6 +387,7 @@ const setup = {
   guest: ASM,
   inProcessTier2: inTier,
   bochs: bochsOk,
+  qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
 };
 writeFileSync(
   file,

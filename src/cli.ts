@@ -36,7 +36,7 @@ with the Multiboot magic in its first 8 KiB is a Multiboot kernel (ELF32, or fla
 kludge): it is loaded as QEMU's -kernel loads it and entered in 32-bit protected mode with
 EAX = 0x2BADB002 and EBX = the information structure, as a VM (--arch svm unless given). VMs have
 a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550) and the MP and ACPI tables.
-Bytes written to COM1 and to port 0xE9 go to stdout; a write of V to port 0xF4 ends the run with
+Bytes written to COM1 and to port 0xE9 go to stdout (see --console); a write of V to port 0xF4 ends the run with
 exit status (V << 1) | 1 (QEMU's isa-debug-exit).
 
 options:
@@ -57,6 +57,9 @@ ${Object.entries(TRACE_CATEGORIES)
                          starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed
                          table); its registers and private memory are encrypted, it talks to the
                          hypervisor through its GHCB, and APs park with AP Reset Hold
+  --console auto|both|e9|com1
+                         what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
+                         default) gives stdout to whichever of the two the guest writes to first
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -103,6 +106,14 @@ function main(argv: string[]): void {
   }
   const multiboot = hasMultibootMagic(image);
   const sevEs = values['sev-es'] === true;
+  const consoleChoice = values.console ?? 'auto';
+  if (
+    consoleChoice !== 'auto' &&
+    consoleChoice !== 'both' &&
+    consoleChoice !== 'e9' &&
+    consoleChoice !== 'com1'
+  )
+    fail(`--console must be auto, both, e9 or com1, not '${consoleChoice}'`);
   const arch = values.arch ?? (multiboot || sevEs ? 'svm' : 'none');
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
   if (arch !== 'none' && arch !== 'svm' && arch !== 'vmx')
@@ -128,6 +139,15 @@ function main(argv: string[]): void {
   try {
     const vm = arch === 'svm' || arch === 'vmx';
     const run = sevEs ? runSevEsVm : vm ? runImageVm : runBootSector;
+    // Both consoles go to stdout, but a guest that writes everything to both (as the shared bench
+    // guest does, for emulators that have only one) should not print each byte twice: with
+    // --console auto, the first console the guest writes to owns stdout.
+    let owner: string | null = consoleChoice === 'auto' || consoleChoice === 'both' ? null : consoleChoice;
+    const console = (which: 'e9' | 'com1', b: number) => {
+      if (consoleChoice === 'auto' && owner === null) owner = which;
+      if (consoleChoice !== 'both' && owner !== which) return;
+      toStdout(b);
+    };
     const toStdout = (b: number) => {
       out.push(b);
       if (b === 10 || out.length >= 4096) flush();
@@ -142,8 +162,8 @@ function main(argv: string[]): void {
       maxInstructions,
       memoryBytes: memoryMiB * 1024 * 1024,
       vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
-      onDebugByte: toStdout,
-      onSerialByte: toStdout,
+      onDebugByte: (b: number) => console('e9', b),
+      onSerialByte: (b: number) => console('com1', b),
       onUndefined: values['debug-ud']
         ? (rip, bytes, codeSize) =>
             process.stderr.write(
@@ -205,6 +225,7 @@ function parse(args: string[]) {
       trace: { type: 'string' },
       stats: { type: 'boolean' },
       'sev-es': { type: 'boolean' },
+      console: { type: 'string' },
     },
   });
 }
@@ -226,5 +247,11 @@ function inspect(args: string[]): void {
   }
   process.stdout.write(`${inspectImage(bytes, args[0])}\n`);
 }
+
+// A reader that goes away (`hvemu run ... | head`) ends the run quietly, as for other Unix tools.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 main(process.argv.slice(2));

@@ -1,7 +1,7 @@
 // The decoded-block cache: straight-line runs of decoded instructions keyed by the physical
 // address (and code size) of their first byte, dropped when their code page is written.
 import { type Cpu, FAULT } from './cpu.js';
-import { DEC_TERM, decode } from './decode.js';
+import { DEC_TERM, decode, releaseDecoder } from './decode.js';
 import { ATT_SMC } from './events.js';
 import { Insn } from './insn.js';
 import type { CompiledBlock } from './jit/block-compiler.js';
@@ -86,6 +86,7 @@ function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
     }
     if (r & DEC_TERM || insns.length >= MAX_BLOCK_INSNS || off >= pageLeft) break;
   }
+  releaseDecoder();
   const chunks: number[] = [];
   if (inRam) {
     pages.unshift(firstPage);

@@ -48,7 +48,12 @@ export const DEC_TERM = 1;
 let fLin = 0;
 let fPage = Number.NaN;
 let fPhys = 0;
-let fCpu: Cpu;
+let fCpu = null as unknown as Cpu;
+
+/** Forget the processor of the last decode, so a dropped VM is not kept alive by this module. */
+export function releaseDecoder(): void {
+  fCpu = null as unknown as Cpu;
+}
 let fLen = 0;
 
 function fb(): number {

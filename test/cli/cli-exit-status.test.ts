@@ -75,3 +75,36 @@ describe('bad input exits 8 with a message on stderr', () => {
     expect(r.stderr).toMatch(/one image file/);
   });
 });
+
+describe('hvemu run --console', () => {
+  // A boot sector that writes each of "ok\n" to port 0xE9 and then to COM1, then exits:
+  //   mov si, msg / next: lodsb / test al, al / jz done / out 0xE9, al / mov dx, 0x3F8 / out dx, al /
+  //   jmp next / done: xor al, al / out 0xF4, al / msg: db "ok", 10, 0
+  const code = [
+    0xbe, 0x14, 0x7c, 0xac, 0x84, 0xc0, 0x74, 0x08, 0xe6, 0xe9, 0xba, 0xf8, 0x03, 0xee, 0xeb, 0xf3, 0x30,
+    0xc0, 0xe6, 0xf4, 0x6f, 0x6b, 0x0a, 0x00,
+  ];
+  const image = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvemu-cli-'));
+    const path = join(dir, 'both.img');
+    writeFileSync(path, Uint8Array.from(code));
+    return path;
+  };
+
+  it.each([
+    ['auto', 'ok\n'],
+    ['both', 'ookk\n\n'],
+    ['e9', 'ok\n'],
+    ['com1', 'ok\n'],
+  ])('--console %s prints %j for a guest that writes every byte to both', (choice, out) => {
+    const r = hvemu('run', image(), '--console', choice);
+    expect(r.stdout).toBe(out);
+    expect(r.status).toBe(1);
+  });
+
+  it('--console takes only the four choices', () => {
+    const r = hvemu('run', image(), '--console', 'lpt1');
+    expect(r.status).toBe(8);
+    expect(r.stderr).toMatch(/--console must be auto, both, e9 or com1, not 'lpt1'/);
+  });
+});
