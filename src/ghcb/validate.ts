@@ -81,7 +81,7 @@ export function snapshot(page: Uint8Array): GhcbSnapshot {
 export interface VmgexitContext {
   /** GPA of the GHCB page (the GHCB MSR in page mode, low 12 bits zero). */
   readonly ghcbGpa: bigint;
-  /** Versions the hypervisor offered in SEV_INFO; the page's protocol_version must be one of them. */
+  /** Versions the hypervisor offered in SEV_INFO (the page's protocol_version is not enforced, as in KVM). */
   readonly versions: { readonly min: number; readonly max: number };
   /** Whether [gpa, gpa + length) is shared guest memory the hypervisor may use as a scratch area. */
   readonly isGuestMemory: (gpa: bigint, length: bigint) => boolean;
@@ -230,13 +230,8 @@ export function validateVmgexit(s: GhcbSnapshot, ctx: VmgexitContext): VmgexitVe
       'ghcb_usage',
       `is ${s.usage}, only 0 (the standard layout) is supported`,
     );
-  // hvemu's choice: KVM does not check this field and the spec names no error reason for it.
-  if (s.protocolVersion < ctx.versions.min || s.protocolVersion > ctx.versions.max)
-    return fail(
-      GHCB_ERR_INVALID_INPUT,
-      'protocol_version',
-      `is ${s.protocolVersion}, the hypervisor offered ${ctx.versions.min}..${ctx.versions.max}`,
-    );
+  // protocol_version is not checked, as in KVM: the version is negotiated through the MSR protocol,
+  // the specification names no error for this field, and Debian's OVMF leaves it 0 in its requests.
   const head = needs(s, 'every VMGEXIT', ['sw_exit_code', 'sw_exit_info_1', 'sw_exit_info_2']);
   if (head) return head;
   const raw = s.sw_exit_code as bigint;

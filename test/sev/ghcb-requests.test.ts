@@ -136,12 +136,6 @@ describe('malformed GHCB requests get the specification answer', () => {
     expect(answer()).toMatchObject({ info1: 2n, info2: 4n });
   });
 
-  it('a protocol version the hypervisor did not offer: reason 5', () => {
-    plant({ sw_exit_code: 0x72n, sw_exit_info_1: 0n, sw_exit_info_2: 0n, rax: 0n, rcx: 0n }, { version: 9 });
-    vmgexit();
-    expect(answer()).toMatchObject({ info1: 2n, info2: 5n });
-  });
-
   it('termination request: the VM stops with KVM_SYSTEM_EVENT_SEV_TERM and the reason', () => {
     plant({ sw_exit_code: 0x8000_fffen, sw_exit_info_1: 0x13n, sw_exit_info_2: 0n });
     const run = new RunState();
