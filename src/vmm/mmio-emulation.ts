@@ -9,6 +9,7 @@ import type { MmioAccess, UserspaceMmio } from './userspace-mmio.js';
 
 export class MmioEmulation {
   private redo = false;
+  /** Writes of the completed instruction not yet reported. */
   private readonly writes: MmioAccess[] = [];
 
   constructor(
@@ -27,20 +28,17 @@ export class MmioEmulation {
     const xmm = this.cpu.xmm8.slice();
     const user = this.user;
     user.beginAttempt();
-    this.writes.length = 0;
-    user.onWrite = (a) => this.writes.push(a);
     this.emulate();
-    user.onWrite = null;
-    const p = user.pending;
-    if (p !== null && !p.isWrite) {
+    const read = user.unansweredRead;
+    if (read !== null) {
       // Not answered yet: undo the attempt; it runs again once userspace has answered.
       this.statePage.set(page);
       this.cpu.r64.set(regs);
       this.cpu.xmm8.set(xmm);
-      this.writes.length = 0;
       this.redo = true;
-      return run.exitMmio(p.gpa, p.size, false, 0);
+      return run.exitMmio(read.gpa, read.size, false, 0);
     }
+    this.writes.push(...user.writes);
     user.finish();
     return this.nextWrite(run);
   }

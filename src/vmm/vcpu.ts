@@ -33,13 +33,11 @@ export class Vcpu {
     private readonly trace: (line: string) => void,
   ) {}
 
-  private static readonly noClock = () => 0;
-  /** The VM's virtual time (set by whoever runs the VM's clock), for wake-up times and APIC timers. */
-  now: () => number = Vcpu.noClock;
-  /** Whether `now` has been given a clock. */
-  get clocked(): boolean {
-    return this.now !== Vcpu.noClock;
-  }
+  /**
+   * The VM's virtual time, for wake-up times and APIC timers: set by whoever runs the VM's clock
+   * (the scheduler); until then the vCPU's own instruction count.
+   */
+  now: () => number = () => this.backend.cpu.icount;
   /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
   private kickedAt = 0;
   readyAt = 0;

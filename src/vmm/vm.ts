@@ -124,8 +124,7 @@ export class Vm {
     const apic = new LocalApic({
       apicId: id,
       bsp: id === 0,
-      // The VM's clock (as RDTSC reads it) once a scheduler runs one; until then the instruction count.
-      clock: { now: () => (vcpu?.clocked ? vcpu.now() : (cpu?.icount ?? 0)) },
+      clock: { now: () => vcpu?.now() ?? 0 },
       kick: () => vcpu?.kick(),
     });
     this.apicBus.add(apic);

@@ -3,6 +3,7 @@
 // instruction that reads twice (an 8-byte load split in two) is answered access by access.
 import { describe, expect, it } from 'vitest';
 import { runMultibootVm } from '../../src/vm-boot.js';
+import { UserspaceMmio } from '../../src/vmm/userspace-mmio.js';
 import { aoutKernel, EXIT_0, OUT_EAX } from './platform-kernels.js';
 
 const HOLE = 0xd0000000; // far above the VM's 64 MiB of RAM, claimed by no device
@@ -86,5 +87,21 @@ describe('KVM_EXIT_MMIO', () => {
   it('without a userspace device the hole is open bus (all ones)', () => {
     const r = runMultibootVm(KERNEL, { arch: 'svm' });
     expect(r.output).toBe(bytesOf(0xffffffff, 0xffffffff, 0xffffffff));
+  });
+});
+
+describe('UserspaceMmio', () => {
+  it('a read after a write in the same instruction still waits for its answer', () => {
+    const u = new UserspaceMmio();
+    u.beginAttempt();
+    u.write(0x10, 4, 7);
+    expect(u.read(0x20, 4)).toBe(0);
+    expect(u.unansweredRead).toEqual({ gpa: 0x20, size: 4, isWrite: false, data: 0 });
+    u.answer(0x1234);
+    u.beginAttempt();
+    u.write(0x10, 4, 7);
+    expect(u.read(0x20, 4)).toBe(0x1234);
+    expect(u.unansweredRead).toBeNull();
+    expect(u.writes).toEqual([{ gpa: 0x10, size: 4, isWrite: true, data: 7 }]);
   });
 });

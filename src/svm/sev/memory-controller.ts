@@ -23,7 +23,8 @@ export class MemoryController {
   /** Per host page: 0 for the raw form, else the ASID whose decrypted view the page holds. */
   private readonly pageAsid: Uint16Array;
   private readonly keys: (Buffer | null)[] = [];
-  private readonly cpus: Cpu[] = [];
+  /** One processor per decoded-code cache among the attached ones (a VM's vCPUs share one). */
+  private readonly codeOwners: Cpu[] = [];
   private readonly views: (MemoryEncryption | null)[] = [];
   /**
    * Bumped whenever a page changes form or content behind the processors' backs: a processor whose
@@ -43,7 +44,7 @@ export class MemoryController {
 
   /** A processor of this machine: its TLB and decoded-code cache are dropped when a page changes form. */
   attach(cpu: Cpu): void {
-    this.cpus.push(cpu);
+    if (!this.codeOwners.some((c) => c.code === cpu.code)) this.codeOwners.push(cpu);
     this.seenEpoch.set(cpu, this.formEpoch);
   }
 
@@ -187,18 +188,6 @@ export class MemoryController {
       tlbFlushAll(by);
       this.seenEpoch.set(by, this.formEpoch);
     }
-    if (page >= 0) for (const cpu of this.codeCaches()) invalidateCodePage(cpu, page);
-  }
-
-  /** One processor per distinct decoded-code cache (a VM's vCPUs share one). */
-  private codeCaches(): Cpu[] {
-    const seen = new Set<unknown>();
-    const out: Cpu[] = [];
-    for (const cpu of this.cpus)
-      if (!seen.has(cpu.code)) {
-        seen.add(cpu.code);
-        out.push(cpu);
-      }
-    return out;
+    if (page >= 0) for (const cpu of this.codeOwners) invalidateCodePage(cpu, page);
   }
 }
