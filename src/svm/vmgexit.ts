@@ -350,6 +350,8 @@ export class VmgexitHandler {
       ghcbGpa: gpa,
       toRax: !isString && isIn,
     };
+    // A repeat count of 0 moves nothing (REP INS/OUTS with RCX = 0): done, with nothing for userspace.
+    if (count === 0) return this.finishIo(io);
     if (this.svc.portInKernel(port)) {
       const bus = this.vcpu.cpu.io;
       const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
