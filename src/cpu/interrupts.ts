@@ -8,7 +8,7 @@ import { readSys, writeSys } from './mmu.js';
 import { InterceptKind } from './ports.js';
 import { AC, CS, DF_VEC, EXCEPTION_NAMES, GP, IF, NP, NT, PF_VEC, RF, SS, TF, TR, TS, VM } from './regs.js';
 import { updateSegCheck } from './segment-check.js';
-import { cacheDescriptor, desc, fault, readDescriptor } from './segments.js';
+import { cacheDescriptor, desc, fault, readDescriptor, setAccessed } from './segments.js';
 
 /** How the event arose: decides the gate DPL check and the EXT bit of error codes. */
 export const EV_EXCEPTION = 0,
@@ -206,6 +206,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
     p(cpu.segSel[CS]);
     p(cpu.rip);
     if (hasErr) p(err);
+    setAccessed(cpu, nss); // the loaded SS is accessed, in memory and in the cache (VMX checks it)
     cacheDescriptor(cpu, SS, nss);
   } else {
     ssBase = cpu.segBase[SS];
@@ -222,6 +223,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
   }
   desc[0] = csDesc0;
   desc[1] = csDesc1;
+  setAccessed(cpu, sel); // as every descriptor load does: VM entry requires an accessed CS type
   cacheDescriptor(cpu, CS, (sel & 0xfffc) | newCpl);
   cpu.cpl = newCpl;
   cpu.updateMode();
@@ -282,6 +284,7 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   }
   desc[0] = csDesc0;
   desc[1] = csDesc1;
+  setAccessed(cpu, sel); // as every descriptor load does: VM entry requires an accessed CS type
   cacheDescriptor(cpu, CS, (sel & 0xfffc) | newCpl);
   cpu.cpl = newCpl;
   cpu.updateMode();

@@ -47,8 +47,8 @@ export function descAttr(hi: number): number {
   return ((hi >>> 8) & 0xff) | ((hi >>> 12) & 0xf00);
 }
 
-/** Set the accessed bit of the descriptor in memory (processors do, on every load). */
-function setAccessed(cpu: Cpu, sel: number): void {
+/** Set the accessed bit of `desc` and of the descriptor in memory (processors do, on every load). */
+export function setAccessed(cpu: Cpu, sel: number): void {
   if (desc[1] & 0x100) return;
   desc[1] |= 0x100;
   const a = descriptorAddr(cpu, sel);

@@ -68,8 +68,10 @@ export function fuzz<T>(
   if (!details.failed) return;
   const input = details.counterexample?.[0] as T;
   if (process.env.HVEMU_FUZZ_RECORD === '1') record(target, input, String(details.errorInstance));
+  const why =
+    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
   throw new Error(
-    `${fc.defaultReportMessage(details)}\nreplay: HVEMU_FUZZ_SEED=${seed} HVEMU_FUZZ_RUNS=${numRuns} npx vitest run test/fuzz; ` +
+    `${why}\n${fc.defaultReportMessage(details)}\nreplay: HVEMU_FUZZ_SEED=${seed} HVEMU_FUZZ_RUNS=${numRuns} npx vitest run test/fuzz; ` +
       `keep it: HVEMU_FUZZ_RECORD=1 (appends to test/fuzz/corpus/${target}.json)\ninput: ${JSON.stringify(input)}`,
   );
 }
@@ -97,4 +99,24 @@ export function typedOnly(e: unknown, typed: readonly (abstract new (...a: never
   throw new Error(
     `untyped exception escaped: ${e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e)}`,
   );
+}
+
+// ---- outcome tallies (HVEMU_FUZZ_STATS=1 prints them: the figures in docs/robustness.md) ----
+
+const tallies = new Map<string, Map<string, number>>();
+
+/** Count one outcome of a target ("refused: ...", "ran: halted", "#UD", ...). */
+export function tally(target: string, outcome: string): void {
+  if (process.env.HVEMU_FUZZ_STATS !== '1') return;
+  let t = tallies.get(target);
+  if (t === undefined) tallies.set(target, (t = new Map()));
+  t.set(outcome, (t.get(outcome) ?? 0) + 1);
+}
+
+export function printTallies(): void {
+  if (process.env.HVEMU_FUZZ_STATS !== '1') return;
+  for (const [target, t] of tallies) {
+    const rows = [...t].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${String(n).padStart(6)}  ${k}`);
+    console.log(`${target}:\n${rows.join('\n')}`);
+  }
 }
