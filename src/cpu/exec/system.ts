@@ -137,6 +137,11 @@ export function readCr(cpu: Cpu, n: number): number {
 
 const CR4_KNOWN = 0x7ff | (1 << 16) | (1 << 18); // VME..OSXMMEXCPT, FSGSBASE, OSXSAVE (if offered)
 
+/** The CR4 bits this processor implements; the others are reserved (MBZ) for MOV CR4 and VMRUN alike. */
+export function cr4Offered(cpu: Cpu): number {
+  return CR4_KNOWN & ~(cpu.features.xsave ? 0 : CR4_OSXSAVE) & ~(1 << 16);
+}
+
 /** MOV to CR0/CR2/CR3/CR4/CR8 with the architectural checks (#GP(0) on reserved or illegal combinations). */
 export function writeCr(cpu: Cpu, n: number, v: number): void {
   switch (n) {
@@ -172,8 +177,7 @@ export function writeCr(cpu: Cpu, n: number, v: number): void {
       else tlbFlushAll(cpu);
       return;
     case 4: {
-      const offered = CR4_KNOWN & ~(cpu.features.xsave ? 0 : CR4_OSXSAVE) & ~(1 << 16);
-      if (v >= TWO32 || v & ~offered) fault(cpu, GP, 0);
+      if (v >= TWO32 || v & ~cr4Offered(cpu)) fault(cpu, GP, 0);
       if (cpu.longMode && !(v & CR4_PAE)) fault(cpu, GP, 0);
       const changed = (cpu.cr4 ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE);
       cpu.cr4 = v | 0;

@@ -5,6 +5,7 @@
 // code, so VMRUN also does what VMLOAD would (FS, GS, TR, LDTR, KernelGSBase, STAR/LSTAR/...).
 import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../../cpu/cpu.js';
 import { ATT_EVENT } from '../../cpu/events.js';
+import { cr4Offered } from '../../cpu/exec/system.js';
 import { getFlags } from '../../cpu/flags.js';
 import {
   deliver,
@@ -179,6 +180,26 @@ export class SvmHardware {
   }
 
   /**
+   * The checks of APM 15.5.1 that depend on this processor: CR4 bits it does not implement are MBZ,
+   * and the permission maps must lie in physical memory (the APM's bound is MAXPHYADDR; here it is
+   * the machine's memory, since nothing past it can be read).
+   */
+  private checkMachineLimits(vmcb: Vmcb, save: Vmcb): string | null {
+    const cr4 = Number(save.get64('cr4') & 0xffffffffn);
+    const mbz = cr4 & ~cr4Offered(this.cpu);
+    if (mbz)
+      return `CR4 has MBZ bits set: 0x${(mbz >>> 0).toString(16)} (features this processor does not implement)`;
+    const mem = BigInt(this.view.byteLength);
+    const iopm = vmcb.get64('iopm_base_pa') & ~0xfffn;
+    if (iopm + BigInt(IOPM_SIZE) > mem)
+      return `IOPM_BASE_PA 0x${iopm.toString(16)}: the 12 KiB I/O permission map extends past physical memory (0x${mem.toString(16)} bytes)`;
+    const msrpm = vmcb.get64('msrpm_base_pa') & ~0xfffn;
+    if (msrpm + BigInt(MSRPM_SIZE) > mem)
+      return `MSRPM_BASE_PA 0x${msrpm.toString(16)}: the 8 KiB MSR permission map extends past physical memory (0x${mem.toString(16)} bytes)`;
+    return null;
+  }
+
+  /**
    * VMRUN with the VMCB at host-physical `vmcbPa`: the guest runs for at most `budget`
    * instructions (the end of the quantum is a host interrupt: #VMEXIT INTR). Returns EXITCODE.
    * `emulate` is the hypervisor's instruction emulator (budget 1): the instruction's port I/O and
@@ -201,6 +222,7 @@ export class SvmHardware {
       }
     } else this.vmsaPa = -1;
     if (bad === null) bad = checkGuestState(vmcb, save);
+    if (bad === null) bad = this.checkMachineLimits(vmcb, save);
     if (bad !== null) {
       this.invalidReason = bad;
       vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(SVM_EXIT_ERR)));
