@@ -9,7 +9,7 @@
 // from its own model here, not from src/ghcb's.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
 import type { SevEsVcpu } from '../../src/svm/sev-es-vcpu.js';
 import { AP_RESET_HOLD, RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
@@ -19,7 +19,7 @@ import {
   KVM_EXIT_SYSTEM_EVENT,
   KVM_SYSTEM_EVENT_SEV_TERM,
 } from '../../src/vmm/kvm-abi.js';
-import { big, fuzz, hex64, loadCorpus, u64Hex } from './support/fuzz.js';
+import { big, fuzz, hex64, loadCorpus, printTallies, tally, u64Hex } from './support/fuzz.js';
 
 const SMOKE = readFileSync(new URL('../../guests/sev-smoke/sev-smoke.img', import.meta.url));
 const RAM = 8 << 20;
@@ -374,11 +374,18 @@ function runInput(input: Input): void {
       throw new Error(`VMGEXIT threw (${(e as Error).message}); trace:\n${lines.slice(-5).join('\n')}`);
     }
     expect([RESUME, TO_USER, AP_RESET_HOLD]).toContain(outcome);
+    const OUT = ['TO_USER', 'RESUME', '', 'AP_RESET_HOLD'][outcome];
     if (!pageMode) {
       checkMsrAnswer(msr, v.vmcb.get64('ghcb_gpa'), outcome, run);
+      tally('ghcb/msr-protocol', `request 0x${(msr & 0xfffn).toString(16).padStart(3, '0')}: ${OUT}`);
       if (outcome === TO_USER) return; // the VM stopped
       continue;
     }
+    if (outcome !== RESUME || msr === 0n || before === null)
+      tally(
+        'ghcb/page',
+        `${OUT}${before === null && inRam ? ' (private GHCB)' : !inRam ? ' (GHCB not in RAM or 0)' : ''}`,
+      );
     if (outcome === TO_USER) {
       // The only way a page request leaves the kernel unfinished is the VM stopping, with a reason.
       expect(run.exitReason).toBe(KVM_EXIT_SYSTEM_EVENT);
@@ -387,13 +394,25 @@ function runInput(input: Input): void {
       return;
     }
     if (msr === 0n || before === null) continue; // GHCB MSR 0 (nothing to do) or a private page
-    checkPageAnswer(before, mem.read(gpa, 4096), r);
+    const after = mem.read(gpa, 4096);
+    checkPageAnswer(before, after, r);
+    const adv = new DataView(after.buffer, after.byteOffset, 4096);
+    const i1 = adv.getBigUint64(FIELD.sw_exit_info_1, true);
+    tally(
+      'ghcb/page',
+      i1 === 2n
+        ? `malformed, GHCB_ERR ${adv.getBigUint64(FIELD.sw_exit_info_2, true)}`
+        : i1 === 1n
+          ? 'exception for the guest'
+          : 'answered (success)',
+    );
   }
 }
 
 const TARGET = 'ghcb-vmgexit';
 
 describe('VMGEXIT fuzzing on an SEV-ES VM (GHCB pages and the MSR protocol)', () => {
+  afterAll(printTallies);
   const corpus = loadCorpus<Input>(TARGET);
   it.each(corpus.map((c, i) => [i, c.note.slice(0, 70), c.input] as const))(
     'corpus #%i: %s',

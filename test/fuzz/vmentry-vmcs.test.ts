@@ -6,7 +6,7 @@
 // (exit reason 33 with bit 31 set). For every input, modelled or not, the host throws nothing and
 // VMLAUNCH returns within the instruction budget.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Cpu } from '../../src/cpu/cpu.js';
 import { VMX_FAIL_VALID, VmxHardware } from '../../src/vmx/hw/vm-entry.js';
 import {
@@ -23,7 +23,7 @@ import {
 } from '../../src/vmx/hw/vmx-controls.js';
 import { VMCS_REVISION_ID, Vmcs } from '../../src/vmx/vmcs.js';
 import { VMCS_FIELD as F } from '../../src/vmx/vmcs-fields.js';
-import { fuzz, hex64, loadCorpus, u64Hex } from './support/fuzz.js';
+import { fuzz, hex64, loadCorpus, printTallies, tally, u64Hex } from './support/fuzz.js';
 
 const RAM = 16 << 20;
 const EPT = 0x100000;
@@ -240,6 +240,16 @@ function runInput(input: VmcsInput): void {
       `VMLAUNCH threw (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); the SDM model says: ${model?.why ?? 'no modelled violation'}`,
     );
   }
+  tally(
+    'vm-entry',
+    model !== null
+      ? `${model.kind === 'control' ? 'VMfailValid(7)' : 'entry failure (33)'}: ${model.why}`
+      : r === VMX_FAIL_VALID
+        ? 'VMfailValid (an unmodelled check)'
+        : r >>> 0 === ENTRY_FAILURE
+          ? 'entry failure (an unmodelled check)'
+          : `entered, exit reason ${r}`,
+  );
   if (model?.kind === 'control') {
     expect(r, `SDM 26.2: ${model.why}`).toBe(VMX_FAIL_VALID);
     expect(vmcs.read32(F.VM_INSTRUCTION_ERROR)).toBe(7);
@@ -250,6 +260,7 @@ function runInput(input: VmcsInput): void {
 const TARGET = 'vmentry-vmcs';
 
 describe('VM entry checks against the SDM, with random VMCS fields', () => {
+  afterAll(printTallies);
   const corpus = loadCorpus<VmcsInput>(TARGET);
   it.each(corpus.map((c, i) => [i, c.note.slice(0, 70), c.input] as const))(
     'corpus #%i: %s',

@@ -5,7 +5,7 @@
 // (EXITCODE -1, with a reason) for exactly those and run the guest for every other state, to some
 // exit within the budget. The host throws nothing either way.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Cpu } from '../../src/cpu/cpu.js';
 import { cpuid } from '../../src/cpu/cpuid.js';
 import { SvmHardware } from '../../src/svm/hw/world-switch.js';
@@ -19,7 +19,7 @@ import {
   SVM_EXIT_ERR,
   Vmcb,
 } from '../../src/svm/vmcb-layout.js';
-import { fuzz, hex64, loadCorpus, u64Hex } from './support/fuzz.js';
+import { fuzz, hex64, loadCorpus, printTallies, tally, u64Hex } from './support/fuzz.js';
 
 const RAM = 16 << 20;
 const NPT = 0x100000;
@@ -229,6 +229,10 @@ function runInput(input: VmcbInput): void {
       `VMRUN threw (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); the APM says: ${illegal ?? 'legal'}`,
     );
   }
+  tally(
+    'vmrun',
+    illegal !== null ? `VMEXIT_INVALID: ${illegal}` : `entered, #VMEXIT 0x${(code >>> 0).toString(16)}`,
+  );
   if (illegal !== null) {
     expect(code, `APM 15.5.1: ${illegal}`).toBe(SVM_EXIT_ERR);
     expect(vmcb.get64('exit_code')).toBe(0xffff_ffff_ffff_ffffn);
@@ -239,6 +243,7 @@ function runInput(input: VmcbInput): void {
 const TARGET = 'vmrun-vmcb';
 
 describe('VMRUN consistency checks against the APM, with random VMCB fields', () => {
+  afterAll(printTallies);
   const corpus = loadCorpus<VmcbInput>(TARGET);
   it.each(corpus.map((c, i) => [i, c.note.slice(0, 70), c.input] as const))(
     'corpus #%i: %s',
