@@ -420,6 +420,6 @@ describe('VMGEXIT fuzzing on an SEV-ES VM (GHCB pages and the MSR protocol)', ()
   );
 
   it('random GHCB requests and MSR values: the spec answer, no host exception', () => {
-    fuzz(TARGET, 'requests', inputArb, runInput, 400);
+    fuzz(TARGET, 'requests', inputArb, runInput, 250);
   });
 });

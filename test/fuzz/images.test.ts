@@ -75,12 +75,23 @@ const aoutKernel = fc
       fc.constantFrom(0, 4, 8188, 8192, 8180),
       fc.nat(1024).map((n) => n * 4),
     ),
-    flags: fc.oneof(fc.constant(0x10003), fc.constant(0x10000), fc.constant(0x10004), fc.nat(0xffff_ffff)),
-    loadAddr: interestingAddr,
-    back: fc.oneof(fc.constant(0), fc.nat(0x100), fc.nat(0xffff_ffff)), // header_addr - load_addr
+    flags: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(0x10003, 0x10000, 0x10002) },
+      { weight: 1, arbitrary: fc.constant(0x10004) },
+      { weight: 1, arbitrary: fc.nat(0xffff_ffff) },
+    ),
+    loadAddr: fc.oneof(
+      { weight: 2, arbitrary: fc.integer({ min: 0x100000, max: 0x1f0000 }) },
+      interestingAddr,
+    ),
+    back: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, fc.nat(0x100), fc.nat(0xffff_ffff)), // header_addr - load_addr
     loadLen: fc.oneof(fc.constant(-1), size), // -1: load_end_addr = 0 (the whole file)
     bss: fc.oneof(fc.constant(-1), size), // -1: bss_end_addr = 0
-    entryOff: fc.oneof(fc.nat(0x40), fc.integer({ min: -0x10, max: 0x10 }), fc.nat(0xffff_ffff)),
+    entryOff: fc.oneof(
+      { weight: 5, arbitrary: fc.nat(0x40) },
+      fc.integer({ min: -0x10, max: 0x10 }),
+      fc.nat(0xffff_ffff),
+    ),
     fileLen: fc.oneof(fc.nat(0x400), fc.nat(0x3000)),
     payload: fc.nat(255),
   })
@@ -125,7 +136,7 @@ const programHeader = fc.record({
     { weight: 1, arbitrary: fc.constantFrom(0, 2, 4, 6, 0x6474e551) },
   ),
   off: fc.oneof(fc.constantFrom(0, 0x1000), fc.nat(0x2000), fc.nat(0xffff_ffff)),
-  paddr: interestingAddr,
+  paddr: fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 0x100000, max: 0x1f0000 }) }, interestingAddr),
   vaddrDelta: fc.oneof(fc.constant(0), fc.constant(0xc0000000), fc.nat(0xffff_ffff)),
   filesz: size,
   extra: fc.oneof(fc.constant(0), fc.nat(0x2000), fc.nat(0xffff_ffff)), // memsz - filesz
@@ -135,12 +146,12 @@ const programHeader = fc.record({
 const elfKernel = fc
   .record({
     phs: fc.array(programHeader, { minLength: 0, maxLength: 4 }),
-    cls: fc.constantFrom(1, 1, 1, 2, 0),
-    data: fc.constantFrom(1, 1, 1, 2),
-    type: fc.constantFrom(2, 2, 2, 3),
-    machine: fc.constantFrom(3, 3, 3, 62),
-    phentsize: fc.constantFrom(32, 32, 32, 0, 16, 56),
-    phoff: fc.oneof(fc.constant(52), fc.nat(0x3000), fc.constant(0xffffff00)),
+    cls: fc.oneof({ weight: 12, arbitrary: fc.constant(1) }, fc.constantFrom(2, 0)),
+    data: fc.oneof({ weight: 12, arbitrary: fc.constant(1) }, fc.constant(2)),
+    type: fc.oneof({ weight: 12, arbitrary: fc.constant(2) }, fc.constant(3)),
+    machine: fc.oneof({ weight: 12, arbitrary: fc.constant(3) }, fc.constant(62)),
+    phentsize: fc.oneof({ weight: 8, arbitrary: fc.constant(32) }, fc.constantFrom(0, 16, 56)),
+    phoff: fc.oneof({ weight: 6, arbitrary: fc.constant(52) }, fc.nat(0x3000), fc.constant(0xffffff00)),
     entryPick: fc.nat(8),
     entryRaw: fc.nat(0xffff_ffff),
     truncate: fc.oneof({ weight: 4, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(0x2100) }),
@@ -347,7 +358,7 @@ function runImageOnce(input: ImageInput): void {
   const vmMemory = Math.max(2, input.memMiB) << 20;
   // `inspect` is a tool: it says something about any file.
   expect(inspectImage(image, 'fuzz.img').length).toBeGreaterThan(0);
-  if (input.kind === 'multiboot' && input.arch !== 'none') {
+  if (input.kind === 'multiboot') {
     checkLoad(input, image);
     return;
   }

@@ -296,7 +296,7 @@ describe('random instruction bytes in every mode: bare, SVM, VMX, SEV-ES', () =>
   });
 
   it('bare, SVM and VMX: the architectural answer for random bytes', () => {
-    fuzz(TARGET, 'modes', inputArb, runInput, 80);
+    fuzz(TARGET, 'modes', inputArb, runInput, 60);
   });
 
   it('SEV-ES (real mode): the host survives any instruction bytes', () => {

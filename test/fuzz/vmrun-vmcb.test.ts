@@ -254,6 +254,6 @@ describe('VMRUN consistency checks against the APM, with random VMCB fields', ()
     expect(hw.vmrun(VMCB_PA, 200)).toBe(0x78);
   });
   it('random control and save-area fields: VMEXIT_INVALID exactly for the APM list', () => {
-    fuzz(TARGET, 'fields', inputArb, runInput, 400);
+    fuzz(TARGET, 'fields', inputArb, runInput, 300);
   });
 });
