@@ -377,7 +377,12 @@ function runInput(input: Input): void {
     const OUT = ['TO_USER', 'RESUME', '', 'AP_RESET_HOLD'][outcome];
     if (!pageMode) {
       checkMsrAnswer(msr, v.vmcb.get64('ghcb_gpa'), outcome, run);
-      tally('ghcb/msr-protocol', `request 0x${(msr & 0xfffn).toString(16).padStart(3, '0')}: ${OUT}`);
+      const info = Number(msr & 0xfffn);
+      const known = [0x002, 0x004, 0x006, 0x010, 0x012, 0x014, 0x080, 0x100].includes(info);
+      tally(
+        'ghcb/msr-protocol',
+        `${known ? `request 0x${info.toString(16).padStart(3, '0')}` : 'unknown request'}: ${OUT}`,
+      );
       if (outcome === TO_USER) return; // the VM stopped
       continue;
     }

@@ -135,17 +135,20 @@ const programHeader = fc.record({
     { weight: 4, arbitrary: fc.constant(1) },
     { weight: 1, arbitrary: fc.constantFrom(0, 2, 4, 6, 0x6474e551) },
   ),
-  off: fc.oneof(fc.constantFrom(0, 0x1000), fc.nat(0x2000), fc.nat(0xffff_ffff)),
+  off: fc.oneof({ weight: 4, arbitrary: fc.nat(0x1000) }, fc.nat(0x2000), fc.nat(0xffff_ffff)),
   paddr: fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 0x100000, max: 0x1f0000 }) }, interestingAddr),
   vaddrDelta: fc.oneof(fc.constant(0), fc.constant(0xc0000000), fc.nat(0xffff_ffff)),
-  filesz: size,
+  filesz: fc.oneof({ weight: 4, arbitrary: fc.nat(0x1000) }, size),
   extra: fc.oneof(fc.constant(0), fc.nat(0x2000), fc.nat(0xffff_ffff)), // memsz - filesz
 });
 
 /** An ELF32 executable with a Multiboot header (no a.out kludge) and random program headers. */
 const elfKernel = fc
   .record({
-    phs: fc.array(programHeader, { minLength: 0, maxLength: 4 }),
+    phs: fc.oneof(
+      { weight: 8, arbitrary: fc.array(programHeader, { minLength: 1, maxLength: 4 }) },
+      fc.constant([]),
+    ),
     cls: fc.oneof({ weight: 12, arbitrary: fc.constant(1) }, fc.constantFrom(2, 0)),
     data: fc.oneof({ weight: 12, arbitrary: fc.constant(1) }, fc.constant(2)),
     type: fc.oneof({ weight: 12, arbitrary: fc.constant(2) }, fc.constant(3)),
@@ -174,7 +177,7 @@ const elfKernel = fc
     dv.setUint16(44, r.phs.length, true);
     // The Multiboot header (flags 3: page-align, memory info) after the ELF header, before the headers.
     const mb = [...le32(MB_MAGIC), ...le32(3), ...le32(-(MB_MAGIC + 3) >>> 0)];
-    img.set(mb, 0x40 + (r.phoff === 0x40 ? 0x100 : 0));
+    img.set(mb, 0x800); // clear of the ELF header and of program headers at e_phoff 52
     r.phs.forEach((p, i) => {
       const at = r.phoff + i * Math.max(r.phentsize, 32);
       if (at + 32 > fileLen) return;
