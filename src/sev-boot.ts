@@ -5,10 +5,10 @@
 //   LAUNCH_FINISH; the owner-side check of the measurement is recomputeLaunchMeasurement.
 import { randomBytes } from 'node:crypto';
 import { HVEMU_SEV_ES_POLICY, recomputeLaunchMeasurement } from './sev-measure.js';
-import { MemoryController } from './svm/sev/memory-controller.js';
-import { SecureProcessor } from './svm/sev/secure-processor.js';
-import { SevEsBackend } from './svm/sev-es-backend.js';
-import type { SevEsLaunch } from './svm/sev-es-vcpu.js';
+import { MemoryController } from './svm/hw/sev/memory-controller.js';
+import { SecureProcessor } from './svm/hw/sev/secure-processor.js';
+import { SevEsBackend } from './svm/sev-es/backend.js';
+import type { SevEsLaunch } from './svm/sev-es/vcpu.js';
 import { createPcVm, type PcVm, runPcVm, type VmBootOptions } from './vm-boot.js';
 import type { BootSectorRunResult } from './vmm/bare-metal.js';
 import { ImageError } from './vmm/bare-metal.js';

@@ -7,8 +7,8 @@
 // for these shares, never for the headline latencies. A method that no longer exists is reported
 // as missing (the emulator changed), not silently skipped.
 import { SvmHardware } from '../../src/svm/hw/world-switch.js';
-import { MemoryController } from '../../src/svm/sev/memory-controller.js';
-import { VmgexitHandler } from '../../src/svm/vmgexit.js';
+import { MemoryController } from '../../src/svm/hw/sev/memory-controller.js';
+import { VmgexitHandler } from '../../src/svm/sev-es/vmgexit.js';
 
 export interface Timed {
   calls: number;

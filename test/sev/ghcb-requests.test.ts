@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
-import type { SevEsVcpu } from '../../src/svm/sev-es-vcpu.js';
+import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
 import { AP_RESET_HOLD, RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
 import { KVM_EXIT_IO, KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SEV_TERM } from '../../src/vmm/kvm-abi.js';
 

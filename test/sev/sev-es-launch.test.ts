@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSevEsVm, parseSevEsImage, runSevEsVm } from '../../src/sev-boot.js';
 import { recomputeLaunchMeasurement } from '../../src/sev-measure.js';
-import type { SevEsVcpu } from '../../src/svm/sev-es-vcpu.js';
+import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
 import { runPcVm } from '../../src/vm-boot.js';
 import { ImageError } from '../../src/vmm/bare-metal.js';
 import { GuestStateProtectedError } from '../../src/vmm/errors.js';

@@ -19,9 +19,9 @@ import { CS, DS, ES, FS, GS, LDTR, SS, TR } from '../../cpu/regs.js';
 import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
 import { tlbFlushAll } from '../../cpu/tlb.js';
-import type { MemoryController } from '../sev/memory-controller.js';
-import type { SecureProcessor } from '../sev/secure-processor.js';
-import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from '../sev/vmsa-layout.js';
+import type { MemoryController } from './sev/memory-controller.js';
+import type { SecureProcessor } from './sev/secure-processor.js';
+import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './sev/vmsa-layout.js';
 import {
   INTERCEPT_VMRUN,
   IOPM_SIZE,

@@ -2,12 +2,12 @@
 // VMSA (sev-es-vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
 // the EFER write trap instead).
 
-import { IOAPIC_DEFAULT_BASE } from '../apic/io-apic.js';
-import { APIC_BASE_DEFAULT } from '../apic/registers.js';
-import type { Cpu } from '../cpu/cpu.js';
-import type { VmmServices } from '../vmm/backend-api.js';
-import { mapNestedPages, SvmBackend, type SvmVcpu } from './backend.js';
-import { type SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
+import { IOAPIC_DEFAULT_BASE } from '../../apic/io-apic.js';
+import { APIC_BASE_DEFAULT } from '../../apic/registers.js';
+import type { Cpu } from '../../cpu/cpu.js';
+import type { VmmServices } from '../../vmm/backend-api.js';
+import { mapNestedPages, SvmBackend, type SvmVcpu } from '../backend.js';
+import { type SevEsLaunch, SevEsVcpu } from './vcpu.js';
 
 export class SevEsBackend extends SvmBackend {
   private launch: SevEsLaunch | null = null;

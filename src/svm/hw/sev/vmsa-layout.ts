@@ -2,8 +2,8 @@
 // whole register state in one encrypted page. Its first part has the legacy save area's layout
 // (segments, control registers, RIP, RSP, RAX, the SYSCALL MSRs at the same offsets), so the world
 // switch reads those with the VMCB save-area accessors; the rest (the other GPRs, x87/SSE) is here.
-import type { Cpu } from '../../cpu/cpu.js';
-import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../vmcb-layout.js';
+import type { Cpu } from '../../../cpu/cpu.js';
+import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../../vmcb-layout.js';
 
 /** VMSA offsets of the GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
 export const VMSA_GPR = Object.freeze([

@@ -2,22 +2,22 @@
 // encrypted VMSA it can neither read nor write. It launches that VMSA through the secure processor,
 // refuses every register access, boots APs as the Linux patch in shared/seed describes (first SIPI:
 // run the launch VMSA; later SIPIs: complete an outstanding AP Reset Hold) and answers VMGEXITs.
-import type { Cpu } from '../cpu/cpu.js';
-import { encodeSevInfo, GHCB_VERSION_MAX, GHCB_VERSION_MIN } from '../ghcb/msr-protocol.js';
-import type { Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
-import { GuestStateProtectedError } from '../vmm/errors.js';
-import { SvmVcpu } from './backend.js';
-import type { MemoryController } from './sev/memory-controller.js';
-import { SEV_CBIT } from './sev/memory-controller.js';
-import type { SecureProcessor } from './sev/secure-processor.js';
-import { writeInitialVmsa } from './sev/vmsa-layout.js';
+import type { Cpu } from '../../cpu/cpu.js';
+import { encodeSevInfo, GHCB_VERSION_MAX, GHCB_VERSION_MIN } from '../../ghcb/msr-protocol.js';
+import type { Regs, RunState, SegmentName, VmmServices } from '../../vmm/backend-api.js';
+import { GuestStateProtectedError } from '../../vmm/errors.js';
+import { SvmVcpu } from '../backend.js';
+import type { MemoryController } from '../hw/sev/memory-controller.js';
+import { SEV_CBIT } from '../hw/sev/memory-controller.js';
+import type { SecureProcessor } from '../hw/sev/secure-processor.js';
+import { writeInitialVmsa } from '../hw/sev/vmsa-layout.js';
 import {
   SVM_EXIT_NPF,
   SVM_GUEST_INTERRUPT_MASK,
   SVM_NESTED_CTL_NP_ENABLE,
   SVM_NESTED_CTL_SEV_ENABLE,
   SVM_NESTED_CTL_SEV_ES_ENABLE,
-} from './vmcb-layout.js';
+} from '../vmcb-layout.js';
 import { HoldType, VmgexitHandler } from './vmgexit.js';
 
 /** What the VMM's launch gives every SEV-ES vCPU of a VM. */

@@ -4,9 +4,9 @@
 // (sw_exit_info_1/2 and the returned registers, with their valid bits) written back in one store.
 // All guest memory goes through the memory controller's hypervisor view: a private page reads as
 // ciphertext, so a GHCB the guest forgot to map shared is garbage here, as on hardware.
-import { ApicGpError } from '../apic/x2apic.js';
-import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
-import { readTsc } from '../cpu/msr.js';
+import { ApicGpError } from '../../apic/x2apic.js';
+import { MMIO_ASSIST_BASE } from '../../cpu/mmu.js';
+import { readTsc } from '../../cpu/msr.js';
 import {
   exceptionEvent,
   exitCodeName,
@@ -36,7 +36,7 @@ import {
   SVM_VMGEXIT_MMIO_READ,
   SVM_VMGEXIT_MMIO_WRITE,
   SVM_VMGEXIT_NMI_COMPLETE,
-} from '../ghcb/exit-codes.js';
+} from '../../ghcb/exit-codes.js';
 import {
   clearValidBitmap,
   fieldBit,
@@ -45,7 +45,7 @@ import {
   ghcbView,
   setBitValid,
   setField,
-} from '../ghcb/layout.js';
+} from '../../ghcb/layout.js';
 import {
   decodeMsrRequest,
   encodeApResetHoldResponse,
@@ -54,20 +54,20 @@ import {
   encodeSevInfo,
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
-} from '../ghcb/msr-protocol.js';
-import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../ghcb/validate.js';
-import type { RunState, VmmServices } from '../vmm/backend-api.js';
-import { AP_RESET_HOLD, RESUME, TO_USER } from '../vmm/backend-api.js';
+} from '../../ghcb/msr-protocol.js';
+import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../../ghcb/validate.js';
+import type { RunState, VmmServices } from '../../vmm/backend-api.js';
+import { AP_RESET_HOLD, RESUME, TO_USER } from '../../vmm/backend-api.js';
 import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_SYSTEM_EVENT_SEV_TERM,
-} from '../vmm/kvm-abi.js';
-import { SEV_CBIT } from './sev/memory-controller.js';
-import type { SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
-import type { Vmcb } from './vmcb-layout.js';
+} from '../../vmm/kvm-abi.js';
+import { SEV_CBIT } from '../hw/sev/memory-controller.js';
+import type { SevEsLaunch, SevEsVcpu } from './vcpu.js';
+import type { Vmcb } from '../vmcb-layout.js';
 
 /** KVM's ap_reset_hold_type: which form of AP Reset Hold is outstanding. */
 export const enum HoldType {

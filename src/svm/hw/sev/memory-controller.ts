@@ -9,10 +9,10 @@
 // when the guest accesses it the other way (a shared access to a private page sees ciphertext,
 // a private access to a raw page sees it decrypted), and the hypervisor side always gets the raw
 // view through hostRead/hostWrite, so private pages and VMSAs reach it only as ciphertext.
-import { invalidateCodePage } from '../../cpu/block.js';
-import type { Cpu } from '../../cpu/cpu.js';
-import type { MemoryEncryption } from '../../cpu/ports.js';
-import { tlbFlushAll } from '../../cpu/tlb.js';
+import { invalidateCodePage } from '../../../cpu/block.js';
+import type { Cpu } from '../../../cpu/cpu.js';
+import type { MemoryEncryption } from '../../../cpu/ports.js';
+import { tlbFlushAll } from '../../../cpu/tlb.js';
 import { cryptPage, KEY_BYTES, PAGE_SIZE } from './page-cipher.js';
 
 /** The C-bit position hvemu reports (CPUID 8000001Fh EBX[5:0]), as on EPYC parts. */
