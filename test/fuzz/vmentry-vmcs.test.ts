@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cpu } from '../../src/cpu/cpu.js';
+import { standaloneProcessor } from '../../src/host/host-machine.js';
 import { VMX_FAIL_VALID, VmxHardware } from '../../src/vmx/hw/vm-entry.js';
 import {
   adjustControls,
@@ -120,7 +121,7 @@ function setup() {
   w(F.GUEST_RFLAGS, 2);
   w(F.GUEST_RIP, 0x7c00);
   w(F.GUEST_RSP, 0x7000);
-  return { hw: new VmxHardware(cpu), vmcs };
+  return { hw: new VmxHardware(standaloneProcessor(cpu)), vmcs };
 }
 
 const MAXPHY = 2n ** 48n;
