@@ -10,9 +10,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
 import { dramOf, memoryControllerOf } from '../../src/host/core-access.js';
 import { HOST_KEY } from '../../src/host/memory-controller.js';
+import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
 import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
 import { RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
 import {

@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cpu } from '../../src/cpu/cpu.js';
-import { standaloneProcessor } from '../../src/host/host-machine.js';
 import { cpuid } from '../../src/cpu/cpuid.js';
+import { standaloneProcessor } from '../../src/host/host-machine.js';
 import { SvmHardware } from '../../src/svm/hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
