@@ -397,3 +397,152 @@ describe('hostile hypervisor: the GHCB is read once', () => {
     expect(page.readBigUInt64LE(INFO1)).toBe(0n);
   });
 });
+
+describe('hostile hypervisor: INIT and SIPI at the wrong moments (smp-sev-es, 4 vCPUs)', () => {
+  const INIT = (vm: Vm, id: number) => vm.vcpus[id].apic.accept(DM_INIT, 0, false, true);
+  const SIPI = (vm: Vm, id: number, vector = 0x10) => vm.vcpus[id].apic.accept(DM_STARTUP, vector, false, true);
+
+  /** Run smp-sev-es, calling `at` with the console text after each byte; trace lines of category mp. */
+  function attackRun(
+    at: (vm: Vm, console: string) => void,
+    before: (vm: Vm) => void = () => {},
+    maxInstructions = 60_000_000,
+  ) {
+    const mp: string[] = [];
+    const s = createSevEsVm(SMP, { cpus: 4, trace: (c, l) => c === 'mp' && mp.push(l) });
+    before(s.vm);
+    const out: number[] = [];
+    const r = runPcVm(s.pc, {
+      maxInstructions,
+      onDebugByte: (b) => {
+        out.push(b);
+        if (b === 10) at(s.vm, text(out));
+      },
+    });
+    return { r, mp, vm: s.vm };
+  }
+
+  it('SIPI without INIT (to an AP never started, and to the running BSP): dropped, the guest runs as usual', () => {
+    const { r, mp } = attackRun(
+      () => {},
+      (vm) => {
+        SIPI(vm, 2);
+        SIPI(vm, 0);
+      },
+    );
+    expect(mp).toContain('vcpu 2: SIPI dropped (mp_state UNINITIALIZED)');
+    expect(mp).toContain('vcpu 0: SIPI dropped (mp_state RUNNABLE)');
+    expect(r.stop, r.message).toBe('exit');
+    expect(r.output).toBe(SMP_EXPECTED);
+  });
+
+  it('SIPI to a running AP not in AP Reset Hold: dropped (KVM acts on a SIPI only in INIT_RECEIVED)', () => {
+    let sent = false;
+    const { r, mp } = attackRun((vm, con) => {
+      if (!sent && con.endsWith('AP 02 online\n')) {
+        sent = true;
+        SIPI(vm, 2, 0x99);
+      }
+    });
+    expect(sent).toBe(true);
+    expect(mp).toContain('vcpu 2: SIPI dropped (mp_state RUNNABLE)');
+    expect(r.stop, r.message).toBe('exit');
+    expect(r.output).toBe(SMP_EXPECTED);
+  });
+
+  it('INIT-SIPI to an AP that has not parked (a wake with no hold outstanding): the VMSA is untouched and the AP carries on', () => {
+    let sent = false;
+    let vmsaBefore: Buffer | null = null;
+    let vmsaAfterInit: Buffer | null = null;
+    const { r, mp } = attackRun((vm, con) => {
+      if (!sent && con.endsWith('AP 01 online\n')) {
+        sent = true;
+        const hpa = vmsaOf(vm, 1);
+        vmsaBefore = Buffer.from(vm.memory.read(hpa, 4096));
+        INIT(vm, 1);
+        vm.vcpus[1].acceptEvents(); // INIT: the SEV-ES vCPU's VMSA is not reset (KVM: no register write)
+        expect(vm.vcpus[1].mpState).toBe(KVM_MP_STATE_INIT_RECEIVED);
+        vmsaAfterInit = Buffer.from(vm.memory.read(hpa, 4096));
+        SIPI(vm, 1, 0x42);
+      }
+    });
+    expect(sent).toBe(true);
+    expect(vmsaAfterInit).toEqual(vmsaBefore);
+    expect(mp).toContain(
+      'vcpu 1: SIPI (vector 0x42 ignored): no AP Reset Hold outstanding, nothing to complete',
+    );
+    expect(r.stop, r.message).toBe('exit');
+    expect(r.output).toBe(SMP_EXPECTED);
+  });
+
+  it('INIT alone to a running AP: it waits for a SIPI with its registers intact; the guest detects the missing AP and says so', () => {
+    let sent = false;
+    const { r, mp } = attackRun((vm, con) => {
+      if (!sent && con.endsWith('AP 03 online\n')) {
+        sent = true;
+        INIT(vm, 3);
+      }
+    });
+    expect(sent).toBe(true);
+    expect(mp).toContain('vcpu 3: mp_state RUNNABLE -> INIT_RECEIVED');
+    // The BSP's next INIT-SIPI-SIPI resumes AP 3 where it was (its VMSA was not reset): it parks
+    // late, and the guest's own bookkeeping reports it: a clear stop, no host exception.
+    expect(r.stop, r.message).toBe('exit');
+    expect(r.exitStatus).toBe(3);
+    expect(r.output.endsWith('AP 03 online\nFAIL: the number of APs seen changed\n')).toBe(true);
+  });
+
+  it('INIT-SIPI to an AP before the guest published its AP jump table: the AP runs its launch VMSA and the guest terminates itself', () => {
+    const { r, mp } = attackRun(
+      () => {},
+      (vm) => {
+        INIT(vm, 3);
+        SIPI(vm, 3);
+      },
+    );
+    expect(mp).toContain('vcpu 3: SIPI (vector 0x10 ignored): first SIPI: runs its launch VMSA');
+    // Its reset code finds no jump table and asks for termination (GHCB MSR protocol, reason 0/0).
+    expect(r.stop).toBe('terminated');
+    expect(r.message).toBe('vcpu 3: guest requested termination (MSR protocol), reason set 0 code 0');
+  });
+
+  it('an INIT/SIPI flood at random moments once the APs run: the guest finishes or stops with a typed outcome, in bounded time', () => {
+    let seed = 0x9e3779b9; // mulberry32: the same flood on every run
+    const rand = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    };
+    let armed = false;
+    let sent = 0;
+    const { r, mp } = attackRun(
+      (_vm, con) => {
+        armed ||= con.endsWith('first boot at the reset block\'s address FFFFF000\n');
+      },
+      (vm) => {
+        for (const v of vm.vcpus) {
+          const kvmRun = v.kvmRun.bind(v);
+          v.kvmRun = (budget: number) => {
+            for (let n = armed ? Math.floor(rand() * 6) : 0; n > 0 && sent < 600; n--) {
+              const target = Math.floor(rand() * 4);
+              if (rand() < 0.5) INIT(vm, target);
+              else SIPI(vm, target, Math.floor(rand() * 256));
+              sent++;
+            }
+            return kvmRun(budget);
+          };
+        }
+      },
+      40_000_000,
+    );
+    expect(sent).toBeGreaterThanOrEqual(200);
+    expect(mp.some((l) => /SIPI dropped/.test(l))).toBe(true);
+    // Woken out of turn, APs re-enter their trampoline too often; the guest counts and says so
+    // (FAIL, exit value 1). With this seed that is the outcome; any seed must end in a typed stop.
+    expect(r.stop, r.message).toBe('exit');
+    expect(r.exitStatus).toBe(3);
+    expect(r.output).toMatch(/FAIL: AP 0\d entered the trampoline \d+ times, expected \d+\n$/);
+    expect(r.instructions).toBeLessThan(40_000_000);
+  });
+});
