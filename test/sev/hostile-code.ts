@@ -5,7 +5,7 @@
 import { LocalApic } from '../../src/apic/local-apic.js';
 import type { MmioBus } from '../../src/cpu/ports.js';
 import type { PhysicalCpu } from '../../src/host/physical-cpu.js';
-import { type SvmVcpu, mapNestedPages, SvmBackend } from '../../src/svm/backend.js';
+import { mapNestedPages, SvmBackend, type SvmVcpu } from '../../src/svm/backend.js';
 import { SVM_NESTED_CTL_NP_ENABLE, type Vmcb } from '../../src/svm/vmcb-layout.js';
 import { RESUME, type VmmServices } from '../../src/vmm/backend-api.js';
 import { PortBus } from '../../src/vmm/io-bus.js';
@@ -42,9 +42,7 @@ export const COPY_AT = 0x60000;
  * COPY_TWO (bits 64, org 0x70000): cld / copy the page at guest-physical 0x8000 to 0x62000 and the
  * page at 0x8000000 to 0x63000 (mov esi/edi/ecx, rep movsq, twice) / hlt.
  */
-export const COPY_TWO = hex(
-  'fcbe00800000bf00200600b900020000f348a5be00000008bf00300600b900020000f348a5f4',
-);
+export const COPY_TWO = hex('fcbe00800000bf00200600b900020000f348a5be00000008bf00300600b900020000f348a5f4');
 
 export const CODE_AT = 0x70000;
 const PML4 = 0x71000;

@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { PhysicalCpu } from '../../src/host/physical-cpu.js';
 import { DM_INIT, DM_STARTUP } from '../../src/apic/registers.js';
 import { dramOf } from '../../src/host/core-access.js';
+import type { PhysicalCpu } from '../../src/host/physical-cpu.js';
 import { createSevEsVm, runSevEsVm } from '../../src/sev-boot.js';
 import { HVEMU_SEV_ES_POLICY } from '../../src/sev-measure.js';
 import { SvmBackend } from '../../src/svm/backend.js';
@@ -42,7 +42,6 @@ import {
 import { Vm } from '../../src/vmm/vm.js';
 import {
   attackerVcpu,
-  CODE_AT,
   COPY_AT,
   COPY_TWO,
   DUMP_AND_COPY,
@@ -99,7 +98,8 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
     const vmsa = vmsaOf(vm, 0);
     // The secrets are there in the hardware's plaintext form: the test can fail.
     expect(contains(dram.subarray(0x50000, 0x51000), le(SECRET(0x40)))).toBe(true);
-    for (const tag of [0x0f, 0x2a, 0x3a]) expect(contains(dram.subarray(vmsa, vmsa + 4096), le(SECRET(tag)))).toBe(true);
+    for (const tag of [0x0f, 0x2a, 0x3a])
+      expect(contains(dram.subarray(vmsa, vmsa + 4096), le(SECRET(tag)))).toBe(true);
     const cipher = vm.memory.read(0x50000, 4096);
 
     // The hypervisor turns its own VMCB into an ordinary guest's and runs its code on the processor.
@@ -109,7 +109,10 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
     b.vmcb.set64('nested_ctl', NESTED_CTL_PLAIN);
     plantLongModeGuest(vm, b.vmcb, DUMP_AND_COPY);
     const run1 = new RunState();
-    expect(b.runOnce(100_000, run1), `${run1.exitReason} ${run1.explanation} ${b.vmcb.get64("exit_code").toString(16)}`).toBe(RESUME);
+    expect(
+      b.runOnce(100_000, run1),
+      `${run1.exitReason} ${run1.explanation} ${b.vmcb.get64('exit_code').toString(16)}`,
+    ).toBe(RESUME);
     expect(Number(b.vmcb.get64('exit_code'))).toBe(SVM_EXIT_HLT);
     // The copy is what a host read gives: ciphertext (APM vol 2 15.34.1: no key, no plaintext).
     const copy = vm.memory.read(COPY_AT, 4096);
@@ -136,7 +139,13 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
 
   it('a private page and a parked AP\u2019s VMSA mapped into another guest\u2019s nested tables: it copies ciphertext, and the SEV guest runs on unharmed', () => {
     const out: number[] = [];
-    const seen: { body: Uint8Array; vmsa: Uint8Array; copyBody: Uint8Array; copyVmsa: Uint8Array; inDram: boolean }[] = [];
+    const seen: {
+      body: Uint8Array;
+      vmsa: Uint8Array;
+      copyBody: Uint8Array;
+      copyVmsa: Uint8Array;
+      inDram: boolean;
+    }[] = [];
     const s = createSevEsVm(SECRETS, { cpus: 4 });
     const vm = s.vm;
     const atk = attackerVcpu(vm);
@@ -151,7 +160,13 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
       plantLongModeGuest(vm, atk.vcpu.vmcb, COPY_TWO);
       expect(atk.vcpu.runOnce(100_000, new RunState())).toBe(RESUME);
       expect(Number(atk.vcpu.vmcb.get64('exit_code'))).toBe(SVM_EXIT_HLT);
-      seen.push({ body, vmsa, copyBody: vm.memory.read(0x62000, 4096), copyVmsa: vm.memory.read(0x63000, 4096), inDram });
+      seen.push({
+        body,
+        vmsa,
+        copyBody: vm.memory.read(0x62000, 4096),
+        copyVmsa: vm.memory.read(0x63000, 4096),
+        inDram,
+      });
     };
     const r = runPcVm(s.pc, {
       onDebugByte: (b) => {
@@ -262,7 +277,9 @@ describe('hostile hypervisor: the register and MP-state interface', () => {
     const s = createSevEsVm(SMOKE);
     const v = s.vm.vcpus[0];
     expect(() => v.getRegs()).toThrow(GuestStateProtectedError);
-    expect(() => v.setRegs({ gpr: new Array(16).fill(0n), rip: 0n, rflags: 2n })).toThrow(GuestStateProtectedError);
+    expect(() => v.setRegs({ gpr: new Array(16).fill(0n), rip: 0n, rflags: 2n })).toThrow(
+      GuestStateProtectedError,
+    );
     for (const seg of ['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const)
       expect(() => v.setSegment(seg, 0, 0, 0xffff, 0x93)).toThrow(GuestStateProtectedError);
     for (const name of ['cpu', 'getRegs', 'setRegs', 'setSegment', 'setRip'])
@@ -401,7 +418,8 @@ describe('hostile hypervisor: the GHCB is read once', () => {
 
 describe('hostile hypervisor: INIT and SIPI at the wrong moments (smp-sev-es, 4 vCPUs)', () => {
   const INIT = (vm: Vm, id: number) => vm.vcpus[id].apic.accept(DM_INIT, 0, false, true);
-  const SIPI = (vm: Vm, id: number, vector = 0x10) => vm.vcpus[id].apic.accept(DM_STARTUP, vector, false, true);
+  const SIPI = (vm: Vm, id: number, vector = 0x10) =>
+    vm.vcpus[id].apic.accept(DM_STARTUP, vector, false, true);
 
   /** Run smp-sev-es, calling `at` with the console text after each byte; trace lines of category mp. */
   function attackRun(
@@ -519,7 +537,7 @@ describe('hostile hypervisor: INIT and SIPI at the wrong moments (smp-sev-es, 4 
     let sent = 0;
     const { r, mp } = attackRun(
       (_vm, con) => {
-        armed ||= con.endsWith('first boot at the reset block\'s address FFFFF000\n');
+        armed ||= con.endsWith("first boot at the reset block's address FFFFF000\n");
       },
       (vm) => {
         for (const v of vm.vcpus) {
@@ -593,14 +611,15 @@ describe('confidentiality scan (guests/sev-secrets: secrets in every register cl
     return [...found].sort();
   }
 
-  it('no secret appears in host memory, traces, exit records, processors, error messages or the CLI\'s output; DRAM holds them all', () => {
+  it("no secret appears in host memory, traces, exit records, processors, error messages or the CLI's output; DRAM holds them all", () => {
     const lines: string[] = [];
     const undefinedOps: string[] = [];
     let vm: Vm | null = null;
     const r = runSevEsVm(SECRETS, {
       cpus: 4,
       trace: (c, l) => lines.push(`${c}: ${l}`),
-      onUndefined: (rip, bytes) => undefinedOps.push(`#UD at ${rip.toString(16)}: ${Buffer.from(bytes).toString('hex')}`),
+      onUndefined: (rip, bytes) =>
+        undefinedOps.push(`#UD at ${rip.toString(16)}: ${Buffer.from(bytes).toString('hex')}`),
       onVm: (v) => {
         vm = v;
       },
@@ -633,8 +652,18 @@ describe('confidentiality scan (guests/sev-secrets: secrets in every register cl
     const processors = theVm.vcpus.map((v) => (v.backend.clock as unknown as PhysicalCpu).saveRegisters());
     const cli = spawnSync(
       process.execPath,
-      [CLI, 'run', '--sev-es', join(ROOT, 'guests', 'sev-secrets', 'sev-secrets.img'), '--cpus', '4',
-        '--trace', 'exits,apic,mp', '--stats', '--debug-ud'],
+      [
+        CLI,
+        'run',
+        '--sev-es',
+        join(ROOT, 'guests', 'sev-secrets', 'sev-secrets.img'),
+        '--cpus',
+        '4',
+        '--trace',
+        'exits,apic,mp',
+        '--stats',
+        '--debug-ud',
+      ],
       { encoding: 'latin1', timeout: 60_000 },
     );
     expect(cli.status).toBe(1);
@@ -645,8 +674,14 @@ describe('confidentiality scan (guests/sev-secrets: secrets in every register cl
       ['trace lines', Buffer.from(lines.join('\n'), 'latin1')],
       ['--debug-ud reports', Buffer.from(undefinedOps.join('\n'), 'latin1')],
       ['run result', Buffer.from(JSON.stringify({ ...r, instructions: r.instructions }), 'latin1')],
-      ['exit records (kvm_run)', Buffer.from(JSON.stringify(theVm.vcpus.map((v) => ({ ...v.run, mp: v.mpState }))), 'latin1')],
-      ['processors after #VMEXIT (GPRs, XMM)', Buffer.concat(processors.flatMap((p) => [Buffer.from(p.gpr.buffer), Buffer.from(p.xmm)]))],
+      [
+        'exit records (kvm_run)',
+        Buffer.from(JSON.stringify(theVm.vcpus.map((v) => ({ ...v.run, mp: v.mpState }))), 'latin1'),
+      ],
+      [
+        'processors after #VMEXIT (GPRs, XMM)',
+        Buffer.concat(processors.flatMap((p) => [Buffer.from(p.gpr.buffer), Buffer.from(p.xmm)])),
+      ],
       ['error messages', Buffer.from(messages.join('\n'), 'latin1')],
       ['memory statistics', Buffer.from(JSON.stringify(theVm.host.memoryStats()), 'latin1')],
       ['CLI stdout', Buffer.from(cli.stdout, 'latin1')],
