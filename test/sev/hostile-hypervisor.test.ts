@@ -13,7 +13,7 @@ import { dramOf } from '../../src/host/core-access.js';
 import type { PhysicalCpu } from '../../src/host/physical-cpu.js';
 import { createSevEsVm, runSevEsVm } from '../../src/sev-boot.js';
 import { HVEMU_SEV_ES_POLICY } from '../../src/sev-measure.js';
-import { SvmBackend } from '../../src/svm/backend.js';
+import { SvmBackend, type SvmVcpu } from '../../src/svm/backend.js';
 import { SevEsBackend } from '../../src/svm/sev-es/backend.js';
 import type { SevEsLaunch } from '../../src/svm/sev-es/launch.js';
 import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
@@ -125,7 +125,7 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
     const ref = new Vm({ memoryBytes: 8 << 20, maxVcpus: 1, backend: new SvmBackend() });
     const rv = ref.createVcpu();
     rv.setRegs({ gpr: new Array(16).fill(0n), rip: 0n, rflags: 2n });
-    const rb = rv.backend as unknown as { vmcb: SevEsVcpu['vmcb']; runOnce: SevEsVcpu['runOnce'] };
+    const rb = rv.backend as SvmVcpu;
     plantLongModeGuest(ref, rb.vmcb, DUMP_AND_COPY);
     expect(rb.runOnce(100_000, new RunState())).toBe(RESUME);
     expect(Number(rb.vmcb.get64('exit_code'))).toBe(SVM_EXIT_HLT);
@@ -227,6 +227,8 @@ describe('hostile hypervisor: memory and VMSA confidentiality', () => {
     const regs = cpu.saveRegisters();
     expect(contains(new Uint8Array(regs.gpr.buffer), le(SMOKE_SECRET))).toBe(false);
     expect(contains(vm.memory.read(vmsa1, 4096), le(SMOKE_SECRET))).toBe(false);
+    // Nothing was written with the wrong key: guest 1 goes on from its VMSA (into its HLT loop).
+    expect(vm.vcpus[0].kvmRun(10_000)).toBe(KVM_EXIT_HLT);
   });
 
   it('hypervisor writes into a VMSA and a private page: the guest sees garbage in exactly the 16-byte blocks written; a garbled RIP kills the vCPU at its next VMRUN', () => {
