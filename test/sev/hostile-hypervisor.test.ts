@@ -651,7 +651,11 @@ describe('confidentiality scan (guests/sev-secrets: secrets in every register cl
       attempt(() => v.backend.vcpuReset(false));
     }
     expect(messages).toHaveLength(5 * theVm.vcpus.length);
-    const processors = theVm.vcpus.map((v) => (v.backend.clock as unknown as PhysicalCpu).saveRegisters());
+    // The processor handles the VMM holds (the vCPUs' clocks): registers and exception history.
+    const handles = theVm.vcpus.map((v) => v.backend.clock as unknown as PhysicalCpu);
+    const processors = handles.map((p) => p.saveRegisters());
+    const exceptions = handles.flatMap((p) => p.recentExceptions(16));
+    expect(exceptions).toEqual([]); // the guest took #VC exceptions: their RIPs and codes are its own
     const cli = spawnSync(
       process.execPath,
       [
@@ -685,6 +689,7 @@ describe('confidentiality scan (guests/sev-secrets: secrets in every register cl
         Buffer.concat(processors.flatMap((p) => [Buffer.from(p.gpr.buffer), Buffer.from(p.xmm)])),
       ],
       ['error messages', Buffer.from(messages.join('\n'), 'latin1')],
+      ['exception history', Buffer.from(exceptions.join('\n'), 'latin1')],
       ['memory statistics', Buffer.from(JSON.stringify(theVm.host.memoryStats()), 'latin1')],
       ['CLI stdout', Buffer.from(cli.stdout, 'latin1')],
       ['CLI stderr', Buffer.from(cli.stderr, 'latin1')],
