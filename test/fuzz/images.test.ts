@@ -21,7 +21,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const STOPS = ['exit', 'triple-fault', 'max-instructions', 'halted', 'terminated', 'error'];
 const BUDGET = 1000;
 /** Wall-clock bound per input: past it the run is reported as a hang. */
-const HANG_MS = 5000;
+const HANG_MS = 15_000;
 
 /** What the loader must put in RAM if it accepts the image: [physical address, bytes, zeroed bss]. */
 interface Expect {

@@ -32,7 +32,7 @@ const BITS: Record<Mode, 16 | 32 | 64> = { real: 16, pm16: 16, pm32: 32, long64:
 /** Instructions after the prologue: enough for a few faults in a row, bounded. */
 const BUDGET = 400;
 const PROLOGUE_STEPS = 200;
-const HANG_MS = 5000;
+const HANG_MS = 15_000;
 
 interface InsnInput {
   mode: Mode;
