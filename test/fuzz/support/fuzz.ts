@@ -71,7 +71,7 @@ export function fuzz<T>(
   const why =
     details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
   throw new Error(
-    `${why}\n${fc.defaultReportMessage(details)}\nreplay: HVEMU_FUZZ_SEED=${seed} HVEMU_FUZZ_RUNS=${numRuns} npx vitest run test/fuzz; ` +
+    `${why}\n${fc.defaultReportMessage(details)}\nreplay: HVEMU_FUZZ_SEED=${seed} HVEMU_FUZZ_RUNS=${numRuns} npx vitest run test/fuzz/${target}.test.ts; ` +
       `keep it: HVEMU_FUZZ_RECORD=1 (appends to test/fuzz/corpus/${target}.json)\ninput: ${JSON.stringify(input)}`,
   );
 }
