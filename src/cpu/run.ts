@@ -25,8 +25,8 @@ export const enum Stop {
 }
 
 /**
- * Run until `budget` more instructions have retired or something stops the CPU. Deterministic:
- * the same state and inputs give the same instruction stream.
+ * Run until `budget` more instructions have retired (a delivered exception counts as one) or
+ * something stops the CPU. Deterministic: the same state and inputs give the same instruction stream.
  */
 export function run(cpu: Cpu, budget: number): Stop {
   const limit = cpu.icount + budget;
@@ -70,6 +70,9 @@ export function run(cpu: Cpu, budget: number): Stop {
     } catch (e) {
       prev = null;
       if (e === FAULT) {
+        // A delivery takes time as an instruction does: the budget and the virtual clock advance, so a
+        // guest whose every handler faults again (a CS limit below its IP, say) still ends its quantum.
+        cpu.icount++;
         try {
           if (!deliverException(cpu)) return shutdown(cpu);
         } catch (e2) {
