@@ -168,6 +168,20 @@ function sdmViolation(v: Vmcs): { kind: 'control' | 'guest'; why: string } | nul
     if (type === 1) return c('interruption type 1');
     if (type === 2 && vector !== 2) return c('NMI with a vector other than 2');
     if (type === 3 && vector > 31) return c('hardware exception above vector 31');
+    // Type 7 (other event) needs the monitor trap flag, which IA32_VMX_PROCBASED_CTLS does not offer.
+    if (type === 7) return c('other event without the monitor trap flag');
+    // Bit 11 (deliver error code) is 1 if and only if: protected mode (or no unrestricted guest),
+    // a hardware exception, and a vector that pushes an error code (8, 10-14, 17).
+    const pe = (v.read(F.GUEST_CR0) & 1n) !== 0n || !(proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST);
+    const hasCode = type === 3 && [8, 10, 11, 12, 13, 14, 17].includes(vector);
+    if (((info & 0x800) !== 0) !== (pe && hasCode)) return c('deliver-error-code does not match the event');
+    if (info & 0x800 && v.read32(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff_8000)
+      return c('error code bits 31:15');
+    // Software interrupts and exceptions (4, 5, 6): an instruction length of 1-15 (no zero-length
+    // injection in IA32_VMX_MISC).
+    const len = v.read32(F.VM_ENTRY_INSTRUCTION_LEN);
+    if (type >= 4 && type <= 6 && (len < 1 || len > 15))
+      return c('software event with an instruction length outside 1-15');
   }
   // 26.3.1.1: CR0, CR4, RFLAGS.
   const unrestricted = (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST) !== 0;

@@ -137,14 +137,17 @@ function checkEventInjection(vmcs: Vmcs, proc2: number, entry: number): string |
   if (type === 3 && vector > 31) return 'hardware exception with a vector above 31';
   if (type === 7 && vector !== 0) return 'other event (MTF) with a vector other than 0';
   if (type === 7) return 'other-event injection needs the monitor trap flag, which is not supported';
+  // Deliver-error-code is 1 if and only if: protected mode (or no unrestricted guest), a hardware
+  // exception, and a vector that pushes an error code (KVM's nested check compares the two the same way).
+  const pe =
+    (Number(vmcs.read(F.GUEST_CR0) & 1n) | (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST ? 0 : 1)) !== 0;
+  const pushesCode = type === 3 && (vector === 8 || (vector >= 10 && vector <= 14) || vector === 17);
   if (info & INTR_INFO_DELIVER_CODE_MASK) {
-    const pe =
-      (Number(vmcs.read(F.GUEST_CR0) & 1n) | (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST ? 0 : 1)) !== 0;
     if (!pe) return 'error code delivered into real mode';
-    if (type !== 3 || !(vector === 8 || (vector >= 10 && vector <= 14) || vector === 17))
-      return 'error code delivered with an event that has none';
+    if (!pushesCode) return 'error code delivered with an event that has none';
     if (vmcs.read32(F.VM_ENTRY_EXCEPTION_ERROR_CODE) & 0xffff_8000) return 'error code bits 31:15 not 0';
-  }
+  } else if (pe && pushesCode)
+    return `exception ${vector} injected without its error code (deliver-error-code clear)`;
   if (type === 4 || type === 5 || type === 6) {
     const len = vmcs.read32(F.VM_ENTRY_INSTRUCTION_LEN);
     if (len < 1 || len > 15) return 'software event with an instruction length outside 1-15';
