@@ -1,27 +1,16 @@
 // The command line as a user meets it (dist/src/cli.js, built by `npm run build`): guest output on
 // stdout, the documented exit statuses (the guest's (V << 1) | 1, 2 triple fault, 4 instruction
 // budget, 8 bad input) and a message on stderr for everything that is not the guest's own exit.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureCli, hvemu, ROOT } from '../support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const guest = (name: string) => join(ROOT, 'guests', name, `${name}.img`);
 
-function hvemu(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'latin1', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-beforeAll(() => {
-  if (!existsSync(CLI)) {
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`npm run build failed:\n${b.stdout}\n${b.stderr}`);
-  }
-});
+beforeAll(ensureCli);
 
 describe('hvemu run', () => {
   it('hello64: prints the expected text and exits 1 (the guest wrote 0 to port 0xF4)', () => {

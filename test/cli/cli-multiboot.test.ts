@@ -1,22 +1,16 @@
 // `hvemu run` with Multiboot kernels, as a user meets it (dist/src/cli.js, built by `npm run
 // build`): the COM1 console on stdout, the guest's exit status, and malformed kernels refused with
 // exit status 8 and a message that says what is wrong with them.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureCli, hvemu, ROOT } from '../support/cli.js';
 import { AOUT_KLUDGE, aoutKernel, EXIT_0 } from '../vmm/platform-kernels.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const SMP_LEGACY = join(ROOT, 'guests', 'smp-legacy', 'smp-legacy.img');
 const DIR = mkdtempSync(join(tmpdir(), 'hvemu-mb-cli-'));
 
-function hvemu(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'latin1', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function file(name: string, bytes: Uint8Array): string {
   const p = join(DIR, name);
@@ -24,12 +18,7 @@ function file(name: string, bytes: Uint8Array): string {
   return p;
 }
 
-beforeAll(() => {
-  if (!existsSync(CLI)) {
-    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`npm run build failed:\n${b.stdout}\n${b.stderr}`);
-  }
-});
+beforeAll(ensureCli);
 
 describe('hvemu run <Multiboot kernel>', () => {
   it('smp-legacy --cpus 4: the COM1 console on stdout is what QEMU printed, exit status 1', () => {
