@@ -9,7 +9,6 @@ import { ensureCli, hvemu, ROOT } from '../support/cli.js';
 
 const guest = (name: string) => join(ROOT, 'guests', name, `${name}.img`);
 
-
 beforeAll(ensureCli);
 
 describe('hvemu run', () => {

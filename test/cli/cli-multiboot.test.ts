@@ -11,7 +11,6 @@ import { AOUT_KLUDGE, aoutKernel, EXIT_0 } from '../vmm/platform-kernels.js';
 const SMP_LEGACY = join(ROOT, 'guests', 'smp-legacy', 'smp-legacy.img');
 const DIR = mkdtempSync(join(tmpdir(), 'hvemu-mb-cli-'));
 
-
 function file(name: string, bytes: Uint8Array): string {
   const p = join(DIR, name);
   writeFileSync(p, bytes);

@@ -1,0 +1,85 @@
+// Look before running. A file is checked before it is read (a regular file of a size that can be
+// a guest: `hvemu run /dev/zero` must not read until the host runs out of memory, a FIFO must not
+// block), and what it is (src/inspect.ts decides, as `hvemu inspect` shows it) before it runs: text,
+// an ELF executable with no Multiboot header, or an SEV-ES firmware image run without --sev-es
+// would only run for minutes on garbage.
+import { closeSync, constants, openSync, readSync, type Stats, statSync } from 'node:fs';
+import { examineImage } from '../inspect.js';
+import { formatSize } from './sizes.js';
+
+/** A file hvemu will not read or run, with what to do instead. */
+export class RefusedFile extends Error {}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** Read `path` whole if it is a regular file of at most `limit` bytes; else refuse, saying why. */
+export function readImageFile(path: string, limit: number, limitWhy: string): Uint8Array {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new RefusedFile(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (!st.isFile())
+    throw new RefusedFile(`${path} is ${kindOf(st)}: hvemu reads guest images from regular files`);
+  if (st.size > limit)
+    throw new RefusedFile(
+      `${path} is ${formatSize(Number(st.size))}, more than ${formatSize(limit)} (${limitWhy}): it cannot be a guest hvemu runs`,
+    );
+  // O_NONBLOCK: if the path was swapped for a FIFO after the stat, the open does not wait for a writer.
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new RefusedFile(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const buf = new Uint8Array(Number(st.size));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface RunIntent {
+  /** run as an SEV-ES guest (--sev-es) */
+  sevEs: boolean;
+}
+
+/**
+ * Refuse an image that is plainly not a guest of the chosen kind, with the hint `hvemu inspect`
+ * would give. Images nothing is known about run (a raw boot sector needs no signature).
+ */
+export function checkImageKind(image: Uint8Array, path: string, intent: RunIntent): void {
+  const { facts } = examineImage(image, path);
+  const seeInspect = `(\`hvemu inspect ${path}\` says: ${facts.kinds.join('; ')})`;
+  if (facts.text)
+    throw new RefusedFile(
+      `${path} is text, not a machine image: hvemu runs boot sectors, Multiboot kernels and, with --sev-es, firmware images ${seeInspect}`,
+    );
+  if (facts.elf !== null && !facts.multiboot)
+    throw new RefusedFile(
+      `${path} is an ELF${facts.elf.bits} file (${facts.elf.type}, ${facts.elf.machine}) with no Multiboot header: hvemu loads ELF only as a Multiboot kernel (a Linux vmlinux or a host program is not one) ${seeInspect}`,
+    );
+  if (!intent.sevEs && facts.sevEsResetBlock)
+    throw new RefusedFile(
+      `${path} is firmware built for SEV-ES (its OVMF GUIDed table has an SEV-ES reset block): run it with --sev-es ${seeInspect}`,
+    );
+  if (intent.sevEs && !facts.ovmfTable && (facts.bootSignature || facts.multiboot))
+    throw new RefusedFile(
+      `${path} is ${facts.multiboot ? 'a Multiboot kernel' : 'a boot sector'}, not a firmware image: drop --sev-es ${seeInspect}`,
+    );
+}

@@ -1,0 +1,41 @@
+// What the command line hands the thread that runs the guest (run-worker.ts), and the shared words
+// between them: everything here crosses postMessage, so plain data only.
+import type { BootSectorRunResult } from '../vmm/bare-metal.js';
+
+export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
+
+export interface RunJob {
+  image: Uint8Array;
+  /** bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es: firmware. */
+  kind: 'bare' | 'vm' | 'sev-es';
+  arch: 'svm' | 'vmx' | undefined;
+  cpus: number;
+  cmdline: string;
+  trace: string[];
+  maxInstructions: number;
+  memoryBytes: number;
+  vendor: 'AuthenticAMD' | 'GenuineIntel';
+  console: ConsoleChoice;
+  debugUd: boolean;
+  /**
+   * Shared with the main thread: Int32 [0] = the signal that asks the run to stop (0: none);
+   * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
+   */
+  shared: SharedArrayBuffer;
+}
+
+export const SHARED_BYTES = 24;
+export const STOP_SLOT = 0; // Int32Array index
+export const INSTRUCTIONS_SLOT = 1; // Float64Array index
+export const LAST_OUTPUT_SLOT = 2; // Float64Array index
+
+export type WorkerReply =
+  | {
+      kind: 'done';
+      result: BootSectorRunResult;
+      measurement?: string;
+      measurementVerified?: boolean;
+    }
+  | { kind: 'image-error'; message: string }
+  /** stdout went away (`hvemu run ... | head`): end quietly. */
+  | { kind: 'epipe' };
