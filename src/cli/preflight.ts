@@ -74,12 +74,20 @@ export function checkImageKind(image: Uint8Array, path: string, intent: RunInten
     throw new RefusedFile(
       `${path} is an ELF${facts.elf.bits} file (${facts.elf.type}, ${facts.elf.machine}) with no Multiboot header: hvemu loads ELF only as a Multiboot kernel (a Linux vmlinux or a host program is not one) ${seeInspect}`,
     );
-  if (!intent.sevEs && facts.sevEsResetBlock)
+  // hvemu runs firmware only as an SEV-ES guest; as a boot sector it would run garbage for minutes.
+  if (!intent.sevEs && facts.ovmfTable)
     throw new RefusedFile(
-      `${path} is firmware built for SEV-ES (its OVMF GUIDed table has an SEV-ES reset block): run it with --sev-es ${seeInspect}`,
+      facts.sevEsResetBlock
+        ? `${path} is firmware built for SEV-ES (its OVMF GUIDed table has an SEV-ES reset block): run it with --sev-es ${seeInspect}`
+        : `${path} is firmware (it has an OVMF GUIDed table): hvemu runs firmware as an SEV-ES guest, with --sev-es ${seeInspect}`,
     );
-  if (intent.sevEs && !facts.ovmfTable && (facts.bootSignature || facts.multiboot))
+  // Firmware is whole 4 KiB pages (it is mapped to end at 4 GiB); a boot sector or kernel runs without --sev-es.
+  if (
+    intent.sevEs &&
+    !facts.ovmfTable &&
+    (facts.bootSignature || facts.multiboot || image.length % 4096 !== 0)
+  )
     throw new RefusedFile(
-      `${path} is ${facts.multiboot ? 'a Multiboot kernel' : 'a boot sector'}, not a firmware image: drop --sev-es ${seeInspect}`,
+      `${path} is ${facts.multiboot ? 'a Multiboot kernel' : facts.bootSignature ? 'a boot sector' : `${image.length} bytes with no OVMF GUIDed table`}, not a firmware image: drop --sev-es to run it as a boot sector or kernel ${seeInspect}`,
     );
 }
