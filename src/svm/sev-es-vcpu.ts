@@ -1,7 +1,8 @@
 // An SEV-ES vCPU on the hypervisor side (KVM sev.c): it owns a VMCB whose guest state lives in an
 // encrypted VMSA it can neither read nor write. It launches that VMSA through the secure processor,
-// refuses every register access, boots APs as the Linux patch in shared/seed describes (first SIPI:
-// run the launch VMSA; later SIPIs: complete an outstanding AP Reset Hold) and answers VMGEXITs.
+// refuses every register access, boots APs as the KVM patch summarized in docs/sources.md ("The
+// seed") describes (first SIPI: run the launch VMSA; later SIPIs: complete an outstanding AP Reset
+// Hold) and answers VMGEXITs.
 import type { Cpu } from '../cpu/cpu.js';
 import { encodeSevInfo, GHCB_VERSION_MAX, GHCB_VERSION_MIN } from '../ghcb/msr-protocol.js';
 import type { Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
