@@ -124,7 +124,29 @@ function hvemuChild(tier2: string, mode: Mode, n: number): number {
   return t;
 }
 
-const bochsOk = !args.includes('--no-bochs') && !sh('sh', ['-c', 'command -v bochs']).status;
+/**
+ * Why Bochs cannot run the workload here ('' when it can): besides the program, bochsrc.txt needs
+ * its VGA BIOS (Debian: a link to package vgabios, not pulled in by bochs) and its 'term' display
+ * (package bochs-term), else Bochs stops before the guest and the bench would read no checksum.
+ */
+function bochsMissing(): string {
+  if (args.includes('--no-bochs')) return '--no-bochs';
+  if (sh('sh', ['-c', 'command -v bochs']).status)
+    return '`bochs` is not on PATH (Debian: apt-get install bochs)';
+  const share = process.env.BXSHARE ?? '/usr/share/bochs';
+  if (!existsSync(join(share, 'VGABIOS-lgpl-latest')))
+    return `${share}/VGABIOS-lgpl-latest is missing or a dangling link (Debian: apt-get install vgabios)`;
+  const plugins = [
+    '/usr/lib/x86_64-linux-gnu/bochs/plugins',
+    '/usr/lib/bochs/plugins',
+    '/usr/local/lib/bochs/plugins',
+  ];
+  if (!plugins.some((d) => existsSync(join(d, 'libbx_term_gui.so'))))
+    return "Bochs's 'term' display is not installed (Debian: apt-get install bochs-term)";
+  return '';
+}
+const bochsWhy = bochsMissing();
+const bochsOk = bochsWhy === '';
 function bochs(mode: Mode, n: number): number {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'serial');
@@ -308,10 +330,7 @@ if (!args.includes('--no-child')) {
   if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
   console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
-  if (!bochsOk)
-    console.log(
-      '  Bochs NOT measured: `bochs` is not on PATH (Debian: apt-get install bochs bochs-term) or --no-bochs; no hvemu/bochs ratio.',
-    );
+  if (!bochsOk) console.log(`  Bochs NOT measured: ${bochsWhy}; no hvemu/bochs ratio.`);
   if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
   const T = new Map<string, number[]>();
   for (let i = 0; i < REPS; i++)
@@ -371,7 +390,7 @@ const setup = {
   instructionsPerIteration: IPI,
   guest: ASM,
   inProcessTier2: inTier,
-  bochs: bochsOk,
+  bochs: bochsOk ? true : bochsWhy,
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
 };
 writeFileSync(
