@@ -299,6 +299,10 @@ async function run(args: string[]): Promise<void> {
     'intel',
   ] as const);
 
+  if (sevEs && values['debug-ud'])
+    say(
+      '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',
+    );
   const { reply, signal, seconds } = await supervise({
     image,
     kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
