@@ -20,6 +20,7 @@ import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
 import { supervise } from './cli/supervise.js';
 import { inspectImage } from './inspect.js';
+import { isLinuxKernel } from './vm-boot.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
 
 /**
@@ -82,7 +83,19 @@ const RUN_FLAGS = {
     type: 'string',
     value: 'FILE',
     default: '(the image argument)',
-    help: "the image, as QEMU's -kernel names it: a Multiboot kernel. QEMU: -kernel",
+    help: "the image, as QEMU's -kernel names it: a Multiboot kernel, a Linux bzImage or a vmlinux with a PVH entry. QEMU: -kernel",
+  },
+  append: {
+    type: 'string',
+    value: 'CMDLINE',
+    default: '(none)',
+    help: "a kernel's command line: a Linux kernel gets CMDLINE, a Multiboot kernel its file name, a space and CMDLINE. QEMU: -append",
+  },
+  initrd: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: "a Linux kernel's initrd (PVH module 0). QEMU: -initrd",
   },
   console: {
     type: 'string',
@@ -261,27 +274,36 @@ async function run(args: string[]): Promise<void> {
   const exitMode = oneOf<ExitStatusMode>(str('exit-status'), 'exit-status', EXIT_STATUS_MODES);
 
   let image: Uint8Array;
+  let linux = false;
+  let initrd: Uint8Array | undefined;
   try {
     image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
-    checkImageKind(image, path, { sevEs });
+    linux = !sevEs && isLinuxKernel(image);
+    checkImageKind(image, path, { sevEs, linux });
+    const i = str('initrd');
+    if (i !== undefined) initrd = readImageFile(i, memory, "the guest's RAM");
   } catch (e) {
     if (e instanceof RefusedFile) fail(e.message);
     throw e;
   }
-  const multiboot = hasMultibootMagic(image);
-  if (values.kernel !== undefined && !multiboot)
+  const multiboot = !linux && hasMultibootMagic(image);
+  const kernel = linux || multiboot;
+  if (values.kernel !== undefined && !kernel)
     fail(
-      `--kernel (QEMU's -kernel) takes a Multiboot kernel; ${path} has no Multiboot header: run it as \`hvemu run ${path}\``,
+      `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
     );
+  const append = str('append');
+  if (append !== undefined && !kernel) fail(`--append is a kernel's command line; ${path} is not a kernel`);
+  if (initrd !== undefined && !linux) fail(`--initrd is a Linux kernel's; ${path} is not one`);
 
-  const arch = oneOf(str('arch') ?? (multiboot || sevEs ? 'svm' : 'none'), 'arch', [
+  const arch = oneOf(str('arch') ?? (kernel || sevEs ? 'svm' : 'none'), 'arch', [
     'none',
     'svm',
     'vmx',
   ] as const);
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
-  if (multiboot && arch === 'none')
-    fail(`${path} is a Multiboot kernel, which runs as a VM: use --arch svm or vmx`);
+  if (kernel && arch === 'none')
+    fail(`${path} is a ${linux ? 'Linux' : 'Multiboot'} kernel, which runs as a VM: use --arch svm or vmx`);
   const cpus = whole(str('cpus'), 'cpus');
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
@@ -308,7 +330,9 @@ async function run(args: string[]): Promise<void> {
     kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
     arch: arch === 'none' ? undefined : arch,
     cpus,
-    cmdline: path, // as QEMU's -kernel passes it
+    // As QEMU's -kernel/-append pass it: Multiboot gets the file name first, Linux only -append.
+    cmdline: linux ? (append ?? '') : append === undefined ? path : `${path} ${append}`,
+    initrd,
     trace,
     maxInstructions,
     memoryBytes: memory,

@@ -57,6 +57,8 @@ export function readImageFile(path: string, limit: number, limitWhy: string): Ui
 export interface RunIntent {
   /** run as an SEV-ES guest (--sev-es) */
   sevEs: boolean;
+  /** the image is a Linux kernel hvemu boots (a bzImage, or an ELF vmlinux with a PVH entry) */
+  linux: boolean;
 }
 
 /**
@@ -70,9 +72,9 @@ export function checkImageKind(image: Uint8Array, path: string, intent: RunInten
     throw new RefusedFile(
       `${path} is text, not a machine image: hvemu runs boot sectors, Multiboot kernels and, with --sev-es, firmware images ${seeInspect}`,
     );
-  if (facts.elf !== null && !facts.multiboot)
+  if (facts.elf !== null && !facts.multiboot && !intent.linux)
     throw new RefusedFile(
-      `${path} is an ELF${facts.elf.bits} file (${facts.elf.type}, ${facts.elf.machine}) with no Multiboot header: hvemu loads ELF only as a Multiboot kernel (a Linux vmlinux or a host program is not one) ${seeInspect}`,
+      `${path} is an ELF${facts.elf.bits} file (${facts.elf.type}, ${facts.elf.machine}) with no Multiboot header and no PVH entry note: hvemu loads ELF only as a Multiboot kernel or a Linux vmlinux with a PVH entry (a host program is neither) ${seeInspect}`,
     );
   // hvemu runs firmware only as an SEV-ES guest; as a boot sector it would run garbage for minutes.
   if (!intent.sevEs && facts.ovmfTable)

@@ -6,12 +6,12 @@ const TWINS: Record<string, string> = {
   '-m': '--memory', // QEMU's -m: MiB, or with a K/M/G/T suffix; so is --memory
   '-smp': '--cpus',
   '-kernel': '--kernel',
+  '-append': '--append',
+  '-initrd': '--initrd',
 };
 
 /** QEMU option -> what to write instead (no twin with the same meaning). */
 const ANSWERS: Record<string, string> = {
-  '-append':
-    'hvemu passes a Multiboot kernel its file name as the command line, as QEMU does without -append; there is no -append yet',
   '-hda':
     'hvemu has no disks: `hvemu run IMAGE` loads the whole image at 0x7C00, as a BIOS loads a boot sector',
   '-fda':

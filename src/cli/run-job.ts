@@ -11,6 +11,7 @@ export interface RunJob {
   arch: 'svm' | 'vmx' | undefined;
   cpus: number;
   cmdline: string;
+  initrd: Uint8Array | undefined;
   trace: string[];
   maxInstructions: number;
   memoryBytes: number;

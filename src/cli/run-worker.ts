@@ -56,6 +56,7 @@ function run(job: RunJob): WorkerReply {
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,
+    initrd: job.initrd,
     trace: trace.size ? (cat: string, line: string) => trace.has(cat) && toStderr(line) : null,
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,

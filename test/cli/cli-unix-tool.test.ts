@@ -296,7 +296,7 @@ describe('sizes, QEMU spellings, unknown options', () => {
   it.each([
     [['--memory', '64X'], /--memory: '64X' is not a size/],
     [['--memory', '4G'], /--memory must be whole 4 KiB pages from 1M to 3G, not 4 GiB/],
-    [['-append', 'console=ttyS0'], /-append is QEMU's: .*no -append yet/],
+    [['-append', 'console=ttyS0'], /--append is a kernel's command line; .*hello64\.img is not a kernel/],
     [['-hda', 'disk.img'], /-hda is QEMU's: hvemu has no disks/],
     [['-enable-kvm'], /-enable-kvm is QEMU's: hvemu is the accelerator: --arch svm/],
     [['-smp', '4,sockets=2'], /hvemu takes only the vCPU count/],
@@ -306,6 +306,15 @@ describe('sizes, QEMU spellings, unknown options', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
     expect(r.status).toBe(8);
+  });
+
+  it("QEMU's -kernel -append -initrd boot a PVH kernel with what QEMU gives it (pvh-hello's expected.txt)", () => {
+    const dir = join(ROOT, 'guests', 'pvh-hello');
+    const want = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+    const initrd = file('initrd', want.initrd);
+    const r = hvemu('run', '-kernel', guestImage('pvh-hello'), '-append', want.cmdline, '-initrd', initrd);
+    expect(r.stdout).toBe(readFileSync(join(dir, 'expected.txt'), 'latin1'));
+    expect(r.status).toBe(0);
   });
 
   it('-kernel names the image, as in QEMU', () => {
