@@ -382,6 +382,17 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+// A signal before the run begins (while files are read and checked) ends hvemu at once, with its
+// status; supervise() replaces these handlers with ones that stop the run and say where it was.
+for (const [sig, status] of [
+  ['SIGINT', EXIT_SIGINT],
+  ['SIGTERM', EXIT_SIGTERM],
+] as const)
+  process.on(sig, () => {
+    say(`stopped by ${sig} before the guest ran`);
+    process.exit(status);
+  });
+
 main(process.argv.slice(2)).catch((e: unknown) => {
   say(`internal error (a bug in hvemu; please report it with the command line):\n${(e as Error).stack ?? e}`);
   process.exit(EXIT_HVEMU_BUG);

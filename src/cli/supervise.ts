@@ -52,6 +52,8 @@ export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
       process.exit(SIGNALS[name].status);
     }, STOP_GRACE_MS).unref();
   };
+  process.removeAllListeners('SIGINT'); // the CLI's "before the guest ran" handlers
+  process.removeAllListeners('SIGTERM');
   const onInt = () => onSignal('SIGINT');
   const onTerm = () => onSignal('SIGTERM');
   process.on('SIGINT', onInt);

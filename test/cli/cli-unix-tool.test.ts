@@ -201,7 +201,7 @@ describe('look before running: refused, exit 8, with what `inspect` says', () =>
 
 describe('SIGINT and SIGTERM stop the run and say where it was', () => {
   it('bare processor: the console bytes not yet written, where the CPU was, the stats, exit 130', async () => {
-    const r = await hvemuSignalled(['run', file('ab.img', PRINT_AB_THEN_LOOP), '--stats'], 'SIGINT', 1500);
+    const r = await hvemuSignalled(['run', file('ab.img', PRINT_AB_THEN_LOOP), '--stats'], 'SIGINT', 3000);
     expect(r.stdout).toBe('ab'); // held for a newline that never came, flushed on the way out
     expect(r.stderr).toMatch(/stopped by SIGINT after \d+ instructions/);
     expect(r.stderr).toMatch(/ {2}cpu: 0000:7c08\n/); // the jmp $ at 0x7C08
@@ -213,7 +213,7 @@ describe('SIGINT and SIGTERM stop the run and say where it was', () => {
     const r = await hvemuSignalled(
       ['run', file('loop.img', LOOP), '--arch', 'vmx', '--cpus', '2'],
       'SIGTERM',
-      1500,
+      3000,
     );
     expect(r.stderr).toMatch(/vcpu 0: mp_state RUNNABLE, RIP 0x7c00, RFLAGS 0x[0-9a-f]+\n/);
     expect(r.stderr).toMatch(/vcpu 1: mp_state UNINITIALIZED, RIP 0x/);
@@ -222,7 +222,7 @@ describe('SIGINT and SIGTERM stop the run and say where it was', () => {
 
   it('SEV-ES: protected vCPUs show no registers, only that they are protected', async () => {
     const img = sevEsWithResetVector('loop-sev.img', LOOP);
-    const r = await hvemuSignalled(['run', '--sev-es', img, '--cpus', '2'], 'SIGINT', 2500);
+    const r = await hvemuSignalled(['run', '--sev-es', img, '--cpus', '2'], 'SIGINT', 3500);
     expect(r.stderr).toMatch(/vcpu 0: mp_state RUNNABLE, registers protected \(SEV-ES\)\n/);
     expect(r.stderr).toMatch(/vcpu 1: mp_state UNINITIALIZED, registers protected \(SEV-ES\)\n/);
     expect(r.stderr).not.toMatch(/RIP|RFLAGS/);
