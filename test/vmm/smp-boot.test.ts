@@ -3,7 +3,7 @@
 // fixed IPI. The lines are checked as a set against QEMU's -smp run of the same image (QEMU's
 // order depends on its threads; hvemu's is deterministic).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
