@@ -349,7 +349,7 @@ async function run(args: string[]): Promise<void> {
     );
   if (signal !== null) {
     say(`stopped by ${signal} after ${r.instructions} instructions; where each processor was:`);
-    for (const w of r.where ?? []) process.stderr.write(`  ${w}\n`);
+    for (const w of groupVcpus(r.where ?? [])) process.stderr.write(`  ${w}\n`);
   } else if (r.stop !== 'exit') say(r.message);
   if (values.stats)
     say(
@@ -357,6 +357,37 @@ async function run(args: string[]): Promise<void> {
     );
   process.exitCode =
     signal === 'SIGTERM' ? EXIT_SIGTERM : signal === 'SIGINT' ? EXIT_SIGINT : exitStatusFor(r, exitMode);
+}
+
+/** "vcpu 1: X", "vcpu 2: X" -> "vcpus 1-2: X": a thousand parked APs in a few lines. */
+function groupVcpus(lines: string[]): string[] {
+  const out: string[] = [];
+  let run: { first: number; last: number; what: string } | null = null;
+  const flush = () => {
+    if (run)
+      out.push(
+        run.first === run.last
+          ? `vcpu ${run.first}: ${run.what}`
+          : `vcpus ${run.first}-${run.last}: ${run.what}`,
+      );
+  };
+  for (const line of lines) {
+    const m = /^vcpu (\d+): (.*)$/.exec(line);
+    if (m === null) {
+      flush();
+      run = null;
+      out.push(line);
+      continue;
+    }
+    const id = Number(m[1]);
+    if (run && run.what === m[2] && run.last + 1 === id) run.last = id;
+    else {
+      flush();
+      run = { first: id, last: id, what: m[2] };
+    }
+  }
+  flush();
+  return out;
 }
 
 function inspect(args: string[]): void {
