@@ -1,8 +1,9 @@
 // Composition root: a guest as a VM on one or more vCPUs through a virtualization backend (AMD SVM
 // or Intel VMX), on the PC platform (vmm/platform.ts) with the MP and ACPI tables in RAM
-// (vmm/platform-firmware.ts). Two ways in: a raw boot sector (loaded at 0x7C00, started in real
-// mode at 0000:7C00 with DL = 0x80, no BIOS services) or a Multiboot kernel (loaded as QEMU's
-// -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
+// (vmm/platform-firmware.ts). Three ways in: a raw boot sector (loaded at 0x7C00, started in real
+// mode at 0000:7C00 with DL = 0x80, no BIOS services), a disk (its LBA 0 loaded at 0x7C00 and
+// entered the same way, the disk on the primary ATA channel), or a Multiboot kernel (loaded as
+// QEMU's -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
 // part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
 // KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
 // the 0xE9 bytes in one output stream.
@@ -13,6 +14,9 @@ import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
+import { type DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
+import { scancodesFor } from './vmm/devices/scancodes.js';
+import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -24,6 +28,7 @@ import {
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
 } from './vmm/kvm-abi.js';
+import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
@@ -49,6 +54,39 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** Disks on the primary ATA channel: [master, slave], either may be null. */
+  disks?: (DiskImage | null)[];
+  /** Host bytes for COM1's receiver, given as its FIFO has room (a flow-controlled line). */
+  serialInput?: HostInput;
+  /** Host bytes typed on the keyboard (set-1 scan codes through the 8042), one key at a time. */
+  keyboardInput?: HostInput;
+  /** Finished rows of the VGA text screen, as VgaConsoleMirror decides them. */
+  onVgaLine?: (line: string) => void;
+  /** The VGA text screen at the end of the run. */
+  onVgaScreen?: (text: string) => void;
+}
+
+/** Input from the host: bytes now, and a way to wait for more when the guest has nothing to do. */
+export interface HostInput {
+  /** Up to `max` bytes available now without waiting ([] when none). */
+  read(max: number): number[];
+  /** Block until input arrives; false when no more will come. */
+  wait(): boolean;
+}
+
+/** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
+export function bytesInput(bytes: Uint8Array | string): HostInput {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+  let pos = 0;
+  return {
+    read(max) {
+      const n = Math.min(max, data.length - pos);
+      const out = Array.from(data.subarray(pos, pos + n));
+      pos += n;
+      return out;
+    },
+    wait: () => pos < data.length,
+  };
 }
 
 /**
@@ -68,7 +106,7 @@ export interface PcVm {
   platform: PcPlatform;
   /** Bytes written to port 0xE9 and to COM1, in order. */
   output: number[];
-  /** The guest asked for a reset (port 92h bit 0). */
+  /** The guest asked for a reset (port 92h bit 0 or the 8042's reset line). */
   resetRequested: boolean;
 }
 
@@ -88,7 +126,9 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   for (let i = 0; i < ncpus; i++) vm.createVcpu();
   if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
   const output: number[] = [];
+  const disks = opts.disks ?? [];
   const platform = new PcPlatform(vm, {
+    disks: disks.filter((d) => d !== null).length ? [disks[0] ?? null, disks[1] ?? null] : [],
     console: (b) => {
       output.push(b);
       opts.onSerialByte?.(b);
@@ -114,9 +154,34 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   return pc;
 }
 
-/** Run a boot sector or a Multiboot kernel, whichever the image is (a Multiboot magic decides). */
+/**
+ * Run a disk, a boot sector or a Multiboot kernel, whichever the image is: a file larger than one
+ * sector whose first sector ends in 55 AA is a disk (whatever it carries: a kernel's Multiboot
+ * header inside it does not count), else a Multiboot magic makes a kernel, else a boot sector.
+ * With `opts.disks` and an empty image, the first disk boots.
+ */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  if (image.length === 0 && opts.disks?.some((d) => d !== null)) return runDiskVm(opts);
+  if (isDiskImage(image)) throw new ImageError('a disk image boots through opts.disks (runDiskVm)');
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
+}
+
+/**
+ * Boot from the first disk as a PC BIOS hands over: its LBA 0 at 0x7C00, the BSP at 0000:7C00 in
+ * real mode with DL = 0x80 (the first hard disk). There are no BIOS services: the boot sector
+ * reads the rest of the disk through the ATA ports.
+ */
+export function runDiskVm(opts: VmBootOptions = {}): BootSectorRunResult {
+  const boot = opts.disks?.find((d) => d !== null);
+  if (!boot) throw new ImageError('no disk to boot from');
+  const sector = boot.bytes.subarray(0, SECTOR_BYTES);
+  if (sector[510] !== 0x55 || sector[511] !== 0xaa)
+    throw new ImageError(
+      `${boot.name}: its first sector has no boot signature (55 AA at offset 510), so a BIOS would not boot it`,
+    );
+  const pc = createPcVm(opts);
+  loadBootSector(pc, sector);
+  return runPcVm(pc, opts);
 }
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
@@ -192,20 +257,56 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
+  const { legacy } = platform;
+  const mirror = opts.onVgaLine ? new VgaConsoleMirror(legacy.screen, opts.onVgaLine) : null;
   const result = (
     stop: StopReason,
     message: string,
     exitStatus: number | null = null,
-  ): BootSectorRunResult => ({
-    output: Buffer.from(out).toString('latin1'),
-    exitStatus,
-    stop,
-    message,
-    instructions: total(),
-  });
+  ): BootSectorRunResult => {
+    mirror?.tick(true);
+    opts.onVgaScreen?.(legacy.screen.text());
+    return {
+      output: Buffer.from(out).toString('latin1'),
+      exitStatus,
+      stop,
+      message,
+      instructions: total(),
+    };
+  };
+  const serialIn = opts.serialInput;
+  const keyboardIn = opts.keyboardInput;
+  /** Host input the devices can take now: COM1 as its FIFO has room, the keyboard a key at a time. */
+  const feedInput = (): boolean => {
+    let fed = false;
+    if (serialIn) {
+      const room = platform.com1.rxRoom;
+      if (room > 0) {
+        const bytes = serialIn.read(room);
+        if (bytes.length) fed = platform.com1.receive(bytes) > 0;
+      }
+    }
+    if (keyboardIn && legacy.kbc.queued === 0) {
+      const key = keyboardIn.read(1);
+      if (key.length) {
+        legacy.kbc.keyboardInput(scancodesFor(key));
+        fed = true;
+      }
+    }
+    return fed;
+  };
+  /** The machine is idle: wait for host input a device can take now. */
+  const inputWakes = (): boolean => {
+    if (!serialIn && !keyboardIn) return false;
+    if (feedInput()) return true;
+    const more = (serialIn?.wait() ?? false) || (keyboardIn?.wait() ?? false);
+    return more && feedInput();
+  };
   let idleSkips = 0;
   for (;;) {
     let ran = false;
+    feedInput();
+    mirror?.tick();
     for (const v of vm.vcpus) {
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (!v.runnable()) continue;
@@ -249,8 +350,8 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       clock.endTurn();
       if (pc.resetRequested)
         return result(
-          'error',
-          `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
+          'reset',
+          `vcpu ${v.id} reset the machine (port 0x92 or the 8042's reset line; hvemu ends the run there)`,
         );
       if (total() >= max)
         return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
@@ -265,6 +366,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     if (next !== undefined && idleSkips < MAX_IDLE_SKIPS) {
       idleSkips++;
       clock.skipTo(next);
+      continue;
+    }
+    // Nothing inside the machine will wake it; input from the host still may.
+    if (inputWakes()) {
+      idleSkips = 0;
       continue;
     }
     return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');

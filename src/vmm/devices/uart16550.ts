@@ -169,6 +169,13 @@ export class Uart16550 implements PortDevice {
     return this.lastRxActivity + this.charTimeNs() * 4;
   }
 
+  /** Bytes the receiver can take now without an overrun (0 in loopback), for a host that paces its
+   *  input as a flow-controlled line would (QEMU's serial backend asks the same before it sends). */
+  get rxRoom(): number {
+    if (this.mcr & MCR_LOOP) return 0;
+    return (this.fifoEnabled() ? FIFO_DEPTH : 1) - this.rx.length;
+  }
+
   /** Current level of the interrupt output (after OUT2 gating when that option is on). */
   get interruptLine(): boolean {
     return this.irqLevel;
