@@ -15,7 +15,6 @@ import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { type DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
-import { scancodesFor } from './vmm/devices/scancodes.js';
 import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
@@ -31,6 +30,7 @@ import {
 import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
+import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { Vm } from './vmm/vm.js';
@@ -66,13 +66,7 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaScreen?: (text: string) => void;
 }
 
-/** Input from the host: bytes now, and a way to wait for more when the guest has nothing to do. */
-export interface HostInput {
-  /** Up to `max` bytes available now without waiting ([] when none). */
-  read(max: number): number[];
-  /** Block until input arrives; false when no more will come. */
-  wait(): boolean;
-}
+export type { HostInput };
 
 /** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
 export function bytesInput(bytes: Uint8Array | string): HostInput {
@@ -276,25 +270,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   };
   const serialIn = opts.serialInput;
   const keyboardIn = opts.keyboardInput;
-  /** Host input the devices can take now: COM1 as its FIFO has room, the keyboard a key at a time. */
-  const feedInput = (): boolean => {
-    let fed = false;
-    if (serialIn) {
-      const room = platform.com1.rxRoom;
-      if (room > 0) {
-        const bytes = serialIn.read(room);
-        if (bytes.length) fed = platform.com1.receive(bytes) > 0;
-      }
-    }
-    if (keyboardIn && legacy.kbc.queued === 0) {
-      const key = keyboardIn.read(1);
-      if (key.length) {
-        legacy.kbc.keyboardInput(scancodesFor(key));
-        fed = true;
-      }
-    }
-    return fed;
-  };
+  legacy.serialInput = serialIn ?? null;
+  legacy.keyboardInput = keyboardIn ?? null;
+  // Host input reaches the devices when they have room: here once per round, and at once when
+  // the guest empties COM1's receiver or the 8042's output buffer (the devices call back).
+  const feedInput = () => legacy.feedInput();
   /** The machine is idle: wait for host input a device can take now. */
   const inputWakes = (): boolean => {
     if (!serialIn && !keyboardIn) return false;

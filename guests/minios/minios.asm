@@ -356,12 +356,12 @@ start_aps:
     mov [ebx + 0x310], eax            ; ICR high: destination
     mov dword [ebx + 0x300], 0x00004500   ; INIT, assert
     call icr_idle
-    mov ecx, 100000
+    mov ecx, 10000                    ; the INIT's settling time (10 ms on hardware; time is cheap here)
     call delay
     mov [ebx + 0x310], eax
     mov dword [ebx + 0x300], 0x00004600 | (TRAMPOLINE >> 12)   ; STARTUP
     call icr_idle
-    mov ecx, 2000
+    mov ecx, 200
     call delay
     mov [ebx + 0x310], eax
     mov dword [ebx + 0x300], 0x00004600 | (TRAMPOLINE >> 12)
@@ -426,6 +426,7 @@ ap_entry:
     mov eax, [ebx + 0x20]
     shr eax, 24
     push eax
+    mov byte [ap_up + eax], 1
     call lock_console
     mov esi, msg_ap_hello
     call puts
@@ -544,6 +545,9 @@ cmd_cpus_run:
     cmp eax, [bsp_id]
     je .tag
     mov esi, msg_ap_tag
+    cmp byte [ap_up + eax], 0
+    jne .tag
+    mov esi, msg_ap_down
 .tag:
     call puts
     inc edi
@@ -695,20 +699,53 @@ streq:
 
 ; ---- console: COM1 and the VGA text screen ----
 
+; getc: the next character from COM1 or the keyboard (8042, scan code set 1, polled).
 getc:
     push edx
-    mov dx, COM1 + 5
 .w:
+    mov dx, COM1 + 5
     in al, dx
-    test al, 1                        ; data ready
-    jnz .r
+    test al, 1                        ; COM1: data ready
+    jnz .serial
+    in al, KBC_STATUS
+    and al, 0x21                      ; OBF, and not the mouse's
+    cmp al, 0x01
+    je .key
     pause
     jmp .w
-.r:
+.serial:
     mov dx, COM1
     in al, dx
     pop edx
     ret
+.key:
+    in al, KBC_DATA
+    cmp al, 0x2A                      ; left shift make
+    je .shift_down
+    cmp al, 0x36                      ; right shift make
+    je .shift_down
+    cmp al, 0xAA
+    je .shift_up
+    cmp al, 0xB6
+    je .shift_up
+    cmp al, 0x3A
+    jae .w                            ; a break code, or a key we have no character for
+    movzx edx, al
+    mov al, [keymap + edx]
+    cmp byte [shift], 0
+    je .have
+    mov al, [keymap_shift + edx]
+.have:
+    test al, al
+    jz .w
+    pop edx
+    ret
+.shift_down:
+    mov byte [shift], 1
+    jmp .w
+.shift_up:
+    mov byte [shift], 0
+    jmp .w
 
 newline:
     mov al, 10
@@ -870,6 +907,7 @@ msg_cpu:          db 'cpu ', 0
 msg_apic:         db ': APIC ', 0
 msg_bsp_tag:      db ' BSP', 10, 0
 msg_ap_tag:       db ' AP online', 10, 0
+msg_ap_down:      db ' AP not started', 10, 0
 msg_disk_sectors: db 'disk: ', 0
 msg_disk_lba:     db ' sectors, LBA ', 0
 msg_yes:          db 'yes', 10, 0
@@ -882,6 +920,16 @@ cmd_halt:         db 'halt', 0
 cmd_disk:         db 'disk', 0
 cmd_help:         db 'help', 0
 hexdigits:        db '0123456789abcdef'
+
+; Scan code set 1 make codes 00h-39h of a US keyboard, unshifted and shifted (0: no character).
+keymap:
+    db 0, 27, '1234567890-=', 8, 9
+    db 'qwertyuiop[]', 10, 0, 'asdfghjkl;', 39, '`', 0, 92
+    db 'zxcvbnm,./', 0, '*', 0, ' '
+keymap_shift:
+    db 0, 27, '!@#$%^&*()_+', 8, 9
+    db 'QWERTYUIOP{}', 10, 0, 'ASDFGHJKL:"~', 0, '|'
+    db 'ZXCVBNM<>?', 0, '*', 0, ' '
 
     align 8
 gdt:
@@ -906,6 +954,7 @@ ap_index:     dd 0
 console_lock: dd 0
 vga_pos:      dd 0
 irq14_seen:   db 0
+shift:        db 0
 
     align 512
 kernel_end:
@@ -916,8 +965,8 @@ KERNEL_SECTORS equ (kernel_end - kernel_start) / 512
     absolute KERNEL_ADDR + (kernel_end - kernel_start)
 bss_start:
 apic_ids:   resd 256
-line:       resb 80
-    alignb 8
+ap_up:      resb 256
+line:       resb 88                   ; keeps the IDT 8-byte aligned
 idt:        resb 256 * 8
 sector_buf: resb 512
 bss_end:

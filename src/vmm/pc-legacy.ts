@@ -7,7 +7,17 @@ import { ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ, AtaChannel } fr
 import type { DiskImage } from './devices/disk-image.js';
 import { I8042, KBC_DATA, KBC_STATUS, KBD_IRQ } from './devices/i8042.js';
 import { CRTC_INDEX, INPUT_STATUS_1, type GuestMemoryReader, VgaCrtc, VgaTextScreen } from './devices/vga-text.js';
+import { scancodesFor } from './devices/scancodes.js';
+import type { Uart16550 } from './devices/uart16550.js';
 import type { Vm } from './vm.js';
+
+/** Input from the host: bytes now, and a way to wait for more when the guest has nothing to do. */
+export interface HostInput {
+  /** Up to `max` bytes available now without waiting ([] when none). */
+  read(max: number): number[];
+  /** Block until input arrives; false when no more will come. */
+  wait(): boolean;
+}
 
 export interface PcLegacyOptions {
   /** Drive ISA interrupt line `irq` (the platform's 8259 pair and I/O APIC). */
@@ -17,6 +27,8 @@ export interface PcLegacyOptions {
   reset: () => void;
   /** Master, then slave; an empty list leaves the ATA ports unclaimed (no controller). */
   disks: (DiskImage | null)[];
+  /** COM1, which host input may feed. */
+  com1: Uart16550;
 }
 
 export class PcLegacyDevices {
@@ -24,13 +36,20 @@ export class PcLegacyDevices {
   readonly crtc = new VgaCrtc();
   readonly screen: VgaTextScreen;
   readonly ata: AtaChannel | null = null;
+  /** Host bytes for COM1's receiver, given as it has room (a flow-controlled line). */
+  serialInput: HostInput | null = null;
+  /** Host bytes typed on the keyboard (set-1 scan codes), one key at a time. */
+  keyboardInput: HostInput | null = null;
+  private readonly com1: Uart16550;
 
   constructor(vm: Vm, opts: PcLegacyOptions) {
     const ports = vm.ports;
+    this.com1 = opts.com1;
     this.kbc = new I8042({
       irq: (level) => opts.setIrq(KBD_IRQ, level),
       setA20: (on) => opts.a20.set(A20_KBC, on),
       reset: opts.reset,
+      onOutputEmpty: () => this.feedKeyboard(),
     });
     ports.register(KBC_DATA, 1, this.kbc);
     ports.register(KBC_STATUS, 1, this.kbc);
@@ -48,6 +67,33 @@ export class PcLegacyDevices {
       ports.register(ATA_PRIMARY_CONTROL, 1, ata.controlPort);
       this.ata = ata;
     }
+  }
+
+  /** Give the devices the host input they can take now; true if any was taken. */
+  feedInput(): boolean {
+    const a = this.feedSerial();
+    const b = this.feedKeyboard();
+    return a || b;
+  }
+
+  /** COM1 takes what its receiver has room for (called again whenever the guest reads RBR). */
+  feedSerial(): boolean {
+    const input = this.serialInput;
+    if (input === null) return false;
+    const room = this.com1.rxRoom;
+    if (room === 0) return false;
+    const bytes = input.read(room);
+    return bytes.length > 0 && this.com1.receive(bytes) > 0;
+  }
+
+  /** The keyboard sends the next key once the controller has passed on the last one. */
+  feedKeyboard(): boolean {
+    const input = this.keyboardInput;
+    if (input === null || this.kbc.queued > 0 || this.kbc.outputFull) return false;
+    const key = input.read(1);
+    if (key.length === 0) return false;
+    this.kbc.keyboardInput(scancodesFor(key));
+    return true;
   }
 }
 

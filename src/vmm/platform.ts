@@ -110,6 +110,7 @@ export class PcPlatform {
       name: 'com1',
       sink: opts.console,
       irq: (level) => this.setIsaIrq(COM1_IRQ, level),
+      onRxRoom: () => this.legacy.feedSerial(),
     });
     ports.register(COM1_BASE, 8, this.com1);
 
@@ -118,6 +119,7 @@ export class PcPlatform {
       a20: this.a20,
       reset: () => opts.onReset?.(),
       disks: opts.disks ?? [],
+      com1: this.com1,
     });
   }
 

@@ -58,6 +58,8 @@ export interface I8042Options {
   setA20?: (on: boolean) => void;
   /** The reset line pulsed (FEh, or D1h with bit 0 clear). */
   reset?: () => void;
+  /** The output buffer was read and nothing waits behind it: the keyboard may send its next key. */
+  onOutputEmpty?: () => void;
 }
 
 export class I8042 implements PortDevice {
@@ -81,8 +83,10 @@ export class I8042 implements PortDevice {
   private readonly irqOut: (level: boolean) => void;
   private readonly setA20: (on: boolean) => void;
   private readonly resetOut: () => void;
+  private readonly onOutputEmpty: (() => void) | undefined;
 
   constructor(opts: I8042Options = {}) {
+    this.onOutputEmpty = opts.onOutputEmpty;
     this.irqOut = opts.irq ?? (() => {});
     this.setA20 = opts.setA20 ?? (() => {});
     this.resetOut = opts.reset ?? (() => {});
@@ -100,6 +104,11 @@ export class I8042 implements PortDevice {
   /** How many bytes wait behind the one in the output buffer (for a caller that paces input). */
   get queued(): number {
     return this.responses.length + this.queue.length;
+  }
+
+  /** A byte waits in the output buffer for the guest. */
+  get outputFull(): boolean {
+    return (this.status & STAT_OBF) !== 0;
   }
 
   get a20(): boolean {
@@ -120,6 +129,7 @@ export class I8042 implements PortDevice {
       this.status &= ~(STAT_OBF | STAT_AUX_OBF);
       this.updateIrq();
       this.refill();
+      if (!(this.status & STAT_OBF)) this.onOutputEmpty?.();
     }
     return v;
   }
