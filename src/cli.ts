@@ -119,7 +119,7 @@ function main(argv: string[]): void {
   const { values, positionals } = parsed;
   const diskPaths = [...qemuDisks];
   for (const p of values.disk ?? []) {
-    const free = diskPaths.findIndex((d) => d === undefined);
+    const free = diskPaths.indexOf(undefined);
     if (free >= 0) diskPaths[free] = p;
     else diskPaths.push(p);
   }

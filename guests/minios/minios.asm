@@ -14,6 +14,7 @@
 ;   hello under a spinlock, then runs a shell on COM1 (polled): cpus, echo, disk, halt.
 ;   `disk` issues IDENTIFY DEVICE and then READ SECTORS with the completion taken as IRQ 14
 ;   through the I/O APIC (vector 2Eh to the BSP).
+;   `stamp` writes a line into the disk's last sector (polled WRITE SECTORS) and reads it back.
 ;   `halt` writes 0 to port F4h (QEMU's isa-debug-exit; hvemu exits with status 1 as QEMU does).
 
 %define COM1        0x3F8
@@ -507,6 +508,9 @@ run_command:
     mov edi, cmd_help
     call streq
     je cmd_help_run
+    mov edi, cmd_stamp
+    call streq
+    je cmd_stamp_run
     cmp dword [line], 'echo'
     jne .unknown
     cmp byte [line + 4], 0
@@ -646,6 +650,83 @@ cmd_disk_run:
     ; Mask pin 14 again.
     mov dword [0xFEC00000], 0x10 + 14 * 2
     mov dword [0xFEC00010], 0x10000
+    ret
+
+; stamp: WRITE SECTORS of stamp_text to the scratch sector, then READ SECTORS of it, polled.
+cmd_stamp_run:
+    mov edi, sector_buf
+    xor eax, eax
+    mov ecx, 128
+    rep stosd
+    mov esi, stamp_text
+    mov edi, sector_buf
+.copy:
+    lodsb
+    stosb
+    test al, al
+    jnz .copy
+    mov dx, ATA_CTL
+    mov al, 0x02                      ; nIEN: polled
+    out dx, al
+    mov al, 0x30                      ; WRITE SECTORS
+    call ata_scratch_command
+    mov esi, sector_buf
+    mov ecx, 256
+    mov dx, ATA
+    rep outsw
+    call ata_ready
+    test al, 0x01
+    jnz .fail
+    mov edi, sector_buf               ; forget what was written, then read it back
+    xor eax, eax
+    mov ecx, 128
+    rep stosd
+    mov al, 0x20                      ; READ SECTORS
+    call ata_scratch_command
+    mov edi, sector_buf
+    mov ecx, 256
+    mov dx, ATA
+    rep insw
+    mov esi, msg_stamp
+    call puts
+    mov eax, SCRATCH_LBA
+    call putdec
+    mov esi, msg_stamp2
+    call puts
+    mov esi, sector_buf
+    call puts
+    jmp newline
+.fail:
+    mov esi, msg_stamp_fail
+    jmp puts
+
+; ata_scratch_command: command AL for one sector at SCRATCH_LBA, then wait for DRQ (or ERR).
+ata_scratch_command:
+    push eax
+    call ata_ready
+    mov dx, ATA + 6
+    mov al, 0xE0
+    out dx, al
+    mov dx, ATA + 2
+    mov al, 1
+    out dx, al
+    inc dx
+    mov al, SCRATCH_LBA
+    out dx, al
+    inc dx
+    xor al, al
+    out dx, al
+    inc dx
+    out dx, al
+    pop eax
+    mov dx, ATA + 7
+    out dx, al
+.drq:
+    in al, dx
+    test al, 0x80
+    jnz .drq
+    test al, 0x09                     ; DRQ or ERR
+    jz .drq
     ret
 
 irq14_handler:
@@ -902,7 +983,12 @@ msg_ap_hello:     db 'smp: hello from AP ', 0
 msg_ap_hello2:    db 10, 0
 msg_prompt:       db 'minios> ', 0
 msg_unknown:      db 'unknown command: ', 0
-msg_help:         db 'commands: cpus echo disk help halt', 10, 0
+msg_help:         db 'commands: cpus echo disk stamp help halt', 10, 0
+msg_stamp:        db 'disk: LBA ', 0
+msg_stamp2:       db ' written and read back: ', 0
+msg_stamp_fail:   db 'disk: write failed', 10, 0
+stamp_text:       db 'minios was here', 0
+cmd_stamp:        db 'stamp', 0
 msg_cpu:          db 'cpu ', 0
 msg_apic:         db ': APIC ', 0
 msg_bsp_tag:      db ' BSP', 10, 0
@@ -960,9 +1046,13 @@ shift:        db 0
 kernel_end:
 
 KERNEL_SECTORS equ (kernel_end - kernel_start) / 512
+SCRATCH_LBA equ KERNEL_SECTORS + 1
+
+; The scratch sector `stamp` writes: the disk's last.
+    times 512 db 0
 
 ; Uninitialized data, past the loaded image.
-    absolute KERNEL_ADDR + (kernel_end - kernel_start)
+    absolute KERNEL_ADDR + (kernel_end - kernel_start) + 512
 bss_start:
 apic_ids:   resd 256
 ap_up:      resb 256

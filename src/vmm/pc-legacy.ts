@@ -6,9 +6,15 @@ import { A20_KBC, type A20Gate } from './devices/a20-gate.js';
 import { ATA_PRIMARY_BASE, ATA_PRIMARY_CONTROL, ATA_PRIMARY_IRQ, AtaChannel } from './devices/ata.js';
 import type { DiskImage } from './devices/disk-image.js';
 import { I8042, KBC_DATA, KBC_STATUS, KBD_IRQ } from './devices/i8042.js';
-import { CRTC_INDEX, INPUT_STATUS_1, type GuestMemoryReader, VgaCrtc, VgaTextScreen } from './devices/vga-text.js';
 import { scancodesFor } from './devices/scancodes.js';
 import type { Uart16550 } from './devices/uart16550.js';
+import {
+  CRTC_INDEX,
+  type GuestMemoryReader,
+  INPUT_STATUS_1,
+  VgaCrtc,
+  VgaTextScreen,
+} from './devices/vga-text.js';
 import type { Vm } from './vm.js';
 
 /** Input from the host: bytes now, and a way to wait for more when the guest has nothing to do. */

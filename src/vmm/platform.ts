@@ -12,12 +12,12 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
+import { A20_PORT92, A20Gate } from './devices/a20-gate.js';
 import { CmosRtc } from './devices/cmos-rtc.js';
+import type { DiskImage } from './devices/disk-image.js';
 import { Pit8254 } from './devices/pit8254.js';
 import { Port61 } from './devices/port61.js';
 import { Port92 } from './devices/port92.js';
-import { A20_PORT92, A20Gate } from './devices/a20-gate.js';
-import type { DiskImage } from './devices/disk-image.js';
 import { Uart16550 } from './devices/uart16550.js';
 import { PcLegacyDevices } from './pc-legacy.js';
 import type { Vm } from './vm.js';

@@ -21,7 +21,9 @@ import {
 import { DiskImage } from './disk-image.js';
 
 const B = 0x1f0;
-const [DATA, ERROR, NSECT, SECTOR, CYL_LO, CYL_HI, DRVHD, STATUS] = [0, 1, 2, 3, 4, 5, 6, 7].map((r) => B + r);
+const [DATA, ERROR, NSECT, SECTOR, CYL_LO, CYL_HI, DRVHD, STATUS] = [0, 1, 2, 3, 4, 5, 6, 7].map(
+  (r) => B + r,
+);
 const CMD = STATUS;
 const FEATURES = ERROR;
 

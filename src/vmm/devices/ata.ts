@@ -252,7 +252,7 @@ export class AtaChannel implements PortDevice {
   /** INTRQ is driven by the selected device, when it has an interrupt pending and nIEN is clear. */
   private updateIrq(): void {
     const d = this.devs[this.selected];
-    const level = d !== null && d.pendingIrq && (this.control & DC_NIEN) === 0;
+    const level = d?.pendingIrq === true && (this.control & DC_NIEN) === 0;
     if (level !== this.irqLevel) {
       this.irqLevel = level;
       this.irqOut(level);

@@ -254,7 +254,10 @@ export class I8042 implements PortDevice {
     this.kbdPending = 0;
     if (pending === 0xf0) {
       if (v === 0) {
-        this.queue.push(ACK, this.commandByte & CB_XLATE ? [0, 0x43, 0x41, 0x3f][this.scanSet] : this.scanSet);
+        this.queue.push(
+          ACK,
+          this.commandByte & CB_XLATE ? [0, 0x43, 0x41, 0x3f][this.scanSet] : this.scanSet,
+        );
       } else if (v <= 3) {
         this.scanSet = v;
         this.queue.push(ACK);

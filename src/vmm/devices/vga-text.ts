@@ -196,7 +196,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 function scrolledBy(before: string[], after: string[]): number {
   let inPlace = true;
-  for (let r = 0; r < VGA_ROWS && inPlace; r++) if (before[r] !== '' && before[r] !== after[r]) inPlace = false;
+  for (let r = 0; r < VGA_ROWS && inPlace; r++)
+    if (before[r] !== '' && before[r] !== after[r]) inPlace = false;
   if (inPlace) return 0;
   for (let k = 1; k < VGA_ROWS; k++) {
     let kept = 0;
