@@ -117,7 +117,7 @@ function main(argv: string[]): void {
     fail((e as Error).message);
   }
   const { values, positionals } = parsed;
-  const diskPaths = [...qemuDisks];
+  const diskPaths = Array.from(qemuDisks); // dense: a lone -hdb leaves slot 0 undefined, not a hole
   for (const p of values.disk ?? []) {
     const free = diskPaths.indexOf(undefined);
     if (free >= 0) diskPaths[free] = p;
