@@ -107,9 +107,9 @@ export class PcLegacyDevices {
 function guestMemoryReader(vm: Vm): GuestMemoryReader {
   return {
     read: (gpa, length) => {
-      const ram = vm.guestRam();
-      if (gpa + length > ram.length) return new Uint8Array(length).fill(0xff);
-      return ram.slice(gpa, gpa + length);
+      // Guest RAM sits at host-physical 0; past its end is open bus.
+      if (gpa + length > vm.guestRamBytes) return new Uint8Array(length).fill(0xff);
+      return vm.memory.read(gpa, length);
     },
   };
 }

@@ -94,9 +94,7 @@ export class PcPlatform {
     });
     ports.register(0x70, 2, this.rtc);
 
-    this.a20 = new A20Gate((on) => {
-      for (const v of vm.vcpus) v.backend.cpu.setA20(on);
-    });
+    this.a20 = new A20Gate((on) => vm.setA20(on));
     ports.register(
       0x92,
       1,

@@ -64,15 +64,21 @@ describe('interrupt wiring', () => {
 describe('A20, reset and an absent controller', () => {
   it('A20 goes off only with both port 92h bit 1 and the 8042 output port bit 1 clear', () => {
     const { pc, out } = pcWithDisk();
-    const cpu = pc.vm.vcpus[0].backend.cpu;
-    expect(cpu.a20Mask).toBe(-1);
+    const line: boolean[] = []; // what reaches the VM's processors
+    const setA20 = pc.vm.setA20.bind(pc.vm);
+    pc.vm.setA20 = (on: boolean) => {
+      line.push(on);
+      setA20(on);
+    };
+    expect(pc.platform.a20.enabled).toBe(true);
     out(0x92, 0x00);
-    expect(cpu.a20Mask).toBe(-1); // the 8042 still holds it on
+    expect(line).toEqual([]); // the 8042 still holds it on
     out(0x64, 0xd1);
     out(0x60, 0xdd);
-    expect(cpu.a20Mask).toBe(~(1 << 20));
+    expect(line).toEqual([false]);
+    expect(pc.platform.a20.enabled).toBe(false);
     out(0x92, 0x02);
-    expect(cpu.a20Mask).toBe(-1);
+    expect(line).toEqual([false, true]);
   });
 
   it("the 8042's FEh pulse ends a disk-booted run with stop 'reset'", () => {
