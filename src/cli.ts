@@ -75,7 +75,8 @@ ${Object.entries(TRACE_CATEGORIES)
   --disk-write           the guest's disk writes go to the files (default: to a copy in memory)
   --input com1|keyboard|none
                          where standard input goes (default com1): COM1's receiver, or the 8042
-                         as set-1 scan codes (US layout); a terminal sends a line at each Enter
+                         as scan codes (US layout); a terminal sends a line at each Enter; a
+                         socket is read with blocking reads (--input none if it stays silent)
   --vga FILE             write the VGA text screen (B8000h) to FILE as text when the run ends
   --vga-console          print each finished VGA text row on stdout (a row is finished when the
                          cursor moves below it, or a row below it gets text; scrolling repeats nothing)

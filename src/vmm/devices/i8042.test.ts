@@ -155,6 +155,19 @@ describe('the keyboard and IRQ 1', () => {
     expect(irqs).toEqual([true]);
   });
 
+  it('with translation off the guest gets set 2: make code, then F0h and the make code', () => {
+    const { kbc, cmd, put, drain } = make();
+    cmd(0x60);
+    put(CB_INT); // XLATE clear
+    kbc.keyboardInput(scancodesFor(Buffer.from('aA')));
+    expect(drain()).toEqual([0x1c, 0xf0, 0x1c, 0x12, 0x1c, 0xf0, 0x1c, 0xf0, 0x12]);
+    put(0xf0); // select scan code set 1: the keyboard sends set 1 itself
+    put(0x01);
+    expect(drain()).toEqual([0xfa, 0xfa]);
+    kbc.keyboardInput(scancodesFor(Buffer.from('a')));
+    expect(drain()).toEqual([0x1e, 0x9e]);
+  });
+
   it('ADh holds keyboard bytes back (controller answers still come); AEh lets them through', () => {
     const { kbc, cmd, drain } = make();
     cmd(0xad);

@@ -11,13 +11,14 @@
 //   D2h puts a byte in the output buffer as if the keyboard sent it, DDh/DFh A20 off/on,
 //   F0h-FFh pulse output-port bits low for 6 us (bit 0 low is a reset: FEh resets the machine).
 // - The keyboard answers FAh (ACK) to the commands of the AT keyboard (reset FFh gives FAh AAh),
-//   EEh to echo, FEh (resend) to anything else. Host keys arrive as scan code set 1 (what the
-//   controller delivers with translation on, as a BIOS leaves it).
+//   EEh to echo, FEh (resend) to anything else. Host keys reach the guest in scan code set 1 with
+//   translation on (as a BIOS leaves it), else in the keyboard's own set (2 unless F0h chose 1).
 //
 // No mouse: the auxiliary commands answer as for an absent device (A9h reports a clock line stuck
 // low, D4h bytes get no answer). Bytes queue in the controller while the guest has not read the
 // output buffer (one at a time is visible, as on the hardware).
 import type { PortDevice } from '../io-bus.js';
+import { toSet2 } from './scancodes.js';
 
 export const KBC_DATA = 0x60;
 export const KBC_STATUS = 0x64;
@@ -94,9 +95,14 @@ export class I8042 implements PortDevice {
 
   // ---- host side ----
 
-  /** Scan codes from the keyboard (set 1 bytes, make and break). Dropped while the keyboard is off. */
-  keyboardInput(codes: Iterable<number>): void {
+  /**
+   * Keys from the host, as set 1 make and break codes. With translation on (as a BIOS leaves it) the
+   * guest gets them so; with it off the guest gets the keyboard's own set (2 unless F0h chose 1).
+   * Dropped while the keyboard is disabled (F5h).
+   */
+  keyboardInput(set1: Iterable<number>): void {
     if (!this.kbdScanning) return;
+    const codes = this.commandByte & CB_XLATE || this.scanSet === 1 ? set1 : toSet2(set1);
     for (const c of codes) this.queue.push(c & 0xff);
     this.refill();
   }

@@ -1,7 +1,9 @@
 // Host characters as a US keyboard types them, in scan code set 1 (IBM PC AT Technical Reference,
 // keyboard scan codes; what the 8042 delivers with translation on): each key gives its make code
 // and then its break code (make | 80h); shifted characters are wrapped in Left Shift (2Ah/AAh),
-// control characters in Left Ctrl (1Dh/9Dh). Characters with no key are dropped.
+// control characters in Left Ctrl (1Dh/9Dh). Characters with no key are dropped. `toSet2` gives
+// the same keys in scan code set 2 (the keyboard's own codes, which a guest sees with the
+// controller's translation off): the make code of the key, and F0h before it for a break.
 
 const SHIFT = 0x2a;
 const CTRL = 0x1d;
@@ -85,6 +87,26 @@ export function scancodesFor(text: Iterable<number>): number[] {
     if (mod) out.push(mod);
     out.push(code, code | BREAK);
     if (mod) out.push(mod | BREAK);
+  }
+  return out;
+}
+
+/** Set 2 make codes of the keys above, by set 1 make code (01h-39h). */
+const SET2 = Uint8Array.from([
+  0x00, 0x76, 0x16, 0x1e, 0x26, 0x25, 0x2e, 0x36, 0x3d, 0x3e, 0x46, 0x45, 0x4e, 0x55, 0x66, 0x0d, 0x15, 0x1d,
+  0x24, 0x2d, 0x2c, 0x35, 0x3c, 0x43, 0x44, 0x4d, 0x54, 0x5b, 0x5a, 0x14, 0x1c, 0x1b, 0x23, 0x2b, 0x34, 0x33,
+  0x3b, 0x42, 0x4b, 0x4c, 0x52, 0x0e, 0x12, 0x5d, 0x1a, 0x22, 0x21, 0x2a, 0x32, 0x31, 0x3a, 0x41, 0x49, 0x4a,
+  0x59, 0x7c, 0x11, 0x29,
+]);
+
+/** Set 1 codes (as scancodesFor gives them) in set 2; codes without a set 2 entry are dropped. */
+export function toSet2(set1: Iterable<number>): number[] {
+  const out: number[] = [];
+  for (const c of set1) {
+    const code = SET2[c & 0x7f] ?? 0;
+    if (code === 0) continue;
+    if (c & BREAK) out.push(0xf0);
+    out.push(code);
   }
   return out;
 }
