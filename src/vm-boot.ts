@@ -13,7 +13,7 @@ import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
-import { type DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
+import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
 import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
@@ -161,12 +161,18 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
  * Run a Linux kernel (a bzImage, or an ELF vmlinux with a PVH entry), a Multiboot kernel or a boot
  * sector, whichever the image is; with `opts.disks` and an empty image, the first disk boots. A
  * disk image (more than a sector, 55 AA in the first, not a bzImage: loaders/disk-image-kind.ts)
- * goes in `opts.disks`, not here.
+ * boots as the master disk, with `opts.disks` after it.
  */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   if (image.length === 0 && opts.disks?.some((d) => d !== null)) return runDiskVm(opts);
   if (isLinuxKernel(image)) return runLinuxVm(image, opts);
-  if (isDiskImage(image)) throw new ImageError('a disk image boots through opts.disks (runDiskVm)');
+  if (isDiskImage(image)) {
+    // The image is the boot disk (master), ahead of any disks given.
+    const disks = [new DiskImage(image, 'image'), ...(opts.disks ?? [])];
+    if (disks.length > 2)
+      throw new ImageError('the primary ATA channel takes two disks: the image and one more');
+    return runDiskVm({ ...opts, disks });
+  }
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
 }
 

@@ -5,7 +5,7 @@
 // inputs low), the 8042's reset pulse ends the run with stop 'reset', and without disks the ATA
 // ports are unclaimed (a guest probing for a controller reads FFh).
 import { describe, expect, it } from 'vitest';
-import { createPcVm, runDiskVm } from '../../src/vm-boot.js';
+import { createPcVm, runDiskVm, runImageVm } from '../../src/vm-boot.js';
 import { DiskImage } from '../../src/vmm/devices/disk-image.js';
 
 function pcWithDisk(disks: (DiskImage | null)[] = [new DiskImage(new Uint8Array(8 * 512))]) {
@@ -104,5 +104,28 @@ describe('A20, reset and an absent controller', () => {
 
   it('a disk whose first sector has no boot signature is refused before anything runs', () => {
     expect(() => runDiskVm({ disks: [new DiskImage(new Uint8Array(1024))] })).toThrow(/no boot signature/);
+  });
+});
+
+describe('runImageVm with a disk image', () => {
+  it('boots it as the master disk: its boot sector reads LBA 1 over the ATA ports', () => {
+    // Boot sector: read LBA 1 (polled READ SECTORS), send its first byte to port E9h, exit.
+    //   mov dx,1F6h / mov al,0E0h / out dx,al / mov dx,1F2h / mov al,1 / out dx,al
+    //   inc dx / out dx,al (LBA 1) / inc dx / xor al,al / out dx,al / inc dx / out dx,al
+    //   mov dx,1F7h / mov al,20h / out dx,al
+    //   w: in al,dx / test al,8 / jz w / mov dx,1F0h / in ax,dx / out E9h,al / xor al,al / out F4h,al
+    const code = [
+      0xba, 0xf6, 0x01, 0xb0, 0xe0, 0xee, 0xba, 0xf2, 0x01, 0xb0, 0x01, 0xee, 0x42, 0xee, 0x42, 0x30, 0xc0,
+      0xee, 0x42, 0xee, 0xba, 0xf7, 0x01, 0xb0, 0x20, 0xee, 0xec, 0xa8, 0x08, 0x74, 0xfb, 0xba, 0xf0, 0x01,
+      0xed, 0xe6, 0xe9, 0x30, 0xc0, 0xe6, 0xf4,
+    ];
+    const disk = new Uint8Array(3 * 512);
+    disk.set(code);
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    disk[512] = 0x5a; // LBA 1
+    const r = runImageVm(disk, { arch: 'svm', maxInstructions: 100_000 });
+    expect(r.exitStatus).toBe(1);
+    expect([...Buffer.from(r.output, 'latin1')]).toEqual([0x5a]);
   });
 });
