@@ -180,7 +180,6 @@ function main(argv: string[]): void {
   const inputChoice = values.input ?? 'com1';
   if (inputChoice !== 'com1' && inputChoice !== 'keyboard' && inputChoice !== 'none')
     fail(`--input must be com1, keyboard or none, not '${inputChoice}'`);
-  const input: HostInput | undefined = arch !== 'none' && inputChoice !== 'none' ? stdinInput() : undefined;
   const cpus = numberOption(values.cpus, 1, 'cpus');
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
@@ -195,6 +194,9 @@ function main(argv: string[]): void {
   const flush = () => {
     if (out.length) process.stdout.write(Buffer.from(out.splice(0)));
   };
+  // A prompt without a newline shows before the guest looks for input.
+  const input: HostInput | undefined =
+    arch !== 'none' && inputChoice !== 'none' ? stdinInput(flush) : undefined;
   if (sevEs && values['debug-ud'])
     process.stderr.write(
       'hvemu: --debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected\n',

@@ -9,7 +9,9 @@ import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { HostInput } from './vm-boot.js';
 
-export function stdinInput(): HostInput {
+/** `beforeRead` runs before each look at the input: the CLI flushes a prompt the guest has printed
+ *  without a newline, so it shows before the user types. */
+export function stdinInput(beforeRead: () => void = () => {}): HostInput {
   const pending: number[] = [];
   let ended = false;
   let told = false;
@@ -37,10 +39,12 @@ export function stdinInput(): HostInput {
   };
   return {
     read(max) {
+      beforeRead();
       if (pending.length < max) take(false);
       return pending.splice(0, max);
     },
     wait() {
+      beforeRead();
       if (pending.length > 0) return true;
       if (!ended && !told && isatty(0)) {
         told = true;
