@@ -14,8 +14,8 @@ import {
   type ExitStatusMode,
   exitStatusFor,
 } from './cli/exit-status.js';
-import { checkImageKind, RefusedFile, readImageFile } from './cli/preflight.js';
-import { translateQemuArgs } from './cli/qemu-spellings.js';
+import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile } from './cli/preflight.js';
+import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
 import { supervise } from './cli/supervise.js';
@@ -35,6 +35,8 @@ const TRACE_CATEGORIES: Record<string, string> = {
 
 interface Flag {
   type: 'string' | 'boolean';
+  /** May be given more than once (--disk A --disk B). */
+  multiple?: boolean;
   /** What the value looks like in the help (string flags). */
   value?: string;
   /** The default, as the help prints it; string flags with a fixed default are parsed from it. */
@@ -47,7 +49,7 @@ const RUN_FLAGS = {
   arch: {
     type: 'string',
     value: 'none|svm|vmx',
-    default: 'none for a boot sector; svm for a Multiboot kernel and with --sev-es',
+    default: 'none for a boot sector; svm for a kernel, a disk and with --sev-es',
     help: 'the bare processor (none), or a VM through AMD SVM (VMRUN/#VMEXIT, nested paging) or Intel VMX (VM entry/VM exit, EPT); in a VM the debug ports are userspace I/O',
   },
   cpus: {
@@ -96,6 +98,35 @@ const RUN_FLAGS = {
     value: 'FILE',
     default: '(none)',
     help: "a Linux kernel's initrd (PVH module 0). QEMU: -initrd",
+  },
+  disk: {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    default: '(none)',
+    help: 'a hard disk on the primary ATA channel (first: master, second: slave); the first boots when no <image> is given. An image of more than one sector whose first ends in 55 AA is a disk too. QEMU: -hda, -hdb',
+  },
+  'disk-write': {
+    type: 'boolean',
+    default: 'off: writes go to a copy in memory',
+    help: "the guest's disk writes go to the files",
+  },
+  input: {
+    type: 'string',
+    value: 'com1|keyboard|none',
+    default: 'com1',
+    help: "where standard input goes, in a VM: COM1's receiver, or the 8042 as scan codes (US layout); a terminal sends a line at each Enter; a socket is read with blocking reads (--input none if it stays silent)",
+  },
+  vga: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: 'write the VGA text screen (B8000h) to FILE as text when the run ends',
+  },
+  'vga-console': {
+    type: 'boolean',
+    default: 'off',
+    help: 'print each finished VGA text row on stdout (a row is finished when the cursor moves below it, or a row below it gets text; scrolling repeats nothing)',
   },
   console: {
     type: 'string',
@@ -217,13 +248,25 @@ async function main(argv: string[]): Promise<void> {
 }
 
 function parseRunArgs(args: string[]) {
-  const t = translateQemuArgs(args);
+  let q: ReturnType<typeof qemuDiskSpellings>;
+  try {
+    q = qemuDiskSpellings(args);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const t = translateQemuArgs(q.args);
   if ('error' in t) fail(t.error);
   const options = Object.fromEntries(
-    Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [name, { type: f.type }]),
-  ) as Record<RunFlag, { type: 'string' | 'boolean' }>;
+    Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [
+      name,
+      { type: f.type, multiple: f.multiple === true },
+    ]),
+  ) as Record<RunFlag, { type: 'string' | 'boolean'; multiple: boolean }>;
   try {
-    return parseArgs({ args: t.args, allowPositionals: true, strict: true, options });
+    return {
+      ...parseArgs({ args: t.args, allowPositionals: true, strict: true, options }),
+      qemuDisks: q.disks,
+    };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
@@ -258,10 +301,16 @@ async function run(args: string[]): Promise<void> {
     process.stdout.write(`${RUN_USAGE()}\n`);
     return;
   }
-  const { values, positionals } = parseRunArgs(args);
+  const { values, positionals, qemuDisks } = parseRunArgs(args);
   const images = [...positionals, ...(values.kernel !== undefined ? [values.kernel as string] : [])];
-  if (images.length !== 1) fail('run takes one image file (`hvemu run --help`)');
-  const path = images[0];
+  const diskPaths = Array.from(qemuDisks); // dense: a lone -hdb leaves slot 0 undefined, not a hole
+  for (const p of (values.disk as string[] | undefined) ?? []) {
+    const free = diskPaths.indexOf(undefined);
+    if (free >= 0) diskPaths[free] = p;
+    else diskPaths.push(p);
+  }
+  if (images.length > 1 || (images.length === 0 && diskPaths.length === 0))
+    fail('run takes one image file (or --disk) (`hvemu run --help`)');
   const str = (name: RunFlag) => values[name] as string | undefined;
 
   const maxInstructions = whole(str('max-instructions'), 'max-instructions');
@@ -273,20 +322,32 @@ async function run(args: string[]): Promise<void> {
   const console = oneOf<ConsoleChoice>(str('console'), 'console', ['auto', 'both', 'e9', 'com1']);
   const exitMode = oneOf<ExitStatusMode>(str('exit-status'), 'exit-status', EXIT_STATUS_MODES);
 
-  let image: Uint8Array;
+  let path = images[0] ?? diskPaths.find((p) => p !== undefined) ?? '';
+  let image: Uint8Array = new Uint8Array(0);
   let linux = false;
   let initrd: Uint8Array | undefined;
   try {
-    image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
-    linux = !sevEs && isLinuxKernel(image);
-    checkImageKind(image, path, { sevEs, linux });
+    if (images.length === 1) {
+      // A disk given as the image is the boot disk, ahead of any --disk; it is not read whole.
+      if (isDiskFile(path)) diskPaths.unshift(path);
+      else {
+        image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
+        linux = !sevEs && isLinuxKernel(image);
+        checkImageKind(image, path, { sevEs, linux });
+      }
+    }
+    for (const d of diskPaths) if (d !== undefined) checkDiskFile(d);
     const i = str('initrd');
     if (i !== undefined) initrd = readImageFile(i, memory, "the guest's RAM");
   } catch (e) {
     if (e instanceof RefusedFile) fail(e.message);
     throw e;
   }
-  const multiboot = !linux && hasMultibootMagic(image);
+  if (diskPaths.length > 2)
+    fail(`the primary ATA channel takes two disks (master and slave), not ${diskPaths.length}`);
+  const diskBoot = image.length === 0;
+  if (diskBoot) path = diskPaths.find((p) => p !== undefined) ?? path;
+  const multiboot = !diskBoot && !linux && hasMultibootMagic(image);
   const kernel = linux || multiboot;
   if (values.kernel !== undefined && !kernel)
     fail(
@@ -296,7 +357,8 @@ async function run(args: string[]): Promise<void> {
   if (append !== undefined && !kernel) fail(`--append is a kernel's command line; ${path} is not a kernel`);
   if (initrd !== undefined && !linux) fail(`--initrd is a Linux kernel's; ${path} is not one`);
 
-  const arch = oneOf(str('arch') ?? (kernel || sevEs ? 'svm' : 'none'), 'arch', [
+  const disks = diskPaths.length > 0;
+  const arch = oneOf(str('arch') ?? (kernel || sevEs || disks ? 'svm' : 'none'), 'arch', [
     'none',
     'svm',
     'vmx',
@@ -304,6 +366,10 @@ async function run(args: string[]): Promise<void> {
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
   if (kernel && arch === 'none')
     fail(`${path} is a ${linux ? 'Linux' : 'Multiboot'} kernel, which runs as a VM: use --arch svm or vmx`);
+  if (disks && arch === 'none')
+    fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
+  if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
+  const input = oneOf(str('input'), 'input', ['com1', 'keyboard', 'none'] as const);
   const cpus = whole(str('cpus'), 'cpus');
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
@@ -339,9 +405,15 @@ async function run(args: string[]): Promise<void> {
     vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
     console,
     debugUd: values['debug-ud'] === true,
+    disks: diskPaths,
+    diskWrite: values['disk-write'] === true,
+    input: arch === 'none' ? 'none' : input,
+    vga: str('vga'),
+    vgaConsole: values['vga-console'] === true,
   });
   if (reply.kind === 'epipe') process.exit(0); // the reader went away (`| head`): quietly, as Unix tools do
   if (reply.kind === 'image-error') fail(`bad image ${path}: ${reply.message}`);
+  if (reply.kind === 'bad-input') fail(reply.message);
   const r = reply.result;
   if (reply.measurement !== undefined)
     say(

@@ -1,5 +1,5 @@
-// `hvemu inspect <file>`: what a file is, as each consumer would see it — a boot sector, a
-// Multiboot v1 kernel, an ELF file, a firmware image with OVMF's GUIDed table (the SEV-ES AP reset
+// `hvemu inspect <file>`: what a file is, as each consumer would see it — a boot sector, a disk
+// image with a boot sector, a Multiboot v1 kernel, an ELF file, a firmware image with OVMF's GUIDed table (the SEV-ES AP reset
 // address hvemu starts APs at) and its reset vector. Everything found is shown, unknown GUIDs and
 // malformed tables included; nothing here changes or runs the image.
 
@@ -18,6 +18,7 @@ import {
   SEV_SECRET_BLOCK_GUID,
   TDX_METADATA_GUID,
 } from './vmm/firmware/ovmf-table.js';
+import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import {
   MBH_AOUT_KLUDGE,
   MBH_MEMORY_INFO,
@@ -44,6 +45,8 @@ export interface ImageFacts {
   /** The `is:` line's kinds, in words. */
   kinds: string[];
   bootSignature: boolean;
+  /** A disk: more than one sector, the first with the boot signature (`hvemu run` boots it as a disk). */
+  disk: boolean;
   /** A Multiboot v1 header whose checksum holds. */
   multiboot: boolean;
   elf: { bits: 32 | 64; type: string; machine: string } | null;
@@ -60,6 +63,7 @@ export function examineImage(bytes: Uint8Array, name: string): { report: string;
   const facts: ImageFacts = {
     kinds,
     bootSignature: false,
+    disk: false,
     multiboot: false,
     elf: null,
     text: false,
@@ -119,6 +123,13 @@ function bootSector(b: Uint8Array, f: ImageFacts): string[] {
   if (b.length < 512) return [`  boot sector: no (shorter than 512 bytes)`];
   if (b[510] === 0x55 && b[511] === 0xaa) {
     f.bootSignature = true;
+    if (isDiskImage(b)) {
+      f.disk = true;
+      f.kinds.push('disk image with boot sector');
+      return [
+        `  boot sector: yes (signature 55 AA at offset 510), on a disk of ${Math.ceil(b.length / 512)} sectors: \`hvemu run\` boots it as a disk (LBA 0 at 0x7C00, the file on the primary ATA channel), whatever else it holds`,
+      ];
+    }
     f.kinds.push('boot sector');
     return ['  boot sector: yes (signature 55 AA at offset 510)'];
   }
@@ -165,8 +176,13 @@ function multiboot(b: Uint8Array, f: ImageFacts): string[] {
       `checksum ${hex(checksum, 8)} ${sum === 0 ? 'ok' : `BAD (magic + flags + checksum = ${hex(sum)}, must be 0)`}`,
   ];
   if (sum === 0) {
-    f.multiboot = true;
-    f.kinds.push('Multiboot v1 kernel');
+    // On a disk the header is the disk's kernel's: the disk boots, not the kernel.
+    f.multiboot = !isDiskImage(b);
+    f.kinds.push(
+      f.multiboot
+        ? 'Multiboot v1 kernel'
+        : 'with a Multiboot v1 header inside (not a kernel to hvemu: the disk boots)',
+    );
   }
   if (flags & MBH_AOUT_KLUDGE) {
     if (off + 32 > b.length) out.push('    a.out kludge: header truncated (needs 32 bytes)');

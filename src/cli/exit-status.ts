@@ -24,13 +24,15 @@ export const EXIT_HALTED = 6;
 export const EXIT_BAD_INPUT = 8;
 /** The guest asked to be terminated (SEV-ES GHCB termination request) or the hypervisor stopped it. */
 export const EXIT_TERMINATED = 10;
+/** The guest reset the machine (port 92h bit 0, the 8042's FEh pulse): hvemu has no firmware to reboot. */
+export const EXIT_RESET = 12;
 /**
  * The VMM could not go on: KVM_EXIT_INTERNAL_ERROR (an exit it has no handler for, an emulation
- * failure), any other KVM exit userspace does not handle, or a reset with no firmware to reboot.
+ * failure) or any other KVM exit userspace does not handle.
  */
-export const EXIT_INTERNAL_ERROR = 12;
+export const EXIT_INTERNAL_ERROR = 14;
 /** KVM_EXIT_FAIL_ENTRY: VM entry failed its checks (SVM VMEXIT_INVALID, VMX entry failure). */
-export const EXIT_FAIL_ENTRY = 14;
+export const EXIT_FAIL_ENTRY = 16;
 /** hvemu itself failed (an exception nobody expected: a bug, please report it with the command). */
 export const EXIT_HVEMU_BUG = 70;
 /** Stopped by SIGINT (Ctrl-C) / SIGTERM: 128 + the signal's number, as shells report it. */
@@ -57,6 +59,8 @@ export function exitStatusFor(r: BootSectorRunResult, mode: ExitStatusMode): num
       return EXIT_HALTED;
     case 'terminated':
       return EXIT_TERMINATED;
+    case 'reset':
+      return EXIT_RESET;
     case 'interrupted':
       return EXIT_SIGINT;
     case 'error':
@@ -74,7 +78,8 @@ export const EXIT_STATUS_HELP = `exit status:
   ${EXIT_HALTED}    every vCPU halted or waiting for SIPI, with nothing to wake it
   ${EXIT_BAD_INPUT}    bad image, bad arguments, unreadable file: nothing ran
   ${EXIT_TERMINATED}   the guest asked to be terminated (SEV-ES termination request)
-  ${EXIT_INTERNAL_ERROR}   KVM_EXIT_INTERNAL_ERROR: the VMM could not handle an exit (or a reset with no firmware)
+  ${EXIT_RESET}   the guest reset the machine (port 92h, the 8042's pulse): there is no firmware to reboot
+  ${EXIT_INTERNAL_ERROR}   KVM_EXIT_INTERNAL_ERROR: the VMM could not handle an exit
   ${EXIT_FAIL_ENTRY}   KVM_EXIT_FAIL_ENTRY: a VM entry failed its checks (SVM VMEXIT_INVALID, VMX entry failure)
   ${EXIT_HVEMU_BUG}   hvemu itself failed (a bug: please report it with the command line)
   ${EXIT_SIGINT}  stopped by SIGINT (Ctrl-C); ${EXIT_SIGTERM} by SIGTERM`;

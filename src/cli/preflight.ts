@@ -5,6 +5,7 @@
 // would only run for minutes on garbage.
 import { closeSync, constants, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { examineImage } from '../inspect.js';
+import { isDiskImage } from '../vmm/loaders/disk-image-kind.js';
 import { formatSize } from './sizes.js';
 
 /** A file hvemu will not read or run, with what to do instead. */
@@ -49,6 +50,44 @@ export function readImageFile(path: string, limit: number, limitWhy: string): Ui
       got += n;
     }
     return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function statOf(path: string): Stats {
+  try {
+    return statSync(path);
+  } catch (e) {
+    throw new RefusedFile(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Disks are read whole into memory (writes go to that copy, or through to the file too). */
+const MAX_DISK = 2 ** 31 - 1;
+
+/** A disk hvemu can attach: a regular file of at most 2 GiB. */
+export function checkDiskFile(path: string): void {
+  const st = statOf(path);
+  if (!st.isFile()) throw new RefusedFile(`${path} is ${kindOf(st)}: hvemu reads disks from regular files`);
+  if (st.size > MAX_DISK)
+    throw new RefusedFile(
+      `${path} is ${formatSize(Number(st.size))}: hvemu holds a disk in memory, 2 GiB at most`,
+    );
+}
+
+/**
+ * Whether `path` is a disk (more than one sector, the boot signature in the first, not a bzImage:
+ * loaders/disk-image-kind.ts), judged from its first 4 KiB without reading the rest.
+ */
+export function isDiskFile(path: string): boolean {
+  const st = statOf(path);
+  if (!st.isFile() || st.size <= 512) return false;
+  const head = new Uint8Array(4096);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const n = readSync(fd, head, 0, head.length, 0);
+    return n > 512 && isDiskImage(head.subarray(0, n));
   } finally {
     closeSync(fd);
   }

@@ -12,12 +12,8 @@ const TWINS: Record<string, string> = {
 
 /** QEMU option -> what to write instead (no twin with the same meaning). */
 const ANSWERS: Record<string, string> = {
-  '-hda':
-    'hvemu has no disks: `hvemu run IMAGE` loads the whole image at 0x7C00, as a BIOS loads a boot sector',
   '-fda':
-    'hvemu has no disks: `hvemu run IMAGE` loads the whole image at 0x7C00, as a BIOS loads a boot sector',
-  '-drive':
-    'hvemu has no disks: `hvemu run IMAGE` loads the whole image at 0x7C00, as a BIOS loads a boot sector',
+    'hvemu has no floppy drive: a hard disk is --disk FILE (QEMU: -hda), a boot sector `hvemu run IMAGE`',
   '-bios':
     'firmware images run as SEV-ES guests: `hvemu run --sev-es FIRMWARE` (mapped to end at 4 GiB, as -bios maps it)',
   '-pflash': 'firmware images run as SEV-ES guests: `hvemu run --sev-es FIRMWARE` (mapped to end at 4 GiB)',
@@ -87,4 +83,26 @@ export function translateQemuArgs(args: readonly string[]): { args: string[] } |
     out.push(s.twin, value);
   }
   return { args: out };
+}
+
+/**
+ * QEMU's disk spellings: -hda FILE and -hdb FILE are taken (master and slave); -hdc/-hdd (the
+ * secondary channel) and -drive get a one-line hint naming --disk. Returns the other arguments.
+ */
+export function qemuDiskSpellings(args: string[]): { args: string[]; disks: (string | undefined)[] } {
+  const out: string[] = [];
+  const disks: (string | undefined)[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-hda' || a === '-hdb') {
+      const file = args[++i];
+      if (file === undefined) throw new Error(`${a} takes a file`);
+      disks[a === '-hda' ? 0 : 1] = file;
+    } else if (a === '-drive' || a.startsWith('-drive=') || a === '-hdc' || a === '-hdd') {
+      throw new Error(
+        `QEMU's ${a.split('=')[0]} is not taken: use --disk FILE (master) [--disk FILE (slave)] and --disk-write to write through`,
+      );
+    } else out.push(a);
+  }
+  return { args: out, disks };
 }

@@ -18,6 +18,14 @@ export interface RunJob {
   vendor: 'AuthenticAMD' | 'GenuineIntel';
   console: ConsoleChoice;
   debugUd: boolean;
+  /** Disk files on the primary ATA channel (master, slave; undefined: an empty slot). */
+  disks: (string | undefined)[];
+  diskWrite: boolean;
+  /** Where standard input goes. */
+  input: 'com1' | 'keyboard' | 'none';
+  /** --vga FILE: the text screen at the end. */
+  vga: string | undefined;
+  vgaConsole: boolean;
   /**
    * Shared with the main thread: Int32 [0] = the signal that asks the run to stop (0: none);
    * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
@@ -29,6 +37,8 @@ export const SHARED_BYTES = 24;
 export const STOP_SLOT = 0; // Int32Array index
 export const INSTRUCTIONS_SLOT = 1; // Float64Array index
 export const LAST_OUTPUT_SLOT = 2; // Float64Array index
+/** Int32Array index: 1 while the run thread blocks reading standard input (it cannot see a stop request). */
+export const WAITING_INPUT_SLOT = 1;
 
 export type WorkerReply =
   | {
@@ -38,5 +48,7 @@ export type WorkerReply =
       measurementVerified?: boolean;
     }
   | { kind: 'image-error'; message: string }
+  /** A disk that cannot be opened, and the like: exit status 8. */
+  | { kind: 'bad-input'; message: string }
   /** stdout went away (`hvemu run ... | head`): end quietly. */
   | { kind: 'epipe' };

@@ -2,13 +2,22 @@
 // the main thread: the main thread keeps its event loop free for SIGINT/SIGTERM and the progress
 // line, and asks this thread to stop through shared memory, which the run loop checks between
 // turns (BootSectorRunOptions.checkpoint). Console bytes go straight to stdout from here.
-import { writeSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
-import { runImageVm } from '../vm-boot.js';
+import { stdinInput } from '../stdin-input.js';
+import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
-import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
+import { DiskImage } from '../vmm/devices/disk-image.js';
+import {
+  INSTRUCTIONS_SLOT,
+  LAST_OUTPUT_SLOT,
+  type RunJob,
+  STOP_SLOT,
+  WAITING_INPUT_SLOT,
+  type WorkerReply,
+} from './run-job.js';
 
 class StdoutGone extends Error {}
 
@@ -26,7 +35,7 @@ function write(fd: number, bytes: Uint8Array): void {
 }
 
 function run(job: RunJob): WorkerReply {
-  const stopSignal = new Int32Array(job.shared, 0, 1);
+  const flags = new Int32Array(job.shared, 0, 2);
   const progress = new Float64Array(job.shared);
   const out = new Uint8Array(4096);
   let pending = 0;
@@ -52,6 +61,35 @@ function run(job: RunJob): WorkerReply {
   const enc = new TextEncoder();
   const toStderr = (line: string) => write(2, enc.encode(`${line}\n`));
   let checks = 0;
+  const disks: (DiskImage | null)[] = [];
+  for (const p of job.disks) {
+    if (p === undefined) {
+      disks.push(null);
+      continue;
+    }
+    try {
+      disks.push(DiskImage.open(p, job.diskWrite));
+    } catch (e) {
+      return { kind: 'bad-input', message: `cannot open disk ${p}: ${(e as Error).message}` };
+    }
+  }
+  // A prompt without a newline shows before the guest looks for input. While this thread blocks
+  // on standard input it cannot see a stop request: the main thread is told, and does not wait.
+  let input: HostInput | undefined;
+  if (job.input !== 'none') {
+    const host = stdinInput(flush);
+    input = {
+      read: (max) => host.read(max),
+      wait: () => {
+        Atomics.store(flags, WAITING_INPUT_SLOT, 1);
+        try {
+          return host.wait();
+        } finally {
+          Atomics.store(flags, WAITING_INPUT_SLOT, 0);
+        }
+      },
+    };
+  }
   const opts = {
     arch: job.arch,
     cpus: job.cpus,
@@ -61,6 +99,24 @@ function run(job: RunJob): WorkerReply {
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,
     vendor: job.vendor,
+    disks,
+    serialInput: job.input === 'com1' ? input : undefined,
+    keyboardInput: job.input === 'keyboard' ? input : undefined,
+    onVgaLine: job.vgaConsole
+      ? (line: string) => {
+          for (const c of Buffer.from(`${line}\n`, 'latin1')) toStdout(c);
+        }
+      : undefined,
+    onVgaScreen:
+      job.vga !== undefined
+        ? (text: string) => {
+            try {
+              writeFileSync(job.vga as string, text, 'latin1');
+            } catch (e) {
+              toStderr(`hvemu: cannot write ${job.vga}: ${(e as Error).message}`);
+            }
+          }
+        : undefined,
     onDebugByte: (b: number) => console('e9', b),
     onSerialByte: (b: number) => console('com1', b),
     onUndefined: job.debugUd
@@ -71,7 +127,7 @@ function run(job: RunJob): WorkerReply {
       : undefined,
     checkpoint: (instructions: number) => {
       if ((++checks & 15) === 0) progress[INSTRUCTIONS_SLOT] = instructions;
-      return Atomics.load(stopSignal, STOP_SLOT) !== 0;
+      return Atomics.load(flags, STOP_SLOT) !== 0;
     },
   };
   try {

@@ -9,6 +9,7 @@ import {
   type RunJob,
   SHARED_BYTES,
   STOP_SLOT,
+  WAITING_INPUT_SLOT,
   type WorkerReply,
 } from './run-job.js';
 
@@ -30,7 +31,7 @@ const say = (line: string) => process.stderr.write(`hvemu: ${line}\n`);
 /** Run `job` (without its shared buffer: made here) on its own thread; resolves when it ends. */
 export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
   const shared = new SharedArrayBuffer(SHARED_BYTES);
-  const stop = new Int32Array(shared, 0, 1);
+  const stop = new Int32Array(shared, 0, 2);
   const progress = new Float64Array(shared);
   const t0 = Date.now();
   progress[LAST_OUTPUT_SLOT] = t0;
@@ -47,6 +48,11 @@ export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
     }
     signal = name;
     Atomics.store(stop, STOP_SLOT, SIGNALS[name].n);
+    if (Atomics.load(stop, WAITING_INPUT_SLOT) === 1) {
+      // Blocked on standard input, the run thread would answer only after the next line.
+      say(`stopped by ${name} while every vCPU waited for input`);
+      process.exit(SIGNALS[name].status);
+    }
     setTimeout(() => {
       say(`the run did not stop within ${STOP_GRACE_MS / 1000} s of ${name}: leaving it`);
       process.exit(SIGNALS[name].status);

@@ -18,6 +18,7 @@ export type StopReason =
   | 'max-instructions'
   | 'halted'
   | 'terminated'
+  | 'reset'
   | 'error'
   | 'interrupted';
 export interface BootSectorRunResult {

@@ -84,8 +84,9 @@ describe('every command answers --version and --help', () => {
       expect(help).toMatch(
         new RegExp(`--${flag}\\b[^\\n]*\\n(?: {6}[^\\n]*\\n)*? {6}[^\\n]*\\(default: [^)]+\\)`),
       );
-    expect(help).toMatch(/12 +KVM_EXIT_INTERNAL_ERROR/);
-    expect(help).toMatch(/14 +KVM_EXIT_FAIL_ENTRY/);
+    expect(help).toMatch(/12 +the guest reset the machine/);
+    expect(help).toMatch(/14 +KVM_EXIT_INTERNAL_ERROR/);
+    expect(help).toMatch(/16 +KVM_EXIT_FAIL_ENTRY/);
   });
 
   it('the package has a bin and a prepare script, so `npm ci` leaves a working `npx hvemu`', () => {
@@ -114,12 +115,12 @@ describe('exit statuses a script can use', () => {
     expect(r.stderr).toMatch(/halted .*nothing to wake it/);
   });
 
-  it('KVM_EXIT_INTERNAL_ERROR: 12, not 6 (an SEV-ES guest touching unbacked memory: an automatic #NPF)', () => {
+  it('KVM_EXIT_INTERNAL_ERROR: 14, not 6 (an SEV-ES guest touching unbacked memory: an automatic #NPF)', () => {
     // mov ax, 0xFFFF / mov ds, ax / mov al, [0x20] / jmp $: reads 0x100010, above 1 MiB of RAM.
     const img = sevEsWithResetVector('npf.img', [0xb8, 0xff, 0xff, 0x8e, 0xd8, 0xa0, 0x20, 0x00, 0xeb, 0xfe]);
     const r = hvemu('run', '--sev-es', img, '--memory', '1M');
     expect(r.stderr).toMatch(/KVM_EXIT_INTERNAL_ERROR: #NPF at guest-physical 0x100010/);
-    expect(r.status).toBe(12);
+    expect(r.status).toBe(14);
   });
 
   it('npm start passes its arguments to hvemu run and exits 0 when the demo succeeds', () => {
@@ -297,7 +298,7 @@ describe('sizes, QEMU spellings, unknown options', () => {
     [['--memory', '64X'], /--memory: '64X' is not a size/],
     [['--memory', '4G'], /--memory must be whole 4 KiB pages from 1M to 3G, not 4 GiB/],
     [['-append', 'console=ttyS0'], /--append is a kernel's command line; .*hello64\.img is not a kernel/],
-    [['-hda', 'disk.img'], /-hda is QEMU's: hvemu has no disks/],
+    [['-fda', 'floppy.img'], /-fda is QEMU's: hvemu has no floppy drive/],
     [['-enable-kvm'], /-enable-kvm is QEMU's: hvemu is the accelerator: --arch svm/],
     [['-smp', '4,sockets=2'], /hvemu takes only the vCPU count/],
     [['--frobnicate'], /^hvemu: unknown option --frobnicate \(`hvemu run --help` lists every option\)\n$/],

@@ -1,5 +1,5 @@
 // The exit status a script sees for each way a run ends (src/cli/exit-status.ts), from real runs:
-// a VM entry that fails its checks ends the run with KVM_EXIT_FAIL_ENTRY and status 14, not the
+// a VM entry that fails its checks ends the run with KVM_EXIT_FAIL_ENTRY and status 16, not the
 // "halted" 6 it used to share with every other ending. CLI-level cases: cli-unix-tool.test.ts.
 import { describe, expect, it } from 'vitest';
 import { EXIT_FAIL_ENTRY, EXIT_HALTED, exitStatusFor } from '../../src/cli/exit-status.js';
@@ -9,7 +9,7 @@ import { createPcVm, loadBootSector, runPcVm } from '../../src/vm-boot.js';
 import { KVM_EXIT_FAIL_ENTRY } from '../../src/vmm/kvm-abi.js';
 
 describe('exit statuses from real runs', () => {
-  it('VMX: a guest RIP above 4 GiB outside 64-bit mode fails VM entry (SDM 26.3.1.4): 14', () => {
+  it('VMX: a guest RIP above 4 GiB outside 64-bit mode fails VM entry (SDM 26.3.1.4): 16', () => {
     const pc = createPcVm({ arch: 'vmx' });
     loadBootSector(pc, Uint8Array.from([0xf4]));
     const v = pc.vm.vcpus[0];
