@@ -23,6 +23,8 @@ export interface RunJob {
   diskWrite: boolean;
   /** Where standard input goes. */
   input: 'com1' | 'keyboard' | 'none';
+  /** Standard input's ring (stdin-relay.ts), made by the main thread when input is not 'none'. */
+  stdin?: SharedArrayBuffer;
   /** --vga FILE: the text screen at the end. */
   vga: string | undefined;
   vgaConsole: boolean;
@@ -37,8 +39,6 @@ export const SHARED_BYTES = 24;
 export const STOP_SLOT = 0; // Int32Array index
 export const INSTRUCTIONS_SLOT = 1; // Float64Array index
 export const LAST_OUTPUT_SLOT = 2; // Float64Array index
-/** Int32Array index: 1 while the run thread blocks reading standard input (it cannot see a stop request). */
-export const WAITING_INPUT_SLOT = 1;
 
 export type WorkerReply =
   | {

@@ -6,18 +6,11 @@ import { writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
-import { stdinInput } from '../stdin-input.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
-import {
-  INSTRUCTIONS_SLOT,
-  LAST_OUTPUT_SLOT,
-  type RunJob,
-  STOP_SLOT,
-  WAITING_INPUT_SLOT,
-  type WorkerReply,
-} from './run-job.js';
+import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
+import { ringInput } from './stdin-relay.js';
 
 class StdoutGone extends Error {}
 
@@ -73,23 +66,11 @@ function run(job: RunJob): WorkerReply {
       return { kind: 'bad-input', message: `cannot open disk ${p}: ${(e as Error).message}` };
     }
   }
-  // A prompt without a newline shows before the guest looks for input. While this thread blocks
-  // on standard input it cannot see a stop request: the main thread is told, and does not wait.
-  let input: HostInput | undefined;
-  if (job.input !== 'none') {
-    const host = stdinInput(flush);
-    input = {
-      read: (max) => host.read(max),
-      wait: () => {
-        Atomics.store(flags, WAITING_INPUT_SLOT, 1);
-        try {
-          return host.wait();
-        } finally {
-          Atomics.store(flags, WAITING_INPUT_SLOT, 0);
-        }
-      },
-    };
-  }
+  // A prompt without a newline shows before the guest looks for input; a stop request ends a wait.
+  const input: HostInput | undefined =
+    job.input !== 'none' && job.stdin !== undefined
+      ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
+      : undefined;
   const opts = {
     arch: job.arch,
     cpus: job.cpus,

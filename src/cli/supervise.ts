@@ -9,9 +9,9 @@ import {
   type RunJob,
   SHARED_BYTES,
   STOP_SLOT,
-  WAITING_INPUT_SLOT,
   type WorkerReply,
 } from './run-job.js';
+import { pourStdin, STDIN_RING_BYTES } from './stdin-relay.js';
 
 const SIGNALS = { SIGINT: { n: 2, status: EXIT_SIGINT }, SIGTERM: { n: 15, status: EXIT_SIGTERM } } as const;
 /** How long a run may print nothing before a terminal hears it is still running (HVEMU_QUIET_SECONDS). */
@@ -29,14 +29,16 @@ export interface Supervised {
 const say = (line: string) => process.stderr.write(`hvemu: ${line}\n`);
 
 /** Run `job` (without its shared buffer: made here) on its own thread; resolves when it ends. */
-export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
+export function supervise(job: Omit<RunJob, 'shared' | 'stdin'>): Promise<Supervised> {
   const shared = new SharedArrayBuffer(SHARED_BYTES);
+  const stdin = job.input !== 'none' ? new SharedArrayBuffer(STDIN_RING_BYTES) : undefined;
+  const stopStdin = stdin ? pourStdin(stdin) : () => {};
   const stop = new Int32Array(shared, 0, 2);
   const progress = new Float64Array(shared);
   const t0 = Date.now();
   progress[LAST_OUTPUT_SLOT] = t0;
   const worker = new Worker(new URL('./run-worker.js', import.meta.url), {
-    workerData: { ...job, shared },
+    workerData: { ...job, shared, stdin },
   });
   let signal: keyof typeof SIGNALS | null = null;
 
@@ -48,11 +50,6 @@ export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
     }
     signal = name;
     Atomics.store(stop, STOP_SLOT, SIGNALS[name].n);
-    if (Atomics.load(stop, WAITING_INPUT_SLOT) === 1) {
-      // Blocked on standard input, the run thread would answer only after the next line.
-      say(`stopped by ${name} while every vCPU waited for input`);
-      process.exit(SIGNALS[name].status);
-    }
     setTimeout(() => {
       say(`the run did not stop within ${STOP_GRACE_MS / 1000} s of ${name}: leaving it`);
       process.exit(SIGNALS[name].status);
@@ -89,6 +86,7 @@ export function supervise(job: Omit<RunJob, 'shared'>): Promise<Supervised> {
   return new Promise((resolve) => {
     const done = (reply: WorkerReply) => {
       if (ticker) clearInterval(ticker);
+      stopStdin();
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       resolve({ reply, signal, seconds: (Date.now() - t0) / 1000 });

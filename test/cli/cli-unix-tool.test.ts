@@ -221,6 +221,20 @@ describe('SIGINT and SIGTERM stop the run and say where it was', () => {
     expect(r.status).toBe(143);
   });
 
+  it('a VM whose standard input is a silent socket stops at once on SIGINT (no thread blocked in read)', async () => {
+    const t0 = Date.now();
+    const r = await hvemuSignalled(
+      ['run', file('loop-in.img', LOOP), '--arch', 'svm'],
+      'SIGINT',
+      3000,
+      process.env,
+      'pipe',
+    );
+    expect(r.stderr).toMatch(/stopped by SIGINT after \d+ instructions/);
+    expect(r.status).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(3000 + 4000); // not the 5 s grace: the run thread answered
+  });
+
   it('SEV-ES: protected vCPUs show no registers, only that they are protected', async () => {
     const img = sevEsWithResetVector('loop-sev.img', LOOP);
     const r = await hvemuSignalled(['run', '--sev-es', img, '--cpus', '4'], 'SIGINT', 3500);

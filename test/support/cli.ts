@@ -44,17 +44,18 @@ export function hvemu(...args: string[]): CliResult {
 }
 
 /**
- * Start `hvemu ARGS`, send `signal` once `ready(stderr so far, stdout so far)` holds (or after
- * `afterMs`), and collect what it printed until it ends.
+ * Start `hvemu ARGS`, send `signal` after `afterMs`, and collect what it printed until it ends.
+ * Standard input is /dev/null, or with 'pipe' a socket that stays silent (Node's child_process).
  */
 export function hvemuSignalled(
   args: string[],
   signal: NodeJS.Signals,
   afterMs: number,
   env: NodeJS.ProcessEnv = process.env,
+  stdin: 'ignore' | 'pipe' = 'ignore',
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env });
+    const p = spawn(process.execPath, [CLI, ...args], { env, stdio: [stdin, 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('latin1').on('data', (d: string) => {
