@@ -194,6 +194,7 @@ export const enum Op {
   FNCLEX,
   FXSAVE,
   FXRSTOR,
+  FPU, // x87 arithmetic, loads, stores, environment (x87-arith.ts); sub: see execFpu
   LDMXCSR,
   STMXCSR,
   // ---- SSE/SSE2 moves and integer operations (sse.ts) ----

@@ -18,6 +18,7 @@ import shiftd from './forms/shiftd.mjs';
 import stack from './forms/stack.mjs';
 import string from './forms/string.mjs';
 import unary from './forms/unary.mjs';
+import x87 from './forms/x87.mjs';
 import xchg from './forms/xchg.mjs';
 
 export const FORMS = [
@@ -34,6 +35,7 @@ export const FORMS = [
   ...xchg,
   ...string,
   ...stack,
+  ...x87,
 ];
 
 const seen = new Set();

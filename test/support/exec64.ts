@@ -6,6 +6,9 @@
  * - `gpr`: 16 values in encoding order RAX RCX RDX RBX RSP RBP RSI RDI R8..R15.
  * - `rflags`: input RFLAGS (bit 1 is forced on, TF/IF/etc are ignored).
  * - `mem`: optional data region (at most 4 KiB) at `mem.addr` (must be inside [DATA_ADDR, DATA_ADDR+64 KiB)).
+ * - `fx`: optional x87/MMX state, the first 160 bytes of an FXSAVE image (FCW, FSW, abridged tags,
+ *   MXCSR, ST0-7); without it the FNINIT state. The result's `fx` is the same image afterwards
+ *   (pointer fields and reserved bytes zero).
  * Result: registers, RFLAGS, the data region after the instruction, and `fault` = the exception
  * vector the instruction raised (e.g. 0 for #DE, 6 for #UD) or null.
  */
@@ -14,6 +17,7 @@ import { Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S } from '../../src/cpu/cpu.js';
 import { getFlags } from '../../src/cpu/flags.js';
 import { InterceptKind } from '../../src/cpu/ports.js';
 import {
+  CR0_NE,
   CR0_PE,
   CR0_PG,
   CR4_OSFXSR,
@@ -29,6 +33,7 @@ import {
   GS,
   SS,
 } from '../../src/cpu/regs.js';
+import { abridgedTags, fullTags } from '../../src/cpu/exec/x87.js';
 import { run } from '../../src/cpu/run.js';
 import { updateSegCheck } from '../../src/cpu/segment-check.js';
 import { tlbFlushAll } from '../../src/cpu/tlb.js';
@@ -43,12 +48,14 @@ export interface Exec64Input {
   gpr: bigint[];
   rflags: bigint;
   mem?: { addr: number; bytes: Uint8Array };
+  fx?: Uint8Array;
 }
 export interface Exec64Result {
   gpr: bigint[];
   rflags: bigint;
   mem: Uint8Array | null;
   fault: number | null;
+  fx: Uint8Array | null;
 }
 
 let machine: { cpu: Cpu; ram: Uint8Array; fault: number | null } | null = null;
@@ -86,7 +93,7 @@ function getMachine() {
 
 function enterLongMode(cpu: Cpu): void {
   cpu.reset();
-  cpu.cr0 = CR0_PE | CR0_PG | 0x10;
+  cpu.cr0 = CR0_PE | CR0_PG | CR0_NE | 0x10; // NE as Linux runs: x87 errors raise #MF
   cpu.cr4 = CR4_PAE | CR4_OSFXSR;
   cpu.cr3 = PML4;
   cpu.efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE;
@@ -120,11 +127,33 @@ export function exec64(input: Exec64Input): Exec64Result {
   for (let i = 0; i < 16; i++) cpu.r64[i] = input.gpr[i];
   cpu.eflags = (Number(input.rflags & 0xffffffffn) & 0x00000cd5) | 2;
   cpu.lfOp = 0;
+  if (input.fx) loadFx(cpu, input.fx);
   cpu.rip = CODE_ADDR;
   m.fault = null;
   run(cpu, 2);
   const gpr: bigint[] = [];
   for (let i = 0; i < 16; i++) gpr.push(cpu.r64[i]);
   const mem = input.mem ? ram.slice(input.mem.addr, input.mem.addr + input.mem.bytes.length) : null;
-  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault };
+  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault, fx: input.fx ? saveFx(cpu) : null };
+}
+
+/** The x87/MMX state from an FXSAVE image, as FXRSTOR64 loads it (tags recomputed). */
+function loadFx(cpu: Cpu, fx: Uint8Array): void {
+  const v = new DataView(fx.buffer, fx.byteOffset, fx.byteLength);
+  cpu.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
+  cpu.fsw = v.getUint16(2, true);
+  cpu.mxcsr = v.getUint32(24, true);
+  for (let i = 0; i < 8; i++) cpu.st.set(fx.subarray(32 + 16 * i, 42 + 16 * i), 10 * i);
+  cpu.ftw = fullTags(cpu, fx[4]);
+}
+
+function saveFx(cpu: Cpu): Uint8Array {
+  const fx = new Uint8Array(160);
+  const v = new DataView(fx.buffer);
+  v.setUint16(0, cpu.fcw, true);
+  v.setUint16(2, cpu.fsw, true);
+  fx[4] = abridgedTags(cpu.ftw);
+  v.setUint32(24, cpu.mxcsr, true);
+  for (let i = 0; i < 8; i++) fx.set(cpu.st.subarray(10 * i, 10 * i + 10), 32 + 16 * i);
+  return fx;
 }

@@ -645,6 +645,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
     case Op.FNCLEX:
     case Op.FXSAVE:
     case Op.FXRSTOR:
+    case Op.FPU:
     case Op.LDMXCSR:
     case Op.STMXCSR:
       execX87(cpu, insn);
