@@ -34,7 +34,7 @@ const FLAG = [
   [0x800, 'OF'],
 ] as const;
 /** Show at most this many failing cases per group: enough to debug, not 40,000 lines. */
-const SHOWN = 3;
+const SHOWN = Number(process.env.ORACLE_SHOW ?? 3);
 
 const big = (h: string) => BigInt(`0x${h}`);
 const hex = (v: bigint) => `0x${BigInt.asUintN(64, v).toString(16)}`;

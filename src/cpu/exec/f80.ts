@@ -44,11 +44,12 @@ const BIAS = 16383;
 const LSB0 = 1 - BIAS - 63;
 
 /** Exceptions raised by the last operation (FSW bits) and C1 (the result was rounded up). */
-export const status = { exc: 0, c1: 0 };
+export const status = { exc: 0, c1: 0, nan: false };
 
 export function clear(): void {
   status.exc = 0;
   status.c1 = 0;
+  status.nan = false;
 }
 
 export function read80(b: Uint8Array, o: number, out: F80): void {
@@ -125,15 +126,14 @@ export function bitLen(m: bigint): number {
 }
 
 /**
- * Two NaN operands (x87 rule, SDM vol 1 Table 4-7): the one with the larger significand, quieted;
- * a NaN and a number: the NaN, quieted.
+ * NaN operands (x87 rule, SDM vol 1 Table 4-7): an SNaN and a QNaN give the QNaN; two of a kind
+ * the one with the larger significand; a NaN and a number the NaN; always quieted.
  */
 export function propagateNaN(out: F80, a: F80, ca: Cls, b: F80, cb: Cls): F80 {
   let r = a;
   if (isNaN80(ca) && isNaN80(cb)) {
-    const sa = a.sig | QUIET;
-    const sb = b.sig | QUIET;
-    r = sb > sa ? b : a;
+    if (ca !== cb) r = ca === Cls.QNAN ? a : b;
+    else r = b.sig > a.sig ? b : a;
   } else if (!isNaN80(ca)) r = b;
   return set(out, r.sign, r.exp, r.sig | QUIET);
 }
@@ -352,12 +352,14 @@ export function toIeee(v: F80, fracBits: number, rc: number, masks: number): big
       status.exc |= IE;
       if (!(masks & IE)) return null;
       return (1n << BigInt(fracBits === 52 ? 63 : 31)) | (expAll << fb) | (1n << (fb - 1n));
-    case Cls.DENORMAL:
-      status.exc |= DE;
-      if (!(masks & DE)) return null;
   }
   round(v.sign, v.sig, scale(v), false, f, rc);
-  if (status.exc & ~masks & (OE | UE)) return null;
+  if (status.exc & ~masks & (OE | UE)) {
+    // An unmasked overflow or underflow stores nothing and reports neither PE nor C1.
+    status.exc &= ~PE;
+    status.c1 = 0;
+    return null;
+  }
   return packIeee(fracBits, bias);
 }
 
@@ -371,7 +373,6 @@ export function toInt(v: F80, bits: number, rc: number, masks: number): bigint |
   const indefiniteInt = -(1n << BigInt(bits - 1));
   if (c === Cls.ZERO) return 0n;
   if (c === Cls.NORMAL || c === Cls.DENORMAL) {
-    if (c === Cls.DENORMAL) status.exc |= DE;
     const q = roundToInteger(v.sign, v.sig, scale(v), rc);
     const s = v.sign ? -q : q;
     if (s >= indefiniteInt && s < -indefiniteInt) {
@@ -421,6 +422,7 @@ export const ADD = 0,
  * no result may be written: check status against the masks).
  */
 function screen(out: F80, a: F80, ca: Cls, b: F80, cb: Cls): boolean {
+  status.nan = ca === Cls.UNSUPPORTED || cb === Cls.UNSUPPORTED || isNaN80(ca) || isNaN80(cb);
   if (ca === Cls.UNSUPPORTED || cb === Cls.UNSUPPORTED) {
     status.exc |= IE;
     indefinite(out);
@@ -678,6 +680,7 @@ export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
 export function compare(a: F80, b: F80, quiet: boolean): number {
   const ca = classify(a);
   const cb = classify(b);
+  status.nan = ca === Cls.UNSUPPORTED || cb === Cls.UNSUPPORTED || isNaN80(ca) || isNaN80(cb);
   if (ca === Cls.UNSUPPORTED || cb === Cls.UNSUPPORTED) {
     status.exc |= IE;
     return 3;

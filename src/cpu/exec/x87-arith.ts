@@ -9,8 +9,8 @@ import { probeWrite, readLin16, readLin32, readLin64, writeLin16, writeLin32, wr
 import { CF, CR0_NE, MF, PF, UD, ZF } from '../regs.js';
 import * as f from './f80.js';
 import { memAddr } from './operand.js';
+import { fninit } from './x87.js';
 import {
-  FSW_B,
   FSW_C0,
   FSW_C1,
   FSW_C2,
@@ -29,6 +29,7 @@ import {
   TAG_EMPTY,
   tagOf,
   top,
+  setTopKeepRegs,
   writeST,
 } from './x87-stack.js';
 
@@ -153,6 +154,14 @@ function underflowTo(cpu: Cpu, d: number, doPop: boolean): void {
   if (doPop) pop(cpu);
 }
 
+/**
+ * Exceptions of converting a memory operand (an SNaN quieted, a denormal normalised) as the
+ * operation reports them: a NaN operand takes precedence over a denormal one.
+ */
+function mergeLoad(loadExc: number): number {
+  return f.status.nan ? loadExc & f.IE : loadExc;
+}
+
 // ---------------------------------------------------------------- comparisons
 
 /** FSW C3 C2 C0 for compare results 0 equal, 1 less, 2 greater, 3 unordered. */
@@ -173,14 +182,16 @@ function fcom(cpu: Cpu, s: number, quiet: boolean, pops: number, eflags: boolean
     readST(cpu, 0, B);
     f.clear();
     r = f.compare(B, A, quiet);
-    exc = f.status.exc | loadExc;
+    exc = f.status.exc | mergeLoad(loadExc);
+    const c1 = cpu.fsw & FSW_C1;
     report(cpu, exc, 0);
+    cpu.fsw |= c1;
   }
-  if (!blocked(cpu, exc)) {
-    if (eflags) setArithFlags(cpu, EF[r]);
-    else cpu.fsw = (cpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C0)) | CC[r];
-  }
-  cpu.fsw &= ~FSW_C1;
+  // The condition codes are set even when an unmasked exception stops the pop.
+  // FCOMI/FUCOMI leave C1 alone (host-checked), the FSW forms clear it.
+  if (eflags) setArithFlags(cpu, EF[r]);
+  else cpu.fsw = (cpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | CC[r];
+  if (blocked(cpu, exc)) return;
   for (let i = 0; i < pops; i++) pop(cpu);
 }
 
@@ -293,7 +304,6 @@ function fxch(cpu: Cpu, i: number): void {
 const FCMOV_CC = [2, 4, 6, 10, 3, 5, 7, 11];
 
 function fcmov(cpu: Cpu, which: number, i: number): void {
-  cpu.fsw &= ~FSW_C1;
   if (isEmpty(cpu, 0) || isEmpty(cpu, i)) {
     stackFault(cpu, false);
     if (cpu.fcw & f.IE) writeST(cpu, 0, f.indefinite(A));
@@ -331,7 +341,8 @@ function storeEnv(cpu: Cpu, lin: number, o32: boolean): void {
     writeLin16(cpu, lin + k * step, words[k]);
     if (o32) writeLin16(cpu, lin + k * step + 2, 0xffff);
   }
-  for (let o = 3 * step; o < len; o += 2) writeLin16(cpu, lin + o, 0);
+  // FIP, FCS/FOP, FDP, FDS are zero; the reserved upper half of the FDS slot reads as ones.
+  for (let o = 3 * step; o < len; o += 2) writeLin16(cpu, lin + o, o32 && o === 26 ? 0xffff : 0);
 }
 
 /** The tag word with valid/zero/special recomputed from the registers (empty kept). */
@@ -351,12 +362,11 @@ function loadEnv(cpu: Cpu, lin: number, o32: boolean): void {
   const fcw = readLin16(cpu, lin);
   const fsw = readLin16(cpu, lin + step);
   const ftw = readLin16(cpu, lin + 2 * step);
+  setTopKeepRegs(cpu, (fsw >> 11) & 7);
   cpu.fcw = (fcw & 0x1f3f) | 0x40;
   cpu.fsw = fsw;
   cpu.ftw = ftw;
   cpu.ftw = fullTagWord(cpu);
-  if (cpu.fsw & ~cpu.fcw & 0x3f) cpu.fsw |= FSW_ES | FSW_B;
-  else cpu.fsw &= ~(FSW_ES | FSW_B);
 }
 
 function fnsave(cpu: Cpu, insn: Insn): void {
@@ -366,9 +376,7 @@ function fnsave(cpu: Cpu, insn: Insn): void {
   probeWrite(cpu, lin, envLen + 80);
   storeEnv(cpu, lin, o32);
   for (let i = 0; i < 80; i += 2) writeLin16(cpu, lin + envLen + i, cpu.st[i] | (cpu.st[i + 1] << 8));
-  cpu.fcw = 0x37f;
-  cpu.fsw = 0;
-  cpu.ftw = 0xffff;
+  fninit(cpu);
 }
 
 const img = new Uint8Array(80);
@@ -382,8 +390,8 @@ function frstor(cpu: Cpu, insn: Insn): void {
     img[i] = w & 0xff;
     img[i + 1] = w >> 8;
   }
-  loadEnv(cpu, lin, o32); // reads before anything is changed: the image is complete by now
-  cpu.st.set(img);
+  loadEnv(cpu, lin, o32); // the memory reads are done: nothing can fault from here on
+  cpu.st.set(img); // stack order, for the new TOP
   cpu.ftw = fullTagWord(cpu);
 }
 
@@ -423,7 +431,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
       readST(cpu, 0, B);
       f.clear();
       arithOp(cpu, reg, B, A, R);
-      f.status.exc |= loadExc; // an SNaN or denormal operand was converted on the way in
+      f.status.exc |= mergeLoad(loadExc);
       finish(cpu, 0, false);
       return;
     }
@@ -532,7 +540,8 @@ function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
           if (i !== 1) break;
           return fcom(cpu, 1, false, 2, false);
         }
-        return fcom(cpu, i, false, reg - 2, false); // aliases of FCOM/FCOMP
+        // Aliases: DC D0+i FCOM, DC D8+i and DE D0+i FCOMP.
+        return fcom(cpu, i, false, esc === 6 || reg === 3 ? 1 : 0, false);
       }
       return arithTo(cpu, reg >= 4 ? reg ^ 1 : reg, i, 0, esc === 6);
     case 1: // D9
@@ -672,6 +681,7 @@ function d9f8(cpu: Cpu, i: number): void {
 }
 
 function fpremOp(cpu: Cpu): void {
+  cpu.fsw &= ~FSW_C2;
   if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) return underflowTo(cpu, 0, false);
   readST(cpu, 0, A);
   readST(cpu, 1, B);
@@ -681,6 +691,7 @@ function fpremOp(cpu: Cpu): void {
   report(cpu, exc, 0);
   if (blocked(cpu, exc)) return;
   writeST(cpu, 0, R);
+  if (exc & f.IE || f.status.nan) return; // C0 and C3 keep their values
   let cc = 0;
   if (q < 0) cc = FSW_C2;
   else cc = (q & 4 ? FSW_C0 : 0) | (q & 2 ? FSW_C3 : 0) | (q & 1 ? FSW_C1 : 0);

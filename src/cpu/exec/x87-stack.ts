@@ -116,13 +116,16 @@ export function report(cpu: Cpu, exc: number, c1: number): void {
   if (exc & ~cpu.fcw & 0x3f) cpu.fsw |= FSW_ES | FSW_B;
 }
 
-/** Rotates the images to physical order and sets TOP = 0 (every MMX instruction does this). */
+/**
+ * Sets TOP without moving the physical registers (FNINIT, FLDENV): the stack-order images are
+ * rotated so that ST(i) is still physical register (TOP + i) & 7.
+ */
+export function setTopKeepRegs(cpu: Cpu, t: number): void {
+  while (top(cpu) !== (t & 7)) decTop(cpu);
+}
+
+/** TOP = 0 and every tag valid: what any MMX instruction does to the x87 state (SDM vol 1 9.5.1). */
 export function mmxEnter(cpu: Cpu): void {
-  let t = top(cpu);
-  while (t !== 0) {
-    // ST(i) must end at physical slot (TOP + i): with TOP 0, slot i. Each decTop moves one step.
-    decTop(cpu);
-    t = top(cpu);
-  }
-  cpu.ftw = 0; // all valid (SDM vol 1 9.5.1)
+  if (top(cpu) !== 0) setTopKeepRegs(cpu, 0);
+  cpu.ftw = 0;
 }

@@ -9,7 +9,7 @@ import { Op } from '../ops.js';
 import { CR0_EM, CR0_MP, CR0_NE, CR0_TS, CR4_OSFXSR, GP, MF, NM, UD } from '../regs.js';
 import { memAddr } from './operand.js';
 import { execFpu } from './x87-arith.js';
-import { tagOf } from './x87-stack.js';
+import { setTopKeepRegs, tagOf } from './x87-stack.js';
 
 /** FSW: exception flags IE..PE and SF (bits 0-6), ES (bit 7), B (bit 15). */
 const FSW_EXC = 0x7f,
@@ -54,6 +54,7 @@ function pendingException(cpu: Cpu): void {
 
 /** FNINIT: default control word, clear status, all registers empty. */
 export function fninit(cpu: Cpu): void {
+  setTopKeepRegs(cpu, 0); // the registers keep their contents
   cpu.fcw = 0x37f;
   cpu.fsw = 0;
   cpu.ftw = 0xffff;
