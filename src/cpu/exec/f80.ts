@@ -44,12 +44,20 @@ const BIAS = 16383;
 const LSB0 = 1 - BIAS - 63;
 
 /** Exceptions raised by the last operation (FSW bits) and C1 (the result was rounded up). */
-export const status = { exc: 0, c1: 0, nan: false };
+export const status = {
+  exc: 0,
+  c1: 0,
+  /** The last operation had a NaN or unsupported operand. */
+  nan: false,
+  /** Set by the caller: an operand was a single/double denormal before its exact conversion. */
+  loadDenormal: false,
+};
 
 export function clear(): void {
   status.exc = 0;
   status.c1 = 0;
   status.nan = false;
+  status.loadDenormal = false;
 }
 
 export function read80(b: Uint8Array, o: number, out: F80): void {
@@ -196,9 +204,22 @@ export function round(
     return;
   }
   const n = bitLen(m);
-  const E = e + n - 1;
+  let E = e + n - 1;
   const tiny = E < f.emin;
-  const emin = tiny && trapU ? -0x7fffffff : f.emin;
+  // An unmasked underflow delivers the result scaled up by 2^24576; one still too small for the
+  // range is denormalised as if masked. An unmasked overflow still too big for the range once
+  // scaled down gives infinity whatever the rounding (both host-checked with FSCALE).
+  if (tiny && trapU) {
+    e += 24576;
+    E += 24576;
+  }
+  if (trapO && E - 24576 > f.emax) {
+    status.exc |= OE | PE;
+    status.c1 = 1;
+    rounded.kind = 2;
+    return;
+  }
+  const emin = f.emin;
   let lsb = Math.max(E, emin) - (f.p - 1);
   const sh = lsb - e;
   let q = m;
@@ -241,7 +262,6 @@ export function round(
       return;
     }
   }
-  if (tiny && trapU) lsb += 24576;
   rounded.kind = 1;
   rounded.q = q;
   rounded.lsb = lsb;
@@ -290,8 +310,12 @@ export function packIeee(fracBits: number, bias: number): bigint {
 
 // ---------------------------------------------------------------- conversions in
 
-/** Loads an IEEE binary32/64 image (`bits` as BigInt) exactly; DE for denormals, IE for SNaN (quieted). */
-export function fromIeee(out: F80, bits: bigint, fracBits: number): F80 {
+/**
+ * Loads an IEEE binary32/64 image (`bits` as BigInt) exactly. A denormal sets
+ * status.loadDenormal; an SNaN is quieted with IE (FLD) or, for an arithmetic operand (`keepSNaN`),
+ * left signalling for the operation to judge (two SNaNs compare by significand).
+ */
+export function fromIeee(out: F80, bits: bigint, fracBits: number, keepSNaN = false): F80 {
   const expBits = fracBits === 52 ? 11 : 8;
   const bias = (1 << (expBits - 1)) - 1;
   const fb = BigInt(fracBits);
@@ -301,12 +325,13 @@ export function fromIeee(out: F80, bits: bigint, fracBits: number): F80 {
   if (exp === (1 << expBits) - 1) {
     if (frac === 0n) return infinity(out, sign);
     const sig = J | (frac << BigInt(63 - fracBits));
+    if (keepSNaN) return set(out, sign, 0x7fff, sig);
     if (!(sig & QUIET)) status.exc |= IE;
     return set(out, sign, 0x7fff, sig | QUIET);
   }
   if (exp === 0) {
     if (frac === 0n) return zero(out, sign);
-    status.exc |= DE;
+    status.loadDenormal = true;
     const k = bitLen(frac);
     const top = 1 - bias - fracBits + k - 1;
     return set(out, sign, top + BIAS, frac << BigInt(64 - k));
@@ -461,11 +486,15 @@ export function arith(op: number, a: F80, b: F80, fcw: number, out: F80): void {
     indefinite(out);
     return;
   }
-  if (ca === Cls.DENORMAL || cb === Cls.DENORMAL) {
+  const xs = a.sign ^ b.sign;
+  if (op === DIV && cb === Cls.ZERO && !zA && !infA) {
+    status.exc |= ZE; // checked before the denormal operand
+    return void infinity(out, xs);
+  }
+  if (ca === Cls.DENORMAL || cb === Cls.DENORMAL || status.loadDenormal) {
     status.exc |= DE;
     if (!(masks & DE)) return;
   }
-  const xs = a.sign ^ b.sign;
   if (op === ADD || op === SUB) {
     if (infA) return void infinity(out, a.sign);
     if (infB) return void infinity(out, sb);
@@ -632,8 +661,7 @@ export function fscale(a: F80, b: F80, fcw: number, out: F80): void {
 
 /**
  * FPREM: the partial remainder of a / b with a truncated quotient. Returns the low three
- * quotient bits, or -1 when the reduction is incomplete (exponent difference 64 or more: reduced
- * by a multiple of 2^(d - 32), C2 set).
+ * quotient bits, or -1 when the reduction is incomplete (exponent difference 64 or more; C2 set).
  */
 export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
   const ca = classify(a);
@@ -650,6 +678,7 @@ export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
   }
   if (ca === Cls.ZERO || cb === Cls.INF) {
     copy(out, a);
+    if (out.exp === 0 && out.sig & J) out.exp = 1; // a pseudo-denormal comes back normalised
     return 0;
   }
   const ea = scale(a) + bitLen(a.sig);
@@ -660,14 +689,16 @@ export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
   let mb = b.sig << BigInt(scale(b) - e);
   let partial = false;
   if (d >= 64) {
-    mb <<= BigInt(d - 32);
+    // Partial reduction by 2^(D - N) (SDM vol 2 FPREM: N between 32 and 63, implementation-
+    // specific). The host reduces by a multiple of 32 bits: N = 32 + (D - 32) mod 32.
+    mb <<= BigInt(d - (32 + ((d - 32) % 32)));
     partial = true;
   }
   const q = ma / mb;
   const r = ma - q * mb;
   if (r === 0n) zero(out, a.sign);
   else {
-    round(a.sign, r, e, false, EXT64, 0);
+    round(a.sign, r, e, false, EXT64, 0, false, !(fcw & UE)); // exact: only a tiny remainder signals
     pack80(out, 64);
   }
   return partial ? -1 : Number(q & 7n);
@@ -689,7 +720,7 @@ export function compare(a: F80, b: F80, quiet: boolean): number {
     if (!quiet || ca === Cls.SNAN || cb === Cls.SNAN) status.exc |= IE;
     return 3;
   }
-  if (ca === Cls.DENORMAL || cb === Cls.DENORMAL) status.exc |= DE;
+  if (ca === Cls.DENORMAL || cb === Cls.DENORMAL || status.loadDenormal) status.exc |= DE;
   const za = ca === Cls.ZERO;
   const zb = cb === Cls.ZERO;
   if (za && zb) return 0;

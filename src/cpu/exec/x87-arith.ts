@@ -16,6 +16,7 @@ import {
   FSW_C2,
   FSW_C3,
   FSW_CC,
+  FSW_B,
   FSW_ES,
   decTop,
   incTop,
@@ -55,15 +56,18 @@ const blocked = (cpu: Cpu, exc: number) => (exc & ~cpu.fcw & (f.IE | f.DE | f.ZE
 
 // ---------------------------------------------------------------- memory operands
 
-/** Reads the memory operand of `insn` into A: kind 0 m32fp, 1 m64fp, 2 m80fp, 3 m16int, 4 m32int, 5 m64int. */
-function loadMem(cpu: Cpu, insn: Insn, kind: number): void {
+/**
+ * Reads the memory operand of `insn` into A: kind 0 m32fp, 1 m64fp, 2 m80fp, 3 m16int, 4 m32int,
+ * 5 m64int. `operand`: for arithmetic (an SNaN stays signalling for the operation to judge).
+ */
+function loadMem(cpu: Cpu, insn: Insn, kind: number, operand = false): void {
   switch (kind) {
     case 0:
-      f.fromIeee(A, BigInt(readLin32(cpu, memAddr(cpu, insn, 4, false)) >>> 0), 23);
+      f.fromIeee(A, BigInt(readLin32(cpu, memAddr(cpu, insn, 4, false)) >>> 0), 23, operand);
       return;
     case 1: {
       const lo = readLin64(cpu, memAddr(cpu, insn, 8, false));
-      f.fromIeee(A, (BigInt(cpu.t32[7] >>> 0) << 32n) | BigInt(lo >>> 0), 52);
+      f.fromIeee(A, (BigInt(cpu.t32[7] >>> 0) << 32n) | BigInt(lo >>> 0), 52, operand);
       return;
     }
     case 2: {
@@ -154,14 +158,6 @@ function underflowTo(cpu: Cpu, d: number, doPop: boolean): void {
   if (doPop) pop(cpu);
 }
 
-/**
- * Exceptions of converting a memory operand (an SNaN quieted, a denormal normalised) as the
- * operation reports them: a NaN operand takes precedence over a denormal one.
- */
-function mergeLoad(loadExc: number): number {
-  return f.status.nan ? loadExc & f.IE : loadExc;
-}
-
 // ---------------------------------------------------------------- comparisons
 
 /** FSW C3 C2 C0 for compare results 0 equal, 1 less, 2 greater, 3 unordered. */
@@ -170,7 +166,8 @@ const CC = [FSW_C3, FSW_C0, 0, FSW_C3 | FSW_C2 | FSW_C0];
 const EF = [ZF, CF, 0, ZF | PF | CF];
 
 /** FCOM/FUCOM family: ST(0) against A (or ST(s)); pops `pops` times. */
-function fcom(cpu: Cpu, s: number, quiet: boolean, pops: number, eflags: boolean, loadExc = 0): void {
+function fcom(cpu: Cpu, s: number, quiet: boolean, pops: number, eflags: boolean): void {
+  const loadDenormal = f.status.loadDenormal;
   let r = 3;
   let exc: number;
   if (isEmpty(cpu, 0) || (s >= 0 && isEmpty(cpu, s))) {
@@ -181,8 +178,9 @@ function fcom(cpu: Cpu, s: number, quiet: boolean, pops: number, eflags: boolean
     if (s >= 0) readST(cpu, s, A);
     readST(cpu, 0, B);
     f.clear();
+    f.status.loadDenormal = s < 0 && loadDenormal;
     r = f.compare(B, A, quiet);
-    exc = f.status.exc | mergeLoad(loadExc);
+    exc = f.status.exc;
     const c1 = cpu.fsw & FSW_C1;
     report(cpu, exc, 0);
     cpu.fsw |= c1;
@@ -233,9 +231,10 @@ function pushLoaded(cpu: Cpu): void {
     push(cpu, A); // stack overflow
     return;
   }
-  const exc = f.status.exc;
+  const exc = f.status.exc | (f.status.loadDenormal ? f.DE : 0);
   report(cpu, exc, 0);
-  if (blocked(cpu, exc)) return;
+  // An unmasked denormal operand does not stop the load (host-checked).
+  if (exc & ~cpu.fcw & f.IE) return;
   push(cpu, A);
 }
 
@@ -252,7 +251,7 @@ function storeMem(cpu: Cpu, insn: Insn, kind: number, doPop: boolean, trunc: boo
   }
   let v: bigint | null = null;
   if (kind === 2) {
-    store80(cpu, lin, A);
+    if (!empty || cpu.fcw & f.IE) store80(cpu, lin, A);
   } else {
     if (!empty) {
       if (kind === 0) v = f.toIeee(A, 23, rc(cpu), cpu.fcw);
@@ -418,10 +417,9 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
       // DE: m16int
       const kind = esc === 0 ? 0 : esc === 2 ? 4 : esc === 4 ? 1 : 3;
       f.clear();
-      loadMem(cpu, insn, kind);
-      const loadExc = f.status.exc;
+      loadMem(cpu, insn, kind, true);
       if (reg === 2 || reg === 3) {
-        memCompare(cpu, loadExc, reg === 3);
+        fcom(cpu, -1, false, reg === 3 ? 1 : 0, false); // -1: compare with A, the memory operand
         return;
       }
       if (isEmpty(cpu, 0)) {
@@ -429,9 +427,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
         return;
       }
       readST(cpu, 0, B);
-      f.clear();
-      arithOp(cpu, reg, B, A, R);
-      f.status.exc |= mergeLoad(loadExc);
+      arithOp(cpu, reg, B, A, R); // f.status.loadDenormal carries over from the load
       finish(cpu, 0, false);
       return;
     }
@@ -451,7 +447,8 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
           return;
         case 6:
           storeEnv(cpu, memAddr(cpu, insn, insn.size === 2 ? 14 : 28, true), insn.size !== 2);
-          cpu.fcw |= 0x3f;
+          cpu.fcw |= 0x3f; // every exception masked: nothing is pending any more
+          cpu.fsw &= ~(FSW_ES | FSW_B);
           return;
       }
       break;
@@ -521,11 +518,6 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
       break;
   }
   raise(cpu, UD);
-}
-
-/** FCOM/FCOMP/FICOM/FICOMP with a memory operand already in A. */
-function memCompare(cpu: Cpu, loadExc: number, doPop: boolean): void {
-  fcom(cpu, -1, false, doPop ? 1 : 0, false, loadExc); // -1: compare with A, the memory operand
 }
 
 function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
@@ -631,6 +623,7 @@ function d9e0(cpu: Cpu, i: number): void {
       cpu.fsw &= ~FSW_C1;
       return unary(cpu, i);
     case 4:
+      f.clear();
       f.zero(A, 0);
       return fcom(cpu, -1, false, 0, false);
     case 5:
