@@ -307,6 +307,7 @@ row(1, 0xab, Op.BT_RM_R, M, 1);
 row(1, 0xac, Op.SHRD, M | IBU, 0);
 row(1, 0xad, Op.SHRD, M, 1);
 row(1, 0xae, Op.UD, M | GRP, G15);
+row(1, 0x77, Op.EMMS);
 grpRow(G15, 0, Op.FXSAVE, MEMONLY);
 grpRow(G15, 1, Op.FXRSTOR, MEMONLY);
 grpRow(G15, 2, Op.LDMXCSR, MEMONLY);

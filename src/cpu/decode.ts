@@ -316,7 +316,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
       sub = x & 0xff;
     }
   } else if (map === 1) {
-    if (b >= 0xc8) insn.rm = (b & 7) | rexB; // BSWAP
+    if (b >= 0xc8 && b <= 0xcf) insn.rm = (b & 7) | rexB; // BSWAP (not the SSE/MMX forms above it)
     if (b === 0xb8) op = rep === 1 ? Op.POPCNT : Op.UD;
     else if (b === 0xbc && rep === 1) op = Op.TZCNT;
     else if (b === 0xbd && rep === 1) op = Op.LZCNT;

@@ -108,6 +108,11 @@ function fxDifference(want: Uint8Array, got: Uint8Array | null, fswMask: number)
     for (let k = 0; k < 10; k++)
       if (want[o + k] !== got[o + k]) return `ST${i}/MM${i}: expected ${st80(want, o)}, got ${st80(got, o)}`;
   }
+  for (let o = 160; o < want.length; o += 16) {
+    const w = Buffer.from(want.subarray(o, o + 16)).toString('hex');
+    const g = Buffer.from(got.subarray(o, o + 16)).toString('hex');
+    if (w !== g) return `XMM${(o - 160) >> 4}: expected ${w}, got ${g}`;
+  }
   return null;
 }
 
@@ -118,7 +123,10 @@ function describeCase(r: VectorRecord, diff: string): string {
   if (r.in.fx) {
     const b = bytes(r.in.fx);
     const sts = Array.from({ length: 8 }, (_, i) => `ST${i}=${st80(b, 32 + 16 * i)}`).join(' ');
-    fx = `\n    fcw=${h16(u16(b, 0))} fsw=${h16(u16(b, 2))} tags=0x${b[4]!.toString(16)} ${sts}`;
+    const xs = Array.from({ length: (b.length - 160) >> 4 }, (_, i) =>
+      Buffer.from(b.subarray(160 + 16 * i, 176 + 16 * i)).toString('hex'),
+    );
+    fx = `\n    fcw=${h16(u16(b, 0))} fsw=${h16(u16(b, 2))} tags=0x${b[4]!.toString(16)} ${sts}${xs.length ? `\n    xmm: ${xs.join(' ')}` : ''}`;
   }
   return `  code ${r.code}  ->  ${diff}\n    in: ${regs} rflags=${r.in.rflags}${mem}${fx}`;
 }

@@ -26,6 +26,7 @@ const FAMILIES = [
   'string',
   'stack',
   'x87',
+  'mmx',
 ].filter((f) => !process.env.ORACLE_FAMILIES || process.env.ORACLE_FAMILIES.split(',').includes(f));
 const why =
   platform() !== 'linux' || arch() !== 'x64'

@@ -36,9 +36,12 @@ export class CaseCtx {
     this.fx = null; // x87/MMX state in: the first 160 bytes of an FXSAVE image (Uint8Array)
     this.fswMask = 0xffff; // FSW bits to compare (C0-C3 are undefined after many instructions)
   }
-  /** Starts an x87/MMX state: FCW, FSW (with TOP), abridged tags, MXCSR 1F80h, ST images zero. */
-  fpu(fcw, fsw, tags) {
-    const fx = new Uint8Array(160);
+  /**
+   * Starts an x87/MMX/SSE state: FCW, FSW (with TOP), abridged tags, MXCSR 1F80h, ST images and
+   * the first `xmm` XMM registers zero.
+   */
+  fpu(fcw, fsw, tags, xmm = 0) {
+    const fx = new Uint8Array(160 + 16 * xmm);
     fx[0] = fcw & 0xff;
     fx[1] = fcw >> 8;
     fx[2] = fsw & 0xff;

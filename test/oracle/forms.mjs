@@ -11,6 +11,7 @@ import bits from './forms/bits.mjs';
 import cond from './forms/cond.mjs';
 import lea from './forms/lea.mjs';
 import misc from './forms/misc.mjs';
+import mmx from './forms/mmx.mjs';
 import mov from './forms/mov.mjs';
 import muldiv from './forms/muldiv.mjs';
 import shift from './forms/shift.mjs';
@@ -36,6 +37,7 @@ export const FORMS = [
   ...string,
   ...stack,
   ...x87,
+  ...mmx,
 ];
 
 const seen = new Set();

@@ -9,9 +9,10 @@
  *           gpr order: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15. rflags may only hold
  *           CF PF AF ZF SF OF DF and bit 1 (TF/AC would trap here, IF cannot be changed).
  *           fx: the first 160 bytes of an FXSAVE image (FCW FSW FTW ... MXCSR, ST0-7/MM0-7),
- *           loaded with FXRSTOR64 before the instruction (without it: the FNINIT state).
+ *           or more (up to 416: XMM0-15 follow), loaded with FXRSTOR64 before the instruction
+ *           (bytes not given are zero; without fx: the FNINIT state).
  *   stdout: R <fault|-> <rflags> <gpr0> ... <gpr15> <mem-bytes|-> [<fx>]
- *           fx (when given on input): the same 160 bytes from FXSAVE64 after the instruction,
+ *           fx (when given on input): as many bytes from FXSAVE64 after the instruction,
  *           or from the signal frame's FXSAVE image when it faulted.
  *           fault is the exception vector in hex (0 #DE, 6 #UD, d #GP, e #PF ...) taken
  *           from the kernel's trap number; registers then come from the signal context,
@@ -43,7 +44,9 @@ HIDDEN uint64_t g_in[17];  /* 16 GPRs then RFLAGS */
 HIDDEN uint64_t g_out[17];
 HIDDEN uint64_t g_host_rsp;
 HIDDEN uint64_t g_entry = CODE_ADDR;
-#define FX_LEN 160
+#define FX_MIN 160
+#define FX_MAX 416
+static int g_fx_len;
 HIDDEN uint8_t g_fx_in[512] __attribute__((aligned(16)));
 HIDDEN uint8_t g_fx_out[512] __attribute__((aligned(16)));
 void run_guest(void);
@@ -96,7 +99,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   g_fault_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
   for (int i = 0; i < 16; i++) g_out[i] = (uint64_t)uc->uc_mcontext.gregs[k_greg[i]];
   g_out[16] = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
-  memcpy(g_fx_out, uc->uc_mcontext.fpregs, FX_LEN);
+  memcpy(g_fx_out, uc->uc_mcontext.fpregs, FX_MAX);
   siglongjmp(g_jb, 1);
 }
 
@@ -164,7 +167,8 @@ static const char *run_line(char *line) {
   int use_fx = nt == 22;
   memset(g_fx_in, 0, sizeof g_fx_in);
   if (use_fx) {
-    if (parse_bytes(tok[21], g_fx_in, FX_LEN) != FX_LEN) return "bad fx image (160 bytes)";
+    g_fx_len = parse_bytes(tok[21], g_fx_in, FX_MAX);
+    if (g_fx_len < FX_MIN || g_fx_len % 16) return "bad fx image (160 to 416 bytes, whole 16-byte rows)";
     uint32_t mxcsr;
     memcpy(&mxcsr, g_fx_in + 24, 4);
     if (mxcsr & ~0xffffu) return "bad MXCSR in the fx image";
@@ -223,7 +227,7 @@ static const char *run_line(char *line) {
   printf(" %llx", (unsigned long long)g_out[16]);
   for (int i = 0; i < 16; i++) printf(" %llx", (unsigned long long)g_out[i]);
   put_hex(mem, nmem);
-  if (use_fx) put_hex(g_fx_out, FX_LEN);
+  if (use_fx) put_hex(g_fx_out, g_fx_len);
   putchar('\n');
   static const uint32_t k_mxcsr = 0x1f80;
   __asm__ volatile("fninit\n ldmxcsr %0" : : "m"(k_mxcsr)); /* no pending exception left for the harness */

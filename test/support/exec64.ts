@@ -6,8 +6,8 @@
  * - `gpr`: 16 values in encoding order RAX RCX RDX RBX RSP RBP RSI RDI R8..R15.
  * - `rflags`: input RFLAGS (bit 1 is forced on, TF/IF/etc are ignored).
  * - `mem`: optional data region (at most 4 KiB) at `mem.addr` (must be inside [DATA_ADDR, DATA_ADDR+64 KiB)).
- * - `fx`: optional x87/MMX state, the first 160 bytes of an FXSAVE image (FCW, FSW, abridged tags,
- *   MXCSR, ST0-7); without it the FNINIT state. The result's `fx` is the same image afterwards
+ * - `fx`: optional x87/MMX/SSE state, the first 160 to 416 bytes of an FXSAVE image (FCW, FSW,
+ *   abridged tags, MXCSR, ST0-7, then XMM registers); without it the FNINIT state. The result's `fx` is the same image afterwards
  *   (pointer fields and reserved bytes zero).
  * Result: registers, RFLAGS, the data region after the instruction, and `fault` = the exception
  * vector the instruction raised (e.g. 0 for #DE, 6 for #UD) or null.
@@ -134,7 +134,7 @@ export function exec64(input: Exec64Input): Exec64Result {
   const gpr: bigint[] = [];
   for (let i = 0; i < 16; i++) gpr.push(cpu.r64[i]);
   const mem = input.mem ? ram.slice(input.mem.addr, input.mem.addr + input.mem.bytes.length) : null;
-  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault, fx: input.fx ? saveFx(cpu) : null };
+  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault, fx: input.fx ? saveFx(cpu, input.fx.length) : null };
 }
 
 /** The x87/MMX state from an FXSAVE image, as FXRSTOR64 loads it (tags recomputed). */
@@ -145,15 +145,18 @@ function loadFx(cpu: Cpu, fx: Uint8Array): void {
   cpu.mxcsr = v.getUint32(24, true);
   for (let i = 0; i < 8; i++) cpu.st.set(fx.subarray(32 + 16 * i, 42 + 16 * i), 10 * i);
   cpu.ftw = fullTags(cpu, fx[4]);
+  cpu.xmm8.fill(0);
+  cpu.xmm8.set(fx.subarray(160));
 }
 
-function saveFx(cpu: Cpu): Uint8Array {
-  const fx = new Uint8Array(160);
+function saveFx(cpu: Cpu, len: number): Uint8Array {
+  const fx = new Uint8Array(len);
   const v = new DataView(fx.buffer);
   v.setUint16(0, cpu.fcw, true);
   v.setUint16(2, cpu.fsw, true);
   fx[4] = abridgedTags(cpu.ftw);
   v.setUint32(24, cpu.mxcsr, true);
   for (let i = 0; i < 8; i++) fx.set(cpu.st.subarray(10 * i, 10 * i + 10), 32 + 16 * i);
+  fx.set(cpu.xmm8.subarray(0, len - 160), 160);
   return fx;
 }
