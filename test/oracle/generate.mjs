@@ -15,7 +15,7 @@ const { values } = parseArgs({
     'per-form': { type: 'string', default: '200' },
     out: { type: 'string' },
     families: { type: 'string' },
-    'per-family': { type: 'string', default: 'x87=40,mmx=40' },
+    'per-family': { type: 'string', default: 'x87=40,mmx=16' },
   },
 });
 const seed = values.seed ?? process.env.ORACLE_SEED ?? String(Date.now());

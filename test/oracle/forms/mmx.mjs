@@ -24,21 +24,24 @@ function packed64(c, esize) {
   return v;
 }
 
-/** A random x87/SSE state; MM registers (stack slots, written in stack order) get packed values. */
-function state(c, esize) {
+/**
+ * A random x87 state (and XMM0-7 for the 66 forms); MM registers (stack slots, written in stack
+ * order) get packed values.
+ */
+function state(c, esize, xmm = false) {
   const masks = c.bool(0.9) ? 0x3f : c.int(64);
   let sticky = c.bool(0.3) ? c.int(64) & masks : 0;
   if (c.bool(0.04)) sticky |= c.int(64);
   const es = sticky & ~masks & 0x3f ? 0x8080 : 0;
   const top = c.int(8);
-  c.fpu(0x40 | masks | 0x300, sticky | es | (top << 11), c.int(256), XMM);
+  c.fpu(0x40 | masks | 0x300, sticky | es | (top << 11), c.int(256), xmm ? XMM : 0);
   for (let i = 0; i < 8; i++) {
     if (c.bool(0.2)) {
       const [se, sig] = value80(c);
       c.st(i, se, sig);
     } else c.st(i, c.bool(0.5) ? 0xffff : c.int(0x10000), packed64(c, esize));
   }
-  for (let i = 0; i < XMM; i++) {
+  for (let i = 0; i < (xmm ? XMM : 0); i++) {
     const lo = packed64(c, esize);
     const hi = packed64(c, esize);
     for (let k = 0; k < 8; k++) {
@@ -120,7 +123,7 @@ for (const [mn, op, esize] of OPS) {
     const mem = xmm ? 'm128' : 'm64';
     const tag = `${xmm ? '66 ' : ''}0F ${h(op)}`;
     add(`${mn} ${reg}, ${reg} (${tag})`, (c) => {
-      state(c, esize);
+      state(c, esize, xmm);
       const d = c.int(8);
       const s = c.int(8);
       if (SHIFT_BY_REG.has(op)) {
@@ -131,7 +134,7 @@ for (const [mn, op, esize] of OPS) {
       return enc({ pre, op: [0x0f, op], reg: d, rm: s });
     });
     add(`${mn} ${reg}, ${mem} (${tag})`, (c) => {
-      state(c, esize);
+      state(c, esize, xmm);
       const n = xmm ? 16 : 8;
       const { addr, mem: m } = c.memOperand(n, [], { align: xmm ? 16 : 0 });
       if (SHIFT_BY_REG.has(op)) c.memPut(addr, count64(c), 8);
@@ -157,7 +160,7 @@ for (const [mn, op, r, xmmOnly] of [
 ]) {
   for (const xmm of xmmOnly ? [true] : [false, true]) {
     add(`${mn} ${xmm ? 'xmm' : 'mm'}, imm8 (${xmm ? '66 ' : ''}0F ${h(op)} /${r} ib)`, (c) => {
-      state(c, op === 0x71 ? 2 : op === 0x72 ? 4 : 8);
+      state(c, op === 0x71 ? 2 : op === 0x72 ? 4 : 8, xmm);
       const imm = c.bool(0.7) ? c.int(70) : c.int(256);
       return enc({ pre: xmm ? [0x66] : [], op: [0x0f, op], reg: r, rm: c.int(8), imm: [imm] });
     });
