@@ -49,6 +49,9 @@ export interface Exec64Input {
   rflags: bigint;
   mem?: { addr: number; bytes: Uint8Array };
   fx?: Uint8Array;
+  /** CR0 bits to set on top of PE PG NE ET (EM, TS, MP), or to clear (NE), for the x87/MMX checks. */
+  cr0Set?: number;
+  cr0Clear?: number;
 }
 export interface Exec64Result {
   gpr: bigint[];
@@ -128,6 +131,7 @@ export function exec64(input: Exec64Input): Exec64Result {
   cpu.eflags = (Number(input.rflags & 0xffffffffn) & 0x00000cd5) | 2;
   cpu.lfOp = 0;
   if (input.fx) loadFx(cpu, input.fx);
+  cpu.cr0 = (cpu.cr0 | (input.cr0Set ?? 0)) & ~(input.cr0Clear ?? 0);
   cpu.rip = CODE_ADDR;
   m.fault = null;
   run(cpu, 2);
