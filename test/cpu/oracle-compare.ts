@@ -100,9 +100,11 @@ function fxDifference(want: Uint8Array, got: Uint8Array | null, fswMask: number)
   if (u16(want, 0) !== u16(got, 0)) return `FCW: expected ${h16(u16(want, 0))}, got ${h16(u16(got, 0))}`;
   if ((u16(want, 2) ^ u16(got, 2)) & fswMask)
     return `FSW: expected ${h16(u16(want, 2))}, got ${h16(u16(got, 2))} (compared bits ${h16(fswMask)})`;
-  if (want[4] !== got[4]) return `abridged FTW: expected 0x${want[4]!.toString(16)}, got 0x${got[4]!.toString(16)}`;
+  if (want[4] !== got[4])
+    return `abridged FTW: expected 0x${want[4]!.toString(16)}, got 0x${got[4]!.toString(16)}`;
   for (let o = 24; o < 28; o++)
-    if (want[o] !== got[o]) return `MXCSR byte ${o - 24}: expected 0x${want[o]!.toString(16)}, got 0x${got[o]!.toString(16)}`;
+    if (want[o] !== got[o])
+      return `MXCSR byte ${o - 24}: expected 0x${want[o]!.toString(16)}, got 0x${got[o]!.toString(16)}`;
   for (let i = 0; i < 8; i++) {
     const o = 32 + 16 * i;
     for (let k = 0; k < 10; k++)

@@ -26,7 +26,9 @@ console.log(`oracle seed: ${seed} (${perForm} cases per form)`);
 const t0 = Date.now();
 const byFamily = new Map();
 const only = values.families ? new Set(values.families.split(',')) : null;
-const perFamily = Object.fromEntries(values['per-family'].split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])]));
+const perFamily = Object.fromEntries(
+  values['per-family'].split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])]),
+);
 for (const { family, record } of generateVectors({
   seed,
   perForm,

@@ -14,6 +14,7 @@
  */
 import { flushBlocks } from '../../src/cpu/block.js';
 import { Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S } from '../../src/cpu/cpu.js';
+import { abridgedTags, fullTags } from '../../src/cpu/exec/x87.js';
 import { getFlags } from '../../src/cpu/flags.js';
 import { InterceptKind } from '../../src/cpu/ports.js';
 import {
@@ -33,7 +34,6 @@ import {
   GS,
   SS,
 } from '../../src/cpu/regs.js';
-import { abridgedTags, fullTags } from '../../src/cpu/exec/x87.js';
 import { run } from '../../src/cpu/run.js';
 import { updateSegCheck } from '../../src/cpu/segment-check.js';
 import { tlbFlushAll } from '../../src/cpu/tlb.js';
@@ -138,7 +138,13 @@ export function exec64(input: Exec64Input): Exec64Result {
   const gpr: bigint[] = [];
   for (let i = 0; i < 16; i++) gpr.push(cpu.r64[i]);
   const mem = input.mem ? ram.slice(input.mem.addr, input.mem.addr + input.mem.bytes.length) : null;
-  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault, fx: input.fx ? saveFx(cpu, input.fx.length) : null };
+  return {
+    gpr,
+    rflags: BigInt(getFlags(cpu)),
+    mem,
+    fault: m.fault,
+    fx: input.fx ? saveFx(cpu, input.fx.length) : null,
+  };
 }
 
 /** The x87/MMX state from an FXSAVE image, as FXRSTOR64 loads it (tags recomputed). */

@@ -231,7 +231,14 @@ export function round(
     const rem = m - (q << bsh);
     const half = 1n << (bsh - 1n);
     if (rem !== 0n) inexact = true;
-    if (inexact) up = roundUp(rc, sign, (q & 1n) === 1n, rem > half || (rem === half && sticky), rem === half && !sticky);
+    if (inexact)
+      up = roundUp(
+        rc,
+        sign,
+        (q & 1n) === 1n,
+        rem > half || (rem === half && sticky),
+        rem === half && !sticky,
+      );
   } else {
     q = m << BigInt(-sh);
     if (inexact) up = roundUp(rc, sign, false, false, false);
@@ -729,7 +736,7 @@ export function compare(a: F80, b: F80, quiet: boolean): number {
   if (a.sign !== b.sign) return a.sign ? 1 : 2;
   const mag = compareMagnitude(a, ca, b, cb);
   if (mag === 0) return 0;
-  return (mag < 0) !== (a.sign === 1) ? 1 : 2;
+  return mag < 0 !== (a.sign === 1) ? 1 : 2;
 }
 
 function compareMagnitude(a: F80, ca: Cls, b: F80, cb: Cls): number {

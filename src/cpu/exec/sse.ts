@@ -420,7 +420,7 @@ export function psub(cpu: Cpu, insn: Insn): void {
   storeDst(cpu, insn.reg);
 }
 
-const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
+const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
 
 /**
  * PADDSB/W, PADDUSB/W, PSUBSB/W, PSUBUSB/W: sub = element size (1 or 2) | 0x10 for unsigned

@@ -11,14 +11,14 @@ import * as f from './f80.js';
 import { memAddr } from './operand.js';
 import { fninit } from './x87.js';
 import {
+  decTop,
+  FSW_B,
   FSW_C0,
   FSW_C1,
   FSW_C2,
   FSW_C3,
   FSW_CC,
-  FSW_B,
   FSW_ES,
-  decTop,
   incTop,
   isEmpty,
   pop,
@@ -26,11 +26,11 @@ import {
   readST,
   report,
   setTag,
+  setTopKeepRegs,
   stackFault,
   TAG_EMPTY,
   tagOf,
   top,
-  setTopKeepRegs,
   writeST,
 } from './x87-stack.js';
 
@@ -402,7 +402,8 @@ export function execFpu(cpu: Cpu, insn: Insn): void {
   const esc = (sub >> 3) & 7;
   const reg = sub & 7;
   // Non-waiting forms do not look at pending exceptions.
-  const nowait = sub < 64 ? (esc === 1 && (reg === 6 || reg === 7)) || (esc === 5 && (reg === 6 || reg === 7)) : false;
+  const nowait =
+    sub < 64 ? (esc === 1 && (reg === 6 || reg === 7)) || (esc === 5 && (reg === 6 || reg === 7)) : false;
   if (!nowait) pendingFpuException(cpu);
   if (sub < 64) execMem(cpu, insn, esc, reg);
   else execReg(cpu, esc, reg, insn.rm & 7);
@@ -523,19 +524,26 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
 function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
   switch (esc) {
     case 0: // D8: ST(0) = ST(0) op ST(i); D0/D8 FCOM/FCOMP
-      if (reg === 2 || reg === 3) return fcom(cpu, i, false, reg - 2, false);
-      return arithTo(cpu, reg, 0, i, false);
+      if (reg === 2 || reg === 3) {
+        fcom(cpu, i, false, reg - 2, false);
+        return;
+      }
+      arithTo(cpu, reg, 0, i, false);
+      return;
     case 4: // DC: ST(i) = ST(i) op ST(0), sub/div reversed in the encoding
     case 6: // DE: the same, then pop; DE D9 FCOMPP
       if (reg === 2 || reg === 3) {
         if (esc === 6 && reg === 3) {
           if (i !== 1) break;
-          return fcom(cpu, 1, false, 2, false);
+          fcom(cpu, 1, false, 2, false);
+          return;
         }
         // Aliases: DC D0+i FCOM, DC D8+i and DE D0+i FCOMP.
-        return fcom(cpu, i, false, esc === 6 || reg === 3 ? 1 : 0, false);
+        fcom(cpu, i, false, esc === 6 || reg === 3 ? 1 : 0, false);
+        return;
       }
-      return arithTo(cpu, reg >= 4 ? reg ^ 1 : reg, i, 0, esc === 6);
+      arithTo(cpu, reg >= 4 ? reg ^ 1 : reg, i, 0, esc === 6);
+      return;
     case 1: // D9
       switch (reg) {
         case 0: {
@@ -553,30 +561,51 @@ function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
           return;
         }
         case 1:
-          return fxch(cpu, i);
+          fxch(cpu, i);
+          return;
         case 2:
           if (i === 0) return; // FNOP
           break;
         case 3:
-          return fstReg(cpu, i, true); // undocumented alias of FSTP ST(i)
+          fstReg(cpu, i, true); // undocumented alias of FSTP ST(i)
+          return;
         case 4:
-          return d9e0(cpu, i);
+          d9e0(cpu, i);
+          return;
         case 5:
-          return d9e8(cpu, i);
+          d9e8(cpu, i);
+          return;
         case 6:
-          return d9f0(cpu, i);
+          d9f0(cpu, i);
+          return;
         default:
-          return d9f8(cpu, i);
+          d9f8(cpu, i);
+          return;
       }
       break;
     case 2: // DA: FCMOVB/E/BE/U; DA E9 FUCOMPP
-      if (reg < 4) return fcmov(cpu, reg, i);
-      if (reg === 5 && i === 1) return fcom(cpu, 1, true, 2, false);
+      if (reg < 4) {
+        fcmov(cpu, reg, i);
+        return;
+      }
+      if (reg === 5 && i === 1) {
+        fcom(cpu, 1, true, 2, false);
+        return;
+      }
       break;
     case 3: // DB: FCMOVNB/NE/NBE/NU, FUCOMI, FCOMI
-      if (reg < 4) return fcmov(cpu, 4 + reg, i);
-      if (reg === 5) return fcom(cpu, i, true, 0, true);
-      if (reg === 6) return fcom(cpu, i, false, 0, true);
+      if (reg < 4) {
+        fcmov(cpu, 4 + reg, i);
+        return;
+      }
+      if (reg === 5) {
+        fcom(cpu, i, true, 0, true);
+        return;
+      }
+      if (reg === 6) {
+        fcom(cpu, i, false, 0, true);
+        return;
+      }
       if (reg === 4 && (i === 0 || i === 1 || i === 4)) return; // FENI, FDISI, FSETPM: no-ops
       break;
     case 5: // DD: FFREE, FST, FSTP, FUCOM, FUCOMP
@@ -585,13 +614,16 @@ function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
           setTag(cpu, i, TAG_EMPTY);
           return;
         case 1:
-          return fxch(cpu, i);
+          fxch(cpu, i);
+          return;
         case 2:
         case 3:
-          return fstReg(cpu, i, reg === 3);
+          fstReg(cpu, i, reg === 3);
+          return;
         case 4:
         case 5:
-          return fcom(cpu, i, true, reg - 4, false);
+          fcom(cpu, i, true, reg - 4, false);
+          return;
       }
       break;
     case 7: // DF: FFREEP, aliases, FUCOMIP, FCOMIP
@@ -601,14 +633,18 @@ function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
           pop(cpu);
           return;
         case 1:
-          return fxch(cpu, i);
+          fxch(cpu, i);
+          return;
         case 2:
         case 3:
-          return fstReg(cpu, i, true);
+          fstReg(cpu, i, true);
+          return;
         case 5:
-          return fcom(cpu, i, true, 1, true);
+          fcom(cpu, i, true, 1, true);
+          return;
         case 6:
-          return fcom(cpu, i, false, 1, true);
+          fcom(cpu, i, false, 1, true);
+          return;
       }
       break;
   }
@@ -621,13 +657,16 @@ function d9e0(cpu: Cpu, i: number): void {
     case 0:
     case 1:
       cpu.fsw &= ~FSW_C1;
-      return unary(cpu, i);
+      unary(cpu, i);
+      return;
     case 4:
       f.clear();
       f.zero(A, 0);
-      return fcom(cpu, -1, false, 0, false);
+      fcom(cpu, -1, false, 0, false);
+      return;
     case 5:
-      return fxam(cpu);
+      fxam(cpu);
+      return;
   }
   raise(cpu, UD);
 }
@@ -657,25 +696,35 @@ function d9f0(cpu: Cpu, i: number): void {
 function d9f8(cpu: Cpu, i: number): void {
   switch (i) {
     case 0:
-      return fpremOp(cpu);
+      fpremOp(cpu);
+      return;
     case 2:
-      return unary(cpu, 2);
+      unary(cpu, 2);
+      return;
     case 4:
-      return unary(cpu, 3);
+      unary(cpu, 3);
+      return;
     case 5:
-      if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) return underflowTo(cpu, 0, false);
+      if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) {
+        underflowTo(cpu, 0, false);
+        return;
+      }
       readST(cpu, 0, A);
       readST(cpu, 1, B);
       f.clear();
       f.fscale(A, B, cpu.fcw, R);
-      return finish(cpu, 0, false);
+      finish(cpu, 0, false);
+      return;
   }
   raise(cpu, UD);
 }
 
 function fpremOp(cpu: Cpu): void {
   cpu.fsw &= ~FSW_C2;
-  if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) return underflowTo(cpu, 0, false);
+  if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) {
+    underflowTo(cpu, 0, false);
+    return;
+  }
   readST(cpu, 0, A);
   readST(cpu, 1, B);
   f.clear();

@@ -135,7 +135,14 @@ function state(c, need, { push = false, fswMask = ARITH_FSW } = {}) {
   if (c.bool(0.03)) sticky |= c.int(64); // sometimes an unmasked exception pending: #MF
   const es = sticky & ~masks & 0x3f ? 0x8080 : 0;
   const cc = c.bool() ? c.int(16) : 0;
-  const fsw = sticky | es | (topv << 11) | (cc & 1 ? C0 : 0) | (cc & 2 ? 0x200 : 0) | (cc & 4 ? C2 : 0) | (cc & 8 ? C3 : 0);
+  const fsw =
+    sticky |
+    es |
+    (topv << 11) |
+    (cc & 1 ? C0 : 0) |
+    (cc & 2 ? 0x200 : 0) |
+    (cc & 4 ? C2 : 0) |
+    (cc & 8 ? C3 : 0);
   c.fpu(fcw, fsw, tags);
   for (let i = 0; i < 8; i++) {
     const [se, sig] = value80(c);
@@ -262,7 +269,11 @@ for (const [name, esc, reg, n] of STORES) {
       const mag = c.int(bits + 2);
       const v = (u64(c) & ((1n << BigInt(Math.max(mag, 1))) - 1n)) | (1n << BigInt(Math.max(mag - 1, 0)));
       const lz = 64 - mag;
-      c.st(0, (c.bool() ? 0x8000 : 0) | (0x3fff + Math.max(mag - 1, 0) - c.int(2)), BigInt.asUintN(64, v << BigInt(Math.max(lz, 0))));
+      c.st(
+        0,
+        (c.bool() ? 0x8000 : 0) | (0x3fff + Math.max(mag - 1, 0) - c.int(2)),
+        BigInt.asUintN(64, v << BigInt(Math.max(lz, 0))),
+      );
     }
     return memForm(c, esc, reg, n);
   });
