@@ -259,10 +259,11 @@ export function round(
   }
   const top = lsb + bitLen(q) - 1;
   if (top > f.emax) {
-    status.exc |= OE | PE;
+    status.exc |= OE;
     if (trapO) {
-      lsb -= 24576;
+      lsb -= 24576; // exact results stay exact (no PE)
     } else {
+      status.exc |= PE;
       const toInf = rc === 0 || (rc === 1 && sign === 1) || (rc === 2 && sign === 0);
       rounded.kind = toInf ? 2 : 3;
       status.c1 = toInf ? 1 : 0;
@@ -667,10 +668,11 @@ export function fscale(a: F80, b: F80, fcw: number, out: F80): void {
 }
 
 /**
- * FPREM: the partial remainder of a / b with a truncated quotient. Returns the low three
- * quotient bits, or -1 when the reduction is incomplete (exponent difference 64 or more; C2 set).
+ * FPREM: the partial remainder of a / b with a truncated quotient (FPREM1, `nearest`: with the
+ * quotient rounded to nearest). Returns the low three quotient bits, or -1 when the reduction is
+ * incomplete (exponent difference 64 or more; C2 set).
  */
-export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
+export function fprem(a: F80, b: F80, fcw: number, out: F80, nearest = false): number {
   const ca = classify(a);
   const cb = classify(b);
   if (screen(out, a, ca, b, cb)) return 0;
@@ -701,14 +703,57 @@ export function fprem(a: F80, b: F80, fcw: number, out: F80): number {
     mb <<= BigInt(d - (32 + ((d - 32) % 32)));
     partial = true;
   }
-  const q = ma / mb;
-  const r = ma - q * mb;
+  let q = ma / mb;
+  let r = ma - q * mb;
+  let sign = a.sign;
+  // FPREM1 (IEEE remainder): the quotient rounded to nearest, ties to even, once complete.
+  if (nearest && !partial && (2n * r > mb || (2n * r === mb && (q & 1n) === 1n))) {
+    q += 1n;
+    r = mb - r;
+    sign ^= 1;
+  }
   if (r === 0n) zero(out, a.sign);
   else {
-    round(a.sign, r, e, false, EXT64, 0, false, !(fcw & UE)); // exact: only a tiny remainder signals
+    round(sign, r, e, false, EXT64, 0, false, !(fcw & UE)); // exact: only a tiny remainder signals
     pack80(out, 64);
   }
   return partial ? -1 : Number(q & 7n);
+}
+
+/**
+ * FXTRACT: x as exponent (into `expOut`, a number) and significand (into `sigOut`, exponent
+ * 0, same sign). Zero: ZE, exponent -infinity; infinity: +infinity; NaN and unsupported as usual.
+ */
+export function extract(a: F80, fcw: number, expOut: F80, sigOut: F80): void {
+  const c = classify(a);
+  switch (c) {
+    case Cls.UNSUPPORTED:
+      status.exc |= IE;
+      indefinite(expOut);
+      indefinite(sigOut);
+      return;
+    case Cls.QNAN:
+    case Cls.SNAN:
+      if (c === Cls.SNAN) status.exc |= IE;
+      set(expOut, a.sign, a.exp, a.sig | QUIET);
+      copy(sigOut, expOut);
+      return;
+    case Cls.ZERO:
+      status.exc |= ZE;
+      infinity(expOut, 1);
+      copy(sigOut, a);
+      return;
+    case Cls.INF:
+      infinity(expOut, 0);
+      copy(sigOut, a);
+      return;
+    case Cls.DENORMAL:
+      status.exc |= DE;
+      if (!(fcw & DE)) return;
+  }
+  const k = bitLen(a.sig);
+  fromInt(expOut, BigInt(scale(a) + k - 1));
+  set(sigOut, a.sign, BIAS, a.sig << BigInt(64 - k));
 }
 
 /**

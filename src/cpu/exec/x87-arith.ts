@@ -681,8 +681,16 @@ function d9e8(cpu: Cpu, i: number): void {
   pushLoaded(cpu);
 }
 
-/** D9 F0-F7: only FDECSTP and FINCSTP of this row are offered. */
+/** D9 F0-F7: FXTRACT, FPREM1, FDECSTP and FINCSTP (the transcendental ones are not offered). */
 function d9f0(cpu: Cpu, i: number): void {
+  if (i === 4) {
+    fxtract(cpu);
+    return;
+  }
+  if (i === 5) {
+    fpremOp(cpu, true);
+    return;
+  }
   if (i === 6 || i === 7) {
     cpu.fsw &= ~FSW_C1;
     if (i === 6) decTop(cpu);
@@ -719,7 +727,32 @@ function d9f8(cpu: Cpu, i: number): void {
   raise(cpu, UD);
 }
 
-function fpremOp(cpu: Cpu): void {
+/** FXTRACT: ST(0) becomes the exponent, then the significand is pushed. */
+function fxtract(cpu: Cpu): void {
+  if (isEmpty(cpu, 0)) {
+    underflowTo(cpu, 0, false);
+    if (cpu.fcw & f.IE) push(cpu, f.indefinite(A));
+    return;
+  }
+  if (!isEmpty(cpu, 7)) {
+    stackFault(cpu, true);
+    if (!(cpu.fcw & f.IE)) return;
+    writeST(cpu, 0, f.indefinite(A));
+    decTop(cpu);
+    writeST(cpu, 0, A);
+    return;
+  }
+  readST(cpu, 0, A);
+  f.clear();
+  f.extract(A, cpu.fcw, R, B);
+  const exc = f.status.exc;
+  report(cpu, exc, 0);
+  if (blocked(cpu, exc)) return;
+  writeST(cpu, 0, R);
+  push(cpu, B);
+}
+
+function fpremOp(cpu: Cpu, nearest = false): void {
   cpu.fsw &= ~FSW_C2;
   if (isEmpty(cpu, 0) || isEmpty(cpu, 1)) {
     underflowTo(cpu, 0, false);
@@ -728,7 +761,7 @@ function fpremOp(cpu: Cpu): void {
   readST(cpu, 0, A);
   readST(cpu, 1, B);
   f.clear();
-  const q = f.fprem(A, B, cpu.fcw, R);
+  const q = f.fprem(A, B, cpu.fcw, R, nearest);
   const exc = f.status.exc;
   report(cpu, exc, 0);
   if (blocked(cpu, exc)) return;

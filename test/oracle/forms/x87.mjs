@@ -328,6 +328,21 @@ for (const [name, i] of [
     return rr(0xd9, 4, i);
   });
 }
+add('fxtract (D9 F4)', (c) => {
+  state(c, 1, { push: true });
+  return rr(0xd9, 6, 4);
+});
+add('fprem1 (D9 F5)', (c) => {
+  state(c, 2, { fswMask: 0xffff });
+  if (c.bool(0.7)) {
+    const e1 = c.fx[32 + 8] | ((c.fx[32 + 9] & 0x7f) << 8);
+    const e = Math.min(Math.max(e1 - c.int(63), 1), 0x7ffe);
+    c.fx[48 + 8] = e & 0xff;
+    c.fx[48 + 9] = (c.fx[48 + 9] & 0x80) | (e >> 8);
+    c.fx[48 + 7] |= 0x80;
+  }
+  return rr(0xd9, 6, 5);
+});
 for (const [name, i, n] of [
   ['fprem (D9 F8)', 0, 2],
   ['fsqrt (D9 FA)', 2, 1],
