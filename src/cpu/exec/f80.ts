@@ -207,11 +207,17 @@ export function round(
   let E = e + n - 1;
   const tiny = E < f.emin;
   // An unmasked underflow delivers the result scaled up by 2^24576; one still too small for the
-  // range is denormalised as if masked. An unmasked overflow still too big for the range once
-  // scaled down gives infinity whatever the rounding (both host-checked with FSCALE).
+  // range gives a signed zero, and an unmasked overflow still too big once scaled down gives
+  // infinity, whatever the rounding (both host-checked with FSCALE).
   if (tiny && trapU) {
     e += 24576;
     E += 24576;
+    if (E < f.emin) {
+      status.exc |= UE | PE;
+      status.c1 = 0;
+      rounded.kind = 0;
+      return;
+    }
   }
   if (trapO && E - 24576 > f.emax) {
     status.exc |= OE | PE;

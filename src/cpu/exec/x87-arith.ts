@@ -401,9 +401,10 @@ export function execFpu(cpu: Cpu, insn: Insn): void {
   const sub = insn.sub;
   const esc = (sub >> 3) & 7;
   const reg = sub & 7;
-  // Non-waiting forms do not look at pending exceptions.
+  // Non-waiting forms do not look at pending exceptions: FNSTENV, FNSAVE, and the 287's FENI,
+  // FDISI and FSETPM (DB E0, E1, E4), which are no-ops now.
   const nowait =
-    sub < 64 ? (esc === 1 && (reg === 6 || reg === 7)) || (esc === 5 && (reg === 6 || reg === 7)) : false;
+    sub < 64 ? (esc === 1 || esc === 5) && (reg === 6 || reg === 7) : esc === 3 && reg === 4;
   if (!nowait) pendingFpuException(cpu);
   if (sub < 64) execMem(cpu, insn, esc, reg);
   else execReg(cpu, esc, reg, insn.rm & 7);
@@ -566,9 +567,14 @@ function execReg(cpu: Cpu, esc: number, reg: number, i: number): void {
         case 2:
           if (i === 0) return; // FNOP
           break;
-        case 3:
-          fstReg(cpu, i, true); // undocumented alias of FSTP ST(i)
+        case 3: {
+          // D9 D8+i: FSTP ST(i) without the stack-underflow check: an empty ST(0) is just popped
+          // (host-checked).
+          cpu.fsw &= ~FSW_C1;
+          if (!isEmpty(cpu, 0)) writeST(cpu, i, readST(cpu, 0, A));
+          pop(cpu);
           return;
+        }
         case 4:
           d9e0(cpu, i);
           return;

@@ -383,6 +383,32 @@ add('ffree st(i) (DD C0+i)', (c) => {
   state(c, c.int(8), { fswMask: ARITH_FSW & ~0x200 });
   return rr(0xdd, 0, c.int(8));
 });
+// Register-form aliases the processors execute (AMD APM vol 5 and Intel's opcode maps list them
+// as reserved encodings of FXCH, FSTP and FFREE+pop); the 287 no-ops FENI, FDISI, FSETPM.
+for (const [name, esc, reg] of [
+  ['fxch st(i) alias (DD C8+i)', 0xdd, 1],
+  ['fxch st(i) alias (DF C8+i)', 0xdf, 1],
+  ['fstp st(i) alias (D9 D8+i)', 0xd9, 3],
+  ['fstp st(i) alias (DF D0+i)', 0xdf, 2],
+  ['fstp st(i) alias (DF D8+i)', 0xdf, 3],
+  ['ffreep st(i) (DF C0+i)', 0xdf, 0],
+]) {
+  add(name, (c) => {
+    const i = c.int(8);
+    state(c, i + 1, { fswMask: reg === 0 ? ARITH_FSW & ~0x200 : ARITH_FSW });
+    return rr(esc, reg, i);
+  });
+}
+for (const [name, i] of [
+  ['feni (DB E0) no-op', 0],
+  ['fdisi (DB E1) no-op', 1],
+  ['fsetpm (DB E4) no-op', 4],
+]) {
+  add(name, (c) => {
+    state(c, c.int(8), { fswMask: 0xffff });
+    return rr(0xdb, 4, i);
+  });
+}
 add('fdecstp (D9 F6)', (c) => {
   state(c, c.int(8));
   return rr(0xd9, 6, 6);
