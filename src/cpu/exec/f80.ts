@@ -61,19 +61,20 @@ export function clear(): void {
 }
 
 export function read80(b: Uint8Array, o: number, out: F80): void {
-  let lo = 0n;
-  for (let i = 7; i >= 0; i--) lo = (lo << 8n) | BigInt(b[o + i]);
+  const lo = (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+  const hi = (b[o + 4] | (b[o + 5] << 8) | (b[o + 6] << 16) | (b[o + 7] << 24)) >>> 0;
   const se = b[o + 8] | (b[o + 9] << 8);
-  out.sig = lo;
+  out.sig = (BigInt(hi) << 32n) | BigInt(lo);
   out.exp = se & 0x7fff;
   out.sign = se >> 15;
 }
 
 export function write80(b: Uint8Array, o: number, v: F80): void {
-  let s = v.sig;
-  for (let i = 0; i < 8; i++) {
-    b[o + i] = Number(s & 0xffn);
-    s >>= 8n;
+  const lo = Number(v.sig & 0xffffffffn);
+  const hi = Number(v.sig >> 32n);
+  for (let i = 0; i < 4; i++) {
+    b[o + i] = lo >>> (8 * i);
+    b[o + 4 + i] = hi >>> (8 * i);
   }
   const se = (v.sign << 15) | v.exp;
   b[o + 8] = se & 0xff;
@@ -522,9 +523,15 @@ export function arith(op: number, a: F80, b: F80, fcw: number, out: F80): void {
     if (zA) ea = eb;
     if (zB) eb = ea;
     if (ea < eb) {
-      [ma, mb] = [mb, ma];
-      [ea, eb] = [eb, ea];
-      [sa, sB] = [sB, sa];
+      const m = ma;
+      ma = mb;
+      mb = m;
+      const e = ea;
+      ea = eb;
+      eb = e;
+      const s = sa;
+      sa = sB;
+      sB = s;
     }
     let d = ea - eb;
     let m: bigint;

@@ -238,9 +238,12 @@ function pushLoaded(cpu: Cpu): void {
   push(cpu, A);
 }
 
+/** Memory operand sizes of loadMem's kinds. */
+const MEM_BYTES = [4, 8, 10, 2, 4, 8];
+
 /** FST/FSTP m32/m64/m80 and FIST/FISTP/FISTTP (kind as loadMem; `trunc` for FISTTP). */
 function storeMem(cpu: Cpu, insn: Insn, kind: number, doPop: boolean, trunc: boolean): void {
-  const bytes = [4, 8, 10, 2, 4, 8][kind];
+  const bytes = MEM_BYTES[kind];
   const lin = memAddr(cpu, insn, bytes, true);
   const empty = isEmpty(cpu, 0);
   readST(cpu, 0, A);
@@ -403,8 +406,7 @@ export function execFpu(cpu: Cpu, insn: Insn): void {
   const reg = sub & 7;
   // Non-waiting forms do not look at pending exceptions: FNSTENV, FNSAVE, and the 287's FENI,
   // FDISI and FSETPM (DB E0, E1, E4), which are no-ops now.
-  const nowait =
-    sub < 64 ? (esc === 1 || esc === 5) && (reg === 6 || reg === 7) : esc === 3 && reg === 4;
+  const nowait = sub < 64 ? (esc === 1 || esc === 5) && (reg === 6 || reg === 7) : esc === 3 && reg === 4;
   if (!nowait) pendingFpuException(cpu);
   if (sub < 64) execMem(cpu, insn, esc, reg);
   else execReg(cpu, esc, reg, insn.rm & 7);
