@@ -1,6 +1,7 @@
 /**
- * A fresh random batch from the native oracle on every run (20 cases per form, new seed each time
- * unless ORACLE_SEED is set): catches what the committed vectors happen to miss. Needs gcc on an
+ * A fresh random batch from the native oracle on every run (20 cases per form, 10 and 6 for the x87
+ * and MMX forms; new seed each time unless ORACLE_SEED is set): catches what the committed vectors
+ * happen to miss. ORACLE_FAMILIES=x87,mmx and ORACLE_PER_FORM=N narrow or widen a run. Needs gcc on an
  * x86-64 Linux host; skipped otherwise.
  */
 import { arch, platform } from 'node:os';
@@ -11,6 +12,8 @@ import type { VectorRecord } from '../oracle/vectors.mjs';
 import { checkRecords } from './oracle-compare.js';
 
 const PER_FORM = Number(process.env.ORACLE_PER_FORM ?? 20);
+/** The x87 and MMX families have about 360 forms: fewer cases each keep the batch to seconds. */
+const PER_FAMILY = process.env.ORACLE_PER_FORM ? {} : { x87: 10, mmx: 6 };
 const FAMILIES = [
   'mov',
   'lea',
@@ -50,6 +53,7 @@ if (why) {
       for (const { family, record } of generateVectors({
         seed,
         perForm: PER_FORM,
+        perFamily: PER_FAMILY,
         filter: (f) => FAMILIES.includes(f.family),
       })) {
         if (!byFamily.has(family)) byFamily.set(family, []);
