@@ -35,9 +35,11 @@ Runs a raw boot-sector image or a Multiboot (version 1) kernel. A boot sector is
 with the Multiboot magic in its first 8 KiB is a Multiboot kernel (ELF32, or flat with the a.out
 kludge): it is loaded as QEMU's -kernel loads it and entered in 32-bit protected mode with
 EAX = 0x2BADB002 and EBX = the information structure, as a VM (--arch svm unless given). VMs have
-a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550) and the MP and ACPI tables.
-Bytes written to COM1 and to port 0xE9 go to stdout (see --console); a write of V to port 0xF4 ends the run with
-exit status (V << 1) | 1 (QEMU's isa-debug-exit).
+a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550), the MP and ACPI tables,
+and QEMU's pc machine interface: fw_cfg (CPU count, RAM, etc/e820), PCI (i440FX/PIIX3/PIIX4) with
+the ACPI PM timer, and pc-testdev (docs/platform.md).
+Bytes written to COM1 and to ports 0xE9 and 0x402 go to stdout (see --console); a write of V to port 0xF4 ends
+the run with exit status (V << 1) | 1 (QEMU's isa-debug-exit); an ACPI power-off ends it with 0.
 
 options:
   --max-instructions N   stop after N guest instructions (default 500000000)
@@ -60,6 +62,11 @@ ${Object.entries(TRACE_CATEGORIES)
   --console auto|both|e9|com1
                          what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
                          default) gives stdout to whichever of the two the guest writes to first
+  --append "TEXT"        the kernel command line, as QEMU's -append: a Multiboot kernel gets
+                         "<image> TEXT" (QEMU's form)
+  --initrd "F [ARGS][,F2 ...]"
+                         as QEMU's -initrd for a Multiboot kernel: each file is a boot module
+                         (on a page boundary after the kernel) whose string is "F ARGS"
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -128,6 +135,17 @@ function main(argv: string[]): void {
   for (const c of traceCats)
     if (!(c in TRACE_CATEGORIES))
       fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
+  if ((values.append !== undefined || values.initrd !== undefined) && (!multiboot || sevEs))
+    fail('--append and --initrd are for a Multiboot kernel (QEMU -kernel); this image is not one');
+  const initrd: { name: string; data: Uint8Array }[] = [];
+  for (const spec of (values.initrd ?? '').split(',').filter((x) => x !== '')) {
+    const file = spec.split(' ')[0];
+    try {
+      initrd.push({ name: spec, data: readFileSync(file) });
+    } catch (e) {
+      fail(`cannot read initrd module ${file}: ${(e as Error).message}`);
+    }
+  }
   const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
   if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
   const out: number[] = [];
@@ -155,7 +173,9 @@ function main(argv: string[]): void {
     result = run(image, {
       arch: vm ? arch : undefined,
       cpus,
-      cmdline: positionals[0], // as QEMU's -kernel passes it
+      cmdline: positionals[0], // as QEMU's -kernel passes it: "<file> <append>"
+      append: values.append ?? '',
+      initrd,
       trace: traceCats.size
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
         : null,
@@ -226,6 +246,8 @@ function parse(args: string[]) {
       stats: { type: 'boolean' },
       'sev-es': { type: 'boolean' },
       console: { type: 'string' },
+      append: { type: 'string' },
+      initrd: { type: 'string' },
     },
   });
 }

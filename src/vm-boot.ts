@@ -4,7 +4,7 @@
 // mode at 0000:7C00 with DL = 0x80, no BIOS services) or a Multiboot kernel (loaded as QEMU's
 // -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
 // part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
-// KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
+// KVM_EXIT_IO for them (and for 0x402, the firmware debug console); the VMM emulates the other devices. COM1 is the console too: its bytes join
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
@@ -49,6 +49,10 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** QEMU's -append: the kernel command line after the kernel's name. */
+  append?: string;
+  /** QEMU's -initrd: for a Multiboot kernel, its modules (each "file args"), read by the caller. */
+  initrd?: { name: string; data: Uint8Array }[];
 }
 
 /**
@@ -56,6 +60,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
  * (the host-timer #VMEXIT ends it). Small enough that an IPI reaches its target promptly.
  */
 const QUANTUM = 1 << 14;
+/** The debug console port OVMF and SeaBIOS write to (QEMU: -debugcon with isa-debugcon.iobase=0x402). */
+const DEBUGCON_OVMF = 0x402;
 /**
  * When every vCPU waits, time skips to the next timer interrupt; after this many skips in a row
  * that woke nobody (a periodic timer whose interrupt is masked), the VM is reported halted.
@@ -68,8 +74,10 @@ export interface PcVm {
   platform: PcPlatform;
   /** Bytes written to port 0xE9 and to COM1, in order. */
   output: number[];
-  /** The guest asked for a reset (port 92h bit 0). */
+  /** The guest asked for a reset (port 92h bit 0, CF9h bit 2). */
   resetRequested: boolean;
+  /** The guest turned the machine off (ACPI S5). */
+  powerOffRequested: boolean;
 }
 
 /** Create the VM, its vCPUs and platform, and write the firmware tables (with RAM to 1 MiB). */
@@ -96,9 +104,12 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     onReset: () => {
       pc.resetRequested = true;
     },
+    onPowerOff: () => {
+      pc.powerOffRequested = true;
+    },
     rtcEpochMs: opts.rtcEpochMs,
   });
-  const pc: PcVm = { vm, platform, output, resetRequested: false };
+  const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
   for (const v of vm.vcpus) v.now = () => platform.clock.now();
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
@@ -109,6 +120,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
       ioApicAddr: IOAPIC_DEFAULT_BASE,
       cpuSignature: id[0],
       featureFlags: id[3],
+      pm: platform.firmwareSetup(),
     });
   }
   return pc;
@@ -133,7 +145,7 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
  */
 export function runMultibootVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadMultibootKernel(pc, image, opts.cmdline ?? '');
+  loadMultibootKernel(pc, image, multibootCmdline(opts), opts.initrd);
   return runPcVm(pc, opts);
 }
 
@@ -158,12 +170,29 @@ export function loadBootSector(pc: PcVm, image: Uint8Array): void {
   b.setRegs(regs);
 }
 
-/** The kernel and its information structure in RAM; the BSP at the entry stub. */
-export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
+/**
+ * The command line a Multiboot kernel gets: QEMU passes "<kernel file> <-append text>" (with the
+ * space even when -append is empty); `cmdline` alone is the whole line.
+ */
+function multibootCmdline(opts: VmBootOptions): string {
+  if (opts.append === undefined) return opts.cmdline ?? '';
+  return `${opts.cmdline ?? ''} ${opts.append}`;
+}
+
+/** The kernel, its modules and its information structure in RAM; the BSP at the entry stub. */
+export function loadMultibootKernel(
+  pc: PcVm,
+  image: Uint8Array,
+  cmdline: string,
+  initrd: { name: string; data: Uint8Array }[] = [],
+): void {
   const ram = pc.vm.guestRam();
   let state: ReturnType<typeof loadMultiboot>;
   try {
-    state = loadMultiboot(image, ram, { cmdline });
+    state = loadMultiboot(image, ram, {
+      cmdline,
+      modules: initrd.map((m) => ({ data: m.data, cmdline: m.name })),
+    });
   } catch (e) {
     if (e instanceof MultibootError) throw new ImageError(`not a loadable Multiboot kernel: ${e.message}`);
     throw e;
@@ -218,14 +247,15 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - cpu.icount, max - total())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
-          if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
+          const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+          if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
           } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
             const val = run.ioData >>> 0;
             return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
-          } else if (run.ioPort === 0xe9)
-            run.ioData = 0xe9; // the debug console's signature
+          } else if (debugcon)
+            run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
           else run.ioData = 0xffffffff; // nothing there
           if (cpu.icount < turnEnd && total() < max) continue;
           break;
@@ -250,8 +280,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       if (pc.resetRequested)
         return result(
           'error',
-          `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
+          `vcpu ${v.id} reset the machine through port 0x92 or 0xCF9 (there is no firmware to reboot)`,
         );
+      if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
       if (total() >= max)
         return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
     }

@@ -5,12 +5,14 @@
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
+import { invalidateCodePage } from '../cpu/block.js';
 import { CodeCache } from '../cpu/code-cache.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import { cpuid } from '../cpu/cpuid.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
 import type { MmioBus } from '../cpu/ports.js';
 import type { Backend, VmmServices } from './backend-api.js';
+import { type GuestMemory, ramGuestMemory } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED } from './kvm-abi.js';
 import { MmioMap } from './mmio-map.js';
@@ -74,6 +76,8 @@ export class Vm {
   /** Platform MMIO devices, shared by every vCPU. */
   readonly mmio = new MmioMap();
   readonly vcpus: Vcpu[] = [];
+  /** Guest RAM as devices reach it (DMA): the one path to rewire for protected memory. */
+  readonly memory: GuestMemory;
   private nextHostPage: number;
   readonly apicBus = new ApicBus();
   private readonly services: VmmServices;
@@ -90,6 +94,13 @@ export class Vm {
     this.hostView = new DataView(this.hostMemory);
     this.nextHostPage = opts.memoryBytes;
     this.codeCache = new CodeCache(this.hostMemory.byteLength);
+    const codePages = this.codeCache.codePages;
+    this.memory = ramGuestMemory(this.guestRam(), (gpa, len) => {
+      const cpu = this.vcpus[0]?.backend.cpu;
+      if (cpu === undefined) return;
+      for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++)
+        if (codePages[p] !== 0) invalidateCodePage(cpu, p);
+    });
     const trace = opts.trace ?? null;
     this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
     this.services = {

@@ -1,0 +1,74 @@
+// The fw_cfg items QEMU's x86 pc machine provides (hw/i386/fw_cfg.c, hw/i386/pc.c), as a guest
+// started with -kernel finds them: the CPU counts, the RAM size, the memory map as the file
+// `etc/e820`, and the few fixed items firmware reads. Values follow QEMU under TCG with
+// -smp N (one thread per socket, so APIC IDs 0..N-1) and no NUMA.
+import {
+  FW_CFG_BOOT_MENU,
+  FW_CFG_E820_TABLE,
+  FW_CFG_IRQ0_OVERRIDE,
+  FW_CFG_MAX_CPUS,
+  FW_CFG_NB_CPUS,
+  FW_CFG_NOGRAPHIC,
+  FW_CFG_NUMA,
+  FW_CFG_RAM_SIZE,
+  FW_CFG_UUID,
+  type FwCfg,
+} from '../devices/fw-cfg.js';
+
+export const E820_RAM = 1;
+export const E820_RESERVED = 2;
+/** An `etc/e820` entry: le64 address, le64 length, le32 type. */
+export const E820_ENTRY_SIZE = 20;
+/** QEMU's legacy FW_CFG_E820_TABLE holds room for 16 entries after its count. */
+const LEGACY_E820_ENTRIES = 16;
+
+export interface E820Entry {
+  addr: number;
+  length: number;
+  type: number;
+}
+
+export interface PcFwCfgOptions {
+  cpus: number;
+  /** Guest RAM, all below 4 GiB here (hvemu's largest is 3 GiB, under QEMU's 3.5 GiB split). */
+  ramBytes: number;
+}
+
+/**
+ * What QEMU's etc/e820 says: RAM from 0 to the top of memory. Reserving the firmware areas is
+ * the firmware's job (SeaBIOS, OVMF); the Multiboot map a kernel gets is the firmware's answer.
+ */
+export function pcE820(ramBytes: number): E820Entry[] {
+  return [{ addr: 0, length: ramBytes, type: E820_RAM }];
+}
+
+export function encodeE820(entries: E820Entry[]): Uint8Array {
+  const out = new Uint8Array(entries.length * E820_ENTRY_SIZE);
+  const dv = new DataView(out.buffer);
+  entries.forEach((e, i) => {
+    const p = i * E820_ENTRY_SIZE;
+    dv.setBigUint64(p, BigInt(e.addr), true);
+    dv.setBigUint64(p + 8, BigInt(e.length), true);
+    dv.setUint32(p + 16, e.type, true);
+  });
+  return out;
+}
+
+export function addPcFwCfgItems(fw: FwCfg, o: PcFwCfgOptions): void {
+  fw.addBytes(FW_CFG_UUID, new Uint8Array(16));
+  fw.addU64(FW_CFG_RAM_SIZE, o.ramBytes);
+  fw.addU16(FW_CFG_NOGRAPHIC, 0);
+  fw.addU16(FW_CFG_NB_CPUS, o.cpus);
+  // QEMU gives the APIC ID limit (the highest APIC ID + 1); APIC ID = vCPU index here.
+  fw.addU16(FW_CFG_MAX_CPUS, o.cpus);
+  fw.addU16(FW_CFG_BOOT_MENU, 0);
+  // NUMA: the node count (0), then one u64 per APIC ID and per node.
+  fw.addBytes(FW_CFG_NUMA, new Uint8Array(8 * (1 + o.cpus)));
+  fw.addU32(FW_CFG_IRQ0_OVERRIDE, 1);
+  // The legacy table lists reservations only: none (count 0).
+  fw.addBytes(FW_CFG_E820_TABLE, new Uint8Array(4 + LEGACY_E820_ENTRIES * E820_ENTRY_SIZE));
+  fw.addFile('etc/e820', encodeE820(pcE820(o.ramBytes)));
+  // -boot reboot-timeout left unset: -1, never reboot after a failed boot.
+  const wait = new Uint8Array(4).fill(0xff);
+  fw.addFile('etc/boot-fail-wait', wait);
+}
