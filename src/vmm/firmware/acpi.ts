@@ -202,14 +202,14 @@ export function writeAcpiTables(ram: Uint8Array, o: AcpiOptions): AcpiLayout {
   // RSDT (5.2.7): header then 32-bit table addresses.
   ram.fill(0, rsdt, rsdt + rsdtLength);
   header(dv, ram, rsdt, 'RSDT', rsdtLength, 1, o);
-  tables.forEach((t, i) => dv.setUint32(rsdt + 36 + 4 * i, t, true));
+  for (const [i, t] of tables.entries()) dv.setUint32(rsdt + 36 + 4 * i, t, true);
   seal(ram, rsdt, rsdtLength);
 
   // XSDT (5.2.8): header then 64-bit table addresses.
   if (xsdt !== undefined) {
     ram.fill(0, xsdt, xsdt + xsdtLength);
     header(dv, ram, xsdt, 'XSDT', xsdtLength, 1, o);
-    tables.forEach((t, i) => dv.setBigUint64(xsdt + 36 + 8 * i, BigInt(t), true));
+    for (const [i, t] of tables.entries()) dv.setBigUint64(xsdt + 36 + 8 * i, BigInt(t), true);
     seal(ram, xsdt, xsdtLength);
   }
 
