@@ -15,6 +15,7 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
+import { cpuid } from '../cpu/cpuid.js';
 import { AcpiPm } from './devices/acpi-pm.js';
 import { CMOS_CENTURY, CmosRtc } from './devices/cmos-rtc.js';
 import { FW_CFG_PORT_DMA, FW_CFG_PORT_SEL, FwCfg } from './devices/fw-cfg.js';
@@ -131,7 +132,14 @@ export class PcPlatform {
     this.fwCfg = new FwCfg(vm.memory);
     ports.register(FW_CFG_PORT_SEL, 2, this.fwCfg.ioPorts);
     ports.register(FW_CFG_PORT_DMA, 8, this.fwCfg.dmaPorts);
-    addPcFwCfgItems(this.fwCfg, { cpus: Math.max(vm.vcpus.length, 1), ramBytes: vm.guestRamBytes });
+    const cpu0 = vm.vcpus[0]?.backend.cpu;
+    const leaf = new Int32Array(4);
+    if (cpu0) cpuid(cpu0, 0x80000008, 0, leaf);
+    addPcFwCfgItems(this.fwCfg, {
+      cpus: Math.max(vm.vcpus.length, 1),
+      ramBytes: vm.guestRamBytes,
+      amdHtHole: cpu0?.vendor === 'AuthenticAMD' && (leaf[0] & 0xff) >= 40,
+    });
 
     this.acpiPm = new AcpiPm({
       now,

@@ -128,7 +128,7 @@ describe('the PIIX4 ACPI PM block and its timer', () => {
     expect(p.portRead(0x600, 2) & 1).toBe(0);
   });
 
-  it('SLP_EN with SLP_TYP 0 (the DSDT\'s \\_S5) powers the machine off', () => {
+  it("SLP_EN with SLP_TYP 0 (the DSDT's \\_S5) powers the machine off", () => {
     const { pc, p } = machine();
     expect(pc.powerOffRequested).toBe(false);
     p.portWrite(0x604, 2, 1 << 13);

@@ -127,9 +127,9 @@ describe('the DMA interface', () => {
   });
 
   it('a read into memory outside RAM reports the error bit', () => {
-    expect(dma(desc, (FW_CFG_SIGNATURE << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, 0x7fff0000)).toBe(
-      FW_CFG_DMA_CTL_ERROR,
-    );
+    expect(
+      dma(desc, (FW_CFG_SIGNATURE << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, 0x7fff0000),
+    ).toBe(FW_CFG_DMA_CTL_ERROR);
   });
 
   it('a writable file takes a DMA write of its whole length', () => {

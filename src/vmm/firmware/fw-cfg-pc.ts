@@ -1,6 +1,6 @@
 // The fw_cfg items QEMU's x86 pc machine provides (hw/i386/fw_cfg.c, hw/i386/pc.c), as a guest
 // started with -kernel finds them: the CPU counts, the RAM size, the memory map as the file
-// `etc/e820`, and the few fixed items firmware reads. Values follow QEMU under TCG with
+// `etc/e820`, and the few fixed items firmware reads. Checked against QEMU 7+ by guests/fwcfg. Values follow QEMU under TCG with
 // -smp N (one thread per socket, so APIC IDs 0..N-1) and no NUMA.
 import {
   FW_CFG_BOOT_MENU,
@@ -32,14 +32,24 @@ export interface PcFwCfgOptions {
   cpus: number;
   /** Guest RAM, all below 4 GiB here (hvemu's largest is 3 GiB, under QEMU's 3.5 GiB split). */
   ramBytes: number;
+  /**
+   * The vCPUs are AMD's with at least 40 physical address bits: QEMU then reserves the
+   * HyperTransport range below 1 TiB (0xFD_0000_0000, 12 GiB) in etc/e820.
+   */
+  amdHtHole?: boolean;
 }
+
+export const AMD_HT_START = 0xfd_0000_0000;
+export const AMD_HT_SIZE = 0x3_0000_0000;
 
 /**
  * What QEMU's etc/e820 says: RAM from 0 to the top of memory. Reserving the firmware areas is
  * the firmware's job (SeaBIOS, OVMF); the Multiboot map a kernel gets is the firmware's answer.
  */
-export function pcE820(ramBytes: number): E820Entry[] {
-  return [{ addr: 0, length: ramBytes, type: E820_RAM }];
+export function pcE820(ramBytes: number, amdHtHole = false): E820Entry[] {
+  // QEMU records the HyperTransport reservation before the RAM.
+  const ht = amdHtHole ? [{ addr: AMD_HT_START, length: AMD_HT_SIZE, type: E820_RESERVED }] : [];
+  return [...ht, { addr: 0, length: ramBytes, type: E820_RAM }];
 }
 
 export function encodeE820(entries: E820Entry[]): Uint8Array {
@@ -67,7 +77,7 @@ export function addPcFwCfgItems(fw: FwCfg, o: PcFwCfgOptions): void {
   fw.addU32(FW_CFG_IRQ0_OVERRIDE, 1);
   // The legacy table lists reservations only: none (count 0).
   fw.addBytes(FW_CFG_E820_TABLE, new Uint8Array(4 + LEGACY_E820_ENTRIES * E820_ENTRY_SIZE));
-  fw.addFile('etc/e820', encodeE820(pcE820(o.ramBytes)));
+  fw.addFile('etc/e820', encodeE820(pcE820(o.ramBytes, o.amdHtHole)));
   // -boot reboot-timeout left unset: -1, never reboot after a failed boot.
   const wait = new Uint8Array(4).fill(0xff);
   fw.addFile('etc/boot-fail-wait', wait);
