@@ -13,6 +13,7 @@ import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
+import { type ExitCosts, KVM_LIKE_EXIT_COSTS } from './vmm/exit-cost.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -49,6 +50,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** What VM exits cost in virtual time (default KVM-like, vmm/exit-cost.ts). */
+  exitCosts?: Readonly<ExitCosts>;
   /** QEMU's -append: the kernel command line after the kernel's name. */
   append?: string;
   /** QEMU's -initrd: for a Multiboot kernel, its modules (each "file args"), read by the caller. */
@@ -110,7 +113,12 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     rtcEpochMs: opts.rtcEpochMs,
   });
   const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
-  for (const v of vm.vcpus) v.now = () => platform.clock.now();
+  const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
+  for (const v of vm.vcpus) {
+    v.now = () => platform.clock.now();
+    v.charge = (ns) => platform.clock.charge(ns);
+    v.exitCosts = costs;
+  }
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
     cpuid(vm.vcpus[0].backend.cpu, 1, 0, id);

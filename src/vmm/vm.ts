@@ -12,6 +12,7 @@ import { cpuid } from '../cpu/cpuid.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
 import type { MmioBus } from '../cpu/ports.js';
 import type { Backend, VmmServices } from './backend-api.js';
+import { addHypervisorLeaves } from './cpuid-hypervisor.js';
 import { type GuestMemory, ramGuestMemory } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED } from './kvm-abi.js';
@@ -151,6 +152,7 @@ export class Vm {
     });
     cpu.features.apic = true;
     cpu.features.x2apic = true;
+    addHypervisorLeaves(cpu.features);
     vcpu = new Vcpu(id, this.opts.backend.createVcpu(id, cpu, this.services), apic, (line) =>
       trace?.('mp', line),
     );

@@ -82,14 +82,25 @@ describe('the traditional interface', () => {
     const names = dir.map((d) => d.name);
     expect(names).toEqual([...names].sort());
     expect(dir.map((d) => d.select)).toEqual(dir.map((_, i) => 0x20 + i));
+    // An AMD vCPU with 48 physical address bits: QEMU reserves the HyperTransport range first.
     const e820 = dir.find((d) => d.name === 'etc/e820')!;
-    expect(e820.size).toBe(20);
-    const entry = readItem(e820.select, 20);
-    expect(le(entry.slice(0, 8))).toBe(0);
-    expect(le(entry.slice(8, 16))).toBe(32 << 20);
-    expect(le(entry.slice(16, 20))).toBe(1); // E820_RAM
+    expect(e820.size).toBe(40);
+    const entries = readItem(e820.select, 40);
+    const entry = (i: number) => {
+      const b = entries.slice(20 * i, 20 * i + 20);
+      return [le(b.slice(0, 8)), le(b.slice(8, 16)), le(b.slice(16, 20))];
+    };
+    expect(entry(0)).toEqual([0xfd_0000_0000, 0x3_0000_0000, 2]); // E820_RESERVED
+    expect(entry(1)).toEqual([0, 32 << 20, 1]); // E820_RAM
     const wait = dir.find((d) => d.name === 'etc/boot-fail-wait')!;
     expect(readItem(wait.select, 4)).toEqual([0xff, 0xff, 0xff, 0xff]);
+  });
+
+  it('an Intel vCPU has no HyperTransport hole: RAM only', () => {
+    const intel = createPcVm({ memoryBytes: 16 << 20, vendor: 'GenuineIntel' });
+    const fw = intel.platform.fwCfg;
+    const data = fw.itemData(fw.fileKey('etc/e820')!)!;
+    expect([...data]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0]);
   });
 
   it('the DMA register reads as "QEMU CFG" in port order', () => {
