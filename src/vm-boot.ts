@@ -210,6 +210,10 @@ export function loadMultibootKernel(
       throw new ImageError(
         `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
       );
+  if (state.infoAddr < 0x100000 && BIOS_AREA < state.infoEnd)
+    throw new ImageError(
+      `not a loadable Multiboot kernel: with it, the Multiboot information (${hex(state.infoAddr)}-${hex(state.infoEnd)}) would overlap the BIOS area 0xF0000-0xFFFFF`,
+    );
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
   const b = pc.vm.vcpus[0].backend;
   b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);

@@ -113,7 +113,7 @@ export class FwCfg {
     this.rebuildDirectory();
     this.ioPorts = {
       name: 'fw_cfg',
-      read: (port, size) => (size === 1 ? this.readData() : size === 2 ? 0xffff : 0xffffffff),
+      read: (_port, size) => (size === 1 ? this.readData() : size === 2 ? 0xffff : 0xffffffff),
       write: (port, size, value) => {
         if (size === 2 && port === FW_CFG_PORT_SEL) this.select(value & 0xffff);
         // A byte write is a data-register write: ignored since QEMU 2.4.

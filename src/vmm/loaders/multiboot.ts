@@ -1,8 +1,11 @@
 // A Multiboot (version 1, specification 0.6.96) kernel loader, as QEMU's -kernel loads one: the
 // header is found, the image is placed in guest RAM (ELF32 program headers, or the header's
 // address fields when flags bit 16, the "a.out kludge", is set — that takes precedence, as in QEMU),
-// the Multiboot information structure is written in low memory, and the machine state the
-// specification prescribes at entry is returned for the caller to load into the processor.
+// the Multiboot information structure is written in low memory (at QEMU's 0x9000, or after the
+// kernel when the kernel is there: never over it), with boot modules (QEMU's -initrd) on page
+// boundaries after the kernel, and the machine state the specification prescribes at entry is
+// returned for the caller to load into the processor. An ELF entry point is translated to a
+// physical address as QEMU's ELF loader does, or used as given.
 //
 // Every image that cannot be loaded is refused with a MultibootError saying what is wrong.
 //
