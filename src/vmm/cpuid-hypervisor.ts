@@ -4,8 +4,6 @@
 // EAX = the TSC frequency in kHz, EBX = the local APIC timer's bus frequency in kHz. Both clocks
 // run on the VM's virtual time at 1 GHz (vm-clock.ts), so a guest can calibrate without timing a
 // loop against the PIT or the PM timer.
-import type { CpuidFeatures } from '../cpu/cpuid.js';
-
 export const CPUID_HV_BASE = 0x40000000;
 export const CPUID_HV_TIMING = 0x40000010;
 export const HV_SIGNATURE = 'hvemu\0\0\0\0\0\0\0';
@@ -16,13 +14,10 @@ export const APIC_BUS_KHZ = 1_000_000;
 const word = (s: string, i: number) =>
   s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24);
 
-export function addHypervisorLeaves(f: CpuidFeatures): void {
-  f.hypervisor = true;
-  f.extra.set(CPUID_HV_BASE * 256, [
-    CPUID_HV_TIMING,
-    word(HV_SIGNATURE, 0),
-    word(HV_SIGNATURE, 4),
-    word(HV_SIGNATURE, 8),
+/** The leaves, for PhysicalCpu.advertiseHypervisor (KVM_SET_CPUID2). */
+export function hypervisorLeaves(): Map<number, [number, number, number, number]> {
+  return new Map([
+    [CPUID_HV_BASE, [CPUID_HV_TIMING, word(HV_SIGNATURE, 0), word(HV_SIGNATURE, 4), word(HV_SIGNATURE, 8)]],
+    [CPUID_HV_TIMING, [TSC_KHZ, APIC_BUS_KHZ, 0, 0]],
   ]);
-  f.extra.set(CPUID_HV_TIMING * 256, [TSC_KHZ, APIC_BUS_KHZ, 0, 0]);
 }

@@ -1,6 +1,8 @@
-// The one way VMM-side devices reach guest-physical memory (fw_cfg DMA, loaders that run after the
-// VM exists). Devices never hold a DataView of host memory: when the hypervisor's view of memory
-// changes (SEV-ES private pages read as ciphertext), this is the one place to rewire.
+// The one way VMM-side devices reach guest-physical memory (fw_cfg DMA): guest RAM through the
+// hypervisor's host path (vm.memory, which gives ciphertext for an SEV-ES guest's private pages
+// and drops decoded code over what it stores), bounded to RAM so a device's DMA cannot reach the
+// control pages above it.
+import type { HostMemory } from '../host/host-memory.js';
 
 export class GuestMemoryError extends Error {
   override readonly name = 'GuestMemoryError';
@@ -15,31 +17,23 @@ export interface GuestMemory {
   write(gpa: number, bytes: Uint8Array): void;
 }
 
-/**
- * Guest RAM held at host-physical 0 of `ram` (a Vm's plaintext view). `written(gpa, len)` hears of
- * every store, so decoded code over those bytes can be dropped (a device's DMA is not seen by the
- * processors' write checks).
- */
-export function ramGuestMemory(
-  ram: Uint8Array,
-  written: (gpa: number, len: number) => void = () => {},
-): GuestMemory {
+/** Guest RAM [0, ramBytes) at host-physical 0 of `host`. */
+export function guestRamThrough(host: HostMemory, ramBytes: number): GuestMemory {
   const check = (gpa: number, len: number) => {
-    if (!(gpa >= 0 && len >= 0 && gpa + len <= ram.length))
+    if (!(gpa >= 0 && len >= 0 && gpa + len <= ramBytes))
       throw new GuestMemoryError(
-        `guest-physical 0x${gpa.toString(16)}+0x${len.toString(16)} is outside RAM (0x${ram.length.toString(16)} bytes)`,
+        `guest-physical 0x${gpa.toString(16)}+0x${len.toString(16)} is outside RAM (0x${ramBytes.toString(16)} bytes)`,
       );
   };
   return {
-    size: ram.length,
+    size: ramBytes,
     read(gpa, len) {
       check(gpa, len);
-      return ram.slice(gpa, gpa + len);
+      return host.read(gpa, len);
     },
     write(gpa, bytes) {
       check(gpa, bytes.length);
-      ram.set(bytes, gpa);
-      written(gpa, bytes.length);
+      host.write(gpa, bytes);
     },
   };
 }

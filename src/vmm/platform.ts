@@ -15,7 +15,6 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
-import { cpuid } from '../cpu/cpuid.js';
 import { AcpiPm } from './devices/acpi-pm.js';
 import { CMOS_CENTURY, CmosRtc } from './devices/cmos-rtc.js';
 import { FW_CFG_PORT_DMA, FW_CFG_PORT_SEL, FwCfg } from './devices/fw-cfg.js';
@@ -116,7 +115,7 @@ export class PcPlatform {
       1,
       new Port92(
         (on) => {
-          for (const v of vm.vcpus) v.backend.cpu.setA20(on);
+          vm.setA20(on);
         },
         () => opts.onReset?.(),
       ),
@@ -129,16 +128,15 @@ export class PcPlatform {
     });
     ports.register(COM1_BASE, 8, this.com1);
 
-    this.fwCfg = new FwCfg(vm.memory);
+    this.fwCfg = new FwCfg(vm.guestMemory);
     ports.register(FW_CFG_PORT_SEL, 2, this.fwCfg.ioPorts);
     ports.register(FW_CFG_PORT_DMA, 8, this.fwCfg.dmaPorts);
-    const cpu0 = vm.vcpus[0]?.backend.cpu;
     const leaf = new Int32Array(4);
-    if (cpu0) cpuid(cpu0, 0x80000008, 0, leaf);
+    if (vm.vcpus.length > 0) vm.cpuid(0x80000008, 0, leaf);
     addPcFwCfgItems(this.fwCfg, {
       cpus: Math.max(vm.vcpus.length, 1),
       ramBytes: vm.guestRamBytes,
-      amdHtHole: cpu0?.vendor === 'AuthenticAMD' && (leaf[0] & 0xff) >= 40,
+      amdHtHole: vm.host.vendor === 'AuthenticAMD' && (leaf[0] & 0xff) >= 40,
     });
 
     this.acpiPm = new AcpiPm({

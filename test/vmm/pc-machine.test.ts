@@ -76,7 +76,7 @@ describe('the PIIX4 ACPI PM block and its timer', () => {
     expect(cfg(1, 3, 0x40) & 0xffc0).toBe(0x600);
     expect(cfg(1, 3, 0x80, 1) & 1).toBe(1);
     expect(cfg(1, 3, 0x3c, 1)).toBe(9);
-    const ram = pc.vm.guestRam();
+    const ram = pc.vm.loaderRam(); // the tables as written before the first run
     const dv = new DataView(ram.buffer);
     const rsdt = dv.getUint32(0xf0010 + 16, true);
     const fadt = dv.getUint32(rsdt + 36, true);
