@@ -31,6 +31,13 @@ import { Port61 } from './devices/port61.js';
 import { Port92 } from './devices/port92.js';
 import { Uart16550 } from './devices/uart16550.js';
 import type { AcpiPmBlock } from './firmware/acpi-fadt.js';
+import {
+  type AcpiFwCfgBlobs,
+  acpiFwCfgBlobs,
+  LOADER_FILE,
+  RSDP_FILE,
+  TABLES_FILE,
+} from './firmware/acpi-fw-cfg.js';
 import { addPcFwCfgItems } from './firmware/fw-cfg-pc.js';
 import { I440fxChipset, SCI_IRQ } from './pci/i440fx.js';
 import { PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PciHost } from './pci/pci-host.js';
@@ -145,6 +152,7 @@ export class PcPlatform {
       powerOff: () => opts.onPowerOff?.(),
     });
     this.chipset = new I440fxChipset(this.pci, ports, this.acpiPm);
+    this.addAcpiFiles(Math.max(vm.vcpus.length, 1));
     ports.register(PCI_CONFIG_ADDRESS, 4, this.pci.addressPort);
     ports.register(PCI_CONFIG_DATA, 4, this.pci.dataPort);
     // PIIX3 reset control (CF9h): RST_CPU (bit 2) resets; SYS_RST (bit 1) is kept for reading back.
@@ -179,6 +187,33 @@ export class PcPlatform {
   firmwareSetup(): AcpiPmBlock {
     this.chipset.firmwareSetup();
     return { base: this.chipset.pmBase(), sciIrq: SCI_IRQ, centuryIndex: CMOS_CENTURY };
+  }
+
+  /**
+   * etc/acpi/rsdp, etc/acpi/tables and etc/table-loader, as QEMU gives firmware its ACPI tables.
+   * Like QEMU, they are built when firmware reads them, so the FADT names the PM block where the
+   * firmware has put it by then (SeaBIOS 600h, OVMF B000h).
+   */
+  private addAcpiFiles(cpus: number): void {
+    let built: { base: number; blobs: AcpiFwCfgBlobs } | null = null;
+    const blobs = () => {
+      const base = this.chipset.pmBase();
+      if (built === null || built.base !== base)
+        built = {
+          base,
+          blobs: acpiFwCfgBlobs({
+            cpus,
+            ioApicId: IOAPIC_ID,
+            ioApicAddr: IOAPIC_DEFAULT_BASE,
+            pm: { base, sciIrq: SCI_IRQ, centuryIndex: CMOS_CENTURY },
+          }),
+        };
+      return built.blobs;
+    };
+    const first = blobs();
+    this.fwCfg.addFile(RSDP_FILE, first.rsdp, false, () => blobs().rsdp);
+    this.fwCfg.addFile(TABLES_FILE, first.tables, false, () => blobs().tables);
+    this.fwCfg.addFile(LOADER_FILE, first.loader, false, () => blobs().loader);
   }
 
   /** Drive interrupt line `gsi`: ISA lines 0-15 as setIsaIrq, 16-23 to the I/O APIC only. */

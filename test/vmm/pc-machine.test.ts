@@ -136,6 +136,30 @@ describe('the PIIX4 ACPI PM block and its timer', () => {
   });
 });
 
+describe('ACPI tables through fw_cfg (what OVMF reads)', () => {
+  it('the FADT in etc/acpi/tables names the PM block where firmware has put it when it reads them', () => {
+    const { pc, p, cfgWrite } = machine();
+    const fw = pc.platform.fwCfg;
+    const read = (name: string) => {
+      p.portWrite(0x510, 2, fw.fileKey(name)!);
+      const n = fw.itemData(fw.fileKey(name)!)!.length;
+      return Uint8Array.from({ length: n }, () => p.portRead(0x511, 1));
+    };
+    const fadtPmTimer = (tables: Uint8Array) => {
+      const dv = new DataView(tables.buffer);
+      for (let at = 0; at + 4 <= tables.length; at += 16)
+        if (String.fromCharCode(...tables.subarray(at, at + 4)) === 'FACP')
+          return dv.getUint32(at + FADT.PM_TMR_BLK, true);
+      return -1;
+    };
+    expect(String.fromCharCode(...read('etc/acpi/rsdp').subarray(0, 8))).toBe('RSD PTR ');
+    expect(read('etc/table-loader').length % 128).toBe(0);
+    expect(fadtPmTimer(read('etc/acpi/tables'))).toBe(0x608);
+    cfgWrite(1, 3, 0x40, 4, 0xb001); // OVMF's PcdAcpiPmBaseAddress
+    expect(fadtPmTimer(read('etc/acpi/tables'))).toBe(0xb008);
+  });
+});
+
 describe("QEMU's pc-testdev", () => {
   it('E0h is a 32-bit register with byte lanes; E8h is the same register', () => {
     const { p } = machine();

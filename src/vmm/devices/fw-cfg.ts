@@ -77,6 +77,8 @@ interface Item {
   data: Uint8Array;
   /** A guest may write it through DMA (QEMU's allow_write). */
   writable: boolean;
+  /** Rebuilds the bytes when the item is selected (QEMU's read callback: ACPI tables built late). */
+  refresh?: () => Uint8Array;
 }
 
 interface FileEntry {
@@ -159,15 +161,18 @@ export class FwCfg {
     this.addBytes(key, new TextEncoder().encode(`${s}\0`));
   }
 
-  /** Add (or replace) a named file; returns its selector key. */
-  addFile(name: string, data: Uint8Array, writable = false): number {
+  /**
+   * Add (or replace) a named file; returns its selector key. With `refresh`, the bytes are rebuilt
+   * each time the guest selects the file (same length: the directory keeps the size it listed).
+   */
+  addFile(name: string, data: Uint8Array, writable = false, refresh?: () => Uint8Array): number {
     if (name.length === 0 || name.length > FW_CFG_MAX_NAME || !/^[\x20-\x7e]+$/.test(name))
       throw new FwCfgError(
         `fw_cfg file name '${name}' must be 1-${FW_CFG_MAX_NAME} printable ASCII characters`,
       );
     const old = this.files.find((f) => f.name === name);
-    if (old) old.item = { data, writable };
-    else this.files.push({ name, item: { data, writable } });
+    if (old) old.item = { data, writable, refresh };
+    else this.files.push({ name, item: { data, writable, refresh } });
     this.rebuildDirectory();
     return this.fileKey(name)!;
   }
@@ -203,7 +208,9 @@ export class FwCfg {
   }
 
   private select(key: number): void {
-    this.current = this.lookup(key);
+    const it = this.lookup(key);
+    if (it?.refresh) it.data = it.refresh();
+    this.current = it;
     this.offset = 0;
   }
 
