@@ -120,7 +120,7 @@ export interface MultibootModule {
   cmdline: string;
 }
 
-const flat = (selector: number, type: number): SegmentCache => ({
+export const flat = (selector: number, type: number): SegmentCache => ({
   selector,
   base: 0,
   limit: 0xffffffff,
