@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { disassemble, hexBytes } from './disasm.js';
 import { inspectImage } from './inspect.js';
 import { runSevEsVm, type SevEsRunResult } from './sev-boot.js';
-import { runImageVm } from './vm-boot.js';
+import { isLinuxKernel, runImageVm } from './vm-boot.js';
 import { ImageError, runBootSector } from './vmm/bare-metal.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
 
@@ -62,11 +62,11 @@ ${Object.entries(TRACE_CATEGORIES)
   --console auto|both|e9|com1
                          what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
                          default) gives stdout to whichever of the two the guest writes to first
-  --append "TEXT"        the kernel command line, as QEMU's -append: a Multiboot kernel gets
-                         "<image> TEXT" (QEMU's form)
-  --initrd "F [ARGS][,F2 ...]"
-                         as QEMU's -initrd for a Multiboot kernel: each file is a boot module
-                         (on a page boundary after the kernel) whose string is "F ARGS"
+  --append "TEXT"        the kernel command line, as QEMU's -append: a Linux kernel gets TEXT, a
+                         Multiboot kernel "<image> TEXT" (QEMU's form)
+  --initrd FILE          as QEMU's -initrd: a Linux kernel's initrd; for a Multiboot kernel
+                         "F [ARGS][,F2 ...]", each file a boot module (on a page boundary after
+                         the kernel) whose string is "F ARGS"
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -112,6 +112,7 @@ function main(argv: string[]): void {
     fail(`cannot read ${positionals[0]}: ${(e as Error).message}`);
   }
   const multiboot = hasMultibootMagic(image);
+  const linux = isLinuxKernel(image);
   const sevEs = values['sev-es'] === true;
   const consoleChoice = values.console ?? 'auto';
   if (
@@ -121,12 +122,14 @@ function main(argv: string[]): void {
     consoleChoice !== 'com1'
   )
     fail(`--console must be auto, both, e9 or com1, not '${consoleChoice}'`);
-  const arch = values.arch ?? (multiboot || sevEs ? 'svm' : 'none');
+  const arch = values.arch ?? (multiboot || linux || sevEs ? 'svm' : 'none');
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
   if (arch !== 'none' && arch !== 'svm' && arch !== 'vmx')
     fail(`--arch must be none, svm or vmx, not '${arch}'`);
   if (multiboot && arch === 'none')
     fail(`${positionals[0]} is a Multiboot kernel, which runs as a VM: use --arch svm or vmx`);
+  if (linux && arch === 'none')
+    fail(`${positionals[0]} is a Linux kernel, which runs as a VM: use --arch svm or vmx`);
   const cpus = numberOption(values.cpus, 1, 'cpus');
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
@@ -135,17 +138,22 @@ function main(argv: string[]): void {
   for (const c of traceCats)
     if (!(c in TRACE_CATEGORIES))
       fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
-  if ((values.append !== undefined || values.initrd !== undefined) && (!multiboot || sevEs))
-    fail('--append and --initrd are for a Multiboot kernel (QEMU -kernel); this image is not one');
-  const initrd: { name: string; data: Uint8Array }[] = [];
-  for (const spec of (values.initrd ?? '').split(',').filter((x) => x !== '')) {
-    const file = spec.split(' ')[0];
+  if ((values.append !== undefined || values.initrd !== undefined) && ((!multiboot && !linux) || sevEs))
+    fail('--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); this image is neither');
+  // -initrd: a Linux kernel's initrd is one file; a Multiboot kernel's are modules, "file args,...".
+  const modules: { name: string; data: Uint8Array }[] = [];
+  let linuxInitrd: Uint8Array | undefined;
+  const readOrFail = (file: string) => {
     try {
-      initrd.push({ name: spec, data: readFileSync(file) });
+      return readFileSync(file);
     } catch (e) {
-      fail(`cannot read initrd module ${file}: ${(e as Error).message}`);
+      fail(`cannot read --initrd ${file}: ${(e as Error).message}`);
     }
-  }
+  };
+  if (values.initrd !== undefined && linux) linuxInitrd = readOrFail(values.initrd);
+  else
+    for (const spec of (values.initrd ?? '').split(',').filter((x) => x !== ''))
+      modules.push({ name: spec, data: readOrFail(spec.split(' ')[0]) });
   const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
   if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
   const out: number[] = [];
@@ -178,8 +186,9 @@ function main(argv: string[]): void {
       arch: vm ? arch : undefined,
       cpus,
       cmdline: positionals[0], // as QEMU's -kernel passes it: "<file> <append>"
-      append: values.append ?? '',
-      initrd,
+      append: values.append ?? '', // QEMU: Linux gets '' without -append
+      modules,
+      initrd: linuxInitrd,
       trace: traceCats.size
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
         : null,

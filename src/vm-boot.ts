@@ -45,7 +45,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
-  /** A Multiboot or Linux kernel's command line (QEMU's -append). */
+  /**
+   * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
+   * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
+   * gets `append` alone, as under QEMU; `cmdline` is then the kernel's file name.
+   */
   cmdline?: string;
   /** A Linux kernel's initrd (QEMU's -initrd). */
   initrd?: Uint8Array;
@@ -61,10 +65,10 @@ export interface VmBootOptions extends BootSectorRunOptions {
   firmwareTables?: boolean;
   /** What VM exits cost in virtual time (default KVM-like, vmm/exit-cost.ts). */
   exitCosts?: Readonly<ExitCosts>;
-  /** QEMU's -append: the kernel command line after the kernel's name. */
+  /** QEMU's -append (see `cmdline`). */
   append?: string;
-  /** QEMU's -initrd: for a Multiboot kernel, its modules (each "file args"), read by the caller. */
-  initrd?: { name: string; data: Uint8Array }[];
+  /** QEMU's -initrd for a Multiboot kernel: its modules (each named "file args"), read by the caller. */
+  modules?: { name: string; data: Uint8Array }[];
 }
 
 /**
@@ -160,7 +164,7 @@ export function isLinuxKernel(image: Uint8Array): boolean {
 /** Boot a Linux kernel through its PVH entry, as QEMU's -kernel/-append/-initrd do with a vmlinux. */
 export function runLinuxVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadLinuxKernel(pc, image, opts.cmdline ?? '', opts.initrd);
+  loadLinuxKernel(pc, image, opts.append ?? opts.cmdline ?? '', opts.initrd);
   return runPcVm(pc, opts);
 }
 
@@ -221,7 +225,7 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
  */
 export function runMultibootVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadMultibootKernel(pc, image, multibootCmdline(opts), opts.initrd);
+  loadMultibootKernel(pc, image, multibootCmdline(opts), opts.modules);
   return runPcVm(pc, opts);
 }
 

@@ -87,10 +87,19 @@ describe('hvemu run <Multiboot kernel>', () => {
     expect(out.subarray(8, 12).toString('latin1')).toBe(mod.slice(0, 4));
   });
 
-  it('--append is refused for an image that is not a Multiboot kernel', () => {
+  it('a Linux kernel (PVH): --append is its whole command line, --initrd its initrd, as QEMU gives them', () => {
+    const pvh = join(ROOT, 'guests', 'pvh-hello');
+    const json = JSON.parse(readFileSync(join(pvh, 'expected.json'), 'utf8'));
+    const initrd = file('initrd.txt', new TextEncoder().encode(json.initrd));
+    const r = hvemu('run', join(pvh, 'pvh-hello.img'), '--append', json.cmdline, '--initrd', initrd);
+    expect(r.stdout).toBe(readFileSync(join(pvh, 'expected.txt'), 'latin1'));
+    expect(r.status).toBe(json.exitStatus);
+  });
+
+  it('--append is refused for an image that is not a Multiboot or Linux kernel', () => {
     const r = hvemu('run', file('bs.img', Uint8Array.from([0xf4])), '--append', 'x');
     expect(r.status).toBe(8);
-    expect(r.stderr).toMatch(/--append and --initrd are for a Multiboot kernel/);
+    expect(r.stderr).toMatch(/--append and --initrd are for a Multiboot or Linux kernel/);
   });
 
   it('--arch none is refused: a Multiboot kernel runs as a VM', () => {
