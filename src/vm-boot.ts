@@ -13,6 +13,7 @@ import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { type ExitCosts, KVM_LIKE_EXIT_COSTS } from './vmm/exit-cost.js';
+import { addLinuxKernelItems } from './vmm/firmware/fw-cfg-pc.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -195,6 +196,14 @@ export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, in
       throw new ImageError(`not a bootable Linux kernel: ${e.message}`);
     throw e;
   }
+  // hvm_start_info.cmdline_paddr (offset 24): where the loader put the command line.
+  const cmdlineAddr = Number(new DataView(ram.buffer, ram.byteOffset).getBigUint64(pvh.startInfo + 24, true));
+  addLinuxKernelItems(pc.platform.fwCfg, {
+    entry: pvh.entry,
+    cmdline,
+    cmdlineAddr,
+    initrd: pvh.initrd && initrd ? { addr: pvh.initrd.addr, data: initrd } : undefined,
+  });
   const data = flat(0x10, 0x3);
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, {
     cs: flat(0x08, 0xb),

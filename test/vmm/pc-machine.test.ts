@@ -3,8 +3,11 @@
 // (and QEMU's pc machine presents), the PIIX4 PMBA/PMREGMISC decode of the ACPI PM block, the PM
 // timer's rate (3.579545 MHz, ACPI 6.5 4.8.3.3) against the VM's virtual clock, the FADT pointing
 // to it, and QEMU's pc-testdev (hw/misc/pc-testdev.c).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createPcVm } from '../../src/vm-boot.js';
+import { createPcVm, loadLinuxKernel } from '../../src/vm-boot.js';
 import { PM_TIMER_HZ, pmTimerNs, pmTimerTicks } from '../../src/vmm/devices/acpi-pm.js';
 import { FADT } from '../../src/vmm/firmware/acpi-fadt.js';
 
@@ -157,6 +160,30 @@ describe('ACPI tables through fw_cfg (what OVMF reads)', () => {
     expect(fadtPmTimer(read('etc/acpi/tables'))).toBe(0x608);
     cfgWrite(1, 3, 0x40, 4, 0xb001); // OVMF's PcdAcpiPmBaseAddress
     expect(fadtPmTimer(read('etc/acpi/tables'))).toBe(0xb008);
+  });
+});
+
+describe('fw_cfg kernel items for a Linux kernel (QEMU -kernel/-append/-initrd)', () => {
+  it('the command line (size with its NUL, the string, where it is) and the initrd (address, size, bytes)', () => {
+    const { pc, p } = machine();
+    const image = readFileSync(join(import.meta.dirname, '..', '..', 'guests', 'pvh-hello', 'pvh-hello.img'));
+    const initrd = new TextEncoder().encode('INITRD!');
+    loadLinuxKernel(pc, new Uint8Array(image), 'console=ttyS0 x=1', initrd);
+    const item = (key: number, n: number) => {
+      p.portWrite(0x510, 2, key);
+      return Array.from({ length: n }, () => p.portRead(0x511, 1));
+    };
+    const u32 = (key: number) => item(key, 4).reduce((v, b, i) => v + b * 2 ** (8 * i), 0);
+    expect(u32(0x14)).toBe('console=ttyS0 x=1'.length + 1);
+    expect(String.fromCharCode(...item(0x15, 18))).toBe('console=ttyS0 x=1\0');
+    const ram = pc.vm.loaderRam();
+    const at = u32(0x13);
+    expect(new TextDecoder().decode(ram.subarray(at, at + 17))).toBe('console=ttyS0 x=1');
+    expect(u32(0x0b)).toBe(7);
+    const initrdAt = u32(0x0a);
+    expect(initrdAt % 4096).toBe(0);
+    expect(new TextDecoder().decode(ram.subarray(initrdAt, initrdAt + 7))).toBe('INITRD!');
+    expect(String.fromCharCode(...item(0x12, 7))).toBe('INITRD!');
   });
 });
 

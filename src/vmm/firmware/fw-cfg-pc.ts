@@ -4,8 +4,15 @@
 // -smp N (one thread per socket, so APIC IDs 0..N-1) and no NUMA.
 import {
   FW_CFG_BOOT_MENU,
+  FW_CFG_CMDLINE_ADDR,
+  FW_CFG_CMDLINE_DATA,
+  FW_CFG_CMDLINE_SIZE,
   FW_CFG_E820_TABLE,
+  FW_CFG_INITRD_ADDR,
+  FW_CFG_INITRD_DATA,
+  FW_CFG_INITRD_SIZE,
   FW_CFG_IRQ0_OVERRIDE,
+  FW_CFG_KERNEL_ENTRY,
   FW_CFG_MAX_CPUS,
   FW_CFG_NB_CPUS,
   FW_CFG_NOGRAPHIC,
@@ -81,4 +88,30 @@ export function addPcFwCfgItems(fw: FwCfg, o: PcFwCfgOptions): void {
   // -boot reboot-timeout left unset: -1, never reboot after a failed boot.
   const wait = new Uint8Array(4).fill(0xff);
   fw.addFile('etc/boot-fail-wait', wait);
+}
+
+export interface LinuxKernelItems {
+  /** The entry point the loader used (the PVH entry). */
+  entry: number;
+  cmdline: string;
+  /** Where the loader put the command line in RAM. */
+  cmdlineAddr: number;
+  initrd?: { addr: number; data: Uint8Array };
+}
+
+/**
+ * What QEMU's -kernel/-append/-initrd add to fw_cfg for a Linux kernel (hw/i386/x86.c): the entry,
+ * the command line (size with its NUL, and the string), the initrd's address, size and bytes. QEMU
+ * also gives the command line's address for a bzImage; hvemu gives where it put it.
+ */
+export function addLinuxKernelItems(fw: FwCfg, k: LinuxKernelItems): void {
+  fw.addU32(FW_CFG_KERNEL_ENTRY, k.entry);
+  fw.addU32(FW_CFG_CMDLINE_ADDR, k.cmdlineAddr);
+  fw.addU32(FW_CFG_CMDLINE_SIZE, new TextEncoder().encode(k.cmdline).length + 1);
+  fw.addString(FW_CFG_CMDLINE_DATA, k.cmdline);
+  if (k.initrd) {
+    fw.addU32(FW_CFG_INITRD_ADDR, k.initrd.addr);
+    fw.addU32(FW_CFG_INITRD_SIZE, k.initrd.data.length);
+    fw.addBytes(FW_CFG_INITRD_DATA, k.initrd.data);
+  }
 }
