@@ -1,12 +1,14 @@
 // The PC around a VM's vCPUs, as KVM's in-kernel irqchip and QEMU's pc machine put it together:
 // the 8259 pair (20h/21h, A0h/A1h, ELCR 4D0h/4D1h), the 8254 PIT (40h-43h) with port 61h,
 // the MC146818 RTC and CMOS (70h/71h), port 92h (A20), a 16550 UART as COM1 (3F8h-3FFh, the
-// console) and the I/O APIC at 0xFEC00000; QEMU's machine interface for -kernel guests: fw_cfg
-// (510h/511h, DMA at 514h) and pc-testdev (E0h-EBh, 2000h-2017h, 0xFF000000); the PCI
-// configuration mechanism (CF8h/CFCh) with the i440FX/PIIX3/PIIX4 functions, the PIIX4's ACPI PM
-// block (with its PM timer) and the PIIX3 reset control register CF9h. Ports 0xE9, 0x402 (debug
-// consoles) and 0xF4 (isa-debug-exit) stay unclaimed: they reach userspace as KVM_EXIT_IO, as
-// they do under KVM. docs/platform.md describes the machine.
+// console), the I/O APIC at 0xFEC00000, and the devices a disk-booted guest expects
+// (pc-legacy.ts: the 8042 keyboard controller, VGA text mode, the primary ATA channel); QEMU's
+// machine interface for -kernel guests: fw_cfg (510h/511h, DMA at 514h) and pc-testdev (E0h-EBh,
+// 2000h-2017h, 0xFF000000); the PCI configuration mechanism (CF8h/CFCh) with the
+// i440FX/PIIX3/PIIX4 functions, the PIIX4's ACPI PM block (with its PM timer) and the PIIX3 reset
+// control register CF9h. Ports 0xE9, 0x402 (debug consoles) and 0xF4 (isa-debug-exit) stay
+// unclaimed: they reach userspace as KVM_EXIT_IO, as they do under KVM. docs/platform.md
+// describes the QEMU-facing machine.
 //
 // ISA interrupt lines go to both interrupt controllers, as on a PC with an I/O APIC: IRQ n to the
 // 8259 pair's input n and to I/O APIC pin n, except IRQ 0 (the PIT), which is wired to pin 2 (the
@@ -15,8 +17,10 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
+import { A20_PORT92, A20Gate } from './devices/a20-gate.js';
 import { AcpiPm } from './devices/acpi-pm.js';
 import { CMOS_CENTURY, CmosRtc } from './devices/cmos-rtc.js';
+import type { DiskImage } from './devices/disk-image.js';
 import { FW_CFG_PORT_DMA, FW_CFG_PORT_SEL, FwCfg } from './devices/fw-cfg.js';
 import {
   PC_TESTDEV_IOMEM,
@@ -39,6 +43,7 @@ import {
   TABLES_FILE,
 } from './firmware/acpi-fw-cfg.js';
 import { addPcFwCfgItems } from './firmware/fw-cfg-pc.js';
+import { PcLegacyDevices } from './pc-legacy.js';
 import { I440fxChipset, SCI_IRQ } from './pci/i440fx.js';
 import { PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PciHost } from './pci/pci-host.js';
 import type { Vm } from './vm.js';
@@ -61,6 +66,8 @@ export interface PcPlatformOptions {
   onPowerOff?: () => void;
   /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
   rtcEpochMs?: number;
+  /** Hard disks on the primary ATA channel: master, then slave (none: no controller). */
+  disks?: (DiskImage | null)[];
 }
 
 export class PcPlatform {
@@ -75,6 +82,9 @@ export class PcPlatform {
   readonly chipset: I440fxChipset;
   readonly acpiPm: AcpiPm;
   readonly testdev: PcTestdev;
+  /** The A20 line, driven by port 92h and the 8042's output port. */
+  readonly a20: A20Gate;
+  readonly legacy: PcLegacyDevices;
 
   constructor(
     private readonly vm: Vm,
@@ -117,13 +127,12 @@ export class PcPlatform {
     });
     ports.register(0x70, 2, this.rtc);
 
+    this.a20 = new A20Gate((on) => vm.setA20(on));
     ports.register(
       0x92,
       1,
       new Port92(
-        (on) => {
-          vm.setA20(on);
-        },
+        (on) => this.a20.set(A20_PORT92, on),
         () => opts.onReset?.(),
       ),
     );
@@ -132,8 +141,17 @@ export class PcPlatform {
       name: 'com1',
       sink: opts.console,
       irq: (level) => this.setIsaIrq(COM1_IRQ, level),
+      onRxRoom: () => this.legacy.feedSerial(),
     });
     ports.register(COM1_BASE, 8, this.com1);
+
+    this.legacy = new PcLegacyDevices(vm, {
+      setIrq: (irq, level) => this.setIsaIrq(irq, level),
+      a20: this.a20,
+      reset: () => opts.onReset?.(),
+      disks: opts.disks ?? [],
+      com1: this.com1,
+    });
 
     this.fwCfg = new FwCfg(vm.guestMemory);
     ports.register(FW_CFG_PORT_SEL, 2, this.fwCfg.ioPorts);
