@@ -91,13 +91,13 @@ const RUN_FLAGS = {
     type: 'string',
     value: 'CMDLINE',
     default: '(none)',
-    help: "a kernel's command line: a Linux kernel gets CMDLINE, a Multiboot kernel its file name, a space and CMDLINE. QEMU: -append",
+    help: "a kernel's command line: a Linux kernel gets CMDLINE, a Multiboot kernel its file name, a space and CMDLINE (as QEMU's, the space even without -append). QEMU: -append",
   },
   initrd: {
     type: 'string',
     value: 'FILE',
     default: '(none)',
-    help: "a Linux kernel's initrd (PVH module 0). QEMU: -initrd",
+    help: "a Linux kernel's initrd (PVH module 0), or a Multiboot kernel's modules, 'file args,file args'. QEMU: -initrd",
   },
   disk: {
     type: 'string',
@@ -326,6 +326,7 @@ async function run(args: string[]): Promise<void> {
   let image: Uint8Array = new Uint8Array(0);
   let linux = false;
   let initrd: Uint8Array | undefined;
+  const modules: { name: string; data: Uint8Array }[] = [];
   try {
     if (images.length === 1) {
       // A disk given as the image is the boot disk, ahead of any --disk; it is not read whole.
@@ -337,8 +338,12 @@ async function run(args: string[]): Promise<void> {
       }
     }
     for (const d of diskPaths) if (d !== undefined) checkDiskFile(d);
+    // -initrd: a Linux kernel's initrd is one file; a Multiboot kernel's are modules, "file args,...".
     const i = str('initrd');
-    if (i !== undefined) initrd = readImageFile(i, memory, "the guest's RAM");
+    if (i !== undefined && linux) initrd = readImageFile(i, memory, "the guest's RAM");
+    else
+      for (const spec of (i ?? '').split(',').filter((x) => x !== ''))
+        modules.push({ name: spec, data: readImageFile(spec.split(' ')[0], memory, "the guest's RAM") });
   } catch (e) {
     if (e instanceof RefusedFile) fail(e.message);
     throw e;
@@ -354,8 +359,8 @@ async function run(args: string[]): Promise<void> {
       `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
     );
   const append = str('append');
-  if (append !== undefined && !kernel) fail(`--append is a kernel's command line; ${path} is not a kernel`);
-  if (initrd !== undefined && !linux) fail(`--initrd is a Linux kernel's; ${path} is not one`);
+  if ((append !== undefined || str('initrd') !== undefined) && (!kernel || sevEs))
+    fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
 
   const disks = diskPaths.length > 0;
   const arch = oneOf(str('arch') ?? (kernel || sevEs || disks ? 'svm' : 'none'), 'arch', [
@@ -396,8 +401,9 @@ async function run(args: string[]): Promise<void> {
     kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
     arch: arch === 'none' ? undefined : arch,
     cpus,
-    // As QEMU's -kernel/-append pass it: Multiboot gets the file name first, Linux only -append.
-    cmdline: linux ? (append ?? '') : append === undefined ? path : `${path} ${append}`,
+    cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot
+    append: append ?? '', // QEMU: Linux gets '' without -append
+    modules,
     initrd,
     trace,
     maxInstructions,

@@ -11,6 +11,10 @@ export interface RunJob {
   arch: 'svm' | 'vmx' | undefined;
   cpus: number;
   cmdline: string;
+  /** QEMU's -append ('' without it): see VmBootOptions.cmdline. */
+  append: string;
+  /** A Multiboot kernel's modules (QEMU's -initrd "file args,..."). */
+  modules: { name: string; data: Uint8Array }[];
   initrd: Uint8Array | undefined;
   trace: string[];
   maxInstructions: number;

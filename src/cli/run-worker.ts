@@ -75,6 +75,8 @@ function run(job: RunJob): WorkerReply {
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,
+    append: job.append,
+    modules: job.modules,
     initrd: job.initrd,
     trace: trace.size ? (cat: string, line: string) => trace.has(cat) && toStderr(line) : null,
     maxInstructions: job.maxInstructions,
