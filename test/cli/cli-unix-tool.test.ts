@@ -311,7 +311,10 @@ describe('sizes, QEMU spellings, unknown options', () => {
   it.each([
     [['--memory', '64X'], /--memory: '64X' is not a size/],
     [['--memory', '4G'], /--memory must be whole 4 KiB pages from 1M to 3G, not 4 GiB/],
-    [['-append', 'console=ttyS0'], /--append is a kernel's command line; .*hello64\.img is not a kernel/],
+    [
+      ['-append', 'console=ttyS0'],
+      /--append and --initrd are for a Multiboot or Linux kernel .*hello64\.img is neither/,
+    ],
     [['-fda', 'floppy.img'], /-fda is QEMU's: hvemu has no floppy drive/],
     [['-enable-kvm'], /-enable-kvm is QEMU's: hvemu is the accelerator: --arch svm/],
     [['-smp', '4,sockets=2'], /hvemu takes only the vCPU count/],
