@@ -11,6 +11,7 @@ import { updateSegCheck } from '../segment-check.js';
 import {
   checkFarTarget,
   desc,
+  descLimit,
   fault,
   loadCodeSegment,
   loadCsReal,
@@ -131,6 +132,18 @@ function wrapStack(cpu: Cpu, sp: number): number {
 
 // ---------------------------------------------------------------- far transfers
 
+/**
+ * The new RIP of a far transfer against the target code descriptor in `desc`: canonical for a
+ * 64-bit segment, within the limit otherwise, else #GP(0) before anything changes (SDM vol 2 JMP,
+ * CALL, RET, IRET; APM vol 3 the same).
+ */
+function checkFarRip(cpu: Cpu, offset: number): void {
+  const hi = desc[1];
+  if (cpu.longMode && hi & (1 << 21)) {
+    if (offset < -CANON || offset >= CANON) fault(cpu, GP, 0);
+  } else if (offset > descLimit(desc[0], hi)) fault(cpu, GP, 0);
+}
+
 /** Far JMP/CALL to sel:offset (direct, no gates). */
 function farTransfer(cpu: Cpu, sel: number, offset: number, call: boolean, size: number): void {
   if (!cpu.protectedMode || cpu.eflags & VM) {
@@ -143,13 +156,7 @@ function farTransfer(cpu: Cpu, sel: number, offset: number, call: boolean, size:
     return;
   }
   checkFarTarget(cpu, sel);
-  const hi = desc[1];
-  const long = cpu.longMode && (hi & (1 << 21)) !== 0;
-  const limit =
-    hi & (1 << 23)
-      ? ((desc[0] & 0xffff) | (hi & 0xf0000)) * 4096 + 0xfff
-      : (desc[0] & 0xffff) | (hi & 0xf0000);
-  if (!long && offset > limit) fault(cpu, GP, 0);
+  checkFarRip(cpu, offset);
   if (call) {
     const retCs = cpu.segSel[CS];
     const ret = cpu.rip;
@@ -210,6 +217,7 @@ export function retFar(cpu: Cpu, insn: Insn): void {
     return;
   }
   const rpl = checkReturnCs(cpu, sel);
+  checkFarRip(cpu, offset);
   if (rpl > cpu.cpl) {
     const spLo = peek(cpu, 2 * size + insn.imm, size);
     const newSp = size === 8 ? cpu.t32[7] * TWO32 + (spLo >>> 0) : size === 4 ? spLo >>> 0 : spLo;
@@ -276,6 +284,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
   const fl = peek(cpu, 2 * size, size) >>> 0;
   if (fl & VM && cpu.cpl === 0 && size === 4) fault(cpu, GP, 0); // return to virtual-8086 mode: not offered
   const rpl = checkReturnCs(cpu, sel);
+  checkFarRip(cpu, size === 2 ? offset & 0xffff : offset);
   const toOuter = rpl > cpu.cpl;
   const popsStack = toOuter || cpu.codeSize === 64;
   let newSp = 0,
