@@ -9,6 +9,7 @@ import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } f
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
+import { VMM_MSRS, VmmMsrs } from '../vmm/vmm-msrs.js';
 import { SvmHardware } from './hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
@@ -78,6 +79,8 @@ export class SvmVcpu implements BackendVcpu {
   readonly vmcb: Vmcb;
   protected readonly out = new Int32Array(4);
   private readonly mmio: MmioEmulation;
+  /** The MSRs this vCPU's hypervisor holds (vmm-msrs.ts). */
+  readonly msrs = new VmmMsrs();
 
   constructor(
     readonly id: number,
@@ -265,7 +268,7 @@ export class SvmVcpu implements BackendVcpu {
       case SVM_EXIT_NPF:
         return this.npf(run);
       case SVM_EXIT_MSR:
-        return this.msrInterception(run);
+        return this.msrInterception();
       case SVM_EXIT_PAUSE:
         this.advance();
         return YIELD;
@@ -309,8 +312,8 @@ export class SvmVcpu implements BackendVcpu {
     return this.internalError(run, SVM_EXIT_VMGEXIT, 'VMGEXIT exit from a guest that is not SEV-ES');
   }
 
-  /** MSR exits: only EFER is intercepted; the guest sees and sets it without SVME. */
-  protected msrInterception(run: RunState): number {
+  /** MSR exits: the APIC's MSRs, the VMM's own (vmm-msrs.ts), and EFER, which the guest sees and sets without SVME. */
+  protected msrInterception(): number {
     const c = this.vmcb;
     const msr = this.cpu.r32[2] >>> 0;
     const write = c.get64('exit_info_1') === 1n;
@@ -333,7 +336,21 @@ export class SvmVcpu implements BackendVcpu {
       return RESUME;
     }
     if (msr !== MSR_EFER) {
-      return this.internalError(run, SVM_EXIT_MSR, `unexpected MSR exit for 0x${msr.toString(16)}`);
+      // The VMM's own MSRs, and MSRs outside the permission map's ranges (always intercepted,
+      // APM vol 2 15.11): #GP(0) for unknown ones, as KVM answers.
+      const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn);
+      const v = write ? null : this.msrs.read(msr);
+      if (write ? this.msrs.write(msr, value) : v !== null) {
+        if (v !== null) {
+          c.set64('rax', v & 0xffffffffn);
+          this.cpu.r64[2] = v >> 32n;
+        }
+        this.advance();
+      } else {
+        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        this.queueException(13, 0);
+      }
+      return RESUME;
     }
     const efer = c.get64('efer');
     if (!write) {
@@ -432,7 +449,7 @@ export class SvmBackend implements Backend {
       const msrpm = new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE);
       if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
-      for (const msr of [0x1b, 0x6e0]) setMsrIntercept(msrpm, msr, true, true);
+      for (const msr of [0x1b, 0x6e0, ...VMM_MSRS]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
     }
     return this.makeVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);

@@ -306,8 +306,14 @@ export class VmgexitHandler {
     const msr = Number((s.rcx as bigint) & 0xffffffffn);
     const write = s.sw_exit_info_1 !== 0n;
     const apic = this.svc.apic(this.vcpu.id);
-    if (!apic.owns(msr))
-      return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+    if (!apic.owns(msr)) {
+      const value = (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
+      const v = write ? null : this.vcpu.msrs.read(msr);
+      if (write ? !this.vcpu.msrs.write(msr, value) : v === null)
+        return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+      if (v !== null) this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
+      return this.answer(page, gpa, 0n, 0n);
+    }
     try {
       if (write)
         apic.msrWrite(msr, (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn));

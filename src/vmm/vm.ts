@@ -5,6 +5,7 @@
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
+import { APIC_BASE_EN } from '../apic/registers.js';
 import { CodeCache } from '../cpu/code-cache.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import { cpuid } from '../cpu/cpuid.js';
@@ -100,7 +101,11 @@ export class Vm {
       mmioInKernel: (id, gpa) => this.guestMmio[id].inKernel(gpa),
       userMmio: (id) => this.guestMmio[id].user,
       apic: (id) => this.vcpus[id].apic,
-      cpuid: (id, leaf, sub, out) => cpuid(this.vcpus[id].backend.cpu, leaf, sub, out),
+      cpuid: (id, leaf, sub, out) => {
+        cpuid(this.vcpus[id].backend.cpu, leaf, sub, out);
+        // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM vol 3 11.4.3; KVM updates it at run time).
+        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
+      },
       halt: (id) => this.vcpus[id].setMpState(KVM_MP_STATE_HALTED),
       trace: trace ? (cat, line) => trace(cat, line) : () => {},
       tracing: trace !== null,
@@ -140,6 +145,7 @@ export class Vm {
     });
     cpu.features.apic = true;
     cpu.features.x2apic = true;
+    cpu.features.tscDeadline = true;
     vcpu = new Vcpu(id, this.opts.backend.createVcpu(id, cpu, this.services), apic, (line) =>
       trace?.('mp', line),
     );

@@ -9,6 +9,7 @@ import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } f
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
+import { VmmMsrs } from '../vmm/vmm-msrs.js';
 import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
 import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
@@ -56,8 +57,8 @@ const EXIT_HANDLERS: Record<number, ExitHandler> = {
   [EXIT_REASON_VMCALL]: (v) => v.handleVmcall(),
   [EXIT_REASON_CR_ACCESS]: (v, run) => v.handleCr(run),
   [EXIT_REASON_IO_INSTRUCTION]: (v, run) => v.handleIo(run),
-  [EXIT_REASON_MSR_READ]: (v, run) => v.handleMsr(run, false),
-  [EXIT_REASON_MSR_WRITE]: (v, run) => v.handleMsr(run, true),
+  [EXIT_REASON_MSR_READ]: (v) => v.handleMsr(false),
+  [EXIT_REASON_MSR_WRITE]: (v) => v.handleMsr(true),
   [EXIT_REASON_PAUSE_INSTRUCTION]: (v) => v.handlePause(),
   [EXIT_REASON_EPT_VIOLATION]: (v, run) => v.handleEptViolation(run),
   [EXIT_REASON_EPT_MISCONFIG]: (v, run) => v.handleEptMisconfig(run),
@@ -73,6 +74,7 @@ class VmxVcpu implements BackendVcpu {
   private readonly vmcs: Vmcs;
   private readonly out = new Int32Array(4);
   private readonly mmio: MmioEmulation;
+  private readonly msrs = new VmmMsrs();
   /** An IN that went to userspace: its size, until completeUserspace puts the data into RAX. */
   private pendingIn = 0;
 
@@ -268,23 +270,26 @@ class VmxVcpu implements BackendVcpu {
     return run.exitIo(isIn, port, size, data);
   }
 
-  /** handle_rdmsr/handle_wrmsr: only the local APIC's MSRs exit (the MSR bitmap). */
-  handleMsr(run: RunState, write: boolean): number {
+  /**
+   * handle_rdmsr/handle_wrmsr: the local APIC's MSRs, the VMM's own (vmm-msrs.ts), and every MSR
+   * outside the bitmap's ranges (those always exit, SDM vol 3 25.1.3): #GP(0) for unknown ones.
+   */
+  handleMsr(write: boolean): number {
     const msr = this.cpu.r32[2] >>> 0;
     const apic = this.svc.apic(this.id);
-    if (!apic.owns(msr))
-      return this.internalError(
-        run,
-        write ? EXIT_REASON_MSR_WRITE : EXIT_REASON_MSR_READ,
-        `unexpected MSR exit for 0x${msr.toString(16)}`,
-      );
-    try {
-      if (write) apic.msrWrite(msr, (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0));
-      else {
-        const v = apic.msrRead(msr);
-        this.cpu.r64[0] = v & 0xffffffffn;
-        this.cpu.r64[2] = v >> 32n;
+    const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0);
+    if (!apic.owns(msr)) {
+      if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
+        this.skipEmulatedInstruction();
+      } else {
+        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        this.queueException(13, 0);
       }
+      return RESUME;
+    }
+    try {
+      if (write) apic.msrWrite(msr, value);
+      else this.setEdxEax(apic.msrRead(msr));
     } catch (e) {
       if (!(e instanceof ApicGpError)) throw e;
       this.queueException(13, 0); // the processor's #GP(0) for an illegal APIC MSR access
@@ -292,6 +297,14 @@ class VmxVcpu implements BackendVcpu {
     }
     this.skipEmulatedInstruction();
     return RESUME;
+  }
+
+  /** RDMSR's result into EDX:EAX (upper halves cleared); false for none. */
+  private setEdxEax(v: bigint | null): boolean {
+    if (v === null) return false;
+    this.cpu.r64[0] = v & 0xffffffffn;
+    this.cpu.r64[2] = v >> 32n;
+    return true;
   }
 
   /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */

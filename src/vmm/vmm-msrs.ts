@@ -1,0 +1,62 @@
+// MSRs the hypervisor answers itself, as KVM's kvm_get_msr_common/kvm_set_msr_common do for
+// registers the guest's processor model does not hold: the backends intercept them (MSR bitmap,
+// MSR permission map, or the GHCB's MSR exit) and ask here. An MSR nobody answers gets #GP(0) in
+// the guest, KVM's default (ignore_msrs=0), never a stop of the VM.
+
+/** IA32_MISC_ENABLE (Intel SDM vol 4 Table 2-2). */
+export const MSR_IA32_MISC_ENABLE = 0x1a0;
+/** Bit 11: branch trace storage unavailable; bit 12: PEBS unavailable (what KVM's vCPUs report). */
+export const MISC_ENABLE_BTS_UNAVAIL = 1n << 11n,
+  MISC_ENABLE_PEBS_UNAVAIL = 1n << 12n;
+/** AMD legacy performance counters: PerfEvtSel0-3 at C001_0000h-3h, PerfCtr0-3 at C001_0004h-7h (APM vol 2 13.2.1). */
+export const MSR_K7_EVNTSEL0 = 0xc0010000,
+  MSR_K7_PERFCTR3 = 0xc0010007;
+/** Intel IA32_PMC0/1 (C1h, C2h) and IA32_PERFEVTSEL0/1 (186h, 187h). */
+export const MSR_P6_PERFCTR0 = 0xc1,
+  MSR_P6_PERFCTR1 = 0xc2,
+  MSR_P6_EVNTSEL0 = 0x186,
+  MSR_P6_EVNTSEL1 = 0x187;
+
+/** Every MSR a backend must intercept so that VmmMsrs sees it. */
+export const VMM_MSRS: readonly number[] = [
+  MSR_IA32_MISC_ENABLE,
+  MSR_P6_PERFCTR0,
+  MSR_P6_PERFCTR1,
+  MSR_P6_EVNTSEL0,
+  MSR_P6_EVNTSEL1,
+  ...Array.from({ length: 8 }, (_, i) => MSR_K7_EVNTSEL0 + i),
+];
+
+function isPerfMsr(msr: number): boolean {
+  return (
+    (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) ||
+    msr === MSR_P6_PERFCTR0 ||
+    msr === MSR_P6_PERFCTR1 ||
+    msr === MSR_P6_EVNTSEL0 ||
+    msr === MSR_P6_EVNTSEL1
+  );
+}
+
+/** One vCPU's hypervisor-held MSRs. */
+export class VmmMsrs {
+  /** KVM's reset value: no BTS, no PEBS (the vCPU has neither). */
+  miscEnable = MISC_ENABLE_BTS_UNAVAIL | MISC_ENABLE_PEBS_UNAVAIL;
+
+  /** RDMSR: the value, or null for an MSR that takes #GP. */
+  read(msr: number): bigint | null {
+    if (msr === MSR_IA32_MISC_ENABLE) return this.miscEnable;
+    // No virtual PMU (CPUID leaf 0Ah reports version 0): the counters read 0, as KVM's do then.
+    if (isPerfMsr(msr)) return 0n;
+    return null;
+  }
+
+  /** WRMSR: true if taken, false for #GP. */
+  write(msr: number, value: bigint): boolean {
+    if (msr === MSR_IA32_MISC_ENABLE) {
+      this.miscEnable = BigInt.asUintN(64, value);
+      return true;
+    }
+    if (isPerfMsr(msr)) return true; // dropped, as KVM drops writes to a disabled PMU's counters
+    return false;
+  }
+}
