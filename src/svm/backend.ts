@@ -16,6 +16,7 @@ import {
   INTERCEPT_HLT,
   INTERCEPT_INTR,
   INTERCEPT_IOIO_PROT,
+  INTERCEPT_IRET,
   INTERCEPT_MSR_PROT,
   INTERCEPT_NMI,
   INTERCEPT_PAUSE,
@@ -25,6 +26,7 @@ import {
   IOPM_SIZE,
   MSRPM_SIZE,
   SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_NMI,
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
   SVM_EXIT_CPUID,
@@ -32,6 +34,7 @@ import {
   SVM_EXIT_HLT,
   SVM_EXIT_INTR,
   SVM_EXIT_IOIO,
+  SVM_EXIT_IRET,
   SVM_EXIT_MSR,
   SVM_EXIT_NMI,
   SVM_EXIT_NPF,
@@ -127,6 +130,9 @@ export class SvmVcpu implements BackendVcpu {
   /** RESET/INIT state (APM vol 2 14.1.3) in the VMCB save area. */
   vcpuReset(_initEvent: boolean): void {
     const c = this.vmcb;
+    this.nmiPending = false;
+    this.nmiMasked = false;
+    c.setIntercept(INTERCEPT_IRET, false);
     for (const s of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
       c.setSegment(s, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
     c.setSegment('cs', { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff0000n });
@@ -210,12 +216,15 @@ export class SvmVcpu implements BackendVcpu {
     this.vmcb.set('int_ctl', this.vmcb.get('int_ctl') & ~V_IRQ_MASK);
   }
 
-  /** Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). */
+  /**
+   * Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). An offer the
+   * guest has not taken yet is replaced when a higher vector has arrived since: it stays in the
+   * IRR, and the higher one goes first (SDM vol 3 11.8.3), as with KVM's injection at each entry.
+   */
   private syncInterruptsIn(): void {
     const c = this.vmcb;
-    if (this.offered >= 0) return;
     const v = this.svc.apic(this.id).pendingVector();
-    if (v < 0) return;
+    if (v < 0 || v === this.offered) return;
     c.set('int_vector', v);
     c.set('int_ctl', c.get('int_ctl') | V_IRQ_MASK);
     this.offered = v;
@@ -233,11 +242,55 @@ export class SvmVcpu implements BackendVcpu {
     return (this.vmcb.get64('rflags') & 0x200n) !== 0n && !(this.vmcb.get('int_state') & 1);
   }
 
+  /** An NMI from the local APIC the guest has not taken yet (KVM's nmi_pending). */
+  private nmiPending = false;
+  /** The guest is inside its NMI handler (KVM's nmi_masked): the processor keeps no such flag in the VMCB. */
+  private nmiMasked = false;
+
+  queueNmi(): void {
+    this.nmiPending = true;
+  }
+
+  /**
+   * svm_inject_nmi: EVENTINJ type NMI (APM vol 2 15.20) unless the guest is still in its NMI handler
+   * (IRET is intercepted until it ends, as KVM does) or another event is being injected. In an STI
+   * or MOV SS shadow one instruction runs first (KVM single-steps out of it). Returns this entry's budget.
+   */
+  private injectPendingNmi(budget: number): number {
+    const c = this.vmcb;
+    if (!this.nmiPending || this.nmiMasked || c.get('event_inj') & SVM_EVTINJ_VALID) return budget;
+    if (c.get('int_state') & 1) return 1;
+    c.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2) >>> 0);
+    this.nmiPending = false;
+    this.nmiMasked = true;
+    this.watchNmiHandlerEnd();
+    return budget;
+  }
+
+  /** How the end of the guest's NMI handler is learnt: the IRET intercept. */
+  protected watchNmiHandlerEnd(): void {
+    this.vmcb.setIntercept(INTERCEPT_IRET, true);
+  }
+
+  /** The guest's NMI handler has ended: the next NMI may be injected. */
+  nmiComplete(): void {
+    this.nmiMasked = false;
+  }
+
+  /** The NMI handler's IRET: let it run, then NMIs may be injected again. */
+  private iretInterception(): number {
+    this.vmcb.setIntercept(INTERCEPT_IRET, false);
+    this.emulateInstruction();
+    this.nmiComplete();
+    return RESUME;
+  }
+
   runOnce(budget: number, run: RunState): number {
     const waiting = this.mmio.resume(run);
     if (waiting >= 0) return waiting;
+    const steps = this.injectPendingNmi(budget);
     this.syncInterruptsIn();
-    const code = this.hw.vmrun(this.vmcbPa, budget);
+    const code = this.hw.vmrun(this.vmcbPa, steps);
     const c = this.vmcb;
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
     if (this.svc.tracing && code !== SVM_EXIT_IOIO && code !== SVM_EXIT_NPF && code !== SVM_EXIT_VMGEXIT)
@@ -251,6 +304,8 @@ export class SvmVcpu implements BackendVcpu {
       case SVM_EXIT_INTR:
       case SVM_EXIT_NMI:
         return RESUME;
+      case SVM_EXIT_IRET:
+        return this.iretInterception();
       case SVM_EXIT_CPUID: {
         const out = this.out;
         this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);

@@ -122,6 +122,9 @@ export class SevEsVcpu extends SvmVcpu {
     return (st & SVM_GUEST_INTERRUPT_MASK) !== 0 && !(st & 1);
   }
 
+  /** IRET cannot be intercepted in an SEV-ES guest: it says NMI Complete through the GHCB instead. */
+  protected override watchNmiHandlerEnd(): void {}
+
   override runOnce(budget: number, run: RunState): number {
     const pending = this.vmgexits.pendingUserIo(run);
     if (pending >= 0) return pending;

@@ -254,7 +254,9 @@ export class VmgexitHandler {
       case SVM_EXIT_INVD:
       case SVM_EXIT_MONITOR:
       case SVM_EXIT_MWAIT:
-      case SVM_VMGEXIT_NMI_COMPLETE:
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_VMGEXIT_NMI_COMPLETE: // the guest's NMI handler ended (GHCB spec: NMI Complete)
+        this.vcpu.nmiComplete();
         return this.answer(page, gpa, 0n, 0n);
       case SVM_VMGEXIT_MMIO_READ:
       case SVM_VMGEXIT_MMIO_WRITE:

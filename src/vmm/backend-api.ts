@@ -124,6 +124,8 @@ export interface BackendVcpu {
   completeUserspace(run: RunState): void;
   /** interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
   interruptAllowed(): boolean;
+  /** kvm_inject_nmi: the local APIC accepted an NMI (ICR or LVT); inject it when the guest can take it. */
+  queueNmi(): void;
   /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (legacy: CS = V << 8, RIP 0). */
   deliverSipiVector(vector: number): void;
   /** KVM_GET_REGS / KVM_SET_REGS for unprotected guests. */

@@ -11,7 +11,11 @@ import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { VmmMsrs } from '../vmm/vmm-msrs.js';
 import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
-import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
+import {
+  CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_NMI_WINDOW_EXITING,
+  X86_CR4_VMXE,
+} from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
 import {
   EXIT_REASON_CPUID,
@@ -24,6 +28,7 @@ import {
   EXIT_REASON_IO_INSTRUCTION,
   EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE,
+  EXIT_REASON_NMI_WINDOW,
   EXIT_REASON_PAUSE_INSTRUCTION,
   EXIT_REASON_PENDING_INTERRUPT,
   EXIT_REASON_TRIPLE_FAULT,
@@ -31,11 +36,13 @@ import {
   VMCS_FIELD as F,
   GUEST_ACTIVITY_ACTIVE,
   GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_NMI,
   GUEST_INTR_STATE_STI,
   INTR_INFO_DELIVER_CODE_MASK,
   INTR_INFO_VALID_MASK,
   INTR_TYPE_EXT_INTR,
   INTR_TYPE_HARD_EXCEPTION,
+  INTR_TYPE_NMI_INTR,
   VMX_EXIT_REASONS_FAILED_VMENTRY,
   vmxExitReasonName,
 } from './vmcs-fields.js';
@@ -52,6 +59,7 @@ const EXIT_HANDLERS: Record<number, ExitHandler> = {
   [EXIT_REASON_EXTERNAL_INTERRUPT]: () => RESUME, // the host timer: the quantum is over
   [EXIT_REASON_TRIPLE_FAULT]: (v, run) => v.handleTripleFault(run),
   [EXIT_REASON_PENDING_INTERRUPT]: (v) => v.handleInterruptWindow(),
+  [EXIT_REASON_NMI_WINDOW]: (v) => v.handleNmiWindow(),
   [EXIT_REASON_CPUID]: (v) => v.handleCpuid(),
   [EXIT_REASON_HLT]: (v) => v.handleHalt(),
   [EXIT_REASON_VMCALL]: (v) => v.handleVmcall(),
@@ -77,6 +85,8 @@ class VmxVcpu implements BackendVcpu {
   private readonly msrs = new VmmMsrs();
   /** An IN that went to userspace: its size, until completeUserspace puts the data into RAX. */
   private pendingIn = 0;
+  /** An NMI the local APIC accepted that the guest has not taken yet (KVM's nmi_pending). */
+  private nmiPending = false;
 
   constructor(
     readonly id: number,
@@ -100,6 +110,8 @@ class VmxVcpu implements BackendVcpu {
   vcpuReset(_initEvent: boolean): void {
     resetGuestState(this.vmcs);
     this.setWindowExiting(false);
+    this.setNmiWindowExiting(false);
+    this.nmiPending = false;
     this.pendingIn = 0;
     this.cpu.r32.fill(0);
     this.cpu.r32[4] = 0x600;
@@ -154,6 +166,7 @@ class VmxVcpu implements BackendVcpu {
   runOnce(budget: number, run: RunState): number {
     const waiting = this.mmio.resume(run);
     if (waiting >= 0) return waiting;
+    this.injectPendingNmi();
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
     this.completeInterrupts();
@@ -212,6 +225,12 @@ class VmxVcpu implements BackendVcpu {
   }
 
   /** Interrupt-window exiting (SDM 25.3): the window is open; the next entry injects. */
+  /** handle_nmi_window: the guest can take the NMI now; the next entry injects it. */
+  handleNmiWindow(): number {
+    this.setNmiWindowExiting(false);
+    return RESUME;
+  }
+
   handleInterruptWindow(): number {
     this.setWindowExiting(false);
     return RESUME;
@@ -372,6 +391,33 @@ class VmxVcpu implements BackendVcpu {
     const proc = this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
     const v = on ? proc | CPU_BASED_INTR_WINDOW_EXITING : proc & ~CPU_BASED_INTR_WINDOW_EXITING;
     this.vmcs.write32(F.CPU_BASED_VM_EXEC_CONTROL, v >>> 0);
+  }
+
+  private setNmiWindowExiting(on: boolean): void {
+    const proc = this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
+    const v = on ? proc | CPU_BASED_NMI_WINDOW_EXITING : proc & ~CPU_BASED_NMI_WINDOW_EXITING;
+    this.vmcs.write32(F.CPU_BASED_VM_EXEC_CONTROL, v >>> 0);
+  }
+
+  /** kvm_inject_nmi: an NMI from the local APIC (ICR or LVT) waits here for the guest to take it. */
+  queueNmi(): void {
+    this.nmiPending = true;
+  }
+
+  /**
+   * vmx_inject_nmi: a pending NMI goes in through VM-entry event injection once the guest has no
+   * virtual-NMI, STI or MOV SS blocking (vmx_nmi_allowed), else NMI-window exiting waits for that
+   * (SDM 25.2, 26.5). It comes before external interrupts (SDM vol 3 6.9 priorities).
+   */
+  private injectPendingNmi(): void {
+    if (!this.nmiPending || this.entryEventPending()) return;
+    const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS | GUEST_INTR_STATE_NMI;
+    if (this.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO) & blocked) {
+      this.setNmiWindowExiting(true);
+      return;
+    }
+    this.nmiPending = false;
+    this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0);
   }
 
   private entryEventPending(): boolean {

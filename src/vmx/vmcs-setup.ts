@@ -11,6 +11,7 @@ import {
   CPU_BASED_USE_MSR_BITMAPS,
   PIN_BASED_EXT_INTR_MASK,
   PIN_BASED_NMI_EXITING,
+  PIN_BASED_VIRTUAL_NMIS,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_ENABLE_RDTSCP,
   SECONDARY_EXEC_ENABLE_VPID,
@@ -97,7 +98,7 @@ export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: numb
   vmcs.vmclear();
   vmcs.write32(
     F.PIN_BASED_VM_EXEC_CONTROL,
-    adjustControls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING, VMX_CAPS.pin),
+    adjustControls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, VMX_CAPS.pin),
   );
   vmcs.write32(
     F.CPU_BASED_VM_EXEC_CONTROL,

@@ -6,6 +6,7 @@ import { arithFlags, getFlags, testCond } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { deliver, EV_EXCEPTION, EV_SOFTWARE } from '../interrupts.js';
 import { readLin16, readLin32, readLin64 } from '../mmu.js';
+import { InterceptKind } from '../ports.js';
 import { CS, DS, EFER_LMA, EFER_SCE, ES, FS, GP, GS, IF, IOPL, NT, OF, RF, SS, UD, VM } from '../regs.js';
 import { updateSegCheck } from '../segment-check.js';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../segments.js';
 import { loadRM64, memAddr, readRMNum, regSigned } from './operand.js';
 import { getSp, peek, push, setSp, writeFlags } from './stack.js';
+import { intercepted } from './system.js';
 
 const TWO32 = 4294967296;
 const CANON = 140737488355328;
@@ -265,6 +267,8 @@ function loadStackForReturn(cpu: Cpu, sel: number, newCpl: number): void {
 }
 
 export function iret(cpu: Cpu, insn: Insn): void {
+  // SVM's IRET intercept (APM vol 2 15.9): how a hypervisor learns that an NMI handler ended.
+  intercepted(cpu, InterceptKind.IRET, 0, 0);
   const size = insn.size;
   if (!cpu.protectedMode) {
     const ip = peek(cpu, 0, size);
