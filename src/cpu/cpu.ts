@@ -103,6 +103,16 @@ export class Cpu {
   cr8 = 0;
   efer = 0;
   readonly dr = new Float64Array(8);
+  /** DR7 enables a breakpoint: the run loop steps one instruction at a time (debug.ts). */
+  breakpointsArmed = false;
+  /** DR7 enables a data breakpoint: the slow memory paths check accesses (debug.ts). */
+  dataBreakpoints = false;
+  /** B0-B3 of data breakpoints the current instruction hit (reported as a #DB trap after it). */
+  dbHits = 0;
+  /** MOV SS/POP SS hold debug exceptions until after the next instruction (SDM vol 3 6.8.3). */
+  dbShadow = false;
+  /** DR6 bits of a #DB trap held by that shadow. */
+  dbHeld = 0;
   xcr0 = 1;
   readonly msr = new Map<number, bigint>();
   /** MSR ranges owned by other layers (x2APIC, SVM, SEV-ES), asked first. */
@@ -273,6 +283,8 @@ export class Cpu {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0;
     this.dr[7] = 0x400;
+    this.breakpointsArmed = this.dataBreakpoints = this.dbShadow = false;
+    this.dbHits = this.dbHeld = 0;
     this.xcr0 = 1;
     this.fcw = 0x37f;
     this.fsw = 0;

@@ -277,7 +277,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
     setSp(cpu, wrapStack(cpu, getSp(cpu) + 3 * size));
     loadCsReal(cpu, cs);
     cpu.rip = size === 4 ? ip >>> 0 : ip;
-    writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4);
+    writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4, true);
     unblockNmi(cpu);
     return;
   }
@@ -301,7 +301,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
   const oldCpl = cpu.cpl;
   const sp0 = getSp(cpu);
   // Flags are written with the privilege of the IRET itself (before the CPL changes).
-  writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4);
+  writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4, true);
   loadCodeSegment(cpu, sel, rpl);
   if (popsStack) {
     loadStackForReturn(cpu, newSs, rpl);

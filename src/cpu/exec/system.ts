@@ -3,6 +3,7 @@
 // Each asks the hypervisor's intercept port first where the manuals allow an intercept.
 import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../cpu.js';
 import { cpuid } from '../cpuid.js';
+import { debugRegsChanged } from '../debug.js';
 import { flushFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
 import {
@@ -222,9 +223,12 @@ export function movDr(cpu: Cpu, insn: Insn, toDr: boolean): void {
   intercepted(cpu, toDr ? InterceptKind.DR_WRITE : InterceptKind.DR_READ, n, 0);
   if (toDr) {
     let v = insn.size === 8 ? regSigned(cpu, insn.rm) : cpu.r32[insn.rm << 1] >>> 0;
-    if (n === 6) v = ((v % TWO32) | 0xffff0ff0) >>> 0;
-    else if (n === 7) v = ((v % TWO32) | 0x400) >>> 0;
+    // DR6/DR7 bits 63:32 are reserved (#GP(0) in 64-bit mode, APM vol 3 "MOV DRn").
+    if ((n === 6 || n === 7) && (v < 0 || v >= TWO32)) fault(cpu, GP, 0);
+    if (n === 6) v = (v | 0xffff0ff0) >>> 0;
+    else if (n === 7) v = ((v & ~0xd800) | 0x400) >>> 0; // bits 11, 12, 14, 15 read as 0, bit 10 as 1
     cpu.dr[n] = v;
+    if (n !== 6) debugRegsChanged(cpu);
   } else {
     const v = cpu.dr[n];
     cpu.r32[insn.rm << 1] = v % TWO32;

@@ -5,7 +5,9 @@
 // EPT, injects the VM-entry event and runs the guest; a VM exit stores the guest state back and
 // writes the exit reason and the exit information fields. The hypervisor is host code: the host-state
 // area is neither checked nor loaded, and VMLAUNCH takes the VMCS address (VMPTRLD folded in).
+
 import { type Cpu, FAULT, VMEXIT } from '../../cpu/cpu.js';
+import { debugRegsChanged } from '../../cpu/debug.js';
 import { decode } from '../../cpu/decode.js';
 import { ATT_EVENT } from '../../cpu/events.js';
 import { memAddr, readRM, regSigned, setReg, writeRM } from '../../cpu/exec/operand.js';
@@ -277,6 +279,7 @@ export class VmxHardware {
     cpu.cr4 = cr4 | 0;
     cpu.efer = efer;
     cpu.dr[7] = Number(vmcs.read(F.GUEST_DR7));
+    debugRegsChanged(cpu);
     cpu.r64[4] = vmcs.read(F.GUEST_RSP);
     cpu.rip = num(vmcs.read(F.GUEST_RIP));
     cpu.eflags = (Number(vmcs.read(F.GUEST_RFLAGS) & 0xffff_ffffn) | 2) >>> 0;
