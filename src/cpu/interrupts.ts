@@ -272,6 +272,8 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   if (!(hi & 0x8000)) fault(cpu, NP, vector * 8 + 2 + ext);
   const sel = lo >>> 16;
   const offset = gate[2] * TWO32 + (((lo & 0xffff) | (hi & 0xffff0000)) >>> 0);
+  // The target RIP must be canonical: #GP(EXT) (SDM vol 2 "INT n": IA-32e mode).
+  if (offset < -140737488355328 || offset >= 140737488355328) fault(cpu, GP, ext);
   const ist = hi & 7;
   const newCpl = gateTarget(cpu, sel, ext);
   if (!(desc[1] & (1 << 21)) || desc[1] & (1 << 22)) fault(cpu, GP, (sel & 0xfffc) + ext); // must be 64-bit code

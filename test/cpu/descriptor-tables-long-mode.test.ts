@@ -126,4 +126,16 @@ describe('descriptor tables at upper-half bases (long mode)', () => {
       expect(m.dv.getUint32(sp + 8, true)).toBe(MAIN + movRax.length + tail.length - 2); // at the return
     }
   });
+
+  it('a 64-bit gate whose offset is not canonical takes #GP(EXT)', () => {
+    const m = machine();
+    m.gate(0x40, 0x10100);
+    m.dv.setUint32(0x2000 + 0x40 * 16 + 8, 0x00008000, true); // offset bits 63:32: bit 47 set
+    m.load(MAIN, [0xcd, 0x40]); // int 0x40: software, EXT = 0
+    m.cpu.rip = MAIN;
+    run(m.cpu, 5);
+    expect(m.cpu.rip).toBe(GP_HANDLER + 1);
+    expect(m.dv.getUint32(STACK_TOP - 48, true)).toBe(0);
+    expect(m.dv.getUint32(STACK_TOP - 40, true)).toBe(MAIN); // nothing of the INT happened
+  });
 });
