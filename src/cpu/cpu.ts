@@ -223,6 +223,10 @@ export class Cpu {
   readonly tlbPhys = new Float64Array(TLB_SIZE * 6);
   /** Bit 0: global page; bit 1: part of a large page. */
   readonly tlbGlobal = new Uint8Array(TLB_SIZE * 6);
+  /** The second way (tlb.ts): what the first evicted, looked at only on a first-way miss. */
+  readonly tlbTag2 = new Float64Array(TLB_SIZE * 6).fill(Number.NaN);
+  readonly tlbPhys2 = new Float64Array(TLB_SIZE * 6);
+  readonly tlbGlobal2 = new Uint8Array(TLB_SIZE * 6);
   tlbHasLarge = false;
   /** Offset of the TLB bank in use for data reads / writes (supervisor or user). */
   tlbRead = 0;
