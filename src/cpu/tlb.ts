@@ -97,7 +97,7 @@ export function tlbSecondWay(cpu: Cpu, bankBase: number, lpn: number): number {
 /** Put an entry in the first way at `i`, moving the one it replaces to the second way. */
 export function tlbEnter(cpu: Cpu, i: number, lpn: number, page: number, g: number): void {
   const old = cpu.tlbTag[i];
-  if (old === old && old !== lpn) {
+  if (!Number.isNaN(old) && old !== lpn) {
     // A valid entry (not NaN) for another page: keep it in the second way of the same bank.
     const bankBase = i - (i & TLB_MASK);
     const j = bankBase + tlbIndex2(old);
