@@ -138,4 +138,24 @@ describe('descriptor tables at upper-half bases (long mode)', () => {
     expect(m.dv.getUint32(STACK_TOP - 48, true)).toBe(0);
     expect(m.dv.getUint32(STACK_TOP - 40, true)).toBe(MAIN); // nothing of the INT happened
   });
+
+  it('SYSEXIT to 64-bit code with a non-canonical RDX or RCX takes #GP(0) (Intel)', () => {
+    for (const [rdx, rcx] of [
+      [0x0000800000000000n, 0x70000n],
+      [0x10000n, 0x0000800000000000n],
+    ]) {
+      const m = makeLong64('GenuineIntel');
+      m.load(GP_HANDLER, [0xf4]);
+      m.gate(13, GP_HANDLER);
+      m.cpu.sysenterCs = 0x08;
+      m.cpu.r64[2] = rdx;
+      m.cpu.r64[1] = rcx;
+      m.load(MAIN, [0x48, 0x0f, 0x35]); // sysexitq
+      m.cpu.rip = MAIN;
+      run(m.cpu, 5);
+      expect(m.cpu.rip).toBe(GP_HANDLER + 1);
+      expect(m.cpu.cpl).toBe(0);
+      expect(m.dv.getUint32(STACK_TOP - 40, true)).toBe(MAIN);
+    }
+  });
 });

@@ -5,7 +5,7 @@
  * gates, CPL 0. Tables and code can be reached through either address.
  */
 import { flushBlocks } from '../../src/cpu/block.js';
-import { type Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S } from '../../src/cpu/cpu.js';
+import { type Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S, type Vendor } from '../../src/cpu/cpu.js';
 import { CS, DS, ES, FS, GS, SS } from '../../src/cpu/regs.js';
 import { updateSegCheck } from '../../src/cpu/segment-check.js';
 import { tlbFlushAll } from '../../src/cpu/tlb.js';
@@ -35,8 +35,8 @@ export interface Long64 {
   tablesAt(base: number): void;
 }
 
-export function makeLong64(): Long64 {
-  const pt = new PageTables('long', { nxe: true });
+export function makeLong64(vendor?: Vendor): Long64 {
+  const pt = new PageTables('long', { nxe: true, vendor });
   pt.map(0, 0, P | W | A, { leafLevel: 2 });
   pt.map(0xffffffff80000000n, 0, P | W | A, { leafLevel: 2 });
   const { cpu, dv } = pt;

@@ -429,6 +429,12 @@ export function sysexit(cpu: Cpu, insn: Insn): void {
     fault0(cpu, cpu.protectedMode ? UD : GP);
   if (cpu.cpl !== 0 || (cpu.sysenterCs & 0xfffc) === 0) fault(cpu, GP, 0);
   const to64 = insn.size === 8;
+  if (to64) {
+    // The new RIP (RDX) and RSP (RCX) must be canonical (SDM vol 2 "SYSEXIT").
+    const rip = regSigned(cpu, 2),
+      rsp = regSigned(cpu, 1);
+    if (rip < -CANON || rip >= CANON || rsp < -CANON || rsp >= CANON) fault(cpu, GP, 0);
+  }
   flatCs(cpu, ((cpu.sysenterCs + (to64 ? 32 : 16)) & 0xfffc) | 3, 3, to64);
   flatSs(cpu, ((cpu.sysenterCs + (to64 ? 40 : 24)) & 0xfffc) | 3, 3);
   cpu.cpl = 3;
