@@ -8,7 +8,6 @@
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
-import { cpuid } from './cpu/cpuid.js';
 import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
@@ -82,11 +81,11 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: opts.trace ?? null,
+    onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);
   const ncpus = opts.cpus ?? 1;
   for (let i = 0; i < ncpus; i++) vm.createVcpu();
-  if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
   const output: number[] = [];
   const platform = new PcPlatform(vm, {
     console: (b) => {
@@ -102,8 +101,8 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   for (const v of vm.vcpus) v.now = () => platform.clock.now();
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
-    cpuid(vm.vcpus[0].backend.cpu, 1, 0, id);
-    writeFirmwareTables(vm.guestRam(), {
+    vm.cpuid(1, 0, id);
+    writeFirmwareTables(vm.loaderRam(), {
       cpus: ncpus,
       ioApicId: IOAPIC_ID,
       ioApicAddr: IOAPIC_DEFAULT_BASE,
@@ -149,8 +148,8 @@ function checkBootSector(image: Uint8Array, memoryBytes: number): void {
 /** The whole image at 0x7C00; the BSP at 0000:7C00 in real mode with DL = 0x80. */
 export function loadBootSector(pc: PcVm, image: Uint8Array): void {
   checkBootSector(image, pc.vm.guestRamBytes);
-  pc.vm.guestRam().set(image, BOOT_ADDR);
-  const b = pc.vm.vcpus[0].backend;
+  pc.vm.loaderRam().set(image, BOOT_ADDR);
+  const b = pc.vm.vcpus[0];
   b.setSegment('cs', 0, 0, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(BOOT_ADDR);
@@ -160,7 +159,7 @@ export function loadBootSector(pc: PcVm, image: Uint8Array): void {
 
 /** The kernel and its information structure in RAM; the BSP at the entry stub. */
 export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
-  const ram = pc.vm.guestRam();
+  const ram = pc.vm.loaderRam();
   let state: ReturnType<typeof loadMultiboot>;
   try {
     state = loadMultiboot(image, ram, { cmdline });
@@ -174,7 +173,7 @@ export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string
         `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
       );
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
-  const b = pc.vm.vcpus[0].backend;
+  const b = pc.vm.vcpus[0];
   b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(ip);
@@ -191,7 +190,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
-  const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
+  const total = () => vm.vcpus.reduce((n, v) => n + v.backend.clock.icount, 0);
   const result = (
     stop: StopReason,
     message: string,
@@ -210,7 +209,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (!v.runnable()) continue;
       ran = true;
-      const cpu = v.backend.cpu;
+      const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
       const turnEnd = cpu.icount + QUANTUM;

@@ -42,7 +42,7 @@ export const CR0_RESET = 0x6000_0010;
 
 /** EPT for the VM (SDM 28.2.2): guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB WB pages, the rest absent. */
 export function buildEptTables(services: VmmServices): number {
-  const v = services.hostView;
+  const v = services.memory;
   const ram = services.guestRamBytes;
   const pml4 = services.allocHostPages(1);
   const pdpt = services.allocHostPages(1);
@@ -71,7 +71,7 @@ export function eptPointer(root: number): bigint {
  */
 export function buildMsrBitmap(services: VmmServices): number {
   const pa = services.allocHostPages(1);
-  const map = new Uint8Array(services.hostView.buffer, pa, 4096);
+  const map = new Uint8Array(4096);
   const intercept = (msr: number) => {
     for (const base of [0, 2048]) map[base + (msr >>> 3)] |= 1 << (msr & 7);
   };
@@ -79,6 +79,7 @@ export function buildMsrBitmap(services: VmmServices): number {
   intercept(0x6e0);
   for (const msr of VMM_MSRS) if (msr <= 0x1fff) intercept(msr); // the others always exit
   for (let msr = 0x800; msr <= 0x8ff; msr++) intercept(msr);
+  services.memory.write(pa, map);
   return pa;
 }
 
@@ -93,7 +94,7 @@ export const KVM_VMX_DEFAULT_PLE_WINDOW = 4096;
  */
 export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: number, vpid: number): Vmcs {
   const pa = services.allocHostPages(1);
-  const vmcs = new Vmcs(services.hostView, pa);
+  const vmcs = new Vmcs(services.memory, pa);
   vmcs.revisionId = VMCS_REVISION_ID;
   vmcs.vmclear();
   vmcs.write32(

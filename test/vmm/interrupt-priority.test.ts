@@ -30,7 +30,6 @@ for (const b of backends) {
     it('a higher vector that arrives second is still delivered first', () => {
       const vm = new Vm({ memoryBytes: 16 * MiB, vendor: b.vendor, backend: b.make() });
       vm.createVcpu();
-      const ram = vm.guestRam();
       const main = [
         0xfa, // cli
         ...wrmsr(0x1b, 0xfee00d00), // x2APIC on
@@ -42,22 +41,21 @@ for (const b of backends) {
         0x90,
         0xf4,
       ];
-      ram.set(main, BOOT);
-      const dv = new DataView(ram.buffer);
+      vm.memory.write(BOOT, Uint8Array.from(main));
       for (const [vec, at] of [
         [0x30, 0x7e00],
         [0x40, 0x7f00],
       ]) {
-        ram.set(handler(vec), at);
-        dv.setUint32(vec * 4, at, true);
+        vm.memory.write(at, Uint8Array.from(handler(vec)));
+        vm.memory.write(vec * 4, Uint8Array.of(at & 0xff, at >>> 8, 0, 0));
       }
       const v = vm.vcpus[0];
-      v.backend.setSegment('cs', 0, 0, 0xffff, 0x9b);
-      const regs = v.backend.getRegs();
+      v.setSegment('cs', 0, 0, 0xffff, 0x9b);
+      const regs = v.getRegs();
       regs.rip = BigInt(BOOT);
       regs.gpr[4] = 0x7000n;
-      v.backend.setRegs(regs);
-      v.mpState = KVM_MP_STATE_RUNNABLE;
+      v.setRegs(regs);
+      v.kvmSetMpState(KVM_MP_STATE_RUNNABLE);
       const seen: number[] = [];
       for (let i = 0; i < 20; i++) {
         const r = v.kvmRun(100_000);

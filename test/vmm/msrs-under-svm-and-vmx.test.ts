@@ -32,21 +32,20 @@ const backends = [
 function guest(b: (typeof backends)[number], code: number[]): { vm: Vm; v: Vcpu } {
   const vm = new Vm({ memoryBytes: 16 * MiB, vendor: b.vendor, backend: b.make() });
   vm.createVcpu();
-  const ram = vm.guestRam();
-  ram.set(code, BOOT);
+  vm.memory.write(BOOT, Uint8Array.from(code));
   // #GP handler: out 0xE9, al with AL = 0x0D, then hlt. Real mode: IVT entry 13 at 0:34h.
-  ram.set([0xb0, 0x0d, 0xe6, 0xe9, 0xf4], GP_HANDLER);
-  new DataView(ram.buffer).setUint32(13 * 4, GP_HANDLER, true);
+  vm.memory.write(GP_HANDLER, Uint8Array.of(0xb0, 0x0d, 0xe6, 0xe9, 0xf4));
+  vm.memory.write(13 * 4, Uint8Array.of(GP_HANDLER & 0xff, GP_HANDLER >>> 8, 0, 0));
   const v = vm.vcpus[0];
-  v.backend.setSegment('cs', 0, 0, 0xffff, 0x9b);
-  const regs = v.backend.getRegs();
+  v.setSegment('cs', 0, 0, 0xffff, 0x9b);
+  const regs = v.getRegs();
   regs.rip = BigInt(BOOT);
   regs.gpr[4] = 0x7000n;
-  v.backend.setRegs(regs);
-  v.mpState = KVM_MP_STATE_RUNNABLE;
+  v.setRegs(regs);
+  v.kvmSetMpState(KVM_MP_STATE_RUNNABLE);
   return { vm, v };
 }
-const gpr = (v: Vcpu, i: number): bigint => v.backend.getRegs().gpr[i];
+const gpr = (v: Vcpu, i: number): bigint => v.getRegs().gpr[i];
 
 /** Run to the HLT; a #GP on the way ends in the handler's OUT instead (reported as 'gp'). */
 function runGuest(v: Vcpu): 'hlt' | 'gp' {
@@ -160,13 +159,13 @@ for (const b of backends) {
         0xfe, // jmp $: the interrupt must come from the timer, not from a wake-up
       ];
       const { vm, v } = guest(b, code);
-      vm.guestRam().set([0xb0, 0x40, 0xe6, 0xe9, 0xf4], 0x7e00);
-      new DataView(vm.guestRam().buffer).setUint32(0x40 * 4, 0x7e00, true);
+      vm.memory.write(0x7e00, Uint8Array.of(0xb0, 0x40, 0xe6, 0xe9, 0xf4));
+      vm.memory.write(0x40 * 4, Uint8Array.of(0x00, 0x7e, 0, 0));
       // The scheduler's part: run in slices and let the timer catch up with the clock in between.
       let r = v.kvmRun(500);
       let fired = -1;
       for (let i = 0; i < 20 && r !== KVM_EXIT_IO; i++) {
-        if (v.apic.pollTimer()) fired = v.backend.cpu.icount;
+        if (v.apic.pollTimer()) fired = v.now();
         r = v.kvmRun(500);
       }
       expect(r).toBe(KVM_EXIT_IO);

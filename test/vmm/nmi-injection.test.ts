@@ -32,17 +32,16 @@ const backends = [
 function guest(b: (typeof backends)[number], main: number[], handler: number[]): Vcpu {
   const vm = new Vm({ memoryBytes: 16 * MiB, vendor: b.vendor, backend: b.make() });
   vm.createVcpu();
-  const ram = vm.guestRam();
-  ram.set(main, BOOT);
-  ram.set(handler, NMI_HANDLER);
-  new DataView(ram.buffer).setUint32(2 * 4, NMI_HANDLER, true); // IVT entry 2
+  vm.memory.write(BOOT, Uint8Array.from(main));
+  vm.memory.write(NMI_HANDLER, Uint8Array.from(handler));
+  vm.memory.write(2 * 4, Uint8Array.of(NMI_HANDLER & 0xff, NMI_HANDLER >>> 8, 0, 0)); // IVT entry 2
   const v = vm.vcpus[0];
-  v.backend.setSegment('cs', 0, 0, 0xffff, 0x9b);
-  const regs = v.backend.getRegs();
+  v.setSegment('cs', 0, 0, 0xffff, 0x9b);
+  const regs = v.getRegs();
   regs.rip = BigInt(BOOT);
   regs.gpr[4] = 0x7000n;
-  v.backend.setRegs(regs);
-  v.mpState = KVM_MP_STATE_RUNNABLE;
+  v.setRegs(regs);
+  v.kvmSetMpState(KVM_MP_STATE_RUNNABLE);
   return v;
 }
 
@@ -110,11 +109,11 @@ for (const b of backends) {
       const v = guest(b, main, handler);
       // Stop right after MOV SS, one instruction at a time.
       const afterMovSs = BigInt(BOOT + X2APIC_ON.length + 5);
-      for (let i = 0; i < 10 && v.backend.getRegs().rip !== afterMovSs; i++) v.kvmRun(1);
-      expect(v.backend.getRegs().rip).toBe(afterMovSs);
-      const regs = v.backend.getRegs();
+      for (let i = 0; i < 10 && v.getRegs().rip !== afterMovSs; i++) v.kvmRun(1);
+      expect(v.getRegs().rip).toBe(afterMovSs);
+      const regs = v.getRegs();
       regs.gpr[4] = 0x6000n; // a different SP, so a too-early NMI would show
-      v.backend.setRegs(regs);
+      v.setRegs(regs);
       v.apic.accept(DM_NMI, 0, false, true);
       const s = output(v);
       expect(s.charCodeAt(0)).toBe((0x7010 - 6) & 0xff); // not (0x6000 - 6) & 0xff

@@ -3,6 +3,7 @@
 // (segments, control registers, RIP, RSP, RAX, the SYSCALL MSRs at the same offsets), so the world
 // switch reads those with the VMCB save-area accessors; the rest (the other GPRs, x87/SSE) is here.
 import type { Cpu } from '../../cpu/cpu.js';
+import { type ControlBlockMemory, fillControlBlock } from '../../host/host-memory.js';
 import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../vmcb-layout.js';
 
 /** VMSA offsets of the GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
@@ -24,7 +25,7 @@ export const VMSA_XMM = 0x470; // XMM0-15, 16 bytes each
 export const VMSA_SIZE = 0x670;
 
 /** The save-area accessors (VMCB offsets 0x400+) over a VMSA page at `vmsaPa`. */
-export function vmsaSaveArea(view: DataView, vmsaPa: number): Vmcb {
+export function vmsaSaveArea(view: ControlBlockMemory, vmsaPa: number): Vmcb {
   return new Vmcb(view, vmsaPa - VMCB_SAVE_AREA_OFFSET, true);
 }
 
@@ -34,12 +35,12 @@ export function vmsaSaveArea(view: DataView, vmsaPa: number): Vmcb {
  * base FFFF0000, an AP at its SEV-ES reset block address), EFER.SVME set as VMRUN requires.
  */
 export function writeInitialVmsa(
-  view: DataView,
+  view: ControlBlockMemory,
   vmsaPa: number,
   cs: { selector: number; base: number; ip: number },
   edx: number,
 ): void {
-  new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096).fill(0);
+  fillControlBlock(view, vmsaPa, 4096);
   const s = vmsaSaveArea(view, vmsaPa);
   for (const seg of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
     s.setSegment(seg, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
