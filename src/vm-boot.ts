@@ -23,10 +23,18 @@ import {
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
 } from './vmm/kvm-abi.js';
-import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/multiboot.js';
+import { BzImageError, extractVmlinux, isBzImage } from './vmm/loaders/linux/bzimage.js';
+import { findPvhEntry, loadPvhKernel } from './vmm/loaders/linux/pvh.js';
+import {
+  flat,
+  hasMultibootMagic,
+  loadMultiboot,
+  MultibootError,
+  multibootMemoryMap,
+} from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
-import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
 
@@ -36,8 +44,10 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
-  /** A Multiboot kernel's command line (QEMU passes the kernel's file name; so does the CLI). */
+  /** A Multiboot or Linux kernel's command line (QEMU's -append). */
   cmdline?: string;
+  /** A Linux kernel's initrd (QEMU's -initrd). */
+  initrd?: Uint8Array;
   /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
   rtcEpochMs?: number;
   /** A backend built by the caller (e.g. SEV-ES's, which joins a launch); overrides `arch`. */
@@ -113,9 +123,68 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   return pc;
 }
 
-/** Run a boot sector or a Multiboot kernel, whichever the image is (a Multiboot magic decides). */
+/**
+ * Run a Linux kernel (a bzImage, or an ELF vmlinux with a PVH entry), a Multiboot kernel or a boot
+ * sector, whichever the image is.
+ */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  if (isLinuxKernel(image)) return runLinuxVm(image, opts);
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
+}
+
+/** A bzImage, or an ELF file with a PVH entry note (Linux's vmlinux). */
+export function isLinuxKernel(image: Uint8Array): boolean {
+  return isBzImage(image) || findPvhEntry(image) !== null;
+}
+
+/** Boot a Linux kernel through its PVH entry, as QEMU's -kernel/-append/-initrd do with a vmlinux. */
+export function runLinuxVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  const pc = createPcVm(opts);
+  loadLinuxKernel(pc, image, opts.cmdline ?? '', opts.initrd);
+  return runPcVm(pc, opts);
+}
+
+/** Where hvm_start_info, its module list, memory map and command line go (below the boot sector). */
+const PVH_INFO_ADDR = 0x5000;
+const PVH_INFO_ROOM = 0x2000;
+
+/**
+ * A bzImage's vmlinux (decompressed here) or a vmlinux, loaded at its physical addresses with
+ * hvm_start_info; the BSP starts at the entry stub, which enters the PVH entry point in flat 32-bit
+ * protected mode with EBX = hvm_start_info.
+ */
+export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, initrd?: Uint8Array): void {
+  const ram = pc.vm.loaderRam();
+  let pvh: ReturnType<typeof loadPvhKernel>;
+  try {
+    const elf = isBzImage(image) ? extractVmlinux(image) : image;
+    pvh = loadPvhKernel(elf, ram, {
+      cmdline,
+      initrd,
+      rsdpAddr: RSDP_ADDR,
+      infoAddr: PVH_INFO_ADDR,
+      infoRoom: PVH_INFO_ROOM,
+      memoryMap: multibootMemoryMap(pc.vm.guestRamBytes),
+    });
+  } catch (e) {
+    if (e instanceof MultibootError || e instanceof BzImageError)
+      throw new ImageError(`not a bootable Linux kernel: ${e.message}`);
+    throw e;
+  }
+  const data = flat(0x10, 0x3);
+  const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, {
+    cs: flat(0x08, 0xb),
+    ds: data,
+    cr0: 0x11,
+    eax: 0,
+    ebx: pvh.startInfo,
+    entry: pvh.entry,
+  });
+  const b = pc.vm.vcpus[0];
+  b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
+  const regs = b.getRegs();
+  regs.rip = BigInt(ip);
+  b.setRegs(regs);
 }
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {

@@ -92,10 +92,19 @@ export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number)
   const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
   page.set(cpu.st, VMSA_X87_REGS);
   page.set(cpu.xmm8, VMSA_XMM);
-  // The hypervisor runs next on this processor: it finds its own (here: zero) register values.
+  // The hypervisor runs next on this processor: it finds its own (here: zero or RESET) register
+  // values, the x87/SSE control words and TSC_AUX included (a non-SEV guest run next on this
+  // processor reads them with STMXCSR, FNSTCW, RDTSCP, XGETBV), and no record of its exceptions.
   cpu.r32.fill(0);
   cpu.xmm.fill(0);
   cpu.st.fill(0);
+  cpu.mxcsr = 0x1f80;
+  cpu.fcw = 0x37f;
+  cpu.fsw = 0;
+  cpu.ftw = 0xffff;
+  cpu.xcr0 = 1;
+  cpu.tscAux = 0;
+  cpu.excHistory.length = 0; // the guest's exceptions, RIPs and error codes (a triple-fault report's)
   cpu.dr[0] = cpu.dr[1] = cpu.dr[2] = cpu.dr[3] = 0;
   cpu.rip = 0;
   cpu.eflags = 2;
