@@ -3,6 +3,12 @@
 // MSR permission map, or the GHCB's MSR exit) and ask here. An MSR nobody answers gets #GP(0) in
 // the guest, KVM's default (ignore_msrs=0), never a stop of the VM.
 
+/**
+ * IA32_BIOS_SIGN_ID (8Bh; AMD's PATCH_LEVEL): the microcode revision in bits 63:32. Linux writes 0
+ * and reads it back after CPUID (SDM vol 3 9.11.7.1); KVM's vCPUs report revision 1.
+ */
+export const MSR_IA32_UCODE_REV = 0x8b;
+export const KVM_MICROCODE_VERSION = 0x1_0000_0000n;
 /** IA32_MISC_ENABLE (Intel SDM vol 4 Table 2-2). */
 export const MSR_IA32_MISC_ENABLE = 0x1a0;
 /** Bit 11: branch trace storage unavailable; bit 12: PEBS unavailable (what KVM's vCPUs report). */
@@ -19,6 +25,7 @@ export const MSR_P6_PERFCTR0 = 0xc1,
 
 /** Every MSR a backend must intercept so that VmmMsrs sees it. */
 export const VMM_MSRS: readonly number[] = [
+  MSR_IA32_UCODE_REV,
   MSR_IA32_MISC_ENABLE,
   MSR_P6_PERFCTR0,
   MSR_P6_PERFCTR1,
@@ -45,6 +52,7 @@ export class VmmMsrs {
   /** RDMSR: the value, or null for an MSR that takes #GP. */
   read(msr: number): bigint | null {
     if (msr === MSR_IA32_MISC_ENABLE) return this.miscEnable;
+    if (msr === MSR_IA32_UCODE_REV) return KVM_MICROCODE_VERSION;
     // No virtual PMU (CPUID leaf 0Ah reports version 0): the counters read 0, as KVM's do then.
     if (isPerfMsr(msr)) return 0n;
     return null;
@@ -56,6 +64,7 @@ export class VmmMsrs {
       this.miscEnable = BigInt.asUintN(64, value);
       return true;
     }
+    if (msr === MSR_IA32_UCODE_REV) return true; // a guest's write changes nothing (KVM: host-initiated only)
     if (isPerfMsr(msr)) return true; // dropped, as KVM drops writes to a disabled PMU's counters
     return false;
   }

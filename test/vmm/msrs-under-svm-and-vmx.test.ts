@@ -76,6 +76,13 @@ for (const b of backends) {
       expect(gpr(v, 2)).toBe(0n);
     });
 
+    it("IA32_BIOS_SIGN_ID (8Bh) takes Linux's write of 0 and reads microcode revision 1 in bits 63:32", () => {
+      const { v } = guest(b, [...movEcx(0x8b), ...movEax(0), ...movEdx(0), ...WRMSR, ...RDMSR, ...HLT]);
+      expect(runGuest(v)).toBe('hlt');
+      expect(gpr(v, 0)).toBe(0n);
+      expect(gpr(v, 2)).toBe(1n);
+    });
+
     it('the AMD and Intel performance counters of a vCPU without a PMU read 0 and take writes', () => {
       for (const msr of [0xc0010000, 0xc0010004, 0xc0010007, 0xc1, 0x186]) {
         const { v } = guest(b, [
