@@ -9,6 +9,12 @@
  */
 export const MSR_IA32_UCODE_REV = 0x8b;
 export const KVM_MICROCODE_VERSION = 0x1_0000_0000n;
+/**
+ * AMD SYSCFG (C001_0010h) and NB_CFG (C001_001Fh): KVM's vCPUs read both as 0 and take writes to
+ * NB_CFG without effect (Linux's AMD set-up reads the one and writes the other).
+ */
+export const MSR_K8_SYSCFG = 0xc0010010,
+  MSR_AMD64_NB_CFG = 0xc001001f;
 /** IA32_MISC_ENABLE (Intel SDM vol 4 Table 2-2). */
 export const MSR_IA32_MISC_ENABLE = 0x1a0;
 /** Bit 11: branch trace storage unavailable; bit 12: PEBS unavailable (what KVM's vCPUs report). */
@@ -27,6 +33,8 @@ export const MSR_P6_PERFCTR0 = 0xc1,
 export const VMM_MSRS: readonly number[] = [
   MSR_IA32_UCODE_REV,
   MSR_IA32_MISC_ENABLE,
+  MSR_K8_SYSCFG,
+  MSR_AMD64_NB_CFG,
   MSR_P6_PERFCTR0,
   MSR_P6_PERFCTR1,
   MSR_P6_EVNTSEL0,
@@ -53,6 +61,7 @@ export class VmmMsrs {
   read(msr: number): bigint | null {
     if (msr === MSR_IA32_MISC_ENABLE) return this.miscEnable;
     if (msr === MSR_IA32_UCODE_REV) return KVM_MICROCODE_VERSION;
+    if (msr === MSR_K8_SYSCFG || msr === MSR_AMD64_NB_CFG) return 0n;
     // No virtual PMU (CPUID leaf 0Ah reports version 0): the counters read 0, as KVM's do then.
     if (isPerfMsr(msr)) return 0n;
     return null;
@@ -65,6 +74,7 @@ export class VmmMsrs {
       return true;
     }
     if (msr === MSR_IA32_UCODE_REV) return true; // a guest's write changes nothing (KVM: host-initiated only)
+    if (msr === MSR_AMD64_NB_CFG) return true;
     if (isPerfMsr(msr)) return true; // dropped, as KVM drops writes to a disabled PMU's counters
     return false;
   }

@@ -83,6 +83,26 @@ for (const b of backends) {
       expect(gpr(v, 2)).toBe(1n);
     });
 
+    it('AMD SYSCFG and NB_CFG read 0; NB_CFG takes a write (what Linux does on AMD)', () => {
+      const { v } = guest(b, [
+        ...movEcx(0xc0010010),
+        ...RDMSR,
+        0x66,
+        0x89,
+        0xc3,
+        ...movEcx(0xc001001f),
+        ...movEax(0),
+        ...movEdx(0x4000),
+        ...WRMSR,
+        ...RDMSR,
+        ...HLT,
+      ]);
+      expect(runGuest(v)).toBe('hlt');
+      expect(gpr(v, 3)).toBe(0n);
+      expect(gpr(v, 0)).toBe(0n);
+      expect(gpr(v, 2)).toBe(0n);
+    });
+
     it('the AMD and Intel performance counters of a vCPU without a PMU read 0 and take writes', () => {
       for (const msr of [0xc0010000, 0xc0010004, 0xc0010007, 0xc1, 0x186]) {
         const { v } = guest(b, [
