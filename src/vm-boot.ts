@@ -1,10 +1,11 @@
 // Composition root: a guest as a VM on one or more vCPUs through a virtualization backend (AMD SVM
 // or Intel VMX), on the PC platform (vmm/platform.ts) with the MP and ACPI tables in RAM
-// (vmm/platform-firmware.ts). Two ways in: a raw boot sector (loaded at 0x7C00, started in real
-// mode at 0000:7C00 with DL = 0x80, no BIOS services) or a Multiboot kernel (loaded as QEMU's
-// -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
+// (vmm/platform-firmware.ts). Three ways in: a raw boot sector (loaded at 0x7C00, started in real
+// mode at 0000:7C00 with DL = 0x80, no BIOS services), a disk (its LBA 0 loaded at 0x7C00 and
+// entered the same way, the disk on the primary ATA channel), or a Multiboot kernel (loaded as
+// QEMU's -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
 // part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
-// KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
+// KVM_EXIT_IO for them (and for 0x402, the firmware debug console); the VMM emulates the other devices. COM1 is the console too: its bytes join
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
@@ -12,6 +13,10 @@ import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
+import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
+import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
+import { type ExitCosts, KVM_LIKE_EXIT_COSTS } from './vmm/exit-cost.js';
+import { addLinuxKernelItems } from './vmm/firmware/fw-cfg-pc.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -22,7 +27,9 @@ import {
   KVM_EXIT_NAMES,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
+  MP_STATE_NAMES,
 } from './vmm/kvm-abi.js';
+import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import { BzImageError, extractVmlinux, isBzImage } from './vmm/loaders/linux/bzimage.js';
 import { findPvhEntry, loadPvhKernel } from './vmm/loaders/linux/pvh.js';
 import {
@@ -33,6 +40,7 @@ import {
   multibootMemoryMap,
 } from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
+import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { Vm } from './vmm/vm.js';
@@ -44,7 +52,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
-  /** A Multiboot or Linux kernel's command line (QEMU's -append). */
+  /**
+   * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
+   * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
+   * gets `append` alone, as under QEMU; `cmdline` is then the kernel's file name.
+   */
   cmdline?: string;
   /** A Linux kernel's initrd (QEMU's -initrd). */
   initrd?: Uint8Array;
@@ -58,6 +70,39 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** What VM exits cost in virtual time (default KVM-like, vmm/exit-cost.ts). */
+  exitCosts?: Readonly<ExitCosts>;
+  /** QEMU's -append (see `cmdline`). */
+  append?: string;
+  /** QEMU's -initrd for a Multiboot kernel: its modules (each named "file args"), read by the caller. */
+  modules?: { name: string; data: Uint8Array }[];
+  /** Disks on the primary ATA channel: [master, slave], either may be null. */
+  disks?: (DiskImage | null)[];
+  /** Host bytes for COM1's receiver, given as its FIFO has room (a flow-controlled line). */
+  serialInput?: HostInput;
+  /** Host bytes typed on the keyboard (set-1 scan codes through the 8042), one key at a time. */
+  keyboardInput?: HostInput;
+  /** Finished rows of the VGA text screen, as VgaConsoleMirror decides them. */
+  onVgaLine?: (line: string) => void;
+  /** The VGA text screen at the end of the run. */
+  onVgaScreen?: (text: string) => void;
+}
+
+export type { HostInput };
+
+/** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
+export function bytesInput(bytes: Uint8Array | string): HostInput {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+  let pos = 0;
+  return {
+    read(max) {
+      const n = Math.min(max, data.length - pos);
+      const out = Array.from(data.subarray(pos, pos + n));
+      pos += n;
+      return out;
+    },
+    wait: () => pos < data.length,
+  };
 }
 
 /**
@@ -65,6 +110,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
  * (the host-timer #VMEXIT ends it). Small enough that an IPI reaches its target promptly.
  */
 const QUANTUM = 1 << 14;
+/** The debug console port OVMF and SeaBIOS write to (QEMU: -debugcon with isa-debugcon.iobase=0x402). */
+const DEBUGCON_OVMF = 0x402;
 /**
  * When every vCPU waits, time skips to the next timer interrupt; after this many skips in a row
  * that woke nobody (a periodic timer whose interrupt is masked), the VM is reported halted.
@@ -77,8 +124,10 @@ export interface PcVm {
   platform: PcPlatform;
   /** Bytes written to port 0xE9 and to COM1, in order. */
   output: number[];
-  /** The guest asked for a reset (port 92h bit 0). */
+  /** The guest asked for a reset (port 92h bit 0, the 8042's reset line, CF9h bit 2). */
   resetRequested: boolean;
+  /** The guest turned the machine off (ACPI S5). */
+  powerOffRequested: boolean;
 }
 
 /** Create the VM, its vCPUs and platform, and write the firmware tables (with RAM to 1 MiB). */
@@ -97,7 +146,9 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   const ncpus = opts.cpus ?? 1;
   for (let i = 0; i < ncpus; i++) vm.createVcpu();
   const output: number[] = [];
+  const disks = opts.disks ?? [];
   const platform = new PcPlatform(vm, {
+    disks: disks.filter((d) => d !== null).length ? [disks[0] ?? null, disks[1] ?? null] : [],
     console: (b) => {
       output.push(b);
       opts.onSerialByte?.(b);
@@ -105,10 +156,18 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     onReset: () => {
       pc.resetRequested = true;
     },
+    onPowerOff: () => {
+      pc.powerOffRequested = true;
+    },
     rtcEpochMs: opts.rtcEpochMs,
   });
-  const pc: PcVm = { vm, platform, output, resetRequested: false };
-  for (const v of vm.vcpus) v.now = () => platform.clock.now();
+  const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
+  const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
+  for (const v of vm.vcpus) {
+    v.now = () => platform.clock.now();
+    v.charge = (ns) => platform.clock.charge(ns);
+    v.exitCosts = costs;
+  }
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
     vm.cpuid(1, 0, id);
@@ -118,6 +177,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
       ioApicAddr: IOAPIC_DEFAULT_BASE,
       cpuSignature: id[0],
       featureFlags: id[3],
+      pm: platform.firmwareSetup(),
     });
   }
   return pc;
@@ -125,10 +185,20 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
 
 /**
  * Run a Linux kernel (a bzImage, or an ELF vmlinux with a PVH entry), a Multiboot kernel or a boot
- * sector, whichever the image is.
+ * sector, whichever the image is; with `opts.disks` and an empty image, the first disk boots. A
+ * disk image (more than a sector, 55 AA in the first, not a bzImage: loaders/disk-image-kind.ts)
+ * boots as the master disk, with `opts.disks` after it.
  */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  if (image.length === 0 && opts.disks?.some((d) => d !== null)) return runDiskVm(opts);
   if (isLinuxKernel(image)) return runLinuxVm(image, opts);
+  if (isDiskImage(image)) {
+    // The image is the boot disk (master), ahead of any disks given.
+    const disks = [new DiskImage(image, 'image'), ...(opts.disks ?? [])];
+    if (disks.length > 2)
+      throw new ImageError('the primary ATA channel takes two disks: the image and one more');
+    return runDiskVm({ ...opts, disks });
+  }
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
 }
 
@@ -140,7 +210,7 @@ export function isLinuxKernel(image: Uint8Array): boolean {
 /** Boot a Linux kernel through its PVH entry, as QEMU's -kernel/-append/-initrd do with a vmlinux. */
 export function runLinuxVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadLinuxKernel(pc, image, opts.cmdline ?? '', opts.initrd);
+  loadLinuxKernel(pc, image, opts.append ?? opts.cmdline ?? '', opts.initrd);
   return runPcVm(pc, opts);
 }
 
@@ -171,6 +241,14 @@ export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, in
       throw new ImageError(`not a bootable Linux kernel: ${e.message}`);
     throw e;
   }
+  // hvm_start_info.cmdline_paddr (offset 24): where the loader put the command line.
+  const cmdlineAddr = Number(new DataView(ram.buffer, ram.byteOffset).getBigUint64(pvh.startInfo + 24, true));
+  addLinuxKernelItems(pc.platform.fwCfg, {
+    entry: pvh.entry,
+    cmdline,
+    cmdlineAddr,
+    initrd: pvh.initrd && initrd ? { addr: pvh.initrd.addr, data: initrd } : undefined,
+  });
   const data = flat(0x10, 0x3);
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, {
     cs: flat(0x08, 0xb),
@@ -187,6 +265,24 @@ export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, in
   b.setRegs(regs);
 }
 
+/**
+ * Boot from the first disk as a PC BIOS hands over: its LBA 0 at 0x7C00, the BSP at 0000:7C00 in
+ * real mode with DL = 0x80 (the first hard disk). There are no BIOS services: the boot sector
+ * reads the rest of the disk through the ATA ports.
+ */
+export function runDiskVm(opts: VmBootOptions = {}): BootSectorRunResult {
+  const boot = opts.disks?.find((d) => d !== null);
+  if (!boot) throw new ImageError('no disk to boot from');
+  const sector = boot.bytes.subarray(0, SECTOR_BYTES);
+  if (sector[510] !== 0x55 || sector[511] !== 0xaa)
+    throw new ImageError(
+      `${boot.name}: its first sector has no boot signature (55 AA at offset 510), so a BIOS would not boot it`,
+    );
+  const pc = createPcVm(opts);
+  loadBootSector(pc, sector);
+  return runPcVm(pc, opts);
+}
+
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   checkBootSector(image, opts.memoryBytes ?? 64 * 1024 * 1024);
   const pc = createPcVm(opts);
@@ -201,7 +297,7 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
  */
 export function runMultibootVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadMultibootKernel(pc, image, opts.cmdline ?? '');
+  loadMultibootKernel(pc, image, multibootCmdline(opts), opts.modules);
   return runPcVm(pc, opts);
 }
 
@@ -226,12 +322,29 @@ export function loadBootSector(pc: PcVm, image: Uint8Array): void {
   b.setRegs(regs);
 }
 
-/** The kernel and its information structure in RAM; the BSP at the entry stub. */
-export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
+/**
+ * The command line a Multiboot kernel gets: QEMU passes "<kernel file> <-append text>" (with the
+ * space even when -append is empty); `cmdline` alone is the whole line.
+ */
+function multibootCmdline(opts: VmBootOptions): string {
+  if (opts.append === undefined) return opts.cmdline ?? '';
+  return `${opts.cmdline ?? ''} ${opts.append}`;
+}
+
+/** The kernel, its modules and its information structure in RAM; the BSP at the entry stub. */
+export function loadMultibootKernel(
+  pc: PcVm,
+  image: Uint8Array,
+  cmdline: string,
+  initrd: { name: string; data: Uint8Array }[] = [],
+): void {
   const ram = pc.vm.loaderRam();
   let state: ReturnType<typeof loadMultiboot>;
   try {
-    state = loadMultiboot(image, ram, { cmdline });
+    state = loadMultiboot(image, ram, {
+      cmdline,
+      modules: initrd.map((m) => ({ data: m.data, cmdline: m.name })),
+    });
   } catch (e) {
     if (e instanceof MultibootError) throw new ImageError(`not a loadable Multiboot kernel: ${e.message}`);
     throw e;
@@ -241,6 +354,10 @@ export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string
       throw new ImageError(
         `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
       );
+  if (state.infoAddr < 0x100000 && BIOS_AREA < state.infoEnd)
+    throw new ImageError(
+      `not a loadable Multiboot kernel: with it, the Multiboot information (${hex(state.infoAddr)}-${hex(state.infoEnd)}) would overlap the BIOS area 0xF0000-0xFFFFF`,
+    );
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
   const b = pc.vm.vcpus[0];
   b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
@@ -252,6 +369,20 @@ export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string
 const hex = (v: number) => `0x${v.toString(16).toUpperCase()}`;
 
 /**
+ * One line per vCPU: its MP state and, when the VMM may read them (KVM_GET_REGS), CS and RIP. An
+ * SEV-ES vCPU's registers are the guest's secret: only the fact that they are protected is shown.
+ */
+export function vcpuLocations(vm: Vm): string[] {
+  return vm.vcpus.map((v) => {
+    const mp = MP_STATE_NAMES[v.mpState] ?? String(v.mpState);
+    if (v.backend.guestStateProtected === true)
+      return `vcpu ${v.id}: mp_state ${mp}, registers protected (SEV-ES)`;
+    const r = v.getRegs();
+    return `vcpu ${v.id}: mp_state ${mp}, RIP 0x${r.rip.toString(16)}, RFLAGS 0x${r.rflags.toString(16)}`;
+  });
+}
+
+/**
  * Run a loaded VM to its end: round robin over the runnable vCPUs, one quantum each, the same way
  * every run (the same run gives the same trace).
  */
@@ -260,22 +391,50 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.clock.icount, 0);
+  const { legacy } = platform;
+  const mirror = opts.onVgaLine ? new VgaConsoleMirror(legacy.screen, opts.onVgaLine) : null;
   const result = (
     stop: StopReason,
     message: string,
     exitStatus: number | null = null,
-  ): BootSectorRunResult => ({
-    output: Buffer.from(out).toString('latin1'),
-    exitStatus,
-    stop,
-    message,
-    instructions: total(),
-  });
+  ): BootSectorRunResult => {
+    mirror?.tick(true);
+    opts.onVgaScreen?.(legacy.screen.text());
+    return {
+      output: Buffer.from(out).toString('latin1'),
+      exitStatus,
+      stop,
+      message,
+      instructions: total(),
+    };
+  };
+  const serialIn = opts.serialInput;
+  const keyboardIn = opts.keyboardInput;
+  legacy.serialInput = serialIn ?? null;
+  legacy.keyboardInput = keyboardIn ?? null;
+  // Host input reaches the devices when they have room: here once per round, and at once when
+  // the guest empties COM1's receiver or the 8042's output buffer (the devices call back).
+  const feedInput = () => legacy.feedInput();
+  /** The machine is idle: wait for host input a device can take now. */
+  const inputWakes = (): boolean => {
+    if (!serialIn && !keyboardIn) return false;
+    if (feedInput()) return true;
+    const more = (serialIn?.wait() ?? false) || (keyboardIn?.wait() ?? false);
+    return more && feedInput();
+  };
+  const check = opts.checkpoint;
   let idleSkips = 0;
   for (;;) {
     let ran = false;
+    feedInput();
+    mirror?.tick();
     for (const v of vm.vcpus) {
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
+      if (check?.(total()))
+        return {
+          ...result('interrupted', `interrupted after ${total()} instructions`),
+          where: vcpuLocations(vm),
+        };
       if (!v.runnable()) continue;
       ran = true;
       const cpu = v.backend.clock;
@@ -286,14 +445,15 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - cpu.icount, max - total())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
-          if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
+          const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+          if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
           } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
             const val = run.ioData >>> 0;
             return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
-          } else if (run.ioPort === 0xe9)
-            run.ioData = 0xe9; // the debug console's signature
+          } else if (debugcon)
+            run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
           else run.ioData = 0xffffffff; // nothing there
           if (cpu.icount < turnEnd && total() < max) continue;
           break;
@@ -312,14 +472,18 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR || reason === KVM_EXIT_AP_RESET_HOLD) break;
         if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
         if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
-        return result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);
+        return {
+          ...result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`),
+          kvmExitReason: reason,
+        };
       }
       clock.endTurn();
       if (pc.resetRequested)
         return result(
-          'error',
-          `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
+          'reset',
+          `vcpu ${v.id} reset the machine (port 0x92, the 8042's reset line or port 0xCF9; hvemu ends the run there)`,
         );
+      if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
       if (total() >= max)
         return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
     }
@@ -333,6 +497,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     if (next !== undefined && idleSkips < MAX_IDLE_SKIPS) {
       idleSkips++;
       clock.skipTo(next);
+      continue;
+    }
+    // Nothing inside the machine will wake it; input from the host still may.
+    if (inputWakes()) {
+      idleSkips = 0;
       continue;
     }
     return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');

@@ -7,6 +7,8 @@ import type { Cpu } from './cpu.js';
 export interface CpuidFeatures {
   apic: boolean;
   x2apic: boolean;
+  /** The local APIC timer's TSC-deadline mode (leaf 1 ECX bit 24, SDM vol 3 11.5.4.1). */
+  tscDeadline: boolean;
   svm: boolean;
   vmx: boolean;
   /** XSAVE family (and CR4.OSXSAVE, XGETBV/XSETBV); off until XSAVE itself is implemented. */
@@ -15,6 +17,8 @@ export interface CpuidFeatures {
   sevEs: boolean;
   /** The C-bit position reported in 8000001Fh EBX[5:0]. */
   cBit: number;
+  /** Running under a hypervisor: CPUID.1:ECX bit 31, which tells software to look at 40000000h. */
+  hypervisor: boolean;
   /** Highest extended leaf reported (0x8000001F once SEV leaves are added). */
   maxExtLeaf: number;
   /** Number of ASIDs reported in 8000000Ah EBX. */
@@ -27,10 +31,12 @@ export function defaultFeatures(): CpuidFeatures {
   return {
     apic: false,
     x2apic: false,
+    tscDeadline: false,
     svm: false,
     vmx: false,
     xsave: false,
     sevEs: false,
+    hypervisor: false,
     cBit: 47,
     maxExtLeaf: 0x80000008,
     asids: 0,
@@ -46,8 +52,9 @@ function str4(s: string, i: number): number {
 
 const BRAND = 'hvemu x86-64 virtual processor\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0';
 
-/** Leaf 1 EDX: PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH FXSR SSE SSE2 (and APIC). */
+/** Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (and APIC). */
 const L1_EDX =
+  (1 << 0) |
   (1 << 3) |
   (1 << 4) |
   (1 << 5) |
@@ -59,6 +66,7 @@ const L1_EDX =
   (1 << 15) |
   (1 << 16) |
   (1 << 19) |
+  (1 << 23) |
   (1 << 24) |
   (1 << 25) |
   (1 << 26);
@@ -94,7 +102,12 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
     case 1:
       out[0] = amd ? 0x00a00f11 : 0x000906ea;
       out[1] = (cpu.apicId << 24) | (1 << 16) | (8 << 8);
-      out[2] = L1_ECX | (f.x2apic ? 1 << 21 : 0) | (f.vmx && !amd ? 1 << 5 : 0);
+      out[2] =
+        L1_ECX |
+        (f.x2apic ? 1 << 21 : 0) |
+        (f.tscDeadline ? 1 << 24 : 0) |
+        (f.vmx && !amd ? 1 << 5 : 0) |
+        (f.hypervisor ? 1 << 31 : 0);
       out[3] = L1_EDX | (f.apic ? 1 << 9 : 0);
       return;
     case 7:

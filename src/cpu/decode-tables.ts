@@ -13,6 +13,8 @@ export const GRP = 1 << 5; // the row names a group: Insn.sub and the handler co
 export const SUBREG = 1 << 6; // Insn.sub = ModRM.reg (one handler for the whole group)
 export const REGONLY = 1 << 7; // ModRM must name a register (mod = 3), else #UD
 export const MEMONLY = 1 << 8; // ModRM must name memory, else #UD
+/** ModRM.mod is ignored and read as 11: no SIB, no displacement (MOV CR/DR, SDM vol 2 and APM vol 3 "MOV CRn/DRn"). */
+export const MODREG = 1 << 13;
 export const BREG = 1 << 9; // the ModRM.reg operand is a byte register (MOVZX/MOVSX have a byte rm only)
 export const BRM = 1 << 10; // the r/m operand is a byte (MOVZX r, r/m8)
 export const F64 = 1 << 11; // operand size is always 64 bits in 64-bit mode (MOV CR/DR)
@@ -256,11 +258,8 @@ grpRow(G5, 3, Op.CALL_FAR_M, MEMONLY | TERM);
 grpRow(G5, 4, Op.JMP_RM, D64 | TERM);
 grpRow(G5, 5, Op.JMP_FAR_M, MEMONLY | TERM);
 grpRow(G5, 6, Op.PUSH_RM, D64);
-// x87 escape D9 /5 FLDCW, D9 /7 FNSTCW, DD /7 FNSTSW m16, DF E0 FNSTSW AX, DB E2/E3 FNCLEX/FNINIT
-row(0, 0xd9, Op.UD, M, 0xd9);
-row(0, 0xdb, Op.UD, M, 0xdb);
-row(0, 0xdd, Op.UD, M, 0xdd);
-row(0, 0xdf, Op.UD, M, 0xdf);
+// x87 escapes D8-DF: every ModRM value is decoded by decodeX87 (decode.ts)
+for (let b = 0xd8; b <= 0xdf; b++) row(0, b, Op.UD, M, b); // resolved by decodeX87 in decode.ts
 
 // ------------------------------------------------------------ two-byte map (0F xx)
 row(1, 0x00, Op.UD, M | GRP, G6);
@@ -289,10 +288,10 @@ row(1, 0x0b, Op.UD); // UD2
 row(1, 0x0d, Op.NOP, M); // PREFETCH/PREFETCHW (AMD 3DNow! prefetch group)
 row(1, 0x18, Op.NOP, M); // PREFETCHh, reserved NOPs
 for (let i = 0x19; i <= 0x1f; i++) row(1, i, Op.NOP, M); // hint NOPs (0F 1F /0 is the long NOP)
-row(1, 0x20, Op.MOV_R_CR, M | F64 | REGONLY);
-row(1, 0x21, Op.MOV_R_DR, M | F64 | REGONLY);
-row(1, 0x22, Op.MOV_CR_R, M | F64 | REGONLY | TERM);
-row(1, 0x23, Op.MOV_DR_R, M | F64 | REGONLY | TERM);
+row(1, 0x20, Op.MOV_R_CR, M | F64 | MODREG);
+row(1, 0x21, Op.MOV_R_DR, M | F64 | MODREG);
+row(1, 0x22, Op.MOV_CR_R, M | F64 | MODREG | TERM);
+row(1, 0x23, Op.MOV_DR_R, M | F64 | MODREG | TERM);
 row(1, 0x30, Op.WRMSR, TERM);
 row(1, 0x31, Op.RDTSC);
 row(1, 0x32, Op.RDMSR);
@@ -310,6 +309,7 @@ row(1, 0xab, Op.BT_RM_R, M, 1);
 row(1, 0xac, Op.SHRD, M | IBU, 0);
 row(1, 0xad, Op.SHRD, M, 1);
 row(1, 0xae, Op.UD, M | GRP, G15);
+row(1, 0x77, Op.EMMS);
 grpRow(G15, 0, Op.FXSAVE, MEMONLY);
 grpRow(G15, 1, Op.FXRSTOR, MEMONLY);
 grpRow(G15, 2, Op.LDMXCSR, MEMONLY);

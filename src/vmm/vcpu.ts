@@ -4,6 +4,7 @@ import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js'
 import type { BackendVcpu } from './backend-api.js';
 import { RESUME, type Regs, RunState, type SegmentName, TO_USER, YIELD } from './backend-api.js';
 import { GuestStateProtectedError } from './errors.js';
+import { type ExitCosts, NO_EXIT_COSTS } from './exit-cost.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -46,6 +47,10 @@ export class Vcpu {
    * (the scheduler); until then the vCPU's own instruction count.
    */
   now: () => number = () => this.backend.clock.icount;
+  /** Charge `ns` of virtual time to this vCPU's turn (the scheduler's clock); none until set. */
+  charge: (ns: number) => void = () => {};
+  /** What exits cost in virtual time (exit-cost.ts). */
+  exitCosts: Readonly<ExitCosts> = NO_EXIT_COSTS;
   /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
   private kickedAt = 0;
   readyAt = 0;
@@ -78,7 +83,10 @@ export class Vcpu {
       } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.#mpState]})`);
     }
     // A hold is a simulated HLT: any wake-up event ends it (the guest sees "not released" and asks again).
-    if (ev & EV_NMI && this.waitsForEvent()) this.enterMpState(KVM_MP_STATE_RUNNABLE);
+    if (ev & EV_NMI) {
+      this.backend.queueNmi();
+      if (this.waitsForEvent()) this.enterMpState(KVM_MP_STATE_RUNNABLE);
+    }
     if (this.waitsForEvent() && this.apic.pendingVector() >= 0 && this.backend.interruptAllowed()) {
       this.enterMpState(KVM_MP_STATE_RUNNABLE);
     }
@@ -179,7 +187,13 @@ export class Vcpu {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }
+      const acks = this.apic.acknowledged;
       const r = this.backend.runOnce(left, this.run);
+      if (this.apic.acknowledged !== acks)
+        this.charge((this.apic.acknowledged - acks) * this.exitCosts.interrupt);
+      // Every return is a #VMEXIT; the one that ends the quantum (the host timer) is the scheduler's.
+      if (r === TO_USER) this.charge(this.exitCosts.exit + this.exitCosts.userspace);
+      else if (r !== RESUME || cpu.icount < end) this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;

@@ -6,6 +6,7 @@
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
+import { APIC_BASE_EN } from '../apic/registers.js';
 import type { Vendor } from '../cpu/cpu.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
 import type { MmioBus } from '../cpu/ports.js';
@@ -13,6 +14,8 @@ import { type CodeDomain, HostMachine } from '../host/host-machine.js';
 import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type { Backend, VmmServices } from './backend-api.js';
+import { hypervisorLeaves } from './cpuid-hypervisor.js';
+import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
 import { UserspaceMmio } from './userspace-mmio.js';
@@ -80,6 +83,8 @@ export class Vm {
   readonly host: HostMachine;
   /** The hypervisor's path to host memory (guest RAM at host-physical 0). */
   readonly memory: HostMemory;
+  /** Guest RAM as devices reach it (fw_cfg DMA): the host path, bounded to RAM. */
+  readonly guestMemory: GuestMemory;
   readonly guestRamBytes: number;
   readonly ports = new PortBus();
   /** Platform MMIO devices, shared by every vCPU. */
@@ -103,6 +108,7 @@ export class Vm {
     this.memory = this.host.memory;
     this.nextHostPage = opts.memoryBytes;
     this.codeDomain = this.host.newCodeDomain();
+    this.guestMemory = guestRamThrough(this.memory, this.guestRamBytes);
     const trace = opts.trace ?? null;
     this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
     this.services = {
@@ -115,7 +121,11 @@ export class Vm {
       mmioInKernel: (id, gpa) => this.guestMmio[id].inKernel(gpa),
       userMmio: (id) => this.guestMmio[id].user,
       apic: (id) => this.vcpus[id].apic,
-      cpuid: (id, leaf, sub, out) => this.processors[id].cpuid(leaf, sub, out),
+      cpuid: (id, leaf, sub, out) => {
+        this.processors[id].cpuid(leaf, sub, out);
+        // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM vol 3 11.4.3; KVM updates it at run time).
+        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
+      },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
       trace: trace ? (cat, line) => trace(cat, line) : () => {},
       tracing: trace !== null,
@@ -196,8 +206,10 @@ export class Vm {
       apicId: id,
       apic: true,
       x2apic: true,
+      tscDeadline: true,
       onUndefined: this.opts.onUndefined ?? null,
     });
+    cpu.advertiseHypervisor(hypervisorLeaves());
     this.processors.push(cpu);
     vcpu = new Vcpu(
       id,
