@@ -413,7 +413,7 @@ describe('image fuzzing: Multiboot, ELF, firmware, boot sectors, mutated guests'
     fuzz(TARGET, 'boot', withMachine(fc.oneof(bootSector, mutant)), runImage, 40);
   });
 
-  it('the CLI exits 8 with "bad image" for refused images', () => {
+  it('the CLI exits 8 and says what is wrong for refused images', () => {
     const cli = join(ROOT, 'dist', 'src', 'cli.js');
     if (!existsSync(cli)) return; // test/cli builds dist/ and checks the CLI itself
     const dir = mkdtempSync(join(tmpdir(), 'hvemu-fuzz-'));
@@ -434,7 +434,7 @@ describe('image fuzzing: Multiboot, ELF, firmware, boot sectors, mutated guests'
           timeout: 30_000,
         });
         expect(r.status, `${name}: ${r.stderr}`).toBe(8);
-        expect(r.stderr).toMatch(/^hvemu: bad image .*: .{10,}/);
+        expect(r.stderr).toMatch(/^hvemu: .{20,}/); // what is wrong with the file, in words
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
