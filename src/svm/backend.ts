@@ -94,7 +94,7 @@ export class SvmVcpu implements BackendVcpu {
       svc.userMmio(id),
       cpu,
       new Uint8Array(svc.hostView.buffer, this.vmcbPa, PAGE),
-      () => this.emulateInstruction(),
+      (run) => this.emulateInstruction(run),
     );
     const c = this.vmcb;
     // What KVM's init_vmcb intercepts; MSRs pass through to the processor model.
@@ -193,9 +193,20 @@ export class SvmVcpu implements BackendVcpu {
     this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
   }
 
-  /** Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices. */
-  private emulateInstruction(): void {
-    this.hw.vmrun(this.vmcbPa, 1, true);
+  /**
+   * Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices:
+   * -1 when it completed, or TO_USER when it ended in shutdown (a triple fault while emulating
+   * is the guest's end as any other: losing it would re-run the instruction forever).
+   */
+  private emulateInstruction(run: RunState): number {
+    const code = this.hw.vmrun(this.vmcbPa, 1, true);
+    return code === SVM_EXIT_SHUTDOWN ? this.shutdown(run) : -1;
+  }
+
+  private shutdown(run: RunState): number {
+    run.exitReason = KVM_EXIT_SHUTDOWN;
+    run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
+    return TO_USER;
   }
 
   /** The APIC vector offered to the guest through V_IRQ, or -1. */
@@ -278,9 +289,7 @@ export class SvmVcpu implements BackendVcpu {
         this.advance();
         return RESUME;
       case SVM_EXIT_SHUTDOWN:
-        run.exitReason = KVM_EXIT_SHUTDOWN;
-        run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
-        return TO_USER;
+        return this.shutdown(run);
       case SVM_EXIT_ERR:
         run.exitReason = KVM_EXIT_FAIL_ENTRY;
         run.explanation = `VMRUN failed its consistency checks (VMEXIT_INVALID): ${this.hw.invalidReason}`;
@@ -372,8 +381,8 @@ export class SvmVcpu implements BackendVcpu {
       `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
     );
     if (info & 4 || this.svc.portInKernel(port)) {
-      this.emulateInstruction();
-      return RESUME;
+      const stopped = this.emulateInstruction(run);
+      return stopped >= 0 ? stopped : RESUME;
     }
     if (isIn) this.pendingIn = size;
     else this.advance();

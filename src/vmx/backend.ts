@@ -89,7 +89,7 @@ class VmxVcpu implements BackendVcpu {
       svc.userMmio(id),
       cpu,
       new Uint8Array(svc.hostView.buffer, this.vmcs.offset, 4096),
-      () => this.emulateInstruction(),
+      (run) => this.emulateInstruction(run),
     );
     this.vcpuReset(false);
   }
@@ -259,8 +259,8 @@ class VmxVcpu implements BackendVcpu {
       `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
     );
     if (string || this.svc.portInKernel(port)) {
-      this.emulateInstruction();
-      return RESUME;
+      const stopped = this.emulateInstruction(run);
+      return stopped >= 0 ? stopped : RESUME;
     }
     const data = this.cpu.r32[0];
     if (isIn) this.pendingIn = size;
@@ -331,13 +331,17 @@ class VmxVcpu implements BackendVcpu {
       : this.hw.vmlaunch(pa, budget, emulate);
   }
 
-  /** Let the processor run the exiting instruction with its I/O and MMIO reaching the devices. */
-  private emulateInstruction(): void {
+  /**
+   * Let the processor run the exiting instruction with its I/O and MMIO reaching the devices: -1
+   * when it completed, or TO_USER when it ended in a triple fault (which must not be lost).
+   */
+  private emulateInstruction(run: RunState): number {
     const window = this.windowExiting();
     this.setWindowExiting(false); // the instruction, not an interrupt window, runs
-    this.enter(1, true);
+    const reason = this.enter(1, true);
     this.completeInterrupts();
     this.setWindowExiting(window);
+    return reason >= 0 && (reason & 0xffff) === EXIT_REASON_TRIPLE_FAULT ? this.handleTripleFault(run) : -1;
   }
 
   /** skip_emulated_instruction: RIP past the instruction; its STI/MOV SS blocking ends. */
