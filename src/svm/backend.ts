@@ -50,7 +50,11 @@ const EFER_SVME = 1n << 12n;
 const KVM_ENOSYS = 1000n;
 const MSR_EFER = 0xc0000080;
 
-/** Nested tables for the VM: guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB pages; the rest absent. */
+/**
+ * Nested tables for the VM: guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB pages, a tail
+ * that is not a whole 2 MiB page in 4 KiB pages (a part of a page stays unmapped: the host pages
+ * after RAM hold control structures); the rest absent.
+ */
 export function buildNestedTables(services: VmmServices): number {
   const v = services.hostView;
   const pml4 = services.allocHostPages(1);
@@ -63,11 +67,14 @@ export function buildNestedTables(services: VmmServices): number {
     v.setUint32(pdpt + g * 8, pd + 7, true);
     for (let i = 0; i < 512; i++) {
       const gpa = g * 2 ** 30 + i * 2 ** 21;
-      if (gpa + 2 ** 21 > ram) break; // the tail of a partial 2 MiB page stays unmapped (MMIO hole)
+      if (gpa + 2 ** 21 > ram) break;
       v.setUint32(pd + i * 8, (gpa % 2 ** 32) + 0x87, true); // P RW U PS
       v.setUint32(pd + i * 8 + 4, Math.floor(gpa / 2 ** 32), true);
     }
   }
+  const tail = ram - (ram % 2 ** 21);
+  const tailBytes = ram - tail - (ram % PAGE);
+  if (tailBytes > 0) mapNestedPages(services, pml4, tail, tail, tailBytes);
   return pml4;
 }
 
