@@ -28,6 +28,7 @@ import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
 
@@ -192,6 +193,8 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
+  // The budget counts VM exits too (vcpu.ts EXIT_COST): an exit loop ends like a busy loop.
+  const spent = () => vm.vcpus.reduce((n, v) => n + v.budgetUsed(), 0);
   const result = (
     stop: StopReason,
     message: string,
@@ -213,9 +216,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       const cpu = v.backend.cpu;
       clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = cpu.icount + QUANTUM;
+      const turnEnd = v.budgetUsed() + QUANTUM;
       for (;;) {
-        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - cpu.icount, max - total())));
+        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
@@ -227,7 +230,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           } else if (run.ioPort === 0xe9)
             run.ioData = 0xe9; // the debug console's signature
           else run.ioData = 0xffffffff; // nothing there
-          if (cpu.icount < turnEnd && total() < max) continue;
+          if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }
         if (reason === KVM_EXIT_MMIO) {
@@ -237,7 +240,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
             : run.mmioLen === 4
               ? 0xffffffff
               : (1 << (8 * run.mmioLen)) - 1;
-          if (cpu.icount < turnEnd && total() < max) continue;
+          if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }
         // KVM_EXIT_AP_RESET_HOLD (when a vCPU opted in): the AP parked itself; userspace has nothing to do.
@@ -252,8 +255,13 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           'error',
           `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
         );
-      if (total() >= max)
-        return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
+      if (spent() >= max) {
+        const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
+        return result(
+          'max-instructions',
+          `stopped after ${total()} instructions and ${exits} VM exits, ${EXIT_COST} instructions each (--max-instructions)`,
+        );
+      }
     }
     clock.endRound();
     if (ran) {

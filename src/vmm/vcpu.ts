@@ -14,9 +14,19 @@ import {
   MP_STATE_NAMES,
 } from './kvm-abi.js';
 
+/**
+ * What one VM exit costs against a run's instruction budget (the quantum and --max-instructions):
+ * an exit takes the host about as long as dozens of guest instructions, and a guest caught in an
+ * exit loop that retires nothing (an #NPF on a page-table walk, an MMIO instruction per exit) must
+ * still reach the end of its budget.
+ */
+export const EXIT_COST = 64;
+
 export class Vcpu {
   mpState = KVM_MP_STATE_RUNNABLE;
   readonly run = new RunState();
+  /** VM exits handled so far (each backend return from guest entry). */
+  exits = 0;
 
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
@@ -81,6 +91,11 @@ export class Vcpu {
     return this.mpState === KVM_MP_STATE_HALTED || this.mpState === KVM_MP_STATE_AP_RESET_HOLD;
   }
 
+  /** Budget spent: instructions retired plus EXIT_COST per VM exit. */
+  budgetUsed(): number {
+    return this.backend.cpu.icount + this.exits * EXIT_COST;
+  }
+
   /** Can the scheduler run this vCPU now? */
   runnable(): boolean {
     this.acceptEvents();
@@ -109,8 +124,7 @@ export class Vcpu {
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
-    const cpu = this.backend.cpu;
-    const end = cpu.icount + budget;
+    const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;
     for (;;) {
@@ -120,12 +134,13 @@ export class Vcpu {
         this.run.exitReason = KVM_EXIT_HLT;
         return KVM_EXIT_HLT;
       }
-      const left = end - cpu.icount;
+      const left = end - this.budgetUsed();
       if (left <= 0) {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }
       const r = this.backend.runOnce(left, this.run);
+      this.exits++;
       if (r === TO_USER) return this.run.exitReason;
       if (r === AP_RESET_HOLD) {
         this.setMpState(KVM_MP_STATE_AP_RESET_HOLD);
