@@ -62,6 +62,7 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_SYSTEM_EVENT_SEV_TERM,
 } from '../vmm/kvm-abi.js';
@@ -96,8 +97,27 @@ interface UserIo {
   toRax: boolean;
 }
 
+/**
+ * The part of a GHCB MMIO request no VMM device claimed (KVM's mmio fragment): userspace sees it
+ * one access per KVM_EXIT_MMIO, at most 4 bytes each (hvemu's kvm_run carries a 32-bit value;
+ * KVM's carries 8), so a request of any length holds one copy of its scratch data and no more.
+ */
+interface UserMmio {
+  isWrite: boolean;
+  gpa: number;
+  /** The scratch copy, and how far into it userspace has come. */
+  data: Uint8Array;
+  offset: number;
+  /** The size of the access in flight. */
+  size: number;
+  scratch: ScratchArea;
+  page: Uint8Array;
+  ghcbGpa: number;
+}
+
 export class VmgexitHandler {
   private userIo: UserIo | null = null;
+  private userMmio: UserMmio | null = null;
   private dr7 = 0x400n;
   private readonly out = new Int32Array(4);
 
@@ -259,6 +279,7 @@ export class VmgexitHandler {
       case SVM_VMGEXIT_MMIO_READ:
       case SVM_VMGEXIT_MMIO_WRITE:
         return this.mmio(
+          run,
           code === SVM_VMGEXIT_MMIO_WRITE,
           info1,
           Number(info2),
@@ -370,8 +391,15 @@ export class VmgexitHandler {
     return TO_USER;
   }
 
-  /** Before entering the guest: more elements of a string IOIO for userspace, or -1. */
+  /** Before entering the guest: more elements of a string IOIO or of an MMIO request for userspace, or -1. */
   pendingUserIo(run: RunState): number {
+    const m = this.userMmio;
+    if (m !== null) {
+      if (m.offset < m.data.length) return this.nextUserMmio(run, m);
+      this.userMmio = null;
+      if (!m.isWrite) this.writeScratch(m.page, m.scratch, m.data);
+      return this.answer(m.page, m.ghcbGpa, 0n, 0n);
+    }
     const io = this.userIo;
     if (io === null || io.count > 0) return io === null ? -1 : this.nextUserIo(run);
     this.userIo = null;
@@ -380,6 +408,13 @@ export class VmgexitHandler {
 
   /** Userspace handled one element (complete_userspace_io): take an IN's value, move on. */
   completeUserIo(run: RunState): void {
+    const m = this.userMmio;
+    if (m !== null) {
+      if (run.exitReason !== KVM_EXIT_MMIO) return;
+      if (!m.isWrite) writeElement(dataView(m.data), m.offset, m.size, run.mmioData);
+      m.offset += m.size;
+      return;
+    }
     const io = this.userIo;
     if (io === null || run.exitReason !== KVM_EXIT_IO) return;
     const dv = new DataView(io.data.buffer, io.data.byteOffset, io.data.byteLength);
@@ -410,8 +445,13 @@ export class VmgexitHandler {
     else this.launch.memory.hostWrite(Number(sc.gpa), data.subarray(0, sc.length));
   }
 
-  /** MMIO through the GHCB: sw_exit_info_1 = the GPA, sw_exit_info_2 = the length, data in scratch. */
+  /**
+   * MMIO through the GHCB (KVM's kvm_sev_es_mmio): sw_exit_info_1 = the GPA, sw_exit_info_2 = the
+   * length, data in the scratch area. The VMM's devices take what they claim from the start, then
+   * the rest goes to userspace as KVM_EXIT_MMIO, one access per exit; the answer waits until it is done.
+   */
   private mmio(
+    run: RunState,
     write: boolean,
     gpaBig: bigint,
     len: number,
@@ -420,17 +460,29 @@ export class VmgexitHandler {
     sc: ScratchArea,
   ): number {
     const mmio = this.vcpu.cpu.mmio;
-    const data = this.readScratch(page, sc);
-    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const at = MMIO_ASSIST_BASE + Number(gpaBig);
-    for (let off = 0; off < len; ) {
-      const n = len - off >= 4 ? 4 : len - off >= 2 ? 2 : 1;
-      if (write) mmio.mmioWrite(at + off, n, readElement(dv, off, n));
-      else writeElement(dv, off, n, mmio.mmioRead(at + off, n));
+    const data = this.readScratch(page, sc).subarray(0, len);
+    const dv = dataView(data);
+    const at = Number(gpaBig);
+    let off = 0;
+    while (off < len && this.svc.mmioInKernel(this.vcpu.id, at + off)) {
+      const n = accessSize(len - off);
+      if (write) mmio.mmioWrite(MMIO_ASSIST_BASE + at + off, n, readElement(dv, off, n));
+      else writeElement(dv, off, n, mmio.mmioRead(MMIO_ASSIST_BASE + at + off, n));
       off += n;
+    }
+    if (off < len) {
+      const m: UserMmio = { isWrite: write, gpa: at, data, offset: off, size: 0, scratch: sc, page, ghcbGpa: gpa };
+      this.userMmio = m;
+      return this.nextUserMmio(run, m);
     }
     if (!write) this.writeScratch(page, sc, data);
     return this.answer(page, gpa, 0n, 0n);
+  }
+
+  private nextUserMmio(run: RunState, m: UserMmio): number {
+    m.size = accessSize(m.data.length - m.offset);
+    const value = m.isWrite ? readElement(dataView(m.data), m.offset, m.size) : 0;
+    return run.exitMmio(m.gpa + m.offset, m.size, m.isWrite, value);
   }
 
   /**
@@ -453,6 +505,15 @@ export class VmgexitHandler {
     }
     return null;
   }
+}
+
+/** The largest bus access (4, 2 or 1 bytes) that fits in what is left. */
+function accessSize(left: number): number {
+  return left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+function dataView(a: Uint8Array): DataView {
+  return new DataView(a.buffer, a.byteOffset, a.byteLength);
 }
 
 function readElement(dv: DataView, off: number, size: number): number {
