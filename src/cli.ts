@@ -60,6 +60,8 @@ ${Object.entries(TRACE_CATEGORIES)
   --console auto|both|e9|com1
                          what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
                          default) gives stdout to whichever of the two the guest writes to first
+  --rtc fixed|host       the CMOS clock's start: fixed (the default) is 2025-01-01 00:00:00 UTC,
+                         so every run is the same; host is the host's time now
   --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
   --stats                print instructions executed and MIPS on stderr
 
@@ -128,6 +130,8 @@ function main(argv: string[]): void {
   for (const c of traceCats)
     if (!(c in TRACE_CATEGORIES))
       fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
+  const rtc = values.rtc ?? 'fixed';
+  if (rtc !== 'fixed' && rtc !== 'host') fail(`--rtc must be fixed or host, not '${rtc}'`);
   const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
   if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
   const out: number[] = [];
@@ -160,6 +164,7 @@ function main(argv: string[]): void {
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
         : null,
       maxInstructions,
+      rtcEpochMs: rtc === 'host' ? 'host' : undefined,
       memoryBytes: memoryMiB * 1024 * 1024,
       vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
       onDebugByte: (b: number) => console('e9', b),
@@ -226,6 +231,7 @@ function parse(args: string[]) {
       stats: { type: 'boolean' },
       'sev-es': { type: 'boolean' },
       console: { type: 'string' },
+      rtc: { type: 'string' },
     },
   });
 }

@@ -40,8 +40,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   trace?: ((category: string, line: string) => void) | null;
   /** A Multiboot kernel's command line (QEMU passes the kernel's file name; so does the CLI). */
   cmdline?: string;
-  /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
-  rtcEpochMs?: number;
+  /**
+   * The RTC's wall-clock time at virtual time 0: ms since the epoch, or 'host' for the host's time
+   * now (default: a fixed date, RTC_DEFAULT_EPOCH_MS, so runs repeat exactly).
+   */
+  rtcEpochMs?: number | 'host';
   /** A backend built by the caller (e.g. SEV-ES's, which joins a launch); overrides `arch`. */
   backend?: Backend;
   /** Called with the VM before its vCPUs are created (map firmware, begin a launch). */
@@ -97,7 +100,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     onReset: () => {
       pc.resetRequested = true;
     },
-    rtcEpochMs: opts.rtcEpochMs,
+    rtcEpochMs: opts.rtcEpochMs === 'host' ? Date.now() : opts.rtcEpochMs,
   });
   const pc: PcVm = { vm, platform, output, resetRequested: false };
   for (const v of vm.vcpus) v.now = () => platform.clock.now();

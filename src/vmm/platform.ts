@@ -11,7 +11,7 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
-import { CmosRtc } from './devices/cmos-rtc.js';
+import { CmosRtc, RTC_DEFAULT_EPOCH_MS } from './devices/cmos-rtc.js';
 import { Pit8254 } from './devices/pit8254.js';
 import { Port61 } from './devices/port61.js';
 import { Port92 } from './devices/port92.js';
@@ -32,7 +32,7 @@ export interface PcPlatformOptions {
   console: (byte: number) => void;
   /** Port 92h bit 0: the guest asks for a system reset. */
   onReset?: () => void;
-  /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
+  /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: RTC_DEFAULT_EPOCH_MS). */
   rtcEpochMs?: number;
 }
 
@@ -78,7 +78,7 @@ export class PcPlatform {
 
     this.rtc = new CmosRtc({
       now,
-      epochMs: opts.rtcEpochMs ?? Date.now(),
+      epochMs: opts.rtcEpochMs ?? RTC_DEFAULT_EPOCH_MS,
       ramBelow4G: vm.guestRamBytes,
       cpus: Math.max(vm.vcpus.length, 1),
       irq: (level) => this.setIsaIrq(RTC_IRQ, level),
