@@ -56,7 +56,7 @@ export function getBlock(cpu: Cpu, lin: number): Block {
   const nb = buildBlock(cpu, lin, phys, key);
   cpu.code.decodedInsns += nb.insns.length;
   if (nb.pages.length > 0) {
-    if (b !== null && b.valid) forgetBlock(cpu, b);
+    if (b?.valid) forgetBlock(cpu, b);
     cpu.blockTable[h] = nb;
   }
   return nb;

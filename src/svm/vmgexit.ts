@@ -471,7 +471,16 @@ export class VmgexitHandler {
       off += n;
     }
     if (off < len) {
-      const m: UserMmio = { isWrite: write, gpa: at, data, offset: off, size: 0, scratch: sc, page, ghcbGpa: gpa };
+      const m: UserMmio = {
+        isWrite: write,
+        gpa: at,
+        data,
+        offset: off,
+        size: 0,
+        scratch: sc,
+        page,
+        ghcbGpa: gpa,
+      };
       this.userMmio = m;
       return this.nextUserMmio(run, m);
     }
