@@ -109,7 +109,7 @@ async function point(c: ScaleConfig, sched: Scheduler, cpus: number): Promise<Sc
     },
   );
   const heapBytes = bytesInUse() - before;
-  const sharedBytes = run.pc?.vm.hostMemory.byteLength ?? 0;
+  const sharedBytes = run.pc?.vm.memory.byteLength ?? 0;
   const m = /cycles ([0-9A-F]+) ([0-9A-F]+)/.exec(run.text);
   if (!m) throw new BenchFailure(`scaling, ${c.id}, ${cpus} vCPUs: no cycles line in '${run.text}'`);
   const d = (t: Map<number, number>, a: number, b: number) =>

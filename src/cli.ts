@@ -138,6 +138,10 @@ function main(argv: string[]): void {
   const flush = () => {
     if (out.length) process.stdout.write(Buffer.from(out.splice(0)));
   };
+  if (sevEs && values['debug-ud'])
+    process.stderr.write(
+      'hvemu: --debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected\n',
+    );
   const t0 = process.hrtime.bigint();
   let result: ReturnType<typeof runBootSector>;
   try {

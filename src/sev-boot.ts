@@ -5,10 +5,8 @@
 //   LAUNCH_FINISH; the owner-side check of the measurement is recomputeLaunchMeasurement.
 import { randomBytes } from 'node:crypto';
 import { HVEMU_SEV_ES_POLICY, recomputeLaunchMeasurement } from './sev-measure.js';
-import { MemoryController } from './svm/sev/memory-controller.js';
-import { SecureProcessor } from './svm/sev/secure-processor.js';
-import { SevEsBackend } from './svm/sev-es-backend.js';
-import type { SevEsLaunch } from './svm/sev-es-vcpu.js';
+import { SevEsBackend } from './svm/sev-es/backend.js';
+import type { SevEsLaunch } from './svm/sev-es/launch.js';
 import { createPcVm, type PcVm, runPcVm, type VmBootOptions } from './vm-boot.js';
 import type { BootSectorRunResult } from './vmm/bare-metal.js';
 import { ImageError } from './vmm/bare-metal.js';
@@ -82,13 +80,11 @@ export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): Se
     backend,
     firmwareTables: false,
     prepare: (vm) => {
-      const memory = new MemoryController(vm.hostMemory);
-      const psp = new SecureProcessor(memory);
+      const psp = vm.host.psp;
       const handle = psp.launchStart(HVEMU_SEV_ES_POLICY, tik);
       psp.activate(handle, ASID);
       launch = {
         psp,
-        memory,
         handle,
         asid: ASID,
         apReset: fw.apReset === null ? null : { base: fw.apReset.csBase, ip: fw.apReset.ip },
@@ -96,7 +92,7 @@ export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): Se
       };
       backend.beginLaunch(launch);
       const romHpa = vm.allocHostPages(image.length / 4096);
-      new Uint8Array(vm.hostMemory, romHpa, image.length).set(image);
+      vm.memory.write(romHpa, image);
       backend.mapRegion(2 ** 32 - image.length, romHpa, image.length);
       psp.launchUpdateData(handle, romHpa, image.length);
       psp.launchZeroRam(handle, 0, vm.guestRamBytes);

@@ -1,10 +1,10 @@
 // The guest owner's side of an SEV-ES launch: recompute, from the firmware image alone, the
-// measurement the secure processor reports (src/svm/sev/launch-measurement.ts). hvemu launches the
+// measurement the secure processor reports (src/svm/hw/sev/launch-measurement.ts). hvemu launches the
 // image (LAUNCH_UPDATE_DATA), then one VMSA per vCPU in vCPU order (LAUNCH_UPDATE_VMSA): the BSP
 // in the RESET state at F000:FFF0, every AP at the image's SEV-ES reset block, both as
 // writeInitialVmsa builds them. So the owner needs the image, the vCPU count, TIK and MNONCE.
-import { expectedMeasurement, SEV_POLICY_ES, SEV_POLICY_NODBG } from './svm/sev/launch-measurement.js';
-import { writeInitialVmsa } from './svm/sev/vmsa-layout.js';
+import { expectedMeasurement, SEV_POLICY_ES, SEV_POLICY_NODBG } from './host/launch-measurement.js';
+import { writeInitialVmsa } from './svm/hw/vmsa-layout.js';
 import type { SevEsResetVector } from './vmm/firmware/ovmf-table.js';
 
 /** The policy hvemu launches SEV-ES guests with: ES, no debugging. */

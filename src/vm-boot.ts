@@ -8,7 +8,6 @@
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
-import { cpuid } from './cpu/cpuid.js';
 import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
@@ -24,10 +23,18 @@ import {
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
 } from './vmm/kvm-abi.js';
-import { hasMultibootMagic, loadMultiboot, MultibootError } from './vmm/loaders/multiboot.js';
+import { BzImageError, extractVmlinux, isBzImage } from './vmm/loaders/linux/bzimage.js';
+import { findPvhEntry, loadPvhKernel } from './vmm/loaders/linux/pvh.js';
+import {
+  flat,
+  hasMultibootMagic,
+  loadMultiboot,
+  MultibootError,
+  multibootMemoryMap,
+} from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
-import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
@@ -38,8 +45,10 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
-  /** A Multiboot kernel's command line (QEMU passes the kernel's file name; so does the CLI). */
+  /** A Multiboot or Linux kernel's command line (QEMU's -append). */
   cmdline?: string;
+  /** A Linux kernel's initrd (QEMU's -initrd). */
+  initrd?: Uint8Array;
   /**
    * The RTC's wall-clock time at virtual time 0: ms since the epoch, or 'host' for the host's time
    * now (default: a fixed date, RTC_DEFAULT_EPOCH_MS, so runs repeat exactly).
@@ -86,11 +95,11 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: opts.trace ?? null,
+    onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);
   const ncpus = opts.cpus ?? 1;
   for (let i = 0; i < ncpus; i++) vm.createVcpu();
-  if (opts.onUndefined) for (const v of vm.vcpus) v.backend.cpu.onUndefined = opts.onUndefined;
   const output: number[] = [];
   const platform = new PcPlatform(vm, {
     console: (b) => {
@@ -106,8 +115,8 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   for (const v of vm.vcpus) v.now = () => platform.clock.now();
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
-    cpuid(vm.vcpus[0].backend.cpu, 1, 0, id);
-    writeFirmwareTables(vm.guestRam(), {
+    vm.cpuid(1, 0, id);
+    writeFirmwareTables(vm.loaderRam(), {
       cpus: ncpus,
       ioApicId: IOAPIC_ID,
       ioApicAddr: IOAPIC_DEFAULT_BASE,
@@ -118,9 +127,68 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   return pc;
 }
 
-/** Run a boot sector or a Multiboot kernel, whichever the image is (a Multiboot magic decides). */
+/**
+ * Run a Linux kernel (a bzImage, or an ELF vmlinux with a PVH entry), a Multiboot kernel or a boot
+ * sector, whichever the image is.
+ */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  if (isLinuxKernel(image)) return runLinuxVm(image, opts);
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
+}
+
+/** A bzImage, or an ELF file with a PVH entry note (Linux's vmlinux). */
+export function isLinuxKernel(image: Uint8Array): boolean {
+  return isBzImage(image) || findPvhEntry(image) !== null;
+}
+
+/** Boot a Linux kernel through its PVH entry, as QEMU's -kernel/-append/-initrd do with a vmlinux. */
+export function runLinuxVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  const pc = createPcVm(opts);
+  loadLinuxKernel(pc, image, opts.cmdline ?? '', opts.initrd);
+  return runPcVm(pc, opts);
+}
+
+/** Where hvm_start_info, its module list, memory map and command line go (below the boot sector). */
+const PVH_INFO_ADDR = 0x5000;
+const PVH_INFO_ROOM = 0x2000;
+
+/**
+ * A bzImage's vmlinux (decompressed here) or a vmlinux, loaded at its physical addresses with
+ * hvm_start_info; the BSP starts at the entry stub, which enters the PVH entry point in flat 32-bit
+ * protected mode with EBX = hvm_start_info.
+ */
+export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, initrd?: Uint8Array): void {
+  const ram = pc.vm.loaderRam();
+  let pvh: ReturnType<typeof loadPvhKernel>;
+  try {
+    const elf = isBzImage(image) ? extractVmlinux(image) : image;
+    pvh = loadPvhKernel(elf, ram, {
+      cmdline,
+      initrd,
+      rsdpAddr: RSDP_ADDR,
+      infoAddr: PVH_INFO_ADDR,
+      infoRoom: PVH_INFO_ROOM,
+      memoryMap: multibootMemoryMap(pc.vm.guestRamBytes),
+    });
+  } catch (e) {
+    if (e instanceof MultibootError || e instanceof BzImageError)
+      throw new ImageError(`not a bootable Linux kernel: ${e.message}`);
+    throw e;
+  }
+  const data = flat(0x10, 0x3);
+  const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, {
+    cs: flat(0x08, 0xb),
+    ds: data,
+    cr0: 0x11,
+    eax: 0,
+    ebx: pvh.startInfo,
+    entry: pvh.entry,
+  });
+  const b = pc.vm.vcpus[0];
+  b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
+  const regs = b.getRegs();
+  regs.rip = BigInt(ip);
+  b.setRegs(regs);
 }
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
@@ -153,8 +221,8 @@ function checkBootSector(image: Uint8Array, memoryBytes: number): void {
 /** The whole image at 0x7C00; the BSP at 0000:7C00 in real mode with DL = 0x80. */
 export function loadBootSector(pc: PcVm, image: Uint8Array): void {
   checkBootSector(image, pc.vm.guestRamBytes);
-  pc.vm.guestRam().set(image, BOOT_ADDR);
-  const b = pc.vm.vcpus[0].backend;
+  pc.vm.loaderRam().set(image, BOOT_ADDR);
+  const b = pc.vm.vcpus[0];
   b.setSegment('cs', 0, 0, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(BOOT_ADDR);
@@ -164,7 +232,7 @@ export function loadBootSector(pc: PcVm, image: Uint8Array): void {
 
 /** The kernel and its information structure in RAM; the BSP at the entry stub. */
 export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
-  const ram = pc.vm.guestRam();
+  const ram = pc.vm.loaderRam();
   let state: ReturnType<typeof loadMultiboot>;
   try {
     state = loadMultiboot(image, ram, { cmdline });
@@ -178,7 +246,7 @@ export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string
         `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
       );
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
-  const b = pc.vm.vcpus[0].backend;
+  const b = pc.vm.vcpus[0];
   b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
   const regs = b.getRegs();
   regs.rip = BigInt(ip);
@@ -195,7 +263,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
-  const total = () => vm.vcpus.reduce((n, v) => n + v.backend.cpu.icount, 0);
+  const total = () => vm.vcpus.reduce((n, v) => n + v.backend.clock.icount, 0);
   // The budget counts VM exits too (vcpu.ts EXIT_COST): an exit loop ends like a busy loop.
   const spent = () => vm.vcpus.reduce((n, v) => n + v.budgetUsed(), 0);
   const result = (
@@ -216,7 +284,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (!v.runnable()) continue;
       ran = true;
-      const cpu = v.backend.cpu;
+      const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
       const turnEnd = v.budgetUsed() + QUANTUM;

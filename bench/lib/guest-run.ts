@@ -75,12 +75,12 @@ export async function runGuest(o: GuestRunOptions, probe: Probe = {}): Promise<G
       if (!s.measurementVerified)
         throw new BenchFailure(`${o.what}: the SEV-ES launch measurement did not verify`);
       pc = s.pc;
-      read = (gpa, len) => s.launch.memory.hostRead(gpa, len);
+      read = (gpa, len) => s.vm.memory.read(gpa, len);
     } else {
       pc = createPcVm({ ...opts, arch: o.kind });
       loadBootSector(pc, o.image);
-      const ram = pc.vm.guestRam();
-      read = (gpa, len) => ram.slice(gpa, gpa + len);
+      const memory = pc.vm.memory;
+      read = (gpa, len) => memory.read(gpa, len);
     }
     // IPI lines ('apic'): from the VMM if it forwards them, else straight from the APIC bus.
     if (trace && pc.vm.apicBus.trace === null) pc.vm.apicBus.trace = (line) => trace('apic', line);

@@ -6,9 +6,10 @@
 // add a timer read on each side of every call, so an instrumented run is slower and is used only
 // for these shares, never for the headline latencies. A method that no longer exists is reported
 // as missing (the emulator changed), not silently skipped.
+
+import { MemoryController } from '../../src/host/memory-controller.js';
 import { SvmHardware } from '../../src/svm/hw/world-switch.js';
-import { MemoryController } from '../../src/svm/sev/memory-controller.js';
-import { VmgexitHandler } from '../../src/svm/vmgexit.js';
+import { VmgexitHandler } from '../../src/svm/sev-es/vmgexit.js';
 
 export interface Timed {
   calls: number;
@@ -31,13 +32,13 @@ const TARGETS: Target[] = [
     label: 'world switch: load guest state',
     proto: SvmHardware.prototype as unknown as Proto,
     method: 'loadGuest',
-    split: (self) => ((self as { sev: unknown }).sev ? ' (SEV-ES: VMSA)' : ' (VMCB)'),
+    split: (self) => ((self as { vmsaPa: number }).vmsaPa >= 0 ? ' (SEV-ES: VMSA)' : ' (VMCB)'),
   },
   {
     label: 'world switch: save guest state',
     proto: SvmHardware.prototype as unknown as Proto,
     method: 'saveGuest',
-    split: (self) => ((self as { sev: unknown }).sev ? ' (SEV-ES: VMSA)' : ' (VMCB)'),
+    split: (self) => ((self as { vmsaPa: number }).vmsaPa >= 0 ? ' (SEV-ES: VMSA)' : ' (VMCB)'),
   },
   { label: 'VMRUN to #VMEXIT, whole', proto: SvmHardware.prototype as unknown as Proto, method: 'vmrun' },
   {
@@ -52,7 +53,7 @@ const TARGETS: Target[] = [
   {
     label: 'AP Reset Hold release (GHCB write)',
     proto: VmgexitHandler.prototype as unknown as Proto,
-    method: 'releaseHold',
+    method: 'releaseGhcb',
   },
   {
     label: 'memory controller: page conversion',
@@ -62,12 +63,12 @@ const TARGETS: Target[] = [
   {
     label: 'memory controller: hypervisor read',
     proto: MemoryController.prototype as unknown as Proto,
-    method: 'hostRead',
+    method: 'readRaw',
   },
   {
     label: 'memory controller: hypervisor write',
     proto: MemoryController.prototype as unknown as Proto,
-    method: 'hostWrite',
+    method: 'writeRaw',
   },
 ];
 

@@ -76,6 +76,9 @@
 
 %include "print.inc"
 %include "sev-es.inc"
+%ifdef PLANT_SECRETS
+%include "secrets.inc"                  ; guests/sev-secrets: known values for the confidentiality scan
+%endif
 
 ROM_BASE        equ 0xFFFF0000
 AP_RESET_OFFSET equ 0xF000              ; the AP reset code: address FFFFF000
@@ -557,6 +560,9 @@ bsp64:
     PUTS64 `, each AP woken `
     DEC64 WAKES
     PUTS64 ` times through the AP jump table\n`
+%ifdef PLANT_SECRETS
+    PLANT_BSP_SECRETS
+%endif
     xor eax, eax
     jmp exit64                          ; value 0: status 1
 
@@ -690,6 +696,9 @@ ap64:
     call unlock_console
     mov eax, 1
     lock xadd [parked], eax             ; from here on the BSP may wake this AP
+%ifdef PLANT_SECRETS
+    PLANT_AP_SECRETS
+%endif
 
 %ifdef HOLD_MSR
 .hold:                                  ; AP Reset Hold, MSR protocol: 0x006 -> 0x007

@@ -75,7 +75,10 @@ let lastPageGlobal = false;
 export function translate(cpu: Cpu, lin: number, acc: number): number {
   if (cpu.eptRoot >= 0) {
     cpu.eptLinear = lin;
-    return eptTranslate(cpu, guestTranslate(cpu, lin, acc), acc, false);
+    const hpa = eptTranslate(cpu, guestTranslate(cpu, lin, acc), acc, false);
+    // No SEV under VMX: every access goes to the memory controller without a key.
+    if (cpu.memCrypt !== null && hpa < cpu.ramBytes) cpu.memCrypt.access(cpu, hpa, false);
+    return hpa;
   }
   const pa = guestTranslate(cpu, lin, acc);
   if (cpu.memCrypt !== null) return sevTranslate(cpu, pa, acc);
@@ -230,6 +233,8 @@ export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolea
   for (let level = 4; level >= 1; level--) {
     const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
     const inRam = ent + 8 <= cpu.ramBytes;
+    // The tables are the host's: read with the host's key (APM 15.34.5), whatever the guest's.
+    if (inRam && cpu.memCrypt !== null) cpu.memCrypt.access(cpu, ent, false);
     const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
     const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
     if (!(lo & 1)) return nestedMiss(cpu, gpa, err, walk);
@@ -302,6 +307,8 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean):
   for (let level = 4; level >= 1; level--) {
     const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
     const inRam = ent + 8 <= cpu.ramBytes;
+    // The tables are the host's: read with the host's key (APM 15.34.5), whatever the guest's.
+    if (inRam && cpu.memCrypt !== null) cpu.memCrypt.access(cpu, ent, false);
     const lo = inRam ? cpu.ram.getInt32(ent, true) : -1;
     const hi = inRam ? cpu.ram.getInt32(ent + 4, true) : -1;
     rwx &= lo;

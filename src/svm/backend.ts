@@ -1,14 +1,26 @@
 // The SVM backend: the hypervisor half of AMD SVM, as KVM's svm.c. It owns each vCPU's VMCB, the
 // I/O and MSR permission maps and the VM's nested page tables in host memory, enters the guest
-// with VMRUN and handles #VMEXITs through a table keyed by exit code (svm_exit_handlers).
+// with VMRUN and handles #VMEXITs by exit code (a switch, as svm_invoke_exit_handler's fast path).
+// SvmVcpuBase is what every SVM vCPU shares, protected or not; SvmVcpu adds what needs the guest's
+// registers (CPUID, port I/O, MSRs, MMIO emulation); SEV-ES vCPUs (sev-es/vcpu.ts) add VMGEXIT.
 
 import { ApicGpError } from '../apic/x2apic.js';
-import type { Cpu } from '../cpu/cpu.js';
 import { CR0_ET } from '../cpu/regs.js';
-import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
+import type { PhysicalCpu } from '../host/physical-cpu.js';
+import type {
+  Backend,
+  BackendVcpu,
+  Regs,
+  RunState,
+  SegmentName,
+  UnprotectedBackendVcpu,
+  VmmServices,
+} from '../vmm/backend-api.js';
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
-import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
+import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
+import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
+import type { InstructionCounter } from '../vmm/vm-clock.js';
 import { SvmHardware } from './hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
@@ -56,7 +68,7 @@ const MSR_EFER = 0xc0000080;
  * after RAM hold control structures); the rest absent.
  */
 export function buildNestedTables(services: VmmServices): number {
-  const v = services.hostView;
+  const v = services.memory;
   const pml4 = services.allocHostPages(1);
   const ram = services.guestRamBytes;
   const gib = Math.ceil(ram / 2 ** 30);
@@ -78,31 +90,30 @@ export function buildNestedTables(services: VmmServices): number {
   return pml4;
 }
 
-export class SvmVcpu implements BackendVcpu {
+/**
+ * What every SVM vCPU has, protected or not: its VMCB, VMRUN on its processor, virtual interrupts,
+ * and the exits the processor takes without the hypervisor needing the guest's registers.
+ */
+export abstract class SvmVcpuBase {
   protected readonly hw: SvmHardware;
   protected readonly vmcbPa: number;
-  /** The hypervisor's control block for this vCPU (plain memory: it is the hypervisor's own). */
+  /** The hypervisor's control block for this vCPU (its own page: read in the clear). */
   readonly vmcb: Vmcb;
+  readonly clock: InstructionCounter;
   protected readonly out = new Int32Array(4);
-  private readonly mmio: MmioEmulation;
 
   constructor(
     readonly id: number,
-    readonly cpu: Cpu,
+    cpu: PhysicalCpu,
     protected readonly svc: VmmServices,
     nptRoot: number,
     iopmPa: number,
     msrpmPa: number,
   ) {
     this.hw = new SvmHardware(cpu);
+    this.clock = cpu;
     this.vmcbPa = svc.allocHostPages(1);
-    this.vmcb = new Vmcb(svc.hostView, this.vmcbPa);
-    this.mmio = new MmioEmulation(
-      svc.userMmio(id),
-      cpu,
-      new Uint8Array(svc.hostView.buffer, this.vmcbPa, PAGE),
-      (run) => this.emulateInstruction(run),
-    );
+    this.vmcb = new Vmcb(svc.memory, this.vmcbPa);
     const c = this.vmcb;
     // What KVM's init_vmcb intercepts; MSRs pass through to the processor model.
     for (const bit of [
@@ -125,96 +136,21 @@ export class SvmVcpu implements BackendVcpu {
     c.set('pause_filter_count', 3000);
     c.set64('nested_ctl', BigInt(SVM_NESTED_CTL_NP_ENABLE));
     c.set64('nested_cr3', BigInt(nptRoot));
-    this.vcpuReset(false);
   }
 
-  /** RESET/INIT state (APM vol 2 14.1.3) in the VMCB save area. */
-  vcpuReset(_initEvent: boolean): void {
-    const c = this.vmcb;
-    for (const s of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
-      c.setSegment(s, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
-    c.setSegment('cs', { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff0000n });
-    c.setSegment('ldtr', { selector: 0, attrib: 0x82, limit: 0xffff, base: 0n });
-    c.setSegment('tr', { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0n });
-    c.setSegment('gdtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
-    c.setSegment('idtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
-    c.set64('efer', EFER_SVME);
-    c.set64('cr0', BigInt(CR0_ET) | (1n << 29n) | (1n << 30n)); // ET, NW, CD
-    c.set64('cr3', 0n);
-    c.set64('cr4', 0n);
-    c.set64('rflags', 2n);
-    c.set64('rip', 0xfff0n);
-    c.set64('rsp', 0n);
-    c.set64('rax', 0n);
-    c.set64('dr6', 0xffff0ff0n);
-    c.set64('dr7', 0x400n);
-    c.set64('g_pat', 0x0007040600070406n);
-    this.cpu.r32.fill(0);
-    this.cpu.r32[4] = 0x600; // EDX: processor signature
-  }
+  abstract vcpuReset(initEvent: boolean): void;
+  abstract deliverSipiVector(vector: number): void;
+  abstract completeUserspace(run: RunState): void;
+  abstract interruptAllowed(): boolean;
 
-  getRegs(): Regs {
-    const gpr: bigint[] = [];
-    for (let i = 0; i < 16; i++) gpr.push(this.cpu.r64[i]);
-    gpr[0] = this.vmcb.get64('rax');
-    gpr[4] = this.vmcb.get64('rsp');
-    return { gpr, rip: this.vmcb.get64('rip'), rflags: this.vmcb.get64('rflags') };
-  }
-
-  setRegs(regs: Regs): void {
-    for (let i = 0; i < 16; i++) this.cpu.r64[i] = regs.gpr[i];
-    this.vmcb.set64('rax', regs.gpr[0]);
-    this.vmcb.set64('rsp', regs.gpr[4]);
-    this.vmcb.set64('rip', regs.rip);
-    this.vmcb.set64('rflags', regs.rflags | 2n);
-  }
-
-  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
-    this.vmcb.setSegment(seg, { selector, attrib, limit, base: BigInt(base) });
-  }
-
-  deliverSipiVector(vector: number): void {
-    this.vmcb.setSegment('cs', {
-      selector: vector << 8,
-      attrib: 0x9b,
-      limit: 0xffff,
-      base: BigInt(vector << 12),
-    });
-    this.vmcb.set64('rip', 0n);
-  }
-
-  /** An IN that went to userspace: its data goes to the accumulator, then RIP moves on. */
-  private pendingIn = 0;
-
-  completeUserspace(run: RunState): void {
-    this.mmio.complete(run);
-    if (this.pendingIn === 0) return;
-    this.vmcb.set64('rax', raxAfterIn(this.vmcb.get64('rax'), this.pendingIn, run.ioData));
-    this.pendingIn = 0;
-    this.advance();
-  }
-
-  /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
-  protected advance(): void {
-    this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
-    this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
-  }
-
-  /**
-   * Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices:
-   * -1 when it completed, or TO_USER when it ended in shutdown (a triple fault while emulating
-   * is the guest's end as any other: losing it would re-run the instruction forever).
-   */
-  private emulateInstruction(run: RunState): number {
-    const code = this.hw.vmrun(this.vmcbPa, 1, true);
-    return code === SVM_EXIT_SHUTDOWN ? this.shutdown(run) : -1;
-  }
-
-  private shutdown(run: RunState): number {
-    run.exitReason = KVM_EXIT_SHUTDOWN;
-    run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
-    return TO_USER;
-  }
+  /** skip_emulated_instruction after an intercepted instruction the hypervisor completed. */
+  protected abstract advance(): void;
+  /** What the hypervisor may say about a triple fault. */
+  protected abstract shutdownReport(): string;
+  /** #NPF, VMGEXIT and the exits that need the guest's registers. */
+  protected abstract npf(run: RunState): number;
+  protected abstract vmgexit(run: RunState): number;
+  protected abstract registerExit(code: number, run: RunState): number;
 
   /** The APIC vector offered to the guest through V_IRQ, or -1. */
   private offered = -1;
@@ -244,13 +180,7 @@ export class SvmVcpu implements BackendVcpu {
     }
   }
 
-  interruptAllowed(): boolean {
-    return (this.vmcb.get64('rflags') & 0x200n) !== 0n && !(this.vmcb.get('int_state') & 1);
-  }
-
   runOnce(budget: number, run: RunState): number {
-    const waiting = this.mmio.resume(run);
-    if (waiting >= 0) return waiting;
     this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, budget);
     const c = this.vmcb;
@@ -266,6 +196,162 @@ export class SvmVcpu implements BackendVcpu {
       case SVM_EXIT_INTR:
       case SVM_EXIT_NMI:
         return RESUME;
+      case SVM_EXIT_VMGEXIT:
+        return this.vmgexit(run);
+      case SVM_EXIT_NPF:
+        return this.npf(run);
+      case SVM_EXIT_PAUSE:
+        this.advance();
+        return YIELD;
+      case SVM_EXIT_HLT:
+        this.advance();
+        return this.svc.halt(this.id, KVM_MP_STATE_HALTED, run);
+      case SVM_EXIT_SHUTDOWN:
+        return this.shutdown(run);
+      case SVM_EXIT_ERR:
+        run.exitReason = KVM_EXIT_FAIL_ENTRY;
+        run.explanation = `VMRUN failed its consistency checks (VMEXIT_INVALID): ${this.hw.invalidReason}`;
+        return TO_USER;
+    }
+    return this.registerExit(code, run);
+  }
+
+  protected shutdown(run: RunState): number {
+    run.exitReason = KVM_EXIT_SHUTDOWN;
+    run.explanation = `triple fault (shutdown); ${this.shutdownReport()}`;
+    return TO_USER;
+  }
+
+  /** Inject an exception at the next VMRUN (EVENTINJ, APM 15.20). */
+  protected queueException(vector: number, errorCode: number | undefined): void {
+    const ev = errorCode === undefined ? 0 : SVM_EVTINJ_VALID_ERR;
+    this.vmcb.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | ev | vector) >>> 0);
+    this.vmcb.set('event_inj_err', errorCode ?? 0);
+  }
+
+  protected internalError(run: RunState, code: number, why: string): number {
+    return run.exitInternalError(code, why);
+  }
+}
+
+/** A vCPU of an ordinary (unprotected) guest: the hypervisor reads and writes its registers. */
+export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
+  readonly guestStateProtected = false;
+  private readonly mmio: MmioEmulation;
+
+  constructor(
+    id: number,
+    readonly cpu: PhysicalCpu,
+    svc: VmmServices,
+    nptRoot: number,
+    iopmPa: number,
+    msrpmPa: number,
+  ) {
+    super(id, cpu, svc, nptRoot, iopmPa, msrpmPa);
+    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcbPa, (run) =>
+      this.emulateInstruction(run),
+    );
+    this.vcpuReset(false);
+  }
+
+  /** RESET/INIT state (APM vol 2 14.1.3) in the VMCB save area. */
+  vcpuReset(initEvent: boolean): void {
+    const c = this.vmcb;
+    for (const s of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
+      c.setSegment(s, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
+    c.setSegment('cs', { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff0000n });
+    c.setSegment('ldtr', { selector: 0, attrib: 0x82, limit: 0xffff, base: 0n });
+    c.setSegment('tr', { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0n });
+    c.setSegment('gdtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+    c.setSegment('idtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
+    c.set64('efer', EFER_SVME);
+    c.set64('cr0', BigInt(CR0_ET) | (1n << 29n) | (1n << 30n)); // ET, NW, CD
+    c.set64('cr3', 0n);
+    c.set64('cr4', 0n);
+    c.set64('rflags', 2n);
+    c.set64('rip', 0xfff0n);
+    c.set64('rsp', 0n);
+    c.set64('rax', 0n);
+    c.set64('dr6', 0xffff0ff0n);
+    c.set64('dr7', 0x400n);
+    c.set64('g_pat', 0x0007040600070406n);
+    this.cpu.r32.fill(0);
+    this.cpu.r32[4] = 0x600; // EDX: processor signature
+    if (initEvent) this.dropOfferedInterrupt(); // INIT clears the APIC's IRR; V_IRQ must not outlive it
+  }
+
+  getRegs(): Regs {
+    const gpr: bigint[] = [];
+    for (let i = 0; i < 16; i++) gpr.push(this.cpu.r64[i]);
+    gpr[0] = this.vmcb.get64('rax');
+    gpr[4] = this.vmcb.get64('rsp');
+    return { gpr, rip: this.vmcb.get64('rip'), rflags: this.vmcb.get64('rflags') };
+  }
+
+  setRegs(regs: Regs): void {
+    for (let i = 0; i < 16; i++) this.cpu.r64[i] = regs.gpr[i];
+    this.vmcb.set64('rax', regs.gpr[0]);
+    this.vmcb.set64('rsp', regs.gpr[4]);
+    this.vmcb.set64('rip', regs.rip);
+    this.vmcb.set64('rflags', regs.rflags | 2n);
+  }
+
+  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
+    this.vmcb.setSegment(seg, { selector, attrib, limit, base: BigInt(base) });
+  }
+
+  setRip(rip: bigint): void {
+    this.vmcb.set64('rip', rip);
+  }
+
+  deliverSipiVector(vector: number): void {
+    kvmVcpuDeliverSipiVector(this, vector);
+  }
+
+  interruptAllowed(): boolean {
+    return (this.vmcb.get64('rflags') & 0x200n) !== 0n && !(this.vmcb.get('int_state') & 1);
+  }
+
+  /** An IN that went to userspace: its data goes to the accumulator, then RIP moves on. */
+  private pendingIn = 0;
+
+  completeUserspace(run: RunState): void {
+    this.mmio.complete(run);
+    if (this.pendingIn === 0) return;
+    this.vmcb.set64('rax', raxAfterIn(this.vmcb.get64('rax'), this.pendingIn, run.ioData));
+    this.pendingIn = 0;
+    this.advance();
+  }
+
+  /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
+  protected advance(): void {
+    this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
+    this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
+  }
+
+  protected shutdownReport(): string {
+    return `last exceptions: ${this.cpu.recentExceptions(4).join(' -> ')}`;
+  }
+
+  /**
+   * Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices:
+   * -1 when it completed, or TO_USER when it ended in shutdown (a triple fault while emulating
+   * is the guest's end as any other: losing it would re-run the instruction forever).
+   */
+  private emulateInstruction(run: RunState): number {
+    const code = this.hw.vmrun(this.vmcbPa, 1, true);
+    return code === SVM_EXIT_SHUTDOWN ? this.shutdown(run) : -1;
+  }
+
+  override runOnce(budget: number, run: RunState): number {
+    const waiting = this.mmio.resume(run);
+    if (waiting >= 0) return waiting;
+    return super.runOnce(budget, run);
+  }
+
+  protected registerExit(code: number, run: RunState): number {
+    const c = this.vmcb;
+    switch (code) {
       case SVM_EXIT_CPUID: {
         const out = this.out;
         this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
@@ -278,29 +364,12 @@ export class SvmVcpu implements BackendVcpu {
       }
       case SVM_EXIT_IOIO:
         return this.ioInterception(run);
-      case SVM_EXIT_VMGEXIT:
-        return this.vmgexit(run);
-      case SVM_EXIT_NPF:
-        return this.npf(run);
       case SVM_EXIT_MSR:
         return this.msrInterception(run);
-      case SVM_EXIT_PAUSE:
-        this.advance();
-        return YIELD;
-      case SVM_EXIT_HLT:
-        this.advance();
-        this.svc.halt(this.id);
-        return RESUME;
       case SVM_EXIT_VMMCALL:
         c.set64('rax', BigInt.asUintN(64, -KVM_ENOSYS)); // no hypercalls are offered
         this.advance();
         return RESUME;
-      case SVM_EXIT_SHUTDOWN:
-        return this.shutdown(run);
-      case SVM_EXIT_ERR:
-        run.exitReason = KVM_EXIT_FAIL_ENTRY;
-        run.explanation = `VMRUN failed its consistency checks (VMEXIT_INVALID): ${this.hw.invalidReason}`;
-        return TO_USER;
     }
     return this.internalError(run, code, `unexpected #VMEXIT ${svmExitName(code)}`);
   }
@@ -370,13 +439,6 @@ export class SvmVcpu implements BackendVcpu {
     return RESUME;
   }
 
-  /** Inject an exception at the next VMRUN (EVENTINJ, APM 15.20). */
-  protected queueException(vector: number, errorCode: number | undefined): void {
-    const ev = errorCode === undefined ? 0 : SVM_EVTINJ_VALID_ERR;
-    this.vmcb.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | ev | vector) >>> 0);
-    this.vmcb.set('event_inj_err', errorCode ?? 0);
-  }
-
   /** IOIO (APM 15.10.2): VMM devices are emulated here; other ports go to userspace as KVM_EXIT_IO. */
   protected ioInterception(run: RunState): number {
     const info = Number(this.vmcb.get64('exit_info_1'));
@@ -394,10 +456,6 @@ export class SvmVcpu implements BackendVcpu {
     if (isIn) this.pendingIn = size;
     else this.advance();
     return run.exitIo(isIn, port, size, Number(this.vmcb.get64('rax') & 0xffffffffn));
-  }
-
-  protected internalError(run: RunState, code: number, why: string): number {
-    return run.exitInternalError(code, why);
   }
 }
 
@@ -427,29 +485,30 @@ export class SvmBackend implements Backend {
 
   protected makeVcpu(
     id: number,
-    cpu: Cpu,
+    cpu: PhysicalCpu,
     services: VmmServices,
     npt: number,
     iopm: number,
     msrpm: number,
-  ): SvmVcpu {
+  ): BackendVcpu {
     return new SvmVcpu(id, cpu, services, npt, iopm, msrpm);
   }
 
-  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu {
+  createVcpu(id: number, cpu: PhysicalCpu, services: VmmServices): BackendVcpu {
     if (this.nptRoot < 0) {
       this.nptRoot = buildNestedTables(services);
       for (const r of this.regions) mapNestedPages(services, this.nptRoot, r.gpa, r.hpa, r.bytes);
       this.nestedTablesBuilt(services, this.nptRoot);
       // Every port exits (the VMM decides who emulates it); MSRs pass through.
       this.iopm = services.allocHostPages(IOPM_SIZE / PAGE);
-      new Uint8Array(services.hostView.buffer, this.iopm, IOPM_SIZE).fill(0xff);
+      services.memory.fill(this.iopm, IOPM_SIZE, 0xff);
       this.msrpm = services.allocHostPages(MSRPM_SIZE / PAGE);
-      const msrpm = new Uint8Array(services.hostView.buffer, this.msrpm, MSRPM_SIZE);
+      const msrpm = new Uint8Array(MSRPM_SIZE);
       if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
       for (const msr of [0x1b, 0x6e0]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
+      services.memory.write(this.msrpm, msrpm);
     }
     return this.makeVcpu(id, cpu, services, this.nptRoot, this.iopm, this.msrpm);
   }
@@ -471,7 +530,7 @@ export function mapNestedPages(
   bytes: number,
   mmio = false,
 ): void {
-  const v = services.hostView;
+  const v = services.memory;
   for (let off = 0; off < bytes; off += PAGE) {
     const g = gpa + off;
     let table = pml4;

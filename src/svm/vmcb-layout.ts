@@ -4,7 +4,10 @@
 // vmcb_save_area, whose size checks pin the same numbers). Exit codes: APM appendix C Table C-1 "SVM
 // Intercept Codes", named as Linux arch/x86/include/uapi/asm/svm.h. The permission maps: APM 15.10.1
 // (IOPM) and 15.11 Table 15-8 "MSR Ranges Covered by MSRPM".
-// Imports nothing. 64-bit fields are bigint: none of this is per-instruction.
+// Imports only the memory interface it is read through. 64-bit fields are bigint: none of this is
+// per-instruction.
+
+import { type ControlBlockMemory, fillControlBlock } from '../host/host-memory.js';
 
 export const VMCB_SIZE = 0x1000;
 /** Table B-1: "the control area ... is padded to 1024 bytes" (Linux EXPECTED_VMCB_CONTROL_AREA_SIZE). */
@@ -541,7 +544,7 @@ export class Vmcb {
    * like the VMCB's save area), placed so that save-area offsets land in it; control fields are off limits.
    */
   constructor(
-    readonly view: DataView,
+    readonly view: ControlBlockMemory,
     readonly offset: number,
     saveAreaOnly = false,
   ) {
@@ -636,12 +639,13 @@ export class Vmcb {
   /** Guest instruction bytes fetched for decode assists (insn_len of them). */
   insnBytes(): Uint8Array {
     const n = Math.min(this.get('insn_len'), VMCB_INSN_BYTES_MAX);
-    const start = this.view.byteOffset + this.offset + VMCB_INSN_BYTES_OFFSET;
-    return new Uint8Array(this.view.buffer, start, n).slice();
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.view.getUint8(this.offset + VMCB_INSN_BYTES_OFFSET + i);
+    return out;
   }
 
   /** Zeroes the whole page (a fresh VMCB, as KVM allocates them). */
   clear(): void {
-    new Uint8Array(this.view.buffer, this.view.byteOffset + this.offset, VMCB_SIZE).fill(0);
+    fillControlBlock(this.view, this.offset, VMCB_SIZE);
   }
 }

@@ -2,7 +2,9 @@
 // (arch/x86/include/asm/kvm-x86-ops.h). src/vmm never names SVM or VMX; the composition root
 // hands a backend in, as a vendor module registers its ops.
 import type { LocalApic } from '../apic/local-apic.js';
-import type { Cpu } from '../cpu/cpu.js';
+import type { IoBus, MmioBus } from '../cpu/ports.js';
+import type { HostMemory } from '../host/host-memory.js';
+import type { PhysicalCpu } from '../host/physical-cpu.js';
 import {
   KVM_EXIT_INTERNAL_ERROR,
   KVM_EXIT_IO,
@@ -12,14 +14,13 @@ import {
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from './kvm-abi.js';
 import type { UserspaceMmio } from './userspace-mmio.js';
+import type { InstructionCounter } from './vm-clock.js';
 
 /** A handler's answer, as KVM's exit handlers return it. */
 export const RESUME = 1;
 export const TO_USER = 0;
 /** Resume later: the vCPU gives up the rest of its quantum (a spinning PAUSE loop, KVM's kvm_vcpu_on_spin). */
 export const YIELD = 2;
-/** SEV-ES: the vCPU asked for AP Reset Hold; it waits in KVM_MP_STATE_AP_RESET_HOLD for INIT-SIPI-SIPI. */
-export const AP_RESET_HOLD = 3;
 
 /** kvm_run: what userspace sees after KVM_RUN returns (only the parts hvemu fills). */
 export class RunState {
@@ -86,14 +87,21 @@ export function raxAfterIn(rax: bigint, size: number, data: number): bigint {
 
 /** Services the VMM gives a backend's exit handlers (KVM's generic x86 code). */
 export interface VmmServices {
+  /** The VM's port bus (the in-kernel devices), for I/O the hypervisor performs for a guest (GHCB IOIO). */
+  readonly ports: IoBus;
+  /** The vCPU's guest-physical MMIO (addresses MMIO_ASSIST_BASE + gpa), for GHCB MMIO requests. */
+  mmio(vcpu: number): MmioBus;
   /** In-kernel port devices: true if the port is emulated by the VMM (else the exit goes to userspace). */
   portInKernel(port: number): boolean;
   /** In-kernel MMIO: true if the guest-physical address belongs to a VMM device (APIC, I/O APIC). */
   mmioInKernel(vcpu: number, gpa: number): boolean;
   /** Where the emulator's MMIO accesses that no VMM device claims are collected for KVM_EXIT_MMIO. */
   userMmio(vcpu: number): UserspaceMmio;
-  /** Host-physical memory (guest RAM at host-physical 0, control pages above it). */
-  readonly hostView: DataView;
+  /**
+   * Host memory through the memory controller, without a key (guest RAM at host-physical 0, control
+   * pages above it): the hypervisor's own pages in the clear, an SEV guest's private pages as ciphertext.
+   */
+  readonly memory: HostMemory;
   readonly guestRamBytes: number;
   /** Allocate zeroed, page-aligned host pages for control structures (VMCB, maps, nested tables). */
   allocHostPages(count: number): number;
@@ -101,36 +109,66 @@ export interface VmmServices {
   apic(vcpu: number): LocalApic;
   /** CPUID as the VM reports it (KVM_SET_CPUID2's table). */
   cpuid(vcpu: number, leaf: number, subleaf: number, out: Int32Array): void;
-  /** The vCPU executed HLT: it is now halted until an event (KVM: kvm_emulate_halt). */
-  halt(vcpu: number): void;
+  /**
+   * __kvm_emulate_halt: the vCPU stops in `mpState` (KVM_MP_STATE_HALTED for HLT,
+   * KVM_MP_STATE_AP_RESET_HOLD for an SEV-ES AP Reset Hold) until an event wakes it. Returns RESUME,
+   * or TO_USER with `run` filled when userspace asked to see this kind of stop.
+   */
+  halt(vcpu: number, mpState: number, run: RunState): number;
   trace(category: 'exits' | 'apic' | 'mp', line: string): void;
   /** Whether anyone listens: hot paths build trace lines only then. */
   readonly tracing: boolean;
 }
 
-/** One vCPU of a backend (svm/vmx). Method names follow kvm_x86_ops where one exists. */
-export interface BackendVcpu {
-  readonly cpu: Cpu;
-  /** SEV-ES: the registers are the guest's (KVM's guest_state_protected); no register access. */
-  readonly guestStateProtected?: boolean;
+/** One vCPU of a backend (svm/vmx), protected or not. Method names follow kvm_x86_ops where one exists. */
+interface BackendVcpuOps {
+  readonly id: number;
+  /** The processor's instruction count and TSC offset (the scheduler's budget, the VM clock). */
+  readonly clock: InstructionCounter;
   /** vcpu_reset: the architectural RESET (initEvent false) or INIT (true) state. */
   vcpuReset(initEvent: boolean): void;
   /**
    * vcpu_run + handle_exit: enter the guest for at most `budget` instructions, handle exits the
-   * VMM owns, and return RESUME (quantum over or nothing for userspace) or TO_USER with `run` filled.
+   * VMM owns, and return RESUME (quantum over or nothing for userspace), YIELD, or TO_USER with `run` filled.
    */
   runOnce(budget: number, run: RunState): number;
   /** Complete a userspace I/O or MMIO read (complete_userspace_io): the data is in `run`. */
   completeUserspace(run: RunState): void;
   /** interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
   interruptAllowed(): boolean;
-  /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (legacy: CS = V << 8, RIP 0). */
+  /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (sipi.ts has the generic one). */
   deliverSipiVector(vector: number): void;
-  /** KVM_GET_REGS / KVM_SET_REGS for unprotected guests. */
+}
+
+/** A vCPU whose registers the hypervisor may read and write (KVM_GET_REGS, KVM_SET_SREGS, ...). */
+export interface UnprotectedBackendVcpu extends BackendVcpuOps {
+  readonly guestStateProtected: false;
+  /** The processor it runs on, as a hypervisor sees one after an exit. */
+  readonly cpu: PhysicalCpu;
   getRegs(): Regs;
   setRegs(regs: Regs): void;
   /** KVM_SET_SREGS subset: one segment register (real-mode style: base, limit, attributes). */
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void;
+  /** kvm_rip_write. */
+  setRip(rip: bigint): void;
+}
+
+/**
+ * An SEV-ES vCPU (KVM's guest_state_protected): its registers are an encrypted VMSA. The type has
+ * no processor and no register accessor, so hypervisor code that tries does not compile.
+ */
+export interface ProtectedBackendVcpu extends BackendVcpuOps {
+  readonly guestStateProtected: true;
+  readonly vmsa: ProtectedVmsa;
+}
+
+export type BackendVcpu = UnprotectedBackendVcpu | ProtectedBackendVcpu;
+
+/** An SEV-ES vCPU's VMSA as the hypervisor holds it: where it is, nothing of what it says. */
+export interface ProtectedVmsa {
+  /** Host-physical address (VMCB VMSA_PA): the page reads as ciphertext through HostMemory. */
+  readonly hpa: number;
+  readonly asid: number;
 }
 
 export type SegmentName = 'es' | 'cs' | 'ss' | 'ds' | 'fs' | 'gs';
@@ -144,5 +182,6 @@ export interface Regs {
 
 export interface Backend {
   readonly name: 'svm' | 'vmx';
-  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu;
+  /** KVM_CREATE_VCPU's vendor part: a vCPU on processor `cpu` of the host machine. */
+  createVcpu(id: number, cpu: PhysicalCpu, services: VmmServices): BackendVcpu;
 }

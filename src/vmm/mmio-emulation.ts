@@ -2,7 +2,8 @@
 // emulated with its device accesses collected by UserspaceMmio. A read userspace has not answered
 // undoes the attempt (the guest state page and the GPRs are put back) and exits; after the answer
 // the instruction runs again. Writes complete the instruction and are reported one exit each.
-import type { Cpu } from '../cpu/cpu.js';
+import type { HostMemory } from '../host/host-memory.js';
+import type { PhysicalCpu } from '../host/physical-cpu.js';
 import { RESUME, type RunState } from './backend-api.js';
 import { KVM_EXIT_MMIO } from './kvm-abi.js';
 import type { MmioAccess, UserspaceMmio } from './userspace-mmio.js';
@@ -14,9 +15,10 @@ export class MmioEmulation {
 
   constructor(
     private readonly user: UserspaceMmio,
-    private readonly cpu: Cpu,
+    private readonly cpu: PhysicalCpu,
+    private readonly memory: HostMemory,
     /** The page that holds the guest's state between runs (the VMCB, the VMCS region). */
-    private readonly statePage: Uint8Array,
+    private readonly statePage: number,
     /**
      * Run the exiting instruction once with MMIO reaching the buses: -1 when it completed, else
      * the handler's answer for an exit it ended in (a triple fault: TO_USER with KVM_EXIT_SHUTDOWN).
@@ -26,9 +28,8 @@ export class MmioEmulation {
 
   /** Emulate the instruction at an MMIO exit: RESUME, or TO_USER with KVM_EXIT_MMIO. */
   run(run: RunState): number {
-    const page = this.statePage.slice();
-    const regs = this.cpu.r64.slice();
-    const xmm = this.cpu.xmm8.slice();
+    const page = this.memory.read(this.statePage, 4096);
+    const regs = this.cpu.saveRegisters();
     const user = this.user;
     user.beginAttempt();
     const stopped = this.emulate(run);
@@ -40,9 +41,8 @@ export class MmioEmulation {
     const read = user.unansweredRead;
     if (read !== null) {
       // Not answered yet: undo the attempt; it runs again once userspace has answered.
-      this.statePage.set(page);
-      this.cpu.r64.set(regs);
-      this.cpu.xmm8.set(xmm);
+      this.memory.write(this.statePage, page);
+      this.cpu.restoreRegisters(regs);
       this.redo = true;
       return run.exitMmio(read.gpa, read.size, false, 0);
     }

@@ -1,6 +1,8 @@
-// KVM's rules for KVM_SET_MP_STATE on x86 (arch/x86/kvm/x86.c, kvm_arch_vcpu_ioctl_set_mpstate),
-// plus hvemu's trust rule: no write that implies a register reset on a protected vCPU.
-import { GuestStateProtectedError, InvalidArgumentError } from './errors.js';
+// KVM's rules for KVM_SET_MP_STATE on x86 (arch/x86/kvm/x86.c, kvm_arch_vcpu_ioctl_set_mpstate).
+// They are the same for a protected (SEV-ES) vCPU: no MP state writes its registers. INIT does not
+// reset an encrypted VMSA, and a SIPI reaches it through sev_vcpu_deliver_sipi_vector, which runs
+// the launch VMSA or completes an AP Reset Hold, never sets CS:RIP.
+import { InvalidArgumentError } from './errors.js';
 import {
   KVM_MP_STATE_AP_RESET_HOLD,
   KVM_MP_STATE_HALTED,
@@ -16,8 +18,6 @@ export interface MpStateContext {
   lapicInKernel: boolean;
   /** INIT/SIPI are not blocked (KVM: kvm_apic_init_sipi_allowed) and no SMI is pending. */
   initSipiAllowed: boolean;
-  /** SEV-ES: guest state is encrypted. */
-  guestStateProtected: boolean;
 }
 
 /**
@@ -48,12 +48,6 @@ export function checkSetMpState(
   const initLike = requested === KVM_MP_STATE_INIT_RECEIVED || requested === KVM_MP_STATE_SIPI_RECEIVED;
   if (initLike && !ctx.initSipiAllowed) {
     throw new InvalidArgumentError(`MP state ${MP_STATE_NAMES[requested]} while INIT/SIPI are blocked`);
-  }
-  // Waiting for SIPI ends with the VMM writing CS:RIP: impossible for an encrypted VMSA.
-  if (initLike && ctx.guestStateProtected) {
-    throw new GuestStateProtectedError(
-      `setting MP state ${MP_STATE_NAMES[requested]} (a SIPI would have to write CS:RIP)`,
-    );
   }
   if (requested === KVM_MP_STATE_SIPI_RECEIVED) return { state: KVM_MP_STATE_INIT_RECEIVED, latchSipi: true };
   return { state: requested, latchSipi: false };

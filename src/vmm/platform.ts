@@ -90,7 +90,7 @@ export class PcPlatform {
       1,
       new Port92(
         (on) => {
-          for (const v of vm.vcpus) v.backend.cpu.setA20(on);
+          vm.setA20(on);
         },
         () => opts.onReset?.(),
       ),

@@ -2,7 +2,8 @@
 // enters the guest through the backend until something needs userspace (KVM_RUN).
 import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js';
 import type { BackendVcpu } from './backend-api.js';
-import { AP_RESET_HOLD, type Regs, RunState, TO_USER, YIELD } from './backend-api.js';
+import { RESUME, type Regs, RunState, type SegmentName, TO_USER, YIELD } from './backend-api.js';
+import { GuestStateProtectedError } from './errors.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -11,8 +12,10 @@ import {
   KVM_MP_STATE_HALTED,
   KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
+  KVM_MP_STATE_UNINITIALIZED,
   MP_STATE_NAMES,
 } from './kvm-abi.js';
+import { checkSetMpState } from './mp-state.js';
 
 /**
  * What one VM exit costs against a run's instruction budget (the quantum and --max-instructions):
@@ -23,7 +26,8 @@ import {
 export const EXIT_COST = 64;
 
 export class Vcpu {
-  mpState = KVM_MP_STATE_RUNNABLE;
+  /** kvm_arch_vcpu_create: the BSP starts runnable, an AP waits for INIT. */
+  #mpState: number;
   readonly run = new RunState();
   /** VM exits handled so far (each backend return from guest entry). */
   exits = 0;
@@ -41,13 +45,17 @@ export class Vcpu {
     readonly backend: BackendVcpu,
     readonly apic: LocalApic,
     private readonly trace: (line: string) => void,
-  ) {}
+    /** Called before the first KVM_RUN (the VM writes what its loaders staged). */
+    private beforeFirstRun: (() => void) | null = null,
+  ) {
+    this.#mpState = id === 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
+  }
 
   /**
    * The VM's virtual time, for wake-up times and APIC timers: set by whoever runs the VM's clock
    * (the scheduler); until then the vCPU's own instruction count.
    */
-  now: () => number = () => this.backend.cpu.icount;
+  now: () => number = () => this.backend.clock.icount;
   /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
   private kickedAt = 0;
   readyAt = 0;
@@ -66,56 +74,98 @@ export class Vcpu {
     if (ev & EV_INIT) {
       this.backend.vcpuReset(true);
       this.apic.reset(true);
-      this.setMpState(this.id === 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED);
+      this.enterMpState(this.id === 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED);
     }
     if (ev & EV_SIPI) {
-      if (this.mpState === KVM_MP_STATE_INIT_RECEIVED) {
+      if (this.#mpState === KVM_MP_STATE_INIT_RECEIVED) {
         const v = this.apic.sipiVector;
-        this.trace(
-          this.backend.guestStateProtected === true
-            ? `vcpu ${this.id}: SIPI vector 0x${v.toString(16)} (guest state protected: the backend decides)`
-            : `vcpu ${this.id}: SIPI vector 0x${v.toString(16)}: CS:IP = ${(v << 8).toString(16)}:0000`,
-        );
-        this.backend.deliverSipiVector(this.apic.sipiVector);
-        this.setMpState(KVM_MP_STATE_RUNNABLE);
-      } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.mpState]})`);
+        if (!this.backend.guestStateProtected)
+          this.trace(
+            `vcpu ${this.id}: SIPI vector 0x${v.toString(16)}: CS:IP = ${(v << 8).toString(16)}:0000`,
+          );
+        this.backend.deliverSipiVector(v); // an SEV-ES backend traces its own (the vector is ignored)
+        this.enterMpState(KVM_MP_STATE_RUNNABLE);
+      } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.#mpState]})`);
     }
     // A hold is a simulated HLT: any wake-up event ends it (the guest sees "not released" and asks again).
-    if (ev & EV_NMI && this.waitsForEvent()) this.setMpState(KVM_MP_STATE_RUNNABLE);
+    if (ev & EV_NMI && this.waitsForEvent()) this.enterMpState(KVM_MP_STATE_RUNNABLE);
     if (this.waitsForEvent() && this.apic.pendingVector() >= 0 && this.backend.interruptAllowed()) {
-      this.setMpState(KVM_MP_STATE_RUNNABLE);
+      this.enterMpState(KVM_MP_STATE_RUNNABLE);
     }
   }
 
   private waitsForEvent(): boolean {
-    return this.mpState === KVM_MP_STATE_HALTED || this.mpState === KVM_MP_STATE_AP_RESET_HOLD;
+    return this.#mpState === KVM_MP_STATE_HALTED || this.#mpState === KVM_MP_STATE_AP_RESET_HOLD;
   }
 
   /** Budget spent: instructions retired plus EXIT_COST per VM exit. */
   budgetUsed(): number {
-    return this.backend.cpu.icount + this.exits * EXIT_COST;
+    return this.backend.clock.icount + this.exits * EXIT_COST;
   }
 
   /** Can the scheduler run this vCPU now? */
   runnable(): boolean {
     this.acceptEvents();
-    return this.mpState === KVM_MP_STATE_RUNNABLE;
+    return this.#mpState === KVM_MP_STATE_RUNNABLE;
   }
 
-  /** KVM_GET_REGS / KVM_SET_REGS: refused with GuestStateProtectedError for an SEV-ES vCPU. */
+  /** KVM_GET_REGS / KVM_SET_REGS: refused with GuestStateProtectedError for an SEV-ES vCPU, as KVM does. */
   getRegs(): Regs {
-    return this.backend.getRegs();
+    const b = this.backend;
+    if (b.guestStateProtected) throw new GuestStateProtectedError(`KVM_GET_REGS on vcpu ${this.id}`);
+    return b.getRegs();
   }
   setRegs(regs: Regs): void {
-    this.backend.setRegs(regs);
+    const b = this.backend;
+    if (b.guestStateProtected) throw new GuestStateProtectedError(`KVM_SET_REGS on vcpu ${this.id}`);
+    b.setRegs(regs);
   }
 
-  setMpState(state: number): void {
-    if (state === KVM_MP_STATE_RUNNABLE && this.mpState !== KVM_MP_STATE_RUNNABLE)
+  /** KVM_SET_SREGS subset: one segment register (refused for an SEV-ES vCPU). */
+  setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
+    const b = this.backend;
+    if (b.guestStateProtected)
+      throw new GuestStateProtectedError(`KVM_SET_SREGS (${seg}) on vcpu ${this.id}`);
+    b.setSegment(seg, selector, base, limit, attrib);
+  }
+
+  /** KVM_GET_MP_STATE. */
+  get mpState(): number {
+    return this.#mpState;
+  }
+
+  /**
+   * KVM_SET_MP_STATE, with KVM's rules (mp-state.ts): SIPI_RECEIVED is stored as INIT_RECEIVED with
+   * a latched SIPI. A protected vCPU takes the same states: none of them writes its registers
+   * (a SIPI reaches an SEV-ES vCPU through its backend, which never touches the VMSA).
+   */
+  kvmSetMpState(requested: number): void {
+    const { state, latchSipi } = checkSetMpState({ lapicInKernel: true, initSipiAllowed: true }, requested);
+    this.trace(`vcpu ${this.id}: KVM_SET_MP_STATE ${MP_STATE_NAMES[requested]}`);
+    if (latchSipi) this.apic.pendingEvents |= EV_SIPI;
+    this.enterMpState(state);
+  }
+
+  /**
+   * __kvm_emulate_halt: the backend saw HLT (HALTED) or an AP Reset Hold request (AP_RESET_HOLD).
+   * The vCPU waits for an event; userspace sees an AP Reset Hold only when it asked to.
+   */
+  emulateHalt(state: number, run: RunState): number {
+    this.enterMpState(state);
+    if (state === KVM_MP_STATE_AP_RESET_HOLD && this.exitOnApResetHold) {
+      run.exitReason = KVM_EXIT_AP_RESET_HOLD;
+      return TO_USER;
+    }
+    return RESUME;
+  }
+
+  /** The VMM's own MP-state transitions (INIT, SIPI, halt, wake-up). */
+  private enterMpState(state: number): void {
+    if (state === KVM_MP_STATE_RUNNABLE && this.#mpState !== KVM_MP_STATE_RUNNABLE)
       this.readyAt = this.kickedAt;
-    if (state !== this.mpState)
-      this.trace(`vcpu ${this.id}: mp_state ${MP_STATE_NAMES[this.mpState]} -> ${MP_STATE_NAMES[state]}`);
-    this.mpState = state;
+    if (state !== this.#mpState)
+      this.trace(`vcpu ${this.id}: mp_state ${MP_STATE_NAMES[this.#mpState]} -> ${MP_STATE_NAMES[state]}`);
+    this.#mpState = state;
   }
 
   /**
@@ -124,12 +174,16 @@ export class Vcpu {
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
+    if (this.beforeFirstRun !== null) {
+      this.beforeFirstRun();
+      this.beforeFirstRun = null;
+    }
     const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;
     for (;;) {
       this.acceptEvents();
-      if (this.mpState !== KVM_MP_STATE_RUNNABLE) {
+      if (this.#mpState !== KVM_MP_STATE_RUNNABLE) {
         // HALTED, UNINITIALIZED, INIT_RECEIVED: the vCPU waits (KVM blocks; the scheduler moves on).
         this.run.exitReason = KVM_EXIT_HLT;
         return KVM_EXIT_HLT;
@@ -142,14 +196,6 @@ export class Vcpu {
       const r = this.backend.runOnce(left, this.run);
       this.exits++;
       if (r === TO_USER) return this.run.exitReason;
-      if (r === AP_RESET_HOLD) {
-        this.setMpState(KVM_MP_STATE_AP_RESET_HOLD);
-        if (this.exitOnApResetHold) {
-          this.run.exitReason = KVM_EXIT_AP_RESET_HOLD;
-          return KVM_EXIT_AP_RESET_HOLD;
-        }
-        continue;
-      }
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;

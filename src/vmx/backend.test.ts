@@ -39,30 +39,26 @@ function guest(code: number[], cpus = 1): Guest {
     trace: (cat, line) => trace.push(`${cat}: ${line}`),
   });
   for (let i = 0; i < cpus; i++) vm.createVcpu();
-  vm.guestRam().set(code, BOOT);
+  vm.memory.write(BOOT, Uint8Array.from(code));
   startAt(vm.vcpus[0], BOOT);
   return { vm, vcpus: vm.vcpus, trace };
 }
 
 function startAt(v: Vcpu, rip: number): void {
-  v.backend.setSegment('cs', 0, 0, 0xffff, 0x9b);
-  const regs = v.backend.getRegs();
+  v.setSegment('cs', 0, 0, 0xffff, 0x9b);
+  const regs = v.getRegs();
   regs.rip = BigInt(rip);
-  v.backend.setRegs(regs);
-  v.mpState = KVM_MP_STATE_RUNNABLE;
+  v.setRegs(regs);
+  v.kvmSetMpState(KVM_MP_STATE_RUNNABLE);
 }
 
 /** Point real-mode interrupt vector `n` at 0000:`handler` (the IVT at 0, SDM 20.1.4). */
 function ivt(vm: Vm, n: number, handler: number): void {
-  const ram = vm.guestRam();
-  ram[n * 4] = handler & 0xff;
-  ram[n * 4 + 1] = handler >>> 8;
-  ram[n * 4 + 2] = 0;
-  ram[n * 4 + 3] = 0;
+  vm.memory.write(n * 4, Uint8Array.of(handler & 0xff, handler >>> 8, 0, 0));
 }
 
-const gpr = (v: Vcpu, i: number): bigint => v.backend.getRegs().gpr[i];
-const rip = (v: Vcpu): bigint => v.backend.getRegs().rip;
+const gpr = (v: Vcpu, i: number): bigint => v.getRegs().gpr[i];
+const rip = (v: Vcpu): bigint => v.getRegs().rip;
 const RAX = 0,
   RCX = 1,
   RDX = 2,
@@ -123,9 +119,9 @@ describe('VMX backend: I/O instructions (basic reason 30)', () => {
     // in al, 0xE9; mov dx, 0xE9; in eax, dx; hlt
     const { vcpus } = guest([...inAl(0xe9), 0xba, 0xe9, 0x00, 0x66, 0xed, ...HLT]);
     const v = vcpus[0];
-    const regs = v.backend.getRegs();
+    const regs = v.getRegs();
     regs.gpr[RAX] = 0xdead_beef_1234_5678n;
-    v.backend.setRegs(regs);
+    v.setRegs(regs);
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_IO);
     expect(v.run.ioDirection).toBe(KVM_EXIT_IO_IN);
     expect(rip(v)).toBe(BigInt(BOOT)); // not done until userspace answers
@@ -180,15 +176,14 @@ describe('VMX backend: RDMSR/WRMSR (basic reasons 31, 32)', () => {
   it('an illegal APIC MSR access is #GP(0) in the guest (no error code in real mode)', () => {
     // rdmsr 802h in xAPIC mode; the #GP handler at 7D00h writes 0Dh to port E9h.
     const { vm, vcpus } = guest([...movEcx(0x802), ...RDMSR, ...HLT]);
-    vm.guestRam().set([...movAl(0x0d), ...outAl(0xe9), ...HLT], 0x7d00);
+    vm.memory.write(0x7d00, Uint8Array.from([...movAl(0x0d), ...outAl(0xe9), ...HLT]));
     ivt(vm, 13, 0x7d00);
     const v = vcpus[0];
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_IO);
     expect(v.run.ioData).toBe(0x0d);
     // The fault left RIP on the RDMSR: the IRET frame on the stack points at it.
     const sp = Number(gpr(v, 4) & 0xffffn);
-    const ram = v.backend.cpu.ram;
-    expect(ram.getUint16(sp, true)).toBe(BOOT + 6);
+    expect(vm.memory.getUint16(sp, true)).toBe(BOOT + 6);
   });
 
   it('WRMSR to a read-only x2APIC register is #GP(0) too, and changes nothing', () => {
@@ -202,7 +197,7 @@ describe('VMX backend: RDMSR/WRMSR (basic reasons 31, 32)', () => {
       ...HLT,
     ];
     const { vm, vcpus } = guest(code);
-    vm.guestRam().set([...movAl(0x0d), ...outAl(0xe9), ...HLT], 0x7d00);
+    vm.memory.write(0x7d00, Uint8Array.from([...movAl(0x0d), ...outAl(0xe9), ...HLT]));
     ivt(vm, 13, 0x7d00);
     expect(vcpus[0].kvmRun(100_000)).toBe(KVM_EXIT_IO);
     expect(vcpus[0].run.ioData).toBe(0x0d);
@@ -214,7 +209,7 @@ describe('VMX backend: HLT (basic reason 12) and interrupts', () => {
   it('HLT halts the vCPU (KVM_MP_STATE_HALTED); a fixed interrupt wakes it into its handler', () => {
     // sti; hlt; jmp $  -- vector 40h: mov al, 'I'; out 0xE9, al; hlt
     const { vm, vcpus } = guest([0xfb, ...HLT, 0xeb, 0xfe]);
-    vm.guestRam().set([...movAl(0x49), ...outAl(0xe9), ...HLT], 0x7d00);
+    vm.memory.write(0x7d00, Uint8Array.from([...movAl(0x49), ...outAl(0xe9), ...HLT]));
     ivt(vm, 0x40, 0x7d00);
     const v = vcpus[0];
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_HLT);
@@ -235,7 +230,7 @@ describe('VMX backend: EPT violations (basic reason 48) are MMIO', () => {
     const code = [0x64, 0x66, 0xa1, 0x30, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x80, 0x00, 0x20, 0, 0, 0, ...HLT];
     const { vcpus, trace } = guest(code);
     const v = vcpus[0];
-    v.backend.setSegment('fs', 0, 0xfee0_0000, 0xffff, 0x93);
+    v.setSegment('fs', 0, 0xfee0_0000, 0xffff, 0x93);
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_HLT);
     expect(gpr(v, RAX)).toBe(0x0006_0014n); // version 14h, Max LVT Entry 6 (SDM 11.4.8)
     expect(v.apic.taskPriority).toBe(0x20);
@@ -246,7 +241,7 @@ describe('VMX backend: EPT violations (basic reason 48) are MMIO', () => {
     const code = [0x64, 0x66, 0xa1, 0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x00, 1, 2, 3, 4, ...HLT];
     const { vcpus } = guest(code);
     const v = vcpus[0];
-    v.backend.setSegment('fs', 0, 32 * MiB, 0xffff, 0x93); // above the 16 MiB of guest RAM
+    v.setSegment('fs', 0, 32 * MiB, 0xffff, 0x93); // above the 16 MiB of guest RAM
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_MMIO);
     expect(v.run).toMatchObject({ mmioPhysAddr: 32 * MiB, mmioLen: 4, mmioIsWrite: false });
     v.run.mmioData = 0xffff_ffff; // userspace: open bus
@@ -267,7 +262,7 @@ describe('VMX backend: PAUSE (basic reason 40)', () => {
     const { vcpus } = guest([0xf3, 0x90, 0xeb, 0xfc]); // pause; jmp back
     const v = vcpus[0];
     expect(v.kvmRun(1_000_000)).toBe(KVM_EXIT_INTR);
-    const ticks = v.backend.cpu.icount;
+    const ticks = v.backend.clock.icount;
     expect(ticks).toBeGreaterThan(KVM_VMX_DEFAULT_PLE_WINDOW);
     expect(ticks).toBeLessThan(KVM_VMX_DEFAULT_PLE_WINDOW + 8);
     expect(rip(v)).toBe(BigInt(BOOT + 2)); // handle_pause skipped the PAUSE
@@ -289,9 +284,9 @@ describe('VMX backend: vCPU stops', () => {
   it('illegal guest state is KVM_EXIT_FAIL_ENTRY with reason 80000021h and the SDM check', () => {
     const { vcpus } = guest(HLT);
     const v = vcpus[0];
-    const regs = v.backend.getRegs();
+    const regs = v.getRegs();
     regs.rip = 1n << 32n;
-    v.backend.setRegs(regs);
+    v.setRegs(regs);
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_FAIL_ENTRY);
     expect(v.run.internalData).toEqual([0x8000_0021]);
     expect(v.run.explanation).toBe(
@@ -302,9 +297,9 @@ describe('VMX backend: vCPU stops', () => {
   it('RFLAGS with a reserved bit set fails the entry the same way (SDM 26.3.1.4)', () => {
     const { vcpus } = guest(HLT);
     const v = vcpus[0];
-    const regs = v.backend.getRegs();
+    const regs = v.getRegs();
     regs.rflags = 0x8002n; // bit 15 is reserved
-    v.backend.setRegs(regs);
+    v.setRegs(regs);
     expect(v.kvmRun(100_000)).toBe(KVM_EXIT_FAIL_ENTRY);
     expect(v.run.explanation).toMatch(/RFLAGS reserved bits/);
   });

@@ -4,11 +4,20 @@
 // (kvm_vmx_exit_handlers). Section numbers are the 2016 SDM's (vol 3C), as in vmcs-fields.ts.
 
 import { ApicGpError } from '../apic/x2apic.js';
-import type { Cpu } from '../cpu/cpu.js';
-import type { Backend, BackendVcpu, Regs, RunState, SegmentName, VmmServices } from '../vmm/backend-api.js';
+import type { PhysicalCpu } from '../host/physical-cpu.js';
+import type {
+  Backend,
+  BackendVcpu,
+  Regs,
+  RunState,
+  SegmentName,
+  UnprotectedBackendVcpu,
+  VmmServices,
+} from '../vmm/backend-api.js';
 import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
-import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN } from '../vmm/kvm-abi.js';
+import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
+import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
 import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
 import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
@@ -52,7 +61,7 @@ const EXIT_HANDLERS: Record<number, ExitHandler> = {
   [EXIT_REASON_TRIPLE_FAULT]: (v, run) => v.handleTripleFault(run),
   [EXIT_REASON_PENDING_INTERRUPT]: (v) => v.handleInterruptWindow(),
   [EXIT_REASON_CPUID]: (v) => v.handleCpuid(),
-  [EXIT_REASON_HLT]: (v) => v.handleHalt(),
+  [EXIT_REASON_HLT]: (v, run) => v.handleHalt(run),
   [EXIT_REASON_VMCALL]: (v) => v.handleVmcall(),
   [EXIT_REASON_CR_ACCESS]: (v, run) => v.handleCr(run),
   [EXIT_REASON_IO_INSTRUCTION]: (v, run) => v.handleIo(run),
@@ -68,7 +77,9 @@ function attribToAr(attrib: number): number {
   return (attrib & 0xff) | ((attrib & 0xf00) << 4);
 }
 
-class VmxVcpu implements BackendVcpu {
+class VmxVcpu implements UnprotectedBackendVcpu {
+  readonly guestStateProtected = false;
+  readonly clock: PhysicalCpu;
   private readonly hw: VmxHardware;
   private readonly vmcs: Vmcs;
   private readonly out = new Int32Array(4);
@@ -78,18 +89,16 @@ class VmxVcpu implements BackendVcpu {
 
   constructor(
     readonly id: number,
-    readonly cpu: Cpu,
+    readonly cpu: PhysicalCpu,
     private readonly svc: VmmServices,
     eptRoot: number,
     msrBitmap: number,
   ) {
+    this.clock = cpu;
     this.hw = new VmxHardware(cpu);
     this.vmcs = initVmcs(svc, eptRoot, msrBitmap, (id % 0xffff) + 1);
-    this.mmio = new MmioEmulation(
-      svc.userMmio(id),
-      cpu,
-      new Uint8Array(svc.hostView.buffer, this.vmcs.offset, 4096),
-      (run) => this.emulateInstruction(run),
+    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcs.offset, (run) =>
+      this.emulateInstruction(run),
     );
     this.vcpuReset(false);
   }
@@ -125,10 +134,13 @@ class VmxVcpu implements BackendVcpu {
     this.vmcs.write32(F[`GUEST_${name}_AR_BYTES` as keyof typeof F], attribToAr(attrib));
   }
 
-  /** Legacy SIPI delivery (SDM 8.4.4.1): CS = vector << 8, base vector << 12, IP 0, active. */
+  setRip(rip: bigint): void {
+    this.vmcs.write(F.GUEST_RIP, rip);
+  }
+
+  /** The generic SIPI delivery, and the guest leaves the wait-for-SIPI activity state (SDM 8.4.4.1). */
   deliverSipiVector(vector: number): void {
-    this.setSegment('cs', vector << 8, vector << 12, 0xffff, 0x9b);
-    this.vmcs.write(F.GUEST_RIP, 0n);
+    kvmVcpuDeliverSipiVector(this, vector);
     this.vmcs.write32(F.GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
   }
 
@@ -192,10 +204,9 @@ class VmxVcpu implements BackendVcpu {
     return RESUME;
   }
 
-  handleHalt(): number {
+  handleHalt(run: RunState): number {
     this.skipEmulatedInstruction();
-    this.svc.halt(this.id);
-    return RESUME;
+    return this.svc.halt(this.id, KVM_MP_STATE_HALTED, run);
   }
 
   handleVmcall(): number {
@@ -217,7 +228,7 @@ class VmxVcpu implements BackendVcpu {
 
   handleTripleFault(run: RunState): number {
     run.exitReason = KVM_EXIT_SHUTDOWN;
-    run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.excHistory.slice(-4).join(' -> ')}`;
+    run.explanation = `triple fault (shutdown); last exceptions: ${this.cpu.recentExceptions(4).join(' -> ')}`;
     return TO_USER;
   }
 
@@ -435,7 +446,7 @@ export class VmxBackend implements Backend {
   private eptRoot = -1;
   private msrBitmap = -1;
 
-  createVcpu(id: number, cpu: Cpu, services: VmmServices): BackendVcpu {
+  createVcpu(id: number, cpu: PhysicalCpu, services: VmmServices): BackendVcpu {
     if (this.eptRoot < 0) {
       this.eptRoot = buildEptTables(services);
       this.msrBitmap = buildMsrBitmap(services);

@@ -1,6 +1,7 @@
 // What the VMX backend builds in host memory once per VM and once per vCPU, as KVM's vmx.c does in
 // init_vmcs and vmx_vcpu_reset: the EPT paging structures, the MSR bitmap, the VMCS controls and the
 // guest's RESET/INIT state (Intel SDM vol 3C 9.1.1 Table 9-1, unrestricted guest 26.3.1.1).
+import type { ControlBlockMemory } from '../host/host-memory.js';
 import type { VmmServices } from '../vmm/backend-api.js';
 import {
   adjustControls,
@@ -46,7 +47,7 @@ export const CR0_RESET = 0x6000_0010;
  * host pages after RAM hold control structures); the rest absent.
  */
 export function buildEptTables(services: VmmServices): number {
-  const v = services.hostView;
+  const v = services.memory;
   const ram = services.guestRamBytes;
   const pml4 = services.allocHostPages(1);
   const pdpt = services.allocHostPages(1);
@@ -73,7 +74,13 @@ export function buildEptTables(services: VmmServices): number {
 }
 
 /** The table an EPT entry of `level` points to for `gpa`, made (RWX) if `services` is given and it is absent. */
-function eptTable(v: DataView, table: number, gpa: number, level: number, services?: VmmServices): number {
+function eptTable(
+  v: ControlBlockMemory,
+  table: number,
+  gpa: number,
+  level: number,
+  services?: VmmServices,
+): number {
   const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
   if ((v.getUint32(ent, true) & EPT_RWX) === 0) {
     if (services === undefined) throw new Error(`no EPT table for 0x${gpa.toString(16)} at level ${level}`);
@@ -95,13 +102,14 @@ export function eptPointer(root: number): bigint {
  */
 export function buildMsrBitmap(services: VmmServices): number {
   const pa = services.allocHostPages(1);
-  const map = new Uint8Array(services.hostView.buffer, pa, 4096);
+  const map = new Uint8Array(4096);
   const intercept = (msr: number) => {
     for (const base of [0, 2048]) map[base + (msr >>> 3)] |= 1 << (msr & 7);
   };
   intercept(0x1b);
   intercept(0x6e0);
   for (let msr = 0x800; msr <= 0x8ff; msr++) intercept(msr);
+  services.memory.write(pa, map);
   return pa;
 }
 
@@ -116,7 +124,7 @@ export const KVM_VMX_DEFAULT_PLE_WINDOW = 4096;
  */
 export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: number, vpid: number): Vmcs {
   const pa = services.allocHostPages(1);
-  const vmcs = new Vmcs(services.hostView, pa);
+  const vmcs = new Vmcs(services.memory, pa);
   vmcs.revisionId = VMCS_REVISION_ID;
   vmcs.vmclear();
   vmcs.write32(

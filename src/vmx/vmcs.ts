@@ -7,6 +7,7 @@
 // VMREAD/VMWRITE follow their SDM vol 2 operation sections: an encoding that names no field we support
 // is VMfailValid(12), a VMWRITE to a read-only (VM-exit information) field VMfailValid(13), and the
 // error number also lands in this VMCS's VM-instruction error field (it is the current VMCS).
+import type { ControlBlockMemory } from '../host/host-memory.js';
 import {
   VMCS_ENCODING_RESERVED_MASK,
   VMCS_FIELD,
@@ -220,7 +221,7 @@ function truncateToField(encoding: number, value: bigint): bigint {
 
 export class Vmcs {
   constructor(
-    readonly view: DataView,
+    readonly view: ControlBlockMemory,
     readonly offset: number,
   ) {
     if (offset < 0 || offset + VMCS_REGION_SIZE > view.byteLength) {

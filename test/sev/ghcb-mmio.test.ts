@@ -6,8 +6,10 @@
 // where a VM without SEV-ES gets what userspace answers (open bus: all ones).
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { memoryControllerOf } from '../../src/host/core-access.js';
+import { HOST_KEY } from '../../src/host/memory-controller.js';
 import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
-import type { SevEsVcpu } from '../../src/svm/sev-es-vcpu.js';
+import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
 import { RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
 import { KVM_EXIT_MMIO } from '../../src/vmm/kvm-abi.js';
 
@@ -22,8 +24,7 @@ let s: SevEsVm;
 let v: SevEsVcpu;
 
 function share(gpa: number, bytes: number): void {
-  for (let a = gpa; a < gpa + bytes; a += 4096)
-    s.launch.memory.forAsid(s.launch.asid).access(v.cpu, a, false);
+  for (let a = gpa; a < gpa + bytes; a += 4096) memoryControllerOf(s.vm.host).ensureForm(a, HOST_KEY);
 }
 
 /** A GHCB asking for MMIO of `len` bytes at `gpa` with the scratch area at `scratch`. */
@@ -42,11 +43,11 @@ function plantMmio(code: bigint, gpa: number, len: number, scratch: number): voi
     page[0x3f0 + (bit >> 3)] |= 1 << (bit & 7);
   }
   dv.setUint16(0xffa, 2, true);
-  s.launch.memory.hostWrite(GHCB, page);
+  s.vm.memory.write(GHCB, page);
   v.vmcb.set64('ghcb_gpa', BigInt(GHCB));
 }
 
-const info1 = () => new DataView(s.launch.memory.hostRead(GHCB, 4096).buffer).getBigUint64(0x398, true);
+const info1 = () => new DataView(s.vm.memory.read(GHCB, 4096).buffer).getBigUint64(0x398, true);
 
 /** Play userspace until the request is answered: returns the accesses seen. */
 function serve(run: RunState, first: number, answer: (gpa: number, size: number) => number) {
@@ -73,7 +74,7 @@ describe('GHCB MMIO to an address no VMM device claims', () => {
   it('a 64 KiB MMIO_WRITE reaches userspace as 16384 4-byte KVM_EXIT_MMIO writes, in order, then is answered', () => {
     const data = new Uint8Array(0x10000);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >>> 8)) & 0xff;
-    s.launch.memory.hostWrite(SCRATCH, data);
+    s.vm.memory.write(SCRATCH, data);
     plantMmio(MMIO_WRITE, HOLE, data.length, SCRATCH);
     const run = new RunState();
     const seen = serve(run, v.vmgexits.handle(run), () => 0);
@@ -100,7 +101,7 @@ describe('GHCB MMIO to an address no VMM device claims', () => {
   });
 
   it("a 7-byte MMIO_READ gets userspace's answers (4, 2 and 1 bytes) in the scratch area", () => {
-    s.launch.memory.hostWrite(SCRATCH, new Uint8Array(8));
+    s.vm.memory.write(SCRATCH, new Uint8Array(8));
     plantMmio(MMIO_READ, HOLE + 0x10, 7, SCRATCH);
     const run = new RunState();
     const seen = serve(run, v.vmgexits.handle(run), (_gpa, size) =>
@@ -111,7 +112,7 @@ describe('GHCB MMIO to an address no VMM device claims', () => {
       [0x14, 2, false],
       [0x16, 1, false],
     ]);
-    expect([...s.launch.memory.hostRead(SCRATCH, 8)]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+    expect([...s.vm.memory.read(SCRATCH, 8)]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
     expect(info1()).toBe(0n);
   });
 });
@@ -121,7 +122,7 @@ describe('GHCB MMIO to a VMM device', () => {
     plantMmio(MMIO_READ, 0xfee00030, 4, SCRATCH);
     const run = new RunState();
     expect(v.vmgexits.handle(run)).toBe(RESUME);
-    const version = new DataView(s.launch.memory.hostRead(SCRATCH, 4).buffer).getUint32(0, true);
+    const version = new DataView(s.vm.memory.read(SCRATCH, 4).buffer).getUint32(0, true);
     expect(version).toBe(s.vm.vcpus[0].apic.mmioRead(0x30, 4));
     expect(version & 0xff).toBeGreaterThan(0x10); // an integrated APIC (version 1xh)
     expect(info1()).toBe(0n);

@@ -2,12 +2,20 @@
 // memory, the GHCB MSR image in the VMCB points at it (as after a guest's VMGEXIT), and the SEV-ES
 // backend's handler runs. Malformed requests get the GHCB specification's answer (sw_exit_info_1 = 2,
 // sw_exit_info_2 = the reason; AMD 56421 4.1) and a trace line naming the field; none throws.
+
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { dramOf, memoryControllerOf } from '../../src/host/core-access.js';
+import { HOST_KEY } from '../../src/host/memory-controller.js';
 import { createSevEsVm, type SevEsVm } from '../../src/sev-boot.js';
-import type { SevEsVcpu } from '../../src/svm/sev-es-vcpu.js';
-import { AP_RESET_HOLD, RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
-import { KVM_EXIT_IO, KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SEV_TERM } from '../../src/vmm/kvm-abi.js';
+import type { SevEsVcpu } from '../../src/svm/sev-es/vcpu.js';
+import { RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
+import {
+  KVM_EXIT_IO,
+  KVM_EXIT_SYSTEM_EVENT,
+  KVM_MP_STATE_AP_RESET_HOLD,
+  KVM_SYSTEM_EVENT_SEV_TERM,
+} from '../../src/vmm/kvm-abi.js';
 
 const SMOKE = readFileSync(new URL('../../guests/sev-smoke/sev-smoke.img', import.meta.url));
 const GHCB = 0x20000;
@@ -47,12 +55,12 @@ function plant(
   }
   dv.setUint16(0xffa, opts.version ?? 2, true);
   dv.setUint32(0xffc, opts.usage ?? 0, true);
-  s.launch.memory.hostWrite(GHCB, page);
+  s.vm.memory.write(GHCB, page);
   v.vmcb.set64('ghcb_gpa', BigInt(GHCB));
 }
 
 function answer(): { info1: bigint; info2: bigint; rax: bigint; page: DataView } {
-  const page = new DataView(s.launch.memory.hostRead(GHCB, 4096).buffer);
+  const page = new DataView(s.vm.memory.read(GHCB, 4096).buffer);
   return {
     info1: page.getBigUint64(0x398, true),
     info2: page.getBigUint64(0x3a0, true),
@@ -70,7 +78,7 @@ beforeEach(() => {
   s = createSevEsVm(SMOKE, { trace: (_c, l) => lines.push(l) });
   v = s.vm.vcpus[0].backend as SevEsVcpu;
   // The guest maps its GHCB shared: the page holds DRAM's raw bytes.
-  s.launch.memory.forAsid(s.launch.asid).access(v.cpu, GHCB, false);
+  memoryControllerOf(s.vm.host).ensureForm(GHCB, HOST_KEY);
 });
 
 describe('malformed GHCB requests get the specification answer', () => {
@@ -145,16 +153,18 @@ describe('malformed GHCB requests get the specification answer', () => {
     expect(run.explanation).toMatch(/reason set 3 code 1/);
   });
 
-  it('a GHCB the guest left private: the VM stops, saying the page is private', () => {
+  it('a GHCB the guest left private: the hypervisor reads ciphertext, and its answer is garbage to the guest', () => {
     plant({ sw_exit_code: 0x72n, sw_exit_info_1: 0n, sw_exit_info_2: 0n, rax: 0n, rcx: 0n });
     // The guest wrote that request through a mapping with the C-bit set: DRAM holds its ciphertext.
-    const request = s.launch.memory.hostRead(GHCB, 4096);
-    s.launch.memory.forAsid(s.launch.asid).access(v.cpu, GHCB, true);
-    new Uint8Array(s.vm.hostMemory, GHCB, 4096).set(request);
+    const request = s.vm.memory.read(GHCB, 4096);
+    memoryControllerOf(s.vm.host).ensureForm(GHCB, s.launch.asid);
+    dramOf(s.vm.host).set(request, GHCB);
     const run = new RunState();
-    expect(vmgexit(run)).toBe(TO_USER);
-    expect(run.exitReason).toBe(KVM_EXIT_SYSTEM_EVENT);
-    expect(run.explanation).toMatch(/GHCB page at 0x20000 is private/);
+    expect(vmgexit(run)).toBe(RESUME);
+    expect(lines.some((l) => /VMGEXIT malformed: .*left private reads as ciphertext/.test(l))).toBe(true);
+    // What the guest reads back (decrypted) is not a specification answer: the request is garbled.
+    const guestView = new DataView(dramOf(s.vm.host).slice(GHCB, GHCB + 4096).buffer);
+    expect(guestView.getBigUint64(0x390, true)).not.toBe(0x72n);
   });
 });
 
@@ -190,7 +200,8 @@ describe('well-formed GHCB requests', () => {
 
   it('AP Reset Hold parks the vCPU; a later SIPI completes it with sw_exit_info_2 = 1', () => {
     plant({ sw_exit_code: 0x8000_0004n, sw_exit_info_1: 0n, sw_exit_info_2: 0n });
-    expect(vmgexit()).toBe(AP_RESET_HOLD);
+    expect(vmgexit()).toBe(RESUME);
+    expect(s.vm.vcpus[0].mpState).toBe(KVM_MP_STATE_AP_RESET_HOLD);
     expect(answer()).toMatchObject({ info1: 0n, info2: 0n });
     v.deliverSipiVector(0x10); // the first SIPI only starts the launch VMSA
     expect(answer().info2).toBe(0n);
@@ -208,7 +219,8 @@ describe('well-formed GHCB requests', () => {
     expect(r & 0xfffn).toBe(0x005n);
     expect(Number(r >> 32n) & 0x3f).toBe(47);
     v.vmcb.set64('ghcb_gpa', 0x006n);
-    expect(vmgexit()).toBe(AP_RESET_HOLD);
+    expect(vmgexit()).toBe(RESUME);
+    expect(s.vm.vcpus[0].mpState).toBe(KVM_MP_STATE_AP_RESET_HOLD);
     expect(v.vmcb.get64('ghcb_gpa')).toBe(0x007n);
     v.deliverSipiVector(0);
     v.deliverSipiVector(0);

@@ -57,7 +57,7 @@ describe('the local APIC timer on the VM clock', () => {
     apic.mmioWrite(APIC_TIMER_DCR, 4, 0xb); // divide by 1
     apic.mmioWrite(APIC_LVT_TIMER, 4, 0x40); // one-shot, vector 40h
     apic.mmioWrite(APIC_TIMER_ICR, 4, 5000);
-    v.setMpState(KVM_MP_STATE_HALTED);
+    v.kvmSetMpState(KVM_MP_STATE_HALTED);
     const deadline = pc.platform.nextDeadline();
     expect(deadline).toBe(5000);
     pc.platform.poll();

@@ -234,7 +234,8 @@ describe('interrupt wiring', () => {
 describe('firmware tables in guest RAM', () => {
   const CPUS = 8;
   const pc = createPcVm({ cpus: CPUS });
-  const ram = pc.vm.guestRam();
+  pc.vm.commitLoadedRam();
+  const ram = pc.vm.memory.read(0, pc.vm.guestRamBytes);
   const dv = new DataView(ram.buffer, ram.byteOffset);
   const sig = (at: number, n: number) => Buffer.from(ram.subarray(at, at + n)).toString('latin1');
   const sum = (at: number, n: number) => ram.subarray(at, at + n).reduce((a, b) => (a + b) & 0xff, 0);

@@ -67,7 +67,7 @@ describe('smp-legacy', () => {
     const pc = createPcVm({ cpus: 2 });
     loadMultibootKernel(pc, IMAGE, '');
     expect(runPcVm(pc).exitStatus).toBe(1);
-    const ram = pc.vm.guestRam();
+    const ram = pc.vm.memory.read(0, 0x1000);
     const dv = new DataView(ram.buffer, ram.byteOffset);
     expect([dv.getUint16(0x469, true), dv.getUint16(0x467, true)]).toEqual([0x0800, 0]); // 0800:0000
     expect(pc.platform.rtc.readRegister(0x0f)).toBe(0); // the BSP set 0Ah, then 0 once the APs were up

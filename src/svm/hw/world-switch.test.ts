@@ -1,7 +1,9 @@
 // VMRUN / #VMEXIT against the AMD APM vol 2 (15.5 VMRUN checks, 15.7 #VMEXIT, 15.10.2 IOIO
 // EXITINFO1, 15.20 event injection, 15.25.6 #NPF): a real-mode guest behind nested paging.
+
 import { describe, expect, it } from 'vitest';
 import { Cpu } from '../../cpu/cpu.js';
+import { standaloneProcessor } from '../../host/host-machine.js';
 import {
   INTERCEPT_CPUID,
   INTERCEPT_HLT,
@@ -65,7 +67,7 @@ function setup(code: number[]) {
   setIoIntercept(new Uint8Array(ram, IOPM_PA, IOPM_SIZE), 0x80, true);
   vmcb.set64('nested_ctl', BigInt(SVM_NESTED_CTL_NP_ENABLE));
   vmcb.set64('nested_cr3', BigInt(NPT));
-  return { hw: new SvmHardware(cpu), vmcb, dv, cpu };
+  return { hw: new SvmHardware(standaloneProcessor(cpu)), vmcb, dv, cpu };
 }
 
 describe('VMRUN and #VMEXIT', () => {

@@ -19,9 +19,9 @@ import { CS, DS, ES, FS, GS, LDTR, SS, TR } from '../../cpu/regs.js';
 import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
 import { tlbFlushAll } from '../../cpu/tlb.js';
-import type { MemoryController } from '../sev/memory-controller.js';
-import type { SecureProcessor } from '../sev/secure-processor.js';
-import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from '../sev/vmsa-layout.js';
+import { coreOf, type MachineHardware, machineOf } from '../../host/core-access.js';
+import { HOST_KEY } from '../../host/memory-controller.js';
+import type { PhysicalCpu } from '../../host/physical-cpu.js';
 import {
   INTERCEPT_VMRUN,
   IOPM_SIZE,
@@ -49,6 +49,7 @@ import {
 } from '../vmcb-layout.js';
 import { SevEsMsrs } from './sev-es-msrs.js';
 import { SvmInterceptPort } from './svm-intercepts.js';
+import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './vmsa-layout.js';
 
 const SEGS: [VmcbSegmentName, number][] = [
   ['es', ES],
@@ -135,6 +136,7 @@ class VirtualInterrupt implements InterruptController {
 export class SvmHardware {
   private readonly vintr = new VirtualInterrupt();
   readonly port: SvmInterceptPort;
+  private readonly cpu: Cpu;
   private readonly view: DataView;
   private lastAsid = -1;
   private vmcb: Vmcb | null = null;
@@ -142,39 +144,40 @@ export class SvmHardware {
   private lastNcr3 = -1;
   /** Why the last VMRUN failed its checks (VMEXIT_INVALID), for the trace. */
   invalidReason = '';
-  /** SEV: the memory controller and secure processor of this machine (null without SEV). */
-  private sev: { memory: MemoryController; psp: SecureProcessor } | null = null;
+  /** The memory controller (every access goes through it) and the secure processor of this machine. */
+  private readonly machine: MachineHardware;
   private readonly sevMsrs: SevEsMsrs;
   private vmsaPa = -1;
+  /** The key the guest's private accesses carry: its ASID under SEV, HOST_KEY otherwise. */
+  private guestKey = HOST_KEY;
 
-  constructor(readonly cpu: Cpu) {
+  constructor(processor: PhysicalCpu) {
+    const cpu = coreOf(processor);
+    this.cpu = cpu;
+    this.machine = machineOf(cpu);
     this.port = new SvmInterceptPort(cpu);
     this.view = cpu.ram;
     this.sevMsrs = new SevEsMsrs(cpu);
     cpu.msrHandlers.push(this.sevMsrs);
   }
 
-  /** This processor belongs to an SEV-capable machine. */
-  attachSev(memory: MemoryController, psp: SecureProcessor): void {
-    this.sev = { memory, psp };
-    memory.attach(this.cpu);
-  }
-
-  /** SEV-ES VMRUN checks (APM vol 2 15.35.4): null when the VMSA may be entered. */
-  private checkSevEs(vmcb: Vmcb): string | null {
-    const sev = this.sev;
-    if (sev === null) return 'SEV-ES is enabled in NESTED_CTL but this processor has no SEV';
+  /**
+   * SEV and SEV-ES VMRUN checks (APM vol 2 15.34.4, 15.35.4): null when the guest may be entered
+   * with ASID's key. The VMSA is whatever DRAM holds there, decrypted with that key: a VMSA the
+   * secure processor did not encrypt decrypts to garbage, as on hardware.
+   */
+  private checkSev(vmcb: Vmcb, sevEs: boolean): string | null {
+    const sev = this.machine;
     const ctl = vmcb.get64('nested_ctl');
-    if (!(ctl & BigInt(SVM_NESTED_CTL_NP_ENABLE))) return 'SEV-ES needs nested paging';
-    if (!(ctl & BigInt(SVM_NESTED_CTL_SEV_ENABLE))) return 'SEV-ES is enabled without SEV';
+    if (!(ctl & BigInt(SVM_NESTED_CTL_NP_ENABLE))) return 'SEV needs nested paging';
+    if (sevEs && !(ctl & BigInt(SVM_NESTED_CTL_SEV_ENABLE))) return 'SEV-ES is enabled without SEV';
     const asid = vmcb.get('asid');
     if (!sev.memory.hasKey(asid)) return `ASID ${asid} has no SEV key (no ACTIVATE)`;
     if (!sev.psp.runnable(asid)) return `the launch of ASID ${asid} is not finished (LAUNCH_FINISH)`;
+    if (!sevEs) return null;
     const pa = Number(vmcb.get64('vmsa_pa'));
     if (pa % 4096 !== 0 || pa + 4096 > this.view.byteLength)
       return `VMSA_PA 0x${pa.toString(16)} is not a page of memory`;
-    if (!sev.memory.isPrivateTo(pa, asid))
-      return `the VMSA at 0x${pa.toString(16)} is not encrypted with ASID ${asid}'s key`;
     return null;
   }
 
@@ -185,24 +188,32 @@ export class SvmHardware {
    * its accesses to unmapped guest-physical addresses go to the devices instead of exiting.
    */
   vmrun(vmcbPa: number, budget: number, emulate = false): number {
+    const mem = this.machine.memory;
+    // The VMCB is read and written with the host's key (APM 15.34.8: C-bit clear in its address).
+    if (vmcbPa % 4096 !== 0 || vmcbPa + 4096 > this.view.byteLength)
+      throw new RangeError(`VMRUN with a VMCB address 0x${vmcbPa.toString(16)} outside host memory`);
+    mem.ensureForm(vmcbPa, HOST_KEY, this.cpu);
     if (this.vmcb === null || this.vmcbPa !== vmcbPa) {
       this.vmcb = new Vmcb(this.view, vmcbPa);
       this.vmcbPa = vmcbPa;
     }
     const vmcb = this.vmcb;
-    const sevEs = (vmcb.get64('nested_ctl') & BigInt(SVM_NESTED_CTL_SEV_ES_ENABLE)) !== 0n;
+    const ctl = vmcb.get64('nested_ctl');
+    const sevEs = (ctl & BigInt(SVM_NESTED_CTL_SEV_ES_ENABLE)) !== 0n;
+    const sev = sevEs || (ctl & BigInt(SVM_NESTED_CTL_SEV_ENABLE)) !== 0n;
     let save = vmcb;
-    let bad: string | null = null;
-    if (sevEs) {
-      bad = this.checkSevEs(vmcb);
-      if (bad === null) {
-        this.vmsaPa = Number(vmcb.get64('vmsa_pa'));
-        save = vmsaSaveArea(this.view, this.vmsaPa);
-      }
-    } else this.vmsaPa = -1;
+    let bad: string | null = sev ? this.checkSev(vmcb, sevEs) : null;
+    this.vmsaPa = -1;
+    this.guestKey = bad === null && sev ? vmcb.get('asid') : HOST_KEY;
+    if (bad === null && sevEs) {
+      this.vmsaPa = Number(vmcb.get64('vmsa_pa'));
+      mem.ensureForm(this.vmsaPa, this.guestKey, this.cpu);
+      save = vmsaSaveArea(this.view, this.vmsaPa);
+    }
     if (bad === null) bad = checkGuestState(vmcb, save);
     if (bad !== null) {
       this.invalidReason = bad;
+      this.vmsaPa = -1;
       vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(SVM_EXIT_ERR)));
       return SVM_EXIT_ERR;
     }
@@ -217,12 +228,16 @@ export class SvmHardware {
       // Emulation of one instruction for the hypervisor: its I/O and MMIO reach the devices.
       port.ioPassthrough = emulate;
       cpu.mmioAssist = emulate;
+      // No debugging hook sees an SEV-ES guest's instruction bytes or RIP.
+      const onUndefined = cpu.onUndefined;
+      if (sevEs) cpu.onUndefined = null;
       let stop: Stop;
       try {
         stop = run(cpu, budget);
       } finally {
         port.ioPassthrough = false;
         cpu.mmioAssist = false;
+        cpu.onUndefined = onUndefined;
       }
       code =
         stop === Stop.VMEXIT ? port.exitCode : stop === Stop.SHUTDOWN ? SVM_EXIT_SHUTDOWN : SVM_EXIT_INTR;
@@ -280,19 +295,15 @@ export class SvmHardware {
     cpu.sysenterEip = num(save.get64('sysenter_eip'));
     cpu.cpl = save.get('cpl') & 3;
     const sevEs = save !== vmcb;
+    const mem = this.machine.memory;
+    mem.syncTlb(cpu);
+    cpu.memCrypt = mem.forAsid(this.guestKey);
     if (sevEs) {
-      const sev = this.sev as { memory: MemoryController };
-      sev.memory.ensureForm(this.vmsaPa, vmcb.get('asid'));
-      sev.memory.syncTlb(cpu);
       loadVmsaExtras(cpu, this.view, this.vmsaPa);
-      cpu.memCrypt = sev.memory.forAsid(vmcb.get('asid'));
       cpu.features.sevEs = true;
       this.sevMsrs.active = true;
       this.sevMsrs.ghcb = vmcb.get64('ghcb_gpa');
-    } else {
-      cpu.memCrypt = null;
-      this.sevMsrs.active = false;
-    }
+    } else this.sevMsrs.active = false;
     this.port.sevEs = sevEs;
     cpu.updateMode();
     for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
@@ -319,6 +330,9 @@ export class SvmHardware {
     // Views of the permission maps, made again only when the hypervisor moves them.
     const iopmPa = Number(vmcb.get64('iopm_base_pa') & ~0xfffn);
     const msrpmPa = Number(vmcb.get64('msrpm_base_pa') & ~0xfffn);
+    // The processor reads the permission maps with the host's key, like the VMCB.
+    for (let off = 0; off < IOPM_SIZE; off += 4096) mem.ensureForm(iopmPa + off, HOST_KEY, cpu);
+    for (let off = 0; off < MSRPM_SIZE; off += 4096) mem.ensureForm(msrpmPa + off, HOST_KEY, cpu);
     if (port.iopm.length === 0 || port.iopm.byteOffset !== iopmPa)
       port.iopm = new Uint8Array(this.view.buffer, iopmPa, IOPM_SIZE);
     if (port.msrpm.length === 0 || port.msrpm.byteOffset !== msrpmPa) {
@@ -374,6 +388,11 @@ export class SvmHardware {
 
   private saveGuest(vmcb: Vmcb, save: Vmcb, code: number): void {
     const cpu = this.cpu;
+    // The guest may have touched these pages with another key (a hypervisor can map them into its
+    // nested tables): the state goes back to DRAM with the right key whatever happened.
+    const mem = this.machine.memory;
+    mem.ensureForm(this.vmcbPa, HOST_KEY, cpu);
+    if (this.vmsaPa >= 0) mem.ensureForm(this.vmsaPa, this.guestKey, cpu);
     for (const [name, seg] of SEGS) {
       save.setSegment(name, {
         selector: cpu.segSel[seg],
@@ -423,8 +442,9 @@ export class SvmHardware {
       vmcb.set64('ghcb_gpa', this.sevMsrs.ghcb);
       saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
       this.sevMsrs.active = false;
-      cpu.memCrypt = null;
     }
+    cpu.memCrypt = mem.forAsid(HOST_KEY);
+    this.guestKey = HOST_KEY;
     vmcb.set('exit_int_info', 0);
     vmcb.set('exit_int_info_err', 0);
     if (!this.vintr.pending) vmcb.set('int_ctl', vmcb.get('int_ctl') & ~V_IRQ_MASK);

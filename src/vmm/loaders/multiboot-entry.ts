@@ -33,12 +33,13 @@ function descriptor(s: SegmentCache): bigint {
 
 /**
  * Write the entry stub at `addr` (16-byte aligned, below 1 MiB) for the state `loadMultiboot`
- * returned; the BSP starts at the returned real-mode CS:IP.
+ * returned (or the PVH entry's, which is the same flat 32-bit state with other EAX, EBX and entry);
+ * the BSP starts at the returned real-mode CS:IP.
  */
 export function writeMultibootEntry(
   ram: Uint8Array,
   addr: number,
-  st: MultibootEntryState,
+  st: Pick<MultibootEntryState, 'cs' | 'ds' | 'cr0' | 'eax' | 'ebx' | 'entry'>,
 ): { cs: number; ip: number } {
   if (addr % 16 !== 0 || addr + MULTIBOOT_ENTRY_SIZE > 0x100000)
     throw new RangeError(

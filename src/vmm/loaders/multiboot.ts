@@ -108,7 +108,7 @@ export interface MultibootOptions {
   ramAbove4G?: number;
 }
 
-const flat = (selector: number, type: number): SegmentCache => ({
+export const flat = (selector: number, type: number): SegmentCache => ({
   selector,
   base: 0,
   limit: 0xffffffff,

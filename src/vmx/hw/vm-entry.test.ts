@@ -3,6 +3,7 @@
 // non-root behaviour. A real-mode guest ("unrestricted guest") behind EPT.
 import { describe, expect, it } from 'vitest';
 import { Cpu } from '../../cpu/cpu.js';
+import { standaloneProcessor } from '../../host/host-machine.js';
 import { VMCS_REVISION_ID, Vmcs } from '../vmcs.js';
 import {
   EXIT_REASON_CPUID,
@@ -104,7 +105,7 @@ function setup(code: number[], proc = CPU_BASED_HLT_EXITING | CPU_BASED_USE_IO_B
   w(F.GUEST_RFLAGS, 2);
   w(F.GUEST_RIP, 0x7c00);
   w(F.GUEST_RSP, 0x7000);
-  return { hw: new VmxHardware(cpu), vmcs, dv, bytes, cpu, w };
+  return { hw: new VmxHardware(standaloneProcessor(cpu)), vmcs, dv, bytes, cpu, w };
 }
 
 const r = (vmcs: Vmcs, enc: number) => vmcs.read(enc);
@@ -150,14 +151,14 @@ describe('VM entry and VM exit', () => {
 
   it('reports IN from DX and REP OUTSW with direction, string, REP and the DX operand encoding', () => {
     // mov dx, 0x3f8; in al, dx; rep outsw
-    const { hw, vmcs, w } = setup([0xba, 0xf8, 0x03, 0xec, 0xf3, 0x6f], CPU_BASED_UNCOND_IO_EXITING);
+    const { hw, vmcs, w, cpu } = setup([0xba, 0xf8, 0x03, 0xec, 0xf3, 0x6f], CPU_BASED_UNCOND_IO_EXITING);
     expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(EXIT_REASON_IO_INSTRUCTION);
     expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c03n);
     expect(r(vmcs, F.EXIT_QUALIFICATION)).toBe(0x03f8_0008n); // IN (bit 3), DX encoding
     expect(r32(vmcs, F.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
     w(F.GUEST_RIP, 0x7c04);
     vmcs.vmwrite(F.GUEST_DS_BASE, 0x1000n);
-    hw.cpu.r16[1 << 2] = 3; // CX: general registers stay in the processor across exits
+    cpu.r16[1 << 2] = 3; // CX: general registers stay in the processor across exits
     expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_IO_INSTRUCTION);
     expect(r(vmcs, F.EXIT_QUALIFICATION)).toBe(0x03f8_0031n); // size 2, string, REP
     expect(r32(vmcs, F.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
@@ -267,14 +268,14 @@ describe('VM entry and VM exit', () => {
 
   it('exits on RDMSR/WRMSR per the MSR bitmap, and always without one', () => {
     // rdmsr; wrmsr; hlt
-    const { hw, vmcs, bytes, w } = setup([0x0f, 0x32, 0x0f, 0x30, 0xf4], CPU_BASED_HLT_EXITING);
+    const { hw, vmcs, bytes, w, cpu } = setup([0x0f, 0x32, 0x0f, 0x30, 0xf4], CPU_BASED_HLT_EXITING);
     expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(EXIT_REASON_MSR_READ);
     const proc = r32(vmcs, F.CPU_BASED_VM_EXEC_CONTROL);
     w(F.CPU_BASED_VM_EXEC_CONTROL, proc | CPU_BASED_USE_MSR_BITMAPS);
     w(F.GUEST_RIP, 0x7c00);
     bytes[MSR_BITMAP + 2048 + (0x10 >> 3)] |= 1 << (0x10 & 7); // writes of IA32_TSC (10h) exit
     vmcs.vmwrite(F.GUEST_RIP, 0x7c00n);
-    hw.cpu.r32[2] = 0x10; // ECX is not in the VMCS: it stays in the processor
+    cpu.r32[2] = 0x10; // ECX is not in the VMCS: it stays in the processor
     expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_MSR_WRITE);
     expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c02n); // the read did not exit
   });
@@ -295,13 +296,13 @@ describe('VM entry and VM exit', () => {
   });
 
   it('ends the quantum with an external-interrupt exit, the guest resumable where it was', () => {
-    const { hw, vmcs } = setup([0x40, 0xeb, 0xfd]); // inc ax; jmp back
+    const { hw, vmcs, cpu } = setup([0x40, 0xeb, 0xfd]); // inc ax; jmp back
     expect(hw.vmlaunch(VMCS_PA, 999)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT);
     expect(r32(vmcs, F.VM_EXIT_INTR_INFO)).toBe(0); // the host's interrupt: no guest vector
-    const ax = hw.cpu.r16[0];
+    const ax = cpu.r16[0];
     expect(ax).toBeGreaterThan(400);
     expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT);
-    expect(hw.cpu.r16[0]).toBeGreaterThan(ax);
+    expect(cpu.r16[0]).toBeGreaterThan(ax);
   });
 
   it('exits at an open interrupt window (reason 7) after STI and its shadow', () => {
@@ -340,19 +341,19 @@ describe('PAUSE exiting and PAUSE-loop exiting (SDM 25.1.3; PLE_Gap and PLE_Wind
   }
 
   it('exits at the first PAUSE more than PLE_Window ticks after the one that began the loop', () => {
-    const { hw, vmcs } = withPle(PAUSE_LOOP, 128, 1000);
+    const { hw, vmcs, cpu } = withPle(PAUSE_LOOP, 128, 1000);
     expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
-    expect(hw.cpu.icount).toBe(1002); // the loop began at TSC 0; 1002 - 0 > 1000
+    expect(cpu.icount).toBe(1002); // the loop began at TSC 0; 1002 - 0 > 1000
     expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c00n); // on the PAUSE, which did not execute
     expect(r32(vmcs, F.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
     expect(r(vmcs, F.EXIT_QUALIFICATION)).toBe(0n);
   });
 
   it('the first PAUSE after a VM entry begins a new loop', () => {
-    const { hw } = withPle(PAUSE_LOOP, 128, 1000);
+    const { hw, cpu } = withPle(PAUSE_LOOP, 128, 1000);
     expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
     expect(hw.vmresume(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
-    expect(hw.cpu.icount).toBe(2004);
+    expect(cpu.icount).toBe(2004);
   });
 
   it('PAUSEs further apart than PLE_Gap each begin a loop and never exit', () => {
@@ -362,19 +363,19 @@ describe('PAUSE exiting and PAUSE-loop exiting (SDM 25.1.3; PLE_Gap and PLE_Wind
     expect(far.hw.vmlaunch(VMCS_PA, 20_000)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT);
     const near = withPle(code, 200, 1000);
     expect(near.hw.vmlaunch(VMCS_PA, 20_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
-    expect(near.hw.cpu.icount).toBe(1030); // PAUSEs at 0, 103, ..., 1030: the first past 1000
+    expect(near.cpu.icount).toBe(1030); // PAUSEs at 0, 103, ..., 1030: the first past 1000
   });
 
   it('PLE_Window 0: the second PAUSE of a loop exits', () => {
-    const { hw } = withPle(PAUSE_LOOP, 128, 0);
+    const { hw, cpu } = withPle(PAUSE_LOOP, 128, 0);
     expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
-    expect(hw.cpu.icount).toBe(2);
+    expect(cpu.icount).toBe(2);
   });
 
   it('"PAUSE exiting" exits on every PAUSE and overrides PAUSE-loop exiting', () => {
-    const { hw } = withPle(PAUSE_LOOP, 128, 1000, CPU_BASED_HLT_EXITING | CPU_BASED_PAUSE_EXITING);
+    const { hw, cpu } = withPle(PAUSE_LOOP, 128, 1000, CPU_BASED_HLT_EXITING | CPU_BASED_PAUSE_EXITING);
     expect(hw.vmlaunch(VMCS_PA, 100_000)).toBe(EXIT_REASON_PAUSE_INSTRUCTION);
-    expect(hw.cpu.icount).toBe(0);
+    expect(cpu.icount).toBe(0);
   });
 
   it('without either control PAUSE runs until the quantum ends', () => {

@@ -27,6 +27,10 @@ import { run, Stop } from '../../cpu/run.js';
 import { updateSegCheck } from '../../cpu/segment-check.js';
 import { fault } from '../../cpu/segments.js';
 import { tlbFlushAll } from '../../cpu/tlb.js';
+import { coreOf, machineOf } from '../../host/core-access.js';
+import type { MemoryController } from '../../host/memory-controller.js';
+import { HOST_KEY } from '../../host/memory-controller.js';
+import type { PhysicalCpu } from '../../host/physical-cpu.js';
 import { VMCS_REGION_SIZE, VMCS_REVISION_ID, Vmcs } from '../vmcs.js';
 import {
   EXIT_REASON_CR_ACCESS,
@@ -125,7 +129,14 @@ export class VmxHardware {
     acknowledge: (v) => this.savedIntc?.acknowledge(v),
   };
 
-  constructor(readonly cpu: Cpu) {
+  private readonly cpu: Cpu;
+  /** Every access goes through the machine's memory controller, without a key under VMX. */
+  private readonly memory: MemoryController;
+
+  constructor(processor: PhysicalCpu) {
+    const cpu = coreOf(processor);
+    this.cpu = cpu;
+    this.memory = machineOf(cpu).memory;
     this.port = new VmxInterceptPort(cpu);
   }
 
@@ -157,6 +168,8 @@ export class VmxHardware {
     const cpu = this.cpu;
     if (vmcsPa % 4096 !== 0 || vmcsPa < 0 || vmcsPa + VMCS_REGION_SIZE > cpu.ramBytes)
       return VMX_FAIL_INVALID;
+    this.memory.ensureForm(vmcsPa, HOST_KEY, cpu);
+    this.memory.syncTlb(cpu);
     let vmcs = this.current;
     if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram)
       vmcs = this.current = new Vmcs(cpu.ram, vmcsPa);
@@ -345,6 +358,7 @@ export class VmxHardware {
   /** A 4 KiB bitmap page of host memory; the view of the previous entry when it is the same page. */
   private page(previous: Uint8Array, pa: bigint): Uint8Array {
     const at = Number(pa);
+    this.memory.ensureForm(at, HOST_KEY, this.cpu);
     const ram = this.cpu.ram.buffer;
     return previous.buffer === ram && previous.byteOffset === at ? previous : new Uint8Array(ram, at, 4096);
   }
@@ -525,6 +539,7 @@ export class VmxHardware {
   // ---------------------------------------------------------------- the VM exit (SDM 27.2, 27.3)
 
   private saveGuest(vmcs: Vmcs, reason: number, tscOffset: number): void {
+    this.memory.ensureForm(vmcs.offset, HOST_KEY, this.cpu); // the guest may have touched it with its own mapping
     const cpu = this.cpu;
     const port = this.port;
     for (const f of GUEST_SEGMENTS) {

@@ -3,6 +3,7 @@
 // (segments, control registers, RIP, RSP, RAX, the SYSCALL MSRs at the same offsets), so the world
 // switch reads those with the VMCB save-area accessors; the rest (the other GPRs, x87/SSE) is here.
 import type { Cpu } from '../../cpu/cpu.js';
+import { type ControlBlockMemory, fillControlBlock } from '../../host/host-memory.js';
 import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../vmcb-layout.js';
 
 /** VMSA offsets of the GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
@@ -24,7 +25,7 @@ export const VMSA_XMM = 0x470; // XMM0-15, 16 bytes each
 export const VMSA_SIZE = 0x670;
 
 /** The save-area accessors (VMCB offsets 0x400+) over a VMSA page at `vmsaPa`. */
-export function vmsaSaveArea(view: DataView, vmsaPa: number): Vmcb {
+export function vmsaSaveArea(view: ControlBlockMemory, vmsaPa: number): Vmcb {
   return new Vmcb(view, vmsaPa - VMCB_SAVE_AREA_OFFSET, true);
 }
 
@@ -34,12 +35,12 @@ export function vmsaSaveArea(view: DataView, vmsaPa: number): Vmcb {
  * base FFFF0000, an AP at its SEV-ES reset block address), EFER.SVME set as VMRUN requires.
  */
 export function writeInitialVmsa(
-  view: DataView,
+  view: ControlBlockMemory,
   vmsaPa: number,
   cs: { selector: number; base: number; ip: number },
   edx: number,
 ): void {
-  new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096).fill(0);
+  fillControlBlock(view, vmsaPa, 4096);
   const s = vmsaSaveArea(view, vmsaPa);
   for (const seg of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
     s.setSegment(seg, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
@@ -91,10 +92,19 @@ export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number)
   const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
   page.set(cpu.st, VMSA_X87_REGS);
   page.set(cpu.xmm8, VMSA_XMM);
-  // The hypervisor runs next on this processor: it finds its own (here: zero) register values.
+  // The hypervisor runs next on this processor: it finds its own (here: zero or RESET) register
+  // values, the x87/SSE control words and TSC_AUX included (a non-SEV guest run next on this
+  // processor reads them with STMXCSR, FNSTCW, RDTSCP, XGETBV), and no record of its exceptions.
   cpu.r32.fill(0);
   cpu.xmm.fill(0);
   cpu.st.fill(0);
+  cpu.mxcsr = 0x1f80;
+  cpu.fcw = 0x37f;
+  cpu.fsw = 0;
+  cpu.ftw = 0xffff;
+  cpu.xcr0 = 1;
+  cpu.tscAux = 0;
+  cpu.excHistory.length = 0; // the guest's exceptions, RIPs and error codes (a triple-fault report's)
   cpu.dr[0] = cpu.dr[1] = cpu.dr[2] = cpu.dr[3] = 0;
   cpu.rip = 0;
   cpu.eflags = 2;

@@ -2,12 +2,13 @@
 // VMSA (sev-es-vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
 // the EFER write trap instead).
 
-import { IOAPIC_DEFAULT_BASE } from '../apic/io-apic.js';
-import { APIC_BASE_DEFAULT } from '../apic/registers.js';
-import type { Cpu } from '../cpu/cpu.js';
-import type { VmmServices } from '../vmm/backend-api.js';
-import { mapNestedPages, SvmBackend, type SvmVcpu } from './backend.js';
-import { type SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
+import { IOAPIC_DEFAULT_BASE } from '../../apic/io-apic.js';
+import { APIC_BASE_DEFAULT } from '../../apic/registers.js';
+import type { PhysicalCpu } from '../../host/physical-cpu.js';
+import type { BackendVcpu, VmmServices } from '../../vmm/backend-api.js';
+import { mapNestedPages, SvmBackend } from '../backend.js';
+import type { SevEsLaunch } from './launch.js';
+import { SevEsVcpu } from './vcpu.js';
 
 export class SevEsBackend extends SvmBackend {
   private launch: SevEsLaunch | null = null;
@@ -32,12 +33,12 @@ export class SevEsBackend extends SvmBackend {
 
   protected override makeVcpu(
     id: number,
-    cpu: Cpu,
+    cpu: PhysicalCpu,
     services: VmmServices,
     npt: number,
     iopm: number,
     msrpm: number,
-  ): SvmVcpu {
+  ): BackendVcpu {
     if (this.launch === null) throw new Error('SEV-ES vCPU created before the launch began');
     return new SevEsVcpu(id, cpu, services, npt, iopm, msrpm, this.launch);
   }

@@ -2,8 +2,8 @@
 // holder of guest keys. The hypervisor drives a guest's launch with commands on an opaque handle;
 // it never sees a key, and after LAUNCH_FINISH nothing it can call returns guest plaintext.
 import { createHash, type Hash, randomBytes } from 'node:crypto';
+import type { KeySlots } from './host-memory.js';
 import { measureFromDigest, SEV_POLICY_ES } from './launch-measurement.js';
-import type { MemoryController } from './memory-controller.js';
 import { KEY_BYTES, PAGE_SIZE } from './page-cipher.js';
 
 /** A command refused by the firmware, with the SEV API status name (e.g. INVALID_GUEST_STATE). */
@@ -39,7 +39,7 @@ export class SecureProcessor {
   private readonly guests = new Map<number, GuestContext>();
   private nextHandle = 1;
 
-  constructor(private readonly memory: MemoryController) {}
+  constructor(private readonly memory: KeySlots) {}
 
   /**
    * LAUNCH_START: a new guest context with a fresh key. `tik` is the owner's transport integrity key
@@ -72,7 +72,7 @@ export class SecureProcessor {
   launchUpdateData(handle: number, hpa: number, bytes: number): void {
     const g = this.launching(handle, 'LAUNCH_UPDATE_DATA');
     this.requireAligned(hpa, bytes, 'LAUNCH_UPDATE_DATA');
-    g.digest.update(this.memory.hostRead(hpa, bytes));
+    g.digest.update(this.memory.readDram(hpa, bytes));
     this.memory.sealInPlace(g.asid, hpa, bytes);
   }
 
@@ -82,7 +82,7 @@ export class SecureProcessor {
     if (!(g.policy & SEV_POLICY_ES))
       throw new SevCommandError('POLICY_FAILURE', 'LAUNCH_UPDATE_VMSA: the guest policy lacks ES');
     this.requireAligned(vmsaHpa, PAGE_SIZE, 'LAUNCH_UPDATE_VMSA');
-    g.digest.update(this.memory.hostRead(vmsaHpa, PAGE_SIZE));
+    g.digest.update(this.memory.readDram(vmsaHpa, PAGE_SIZE));
     this.memory.sealInPlace(g.asid, vmsaHpa, PAGE_SIZE);
   }
 

@@ -4,9 +4,8 @@
 // (sw_exit_info_1/2 and the returned registers, with their valid bits) written back in one store.
 // All guest memory goes through the memory controller's hypervisor view: a private page reads as
 // ciphertext, so a GHCB the guest forgot to map shared is garbage here, as on hardware.
-import { ApicGpError } from '../apic/x2apic.js';
-import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
-import { readTsc } from '../cpu/msr.js';
+import { ApicGpError } from '../../apic/x2apic.js';
+import { MMIO_ASSIST_BASE } from '../../cpu/mmu.js';
 import {
   exceptionEvent,
   exitCodeName,
@@ -36,7 +35,7 @@ import {
   SVM_VMGEXIT_MMIO_READ,
   SVM_VMGEXIT_MMIO_WRITE,
   SVM_VMGEXIT_NMI_COMPLETE,
-} from '../ghcb/exit-codes.js';
+} from '../../ghcb/exit-codes.js';
 import {
   clearValidBitmap,
   fieldBit,
@@ -45,7 +44,7 @@ import {
   ghcbView,
   setBitValid,
   setField,
-} from '../ghcb/layout.js';
+} from '../../ghcb/layout.js';
 import {
   decodeMsrRequest,
   encodeApResetHoldResponse,
@@ -54,27 +53,30 @@ import {
   encodeSevInfo,
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
-} from '../ghcb/msr-protocol.js';
-import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../ghcb/validate.js';
-import type { RunState, VmmServices } from '../vmm/backend-api.js';
-import { AP_RESET_HOLD, RESUME, TO_USER } from '../vmm/backend-api.js';
+} from '../../ghcb/msr-protocol.js';
+import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../../ghcb/validate.js';
+import { type HostMemory, SEV_CBIT } from '../../host/host-memory.js';
+import type { RunState, VmmServices } from '../../vmm/backend-api.js';
+import { RESUME, TO_USER } from '../../vmm/backend-api.js';
 import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
   KVM_EXIT_MMIO,
   KVM_EXIT_SYSTEM_EVENT,
+  KVM_MP_STATE_AP_RESET_HOLD,
   KVM_SYSTEM_EVENT_SEV_TERM,
-} from '../vmm/kvm-abi.js';
-import { SEV_CBIT } from './sev/memory-controller.js';
-import type { SevEsLaunch, SevEsVcpu } from './sev-es-vcpu.js';
-import type { Vmcb } from './vmcb-layout.js';
+} from '../../vmm/kvm-abi.js';
+import type { InstructionCounter } from '../../vmm/vm-clock.js';
+import type { Vmcb } from '../vmcb-layout.js';
+import { type HoldCompletion, HoldType, type SevEsApBoot } from './ap-boot.js';
+import type { SevEsLaunch } from './launch.js';
 
-/** KVM's ap_reset_hold_type: which form of AP Reset Hold is outstanding. */
-export const enum HoldType {
-  NONE = 0,
-  NAE_EVENT = 1,
-  MSR_PROTO = 2,
+/** What the VMGEXIT handler knows of its vCPU: no registers, only what the hypervisor owns. */
+export interface VmgexitVcpu {
+  readonly id: number;
+  readonly clock: InstructionCounter;
+  readonly apBoot: SevEsApBoot;
 }
 
 const KVM_ENOSYS = 1000n;
@@ -115,18 +117,21 @@ interface UserMmio {
   ghcbGpa: number;
 }
 
-export class VmgexitHandler {
+export class VmgexitHandler implements HoldCompletion {
   private userIo: UserIo | null = null;
   private userMmio: UserMmio | null = null;
   private dr7 = 0x400n;
   private readonly out = new Int32Array(4);
+  private readonly memory: HostMemory;
 
   constructor(
-    private readonly vcpu: SevEsVcpu,
+    private readonly vcpu: VmgexitVcpu,
     private readonly svc: VmmServices,
     private readonly vmcb: Vmcb,
     private readonly launch: SevEsLaunch,
-  ) {}
+  ) {
+    this.memory = svc.memory;
+  }
 
   private trace(line: string): void {
     this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
@@ -158,9 +163,9 @@ export class VmgexitHandler {
         return RESUME;
       }
       case 'ap-reset-hold':
-        this.vcpu.holdType = HoldType.MSR_PROTO;
+        this.vcpu.apBoot.enterHold(HoldType.MSR_PROTO);
         c.set64('ghcb_gpa', encodeApResetHoldResponse(0n)); // preset: "not released" until a SIPI
-        return AP_RESET_HOLD;
+        return this.svc.halt(this.vcpu.id, KVM_MP_STATE_AP_RESET_HOLD, run);
       case 'hv-features':
         c.set64('ghcb_gpa', encodeHvFeaturesResponse(0n)); // no SNP features
         return RESUME;
@@ -204,26 +209,21 @@ export class VmgexitHandler {
     }
     if (gpa + GHCB_PAGE_SIZE > this.svc.guestRamBytes)
       return this.terminate(run, gpaBig, `the GHCB at 0x${gpa.toString(16)} is not in guest RAM`);
-    const mem = this.launch.memory;
-    const page = mem.hostRead(gpa, GHCB_PAGE_SIZE);
+    // One copy of the guest's page: it may change under us, so nothing is read twice (as KVM's
+    // sev_es_sync_from_ghcb). A GHCB the guest left private reads as ciphertext and fails validation.
+    const page = this.memory.read(gpa, GHCB_PAGE_SIZE);
     const s = snapshot(page);
     const view = ghcbView(page);
     clearValidBitmap(view);
     const verdict = validateVmgexit(s, {
       ghcbGpa: gpaBig,
       versions: { min: GHCB_VERSION_MIN, max: GHCB_VERSION_MAX },
-      isGuestMemory: (a, len) =>
-        a + len <= BigInt(this.svc.guestRamBytes) && !mem.isPrivateTo(Number(a), this.launch.asid),
+      isGuestMemory: (a, len) => a + len <= BigInt(this.svc.guestRamBytes),
     });
-    const private_ = mem.isPrivateTo(gpa, this.launch.asid);
     if (verdict.kind === 'error') {
-      if (private_)
-        return this.terminate(
-          run,
-          gpaBig,
-          `the GHCB page at 0x${gpa.toString(16)} is private (the guest mapped it with the C-bit set): the hypervisor reads only its ciphertext (${verdict.reason})`,
-        );
-      this.trace(`VMGEXIT malformed: ${GHCB_ERR_NAMES[verdict.error]}: ${verdict.reason}`);
+      this.trace(
+        `VMGEXIT malformed: ${GHCB_ERR_NAMES[verdict.error]}: ${verdict.reason} (a GHCB page the guest left private reads as ciphertext)`,
+      );
       return this.answer(page, gpa, verdict.swExitInfo1, verdict.swExitInfo2);
     }
     if (verdict.kind === 'terminate') return this.terminate(run, gpaBig, verdict.reason);
@@ -255,7 +255,8 @@ export class VmgexitHandler {
         return this.answer(page, gpa, 0n, 0n);
       case SVM_EXIT_RDTSC:
       case SVM_EXIT_RDTSCP: {
-        const tsc = BigInt(readTsc(this.vcpu.cpu));
+        const clock = this.vcpu.clock;
+        const tsc = BigInt(clock.icount + (clock.tscOffset ?? 0));
         this.setRegs(view, { rax: Number(tsc & 0xffffffffn), rdx: Number(tsc >> 32n) });
         if (code === SVM_EXIT_RDTSCP) this.setRegs(view, { rcx: this.vcpu.id });
         return this.answer(page, gpa, 0n, 0n);
@@ -288,10 +289,9 @@ export class VmgexitHandler {
           verdict.scratch as ScratchArea,
         );
       case SVM_VMGEXIT_AP_HLT_LOOP:
-        this.vcpu.holdType = HoldType.NAE_EVENT;
-        this.vcpu.holdGhcbGpa = gpaBig;
+        this.vcpu.apBoot.enterHold(HoldType.NAE_EVENT, gpa);
         this.answer(page, gpa, 0n, 0n); // preset: not released, until INIT-SIPI-SIPI completes it
-        return AP_RESET_HOLD;
+        return this.svc.halt(this.vcpu.id, KVM_MP_STATE_AP_RESET_HOLD, run);
       case SVM_VMGEXIT_AP_JUMP_TABLE:
         if (info1 === BigInt(SVM_VMGEXIT_GET_AP_JUMP_TABLE))
           return this.answer(page, gpa, 0n, this.launch.apJumpTable);
@@ -311,7 +311,7 @@ export class VmgexitHandler {
     setField(view, 'sw_exit_info_2', info2);
     setBitValid(view, fieldBit('sw_exit_info_1'));
     setBitValid(view, fieldBit('sw_exit_info_2'));
-    this.launch.memory.hostWrite(gpa, page);
+    this.memory.write(gpa, page);
     return RESUME;
   }
 
@@ -372,7 +372,7 @@ export class VmgexitHandler {
       toRax: !isString && isIn,
     };
     if (this.svc.portInKernel(port)) {
-      const bus = this.vcpu.cpu.io;
+      const bus = this.svc.ports;
       const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
       for (let i = 0; i < count; i++) {
         if (isIn) writeElement(dv, i * size, size, bus.portRead(port, size));
@@ -437,12 +437,12 @@ export class VmgexitHandler {
 
   private readScratch(page: Uint8Array, sc: ScratchArea): Uint8Array {
     if (sc.inGhcb) return page.slice(sc.offset, sc.offset + sc.length);
-    return this.launch.memory.hostRead(Number(sc.gpa), sc.length);
+    return this.memory.read(Number(sc.gpa), sc.length);
   }
 
   private writeScratch(page: Uint8Array, sc: ScratchArea, data: Uint8Array): void {
     if (sc.inGhcb) page.set(data.subarray(0, sc.length), sc.offset);
-    else this.launch.memory.hostWrite(Number(sc.gpa), data.subarray(0, sc.length));
+    else this.memory.write(Number(sc.gpa), data.subarray(0, sc.length));
   }
 
   /**
@@ -459,7 +459,7 @@ export class VmgexitHandler {
     gpa: number,
     sc: ScratchArea,
   ): number {
-    const mmio = this.vcpu.cpu.mmio;
+    const mmio = this.svc.mmio(this.vcpu.id);
     const data = this.readScratch(page, sc).subarray(0, len);
     const dv = dataView(data);
     const at = Number(gpaBig);
@@ -494,25 +494,14 @@ export class VmgexitHandler {
     return run.exitMmio(m.gpa + m.offset, m.size, m.isWrite, value);
   }
 
-  /**
-   * A SIPI to a vCPU that parked itself: complete the hold so the guest sees it released
-   * (sev_vcpu_deliver_sipi_vector). Returns what was done, or null if no hold was outstanding.
-   */
-  releaseHold(): string | null {
-    const v = this.vcpu;
-    if (v.holdType === HoldType.MSR_PROTO) {
-      this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
-      v.holdType = HoldType.NONE;
-      return 'AP Reset Hold (MSR protocol) completed: GHCB MSR = 0x1007';
-    }
-    if (v.holdType === HoldType.NAE_EVENT) {
-      const gpa = Number(v.holdGhcbGpa);
-      const page = this.launch.memory.hostRead(gpa, GHCB_PAGE_SIZE);
-      this.answer(page, gpa, 0n, 1n);
-      v.holdType = HoldType.NONE;
-      return `AP Reset Hold (GHCB at 0x${gpa.toString(16)}) completed: sw_exit_info_2 = 1`;
-    }
-    return null;
+  /** HoldCompletion, NAE form: the hold's GHCB answers sw_exit_info_2 = 1 ("released"). */
+  releaseGhcb(gpa: number): void {
+    this.answer(this.memory.read(gpa, GHCB_PAGE_SIZE), gpa, 0n, 1n);
+  }
+
+  /** HoldCompletion, MSR form: the response with a non-zero result (GHCB spec 2.3.1). */
+  releaseMsr(): void {
+    this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
   }
 }
 

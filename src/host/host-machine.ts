@@ -1,0 +1,96 @@
+// The physical machine a hypervisor runs on: DRAM behind the memory controller, the secure
+// processor that alone programs the controller's keys, and the processors. The hypervisor gets the
+// controller's host path (HostMemory), the secure processor's command interface, and opaque
+// processor handles: no plaintext view of DRAM, so none of a protected guest.
+import { CodeCache } from '../cpu/code-cache.js';
+import { Cpu, type Vendor } from '../cpu/cpu.js';
+import type { IoBus, MmioBus } from '../cpu/ports.js';
+import { registerDram, registerMachine } from './core-access.js';
+import type { HostMemory } from './host-memory.js';
+import { MemoryController } from './memory-controller.js';
+import { PhysicalCpu } from './physical-cpu.js';
+import { SecureProcessor } from './secure-processor.js';
+
+/** Processors that share decoded code (a VM's vCPUs, which share its RAM): opaque. */
+export interface CodeDomain {
+  readonly __codeDomain: unique symbol;
+}
+
+export interface ProcessorOptions {
+  codeDomain: CodeDomain;
+  /** Where the processor's port I/O and emulated MMIO go (the VMM's buses). */
+  io: IoBus;
+  mmio: MmioBus;
+  apicId: number;
+  /** CPUID.1:EDX.APIC and CPUID.1:ECX.x2APIC (the VMM emulates a local APIC). */
+  apic?: boolean;
+  x2apic?: boolean;
+  /** --debug-ud: called on an undefined opcode in an unprotected guest (never for an SEV-ES guest). */
+  onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
+}
+
+export class HostMachine {
+  readonly #dram: SharedArrayBuffer;
+  readonly #memory: MemoryController;
+  readonly #domains = new WeakMap<CodeDomain, CodeCache>();
+  /** The hypervisor's and devices' path to DRAM. */
+  readonly memory: HostMemory;
+  /** The AMD secure processor's command interface (SEV API). */
+  readonly psp: SecureProcessor;
+  readonly vendor: Vendor;
+
+  constructor(opts: { bytes: number; vendor?: Vendor }) {
+    this.#dram = new SharedArrayBuffer(opts.bytes);
+    this.#memory = new MemoryController(this.#dram);
+    this.memory = this.#memory.host;
+    this.psp = new SecureProcessor(this.#memory.keySlots);
+    this.vendor = opts.vendor ?? 'AuthenticAMD';
+    registerDram(this, new Uint8Array(this.#dram), this.#memory);
+  }
+
+  /** Bytes of DRAM. */
+  get bytes(): number {
+    return this.#dram.byteLength;
+  }
+
+  newCodeDomain(): CodeDomain {
+    const d = {} as CodeDomain;
+    this.#domains.set(d, new CodeCache(this.#dram.byteLength));
+    return d;
+  }
+
+  createProcessor(opts: ProcessorOptions): PhysicalCpu {
+    const code = this.#domains.get(opts.codeDomain);
+    if (code === undefined) throw new TypeError('a code domain of another machine');
+    const cpu = new Cpu({
+      codeCache: code,
+      ram: this.#dram,
+      io: opts.io,
+      mmio: opts.mmio,
+      vendor: this.vendor,
+      apicId: opts.apicId,
+    });
+    cpu.features.apic = opts.apic ?? false;
+    cpu.features.x2apic = opts.x2apic ?? false;
+    cpu.onUndefined = opts.onUndefined ?? null;
+    this.#memory.attach(cpu);
+    registerMachine(cpu, { memory: this.#memory, psp: this.psp });
+    return new PhysicalCpu(cpu);
+  }
+
+  /** Statistics: pages that changed form, cipher operations done for host reads and writes. */
+  memoryStats(): { conversions: number; hostCipherOps: number } {
+    return { conversions: this.#memory.conversions, hostCipherOps: this.#memory.hostCipherOps };
+  }
+}
+
+/**
+ * A processor built on its own (a hardware unit test's, with RAM of its own) as a handle the
+ * virtualization hardware accepts: it gets a memory controller and a secure processor over its RAM.
+ */
+export function standaloneProcessor(cpu: Cpu): PhysicalCpu {
+  const memory = new MemoryController(cpu.ram.buffer as SharedArrayBuffer);
+  memory.attach(cpu);
+  registerMachine(cpu, { memory, psp: new SecureProcessor(memory.keySlots) });
+  return new PhysicalCpu(cpu);
+}
