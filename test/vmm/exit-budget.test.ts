@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CODE_CACHE_INSNS, MAX_BLOCK_INSNS } from '../../src/cpu/block.js';
+import { coreOf } from '../../src/host/core-access.js';
+import type { SvmVcpu } from '../../src/svm/backend.js';
 import { createPcVm, loadBootSector, runMultibootVm, runPcVm } from '../../src/vm-boot.js';
 import { EXIT_COST } from '../../src/vmm/vcpu.js';
 import { aoutKernel } from './platform-kernels.js';
@@ -58,7 +60,7 @@ describe('smp-boot with many vCPUs: the run ends and the heap stays bounded', ()
       loadBootSector(pc, SMP_BOOT);
       const r = runPcVm(pc, { maxInstructions: 3_000_000 });
       expect(['max-instructions', 'exit']).toContain(r.stop);
-      const cpu = pc.vm.vcpus[0].backend.cpu;
+      const cpu = coreOf((pc.vm.vcpus[0].backend as SvmVcpu).cpu); // the processor behind vCPU 0
       expect(cpu.code.decodedInsns).toBeLessThanOrEqual(CODE_CACHE_INSNS + MAX_BLOCK_INSNS);
       let blocks = 0;
       for (const list of cpu.pageBlocks.values()) blocks += list.length;
