@@ -40,6 +40,21 @@ describe('inspectImage', () => {
     expect(r).toContain('boot sector: yes (signature 55 AA at offset 510)');
   });
 
+  it('a file larger than a sector with the signature is a disk, its Multiboot header only carried', () => {
+    const b = new Uint8Array(4 * 512);
+    b[510] = 0x55;
+    b[511] = 0xaa;
+    le32(b, 0x200, 0x1badb002);
+    le32(b, 0x204, 0);
+    le32(b, 0x208, -0x1badb002);
+    const r = inspectImage(b, 'disk.img');
+    expect(r).toContain(
+      'is: disk image with boot sector; with a Multiboot v1 header inside (not a kernel to hvemu: the disk boots)',
+    );
+    expect(r).toContain('on a disk of 4 sectors');
+    expect(r).not.toContain('is: Multiboot v1 kernel');
+  });
+
   it('reads a Multiboot v1 header with the a.out kludge addresses', () => {
     const b = new Uint8Array(0x2000);
     const flags = 0x00010003;

@@ -1,5 +1,5 @@
-// `hvemu inspect <file>`: what a file is, as each consumer would see it — a boot sector, a
-// Multiboot v1 kernel, an ELF file, a firmware image with OVMF's GUIDed table (the SEV-ES AP reset
+// `hvemu inspect <file>`: what a file is, as each consumer would see it — a boot sector, a disk
+// image with a boot sector, a Multiboot v1 kernel, an ELF file, a firmware image with OVMF's GUIDed table (the SEV-ES AP reset
 // address hvemu starts APs at) and its reset vector. Everything found is shown, unknown GUIDs and
 // malformed tables included; nothing here changes or runs the image.
 
@@ -18,6 +18,7 @@ import {
   SEV_SECRET_BLOCK_GUID,
   TDX_METADATA_GUID,
 } from './vmm/firmware/ovmf-table.js';
+import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import {
   MBH_AOUT_KLUDGE,
   MBH_MEMORY_INFO,
@@ -62,6 +63,12 @@ export function inspectImage(bytes: Uint8Array, name: string): string {
 function bootSector(b: Uint8Array, kinds: string[]): string[] {
   if (b.length < 512) return [`  boot sector: no (shorter than 512 bytes)`];
   if (b[510] === 0x55 && b[511] === 0xaa) {
+    if (isDiskImage(b)) {
+      kinds.push('disk image with boot sector');
+      return [
+        `  boot sector: yes (signature 55 AA at offset 510), on a disk of ${Math.ceil(b.length / 512)} sectors: \`hvemu run\` boots it as a disk (LBA 0 at 0x7C00, the file on the primary ATA channel), whatever else it holds`,
+      ];
+    }
     kinds.push('boot sector');
     return ['  boot sector: yes (signature 55 AA at offset 510)'];
   }
@@ -107,7 +114,12 @@ function multiboot(b: Uint8Array, kinds: string[]): string[] {
     `  Multiboot v1: header at offset ${hex(off)}, flags ${hex(flags, 8)} (${names.join(', ') || 'none'}), ` +
       `checksum ${hex(checksum, 8)} ${sum === 0 ? 'ok' : `BAD (magic + flags + checksum = ${hex(sum)}, must be 0)`}`,
   ];
-  if (sum === 0) kinds.push('Multiboot v1 kernel');
+  if (sum === 0)
+    kinds.push(
+      isDiskImage(b)
+        ? 'with a Multiboot v1 header inside (not a kernel to hvemu: the disk boots)'
+        : 'Multiboot v1 kernel',
+    );
   if (flags & MBH_AOUT_KLUDGE) {
     if (off + 32 > b.length) out.push('    a.out kludge: header truncated (needs 32 bytes)');
     else {

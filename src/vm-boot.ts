@@ -1,8 +1,9 @@
 // Composition root: a guest as a VM on one or more vCPUs through a virtualization backend (AMD SVM
 // or Intel VMX), on the PC platform (vmm/platform.ts) with the MP and ACPI tables in RAM
-// (vmm/platform-firmware.ts). Two ways in: a raw boot sector (loaded at 0x7C00, started in real
-// mode at 0000:7C00 with DL = 0x80, no BIOS services) or a Multiboot kernel (loaded as QEMU's
-// -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
+// (vmm/platform-firmware.ts). Three ways in: a raw boot sector (loaded at 0x7C00, started in real
+// mode at 0000:7C00 with DL = 0x80, no BIOS services), a disk (its LBA 0 loaded at 0x7C00 and
+// entered the same way, the disk on the primary ATA channel), or a Multiboot kernel (loaded as
+// QEMU's -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
 // part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
 // KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
 // the 0xE9 bytes in one output stream.
@@ -12,6 +13,8 @@ import { SvmBackend } from './svm/backend.js';
 import type { Backend } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
+import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
+import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -23,6 +26,7 @@ import {
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
 } from './vmm/kvm-abi.js';
+import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import { BzImageError, extractVmlinux, isBzImage } from './vmm/loaders/linux/bzimage.js';
 import { findPvhEntry, loadPvhKernel } from './vmm/loaders/linux/pvh.js';
 import {
@@ -33,6 +37,7 @@ import {
   multibootMemoryMap,
 } from './vmm/loaders/multiboot.js';
 import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
+import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { EXIT_COST } from './vmm/vcpu.js';
@@ -62,6 +67,33 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** Disks on the primary ATA channel: [master, slave], either may be null. */
+  disks?: (DiskImage | null)[];
+  /** Host bytes for COM1's receiver, given as its FIFO has room (a flow-controlled line). */
+  serialInput?: HostInput;
+  /** Host bytes typed on the keyboard (set-1 scan codes through the 8042), one key at a time. */
+  keyboardInput?: HostInput;
+  /** Finished rows of the VGA text screen, as VgaConsoleMirror decides them. */
+  onVgaLine?: (line: string) => void;
+  /** The VGA text screen at the end of the run. */
+  onVgaScreen?: (text: string) => void;
+}
+
+export type { HostInput };
+
+/** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
+export function bytesInput(bytes: Uint8Array | string): HostInput {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+  let pos = 0;
+  return {
+    read(max) {
+      const n = Math.min(max, data.length - pos);
+      const out = Array.from(data.subarray(pos, pos + n));
+      pos += n;
+      return out;
+    },
+    wait: () => pos < data.length,
+  };
 }
 
 /**
@@ -81,7 +113,7 @@ export interface PcVm {
   platform: PcPlatform;
   /** Bytes written to port 0xE9 and to COM1, in order. */
   output: number[];
-  /** The guest asked for a reset (port 92h bit 0). */
+  /** The guest asked for a reset (port 92h bit 0 or the 8042's reset line). */
   resetRequested: boolean;
 }
 
@@ -101,7 +133,9 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   const ncpus = opts.cpus ?? 1;
   for (let i = 0; i < ncpus; i++) vm.createVcpu();
   const output: number[] = [];
+  const disks = opts.disks ?? [];
   const platform = new PcPlatform(vm, {
+    disks: disks.filter((d) => d !== null).length ? [disks[0] ?? null, disks[1] ?? null] : [],
     console: (b) => {
       output.push(b);
       opts.onSerialByte?.(b);
@@ -129,10 +163,20 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
 
 /**
  * Run a Linux kernel (a bzImage, or an ELF vmlinux with a PVH entry), a Multiboot kernel or a boot
- * sector, whichever the image is.
+ * sector, whichever the image is; with `opts.disks` and an empty image, the first disk boots. A
+ * disk image (more than a sector, 55 AA in the first, not a bzImage: loaders/disk-image-kind.ts)
+ * boots as the master disk, with `opts.disks` after it.
  */
 export function runImageVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
+  if (image.length === 0 && opts.disks?.some((d) => d !== null)) return runDiskVm(opts);
   if (isLinuxKernel(image)) return runLinuxVm(image, opts);
+  if (isDiskImage(image)) {
+    // The image is the boot disk (master), ahead of any disks given.
+    const disks = [new DiskImage(image, 'image'), ...(opts.disks ?? [])];
+    if (disks.length > 2)
+      throw new ImageError('the primary ATA channel takes two disks: the image and one more');
+    return runDiskVm({ ...opts, disks });
+  }
   return hasMultibootMagic(image) ? runMultibootVm(image, opts) : runBootSectorVm(image, opts);
 }
 
@@ -189,6 +233,24 @@ export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, in
   const regs = b.getRegs();
   regs.rip = BigInt(ip);
   b.setRegs(regs);
+}
+
+/**
+ * Boot from the first disk as a PC BIOS hands over: its LBA 0 at 0x7C00, the BSP at 0000:7C00 in
+ * real mode with DL = 0x80 (the first hard disk). There are no BIOS services: the boot sector
+ * reads the rest of the disk through the ATA ports.
+ */
+export function runDiskVm(opts: VmBootOptions = {}): BootSectorRunResult {
+  const boot = opts.disks?.find((d) => d !== null);
+  if (!boot) throw new ImageError('no disk to boot from');
+  const sector = boot.bytes.subarray(0, SECTOR_BYTES);
+  if (sector[510] !== 0x55 || sector[511] !== 0xaa)
+    throw new ImageError(
+      `${boot.name}: its first sector has no boot signature (55 AA at offset 510), so a BIOS would not boot it`,
+    );
+  const pc = createPcVm(opts);
+  loadBootSector(pc, sector);
+  return runPcVm(pc, opts);
 }
 
 export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
@@ -266,20 +328,42 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.clock.icount, 0);
   // The budget counts VM exits too (vcpu.ts EXIT_COST): an exit loop ends like a busy loop.
   const spent = () => vm.vcpus.reduce((n, v) => n + v.budgetUsed(), 0);
+  const { legacy } = platform;
+  const mirror = opts.onVgaLine ? new VgaConsoleMirror(legacy.screen, opts.onVgaLine) : null;
   const result = (
     stop: StopReason,
     message: string,
     exitStatus: number | null = null,
-  ): BootSectorRunResult => ({
-    output: Buffer.from(out).toString('latin1'),
-    exitStatus,
-    stop,
-    message,
-    instructions: total(),
-  });
+  ): BootSectorRunResult => {
+    mirror?.tick(true);
+    opts.onVgaScreen?.(legacy.screen.text());
+    return {
+      output: Buffer.from(out).toString('latin1'),
+      exitStatus,
+      stop,
+      message,
+      instructions: total(),
+    };
+  };
+  const serialIn = opts.serialInput;
+  const keyboardIn = opts.keyboardInput;
+  legacy.serialInput = serialIn ?? null;
+  legacy.keyboardInput = keyboardIn ?? null;
+  // Host input reaches the devices when they have room: here once per round, and at once when
+  // the guest empties COM1's receiver or the 8042's output buffer (the devices call back).
+  const feedInput = () => legacy.feedInput();
+  /** The machine is idle: wait for host input a device can take now. */
+  const inputWakes = (): boolean => {
+    if (!serialIn && !keyboardIn) return false;
+    if (feedInput()) return true;
+    const more = (serialIn?.wait() ?? false) || (keyboardIn?.wait() ?? false);
+    return more && feedInput();
+  };
   let idleSkips = 0;
   for (;;) {
     let ran = false;
+    feedInput();
+    mirror?.tick();
     for (const v of vm.vcpus) {
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (!v.runnable()) continue;
@@ -323,8 +407,8 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       clock.endTurn();
       if (pc.resetRequested)
         return result(
-          'error',
-          `vcpu ${v.id} reset the machine through port 0x92 (there is no firmware to reboot)`,
+          'reset',
+          `vcpu ${v.id} reset the machine (port 0x92 or the 8042's reset line; hvemu ends the run there)`,
         );
       if (spent() >= max) {
         const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
@@ -344,6 +428,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     if (next !== undefined && idleSkips < MAX_IDLE_SKIPS) {
       idleSkips++;
       clock.skipTo(next);
+      continue;
+    }
+    // Nothing inside the machine will wake it; input from the host still may.
+    if (inputWakes()) {
+      idleSkips = 0;
       continue;
     }
     return result('halted', 'every vCPU is halted or waiting for SIPI, with nothing to wake it');

@@ -46,8 +46,9 @@ function str4(s: string, i: number): number {
 
 const BRAND = 'hvemu x86-64 virtual processor\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0';
 
-/** Leaf 1 EDX: PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH FXSR SSE SSE2 (and APIC). */
+/** Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (and APIC). */
 const L1_EDX =
+  (1 << 0) |
   (1 << 3) |
   (1 << 4) |
   (1 << 5) |
@@ -59,6 +60,7 @@ const L1_EDX =
   (1 << 15) |
   (1 << 16) |
   (1 << 19) |
+  (1 << 23) |
   (1 << 24) |
   (1 << 25) |
   (1 << 26);

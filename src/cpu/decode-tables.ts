@@ -256,11 +256,8 @@ grpRow(G5, 3, Op.CALL_FAR_M, MEMONLY | TERM);
 grpRow(G5, 4, Op.JMP_RM, D64 | TERM);
 grpRow(G5, 5, Op.JMP_FAR_M, MEMONLY | TERM);
 grpRow(G5, 6, Op.PUSH_RM, D64);
-// x87 escape D9 /5 FLDCW, D9 /7 FNSTCW, DD /7 FNSTSW m16, DF E0 FNSTSW AX, DB E2/E3 FNCLEX/FNINIT
-row(0, 0xd9, Op.UD, M, 0xd9);
-row(0, 0xdb, Op.UD, M, 0xdb);
-row(0, 0xdd, Op.UD, M, 0xdd);
-row(0, 0xdf, Op.UD, M, 0xdf);
+// x87 escapes D8-DF: every ModRM value is decoded by decodeX87 (decode.ts)
+for (let b = 0xd8; b <= 0xdf; b++) row(0, b, Op.UD, M, b); // resolved by decodeX87 in decode.ts
 
 // ------------------------------------------------------------ two-byte map (0F xx)
 row(1, 0x00, Op.UD, M | GRP, G6);
@@ -310,6 +307,7 @@ row(1, 0xab, Op.BT_RM_R, M, 1);
 row(1, 0xac, Op.SHRD, M | IBU, 0);
 row(1, 0xad, Op.SHRD, M, 1);
 row(1, 0xae, Op.UD, M | GRP, G15);
+row(1, 0x77, Op.EMMS);
 grpRow(G15, 0, Op.FXSAVE, MEMONLY);
 grpRow(G15, 1, Op.FXRSTOR, MEMONLY);
 grpRow(G15, 2, Op.LDMXCSR, MEMONLY);

@@ -313,11 +313,13 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
       } else if (!rexW) {
         op = Op.MOV_R_RM; // MOVSXD without REX.W: a plain 32/16-bit move
       }
-    } else if (b === 0xd9 || b === 0xdb || b === 0xdd || b === 0xdf) {
-      op = decodeX87(b, modrm);
+    } else if (b >= 0xd8 && b <= 0xdf) {
+      const x = decodeX87(b, modrm);
+      op = x >> 8;
+      sub = x & 0xff;
     }
   } else if (map === 1) {
-    if (b >= 0xc8) insn.rm = (b & 7) | rexB; // BSWAP
+    if (b >= 0xc8 && b <= 0xcf) insn.rm = (b & 7) | rexB; // BSWAP (not the SSE/MMX forms above it)
     if (b === 0xb8) op = rep === 1 ? Op.POPCNT : Op.UD;
     else if (b === 0xbc && rep === 1) op = Op.TZCNT;
     else if (b === 0xbd && rep === 1) op = Op.LZCNT;
@@ -482,17 +484,21 @@ function group7Reg(rm: number, reg: number, rep: number): number {
   return Op.UD;
 }
 
-/** The x87 control instructions compiled kernels use; the rest of x87 is not offered (#UD). */
+/**
+ * x87 escapes (SDM vol 2 Tables A-7 to A-22): the control instructions keep their own handler
+ * ids; everything else is Op.FPU with sub = (escape - D8) * 8 + ModRM.reg, plus 64 for the
+ * register forms (execFpu raises #UD for the undefined register encodings). Returns op << 8 | sub.
+ */
 function decodeX87(b: number, modrm: number): number {
   const reg = (modrm >> 3) & 7;
   const mem = modrm < 0xc0;
-  if (b === 0xd9 && mem && reg === 5) return Op.FLDCW;
-  if (b === 0xd9 && mem && reg === 7) return Op.FNSTCW;
-  if (b === 0xdd && mem && reg === 7) return Op.FNSTSW;
-  if (b === 0xdf && modrm === 0xe0) return Op.FNSTSW; // FNSTSW AX
-  if (b === 0xdb && modrm === 0xe3) return Op.FNINIT;
-  if (b === 0xdb && modrm === 0xe2) return Op.FNCLEX;
-  return Op.UD;
+  if (b === 0xd9 && mem && reg === 5) return Op.FLDCW << 8;
+  if (b === 0xd9 && mem && reg === 7) return Op.FNSTCW << 8;
+  if (b === 0xdd && mem && reg === 7) return Op.FNSTSW << 8;
+  if (b === 0xdf && modrm === 0xe0) return Op.FNSTSW << 8; // FNSTSW AX
+  if (b === 0xdb && modrm === 0xe3) return Op.FNINIT << 8;
+  if (b === 0xdb && modrm === 0xe2) return Op.FNCLEX << 8;
+  return (Op.FPU << 8) | (mem ? 0 : 64) | ((b - 0xd8) << 3) | reg;
 }
 
 export const UD_VECTOR = UD;

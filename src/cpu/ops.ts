@@ -194,6 +194,7 @@ export const enum Op {
   FNCLEX,
   FXSAVE,
   FXRSTOR,
+  FPU, // x87 arithmetic, loads, stores, environment (x87-arith.ts); sub: see execFpu
   LDMXCSR,
   STMXCSR,
   // ---- SSE/SSE2 moves and integer operations (sse.ts) ----
@@ -214,5 +215,13 @@ export const enum Op {
   PSRLDQ_I,
   PSLLDQ_I,
   PSHIFT_I,
+  PCMPGT,
+  PADDSAT, // sub: element size | 0x10 unsigned
+  PSUBSAT,
+  PMUL, // sub: 0 PMULLW 1 PMULHW 2 PMADDWD
+  PACK, // sub: 0 PACKSSWB 1 PACKSSDW 2 PACKUSWB
+  PUNPCKH,
+  PSHIFT_R, // sub: kind (2 SRL 4 SRA 6 SLL) << 2 | 1 words 2 dwords 3 qwords
+  EMMS,
   COUNT,
 }

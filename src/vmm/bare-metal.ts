@@ -12,7 +12,14 @@ import { Port92 } from './devices/port92.js';
 import { SerialStub } from './devices/serial-stub.js';
 import { OpenBus, PortBus } from './io-bus.js';
 
-export type StopReason = 'exit' | 'triple-fault' | 'max-instructions' | 'halted' | 'terminated' | 'error';
+export type StopReason =
+  | 'exit'
+  | 'triple-fault'
+  | 'max-instructions'
+  | 'halted'
+  | 'terminated'
+  | 'reset'
+  | 'error';
 export interface BootSectorRunResult {
   /** Bytes the guest wrote to debug port 0xE9, decoded as latin1. */
   output: string;

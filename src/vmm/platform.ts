@@ -1,7 +1,8 @@
 // The PC around a VM's vCPUs, as KVM's in-kernel irqchip and QEMU's pc machine put it together:
 // the 8259 pair (20h/21h, A0h/A1h, ELCR 4D0h/4D1h), the 8254 PIT (40h-43h) with port 61h,
 // the MC146818 RTC and CMOS (70h/71h), port 92h (A20), a 16550 UART as COM1 (3F8h-3FFh, the
-// console) and the I/O APIC at 0xFEC00000. Ports 0xE9 and 0xF4 stay unclaimed: they reach
+// console), the I/O APIC at 0xFEC00000, and the devices a disk-booted guest expects
+// (pc-legacy.ts: the 8042 keyboard controller, VGA text mode, the primary ATA channel). Ports 0xE9 and 0xF4 stay unclaimed: they reach
 // userspace as KVM_EXIT_IO, as a debug console and isa-debug-exit do under KVM.
 //
 // ISA interrupt lines go to both interrupt controllers, as on a PC with an I/O APIC: IRQ n to the
@@ -11,11 +12,14 @@
 import { IOAPIC_DEFAULT_BASE, IoApic } from '../apic/io-apic.js';
 import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
+import { A20_PORT92, A20Gate } from './devices/a20-gate.js';
 import { CmosRtc, RTC_DEFAULT_EPOCH_MS } from './devices/cmos-rtc.js';
+import type { DiskImage } from './devices/disk-image.js';
 import { Pit8254 } from './devices/pit8254.js';
 import { Port61 } from './devices/port61.js';
 import { Port92 } from './devices/port92.js';
 import { Uart16550 } from './devices/uart16550.js';
+import { PcLegacyDevices } from './pc-legacy.js';
 import type { Vm } from './vm.js';
 import { VmClock } from './vm-clock.js';
 
@@ -34,6 +38,8 @@ export interface PcPlatformOptions {
   onReset?: () => void;
   /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: RTC_DEFAULT_EPOCH_MS). */
   rtcEpochMs?: number;
+  /** Hard disks on the primary ATA channel: master, then slave (none: no controller). */
+  disks?: (DiskImage | null)[];
 }
 
 export class PcPlatform {
@@ -43,6 +49,9 @@ export class PcPlatform {
   readonly pit: Pit8254;
   readonly rtc: CmosRtc;
   readonly com1: Uart16550;
+  /** The A20 line, driven by port 92h and the 8042's output port. */
+  readonly a20: A20Gate;
+  readonly legacy: PcLegacyDevices;
 
   constructor(
     private readonly vm: Vm,
@@ -85,13 +94,12 @@ export class PcPlatform {
     });
     ports.register(0x70, 2, this.rtc);
 
+    this.a20 = new A20Gate((on) => vm.setA20(on));
     ports.register(
       0x92,
       1,
       new Port92(
-        (on) => {
-          vm.setA20(on);
-        },
+        (on) => this.a20.set(A20_PORT92, on),
         () => opts.onReset?.(),
       ),
     );
@@ -100,8 +108,17 @@ export class PcPlatform {
       name: 'com1',
       sink: opts.console,
       irq: (level) => this.setIsaIrq(COM1_IRQ, level),
+      onRxRoom: () => this.legacy.feedSerial(),
     });
     ports.register(COM1_BASE, 8, this.com1);
+
+    this.legacy = new PcLegacyDevices(vm, {
+      setIrq: (irq, level) => this.setIsaIrq(irq, level),
+      a20: this.a20,
+      reset: () => opts.onReset?.(),
+      disks: opts.disks ?? [],
+      com1: this.com1,
+    });
   }
 
   /** Drive ISA interrupt line `irq` (0-15) into the 8259 pair and the I/O APIC. */

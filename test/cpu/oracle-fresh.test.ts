@@ -1,6 +1,7 @@
 /**
- * A fresh random batch from the native oracle on every run (20 cases per form, new seed each time
- * unless ORACLE_SEED is set): catches what the committed vectors happen to miss. Needs gcc on an
+ * A fresh random batch from the native oracle on every run (20 cases per form, 10 and 6 for the x87
+ * and MMX forms; new seed each time unless ORACLE_SEED is set): catches what the committed vectors
+ * happen to miss. ORACLE_FAMILIES=x87,mmx and ORACLE_PER_FORM=N narrow or widen a run. Needs gcc on an
  * x86-64 Linux host; skipped otherwise.
  */
 import { arch, platform } from 'node:os';
@@ -10,7 +11,9 @@ import { buildOracle, haveGcc } from '../oracle/run-oracle.mjs';
 import type { VectorRecord } from '../oracle/vectors.mjs';
 import { checkRecords } from './oracle-compare.js';
 
-const PER_FORM = 20;
+const PER_FORM = Number(process.env.ORACLE_PER_FORM ?? 20);
+/** The x87 and MMX families have about 360 forms: fewer cases each keep the batch to seconds. */
+const PER_FAMILY = process.env.ORACLE_PER_FORM ? {} : { x87: 10, mmx: 6 };
 const FAMILIES = [
   'mov',
   'lea',
@@ -25,7 +28,9 @@ const FAMILIES = [
   'xchg',
   'string',
   'stack',
-];
+  'x87',
+  'mmx',
+].filter((f) => !process.env.ORACLE_FAMILIES || process.env.ORACLE_FAMILIES.split(',').includes(f));
 const why =
   platform() !== 'linux' || arch() !== 'x64'
     ? `host is ${platform()}/${arch()}, not x86-64 Linux`
@@ -45,7 +50,12 @@ if (why) {
   describe('fresh oracle batch', () => {
     beforeAll(() => {
       buildOracle();
-      for (const { family, record } of generateVectors({ seed, perForm: PER_FORM })) {
+      for (const { family, record } of generateVectors({
+        seed,
+        perForm: PER_FORM,
+        perFamily: PER_FAMILY,
+        filter: (f) => FAMILIES.includes(f.family),
+      })) {
         if (!byFamily.has(family)) byFamily.set(family, []);
         byFamily.get(family)!.push(record);
       }

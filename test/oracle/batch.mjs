@@ -5,8 +5,8 @@ import { runOracle } from './run-oracle.mjs';
 import { toRecord } from './vectors.mjs';
 
 /** Vector records for `perForm` cases of every form (or those `filter` accepts), from `seed`. */
-export function generateVectors({ seed, perForm, filter = () => true }) {
-  const cases = FORMS.filter(filter).flatMap((f) => generateForm(f, seed, perForm));
+export function generateVectors({ seed, perForm, perFamily = {}, filter = () => true }) {
+  const cases = FORMS.filter(filter).flatMap((f) => generateForm(f, seed, perFamily[f.family] ?? perForm));
   const results = runOracle(cases);
   return cases.map((c, i) => ({ family: c.family, record: toRecord(c, results[i]) }));
 }

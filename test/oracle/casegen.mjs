@@ -33,6 +33,32 @@ export class CaseCtx {
     this.uf = 0; // flags undefined for this case (on top of the form's)
     this.ug = new Set(); // registers undefined for this case
     this.um = false; // memory window undefined for this case
+    this.fx = null; // x87/MMX state in: the first 160 bytes of an FXSAVE image (Uint8Array)
+    this.fswMask = 0xffff; // FSW bits to compare (C0-C3 are undefined after many instructions)
+  }
+  /**
+   * Starts an x87/MMX/SSE state: FCW, FSW (with TOP), abridged tags, MXCSR 1F80h, ST images and
+   * the first `xmm` XMM registers zero.
+   */
+  fpu(fcw, fsw, tags, xmm = 0) {
+    const fx = new Uint8Array(160 + 16 * xmm);
+    fx[0] = fcw & 0xff;
+    fx[1] = fcw >> 8;
+    fx[2] = fsw & 0xff;
+    fx[3] = fsw >> 8;
+    fx[4] = tags;
+    fx[24] = 0x80;
+    fx[25] = 0x1f;
+    this.fx = fx;
+    return fx;
+  }
+  /** Sets ST(i) (stack order, as FXSAVE lays it out) to an 80-bit image: sign/exponent and significand. */
+  st(i, se, sig) {
+    const o = 32 + 16 * i;
+    let s = BigInt.asUintN(64, BigInt(sig));
+    for (let k = 0; k < 8; k++, s >>= 8n) this.fx[o + k] = Number(s & 0xffn);
+    this.fx[o + 8] = se & 0xff;
+    this.fx[o + 9] = (se >> 8) & 0xff;
   }
   int(n) {
     return this.rng.int(n);
@@ -166,10 +192,12 @@ export function generateForm(form, seed, perForm) {
       gpr: c.gpr,
       rflags: c.rflags | 2n,
       mem: c.mem,
+      fx: c.fx,
       mask: {
         flags: COMPARED & ~(form.uf ?? 0) & ~c.uf,
         gpr: [...c.ug].sort((a, b) => a - b),
         mem: !c.um,
+        ...(c.fx ? { fsw: c.fswMask } : {}),
       },
     });
   }

@@ -11,6 +11,7 @@ import bits from './forms/bits.mjs';
 import cond from './forms/cond.mjs';
 import lea from './forms/lea.mjs';
 import misc from './forms/misc.mjs';
+import mmx from './forms/mmx.mjs';
 import mov from './forms/mov.mjs';
 import muldiv from './forms/muldiv.mjs';
 import shift from './forms/shift.mjs';
@@ -18,6 +19,7 @@ import shiftd from './forms/shiftd.mjs';
 import stack from './forms/stack.mjs';
 import string from './forms/string.mjs';
 import unary from './forms/unary.mjs';
+import x87 from './forms/x87.mjs';
 import xchg from './forms/xchg.mjs';
 
 export const FORMS = [
@@ -34,6 +36,8 @@ export const FORMS = [
   ...xchg,
   ...string,
   ...stack,
+  ...x87,
+  ...mmx,
 ];
 
 const seen = new Set();

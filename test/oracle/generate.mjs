@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Regenerates the committed vectors: node test/oracle/generate.mjs [--seed S] [--per-form N]
-// [--out DIR]. The seed defaults to $ORACLE_SEED, else the clock; it is printed so a batch can be
+// [--out DIR] [--families a,b] [--per-family name=N,...]. The seed defaults to $ORACLE_SEED, else the clock; it is printed so a batch can be
 // reproduced. Requires gcc and an x86-64 host (the oracle is built on demand).
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,8 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'per-form': { type: 'string', default: '200' },
     out: { type: 'string' },
+    families: { type: 'string' },
+    'per-family': { type: 'string', default: 'x87=40,mmx=16' },
   },
 });
 const seed = values.seed ?? process.env.ORACLE_SEED ?? String(Date.now());
@@ -23,7 +25,16 @@ console.log(`oracle seed: ${seed} (${perForm} cases per form)`);
 
 const t0 = Date.now();
 const byFamily = new Map();
-for (const { family, record } of generateVectors({ seed, perForm })) {
+const only = values.families ? new Set(values.families.split(',')) : null;
+const perFamily = Object.fromEntries(
+  values['per-family'].split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])]),
+);
+for (const { family, record } of generateVectors({
+  seed,
+  perForm,
+  perFamily,
+  filter: (f) => !only || only.has(f.family),
+})) {
   if (!byFamily.has(family)) byFamily.set(family, []);
   byFamily.get(family).push(record);
 }

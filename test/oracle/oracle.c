@@ -5,10 +5,15 @@
  * MAP_FIXED_NOREPLACE, so memory operands have the same addresses here as in the emulator.
  *
  * Protocol (text, one line per case, all numbers lower-case hex without 0x):
- *   stdin : C <code> <rflags> <gpr0> ... <gpr15> <mem-addr|-> <mem-bytes|->
+ *   stdin : C <code> <rflags> <gpr0> ... <gpr15> <mem-addr|-> <mem-bytes|-> [<fx>]
  *           gpr order: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15. rflags may only hold
  *           CF PF AF ZF SF OF DF and bit 1 (TF/AC would trap here, IF cannot be changed).
- *   stdout: R <fault|-> <rflags> <gpr0> ... <gpr15> <mem-bytes|->
+ *           fx: the first 160 bytes of an FXSAVE image (FCW FSW FTW ... MXCSR, ST0-7/MM0-7),
+ *           or more (up to 416: XMM0-15 follow), loaded with FXRSTOR64 before the instruction
+ *           (bytes not given are zero; without fx: the FNINIT state).
+ *   stdout: R <fault|-> <rflags> <gpr0> ... <gpr15> <mem-bytes|-> [<fx>]
+ *           fx (when given on input): as many bytes from FXSAVE64 after the instruction,
+ *           or from the signal frame's FXSAVE image when it faulted.
  *           fault is the exception vector in hex (0 #DE, 6 #UD, d #GP, e #PF ...) taken
  *           from the kernel's trap number; registers then come from the signal context,
  *           i.e. the state at the faulting instruction (a fault does not retire it).
@@ -39,6 +44,11 @@ HIDDEN uint64_t g_in[17];  /* 16 GPRs then RFLAGS */
 HIDDEN uint64_t g_out[17];
 HIDDEN uint64_t g_host_rsp;
 HIDDEN uint64_t g_entry = CODE_ADDR;
+#define FX_MIN 160
+#define FX_MAX 416
+static int g_fx_len;
+HIDDEN uint8_t g_fx_in[512] __attribute__((aligned(16)));
+HIDDEN uint8_t g_fx_out[512] __attribute__((aligned(16)));
 void run_guest(void);
 void guest_return(void);
 
@@ -49,6 +59,7 @@ __asm__(
     "run_guest:\n"
     "  push %rbx\n push %rbp\n push %r12\n push %r13\n push %r14\n push %r15\n"
     "  mov %rsp, g_host_rsp(%rip)\n"
+    "  fxrstor64 g_fx_in(%rip)\n"
     "  pushq g_in+128(%rip)\n  popfq\n" /* flags first: the movs below leave them alone */
     "  mov g_in+0(%rip), %rax\n  mov g_in+8(%rip), %rcx\n  mov g_in+16(%rip), %rdx\n"
     "  mov g_in+24(%rip), %rbx\n  mov g_in+40(%rip), %rbp\n  mov g_in+48(%rip), %rsi\n"
@@ -65,6 +76,7 @@ __asm__(
     "  mov %r9, g_out+72(%rip)\n  mov %r10, g_out+80(%rip)\n  mov %r11, g_out+88(%rip)\n"
     "  mov %r12, g_out+96(%rip)\n  mov %r13, g_out+104(%rip)\n  mov %r14, g_out+112(%rip)\n"
     "  mov %r15, g_out+120(%rip)\n"
+    "  fxsave64 g_fx_out(%rip)\n"
     "  mov g_host_rsp(%rip), %rsp\n"
     "  pushfq\n  popq g_out+128(%rip)\n"
     "  cld\n" /* the C ABI needs DF clear */
@@ -87,6 +99,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   g_fault_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
   for (int i = 0; i < 16; i++) g_out[i] = (uint64_t)uc->uc_mcontext.gregs[k_greg[i]];
   g_out[16] = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
+  memcpy(g_fx_out, uc->uc_mcontext.fpregs, FX_MAX);
   siglongjmp(g_jb, 1);
 }
 
@@ -147,10 +160,24 @@ static void put_hex(const uint8_t *b, int n) {
 
 /* Runs one parsed line; returns NULL or an error message. */
 static const char *run_line(char *line) {
-  char *tok[21];
+  char *tok[22];
   int nt = 0;
-  for (char *t = strtok(line, " \t\r\n"); t && nt < 21; t = strtok(NULL, " \t\r\n")) tok[nt++] = t;
-  if (nt != 21 || strcmp(tok[0], "C") != 0) return "expected 21 fields starting with C";
+  for (char *t = strtok(line, " \t\r\n"); t && nt < 22; t = strtok(NULL, " \t\r\n")) tok[nt++] = t;
+  if ((nt != 21 && nt != 22) || strcmp(tok[0], "C") != 0) return "expected 21 or 22 fields starting with C";
+  int use_fx = nt == 22;
+  memset(g_fx_in, 0, sizeof g_fx_in);
+  if (use_fx) {
+    g_fx_len = parse_bytes(tok[21], g_fx_in, FX_MAX);
+    if (g_fx_len < FX_MIN || g_fx_len % 16) return "bad fx image (160 to 416 bytes, whole 16-byte rows)";
+    uint32_t mxcsr;
+    memcpy(&mxcsr, g_fx_in + 24, 4);
+    if (mxcsr & ~0xffffu) return "bad MXCSR in the fx image";
+  } else {
+    g_fx_in[0] = 0x7f; /* FCW 037Fh, all tags empty, MXCSR 1F80h: the FNINIT state */
+    g_fx_in[1] = 0x03;
+    g_fx_in[24] = 0x80;
+    g_fx_in[25] = 0x1f;
+  }
 
   uint8_t code[MAX_CODE];
   int ncode = parse_bytes(tok[1], code, MAX_CODE);
@@ -200,7 +227,10 @@ static const char *run_line(char *line) {
   printf(" %llx", (unsigned long long)g_out[16]);
   for (int i = 0; i < 16; i++) printf(" %llx", (unsigned long long)g_out[i]);
   put_hex(mem, nmem);
+  if (use_fx) put_hex(g_fx_out, g_fx_len);
   putchar('\n');
+  static const uint32_t k_mxcsr = 0x1f80;
+  __asm__ volatile("fninit\n ldmxcsr %0" : : "m"(k_mxcsr)); /* no pending exception left for the harness */
   return NULL;
 }
 

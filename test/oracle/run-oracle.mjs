@@ -26,11 +26,12 @@ const bytesHex = (b) => Buffer.from(b).toString('hex');
 /** One protocol line for a case from casegen.generateForm. */
 export function caseLine(c) {
   const mem = c.mem ? `${hx(c.mem.addr)} ${bytesHex(c.mem.bytes)}` : '- -';
-  return `C ${c.code} ${hx(c.rflags & 0xcd7n)} ${c.gpr.map(hx).join(' ')} ${mem}`;
+  const fx = c.fx ? ` ${bytesHex(c.fx)}` : '';
+  return `C ${c.code} ${hx(c.rflags & 0xcd7n)} ${c.gpr.map(hx).join(' ')} ${mem}${fx}`;
 }
 
 /**
- * Runs cases on the host CPU. Returns, per case, { fault, rflags, gpr, mem } (BigInts, mem as
+ * Runs cases on the host CPU. Returns, per case, { fault, rflags, gpr, mem, fx } (BigInts, mem as
  * Uint8Array or null). Throws on an `E` answer: that means a broken form, not a CPU result.
  */
 export function runOracle(cases) {
@@ -49,6 +50,7 @@ export function runOracle(cases) {
       rflags: BigInt(`0x${t[2]}`),
       gpr: t.slice(3, 19).map((v) => BigInt(`0x${v}`)),
       mem: t[19] === '-' ? null : new Uint8Array(Buffer.from(t[19], 'hex')),
+      fx: t[20] ? new Uint8Array(Buffer.from(t[20], 'hex')) : null,
     };
   });
 }

@@ -3,7 +3,10 @@
 //     in:   { gpr: [16 hex], rflags: hex, mem: { addr: hex, bytes: hex } | null },
 //     out:  { fault: vector | null, rflags: hex, gpr: { "<index>": hex } (only registers that
 //             changed), mem: hex | null },
-//     mask: { flags: number (RFLAGS bits to compare), gpr: [indices not compared], mem: bool } }
+//     mask: { flags: number (RFLAGS bits to compare), gpr: [indices not compared], mem: bool,
+//             fsw?: FSW bits to compare } }
+// x87/MMX forms add in.fx and out.fx: the first 160 bytes of an FXSAVE image (hex) before and
+// after; compared are FCW, FSW (under mask.fsw), the abridged tag word, MXCSR and ST0-7 bytes 0-9.
 // out.rflags keeps only CF PF AF ZF SF OF DF (and bit 1): other host bits (IF, RF) mean nothing here.
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,12 +30,14 @@ export function toRecord(c, r) {
       gpr: c.gpr.map(hx),
       rflags: hx(c.rflags),
       mem: c.mem ? { addr: hx(c.mem.addr), bytes: bytesHex(c.mem.bytes) } : null,
+      ...(c.fx ? { fx: bytesHex(c.fx) } : {}),
     },
     out: {
       fault: r.fault,
       rflags: hx((r.rflags & BigInt(COMPARED)) | 2n),
       gpr: changed,
       mem: r.mem ? bytesHex(r.mem) : null,
+      ...(r.fx ? { fx: bytesHex(r.fx) } : {}),
     },
     mask: c.mask,
   };

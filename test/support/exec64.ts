@@ -6,14 +6,19 @@
  * - `gpr`: 16 values in encoding order RAX RCX RDX RBX RSP RBP RSI RDI R8..R15.
  * - `rflags`: input RFLAGS (bit 1 is forced on, TF/IF/etc are ignored).
  * - `mem`: optional data region (at most 4 KiB) at `mem.addr` (must be inside [DATA_ADDR, DATA_ADDR+64 KiB)).
+ * - `fx`: optional x87/MMX/SSE state, the first 160 to 416 bytes of an FXSAVE image (FCW, FSW,
+ *   abridged tags, MXCSR, ST0-7, then XMM registers); without it the FNINIT state. The result's `fx` is the same image afterwards
+ *   (pointer fields and reserved bytes zero).
  * Result: registers, RFLAGS, the data region after the instruction, and `fault` = the exception
  * vector the instruction raised (e.g. 0 for #DE, 6 for #UD) or null.
  */
 import { flushBlocks } from '../../src/cpu/block.js';
 import { Cpu, SEG_DB, SEG_G, SEG_L, SEG_P, SEG_S } from '../../src/cpu/cpu.js';
+import { abridgedTags, fullTags } from '../../src/cpu/exec/x87.js';
 import { getFlags } from '../../src/cpu/flags.js';
 import { InterceptKind } from '../../src/cpu/ports.js';
 import {
+  CR0_NE,
   CR0_PE,
   CR0_PG,
   CR4_OSFXSR,
@@ -43,12 +48,17 @@ export interface Exec64Input {
   gpr: bigint[];
   rflags: bigint;
   mem?: { addr: number; bytes: Uint8Array };
+  fx?: Uint8Array;
+  /** CR0 bits to set on top of PE PG NE ET (EM, TS, MP), or to clear (NE), for the x87/MMX checks. */
+  cr0Set?: number;
+  cr0Clear?: number;
 }
 export interface Exec64Result {
   gpr: bigint[];
   rflags: bigint;
   mem: Uint8Array | null;
   fault: number | null;
+  fx: Uint8Array | null;
 }
 
 let machine: { cpu: Cpu; ram: Uint8Array; fault: number | null } | null = null;
@@ -86,7 +96,7 @@ function getMachine() {
 
 function enterLongMode(cpu: Cpu): void {
   cpu.reset();
-  cpu.cr0 = CR0_PE | CR0_PG | 0x10;
+  cpu.cr0 = CR0_PE | CR0_PG | CR0_NE | 0x10; // NE as Linux runs: x87 errors raise #MF
   cpu.cr4 = CR4_PAE | CR4_OSFXSR;
   cpu.cr3 = PML4;
   cpu.efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SCE;
@@ -120,11 +130,43 @@ export function exec64(input: Exec64Input): Exec64Result {
   for (let i = 0; i < 16; i++) cpu.r64[i] = input.gpr[i];
   cpu.eflags = (Number(input.rflags & 0xffffffffn) & 0x00000cd5) | 2;
   cpu.lfOp = 0;
+  if (input.fx) loadFx(cpu, input.fx);
+  cpu.cr0 = (cpu.cr0 | (input.cr0Set ?? 0)) & ~(input.cr0Clear ?? 0);
   cpu.rip = CODE_ADDR;
   m.fault = null;
   run(cpu, 2);
   const gpr: bigint[] = [];
   for (let i = 0; i < 16; i++) gpr.push(cpu.r64[i]);
   const mem = input.mem ? ram.slice(input.mem.addr, input.mem.addr + input.mem.bytes.length) : null;
-  return { gpr, rflags: BigInt(getFlags(cpu)), mem, fault: m.fault };
+  return {
+    gpr,
+    rflags: BigInt(getFlags(cpu)),
+    mem,
+    fault: m.fault,
+    fx: input.fx ? saveFx(cpu, input.fx.length) : null,
+  };
+}
+
+/** The x87/MMX state from an FXSAVE image, as FXRSTOR64 loads it (tags recomputed). */
+function loadFx(cpu: Cpu, fx: Uint8Array): void {
+  const v = new DataView(fx.buffer, fx.byteOffset, fx.byteLength);
+  cpu.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
+  cpu.fsw = v.getUint16(2, true);
+  cpu.mxcsr = v.getUint32(24, true);
+  for (let i = 0; i < 8; i++) cpu.st.set(fx.subarray(32 + 16 * i, 42 + 16 * i), 10 * i);
+  cpu.ftw = fullTags(cpu, fx[4]);
+  cpu.xmm8.fill(0);
+  cpu.xmm8.set(fx.subarray(160));
+}
+
+function saveFx(cpu: Cpu, len: number): Uint8Array {
+  const fx = new Uint8Array(len);
+  const v = new DataView(fx.buffer);
+  v.setUint16(0, cpu.fcw, true);
+  v.setUint16(2, cpu.fsw, true);
+  fx[4] = abridgedTags(cpu.ftw);
+  v.setUint32(24, cpu.mxcsr, true);
+  for (let i = 0; i < 8; i++) fx.set(cpu.st.subarray(10 * i, 10 * i + 10), 32 + 16 * i);
+  fx.set(cpu.xmm8.subarray(0, len - 160), 160);
+  return fx;
 }

@@ -58,7 +58,7 @@ import { divAcc, imulForm, mulAcc } from './muldiv.js';
 import { memAddr } from './operand.js';
 import { segmentOps } from './segment-ops.js';
 import { shift32, shiftDouble, shiftForm } from './shift.js';
-import { execSse } from './sse.js';
+import { emms, execSse } from './sse.js';
 import {
   enter,
   leave,
@@ -645,6 +645,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
     case Op.FNCLEX:
     case Op.FXSAVE:
     case Op.FXRSTOR:
+    case Op.FPU:
     case Op.LDMXCSR:
     case Op.STMXCSR:
       execX87(cpu, insn);
@@ -666,7 +667,17 @@ export function execute(cpu: Cpu, insn: Insn): void {
     case Op.PSRLDQ_I:
     case Op.PSLLDQ_I:
     case Op.PSHIFT_I:
+    case Op.PCMPGT:
+    case Op.PADDSAT:
+    case Op.PSUBSAT:
+    case Op.PMUL:
+    case Op.PACK:
+    case Op.PUNPCKH:
+    case Op.PSHIFT_R:
       execSse(cpu, insn);
+      return;
+    case Op.EMMS:
+      emms(cpu, insn);
       return;
   }
   // Op.UD and everything not offered (VMRUN & co. until the SVM layer intercepts them, MONITOR, ...).

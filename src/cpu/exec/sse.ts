@@ -1,17 +1,23 @@
-// SSE/SSE2 moves and 128-bit integer operations (Intel SDM vol 2; AMD APM vol 4): MOVUPS/MOVAPS/
-// MOVDQA/MOVDQU/MOVSS/MOVSD/MOVNT*, MOVD/MOVQ, PAND/PANDN/POR/PXOR (and the PS/PD logic forms),
-// PCMPEQB/W/D, PMOVMSKB, PADD*/PSUB*, PSHUFD, PUNPCKL*, PMINUB/PMAXUB and the immediate shifts.
-// Operands: the destination is XMM[insn.reg] (ModRM.reg); the source is XMM[insn.rm] or memory.
+// SSE/SSE2 moves and packed-integer operations, and the same integer operations on the MMX
+// registers (Intel SDM vol 1 ch. 9, vol 2; AMD APM vol 4-5): MOVUPS/MOVAPS/MOVDQA/MOVDQU/MOVSS/
+// MOVSD/MOVNT*, MOVD/MOVQ, PAND/PANDN/POR/PXOR (and the PS/PD logic forms), PCMPEQ*/PCMPGT*,
+// PMOVMSKB, PADD*/PSUB* (wrapping and saturating), PMULLW/PMULHW/PMADDWD, PACKSS*/PACKUS*,
+// PSHUFD, PUNPCKL*/PUNPCKH*, PMINUB/PMAXUB, shifts by an immediate or a register, EMMS.
+// Operands: the destination is XMM[insn.reg] or MM[insn.reg & 7] (ModRM.reg); the source the same
+// kind of register (ModRM.rm) or memory. An MMX form (sub & MMX) works on 8 bytes instead of 16:
+// every element loop runs to `nb`, the width of the current instruction.
 // Element-wise operations work on scratch copies of both operands, so there is no aliasing issue
 // when source and destination are the same register, and a memory fault leaves no register
 // half-written.
 import { type Cpu, FAULT } from '../cpu.js';
-import { SSE_ALIGNED } from '../decode-sse.js';
+import { MMX, SSE_ALIGNED } from '../decode-sse.js';
 import type { Insn } from '../insn.js';
 import { probeWrite, readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
 import { Op } from '../ops.js';
 import { CR0_EM, CR0_TS, CR4_OSFXSR, GP, NM, UD } from '../regs.js';
 import { memAddr } from './operand.js';
+import { pendingFpuException } from './x87-arith.js';
+import { mmxEnter } from './x87-stack.js';
 
 // ---------------------------------------------------------------- scratch (no per-insn allocation)
 
@@ -21,11 +27,41 @@ const d32 = new Int32Array(dBuf);
 const d16 = new Uint16Array(dBuf);
 const di16 = new Int16Array(dBuf);
 const d8 = new Uint8Array(dBuf);
-/** Source copy (register or m128). */
+const di8 = new Int8Array(dBuf);
+/** Source copy (register or m128/m64). */
 const sBuf = new ArrayBuffer(16);
 const s32 = new Int32Array(sBuf);
 const s16 = new Uint16Array(sBuf);
+const si16 = new Int16Array(sBuf);
 const s8 = new Uint8Array(sBuf);
+const si8 = new Int8Array(sBuf);
+/** Result staging for the packs and high unpacks. */
+const tBuf = new ArrayBuffer(16);
+const t8 = new Uint8Array(tBuf);
+const ti8 = new Int8Array(tBuf);
+const ti16 = new Int16Array(tBuf);
+const t32 = new Int32Array(tBuf);
+
+/** Bytes in the operands of the current instruction: 16 (XMM) or 8 (MMX). */
+let nb = 16;
+/** The current instruction works on MMX registers. */
+let mmx = false;
+
+/** MM[r] (the low 8 bytes of physical x87 register r; TOP is 0 under MMX) into `out`. */
+function readMm(cpu: Cpu, r: number, out: Uint8Array): void {
+  const st = cpu.st;
+  const o = 10 * (r & 7);
+  for (let i = 0; i < 8; i++) out[i] = st[o + i];
+}
+
+/** MM[r] = from[0..7]; the exponent field of the register becomes all ones (SDM vol 1 9.5.1). */
+function writeMm(cpu: Cpu, r: number, from: Uint8Array): void {
+  const st = cpu.st;
+  const o = 10 * (r & 7);
+  for (let i = 0; i < 8; i++) st[o + i] = from[i];
+  st[o + 8] = 0xff;
+  st[o + 9] = 0xff;
+}
 
 // ---------------------------------------------------------------- exceptions
 
@@ -44,6 +80,16 @@ export function undefinedOpcode(cpu: Cpu): never {
 export function checkSse(cpu: Cpu, insn: Insn): void {
   if (insn.lock || cpu.cr0 & CR0_EM || !(cpu.cr4 & CR4_OSFXSR)) raise(cpu, UD, 0, false);
   if (cpu.cr0 & CR0_TS) raise(cpu, NM, 0, false);
+}
+
+/**
+ * MMX: #UD with CR0.EM, #NM with CR0.TS, #MF for a pending x87 exception; then TOP = 0 and all
+ * tags valid (SDM vol 1 9.5.1, Table 9-2).
+ */
+export function checkMmx(cpu: Cpu, insn: Insn): void {
+  if (insn.lock || cpu.cr0 & CR0_EM) raise(cpu, UD, 0, false);
+  if (cpu.cr0 & CR0_TS) raise(cpu, NM, 0, false);
+  pendingFpuException(cpu);
 }
 
 /** #GP(0) unless the linear address is 16-byte aligned (low bits survive ToInt32 for any integer). */
@@ -72,8 +118,15 @@ function write128(cpu: Cpu, lin: number, arr: Int32Array, o: number): void {
   writeLin64(cpu, lin + 8, arr[o + 2], arr[o + 3]);
 }
 
-/** The xmm/m128 source operand (16-byte aligned when in memory) into s32. */
+/** The xmm/m128 source operand (16-byte aligned when in memory), or mm/m64, into s32. */
 function loadSrc(cpu: Cpu, insn: Insn): void {
+  if (mmx) {
+    if (insn.mem) {
+      s32[0] = readLin64(cpu, memAddr(cpu, insn, 8, false));
+      s32[1] = cpu.t32[7];
+    } else readMm(cpu, insn.rm, s8);
+    return;
+  }
   if (insn.mem) {
     const lin = memAddr(cpu, insn, 16, false);
     checkAlign16(cpu, lin);
@@ -88,9 +141,13 @@ function loadSrc(cpu: Cpu, insn: Insn): void {
   }
 }
 
-/** Load both operands of a two-operand op: XMM[reg] into d32, xmm/m128 into s32. */
+/** Load both operands of a two-operand op: XMM[reg] into d32, xmm/m128 into s32 (or the MMX ones). */
 function loadOperands(cpu: Cpu, insn: Insn): void {
   loadSrc(cpu, insn);
+  if (mmx) {
+    readMm(cpu, insn.reg, d8);
+    return;
+  }
   const x = cpu.xmm;
   const o = insn.reg << 2;
   d32[0] = x[o];
@@ -99,8 +156,12 @@ function loadOperands(cpu: Cpu, insn: Insn): void {
   d32[3] = x[o + 3];
 }
 
-/** Copy d32 back into XMM[r]. */
+/** Copy d32 back into XMM[r] (or MM[r & 7]). */
 function storeDst(cpu: Cpu, r: number): void {
+  if (mmx) {
+    writeMm(cpu, r, d8);
+    return;
+  }
   const x = cpu.xmm;
   const o = r << 2;
   x[o] = d32[0];
@@ -111,8 +172,13 @@ function storeDst(cpu: Cpu, r: number): void {
 
 // ---------------------------------------------------------------- moves
 
-/** MOVUPS/MOVUPD/MOVAPS/MOVAPD/MOVDQU/MOVDQA xmm, xmm/m128; MOVSS/MOVSD xmm, xmm/m32/m64. */
+/** MOVUPS/MOVUPD/MOVAPS/MOVAPD/MOVDQU/MOVDQA xmm, xmm/m128; MOVSS/MOVSD xmm, xmm/m32/m64; MOVQ mm, mm/m64. */
 export function sseLoad(cpu: Cpu, insn: Insn): void {
+  if (mmx) {
+    loadSrc(cpu, insn);
+    writeMm(cpu, insn.reg, s8);
+    return;
+  }
   const width = insn.sub & ~SSE_ALIGNED;
   const x = cpu.xmm;
   const d = insn.reg << 2;
@@ -139,8 +205,14 @@ export function sseLoad(cpu: Cpu, insn: Insn): void {
   for (let i = 0; i < width >> 2; i++) x[d + i] = x[s + i];
 }
 
-/** MOVUPS/MOVAPS/MOVDQU/MOVDQA/MOVNTPS/MOVNTDQ xmm/m128, xmm; MOVSS/MOVSD xmm/m32/m64, xmm. */
+/** MOVUPS/MOVAPS/MOVDQU/MOVDQA/MOVNTPS/MOVNTDQ xmm/m128, xmm; MOVSS/MOVSD xmm/m32/m64, xmm; MOVQ mm/m64, mm. */
 export function sseStore(cpu: Cpu, insn: Insn): void {
+  if (mmx) {
+    readMm(cpu, insn.reg, d8);
+    if (insn.mem) writeLin64(cpu, memAddr(cpu, insn, 8, true), d32[0], d32[1]);
+    else writeMm(cpu, insn.rm, d8);
+    return;
+  }
   const width = insn.sub & ~SSE_ALIGNED;
   const x = cpu.xmm;
   const s = insn.reg << 2;
@@ -156,10 +228,10 @@ export function sseStore(cpu: Cpu, insn: Insn): void {
   for (let i = 0; i < width >> 2; i++) x[d + i] = x[s + i];
 }
 
-/** MOVD xmm, r/m32 and MOVQ xmm, r/m64 (66 [REX.W] 0F 6E): zero-extends into the register. */
+/**
+ * MOVD xmm|mm, r/m32 and MOVQ xmm|mm, r/m64 ([66] [REX.W] 0F 6E): zero-extends into the register.
+ */
 export function movdXRm(cpu: Cpu, insn: Insn): void {
-  const x = cpu.xmm;
-  const d = insn.reg << 2;
   let lo: number;
   let hi = 0;
   if (insn.mem) {
@@ -172,26 +244,33 @@ export function movdXRm(cpu: Cpu, insn: Insn): void {
     lo = cpu.r32[insn.rm << 1];
     if (insn.size === 8) hi = cpu.r32[(insn.rm << 1) + 1];
   }
-  x[d] = lo;
-  x[d + 1] = hi;
-  x[d + 2] = 0;
-  x[d + 3] = 0;
+  d32[0] = lo;
+  d32[1] = hi;
+  d32[2] = 0;
+  d32[3] = 0;
+  storeDst(cpu, insn.reg);
 }
 
-/** MOVD r/m32, xmm and MOVQ r/m64, xmm (66 [REX.W] 0F 7E); a 32-bit GPR write clears bits 63:32. */
+/**
+ * MOVD r/m32, xmm|mm and MOVQ r/m64, xmm|mm ([66] [REX.W] 0F 7E); a 32-bit GPR write clears
+ * bits 63:32.
+ */
 export function movdRmX(cpu: Cpu, insn: Insn): void {
-  const x = cpu.xmm;
-  const s = insn.reg << 2;
+  if (mmx) readMm(cpu, insn.reg, d8);
+  else {
+    d32[0] = cpu.xmm[insn.reg << 2];
+    d32[1] = cpu.xmm[(insn.reg << 2) + 1];
+  }
   const q = insn.size === 8;
   if (insn.mem) {
     const lin = memAddr(cpu, insn, q ? 8 : 4, true);
-    if (q) writeLin64(cpu, lin, x[s], x[s + 1]);
-    else writeLin32(cpu, lin, x[s]);
+    if (q) writeLin64(cpu, lin, d32[0], d32[1]);
+    else writeLin32(cpu, lin, d32[0]);
     return;
   }
   const r = insn.rm << 1;
-  cpu.r32[r] = x[s];
-  cpu.r32[r + 1] = q ? x[s + 1] : 0;
+  cpu.r32[r] = d32[0];
+  cpu.r32[r + 1] = q ? d32[1] : 0;
 }
 
 /** MOVQ xmm, xmm/m64 (F3 0F 7E): bits 127:64 of the destination are cleared. */
@@ -235,11 +314,11 @@ export const LOGIC_AND = 0,
   LOGIC_OR = 2,
   LOGIC_XOR = 3;
 
-/** PAND/PANDN/POR/PXOR and ANDPS/ANDNPS/ORPS/XORPS (and PD): bitwise on 128 bits. */
+/** PAND/PANDN/POR/PXOR and ANDPS/ANDNPS/ORPS/XORPS (and PD): bitwise. */
 export function sseLogic(cpu: Cpu, insn: Insn): void {
   loadOperands(cpu, insn);
-  const op = insn.sub;
-  for (let i = 0; i < 4; i++) {
+  const op = insn.sub & 3;
+  for (let i = 0; i < nb >> 2; i++) {
     const a = d32[i];
     const b = s32[i];
     d32[i] = op === LOGIC_AND ? a & b : op === LOGIC_ANDN ? ~a & b : op === LOGIC_OR ? a | b : a ^ b;
@@ -247,18 +326,35 @@ export function sseLogic(cpu: Cpu, insn: Insn): void {
   storeDst(cpu, insn.reg);
 }
 
-/** PCMPEQB/PCMPEQW/PCMPEQD: each element becomes all ones when equal, else zero. */
+/** PCMPEQB/W/D (sub = element size): each element becomes all ones when equal, else zero. */
 export function pcmpeq(cpu: Cpu, insn: Insn): void {
   loadOperands(cpu, insn);
-  switch (insn.sub) {
+  switch (insn.sub & 0xf) {
     case 1:
-      for (let i = 0; i < 16; i++) d8[i] = d8[i] === s8[i] ? 0xff : 0;
+      for (let i = 0; i < nb; i++) d8[i] = d8[i] === s8[i] ? 0xff : 0;
       break;
     case 2:
-      for (let i = 0; i < 8; i++) d16[i] = d16[i] === s16[i] ? 0xffff : 0;
+      for (let i = 0; i < nb >> 1; i++) d16[i] = d16[i] === s16[i] ? 0xffff : 0;
       break;
     default:
-      for (let i = 0; i < 4; i++) d32[i] = d32[i] === s32[i] ? -1 : 0;
+      for (let i = 0; i < nb >> 2; i++) d32[i] = d32[i] === s32[i] ? -1 : 0;
+      break;
+  }
+  storeDst(cpu, insn.reg);
+}
+
+/** PCMPGTB/W/D: all ones where the signed destination element is greater. */
+export function pcmpgt(cpu: Cpu, insn: Insn): void {
+  loadOperands(cpu, insn);
+  switch (insn.sub & 0xf) {
+    case 1:
+      for (let i = 0; i < nb; i++) d8[i] = di8[i] > si8[i] ? 0xff : 0;
+      break;
+    case 2:
+      for (let i = 0; i < nb >> 1; i++) d16[i] = di16[i] > si16[i] ? 0xffff : 0;
+      break;
+    default:
+      for (let i = 0; i < nb >> 2; i++) d32[i] = d32[i] > s32[i] ? -1 : 0;
       break;
   }
   storeDst(cpu, insn.reg);
@@ -279,18 +375,18 @@ export function pmovmskb(cpu: Cpu, insn: Insn): void {
 /** PADDB/PADDW/PADDD/PADDQ (sub = element size): wrapping addition. */
 export function padd(cpu: Cpu, insn: Insn): void {
   loadOperands(cpu, insn);
-  switch (insn.sub) {
+  switch (insn.sub & 0xf) {
     case 1:
-      for (let i = 0; i < 16; i++) d8[i] = d8[i] + s8[i];
+      for (let i = 0; i < nb; i++) d8[i] = d8[i] + s8[i];
       break;
     case 2:
-      for (let i = 0; i < 8; i++) d16[i] = d16[i] + s16[i];
+      for (let i = 0; i < nb >> 1; i++) d16[i] = d16[i] + s16[i];
       break;
     case 4:
-      for (let i = 0; i < 4; i++) d32[i] = (d32[i] + s32[i]) | 0;
+      for (let i = 0; i < nb >> 2; i++) d32[i] = (d32[i] + s32[i]) | 0;
       break;
     default:
-      for (let i = 0; i < 4; i += 2) {
+      for (let i = 0; i < nb >> 2; i += 2) {
         const lo = (d32[i] >>> 0) + (s32[i] >>> 0);
         d32[i + 1] = (d32[i + 1] + s32[i + 1] + (lo > 0xffffffff ? 1 : 0)) | 0;
         d32[i] = lo | 0;
@@ -303,18 +399,18 @@ export function padd(cpu: Cpu, insn: Insn): void {
 /** PSUBB/PSUBW/PSUBD/PSUBQ (sub = element size): wrapping subtraction. */
 export function psub(cpu: Cpu, insn: Insn): void {
   loadOperands(cpu, insn);
-  switch (insn.sub) {
+  switch (insn.sub & 0xf) {
     case 1:
-      for (let i = 0; i < 16; i++) d8[i] = d8[i] - s8[i];
+      for (let i = 0; i < nb; i++) d8[i] = d8[i] - s8[i];
       break;
     case 2:
-      for (let i = 0; i < 8; i++) d16[i] = d16[i] - s16[i];
+      for (let i = 0; i < nb >> 1; i++) d16[i] = d16[i] - s16[i];
       break;
     case 4:
-      for (let i = 0; i < 4; i++) d32[i] = (d32[i] - s32[i]) | 0;
+      for (let i = 0; i < nb >> 2; i++) d32[i] = (d32[i] - s32[i]) | 0;
       break;
     default:
-      for (let i = 0; i < 4; i += 2) {
+      for (let i = 0; i < nb >> 2; i += 2) {
         const lo = (d32[i] >>> 0) - (s32[i] >>> 0);
         d32[i + 1] = (d32[i + 1] - s32[i + 1] - (lo < 0 ? 1 : 0)) | 0;
         d32[i] = lo | 0;
@@ -324,11 +420,55 @@ export function psub(cpu: Cpu, insn: Insn): void {
   storeDst(cpu, insn.reg);
 }
 
+const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+
+/**
+ * PADDSB/W, PADDUSB/W, PSUBSB/W, PSUBUSB/W: sub = element size (1 or 2) | 0x10 for unsigned
+ * saturation; `neg` subtracts.
+ */
+function saturating(cpu: Cpu, insn: Insn, neg: boolean): void {
+  loadOperands(cpu, insn);
+  const unsigned = (insn.sub & 0x10) !== 0;
+  const k = neg ? -1 : 1;
+  if ((insn.sub & 0xf) === 1) {
+    for (let i = 0; i < nb; i++) {
+      if (unsigned) d8[i] = clamp(d8[i] + k * s8[i], 0, 0xff);
+      else di8[i] = clamp(di8[i] + k * si8[i], -0x80, 0x7f);
+    }
+  } else {
+    for (let i = 0; i < nb >> 1; i++) {
+      if (unsigned) d16[i] = clamp(d16[i] + k * s16[i], 0, 0xffff);
+      else di16[i] = clamp(di16[i] + k * si16[i], -0x8000, 0x7fff);
+    }
+  }
+  storeDst(cpu, insn.reg);
+}
+
+/** PMULLW (sub 0), PMULHW (1): low/high 16 bits of the signed products; PMADDWD (2): pairwise sums. */
+export function pmul(cpu: Cpu, insn: Insn): void {
+  loadOperands(cpu, insn);
+  switch (insn.sub & 0xf) {
+    case 0:
+      for (let i = 0; i < nb >> 1; i++) d16[i] = Math.imul(di16[i], si16[i]);
+      break;
+    case 1:
+      for (let i = 0; i < nb >> 1; i++) d16[i] = Math.imul(di16[i], si16[i]) >> 16;
+      break;
+    default:
+      for (let i = 0; i < nb >> 2; i++) {
+        const a = Math.imul(di16[2 * i], si16[2 * i]);
+        const b = Math.imul(di16[2 * i + 1], si16[2 * i + 1]);
+        d32[i] = (a + b) | 0; // only 8000h * 8000h twice wraps, to 80000000h as on hardware
+      }
+  }
+  storeDst(cpu, insn.reg);
+}
+
 /** PMINUB (sub 0) / PMAXUB (sub 1): unsigned byte minimum / maximum. */
 export function pminmaxub(cpu: Cpu, insn: Insn): void {
   loadOperands(cpu, insn);
-  const max = insn.sub === 1;
-  for (let i = 0; i < 16; i++) {
+  const max = (insn.sub & 0xf) === 1;
+  for (let i = 0; i < nb; i++) {
     const a = d8[i];
     const b = s8[i];
     d8[i] = max ? Math.max(a, b) : Math.min(a, b);
@@ -336,7 +476,36 @@ export function pminmaxub(cpu: Cpu, insn: Insn): void {
   storeDst(cpu, insn.reg);
 }
 
-// ---------------------------------------------------------------- shuffles
+// ---------------------------------------------------------------- packs and shuffles
+
+/**
+ * PACKSSWB (sub 0), PACKSSDW (1), PACKUSWB (2): the destination's elements narrowed with
+ * saturation fill the low half of the result, the source's the high half.
+ */
+export function pack(cpu: Cpu, insn: Insn): void {
+  loadOperands(cpu, insn);
+  const kind = insn.sub & 0xf;
+  if (kind === 1) {
+    const n = nb >> 2; // dwords per operand
+    for (let i = 0; i < n; i++) {
+      ti16[i] = clamp(d32[i], -0x8000, 0x7fff);
+      ti16[n + i] = clamp(s32[i], -0x8000, 0x7fff);
+    }
+  } else {
+    const n = nb >> 1; // words per operand
+    for (let i = 0; i < n; i++) {
+      if (kind === 0) {
+        ti8[i] = clamp(di16[i], -0x80, 0x7f);
+        ti8[n + i] = clamp(si16[i], -0x80, 0x7f);
+      } else {
+        t8[i] = clamp(di16[i], 0, 0xff);
+        t8[n + i] = clamp(si16[i], 0, 0xff);
+      }
+    }
+  }
+  for (let i = 0; i < nb >> 2; i++) d32[i] = t32[i];
+  storeDst(cpu, insn.reg);
+}
 
 /** PSHUFD xmm, xmm/m128, imm8: dword i of the result = source dword (imm >> 2i) & 3. */
 export function pshufd(cpu: Cpu, insn: Insn): void {
@@ -351,62 +520,51 @@ export function pshufd(cpu: Cpu, insn: Insn): void {
 }
 
 /**
- * PUNPCKLBW/WD/DQ/QDQ (sub = element size): interleave the low halves, destination element first.
- * Runs from the top element down, so each destination element is read before it is overwritten.
+ * PUNPCKL* (high = false) and PUNPCKH* (high = true), sub = element size: interleave the low (or
+ * high) halves of destination and source, destination element first.
  */
-export function punpckl(cpu: Cpu, insn: Insn): void {
+function unpack(cpu: Cpu, insn: Insn, high: boolean): void {
   loadOperands(cpu, insn);
-  switch (insn.sub) {
-    case 1:
-      for (let i = 7; i >= 0; i--) {
-        d8[2 * i + 1] = s8[i];
-        d8[2 * i] = d8[i];
-      }
-      break;
-    case 2:
-      for (let i = 3; i >= 0; i--) {
-        d16[2 * i + 1] = s16[i];
-        d16[2 * i] = d16[i];
-      }
-      break;
-    case 4:
-      d32[3] = s32[1];
-      d32[2] = d32[1];
-      d32[1] = s32[0];
-      break;
-    default:
-      d32[2] = s32[0];
-      d32[3] = s32[1];
-      break;
+  const size = insn.sub & 0xf;
+  const half = nb >> 1; // bytes taken from each operand
+  const base = high ? half : 0;
+  for (let i = 0; i < half; i += size) {
+    for (let j = 0; j < size; j++) {
+      t8[2 * i + j] = d8[base + i + j];
+      t8[2 * i + size + j] = s8[base + i + j];
+    }
   }
+  for (let i = 0; i < nb >> 2; i++) d32[i] = t32[i];
   storeDst(cpu, insn.reg);
 }
 
-// ---------------------------------------------------------------- immediate shifts
+// ---------------------------------------------------------------- shifts
 
-/** PSRLW/PSRAW/PSLLW xmm, imm8 on d16 (count already masked to 8 bits). */
+/** PSRLW/PSRAW/PSLLW (kind 2/4/6) on the words of d16 (count already at most 255). */
 function shiftWords(kind: number, c: number): void {
+  const n = nb >> 1;
   if (kind === 4) {
-    const n = Math.min(c, 15);
-    for (let i = 0; i < 8; i++) di16[i] = di16[i] >> n;
+    const k = Math.min(c, 15);
+    for (let i = 0; i < n; i++) di16[i] = di16[i] >> k;
   } else if (c > 15) d32.fill(0);
-  else if (kind === 2) for (let i = 0; i < 8; i++) d16[i] = d16[i] >>> c;
-  else for (let i = 0; i < 8; i++) d16[i] = d16[i] << c;
+  else if (kind === 2) for (let i = 0; i < n; i++) d16[i] = d16[i] >>> c;
+  else for (let i = 0; i < n; i++) d16[i] = d16[i] << c;
 }
 
-/** PSRLD/PSRAD/PSLLD xmm, imm8 on d32. */
+/** PSRLD/PSRAD/PSLLD on d32. */
 function shiftDwords(kind: number, c: number): void {
+  const n = nb >> 2;
   if (kind === 4) {
-    const n = Math.min(c, 31);
-    for (let i = 0; i < 4; i++) d32[i] = d32[i] >> n;
+    const k = Math.min(c, 31);
+    for (let i = 0; i < n; i++) d32[i] = d32[i] >> k;
   } else if (c > 31) d32.fill(0);
-  else if (kind === 2) for (let i = 0; i < 4; i++) d32[i] = d32[i] >>> c;
-  else for (let i = 0; i < 4; i++) d32[i] = d32[i] << c;
+  else if (kind === 2) for (let i = 0; i < n; i++) d32[i] = d32[i] >>> c;
+  else for (let i = 0; i < n; i++) d32[i] = d32[i] << c;
 }
 
-/** PSRLQ (kind 2) / PSLLQ (kind 6) xmm, imm8 on the two qwords of d32. */
+/** PSRLQ (kind 2) / PSLLQ (kind 6) on the qwords of d32. */
 function shiftQwords(kind: number, c: number): void {
-  for (let i = 0; i < 4; i += 2) {
+  for (let i = 0; i < nb >> 2; i += 2) {
     const lo = d32[i];
     const hi = d32[i + 1];
     if (c > 63) {
@@ -442,29 +600,50 @@ function pslldq(c: number): void {
   for (let i = 15; i >= 0; i--) d8[i] = i - c >= 0 ? d8[i - c] : 0;
 }
 
-/** Is ModRM.reg `kind` a defined member of shift group 0x71/0x72/0x73? */
+/** Is ModRM.reg `kind` a defined member of shift group 0x71/0x72/0x73 (the byte shifts are XMM only)? */
 function shiftKindValid(group: number, kind: number): boolean {
-  if (group === 0x73) return kind === 2 || kind === 3 || kind === 6 || kind === 7;
+  if (group === 0x73) return kind === 2 || kind === 6 || (!mmx && (kind === 3 || kind === 7));
   return kind === 2 || kind === 4 || kind === 6;
 }
 
-/** Groups 12-14 (66 0F 71/72/73 /r ib): shift XMM[rm] by an immediate count. */
+/** Groups 12-14 ([66] 0F 71/72/73 /r ib): shift XMM[rm] or MM[rm] by an immediate count. */
 export function pshiftI(cpu: Cpu, insn: Insn): void {
-  const group = insn.sub;
+  const group = insn.sub & 0x7f;
   const kind = insn.reg & 7;
   if (insn.mem || !shiftKindValid(group, kind)) undefinedOpcode(cpu);
-  checkSse(cpu, insn);
+  if (mmx) {
+    checkMmx(cpu, insn);
+    mmxEnter(cpu);
+  } else checkSse(cpu, insn);
   shiftReg(cpu, insn.rm, group, kind, insn.imm & 0xff);
 }
 
-/** The shift itself on XMM[r] (also reached through the PSRLDQ_I / PSLLDQ_I ids). */
+/**
+ * PSRLW/D/Q, PSRAW/D, PSLLW/D/Q by a count in xmm/m128 or mm/m64 (its low 64 bits, unsigned):
+ * sub = kind << 2 | 1 words, 2 dwords, 3 qwords.
+ */
+export function pshiftR(cpu: Cpu, insn: Insn): void {
+  loadOperands(cpu, insn);
+  const c = s32[1] !== 0 || s32[0] >>> 0 > 0xff ? 0xff : s32[0];
+  const kind = (insn.sub >> 2) & 7;
+  const g = insn.sub & 3;
+  if (g === 1) shiftWords(kind, c);
+  else if (g === 2) shiftDwords(kind, c);
+  else shiftQwords(kind, c);
+  storeDst(cpu, insn.reg);
+}
+
+/** The shift itself on XMM[r] or MM[r] (also reached through the PSRLDQ_I / PSLLDQ_I ids). */
 function shiftReg(cpu: Cpu, r: number, group: number, kind: number, c: number): void {
-  const x = cpu.xmm;
-  const o = r << 2;
-  d32[0] = x[o];
-  d32[1] = x[o + 1];
-  d32[2] = x[o + 2];
-  d32[3] = x[o + 3];
+  if (mmx) readMm(cpu, r, d8);
+  else {
+    const x = cpu.xmm;
+    const o = r << 2;
+    d32[0] = x[o];
+    d32[1] = x[o + 1];
+    d32[2] = x[o + 2];
+    d32[3] = x[o + 3];
+  }
   if (group === 0x71) shiftWords(kind, c);
   else if (group === 0x72) shiftDwords(kind, c);
   else if (kind === 3) psrldq(Math.min(c, 16));
@@ -475,8 +654,17 @@ function shiftReg(cpu: Cpu, r: number, group: number, kind: number, c: number): 
 
 // ---------------------------------------------------------------- entry point
 
-/** Execute one SSE/SSE2 instruction (the Op ids from SSE_LOAD to PSHIFT_I). */
+/** EMMS: every x87 tag empty, so x87 code can follow MMX code; TOP is 0 as after any MMX instruction. */
+export function emms(cpu: Cpu, insn: Insn): void {
+  checkMmx(cpu, insn);
+  mmxEnter(cpu);
+  cpu.ftw = 0xffff;
+}
+
+/** Execute one SSE/SSE2 or MMX instruction (the Op ids from SSE_LOAD to PSHIFT_R). */
 export function execSse(cpu: Cpu, insn: Insn): void {
+  mmx = (insn.sub & MMX) !== 0;
+  nb = mmx ? 8 : 16;
   if (insn.op === Op.PSHIFT_I) {
     pshiftI(cpu, insn); // its #UD for undefined ModRM.reg values comes before #NM
     return;
@@ -484,7 +672,10 @@ export function execSse(cpu: Cpu, insn: Insn): void {
   if ((insn.op === Op.PMOVMSKB || insn.op === Op.PSRLDQ_I || insn.op === Op.PSLLDQ_I) && insn.mem) {
     undefinedOpcode(cpu);
   }
-  checkSse(cpu, insn);
+  if (mmx) {
+    checkMmx(cpu, insn);
+    mmxEnter(cpu);
+  } else checkSse(cpu, insn);
   switch (insn.op) {
     case Op.SSE_LOAD:
       sseLoad(cpu, insn);
@@ -510,6 +701,9 @@ export function execSse(cpu: Cpu, insn: Insn): void {
     case Op.PCMPEQ:
       pcmpeq(cpu, insn);
       return;
+    case Op.PCMPGT:
+      pcmpgt(cpu, insn);
+      return;
     case Op.PMOVMSKB:
       pmovmskb(cpu, insn);
       return;
@@ -519,14 +713,32 @@ export function execSse(cpu: Cpu, insn: Insn): void {
     case Op.PSUB:
       psub(cpu, insn);
       return;
+    case Op.PADDSAT:
+      saturating(cpu, insn, false);
+      return;
+    case Op.PSUBSAT:
+      saturating(cpu, insn, true);
+      return;
+    case Op.PMUL:
+      pmul(cpu, insn);
+      return;
+    case Op.PACK:
+      pack(cpu, insn);
+      return;
     case Op.PSHUFD:
       pshufd(cpu, insn);
       return;
     case Op.PUNPCKL:
-      punpckl(cpu, insn);
+      unpack(cpu, insn, false);
+      return;
+    case Op.PUNPCKH:
+      unpack(cpu, insn, true);
       return;
     case Op.PMINMAXUB:
       pminmaxub(cpu, insn);
+      return;
+    case Op.PSHIFT_R:
+      pshiftR(cpu, insn);
       return;
     case Op.PSRLDQ_I:
       shiftReg(cpu, insn.rm, 0x73, 3, insn.imm & 0xff);

@@ -1,6 +1,6 @@
 // x87 control instructions and the FXSAVE/FXRSTOR/LDMXCSR/STMXCSR state instructions (Intel SDM
-// vol 1 ch. 8 and 10.5, vol 2; AMD APM vol 5). There is no x87 arithmetic: ST0-7 are raw 80-bit
-// images (Cpu.st, in stack order ST(0)..ST(7)) that are only initialised, saved and restored.
+// vol 1 ch. 8 and 10.5, vol 2; AMD APM vol 5). ST0-7 are raw 80-bit images (Cpu.st, in stack
+// order ST(0)..ST(7)); the arithmetic lives in x87-arith.ts, the register stack in x87-stack.ts.
 // The core keeps no FPU instruction/data pointers or last opcode: they read back as 0.
 import { type Cpu, FAULT } from '../cpu.js';
 import type { Insn } from '../insn.js';
@@ -8,6 +8,8 @@ import { probeWrite, readLin16, readLin32, writeLin16, writeLin32 } from '../mmu
 import { Op } from '../ops.js';
 import { CR0_EM, CR0_MP, CR0_NE, CR0_TS, CR4_OSFXSR, GP, MF, NM, UD } from '../regs.js';
 import { memAddr } from './operand.js';
+import { execFpu } from './x87-arith.js';
+import { setTopKeepRegs, tagOf } from './x87-stack.js';
 
 /** FSW: exception flags IE..PE and SF (bits 0-6), ES (bit 7), B (bit 15). */
 const FSW_EXC = 0x7f,
@@ -52,6 +54,7 @@ function pendingException(cpu: Cpu): void {
 
 /** FNINIT: default control word, clear status, all registers empty. */
 export function fninit(cpu: Cpu): void {
+  setTopKeepRegs(cpu, 0); // the registers keep their contents
   cpu.fcw = 0x37f;
   cpu.fsw = 0;
   cpu.ftw = 0xffff;
@@ -122,20 +125,6 @@ export function abridgedTags(ftw: number): number {
   let t = 0;
   for (let i = 0; i < 8; i++) if (((ftw >> (2 * i)) & 3) !== 3) t |= 1 << i;
   return t;
-}
-
-/**
- * Full tag of the 80-bit image at st[o..o+9]: 00 valid, 01 zero, 10 special (NaN, infinity,
- * denormal, unnormal), as FXRSTOR recomputes it for a non-empty register.
- */
-function tagOf(st: Uint8Array, o: number): number {
-  const exp = (st[o + 8] | (st[o + 9] << 8)) & 0x7fff;
-  if (exp === 0x7fff) return 2;
-  if (exp === 0) {
-    for (let i = 0; i < 8; i++) if (st[o + i] !== 0) return 2;
-    return 1;
-  }
-  return st[o + 7] & 0x80 ? 0 : 2;
 }
 
 /** Full tag word from an abridged one; physical register i holds ST((i - TOP) & 7). */
@@ -238,6 +227,9 @@ export function execX87(cpu: Cpu, insn: Insn): void {
       return;
     case Op.FXRSTOR:
       fxrstor(cpu, insn);
+      return;
+    case Op.FPU:
+      execFpu(cpu, insn);
       return;
     default:
       raise(cpu, UD, 0, false);

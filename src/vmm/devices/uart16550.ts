@@ -79,6 +79,9 @@ export interface Uart16550Options {
   /** Virtual clock in nanoseconds, for the FIFO character timeout. Without it, host input counts as
    *  idle at once: bytes below the trigger level give a timeout interrupt immediately. */
   now?: () => number;
+  /** Called when a read of RBR has made room in the receiver: a flow-controlled host line sends its
+   *  next byte then (as QEMU's character backends do when the UART says it can receive). */
+  onRxRoom?: () => void;
   /** PC boards gate INTR with MCR.OUT2. QEMU does not, so the default is off. */
   out2GatesIrq?: boolean;
   name?: string;
@@ -90,6 +93,7 @@ export class Uart16550 implements PortDevice {
   private readonly irqOut: (level: boolean) => void;
   private readonly now: (() => number) | undefined;
   private readonly out2Gates: boolean;
+  private readonly onRxRoom: (() => void) | undefined;
 
   private ier = 0;
   private lcr = 0;
@@ -114,6 +118,7 @@ export class Uart16550 implements PortDevice {
     this.irqOut = opts.irq ?? (() => {});
     this.now = opts.now;
     this.out2Gates = opts.out2GatesIrq ?? false;
+    this.onRxRoom = opts.onRxRoom;
   }
 
   /** Master reset (PC16550D Table IV "UART Reset Configuration"): IER, FCR, LCR, MCR = 0, IIR = 1,
@@ -167,6 +172,13 @@ export class Uart16550 implements PortDevice {
   timeoutDeadline(): number | undefined {
     if (!this.now || !this.fifoEnabled() || this.rx.length === 0 || this.timeoutElapsed()) return undefined;
     return this.lastRxActivity + this.charTimeNs() * 4;
+  }
+
+  /** Bytes the receiver can take now without an overrun (0 in loopback), for a host that paces its
+   *  input as a flow-controlled line would (QEMU's serial backend asks the same before it sends). */
+  get rxRoom(): number {
+    if (this.mcr & MCR_LOOP) return 0;
+    return (this.fifoEnabled() ? FIFO_DEPTH : 1) - this.rx.length;
   }
 
   /** Current level of the interrupt output (after OUT2 gating when that option is on). */
@@ -272,11 +284,13 @@ export class Uart16550 implements PortDevice {
 
   private readRbr(): number {
     // An empty receiver reads back the last character again, as the hardware's RBR does.
-    if (this.rx.length > 0) this.lastRbr = this.rx.shift()!;
+    const took = this.rx.length > 0;
+    if (took) this.lastRbr = this.rx.shift()!;
     const b = this.lastRbr;
     if (this.rx.length === 0) this.lsr &= ~LSR_DR;
     this.lastRxActivity = this.now?.() ?? 0; // a CPU read restarts the timeout
     this.update();
+    if (took) this.onRxRoom?.();
     return b;
   }
 
