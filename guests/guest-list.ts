@@ -19,6 +19,13 @@ export interface GuestExpectation {
   kind: GuestKind;
   /** vCPUs the expected output was recorded with (QEMU -smp); 1 unless expected.json says. */
   cpus: number;
+  /** A Multiboot kernel's command line after its name (QEMU -append); '' unless expected.json says. */
+  append: string;
+  /**
+   * The vCPU vendor QEMU's output was recorded with (its TCG default, qemu64, is AMD); hvemu uses
+   * it under VMX too when expected.json names it, for guests that print vendor-dependent machine facts.
+   */
+  vendor: 'amd' | 'intel' | undefined;
   imagePath: string;
   image: Uint8Array;
   /** Exact console output (for a triple fault: everything printed before it). */
@@ -54,6 +61,8 @@ export function loadGuests(kinds: readonly GuestKind[] = ['boot-sector']): Guest
         name,
         kind: kind as GuestKind,
         cpus: json.cpus ?? 1,
+        append: json.append ?? '',
+        vendor: json.vendor,
         imagePath,
         image: new Uint8Array(readFileSync(imagePath)),
         output: readFileSync(join(dir, 'expected.txt'), 'latin1'),

@@ -18,6 +18,7 @@ describe('NASM guests in hvemu', () => {
   it('finds the guests', () => {
     expect(guests.map((g) => `${g.name} (${g.kind})`)).toEqual([
       'faults (boot-sector)',
+      'fwcfg (multiboot)',
       'hello64 (boot-sector)',
       'legacy (boot-sector)',
       'modes (boot-sector)',
@@ -42,6 +43,10 @@ describe('NASM guests in hvemu', () => {
           const result = runMultibootVm(guest.image, {
             arch,
             cpus: guest.cpus,
+            cmdline: guest.imagePath,
+            append: guest.append,
+            vendor:
+              guest.vendor === 'amd' ? 'AuthenticAMD' : guest.vendor === 'intel' ? 'GenuineIntel' : undefined,
             maxInstructions: MAX_INSTRUCTIONS,
           });
           expect({ output: result.output, stop: result.stop, exitStatus: result.exitStatus }).toEqual(

@@ -28,7 +28,7 @@ describe('NASM guests in QEMU (the outside truth)', () => {
       ctx.skip(reason !== null, reason ?? undefined);
       const args =
         guest.kind === 'multiboot'
-          ? [join(GUESTS_DIR, 'qemu-kernel-run.sh'), guest.imagePath, String(guest.cpus)]
+          ? [join(GUESTS_DIR, 'qemu-kernel-run.sh'), guest.imagePath, String(guest.cpus), guest.append]
           : [join(GUESTS_DIR, 'qemu-run.sh'), guest.imagePath];
       const run = spawnSync('bash', args, {
         encoding: 'latin1',

@@ -7,7 +7,7 @@ import { disassemble, hexBytes } from './disasm.js';
 import { inspectImage } from './inspect.js';
 import { runSevEsVm, type SevEsRunResult } from './sev-boot.js';
 import { stdinInput } from './stdin-input.js';
-import { type HostInput, runImageVm } from './vm-boot.js';
+import { type HostInput, isLinuxKernel, runImageVm } from './vm-boot.js';
 import { ImageError, runBootSector } from './vmm/bare-metal.js';
 import { DiskImage } from './vmm/devices/disk-image.js';
 import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
@@ -40,9 +40,11 @@ Runs a raw boot-sector image or a Multiboot (version 1) kernel. A boot sector is
 with the Multiboot magic in its first 8 KiB is a Multiboot kernel (ELF32, or flat with the a.out
 kludge): it is loaded as QEMU's -kernel loads it and entered in 32-bit protected mode with
 EAX = 0x2BADB002 and EBX = the information structure, as a VM (--arch svm unless given). VMs have
-a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550) and the MP and ACPI tables.
-Bytes written to COM1 and to port 0xE9 go to stdout (see --console); a write of V to port 0xF4 ends the run with
-exit status (V << 1) | 1 (QEMU's isa-debug-exit).
+a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550), the MP and ACPI tables,
+and QEMU's pc machine interface: fw_cfg (CPU count, RAM, etc/e820), PCI (i440FX/PIIX3/PIIX4) with
+the ACPI PM timer, and pc-testdev (docs/platform.md).
+Bytes written to COM1 and to ports 0xE9 and 0x402 go to stdout (see --console); a write of V to port 0xF4 ends
+the run with exit status (V << 1) | 1 (QEMU's isa-debug-exit); an ACPI power-off ends it with 0.
 
 A disk (--disk, or an image larger than 512 bytes whose first sector ends in 55 AA, whatever else it
 holds) boots as a PC BIOS boots it: LBA 0 at 0x7C00, entered in real mode at 0000:7C00 with
@@ -70,6 +72,11 @@ ${Object.entries(TRACE_CATEGORIES)
   --console auto|both|e9|com1
                          what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
                          default) gives stdout to whichever of the two the guest writes to first
+  --append "TEXT"        the kernel command line, as QEMU's -append: a Linux kernel gets TEXT, a
+                         Multiboot kernel "<image> TEXT" (QEMU's form)
+  --initrd FILE          as QEMU's -initrd: a Linux kernel's initrd; for a Multiboot kernel
+                         "F [ARGS][,F2 ...]", each file a boot module (on a page boundary after
+                         the kernel) whose string is "F ARGS"
   --disk FILE            a hard disk on the primary ATA channel (first: master, second: slave; QEMU's
                          -hda/-hdb are taken too); the first boots when no <image> is given
   --disk-write           the guest's disk writes go to the files (default: to a copy in memory)
@@ -161,6 +168,7 @@ function main(argv: string[]): void {
   }
   const diskBoot = image.length === 0;
   const multiboot = !diskBoot && hasMultibootMagic(image);
+  const linux = !diskBoot && isLinuxKernel(image);
   const sevEs = values['sev-es'] === true;
   const consoleChoice = values.console ?? 'auto';
   if (
@@ -170,12 +178,14 @@ function main(argv: string[]): void {
     consoleChoice !== 'com1'
   )
     fail(`--console must be auto, both, e9 or com1, not '${consoleChoice}'`);
-  const arch = values.arch ?? (multiboot || sevEs || disks.length > 0 ? 'svm' : 'none');
+  const arch = values.arch ?? (multiboot || linux || sevEs || disks.length > 0 ? 'svm' : 'none');
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
   if (arch !== 'none' && arch !== 'svm' && arch !== 'vmx')
     fail(`--arch must be none, svm or vmx, not '${arch}'`);
   if (multiboot && arch === 'none')
     fail(`${positionals[0]} is a Multiboot kernel, which runs as a VM: use --arch svm or vmx`);
+  if (linux && arch === 'none')
+    fail(`${positionals[0]} is a Linux kernel, which runs as a VM: use --arch svm or vmx`);
   if (disks.length > 0 && arch === 'none')
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
   if (disks.length > 0 && sevEs) fail('--sev-es boots a firmware image, not a disk');
@@ -190,6 +200,22 @@ function main(argv: string[]): void {
   for (const c of traceCats)
     if (!(c in TRACE_CATEGORIES))
       fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
+  if ((values.append !== undefined || values.initrd !== undefined) && ((!multiboot && !linux) || sevEs))
+    fail('--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); this image is neither');
+  // -initrd: a Linux kernel's initrd is one file; a Multiboot kernel's are modules, "file args,...".
+  const modules: { name: string; data: Uint8Array }[] = [];
+  let linuxInitrd: Uint8Array | undefined;
+  const readOrFail = (file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      fail(`cannot read --initrd ${file}: ${(e as Error).message}`);
+    }
+  };
+  if (values.initrd !== undefined && linux) linuxInitrd = readOrFail(values.initrd);
+  else
+    for (const spec of (values.initrd ?? '').split(',').filter((x) => x !== ''))
+      modules.push({ name: spec, data: readOrFail(spec.split(' ')[0]) });
   const rtc = values.rtc ?? 'fixed';
   if (rtc !== 'fixed' && rtc !== 'host') fail(`--rtc must be fixed or host, not '${rtc}'`);
   const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
@@ -226,7 +252,10 @@ function main(argv: string[]): void {
     result = run(image, {
       arch: vm ? arch : undefined,
       cpus,
-      cmdline: positionals[0], // as QEMU's -kernel passes it
+      cmdline: positionals[0], // as QEMU's -kernel passes it: "<file> <append>"
+      append: values.append ?? '', // QEMU: Linux gets '' without -append
+      modules,
+      initrd: linuxInitrd,
       trace: traceCats.size
         ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
         : null,
@@ -319,6 +348,8 @@ function parse(args: string[]) {
       stats: { type: 'boolean' },
       'sev-es': { type: 'boolean' },
       console: { type: 'string' },
+      append: { type: 'string' },
+      initrd: { type: 'string' },
       disk: { type: 'string', multiple: true },
       'disk-write': { type: 'boolean' },
       input: { type: 'string' },

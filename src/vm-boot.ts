@@ -5,7 +5,7 @@
 // entered the same way, the disk on the primary ATA channel), or a Multiboot kernel (loaded as
 // QEMU's -kernel loads it, the BSP entering in 32-bit protected mode with EAX = 0x2BADB002). Userspace's
 // part is KVM's: it owns the debug console (0xE9) and the debug-exit port (0xF4) and answers
-// KVM_EXIT_IO for them; the VMM emulates the other devices. COM1 is the console too: its bytes join
+// KVM_EXIT_IO for them (and for 0x402, the firmware debug console); the VMM emulates the other devices. COM1 is the console too: its bytes join
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
@@ -15,6 +15,8 @@ import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vm
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
 import { VgaConsoleMirror } from './vmm/devices/vga-text.js';
+import { type ExitCosts, KVM_LIKE_EXIT_COSTS } from './vmm/exit-cost.js';
+import { addLinuxKernelItems } from './vmm/firmware/fw-cfg-pc.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -50,7 +52,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
   trace?: ((category: string, line: string) => void) | null;
-  /** A Multiboot or Linux kernel's command line (QEMU's -append). */
+  /**
+   * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
+   * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
+   * gets `append` alone, as under QEMU; `cmdline` is then the kernel's file name.
+   */
   cmdline?: string;
   /** A Linux kernel's initrd (QEMU's -initrd). */
   initrd?: Uint8Array;
@@ -67,6 +73,12 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onMmio?: (gpa: number, size: number, isWrite: boolean, data: number) => number;
   /** Write the MP and ACPI tables into RAM (default true; an SEV-ES guest's RAM is encrypted). */
   firmwareTables?: boolean;
+  /** What VM exits cost in virtual time (default KVM-like, vmm/exit-cost.ts). */
+  exitCosts?: Readonly<ExitCosts>;
+  /** QEMU's -append (see `cmdline`). */
+  append?: string;
+  /** QEMU's -initrd for a Multiboot kernel: its modules (each named "file args"), read by the caller. */
+  modules?: { name: string; data: Uint8Array }[];
   /** Disks on the primary ATA channel: [master, slave], either may be null. */
   disks?: (DiskImage | null)[];
   /** Host bytes for COM1's receiver, given as its FIFO has room (a flow-controlled line). */
@@ -101,6 +113,8 @@ export function bytesInput(bytes: Uint8Array | string): HostInput {
  * (the host-timer #VMEXIT ends it). Small enough that an IPI reaches its target promptly.
  */
 const QUANTUM = 1 << 14;
+/** The debug console port OVMF and SeaBIOS write to (QEMU: -debugcon with isa-debugcon.iobase=0x402). */
+const DEBUGCON_OVMF = 0x402;
 /**
  * When every vCPU waits, time skips to the next timer interrupt; after this many skips in a row
  * that woke nobody (a periodic timer whose interrupt is masked), the VM is reported halted.
@@ -113,8 +127,10 @@ export interface PcVm {
   platform: PcPlatform;
   /** Bytes written to port 0xE9 and to COM1, in order. */
   output: number[];
-  /** The guest asked for a reset (port 92h bit 0 or the 8042's reset line). */
+  /** The guest asked for a reset (port 92h bit 0, the 8042's reset line, CF9h bit 2). */
   resetRequested: boolean;
+  /** The guest turned the machine off (ACPI S5). */
+  powerOffRequested: boolean;
 }
 
 /** Create the VM, its vCPUs and platform, and write the firmware tables (with RAM to 1 MiB). */
@@ -143,10 +159,18 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     onReset: () => {
       pc.resetRequested = true;
     },
+    onPowerOff: () => {
+      pc.powerOffRequested = true;
+    },
     rtcEpochMs: opts.rtcEpochMs === 'host' ? Date.now() : opts.rtcEpochMs,
   });
-  const pc: PcVm = { vm, platform, output, resetRequested: false };
-  for (const v of vm.vcpus) v.now = () => platform.clock.now();
+  const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
+  const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
+  for (const v of vm.vcpus) {
+    v.now = () => platform.clock.now();
+    v.charge = (ns) => platform.clock.charge(ns);
+    v.exitCosts = costs;
+  }
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
     const id = new Int32Array(4);
     vm.cpuid(1, 0, id);
@@ -156,6 +180,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
       ioApicAddr: IOAPIC_DEFAULT_BASE,
       cpuSignature: id[0],
       featureFlags: id[3],
+      pm: platform.firmwareSetup(),
     });
   }
   return pc;
@@ -188,7 +213,7 @@ export function isLinuxKernel(image: Uint8Array): boolean {
 /** Boot a Linux kernel through its PVH entry, as QEMU's -kernel/-append/-initrd do with a vmlinux. */
 export function runLinuxVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadLinuxKernel(pc, image, opts.cmdline ?? '', opts.initrd);
+  loadLinuxKernel(pc, image, opts.append ?? opts.cmdline ?? '', opts.initrd);
   return runPcVm(pc, opts);
 }
 
@@ -219,6 +244,14 @@ export function loadLinuxKernel(pc: PcVm, image: Uint8Array, cmdline: string, in
       throw new ImageError(`not a bootable Linux kernel: ${e.message}`);
     throw e;
   }
+  // hvm_start_info.cmdline_paddr (offset 24): where the loader put the command line.
+  const cmdlineAddr = Number(new DataView(ram.buffer, ram.byteOffset).getBigUint64(pvh.startInfo + 24, true));
+  addLinuxKernelItems(pc.platform.fwCfg, {
+    entry: pvh.entry,
+    cmdline,
+    cmdlineAddr,
+    initrd: pvh.initrd && initrd ? { addr: pvh.initrd.addr, data: initrd } : undefined,
+  });
   const data = flat(0x10, 0x3);
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, {
     cs: flat(0x08, 0xb),
@@ -267,7 +300,7 @@ export function runBootSectorVm(image: Uint8Array, opts: VmBootOptions = {}): Bo
  */
 export function runMultibootVm(image: Uint8Array, opts: VmBootOptions = {}): BootSectorRunResult {
   const pc = createPcVm(opts);
-  loadMultibootKernel(pc, image, opts.cmdline ?? '');
+  loadMultibootKernel(pc, image, multibootCmdline(opts), opts.modules);
   return runPcVm(pc, opts);
 }
 
@@ -292,12 +325,29 @@ export function loadBootSector(pc: PcVm, image: Uint8Array): void {
   b.setRegs(regs);
 }
 
-/** The kernel and its information structure in RAM; the BSP at the entry stub. */
-export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string): void {
+/**
+ * The command line a Multiboot kernel gets: QEMU passes "<kernel file> <-append text>" (with the
+ * space even when -append is empty); `cmdline` alone is the whole line.
+ */
+function multibootCmdline(opts: VmBootOptions): string {
+  if (opts.append === undefined) return opts.cmdline ?? '';
+  return `${opts.cmdline ?? ''} ${opts.append}`;
+}
+
+/** The kernel, its modules and its information structure in RAM; the BSP at the entry stub. */
+export function loadMultibootKernel(
+  pc: PcVm,
+  image: Uint8Array,
+  cmdline: string,
+  initrd: { name: string; data: Uint8Array }[] = [],
+): void {
   const ram = pc.vm.loaderRam();
   let state: ReturnType<typeof loadMultiboot>;
   try {
-    state = loadMultiboot(image, ram, { cmdline });
+    state = loadMultiboot(image, ram, {
+      cmdline,
+      modules: initrd.map((m) => ({ data: m.data, cmdline: m.name })),
+    });
   } catch (e) {
     if (e instanceof MultibootError) throw new ImageError(`not a loadable Multiboot kernel: ${e.message}`);
     throw e;
@@ -307,6 +357,10 @@ export function loadMultibootKernel(pc: PcVm, image: Uint8Array, cmdline: string
       throw new ImageError(
         `not a loadable Multiboot kernel: its segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the BIOS area 0xF0000-0xFFFFF (the MP and ACPI tables)`,
       );
+  if (state.infoAddr < 0x100000 && BIOS_AREA < state.infoEnd)
+    throw new ImageError(
+      `not a loadable Multiboot kernel: with it, the Multiboot information (${hex(state.infoAddr)}-${hex(state.infoEnd)}) would overlap the BIOS area 0xF0000-0xFFFFF`,
+    );
   const { cs, ip } = writeMultibootEntry(ram, MULTIBOOT_ENTRY_ADDR, state);
   const b = pc.vm.vcpus[0];
   b.setSegment('cs', cs, cs << 4, 0xffff, 0x9b);
@@ -376,14 +430,15 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
-          if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xe9) {
+          const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+          if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
           } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
             const val = run.ioData >>> 0;
             return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
-          } else if (run.ioPort === 0xe9)
-            run.ioData = 0xe9; // the debug console's signature
+          } else if (debugcon)
+            run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
           else run.ioData = 0xffffffff; // nothing there
           if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
@@ -408,8 +463,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       if (pc.resetRequested)
         return result(
           'reset',
-          `vcpu ${v.id} reset the machine (port 0x92 or the 8042's reset line; hvemu ends the run there)`,
+          `vcpu ${v.id} reset the machine (port 0x92, the 8042's reset line or port 0xCF9; hvemu ends the run there)`,
         );
+      if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
       if (spent() >= max) {
         const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
         return result(

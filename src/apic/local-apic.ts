@@ -340,7 +340,11 @@ export class LocalApic implements InterruptController {
     return v;
   }
 
+  /** Interrupts acknowledged (delivered to the processor) so far, for the VMM's time accounting. */
+  acknowledged = 0;
+
   acknowledge(vector: number): void {
+    this.acknowledged++;
     if (this.extIntPending && this.extIntSource !== null) {
       this.extIntPending = false;
       this.extIntSource.inta();

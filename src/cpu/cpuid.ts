@@ -15,6 +15,8 @@ export interface CpuidFeatures {
   sevEs: boolean;
   /** The C-bit position reported in 8000001Fh EBX[5:0]. */
   cBit: number;
+  /** Running under a hypervisor: CPUID.1:ECX bit 31, which tells software to look at 40000000h. */
+  hypervisor: boolean;
   /** Highest extended leaf reported (0x8000001F once SEV leaves are added). */
   maxExtLeaf: number;
   /** Number of ASIDs reported in 8000000Ah EBX. */
@@ -31,6 +33,7 @@ export function defaultFeatures(): CpuidFeatures {
     vmx: false,
     xsave: false,
     sevEs: false,
+    hypervisor: false,
     cBit: 47,
     maxExtLeaf: 0x80000008,
     asids: 0,
@@ -96,7 +99,8 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
     case 1:
       out[0] = amd ? 0x00a00f11 : 0x000906ea;
       out[1] = (cpu.apicId << 24) | (1 << 16) | (8 << 8);
-      out[2] = L1_ECX | (f.x2apic ? 1 << 21 : 0) | (f.vmx && !amd ? 1 << 5 : 0);
+      out[2] =
+        L1_ECX | (f.x2apic ? 1 << 21 : 0) | (f.vmx && !amd ? 1 << 5 : 0) | (f.hypervisor ? 1 << 31 : 0);
       out[3] = L1_EDX | (f.apic ? 1 << 9 : 0);
       return;
     case 7:

@@ -41,6 +41,16 @@ export class PhysicalCpu {
     this.#cpu.features.sevEs = true;
   }
 
+  /**
+   * KVM_SET_CPUID2 for a VM: CPUID.1:ECX.hypervisor set and the hypervisor leaves (40000000h on),
+   * each leaf's EAX, EBX, ECX, EDX.
+   */
+  advertiseHypervisor(leaves: ReadonlyMap<number, readonly [number, number, number, number]>): void {
+    const f = this.#cpu.features;
+    f.hypervisor = true;
+    for (const [leaf, [a, b, c, d]] of leaves) f.extra.set(leaf * 256, [a, b, c, d]);
+  }
+
   /** The chipset's A20 gate line into this processor (port 92h, the 8042's output port). */
   setA20(on: boolean): void {
     this.#cpu.setA20(on);

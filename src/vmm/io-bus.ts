@@ -26,6 +26,11 @@ export class PortBus implements IoBus {
     }
   }
 
+  /** Release ports [first, first + count) held by `dev` (a relocatable block moving away). */
+  unregister(first: number, count: number, dev: PortDevice): void {
+    for (let p = first; p < first + count; p++) if (this.table[p] === dev) this.table[p] = UNCLAIMED;
+  }
+
   /** Is a device registered on this port (a VMM device), rather than left to userspace? */
   claimed(port: number): boolean {
     return this.table[port & 0xffff] !== UNCLAIMED;

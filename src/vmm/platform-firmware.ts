@@ -1,17 +1,20 @@
 // What firmware leaves in RAM for an operating system to find, written before a VM boots (hvemu
 // has no BIOS, so the VMM writes it, as QEMU's fw_cfg tables end up in RAM through SeaBIOS):
 // the BIOS data area's EBDA segment and base memory size, the MP floating pointer and
-// configuration table (MP specification 1.4), and the ACPI RSDP, RSDT, XSDT and MADT. The tables
+// configuration table (MP specification 1.4), and the ACPI RSDP, RSDT, XSDT and MADT (and the
+// FADT, FACS and DSDT when the chipset's PM block is given). The tables
 // describe every vCPU (APIC ID = vCPU index) and the I/O APIC, and live in the BIOS area
 // 0xF0000-0xFFFFF, which both specifications search and the Multiboot memory map reserves:
 //
 //   F0000  MP floating pointer (16 bytes)     F0040  MP configuration table (< 5.3 KiB for 255 CPUs)
-//   F0010  RSDP (36 bytes, revision 2)        F2000  RSDT, XSDT, MADT (< 2.2 KiB for 255 CPUs)
+//   F0010  RSDP (36 bytes, revision 2)        F2000  RSDT, XSDT, FACS, DSDT, FADT, MADT
+//                                                    (< 2.6 KiB for 255 CPUs)
 //   FF000  the Multiboot entry stub (loaders/multiboot-entry.ts)
 
 import { IOAPIC_VERSION } from '../apic/io-apic.js';
 import { APIC_VERSION_VALUE } from '../apic/registers.js';
 import { writeAcpiTables } from './firmware/acpi.js';
+import type { AcpiPmBlock } from './firmware/acpi-fadt.js';
 import { writeMpTable } from './firmware/mptable.js';
 
 export const BIOS_AREA = 0xf0000;
@@ -30,6 +33,8 @@ export interface FirmwareTablesOptions {
   /** CPUID.1 EAX and EDX of the processors, for the MP table's processor entries. */
   cpuSignature: number;
   featureFlags: number;
+  /** The chipset's PM block, for a FADT (none: no FADT). */
+  pm?: AcpiPmBlock;
 }
 
 /** Write the BDA words and the MP and ACPI tables into guest RAM (which must reach 1 MiB). */
@@ -60,5 +65,6 @@ export function writeFirmwareTables(ram: Uint8Array, o: FirmwareTablesOptions): 
     tablesAddr: ACPI_TABLES_ADDR,
     ioApicId: o.ioApicId,
     ioApicAddr: o.ioApicAddr,
+    pm: o.pm,
   });
 }

@@ -4,6 +4,7 @@ import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js'
 import type { BackendVcpu } from './backend-api.js';
 import { RESUME, type Regs, RunState, type SegmentName, TO_USER, YIELD } from './backend-api.js';
 import { GuestStateProtectedError } from './errors.js';
+import { type ExitCosts, NO_EXIT_COSTS } from './exit-cost.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HLT,
@@ -56,6 +57,10 @@ export class Vcpu {
    * (the scheduler); until then the vCPU's own instruction count.
    */
   now: () => number = () => this.backend.clock.icount;
+  /** Charge `ns` of virtual time to this vCPU's turn (the scheduler's clock); none until set. */
+  charge: (ns: number) => void = () => {};
+  /** What exits cost in virtual time (exit-cost.ts). */
+  exitCosts: Readonly<ExitCosts> = NO_EXIT_COSTS;
   /** Virtual time of the last event sent to this vCPU, and of the one that last made it runnable. */
   private kickedAt = 0;
   readyAt = 0;
@@ -193,8 +198,16 @@ export class Vcpu {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }
+      const acks = this.apic.acknowledged;
+      const cpu = this.backend.clock;
+      const stopAt = cpu.icount + left;
       const r = this.backend.runOnce(left, this.run);
       this.exits++;
+      if (this.apic.acknowledged !== acks)
+        this.charge((this.apic.acknowledged - acks) * this.exitCosts.interrupt);
+      // Every return is a #VMEXIT; the one that ends the quantum (the host timer) is the scheduler's.
+      if (r === TO_USER) this.charge(this.exitCosts.exit + this.exitCosts.userspace);
+      else if (r !== RESUME || cpu.icount < stopAt) this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;

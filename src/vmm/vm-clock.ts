@@ -2,8 +2,9 @@
 // deterministic scheduler. vCPUs take turns in rounds; a round models them running side by side,
 // so it lasts as long as the longest turn in it. During a turn, time is the round's start plus
 // the instructions the running vCPU has executed so far, one nanosecond each (a 1 GHz processor
-// at one instruction per cycle, the rate of its TSC). Readings never go backwards. When every
-// vCPU waits, the scheduler may skip time forward to the next device deadline.
+// at one instruction per cycle, the rate of its TSC), plus the cycles the VMM charged to it for
+// work a processor would have spent time on (VM exits: exit-cost.ts). Readings never go
+// backwards. When every vCPU waits, the scheduler may skip time forward to the next device deadline.
 
 /** Nanoseconds per guest instruction. */
 export const NS_PER_INSTRUCTION = 1;
@@ -22,13 +23,15 @@ export class VmClock {
   private turnStartCount = 0;
   /** Where the current turn starts: the round's start, or later for a vCPU woken during the round. */
   private turnBase = 0;
+  /** Nanoseconds charged to the running vCPU in this turn (charge()). */
+  private turnCharged = 0;
   private last = 0;
 
   /** The current virtual time in ns. */
   now(): number {
     let t = this.turnBase;
     const cpu = this.turnCpu;
-    if (cpu !== null) t += (cpu.icount - this.turnStartCount) * NS_PER_INSTRUCTION;
+    if (cpu !== null) t += (cpu.icount - this.turnStartCount) * NS_PER_INSTRUCTION + this.turnCharged;
     if (t > this.last) this.last = t;
     return this.last;
   }
@@ -42,13 +45,29 @@ export class VmClock {
     this.turnCpu = cpu;
     this.turnStartCount = cpu.icount;
     this.turnBase = Math.max(this.roundStart, notBefore);
+    this.turnCharged = 0;
     if (cpu.tscOffset !== undefined) cpu.tscOffset = Math.round(this.turnBase) - cpu.icount;
+  }
+
+  /**
+   * The running vCPU spent `ns` outside its instruction stream (a VM exit's round trip): its
+   * clock and its TSC move on by that much, as a processor's would while the hypervisor ran.
+   */
+  charge(ns: number): void {
+    const cpu = this.turnCpu;
+    if (cpu === null || ns <= 0) return;
+    this.turnCharged += ns;
+    if (cpu.tscOffset !== undefined) cpu.tscOffset += ns;
   }
 
   endTurn(): void {
     const cpu = this.turnCpu;
     if (cpu === null) return;
-    const ran = this.turnBase - this.roundStart + (cpu.icount - this.turnStartCount) * NS_PER_INSTRUCTION;
+    const ran =
+      this.turnBase -
+      this.roundStart +
+      (cpu.icount - this.turnStartCount) * NS_PER_INSTRUCTION +
+      this.turnCharged;
     if (ran > this.longestTurn) this.longestTurn = ran;
     this.turnCpu = null;
   }

@@ -13,6 +13,8 @@ import { type CodeDomain, HostMachine } from '../host/host-machine.js';
 import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type { Backend, VmmServices } from './backend-api.js';
+import { hypervisorLeaves } from './cpuid-hypervisor.js';
+import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
 import { UserspaceMmio } from './userspace-mmio.js';
@@ -80,6 +82,8 @@ export class Vm {
   readonly host: HostMachine;
   /** The hypervisor's path to host memory (guest RAM at host-physical 0). */
   readonly memory: HostMemory;
+  /** Guest RAM as devices reach it (fw_cfg DMA): the host path, bounded to RAM. */
+  readonly guestMemory: GuestMemory;
   readonly guestRamBytes: number;
   readonly ports = new PortBus();
   /** Platform MMIO devices, shared by every vCPU. */
@@ -103,6 +107,7 @@ export class Vm {
     this.memory = this.host.memory;
     this.nextHostPage = opts.memoryBytes;
     this.codeDomain = this.host.newCodeDomain();
+    this.guestMemory = guestRamThrough(this.memory, this.guestRamBytes);
     const trace = opts.trace ?? null;
     this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
     this.services = {
@@ -199,6 +204,7 @@ export class Vm {
       x2apic: true,
       onUndefined: this.opts.onUndefined ?? null,
     });
+    cpu.advertiseHypervisor(hypervisorLeaves());
     this.processors.push(cpu);
     vcpu = new Vcpu(
       id,

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AOUT_KLUDGE, aoutKernel, EXIT_0 } from '../vmm/platform-kernels.js';
+import { AOUT_KLUDGE, aoutKernel, EXIT_0, OUT_EAX } from '../vmm/platform-kernels.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -39,6 +39,67 @@ describe('hvemu run <Multiboot kernel>', () => {
       expect(r.stderr).toBe('');
       expect(r.status).toBe(1);
     }
+  });
+
+  it('fwcfg --cpus 3 --append: what QEMU printed with -smp 3 -append (fw_cfg, PCI, ACPI, the command line)', () => {
+    const r = hvemu(
+      'run',
+      join(ROOT, 'guests', 'fwcfg', 'fwcfg.img'),
+      '--cpus',
+      '3',
+      '--append',
+      'hello world=1',
+    );
+    expect(r.stdout).toBe(readFileSync(join(ROOT, 'guests', 'fwcfg', 'expected.txt'), 'latin1'));
+    expect(r.status).toBe(1);
+  });
+
+  it('--initrd "file args": a Multiboot module with its bytes and its string, as QEMU -initrd', () => {
+    // mov eax,[ebx+20] (mods_count); report; mov esi,[ebx+24]; mov eax,[esi] (mod_start);
+    // mov eax,[eax]: the module's first bytes; report; mov eax,[esi+8]; mov eax,[eax]: its string.
+    const kernel = aoutKernel([
+      0x8b,
+      0x43,
+      0x14,
+      ...OUT_EAX,
+      0x8b,
+      0x73,
+      0x18,
+      0x8b,
+      0x06,
+      0x8b,
+      0x00,
+      ...OUT_EAX,
+      0x8b,
+      0x46,
+      0x08,
+      0x8b,
+      0x00,
+      ...OUT_EAX,
+      ...EXIT_0,
+    ]);
+    const mod = file('mod.bin', Uint8Array.from([0x4d, 0x4f, 0x44, 0x21]));
+    const r = hvemu('run', file('k-initrd.img', kernel), '--initrd', `${mod} x=1`);
+    expect(r.status).toBe(1);
+    const out = Buffer.from(r.stdout, 'latin1');
+    expect(out.readUInt32LE(0)).toBe(1);
+    expect(out.subarray(4, 8).toString('latin1')).toBe('MOD!');
+    expect(out.subarray(8, 12).toString('latin1')).toBe(mod.slice(0, 4));
+  });
+
+  it('a Linux kernel (PVH): --append is its whole command line, --initrd its initrd, as QEMU gives them', () => {
+    const pvh = join(ROOT, 'guests', 'pvh-hello');
+    const json = JSON.parse(readFileSync(join(pvh, 'expected.json'), 'utf8'));
+    const initrd = file('initrd.txt', new TextEncoder().encode(json.initrd));
+    const r = hvemu('run', join(pvh, 'pvh-hello.img'), '--append', json.cmdline, '--initrd', initrd);
+    expect(r.stdout).toBe(readFileSync(join(pvh, 'expected.txt'), 'latin1'));
+    expect(r.status).toBe(json.exitStatus);
+  });
+
+  it('--append is refused for an image that is not a Multiboot or Linux kernel', () => {
+    const r = hvemu('run', file('bs.img', Uint8Array.from([0xf4])), '--append', 'x');
+    expect(r.status).toBe(8);
+    expect(r.stderr).toMatch(/--append and --initrd are for a Multiboot or Linux kernel/);
   });
 
   it('--arch none is refused: a Multiboot kernel runs as a VM', () => {

@@ -275,8 +275,10 @@ describe('firmware tables in guest RAM', () => {
     expect(rsdp).toBeGreaterThanOrEqual(0);
     const rsdt = dv.getUint32(rsdp + 16, true);
     expect(sig(rsdt, 4)).toBe('RSDT');
-    const madt = dv.getUint32(rsdt + 36, true);
-    expect(sig(madt, 4)).toBe('APIC');
+    const entries = (dv.getUint32(rsdt + 4, true) - 36) / 4;
+    const tables = Array.from({ length: entries }, (_, i) => dv.getUint32(rsdt + 36 + 4 * i, true));
+    expect(tables.map((t) => sig(t, 4))).toEqual(['FACP', 'APIC']);
+    const madt = tables[1];
     const len = dv.getUint32(madt + 4, true);
     expect(sum(madt, len)).toBe(0);
     const cpus: number[] = [];

@@ -8,17 +8,27 @@
 // overridden to GSI 2; the NMI is on LINT1 of every processor (UID 0xFF, or 0xFFFFFFFF in the x2APIC
 // form when any x2APIC entry is present).
 //
-// No FADT and no DSDT: the issue asks for the CPUs and the I/O APIC, which OSes find through the
-// MADT alone (Linux's acpi_boot_init parses the MADT before and without the FADT). A valid FADT
-// must point to a DSDT and describe PM1 event/control blocks and an SCI that this machine does not
-// have; a hardware-reduced FADT would avoid those but tells the OS there is no legacy PC hardware,
-// which is false here. Add them with the power-management work.
+// With `pm` (the chipset's ACPI power-management block) the tables also hold a FADT (5.2.9) that
+// points to it, its FACS (5.2.10) and a minimal DSDT (acpi-fadt.ts); the FADT comes first in the
+// RSDT and XSDT, as firmware usually lists it.
 //
 // The RSDP must be on a 16-byte boundary in the first KiB of the EBDA or in 0xE0000-0xFFFFF
 // (5.2.5.1), where OSes search for it.
 
+import {
+  type AcpiPmBlock,
+  DSDT_LENGTH,
+  FACS_LENGTH,
+  FADT_LENGTH,
+  writeDsdt,
+  writeFacs,
+  writeFadt,
+} from './acpi-fadt.js';
+
+import { acpiChecksum, ascii, header, SDT_HEADER_LENGTH, seal } from './acpi-sdt.js';
+
+export { acpiChecksum, SDT_HEADER_LENGTH } from './acpi-sdt.js';
 export const RSDP_SIGNATURE = 'RSD PTR ';
-export const SDT_HEADER_LENGTH = 36;
 export const RSDP_V1_LENGTH = 20;
 export const RSDP_V2_LENGTH = 36;
 /** MADT revision 4: ACPI 6.0 Errata A (EDK2 EFI_ACPI_6_0_MULTIPLE_APIC_DESCRIPTION_TABLE_REVISION). */
@@ -52,10 +62,14 @@ export interface AcpiOptions {
   localApicAddr?: number;
   oemId?: string;
   oemTableId?: string;
+  /** The PM block to describe in a FADT (none: no FADT, FACS or DSDT). */
+  pm?: AcpiPmBlock;
 }
 
 export interface AcpiLayout {
   rsdp: number;
+  /** With `pm`: where the FADT went. */
+  fadt?: number;
   rsdt: number;
   xsdt: number | undefined;
   madt: number;
@@ -67,43 +81,8 @@ export class AcpiError extends Error {
   override readonly name = 'AcpiError';
 }
 
-function ascii(ram: Uint8Array, at: number, s: string, width: number): void {
-  for (let i = 0; i < width; i++) ram[at + i] = i < s.length ? s.charCodeAt(i) & 0x7f : 0x20;
-}
-
-export function acpiChecksum(ram: Uint8Array, at: number, len: number): number {
-  let sum = 0;
-  for (let i = 0; i < len; i++) sum += ram[at + i];
-  return -sum & 0xff;
-}
-
 const align16 = (v: number) => (v + 15) & ~15;
-
-/** The System Description Table header (5.2.6); the checksum is set by `seal`. */
-function header(
-  dv: DataView,
-  ram: Uint8Array,
-  at: number,
-  sig: string,
-  length: number,
-  rev: number,
-  o: AcpiOptions,
-) {
-  ascii(ram, at, sig, 4);
-  dv.setUint32(at + 4, length, true);
-  ram[at + 8] = rev;
-  ram[at + 9] = 0;
-  ascii(ram, at + 10, o.oemId ?? 'HVEMU', 6);
-  ascii(ram, at + 16, o.oemTableId ?? 'HVEMUPC', 8);
-  dv.setUint32(at + 24, 1, true); // OEM revision
-  ascii(ram, at + 28, 'HVEM', 4); // creator ID
-  dv.setUint32(at + 32, 1, true); // creator revision
-}
-
-function seal(ram: Uint8Array, at: number, length: number): void {
-  ram[at + 9] = 0;
-  ram[at + 9] = acpiChecksum(ram, at, length);
-}
+const align64 = (v: number) => (v + 63) & ~63;
 
 /** Bytes of the MADT for these processors. */
 export function madtLength(cpus: AcpiCpu[]): number {
@@ -191,29 +170,46 @@ export function writeAcpiTables(ram: Uint8Array, o: AcpiOptions): AcpiLayout {
   if (o.rsdpAddr % 16 !== 0) throw new AcpiError(`RSDP at ${o.rsdpAddr.toString(16)} is not 16-byte aligned`);
   const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
 
+  const entries = o.pm ? 2 : 1;
   const rsdt = align16(o.tablesAddr);
-  const rsdtLength = SDT_HEADER_LENGTH + 4;
+  const rsdtLength = SDT_HEADER_LENGTH + 4 * entries;
   const xsdt = rev === 2 ? align16(rsdt + rsdtLength) : undefined;
-  const xsdtLength = SDT_HEADER_LENGTH + 8;
-  const madt = align16(xsdt !== undefined ? xsdt + xsdtLength : rsdt + rsdtLength);
+  const xsdtLength = SDT_HEADER_LENGTH + 8 * entries;
+  let next = xsdt !== undefined ? xsdt + xsdtLength : rsdt + rsdtLength;
+  let fadt: number | undefined;
+  let facs = 0;
+  let dsdt = 0;
+  if (o.pm) {
+    facs = align64(next);
+    dsdt = align16(facs + FACS_LENGTH);
+    fadt = align16(dsdt + DSDT_LENGTH);
+    next = fadt + FADT_LENGTH;
+  }
+  const madt = align16(next);
   const mLength = madtLength(cpus);
   const end = madt + mLength;
   if (end > ram.length || o.rsdpAddr + RSDP_V2_LENGTH > ram.length)
     throw new AcpiError('the ACPI tables do not fit in RAM');
 
   writeMadt(ram, dv, madt, cpus, o);
+  if (o.pm && fadt !== undefined) {
+    writeFacs(ram, dv, facs);
+    writeDsdt(ram, dv, dsdt, o);
+    writeFadt(ram, dv, fadt, { facs, dsdt, pm: o.pm }, o);
+  }
+  const tables = fadt !== undefined ? [fadt, madt] : [madt];
 
   // RSDT (5.2.7): header then 32-bit table addresses.
   ram.fill(0, rsdt, rsdt + rsdtLength);
   header(dv, ram, rsdt, 'RSDT', rsdtLength, 1, o);
-  dv.setUint32(rsdt + 36, madt, true);
+  for (const [i, t] of tables.entries()) dv.setUint32(rsdt + 36 + 4 * i, t, true);
   seal(ram, rsdt, rsdtLength);
 
   // XSDT (5.2.8): header then 64-bit table addresses.
   if (xsdt !== undefined) {
     ram.fill(0, xsdt, xsdt + xsdtLength);
     header(dv, ram, xsdt, 'XSDT', xsdtLength, 1, o);
-    dv.setBigUint64(xsdt + 36, BigInt(madt), true);
+    for (const [i, t] of tables.entries()) dv.setBigUint64(xsdt + 36 + 8 * i, BigInt(t), true);
     seal(ram, xsdt, xsdtLength);
   }
 
@@ -232,5 +228,5 @@ export function writeAcpiTables(ram: Uint8Array, o: AcpiOptions): AcpiLayout {
   ram[r + 8] = acpiChecksum(ram, r, RSDP_V1_LENGTH);
   if (rev === 2) ram[r + 32] = acpiChecksum(ram, r, RSDP_V2_LENGTH);
 
-  return { rsdp: r, rsdt, xsdt, madt, madtLength: mLength, end };
+  return { rsdp: r, rsdt, xsdt, fadt, madt, madtLength: mLength, end };
 }

@@ -29,6 +29,7 @@ interface Seg {
   data: Uint8Array;
   memsz: number;
   type?: number;
+  flags?: number;
 }
 
 /** An ELF32 ET_EXEC EM_386 image: ELF header, program headers, the Multiboot header at 0x100,
@@ -59,6 +60,7 @@ function elf32(entry: number, segs: Seg[], mbFlags = 0x3, patch?: (dv: DataView)
     dv.setUint32(p + 12, s.paddr, true);
     dv.setUint32(p + 16, s.data.length, true);
     dv.setUint32(p + 20, s.memsz, true);
+    dv.setUint32(p + 24, s.flags ?? 5, true); // PF_R | PF_X
     img.set(s.data, placed[i]);
   });
   img.set(header(mbFlags), 0x100);
@@ -167,6 +169,72 @@ describe('information structure (spec 3.3)', () => {
       [0x1_0000_0000, 1 << 30, 1],
     ]);
     expect(s.infoEnd).toBeLessThan(0x9fc00);
+  });
+});
+
+describe('entry and placement as QEMU loads them (hw/i386/multiboot.c, its ELF loader)', () => {
+  it('an entry outside every segment is used as given', () => {
+    const s = loadMultiboot(
+      elf32(0x500000, [{ vaddr: 0x100000, paddr: 0x100000, data: code, memsz: 4 }]),
+      new Uint8Array(RAM),
+    );
+    expect(s.entry).toBe(0x500000);
+  });
+
+  it('a virtual entry is translated only through an executable segment whose file bytes hold it', () => {
+    const segs = (flags: number, memsz = 4) => [
+      { vaddr: 0xc0100000, paddr: 0x100000, data: code, memsz, flags },
+    ];
+    expect(loadMultiboot(elf32(0xc0100000, segs(5)), new Uint8Array(RAM)).entry).toBe(0x100000);
+    expect(loadMultiboot(elf32(0xc0100000, segs(6)), new Uint8Array(RAM)).entry).toBe(0xc0100000);
+    // In the segment's bss, not its file bytes: as given.
+    expect(loadMultiboot(elf32(0xc0100008, segs(5, 0x1000)), new Uint8Array(RAM)).entry).toBe(0xc0100008);
+  });
+
+  it('the information structure moves after the kernel when the kernel occupies 0x9000', () => {
+    const ram = new Uint8Array(RAM);
+    const s = loadMultiboot(
+      elf32(0x8000, [{ vaddr: 0x8000, paddr: 0x8000, data: code, memsz: 0x3000 }]),
+      ram,
+      { cmdline: 'k a=1' },
+    );
+    expect(s.infoAddr).toBe(0xb000);
+    expect(s.ebx).toBe(0xb000);
+    expect(s.infoAddr >= 0x8000 + 0x3000 || s.infoEnd <= 0x8000).toBe(true);
+    const dv = new DataView(ram.buffer);
+    const at = dv.getUint32(s.infoAddr + MBI_OFF.cmdline, true);
+    expect(new TextDecoder().decode(ram.subarray(at, at + 6))).toBe('k a=1\0');
+    expect([...ram.subarray(0x8000, 0x8004)]).toEqual([...code]); // the kernel is intact
+  });
+
+  it('modules go on page boundaries after the kernel, listed with their strings (flags bit 3)', () => {
+    const ram = new Uint8Array(RAM);
+    const dv = new DataView(ram.buffer);
+    const s = loadMultiboot(
+      elf32(0x100000, [{ vaddr: 0x100000, paddr: 0x100000, data: code, memsz: 0x1800 }]),
+      ram,
+      {
+        modules: [
+          { data: new Uint8Array([7, 8, 9]), cmdline: 'env.txt x=1' },
+          { data: new Uint8Array(0x1001).fill(3), cmdline: 'second' },
+        ],
+      },
+    );
+    const mbi = s.infoAddr;
+    expect(dv.getUint32(mbi + MBI_OFF.flags, true) & 0x8).toBe(0x8);
+    expect(dv.getUint32(mbi + MBI_OFF.mods_count, true)).toBe(2);
+    const mods = dv.getUint32(mbi + MBI_OFF.mods_addr, true);
+    const str = (a: number) => {
+      let e = a;
+      while (ram[e] !== 0) e++;
+      return new TextDecoder().decode(ram.subarray(a, e));
+    };
+    expect([dv.getUint32(mods, true), dv.getUint32(mods + 4, true)]).toEqual([0x102000, 0x102003]);
+    expect([...ram.subarray(0x102000, 0x102003)]).toEqual([7, 8, 9]);
+    expect(str(dv.getUint32(mods + 8, true))).toBe('env.txt x=1');
+    expect([dv.getUint32(mods + 16, true), dv.getUint32(mods + 20, true)]).toEqual([0x103000, 0x104001]);
+    expect(str(dv.getUint32(mods + 24, true))).toBe('second');
+    expect(str(dv.getUint32(mbi + MBI_OFF.boot_loader_name, true))).toBe('hvemu');
   });
 });
 
@@ -295,16 +363,11 @@ describe('malformed images are refused with what is wrong', () => {
       /p_filesz 0x4 exceeds p_memsz 0x2/,
     ));
 
-  it('entry outside the loaded segments', () =>
-    fail(
-      elf32(0x500000, [{ vaddr: 0x100000, paddr: 0x100000, data: code, memsz: 4 }]),
-      /entry point 0x500000 is outside every PT_LOAD/,
-    ));
-
-  it('a segment over the information structure', () =>
+  it('a segment over an information structure placed by the caller', () =>
     fail(
       elf32(0x9000, [{ vaddr: 0x9000, paddr: 0x9000, data: code, memsz: 4 }]),
       /overlaps the Multiboot information/,
+      { infoAddr: 0x9000 },
     ));
 
   it('a.out kludge: truncated header', () => {
@@ -348,6 +411,9 @@ describe('malformed images are refused with what is wrong', () => {
     fail(img, /the kernel at .* is outside RAM/);
   });
 
-  it('a command line too long for low memory', () =>
-    fail(good(), /does not fit below 0x9FC00/, { cmdline: 'x'.repeat(0x9fc00) }));
+  it('a command line too long for RAM', () =>
+    fail(good(), /the Multiboot information at .* is outside RAM/, { cmdline: 'x'.repeat(RAM) }));
+
+  it('a command line too long for low memory at a caller-given address', () =>
+    fail(good(), /does not fit below 0x9FC00/, { cmdline: 'x'.repeat(0x9fc00), infoAddr: 0x9000 }));
 });

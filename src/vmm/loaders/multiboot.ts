@@ -1,8 +1,11 @@
 // A Multiboot (version 1, specification 0.6.96) kernel loader, as QEMU's -kernel loads one: the
 // header is found, the image is placed in guest RAM (ELF32 program headers, or the header's
 // address fields when flags bit 16, the "a.out kludge", is set — that takes precedence, as in QEMU),
-// the Multiboot information structure is written in low memory, and the machine state the
-// specification prescribes at entry is returned for the caller to load into the processor.
+// the Multiboot information structure is written in low memory (at QEMU's 0x9000, or after the
+// kernel when the kernel is there: never over it), with boot modules (QEMU's -initrd) on page
+// boundaries after the kernel, and the machine state the specification prescribes at entry is
+// returned for the caller to load into the processor. An ELF entry point is translated to a
+// physical address as QEMU's ELF loader does, or used as given.
 //
 // Every image that cannot be loaded is refused with a MultibootError saying what is wrong.
 //
@@ -26,7 +29,7 @@ export const MULTIBOOT_INFO_ADDR = 0x9000;
 export const MULTIBOOT_SEARCH = 8192;
 
 // Header flags (spec 3.1.2).
-export const MBH_PAGE_ALIGN = 1 << 0; // modules on 4 KiB boundaries (we load no modules)
+export const MBH_PAGE_ALIGN = 1 << 0; // modules on 4 KiB boundaries (always, as QEMU places them)
 export const MBH_MEMORY_INFO = 1 << 1; // mem_* fields required (always provided)
 export const MBH_VIDEO_MODE = 1 << 2; // video mode table required (no graphics here)
 export const MBH_AOUT_KLUDGE = 1 << 16; // header address fields valid
@@ -34,6 +37,7 @@ export const MBH_AOUT_KLUDGE = 1 << 16; // header address fields valid
 // Information structure flags and offsets (spec 3.3).
 export const MBI_MEM = 1 << 0;
 export const MBI_CMDLINE = 1 << 2;
+export const MBI_MODS = 1 << 3;
 export const MBI_MMAP = 1 << 6;
 export const MBI_BOOT_LOADER_NAME = 1 << 9;
 export const MBI_SIZE = 88; // through vbe_interface_len
@@ -106,6 +110,14 @@ export interface MultibootOptions {
   infoAddr?: number;
   /** RAM above 4 GiB, in bytes, for the memory map. `ram` itself is RAM from address 0. */
   ramAbove4G?: number;
+  /** Boot modules (QEMU: -initrd "file args,file2"): their bytes and their strings. */
+  modules?: MultibootModule[];
+}
+
+export interface MultibootModule {
+  data: Uint8Array;
+  /** The module's string; QEMU gives the -initrd entry itself, "file args". */
+  cmdline: string;
 }
 
 export const flat = (selector: number, type: number): SegmentCache => ({
@@ -250,6 +262,7 @@ function loadAout(
 }
 
 const PT_LOAD = 1;
+const PF_X = 1;
 
 /** ELF32 executables for the 386 (System V ABI, i386 supplement): PT_LOAD segments at p_paddr. */
 function loadElf(image: Uint8Array, ram: Uint8Array): { entry: number; segments: LoadedSegment[] } {
@@ -283,8 +296,8 @@ function loadElf(image: Uint8Array, ram: Uint8Array): { entry: number; segments:
       `truncated file: ${phnum} program headers at offset ${hex(phoff)} end at ${hex(phoff + phnum * phentsize)}, the file has ${hex(image.length)} bytes`,
     );
   const segments: LoadedSegment[] = [];
-  let entry: number | undefined;
-  const loads: { off: number; vaddr: number; paddr: number; filesz: number; memsz: number }[] = [];
+  const loads: { off: number; vaddr: number; paddr: number; filesz: number; memsz: number; flags: number }[] =
+    [];
   for (let i = 0; i < phnum; i++) {
     const p = phoff + i * phentsize;
     if (dv.getUint32(p, true) !== PT_LOAD) continue;
@@ -294,6 +307,7 @@ function loadElf(image: Uint8Array, ram: Uint8Array): { entry: number; segments:
       paddr: dv.getUint32(p + 12, true),
       filesz: dv.getUint32(p + 16, true),
       memsz: dv.getUint32(p + 20, true),
+      flags: dv.getUint32(p + 24, true),
     };
     if (ph.filesz > ph.memsz)
       throw new MultibootError(
@@ -307,16 +321,22 @@ function loadElf(image: Uint8Array, ram: Uint8Array): { entry: number; segments:
     loads.push(ph);
   }
   if (loads.length === 0) throw new MultibootError('ELF image has no PT_LOAD segment');
+  // e_entry is virtual and paging is off at entry. As QEMU's ELF loader does, it is translated
+  // through an executable segment whose file bytes hold it and whose p_vaddr differs from
+  // p_paddr; otherwise it is used as given (a kernel whose entry is a physical address).
+  let entry = eEntry;
   for (const ph of loads) {
     ram.set(image.subarray(ph.off, ph.off + ph.filesz), ph.paddr);
     ram.fill(0, ph.paddr + ph.filesz, ph.paddr + ph.memsz); // bss
     segments.push({ addr: ph.paddr, fileSize: ph.filesz, memSize: ph.memsz });
-    // e_entry is virtual; paging is off at entry, so translate through the segment that holds it.
-    if (entry === undefined && eEntry >= ph.vaddr && eEntry < ph.vaddr + ph.memsz)
+    if (
+      ph.vaddr !== ph.paddr &&
+      eEntry >= ph.vaddr &&
+      eEntry < ph.vaddr + ph.filesz &&
+      (ph.flags & PF_X) !== 0
+    )
       entry = eEntry - ph.vaddr + ph.paddr;
   }
-  if (entry === undefined)
-    throw new MultibootError(`ELF entry point ${hex(eEntry)} is outside every PT_LOAD segment`);
   return { entry, segments };
 }
 
@@ -348,30 +368,67 @@ export function loadMultiboot(
   const { entry, segments } = h.flags & MBH_AOUT_KLUDGE ? loadAout(image, h, ram) : loadElf(image, ram);
   const format = h.flags & MBH_AOUT_KLUDGE ? 'aout-kludge' : 'elf32';
 
-  // The information structure, then the memory map, the command line and the loader's name.
-  const infoAddr = opts.infoAddr ?? MULTIBOOT_INFO_ADDR;
+  // Modules (QEMU's -initrd for a Multiboot kernel): each on a page boundary after the kernel.
+  const pageUp = (v: number) => Math.ceil(v / 4096) * 4096;
+  let kernelEnd = 0;
+  for (const seg of segments) kernelEnd = Math.max(kernelEnd, seg.addr + seg.memSize);
+  const modules = opts.modules ?? [];
+  const placedMods: { start: number; end: number }[] = [];
+  let next = pageUp(kernelEnd);
+  for (const [i, m] of modules.entries()) {
+    checkRam(`module ${i} (${m.data.length} bytes)`, next, m.data.length, ram);
+    ram.set(m.data, next);
+    placedMods.push({ start: next, end: next + m.data.length });
+    next = pageUp(next + m.data.length);
+  }
+
+  // The information structure, the memory map, the module list, the command lines, the loader's
+  // name: at 0x9000 as QEMU, unless the kernel or a module is there; then after them (QEMU keeps
+  // its strings after the kernel too), never over the kernel.
   const map = multibootMemoryMap(ram.length, opts.ramAbove4G ?? 0);
-  const mmapAddr = infoAddr + MBI_SIZE;
   const mmapLength = map.length * 24;
   const enc = new TextEncoder();
   const cmdline = enc.encode(`${opts.cmdline ?? ''}\0`);
+  const modLines = modules.map((m) => enc.encode(`${m.cmdline}\0`));
   const name = enc.encode(`${opts.bootLoaderName ?? 'hvemu'}\0`);
-  const cmdlineAddr = mmapAddr + mmapLength;
-  const nameAddr = cmdlineAddr + cmdline.length;
-  const infoEnd = nameAddr + name.length;
-  if (infoEnd > 0x9fc00)
+  const infoSize =
+    MBI_SIZE +
+    mmapLength +
+    16 * modules.length +
+    cmdline.length +
+    modLines.reduce((n, l) => n + l.length, 0) +
+    name.length;
+  const taken = [
+    ...segments.map((x) => [x.addr, x.addr + x.memSize]),
+    ...placedMods.map((x) => [x.start, x.end]),
+  ];
+  const free = (at: number) => taken.every(([lo, hi]) => at + infoSize <= lo || hi <= at);
+  let infoAddr = opts.infoAddr ?? MULTIBOOT_INFO_ADDR;
+  if (opts.infoAddr === undefined && (!free(infoAddr) || infoAddr + infoSize > 0x9fc00)) {
+    infoAddr = next;
+    checkRam('the Multiboot information', infoAddr, infoSize, ram);
+  } else if (infoAddr + infoSize > 0x9fc00)
     throw new MultibootError(
-      `the Multiboot information (${hex(infoAddr)}-${hex(infoEnd)}) does not fit below 0x9FC00; the command line is ${cmdline.length - 1} bytes`,
+      `the Multiboot information (${hex(infoAddr)}-${hex(infoAddr + infoSize)}) does not fit below 0x9FC00; the command line is ${cmdline.length - 1} bytes`,
     );
-  for (const s of segments)
-    if (s.addr < infoEnd && infoAddr < s.addr + s.memSize)
+  for (const [lo, hi] of taken)
+    if (lo < infoAddr + infoSize && infoAddr < hi)
       throw new MultibootError(
-        `the kernel segment at ${hex(s.addr)}-${hex(s.addr + s.memSize)} overlaps the Multiboot information at ${hex(infoAddr)}-${hex(infoEnd)}`,
+        `the kernel at ${hex(lo)}-${hex(hi)} overlaps the Multiboot information at ${hex(infoAddr)}-${hex(infoAddr + infoSize)}`,
       );
+  const mmapAddr = infoAddr + MBI_SIZE;
+  const modsAddr = mmapAddr + mmapLength;
+  const cmdlineAddr = modsAddr + 16 * modules.length;
+  let strings = cmdlineAddr + cmdline.length;
+  const infoEnd = infoAddr + infoSize;
 
   const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
   ram.fill(0, infoAddr, infoAddr + MBI_SIZE);
-  dv.setUint32(infoAddr + MBI_OFF.flags, MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_BOOT_LOADER_NAME, true);
+  dv.setUint32(
+    infoAddr + MBI_OFF.flags,
+    MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_BOOT_LOADER_NAME | (modules.length ? MBI_MODS : 0),
+    true,
+  );
   dv.setUint32(infoAddr + MBI_OFF.mem_lower, Math.min(ram.length, 0x9fc00) >>> 10, true);
   dv.setUint32(
     infoAddr + MBI_OFF.mem_upper,
@@ -379,9 +436,10 @@ export function loadMultiboot(
     true,
   );
   dv.setUint32(infoAddr + MBI_OFF.cmdline, cmdlineAddr, true);
+  dv.setUint32(infoAddr + MBI_OFF.mods_count, modules.length, true);
+  dv.setUint32(infoAddr + MBI_OFF.mods_addr, modules.length ? modsAddr : 0, true);
   dv.setUint32(infoAddr + MBI_OFF.mmap_length, mmapLength, true);
   dv.setUint32(infoAddr + MBI_OFF.mmap_addr, mmapAddr, true);
-  dv.setUint32(infoAddr + MBI_OFF.boot_loader_name, nameAddr, true);
   // Each mmap entry: size (20, not counting itself), base_addr (u64), length (u64), type (spec 3.3).
   map.forEach((e, i) => {
     const p = mmapAddr + i * 24;
@@ -391,7 +449,18 @@ export function loadMultiboot(
     dv.setUint32(p + 20, e.type, true);
   });
   ram.set(cmdline, cmdlineAddr);
-  ram.set(name, nameAddr);
+  // Each module entry: mod_start, mod_end, string, reserved (spec 3.3).
+  placedMods.forEach((m, i) => {
+    const p = modsAddr + 16 * i;
+    dv.setUint32(p, m.start, true);
+    dv.setUint32(p + 4, m.end, true);
+    dv.setUint32(p + 8, strings, true);
+    dv.setUint32(p + 12, 0, true);
+    ram.set(modLines[i], strings);
+    strings += modLines[i].length;
+  });
+  dv.setUint32(infoAddr + MBI_OFF.boot_loader_name, strings, true);
+  ram.set(name, strings);
 
   const data = flat(0x10, 0x3);
   return {
