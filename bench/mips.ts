@@ -1,4 +1,4 @@
-// Guest MIPS of hvemu on the bench-peers workload (../shared/bench-peers), against Bochs and
+// Guest MIPS of hvemu on the peer workload (bench/peers/guest.asm), against Bochs and
 // QEMU TCG in the same interleaved rounds: see bench/README.md.
 //   node dist/bench/mips.js          quick mode (about 1.5-2 minutes on a 2-core machine)
 //   node dist/bench/mips.js --full   larger N, more repetitions (about 7 minutes)
@@ -14,7 +14,7 @@ import { runBootSector } from '../src/vmm/bare-metal.js';
 
 const IPI = 24; // guest instructions per iteration (guest.asm: exact, both paths)
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..'); // dist/bench -> project root
-const PEERS = resolve(ROOT, '../shared/bench-peers');
+const PEERS = join(ROOT, 'bench/peers');
 const CLI = join(ROOT, 'dist/src/cli.js');
 const MODES = [32, 64] as const;
 type Mode = (typeof MODES)[number];
@@ -47,8 +47,7 @@ const label = (n: number) => (n % 1e6 ? `${n}` : `${n / 1e6}M`);
 const f1 = (x: number) => (Number.isFinite(x) && x > 0 ? x.toFixed(1) : 'n/a');
 
 // ---- the guest and its expected checksum
-const shared = existsSync(join(PEERS, 'guest.asm'));
-const ASM = shared ? join(PEERS, 'guest.asm') : join(ROOT, 'bench/guest.asm');
+const ASM = join(PEERS, 'guest.asm');
 const WORK = join(tmpdir(), `hvemu-bench-${process.pid}`);
 mkdirSync(WORK, { recursive: true });
 process.on('exit', () => rmSync(WORK, { recursive: true, force: true }));
@@ -69,14 +68,8 @@ function image(mode: Mode, n: number): string {
   return out;
 }
 
-/** ref-checksum.mjs when ../shared is there, else the same model in TypeScript. */
+/** The checksum guest.asm must print for N iterations: its computation, modelled here. */
 function expected(n: number): string {
-  if (existsSync(join(PEERS, 'ref-checksum.mjs'))) {
-    const r = sh(process.execPath, [join(PEERS, 'ref-checksum.mjs'), String(n)]);
-    const m = /CKSUM=[0-9A-F]{8}/.exec(r.stdout);
-    if (!m) die(`ref-checksum.mjs ${n} printed '${r.stdout.trim()}'`);
-    return m[0];
-  }
   const t = new Uint32Array(1024);
   const rol = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
   let s = 2463534242;
@@ -131,10 +124,29 @@ function hvemuChild(tier2: string, mode: Mode, n: number): number {
   return t;
 }
 
-const bochsOk =
-  !args.includes('--no-bochs') &&
-  existsSync(join(PEERS, 'bochsrc.txt')) &&
-  !sh('sh', ['-c', 'command -v bochs']).status;
+/**
+ * Why Bochs cannot run the workload here ('' when it can): besides the program, bochsrc.txt needs
+ * its VGA BIOS (Debian: a link to package vgabios, not pulled in by bochs) and its 'term' display
+ * (package bochs-term), else Bochs stops before the guest and the bench would read no checksum.
+ */
+function bochsMissing(): string {
+  if (args.includes('--no-bochs')) return '--no-bochs';
+  if (sh('sh', ['-c', 'command -v bochs']).status)
+    return '`bochs` is not on PATH (Debian: apt-get install bochs)';
+  const share = process.env.BXSHARE ?? '/usr/share/bochs';
+  if (!existsSync(join(share, 'VGABIOS-lgpl-latest')))
+    return `${share}/VGABIOS-lgpl-latest is missing or a dangling link (Debian: apt-get install vgabios)`;
+  const plugins = [
+    '/usr/lib/x86_64-linux-gnu/bochs/plugins',
+    '/usr/lib/bochs/plugins',
+    '/usr/local/lib/bochs/plugins',
+  ];
+  if (!plugins.some((d) => existsSync(join(d, 'libbx_term_gui.so'))))
+    return "Bochs's 'term' display is not installed (Debian: apt-get install bochs-term)";
+  return '';
+}
+const bochsWhy = bochsMissing();
+const bochsOk = bochsWhy === '';
 function bochs(mode: Mode, n: number): number {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'serial');
@@ -162,17 +174,16 @@ const qemuWhy = args.includes('--no-qemu')
     ? '--no-child'
     : sh('sh', ['-c', 'command -v qemu-system-x86_64']).status
       ? '`qemu-system-x86_64` is not on PATH (Debian: apt-get install qemu-system-x86)'
-      : !existsSync(join(PEERS, 'bios-stub.asm'))
-        ? '../shared/bench-peers/bios-stub.asm is missing'
-        : '';
+      : '';
 const qemuOk = !qemuWhy;
 const qemuVersion = qemuOk
   ? sh('qemu-system-x86_64', ['--version'])
       .stdout.split('\n')[0]
       .replace(/^QEMU emulator version /, '')
   : undefined;
-const STUB = join(WORK, 'bios-stub.bin');
-/** run-peers.sh's run_qemu64nobios: no firmware; bios-stub.asm jumps from the reset vector to
+/** The guests' committed BIOS stub (guests/qemu/bios-stub.asm, built by guests/build.sh). */
+const STUB = join(ROOT, 'guests/qemu/bios-stub.bin');
+/** QEMU with no firmware: the BIOS stub jumps from the reset vector to
  * 0:7C00, where QEMU's generic loader put the image. The guest exits through isa-debug-exit
  * (status 1, not checked: the checksum on COM1 decides, as in run-peers.sh). */
 function qemu(mode: Mode, n: number): number {
@@ -266,7 +277,7 @@ console.log(
 );
 console.log(`hvemu ${git}, dist/src ${dist0}`);
 console.log(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-console.log(`guest: ${ASM}${shared ? '' : ' (bench copy: ../shared/bench-peers is missing)'}`);
+console.log(`guest: ${ASM}`);
 if (qemuOk) console.log(`qemu-system-x86_64 ${qemuVersion}`);
 
 const sizes = [...new Set([N1, N2, ...(qemuOk ? [QN1, QN2] : [])])];
@@ -276,10 +287,6 @@ for (const mode of MODES)
     const path = image(mode, n);
     imgs.set(`${mode}-${n}`, { path, bytes: readFileSync(path), exp: exps.get(n)! });
   }
-if (qemuOk) {
-  const r = sh('nasm', ['-f', 'bin', '-o', STUB, join(PEERS, 'bios-stub.asm')]);
-  if (r.error || r.status !== 0) die(`nasm bios-stub.asm failed: ${r.error?.message ?? r.stderr}`);
-}
 
 const rows: Row[] = [];
 const inTier = process.env.HVEMU_TIER2 ?? 'on';
@@ -323,10 +330,7 @@ if (!args.includes('--no-child')) {
   if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
   console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
-  if (!bochsOk)
-    console.log(
-      '  Bochs NOT measured: `bochs` or ../shared/bench-peers/bochsrc.txt missing (or --no-bochs); no hvemu/bochs ratio.',
-    );
+  if (!bochsOk) console.log(`  Bochs NOT measured: ${bochsWhy}; no hvemu/bochs ratio.`);
   if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
   const T = new Map<string, number[]>();
   for (let i = 0; i < REPS; i++)
@@ -386,7 +390,7 @@ const setup = {
   instructionsPerIteration: IPI,
   guest: ASM,
   inProcessTier2: inTier,
-  bochs: bochsOk,
+  bochs: bochsOk ? true : bochsWhy,
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
 };
 writeFileSync(

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # build.sh - assemble every guest guests/<name>/<name>.asm into guests/<name>/<name>.img
-# (committed, so the tests need no nasm) and the QEMU BIOS stub into build/ (git-ignored).
+# and the QEMU BIOS stub into guests/qemu/bios-stub.bin (all committed, so the tests need no nasm
+# and write nothing into the tree).
 # Needs nasm (apt-get install -y nasm).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
 
-mkdir -p "$root/build"
-nasm -f bin -o "$root/build/bios-stub.bin" "$here/qemu/bios-stub.asm"
+nasm -f bin -o "$here/qemu/bios-stub.bin" "$here/qemu/bios-stub.asm"
 
 for dir in "$here"/*/; do
   name="$(basename "$dir")"

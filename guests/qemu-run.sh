@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
 # qemu-run.sh IMG - run a guest image in QEMU (TCG, no firmware) the way hvemu runs it:
-# the whole file at physical 0x7C00, started at 0000:7C00 with DL=0x80 by build/bios-stub.bin.
+# the whole file at physical 0x7C00, started at 0000:7C00 with DL=0x80 by qemu/bios-stub.bin (committed; `npm run guests` rebuilds it).
 # Prints the guest's debug-port (0xE9) output on stdout and exits with QEMU's status, which
 # is (V << 1) | 1 when the guest wrote V to port 0xF4, and 0 when it triple-faulted
 # (-no-reboot turns the reset into a clean exit). QEMU_TIMEOUT (seconds, default 30) bounds a run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
 img="${1:?usage: qemu-run.sh IMG}"
-bios="$root/build/bios-stub.bin"
-
-if [ ! -f "$bios" ]; then
-  mkdir -p "$root/build"
-  nasm -f bin -o "$bios" "$here/qemu/bios-stub.asm"
-fi
+bios="$here/qemu/bios-stub.bin"
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

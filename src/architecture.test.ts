@@ -104,13 +104,18 @@ describe('the trust boundary, file by file', () => {
     expect(bad).toEqual([]);
   });
 
+  // The command line's 24-byte word shared with its run thread (stop request, progress): not DRAM.
+  const controlWord = (file: string, what: string) =>
+    file === 'cli/supervise.ts' && what === 'new SharedArrayBuffer';
+
   it('only the host machine builds a memory controller, a secure processor or DRAM', () => {
     const bad: string[] = [];
     for (const file of files) {
       if (file.startsWith('host/')) continue;
       const text = readFileSync(join(SRC, file), 'utf8');
       for (const what of ['new MemoryController', 'new SecureProcessor', 'new SharedArrayBuffer'])
-        if (text.includes(what) && file !== 'vmm/bare-metal.ts') bad.push(`${file}: ${what}`);
+        if (text.includes(what) && file !== 'vmm/bare-metal.ts' && !controlWord(file, what))
+          bad.push(`${file}: ${what}`);
     }
     expect(bad).toEqual([]);
   });

@@ -1,29 +1,31 @@
 #!/usr/bin/env node
 // hvemu command line. `hvemu run <image>` boots a raw boot-sector image on a bare processor or as a
-// VM, a Multiboot kernel as a VM, or (with --disk, or an image that is a disk) a PC from its disk.
-import { readFileSync, writeFileSync } from 'node:fs';
+// VM, a Multiboot kernel as a VM, or a firmware image as an SEV-ES guest; `hvemu inspect <file>`
+// says what a file is. Every option of `run` is in RUN_FLAGS below, with its default.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { disassemble, hexBytes } from './disasm.js';
+import {
+  EXIT_BAD_INPUT,
+  EXIT_HVEMU_BUG,
+  EXIT_SIGINT,
+  EXIT_SIGTERM,
+  EXIT_STATUS_HELP,
+  EXIT_STATUS_MODES,
+  type ExitStatusMode,
+  exitStatusFor,
+} from './cli/exit-status.js';
+import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile } from './cli/preflight.js';
+import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
+import type { ConsoleChoice } from './cli/run-job.js';
+import { formatSize, parseSize } from './cli/sizes.js';
+import { supervise } from './cli/supervise.js';
 import { inspectImage } from './inspect.js';
-import { runSevEsVm, type SevEsRunResult } from './sev-boot.js';
-import { stdinInput } from './stdin-input.js';
-import { type HostInput, isLinuxKernel, runImageVm } from './vm-boot.js';
-import { ImageError, runBootSector } from './vmm/bare-metal.js';
-import { DiskImage } from './vmm/devices/disk-image.js';
-import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
+import { isLinuxKernel } from './vm-boot.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
 
-/** Process exit statuses for stops that are not the guest's own isa-debug-exit (those are odd). */
-export const EXIT_TRIPLE_FAULT = 2;
-export const EXIT_MAX_INSTRUCTIONS = 4;
-export const EXIT_HALTED = 6;
-export const EXIT_BAD_INPUT = 8;
-export const EXIT_TERMINATED = 10;
-export const EXIT_RESET = 12;
-
 /**
- * --trace categories, each printed on stderr as one line per event: `exits` (VM exits), `mp`
- * (MP-state changes). A new category is one entry here plus the VMM's trace() calls that use it.
+ * --trace categories, each printed on stderr as one line per event. A new category is one entry
+ * here plus the VMM's trace() calls that use it.
  */
 const TRACE_CATEGORIES: Record<string, string> = {
   exits: 'one line per VM exit',
@@ -31,379 +33,484 @@ const TRACE_CATEGORIES: Record<string, string> = {
   mp: 'one line per MP-state change',
 };
 
-const USAGE = `usage: hvemu run <image> [options]
-       hvemu run --disk <disk.img> [--disk <disk2.img>] [options]
-       hvemu inspect <file>    say what an image is (boot sector, disk, Multiboot, ELF, OVMF table)
+interface Flag {
+  type: 'string' | 'boolean';
+  /** May be given more than once (--disk A --disk B). */
+  multiple?: boolean;
+  /** What the value looks like in the help (string flags). */
+  value?: string;
+  /** The default, as the help prints it; string flags with a fixed default are parsed from it. */
+  default: string;
+  help: string;
+}
 
-Runs a raw boot-sector image or a Multiboot (version 1) kernel. A boot sector is loaded whole at
-0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there are no BIOS services. An image
-with the Multiboot magic in its first 8 KiB is a Multiboot kernel (ELF32, or flat with the a.out
-kludge): it is loaded as QEMU's -kernel loads it and entered in 32-bit protected mode with
-EAX = 0x2BADB002 and EBX = the information structure, as a VM (--arch svm unless given). VMs have
-a PC around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550), the MP and ACPI tables,
-and QEMU's pc machine interface: fw_cfg (CPU count, RAM, etc/e820), PCI (i440FX/PIIX3/PIIX4) with
-the ACPI PM timer, and pc-testdev (docs/platform.md).
-Bytes written to COM1 and to ports 0xE9 and 0x402 go to stdout (see --console); a write of V to port 0xF4 ends
-the run with exit status (V << 1) | 1 (QEMU's isa-debug-exit); an ACPI power-off ends it with 0.
+/** Every option of `hvemu run`, with its default: the one list (parsing and help come from it). */
+const RUN_FLAGS = {
+  arch: {
+    type: 'string',
+    value: 'none|svm|vmx',
+    default: 'none for a boot sector; svm for a kernel, a disk and with --sev-es',
+    help: 'the bare processor (none), or a VM through AMD SVM (VMRUN/#VMEXIT, nested paging) or Intel VMX (VM entry/VM exit, EPT); in a VM the debug ports are userspace I/O',
+  },
+  cpus: {
+    type: 'string',
+    value: 'N',
+    default: '1',
+    help: 'vCPUs, 1 to 1024 (with --arch svm|vmx): vCPU 0 boots, the others wait for INIT-SIPI-SIPI; more than 255 need a guest in x2APIC mode. QEMU: -smp N',
+  },
+  memory: {
+    type: 'string',
+    value: 'SIZE',
+    default: '64M',
+    help: 'guest RAM, 1M to 3G: MiB, or with a suffix K, M, G (64M, 2G). QEMU: -m',
+  },
+  'max-instructions': {
+    type: 'string',
+    value: 'N',
+    default: '500000000',
+    help: 'stop after N guest instructions (exit status 4)',
+  },
+  vendor: {
+    type: 'string',
+    value: 'amd|intel',
+    default: 'amd; intel with --arch vmx',
+    help: 'the guest CPU vendor (CPUID)',
+  },
+  'sev-es': {
+    type: 'boolean',
+    default: 'off',
+    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold",
+  },
+  kernel: {
+    type: 'string',
+    value: 'FILE',
+    default: '(the image argument)',
+    help: "the image, as QEMU's -kernel names it: a Multiboot kernel, a Linux bzImage or a vmlinux with a PVH entry. QEMU: -kernel",
+  },
+  append: {
+    type: 'string',
+    value: 'CMDLINE',
+    default: '(none)',
+    help: "a kernel's command line: a Linux kernel gets CMDLINE, a Multiboot kernel its file name, a space and CMDLINE (as QEMU's, the space even without -append). QEMU: -append",
+  },
+  initrd: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: "a Linux kernel's initrd (PVH module 0), or a Multiboot kernel's modules, 'file args,file args'. QEMU: -initrd",
+  },
+  disk: {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    default: '(none)',
+    help: 'a hard disk on the primary ATA channel (first: master, second: slave); the first boots when no <image> is given. An image of more than one sector whose first ends in 55 AA is a disk too. QEMU: -hda, -hdb',
+  },
+  'disk-write': {
+    type: 'boolean',
+    default: 'off: writes go to a copy in memory',
+    help: "the guest's disk writes go to the files",
+  },
+  input: {
+    type: 'string',
+    value: 'com1|keyboard|none',
+    default: 'com1',
+    help: "where standard input goes, in a VM: COM1's receiver, or the 8042 as scan codes (US layout); a terminal sends a line at each Enter; a socket is read with blocking reads (--input none if it stays silent)",
+  },
+  vga: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: 'write the VGA text screen (B8000h) to FILE as text when the run ends',
+  },
+  'vga-console': {
+    type: 'boolean',
+    default: 'off',
+    help: 'print each finished VGA text row on stdout (a row is finished when the cursor moves below it, or a row below it gets text; scrolling repeats nothing)',
+  },
+  console: {
+    type: 'string',
+    value: 'auto|both|e9|com1',
+    default: 'auto',
+    help: 'what goes to stdout: port 0xE9, COM1 or both; auto gives stdout to whichever of the two the guest writes to first',
+  },
+  trace: {
+    type: 'string',
+    value: 'CATEGORIES',
+    default: '(none)',
+    help: `comma-separated, with --arch svm|vmx, on stderr: ${Object.entries(TRACE_CATEGORIES)
+      .map(([name, what]) => `${name}: ${what}`)
+      .join('; ')}`,
+  },
+  'exit-status': {
+    type: 'string',
+    value: 'default|qemu',
+    default: 'default',
+    help: "the status for a guest that writes V to port 0xF4: default 0 for V = 0, else (V << 1) | 1; qemu (V << 1) | 1 always, as QEMU's isa-debug-exit",
+  },
+  rtc: {
+    type: 'string',
+    value: 'fixed|host',
+    default: 'fixed',
+    help: "the CMOS clock's start, in a VM: fixed is 2025-01-01 00:00:00 UTC, so every run is the same; host is the host's time now. QEMU: -rtc base=utc is host",
+  },
+  'debug-ud': {
+    type: 'boolean',
+    default: 'off',
+    help: 'report every undefined opcode (#UD) on stderr with its bytes',
+  },
+  stats: {
+    type: 'boolean',
+    default: 'off',
+    help: 'print instructions executed and MIPS on stderr at the end (Ctrl-C too)',
+  },
+  help: { type: 'boolean', default: 'off', help: 'this text' },
+} satisfies Record<string, Flag>;
 
-A disk (--disk, or an image larger than 512 bytes whose first sector ends in 55 AA, whatever else it
-holds) boots as a PC BIOS boots it: LBA 0 at 0x7C00, entered in real mode at 0000:7C00 with
-DL = 0x80, as a VM (--arch svm unless given), with the disks on the primary ATA channel (1F0h-1F7h,
-3F6h, IRQ 14), the 8042 keyboard controller (60h/64h) and VGA text mode (B8000h, CRTC 3D4h/3D5h).
+type RunFlag = keyof typeof RUN_FLAGS;
+
+function flagHelp(): string {
+  return Object.entries(RUN_FLAGS as Record<string, Flag>)
+    .map(([name, f]) => {
+      const head = `  --${name}${f.value ? ` ${f.value}` : ''}`;
+      return `${head}\n${wrap(`${f.help} (default: ${f.default})`, 6)}`;
+    })
+    .join('\n');
+}
+
+function wrap(text: string, indent: number, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => ' '.repeat(indent) + l).join('\n');
+}
+
+const VERSION = (): string =>
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+
+const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run --help)
+       hvemu inspect <file>           say what a file is (hvemu inspect --help)
+       hvemu --version`;
+
+const RUN_USAGE = () => `usage: hvemu run <image> [options]
+
+Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
+A boot sector is loaded whole at 0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there
+are no BIOS services. An image with the Multiboot magic in its first 8 KiB is loaded as QEMU's
+-kernel loads it and entered in 32-bit protected mode with EAX = 0x2BADB002, as a VM. VMs have a PC
+around them: 8259 pair, 8254 PIT, CMOS/RTC, I/O APIC, COM1 (16550), the MP and ACPI tables. Bytes
+written to COM1 and to port 0xE9 go to stdout (--console). Files that are plainly not guests (text,
+ELF programs, SEV-ES firmware without --sev-es) are refused before anything runs. Ctrl-C stops the
+run and says where each vCPU was.
 
 options:
-  --max-instructions N   stop after N guest instructions (default 500000000)
-  --memory MiB           guest RAM (default 64)
-  --vendor amd|intel     CPUID vendor (default amd; intel with --arch vmx)
-  --arch none|svm|vmx    run on the bare processor (none, the default for boot sectors) or as a VM
-                         through AMD SVM (VMRUN/#VMEXIT with nested paging) or Intel VMX (VM
-                         entry/VM exit with EPT); in a VM the debug ports are userspace I/O
-  --cpus N               vCPUs (with --arch svm|vmx; default 1): vCPU 0 boots, the others wait for
-                         INIT-SIPI-SIPI from it
-  --trace CATEGORIES     comma-separated, with --arch svm|vmx, on stderr:
-${Object.entries(TRACE_CATEGORIES)
-  .map(([name, what]) => `                           ${name.padEnd(8)} ${what}`)
-  .join('\n')}
-  --sev-es               run <image> as an SEV-ES guest (implies --arch svm): a firmware image mapped
-                         to end at 4 GiB, launched and measured by the secure processor; the BSP
-                         starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed
-                         table); its registers and private memory are encrypted, it talks to the
-                         hypervisor through its GHCB, and APs park with AP Reset Hold
-  --console auto|both|e9|com1
-                         what goes to stdout: the debug port 0xE9, COM1, or both; auto (the
-                         default) gives stdout to whichever of the two the guest writes to first
-  --append "TEXT"        the kernel command line, as QEMU's -append: a Linux kernel gets TEXT, a
-                         Multiboot kernel "<image> TEXT" (QEMU's form)
-  --initrd FILE          as QEMU's -initrd: a Linux kernel's initrd; for a Multiboot kernel
-                         "F [ARGS][,F2 ...]", each file a boot module (on a page boundary after
-                         the kernel) whose string is "F ARGS"
-  --disk FILE            a hard disk on the primary ATA channel (first: master, second: slave; QEMU's
-                         -hda/-hdb are taken too); the first boots when no <image> is given
-  --disk-write           the guest's disk writes go to the files (default: to a copy in memory)
-  --input com1|keyboard|none
-                         where standard input goes (default com1): COM1's receiver, or the 8042
-                         as scan codes (US layout); a terminal sends a line at each Enter; a
-                         socket is read with blocking reads (--input none if it stays silent)
-  --vga FILE             write the VGA text screen (B8000h) to FILE as text when the run ends
-  --vga-console          print each finished VGA text row on stdout (a row is finished when the
-                         cursor moves below it, or a row below it gets text; scrolling repeats nothing)
-  --rtc fixed|host       the CMOS clock's start: fixed (the default) is 2025-01-01 00:00:00 UTC,
-                         so every run is the same; host is the host's time now
-  --debug-ud             report every undefined opcode (#UD) on stderr with its bytes
-  --stats                print instructions executed and MIPS on stderr
+${flagHelp()}
 
-exit status: the guest's (V << 1) | 1; ${EXIT_TRIPLE_FAULT} triple fault; ${EXIT_MAX_INSTRUCTIONS} --max-instructions reached;
-${EXIT_HALTED} halted with nothing to wake it; ${EXIT_BAD_INPUT} bad image or arguments; ${EXIT_TERMINATED} the guest asked to be
-terminated (SEV-ES termination request) or the hypervisor stopped it; ${EXIT_RESET} the guest reset the
-machine (port 92h bit 0, the 8042's FEh pulse: hvemu has no firmware to reboot).`;
+QEMU's -m, -smp and -kernel are taken as --memory, --cpus and --kernel; its other options get a
+one-line answer naming what hvemu has instead.
+
+${EXIT_STATUS_HELP}`;
+
+const INSPECT_USAGE = `usage: hvemu inspect <file>
+
+Says what a file is, as each consumer would see it: a boot sector (the 55 AA signature), a Multiboot
+v1 kernel (header, flags, checksum, a.out kludge), an ELF file, a firmware image with an OVMF GUIDed
+table (each entry; the SEV-ES reset block decoded) and its reset vector, or text. Nothing runs.
+Exit status 0, or ${EXIT_BAD_INPUT} when the file cannot be read.`;
 
 function fail(msg: string): never {
   process.stderr.write(`hvemu: ${msg}\n`);
   process.exit(EXIT_BAD_INPUT);
 }
 
-function main(argv: string[]): void {
+const say = (line: string) => process.stderr.write(`hvemu: ${line}\n`);
+const wantsHelp = (args: string[]) => args.some((a) => a === '--help' || a === '-h');
+
+async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(`${MAIN_USAGE}\n`);
     return;
   }
-  if (cmd === 'inspect') {
-    inspect(rest);
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`hvemu ${VERSION()}\n`);
     return;
   }
-  if (cmd !== 'run') fail(`unknown command '${cmd}'\n${USAGE}`);
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${USAGE}\n`);
+  if (cmd === 'help') {
+    process.stdout.write(
+      `${rest[0] === 'run' ? RUN_USAGE() : rest[0] === 'inspect' ? INSPECT_USAGE : MAIN_USAGE}\n`,
+    );
     return;
   }
-  let parsed: ReturnType<typeof parse>;
-  let qemuDisks: (string | undefined)[];
+  if (cmd === 'inspect') return inspect(rest);
+  if (cmd === 'run') return run(rest);
+  fail(`unknown command '${cmd}'\n${MAIN_USAGE}`);
+}
+
+function parseRunArgs(args: string[]) {
+  let q: ReturnType<typeof qemuDiskSpellings>;
   try {
-    const q = qemuDiskSpellings(rest);
-    qemuDisks = q.disks;
-    parsed = parse(q.args);
+    q = qemuDiskSpellings(args);
   } catch (e) {
     fail((e as Error).message);
   }
-  const { values, positionals } = parsed;
+  const t = translateQemuArgs(q.args);
+  if ('error' in t) fail(t.error);
+  const options = Object.fromEntries(
+    Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [
+      name,
+      { type: f.type, multiple: f.multiple === true },
+    ]),
+  ) as Record<RunFlag, { type: 'string' | 'boolean'; multiple: boolean }>;
+  try {
+    return {
+      ...parseArgs({ args: t.args, allowPositionals: true, strict: true, options }),
+      qemuDisks: q.disks,
+    };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const opt = /'([^']+)'/.exec(err.message)?.[1] ?? '?';
+      fail(`unknown option ${opt} (\`hvemu run --help\` lists every option)`);
+    }
+    fail(`${err.message} (\`hvemu run --help\` lists every option)`);
+  }
+}
+
+function whole(v: string | undefined, name: RunFlag): number {
+  const text = v ?? RUN_FLAGS[name].default;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
+    fail(`--${name} takes a positive whole number, not '${text}'`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string | undefined, name: RunFlag, choices: readonly T[]): T {
+  const text = v ?? RUN_FLAGS[name].default;
+  if (!(choices as readonly string[]).includes(text))
+    fail(`--${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, not '${text}'`);
+  return text as T;
+}
+
+const MAX_MEMORY = 3 * 2 ** 30;
+/** Larger files are refused unread: no guest hvemu runs is bigger than its RAM or a 16 MiB firmware. */
+const imageLimit = (memoryBytes: number) => Math.max(memoryBytes, 16 * 2 ** 20);
+
+async function run(args: string[]): Promise<void> {
+  if (wantsHelp(args)) {
+    process.stdout.write(`${RUN_USAGE()}\n`);
+    return;
+  }
+  const { values, positionals, qemuDisks } = parseRunArgs(args);
+  const images = [...positionals, ...(values.kernel !== undefined ? [values.kernel as string] : [])];
   const diskPaths = Array.from(qemuDisks); // dense: a lone -hdb leaves slot 0 undefined, not a hole
-  for (const p of values.disk ?? []) {
+  for (const p of (values.disk as string[] | undefined) ?? []) {
     const free = diskPaths.indexOf(undefined);
     if (free >= 0) diskPaths[free] = p;
     else diskPaths.push(p);
   }
-  if (positionals.length > 1 || (positionals.length === 0 && diskPaths.length === 0))
-    fail(`run takes one image file (or --disk)\n${USAGE}`);
-  const maxInstructions = numberOption(values['max-instructions'], 500_000_000, 'max-instructions');
-  const memoryMiB = numberOption(values.memory, 64, 'memory');
-  if (memoryMiB < 1 || memoryMiB > 3072) fail('--memory must be between 1 and 3072 MiB');
+  if (images.length > 1 || (images.length === 0 && diskPaths.length === 0))
+    fail('run takes one image file (or --disk) (`hvemu run --help`)');
+  const str = (name: RunFlag) => values[name] as string | undefined;
+
+  const maxInstructions = whole(str('max-instructions'), 'max-instructions');
+  const memory = parseSize(str('memory') ?? RUN_FLAGS.memory.default);
+  if (typeof memory !== 'number') fail(`--memory: ${memory.error}`);
+  if (memory < 2 ** 20 || memory > MAX_MEMORY || memory % 4096 !== 0)
+    fail(`--memory must be whole 4 KiB pages from 1M to 3G, not ${formatSize(memory)}`);
+  const sevEs = values['sev-es'] === true;
+  const console = oneOf<ConsoleChoice>(str('console'), 'console', ['auto', 'both', 'e9', 'com1']);
+  const exitMode = oneOf<ExitStatusMode>(str('exit-status'), 'exit-status', EXIT_STATUS_MODES);
+  const rtc = oneOf(str('rtc'), 'rtc', ['fixed', 'host'] as const);
+
+  let path = images[0] ?? diskPaths.find((p) => p !== undefined) ?? '';
   let image: Uint8Array = new Uint8Array(0);
-  if (positionals.length === 1) {
-    try {
-      image = readFileSync(positionals[0]);
-    } catch (e) {
-      fail(`cannot read ${positionals[0]}: ${(e as Error).message}`);
+  let linux = false;
+  let initrd: Uint8Array | undefined;
+  const modules: { name: string; data: Uint8Array }[] = [];
+  try {
+    if (images.length === 1) {
+      // A disk given as the image is the boot disk, ahead of any --disk; it is not read whole.
+      if (isDiskFile(path)) diskPaths.unshift(path);
+      else {
+        image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
+        linux = !sevEs && isLinuxKernel(image);
+        checkImageKind(image, path, { sevEs, linux });
+      }
     }
-    // A disk given as the image is the boot disk, ahead of any --disk.
-    if (isDiskImage(image)) {
-      diskPaths.unshift(positionals[0]);
-      image = new Uint8Array(0);
-    }
+    for (const d of diskPaths) if (d !== undefined) checkDiskFile(d);
+    // -initrd: a Linux kernel's initrd is one file; a Multiboot kernel's are modules, "file args,...".
+    const i = str('initrd');
+    if (i !== undefined && linux) initrd = readImageFile(i, memory, "the guest's RAM");
+    else
+      for (const spec of (i ?? '').split(',').filter((x) => x !== ''))
+        modules.push({ name: spec, data: readImageFile(spec.split(' ')[0], memory, "the guest's RAM") });
+  } catch (e) {
+    if (e instanceof RefusedFile) fail(e.message);
+    throw e;
   }
-  const diskWrite = values['disk-write'] === true;
   if (diskPaths.length > 2)
     fail(`the primary ATA channel takes two disks (master and slave), not ${diskPaths.length}`);
-  const disks: (DiskImage | null)[] = [];
-  for (const p of diskPaths) {
-    if (p === undefined) {
-      disks.push(null);
-      continue;
-    }
-    try {
-      disks.push(DiskImage.open(p, diskWrite));
-    } catch (e) {
-      fail(`cannot open disk ${p}: ${(e as Error).message}`);
-    }
-  }
   const diskBoot = image.length === 0;
-  const multiboot = !diskBoot && hasMultibootMagic(image);
-  const linux = !diskBoot && isLinuxKernel(image);
-  const sevEs = values['sev-es'] === true;
-  const consoleChoice = values.console ?? 'auto';
-  if (
-    consoleChoice !== 'auto' &&
-    consoleChoice !== 'both' &&
-    consoleChoice !== 'e9' &&
-    consoleChoice !== 'com1'
-  )
-    fail(`--console must be auto, both, e9 or com1, not '${consoleChoice}'`);
-  const arch = values.arch ?? (multiboot || linux || sevEs || disks.length > 0 ? 'svm' : 'none');
+  if (diskBoot) path = diskPaths.find((p) => p !== undefined) ?? path;
+  const multiboot = !diskBoot && !linux && hasMultibootMagic(image);
+  const kernel = linux || multiboot;
+  if (values.kernel !== undefined && !kernel)
+    fail(
+      `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
+    );
+  const append = str('append');
+  if ((append !== undefined || str('initrd') !== undefined) && (!kernel || sevEs))
+    fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
+
+  const disks = diskPaths.length > 0;
+  const arch = oneOf(str('arch') ?? (kernel || sevEs || disks ? 'svm' : 'none'), 'arch', [
+    'none',
+    'svm',
+    'vmx',
+  ] as const);
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
-  if (arch !== 'none' && arch !== 'svm' && arch !== 'vmx')
-    fail(`--arch must be none, svm or vmx, not '${arch}'`);
-  if (multiboot && arch === 'none')
-    fail(`${positionals[0]} is a Multiboot kernel, which runs as a VM: use --arch svm or vmx`);
-  if (linux && arch === 'none')
-    fail(`${positionals[0]} is a Linux kernel, which runs as a VM: use --arch svm or vmx`);
-  if (disks.length > 0 && arch === 'none')
+  if (kernel && arch === 'none')
+    fail(`${path} is a ${linux ? 'Linux' : 'Multiboot'} kernel, which runs as a VM: use --arch svm or vmx`);
+  if (disks && arch === 'none')
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
-  if (disks.length > 0 && sevEs) fail('--sev-es boots a firmware image, not a disk');
-  const inputChoice = values.input ?? 'com1';
-  if (inputChoice !== 'com1' && inputChoice !== 'keyboard' && inputChoice !== 'none')
-    fail(`--input must be com1, keyboard or none, not '${inputChoice}'`);
-  const cpus = numberOption(values.cpus, 1, 'cpus');
+  if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
+  const input = oneOf(str('input'), 'input', ['com1', 'keyboard', 'none'] as const);
+  const cpus = whole(str('cpus'), 'cpus');
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 1024) fail('--cpus takes at most 1024');
-  const traceCats = new Set((values.trace ?? '').split(',').filter((x) => x !== ''));
-  for (const c of traceCats)
+  const trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  for (const c of trace)
     if (!(c in TRACE_CATEGORIES))
       fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
-  if ((values.append !== undefined || values.initrd !== undefined) && ((!multiboot && !linux) || sevEs))
-    fail('--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); this image is neither');
-  // -initrd: a Linux kernel's initrd is one file; a Multiboot kernel's are modules, "file args,...".
-  const modules: { name: string; data: Uint8Array }[] = [];
-  let linuxInitrd: Uint8Array | undefined;
-  const readOrFail = (file: string) => {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      fail(`cannot read --initrd ${file}: ${(e as Error).message}`);
-    }
-  };
-  if (values.initrd !== undefined && linux) linuxInitrd = readOrFail(values.initrd);
-  else
-    for (const spec of (values.initrd ?? '').split(',').filter((x) => x !== ''))
-      modules.push({ name: spec, data: readOrFail(spec.split(' ')[0]) });
-  const rtc = values.rtc ?? 'fixed';
-  if (rtc !== 'fixed' && rtc !== 'host') fail(`--rtc must be fixed or host, not '${rtc}'`);
-  const vendor = values.vendor ?? (arch === 'vmx' ? 'intel' : 'amd');
-  if (vendor !== 'amd' && vendor !== 'intel') fail('--vendor must be amd or intel');
-  const out: number[] = [];
-  const flush = () => {
-    if (out.length) process.stdout.write(Buffer.from(out.splice(0)));
-  };
-  // A prompt without a newline shows before the guest looks for input.
-  const input: HostInput | undefined =
-    arch !== 'none' && inputChoice !== 'none' ? stdinInput(flush) : undefined;
-  if (sevEs && values['debug-ud'])
-    process.stderr.write(
-      'hvemu: --debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected\n',
+  if (trace.length > 0 && arch === 'none')
+    fail(
+      '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
     );
-  const t0 = process.hrtime.bigint();
-  let result: ReturnType<typeof runBootSector>;
-  try {
-    const vm = arch === 'svm' || arch === 'vmx';
-    const run = sevEs ? runSevEsVm : vm ? runImageVm : runBootSector;
-    // Both consoles go to stdout, but a guest that writes everything to both (as the shared bench
-    // guest does, for emulators that have only one) should not print each byte twice: with
-    // --console auto, the first console the guest writes to owns stdout.
-    let owner: string | null = consoleChoice === 'auto' || consoleChoice === 'both' ? null : consoleChoice;
-    const console = (which: 'e9' | 'com1', b: number) => {
-      if (consoleChoice === 'auto' && owner === null) owner = which;
-      if (consoleChoice !== 'both' && owner !== which) return;
-      toStdout(b);
-    };
-    const toStdout = (b: number) => {
-      out.push(b);
-      if (b === 10 || out.length >= 4096) flush();
-    };
-    result = run(image, {
-      arch: vm ? arch : undefined,
-      cpus,
-      cmdline: positionals[0], // as QEMU's -kernel passes it: "<file> <append>"
-      append: values.append ?? '', // QEMU: Linux gets '' without -append
-      modules,
-      initrd: linuxInitrd,
-      trace: traceCats.size
-        ? (cat: string, line: string) => traceCats.has(cat) && process.stderr.write(`${line}\n`)
-        : null,
-      maxInstructions,
-      rtcEpochMs: rtc === 'host' ? 'host' : undefined,
-      memoryBytes: memoryMiB * 1024 * 1024,
-      vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
-      disks,
-      serialInput: inputChoice === 'com1' ? input : undefined,
-      keyboardInput: inputChoice === 'keyboard' ? input : undefined,
-      onVgaLine: values['vga-console']
-        ? (line: string) => {
-            for (const c of Buffer.from(`${line}\n`, 'latin1')) toStdout(c);
-          }
-        : undefined,
-      onVgaScreen: values.vga
-        ? (text: string) => {
-            try {
-              writeFileSync(values.vga as string, text, 'latin1');
-            } catch (e) {
-              process.stderr.write(`hvemu: cannot write ${values.vga}: ${(e as Error).message}\n`);
-            }
-          }
-        : undefined,
-      onDebugByte: (b: number) => console('e9', b),
-      onSerialByte: (b: number) => console('com1', b),
-      onUndefined: values['debug-ud']
-        ? (rip, bytes, codeSize) =>
-            process.stderr.write(
-              `hvemu: #UD at ${rip.toString(16)}: ${hexBytes(bytes)} (${disassemble(bytes, codeSize)}): not implemented or invalid here\n`,
-            )
-        : undefined,
-    });
-  } catch (e) {
-    flush();
-    if (e instanceof ImageError) fail(`bad image ${positionals[0]}: ${e.message}`);
-    throw e;
+  const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
+    'amd',
+    'intel',
+  ] as const);
+
+  if (sevEs && values['debug-ud'])
+    say(
+      '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',
+    );
+  const { reply, signal, seconds } = await supervise({
+    image,
+    kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
+    arch: arch === 'none' ? undefined : arch,
+    cpus,
+    cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot
+    append: append ?? '', // QEMU: Linux gets '' without -append
+    modules,
+    initrd,
+    trace,
+    maxInstructions,
+    memoryBytes: memory,
+    vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
+    rtc,
+    console,
+    debugUd: values['debug-ud'] === true,
+    disks: diskPaths,
+    diskWrite: values['disk-write'] === true,
+    input: arch === 'none' ? 'none' : input,
+    vga: str('vga'),
+    vgaConsole: values['vga-console'] === true,
+  });
+  if (reply.kind === 'epipe') process.exit(0); // the reader went away (`| head`): quietly, as Unix tools do
+  if (reply.kind === 'image-error') fail(`bad image ${path}: ${reply.message}`);
+  if (reply.kind === 'bad-input') fail(reply.message);
+  const r = reply.result;
+  if (reply.measurement !== undefined)
+    say(
+      `SEV-ES launch measurement ${reply.measurement} (${reply.measurementVerified ? 'matches' : 'DOES NOT match'} the owner's recomputation from the image)`,
+    );
+  if (signal !== null) {
+    say(`stopped by ${signal} after ${r.instructions} instructions; where each processor was:`);
+    for (const w of groupVcpus(r.where ?? [])) process.stderr.write(`  ${w}\n`);
+  } else if (r.stop !== 'exit') say(r.message);
+  if (values.stats)
+    say(
+      `${r.instructions} instructions in ${seconds.toFixed(3)} s (${(r.instructions / seconds / 1e6).toFixed(1)} MIPS)`,
+    );
+  process.exitCode =
+    signal === 'SIGTERM' ? EXIT_SIGTERM : signal === 'SIGINT' ? EXIT_SIGINT : exitStatusFor(r, exitMode);
+}
+
+/** "vcpu 1: X", "vcpu 2: X" -> "vcpus 1-2: X": a thousand parked APs in a few lines. */
+function groupVcpus(lines: string[]): string[] {
+  const out: string[] = [];
+  let run: { first: number; last: number; what: string } | null = null;
+  const flush = () => {
+    if (run)
+      out.push(
+        run.first === run.last
+          ? `vcpu ${run.first}: ${run.what}`
+          : `vcpus ${run.first}-${run.last}: ${run.what}`,
+      );
+  };
+  for (const line of lines) {
+    const m = /^vcpu (\d+): (.*)$/.exec(line);
+    if (m === null) {
+      flush();
+      run = null;
+      out.push(line);
+      continue;
+    }
+    const id = Number(m[1]);
+    if (run && run.what === m[2] && run.last + 1 === id) run.last = id;
+    else {
+      flush();
+      run = { first: id, last: id, what: m[2] };
+    }
   }
   flush();
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (sevEs) {
-    const r = result as SevEsRunResult;
-    process.stderr.write(
-      `hvemu: SEV-ES launch measurement ${r.measurement} (${r.measurementVerified ? 'matches' : 'DOES NOT match'} the owner's recomputation from the image)\n`,
-    );
-  }
-  if (values.stats) {
-    process.stderr.write(
-      `hvemu: ${result.instructions} instructions in ${secs.toFixed(3)} s (${(result.instructions / secs / 1e6).toFixed(1)} MIPS)\n`,
-    );
-  }
-  switch (result.stop) {
-    case 'exit':
-      process.exitCode = result.exitStatus ?? 0;
-      return;
-    case 'triple-fault':
-      process.stderr.write(`hvemu: ${result.message}\n`);
-      process.exitCode = EXIT_TRIPLE_FAULT;
-      return;
-    case 'max-instructions':
-      process.stderr.write(`hvemu: ${result.message}\n`);
-      process.exitCode = EXIT_MAX_INSTRUCTIONS;
-      return;
-    case 'terminated':
-      process.stderr.write(`hvemu: ${result.message}\n`);
-      process.exitCode = EXIT_TERMINATED;
-      return;
-    case 'reset':
-      process.stderr.write(`hvemu: ${result.message}\n`);
-      process.exitCode = EXIT_RESET;
-      return;
-    default:
-      process.stderr.write(`hvemu: ${result.message}\n`);
-      process.exitCode = EXIT_HALTED;
-  }
-}
-
-function parse(args: string[]) {
-  return parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      'max-instructions': { type: 'string' },
-      memory: { type: 'string' },
-      vendor: { type: 'string' },
-      'debug-ud': { type: 'boolean' },
-      arch: { type: 'string' },
-      cpus: { type: 'string' },
-      trace: { type: 'string' },
-      stats: { type: 'boolean' },
-      'sev-es': { type: 'boolean' },
-      console: { type: 'string' },
-      append: { type: 'string' },
-      initrd: { type: 'string' },
-      disk: { type: 'string', multiple: true },
-      'disk-write': { type: 'boolean' },
-      input: { type: 'string' },
-      vga: { type: 'string' },
-      'vga-console': { type: 'boolean' },
-      rtc: { type: 'string' },
-    },
-  });
-}
-
-/**
- * QEMU's disk spellings: -hda FILE and -hdb FILE are taken (master and slave); -hdc/-hdd (the
- * secondary channel) and -drive get a one-line hint naming --disk. Returns the other arguments.
- */
-function qemuDiskSpellings(args: string[]): { args: string[]; disks: (string | undefined)[] } {
-  const out: string[] = [];
-  const disks: (string | undefined)[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '-hda' || a === '-hdb') {
-      const file = args[++i];
-      if (file === undefined) throw new Error(`${a} takes a file`);
-      disks[a === '-hda' ? 0 : 1] = file;
-    } else if (a === '-drive' || a.startsWith('-drive=') || a === '-hdc' || a === '-hdd') {
-      throw new Error(
-        `QEMU's ${a.split('=')[0]} is not taken: use --disk FILE (master) [--disk FILE (slave)] and --disk-write to write through`,
-      );
-    } else out.push(a);
-  }
-  return { args: out, disks };
-}
-
-function numberOption(v: string | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) fail(`--${name} takes a positive whole number, not '${v}'`);
-  return n;
+  return out;
 }
 
 function inspect(args: string[]): void {
-  if (args.length !== 1) fail('inspect takes one file');
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(args[0]);
-  } catch (e) {
-    fail(`cannot read ${args[0]}: ${(e as Error).message}`);
+  if (wantsHelp(args)) {
+    process.stdout.write(`${INSPECT_USAGE}\n`);
+    return;
   }
-  process.stdout.write(`${inspectImage(bytes, args[0])}\n`);
+  const unknown = args.find((a) => a.startsWith('-'));
+  if (unknown !== undefined) fail(`inspect has no option ${unknown} (\`hvemu inspect --help\`)`);
+  if (args.length !== 1) fail('inspect takes one file (`hvemu inspect --help`)');
+  try {
+    const bytes = readImageFile(args[0], 256 * 2 ** 20, 'inspect reads files up to 256 MiB');
+    process.stdout.write(`${inspectImage(bytes, args[0])}\n`);
+  } catch (e) {
+    if (e instanceof RefusedFile) fail(e.message);
+    throw e;
+  }
 }
 
-// A reader that goes away (`hvemu run ... | head`) ends the run quietly, as for other Unix tools.
+// A reader that goes away (`hvemu inspect ... | head`) ends quietly, as for other Unix tools.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
 
-main(process.argv.slice(2));
+// A signal before the run begins (while files are read and checked) ends hvemu at once, with its
+// status; supervise() replaces these handlers with ones that stop the run and say where it was.
+for (const [sig, status] of [
+  ['SIGINT', EXIT_SIGINT],
+  ['SIGTERM', EXIT_SIGTERM],
+] as const)
+  process.on(sig, () => {
+    say(`stopped by ${sig} before the guest ran`);
+    process.exit(status);
+  });
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  say(`internal error (a bug in hvemu; please report it with the command line):\n${(e as Error).stack ?? e}`);
+  process.exit(EXIT_HVEMU_BUG);
+});

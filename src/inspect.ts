@@ -40,36 +40,97 @@ const dataHex = (d: Uint8Array) =>
       : `${bytesHex(d.subarray(0, 64))} ... (${d.length} bytes)`;
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
-/** A readable report of what `bytes` (the file `name`) is. */
-export function inspectImage(bytes: Uint8Array, name: string): string {
+/** What was recognized, for a caller that decides on it (`hvemu run` looks before it runs). */
+export interface ImageFacts {
+  /** The `is:` line's kinds, in words. */
+  kinds: string[];
+  bootSignature: boolean;
+  /** A disk: more than one sector, the first with the boot signature (`hvemu run` boots it as a disk). */
+  disk: boolean;
+  /** A Multiboot v1 header whose checksum holds. */
+  multiboot: boolean;
+  elf: { bits: 32 | 64; type: string; machine: string } | null;
+  /** Text (UTF-8, no NUL and no control bytes but tab, CR, LF, FF) in its first 4 KiB. */
+  text: boolean;
+  ovmfTable: boolean;
+  /** The OVMF table holds an SEV-ES reset block: the image is built to run as an SEV-ES guest. */
+  sevEsResetBlock: boolean;
+}
+
+/** The report (`hvemu inspect`) and the facts behind it. */
+export function examineImage(bytes: Uint8Array, name: string): { report: string; facts: ImageFacts } {
   const kinds: string[] = [];
+  const facts: ImageFacts = {
+    kinds,
+    bootSignature: false,
+    disk: false,
+    multiboot: false,
+    elf: null,
+    text: false,
+    ovmfTable: false,
+    sevEsResetBlock: false,
+  };
   const body = [
-    ...bootSector(bytes, kinds),
-    ...multiboot(bytes, kinds),
-    ...elf(bytes, kinds),
-    ...firmware(bytes, kinds),
+    ...bootSector(bytes, facts),
+    ...multiboot(bytes, facts),
+    ...elf(bytes, facts),
+    ...firmware(bytes, facts),
+    ...text(bytes, facts),
   ];
   if (kinds.length === 0)
     kinds.push('raw image, nothing recognized (`hvemu run` loads it at 0x7C00 and starts at 0000:7C00)');
-  return [
+  const report = [
     `${name}: ${bytes.length} bytes (${hex(bytes.length)})`,
     `  is: ${kinds.join('; ')}`,
     ...body,
     '',
   ].join('\n');
+  return { report, facts };
+}
+
+/** A readable report of what `bytes` (the file `name`) is. */
+export function inspectImage(bytes: Uint8Array, name: string): string {
+  return examineImage(bytes, name).report;
+}
+
+/**
+ * Text, not machine code: the first 4 KiB decode as UTF-8 with no NUL and no control byte but tab,
+ * LF, FF and CR. Code and data of any size have zero bytes (opcodes, addresses, padding).
+ */
+function text(b: Uint8Array, f: ImageFacts): string[] {
+  if (b.length === 0) return [];
+  let head = b.subarray(0, 4096);
+  // A multi-byte character cut at the 4 KiB mark is still text.
+  if (b.length > 4096) {
+    let cut = head.length;
+    while (cut > head.length - 4 && (head[cut - 1] & 0xc0) === 0x80) cut--;
+    if (cut > 0 && head[cut - 1] >= 0xc0) cut--;
+    head = head.subarray(0, cut);
+  }
+  for (const c of head) if (c < 0x20 && c !== 9 && c !== 10 && c !== 12 && c !== 13) return [];
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head);
+  } catch {
+    return [];
+  }
+  f.text = true;
+  f.kinds.push('text, not a machine image');
+  return [`  text: yes (the first ${head.length} bytes are UTF-8 text with no control bytes)`];
 }
 
 /** The BIOS boot signature: 55 AA as the last two bytes of the 512-byte sector. */
-function bootSector(b: Uint8Array, kinds: string[]): string[] {
+function bootSector(b: Uint8Array, f: ImageFacts): string[] {
   if (b.length < 512) return [`  boot sector: no (shorter than 512 bytes)`];
   if (b[510] === 0x55 && b[511] === 0xaa) {
+    f.bootSignature = true;
     if (isDiskImage(b)) {
-      kinds.push('disk image with boot sector');
+      f.disk = true;
+      f.kinds.push('disk image with boot sector');
       return [
         `  boot sector: yes (signature 55 AA at offset 510), on a disk of ${Math.ceil(b.length / 512)} sectors: \`hvemu run\` boots it as a disk (LBA 0 at 0x7C00, the file on the primary ATA channel), whatever else it holds`,
       ];
     }
-    kinds.push('boot sector');
+    f.kinds.push('boot sector');
     return ['  boot sector: yes (signature 55 AA at offset 510)'];
   }
   return [`  boot sector: no (bytes at offset 510 are ${bytesHex(b.subarray(510, 512))}, not 55 AA)`];
@@ -83,7 +144,7 @@ const MB_FLAG_NAMES: [number, string][] = [
 ];
 
 /** A Multiboot v1 header (specification 0.6.96, 3.1): 32-bit aligned in the first 8 KiB. */
-function multiboot(b: Uint8Array, kinds: string[]): string[] {
+function multiboot(b: Uint8Array, f: ImageFacts): string[] {
   const dv = view(b);
   const limit = Math.min(b.length, MULTIBOOT_SEARCH);
   let first: number | undefined;
@@ -114,12 +175,15 @@ function multiboot(b: Uint8Array, kinds: string[]): string[] {
     `  Multiboot v1: header at offset ${hex(off)}, flags ${hex(flags, 8)} (${names.join(', ') || 'none'}), ` +
       `checksum ${hex(checksum, 8)} ${sum === 0 ? 'ok' : `BAD (magic + flags + checksum = ${hex(sum)}, must be 0)`}`,
   ];
-  if (sum === 0)
-    kinds.push(
-      isDiskImage(b)
-        ? 'with a Multiboot v1 header inside (not a kernel to hvemu: the disk boots)'
-        : 'Multiboot v1 kernel',
+  if (sum === 0) {
+    // On a disk the header is the disk's kernel's: the disk boots, not the kernel.
+    f.multiboot = !isDiskImage(b);
+    f.kinds.push(
+      f.multiboot
+        ? 'Multiboot v1 kernel'
+        : 'with a Multiboot v1 header inside (not a kernel to hvemu: the disk boots)',
     );
+  }
   if (flags & MBH_AOUT_KLUDGE) {
     if (off + 32 > b.length) out.push('    a.out kludge: header truncated (needs 32 bytes)');
     else {
@@ -136,7 +200,7 @@ const ELF_TYPES: Record<number, string> = { 1: 'ET_REL', 2: 'ET_EXEC', 3: 'ET_DY
 const ELF_MACHINES: Record<number, string> = { 3: 'EM_386', 62: 'EM_X86_64' };
 
 /** The ELF identification and header fields a loader decides on (System V ABI, ch. 4). */
-function elf(b: Uint8Array, kinds: string[]): string[] {
+function elf(b: Uint8Array, f: ImageFacts): string[] {
   if (!(b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46))
     return ['  ELF: no'];
   const cls = b[4] === 1 ? 32 : b[4] === 2 ? 64 : undefined;
@@ -150,15 +214,20 @@ function elf(b: Uint8Array, kinds: string[]): string[] {
   // A 64-bit entry may not fit a double exactly (kernels live at 0xFFFFFFFF8...), so print the bigint.
   const entry = cls === 32 ? BigInt(dv.getUint32(24, le)) : dv.getBigUint64(24, le);
   const phnum = dv.getUint16(cls === 32 ? 44 : 56, le);
-  kinds.push(`ELF${cls}`);
+  f.kinds.push(`ELF${cls}`);
+  f.elf = {
+    bits: cls,
+    type: ELF_TYPES[type] ?? `e_type ${type}`,
+    machine: ELF_MACHINES[machine] ?? `e_machine ${machine}`,
+  };
   return [
-    `  ELF: ELF${cls} ${le ? 'little' : 'big'}-endian, ${ELF_TYPES[type] ?? `e_type ${type}`}, ` +
-      `${ELF_MACHINES[machine] ?? `e_machine ${machine}`}, entry 0x${entry.toString(16).toUpperCase()}, ${phnum} program headers`,
+    `  ELF: ELF${cls} ${le ? 'little' : 'big'}-endian, ${f.elf.type}, ` +
+      `${f.elf.machine}, entry 0x${entry.toString(16).toUpperCase()}, ${phnum} program headers`,
   ];
 }
 
 /** OVMF's GUIDed table and the reset vector of an image mapped to end at 4 GiB, as QEMU maps pflash. */
-function firmware(b: Uint8Array, kinds: string[]): string[] {
+function firmware(b: Uint8Array, f: ImageFacts): string[] {
   const out: string[] = [];
   let table: OvmfTable | null = null;
   if (b.length < OVMF_MIN_IMAGE) {
@@ -176,10 +245,16 @@ function firmware(b: Uint8Array, kinds: string[]): string[] {
     } catch (e) {
       if (!(e instanceof OvmfTableError)) throw e;
       out.push(`  OVMF GUIDed table: MALFORMED: ${e.message}`);
-      kinds.push('firmware image with a malformed OVMF GUIDed table');
+      f.kinds.push('firmware image with a malformed OVMF GUIDed table');
     }
   }
-  if (table !== null) kinds.push('firmware image with an OVMF GUIDed table');
+  if (table !== null) {
+    f.ovmfTable = true;
+    f.sevEsResetBlock = table.entries.some((e) => e.guid === SEV_ES_RESET_BLOCK_GUID);
+    f.kinds.push(
+      `firmware image with an OVMF GUIDed table${f.sevEsResetBlock ? ' and an SEV-ES reset block (run it with --sev-es)' : ''}`,
+    );
+  }
   const flashLike = b.length >= 16 && b.length % 4096 === 0;
   if (table !== null || flashLike) {
     const rv = b.subarray(b.length - 16);

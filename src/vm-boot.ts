@@ -27,6 +27,7 @@ import {
   KVM_EXIT_NAMES,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_SYSTEM_EVENT,
+  MP_STATE_NAMES,
 } from './vmm/kvm-abi.js';
 import { isDiskImage } from './vmm/loaders/disk-image-kind.js';
 import { BzImageError, extractVmlinux, isBzImage } from './vmm/loaders/linux/bzimage.js';
@@ -372,6 +373,20 @@ export function loadMultibootKernel(
 const hex = (v: number) => `0x${v.toString(16).toUpperCase()}`;
 
 /**
+ * One line per vCPU: its MP state and, when the VMM may read them (KVM_GET_REGS), CS and RIP. An
+ * SEV-ES vCPU's registers are the guest's secret: only the fact that they are protected is shown.
+ */
+export function vcpuLocations(vm: Vm): string[] {
+  return vm.vcpus.map((v) => {
+    const mp = MP_STATE_NAMES[v.mpState] ?? String(v.mpState);
+    if (v.backend.guestStateProtected === true)
+      return `vcpu ${v.id}: mp_state ${mp}, registers protected (SEV-ES)`;
+    const r = v.getRegs();
+    return `vcpu ${v.id}: mp_state ${mp}, RIP 0x${r.rip.toString(16)}, RFLAGS 0x${r.rflags.toString(16)}`;
+  });
+}
+
+/**
  * Run a loaded VM to its end: round robin over the runnable vCPUs, one quantum each, the same way
  * every run (the same run gives the same trace).
  */
@@ -413,6 +428,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     const more = (serialIn?.wait() ?? false) || (keyboardIn?.wait() ?? false);
     return more && feedInput();
   };
+  const check = opts.checkpoint;
   let idleSkips = 0;
   for (;;) {
     let ran = false;
@@ -420,6 +436,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     mirror?.tick();
     for (const v of vm.vcpus) {
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
+      if (check?.(total()))
+        return {
+          ...result('interrupted', `interrupted after ${total()} instructions`),
+          where: vcpuLocations(vm),
+        };
       if (!v.runnable()) continue;
       ran = true;
       const cpu = v.backend.clock;
@@ -457,7 +478,10 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR || reason === KVM_EXIT_AP_RESET_HOLD) break;
         if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
         if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
-        return result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`);
+        return {
+          ...result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`),
+          kvmExitReason: reason,
+        };
       }
       clock.endTurn();
       if (pc.resetRequested)

@@ -3,7 +3,7 @@
 // hash of the source, its includes and the defines, so a run assembles each variant once.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchFailure } from './failure.js';
 import { BENCH_GUESTS, BUILD, GUEST_LIB } from './paths.js';
@@ -29,6 +29,9 @@ export function assemble(name: string, defines: Defines = {}): Uint8Array {
   const out = join(BUILD, `${name}${tag ? `-${tag}` : ''}-${hash}.img`);
   if (!existsSync(out)) {
     mkdirSync(BUILD, { recursive: true });
+    // Assembled under a name of this process's own, then renamed: test files run in parallel, and
+    // one must never read an image another is still writing.
+    const tmp = `${out}.${process.pid}.tmp`;
     const r = spawnSync(
       'nasm',
       [
@@ -41,13 +44,17 @@ export function assemble(name: string, defines: Defines = {}): Uint8Array {
         `${BENCH_GUESTS}/`,
         ...args,
         '-o',
-        out,
+        tmp,
         join(BENCH_GUESTS, `${name}.asm`),
       ],
       { encoding: 'utf8' },
     );
     if (r.error) throw new BenchFailure(`cannot run nasm (apt-get install nasm): ${r.error.message}`);
-    if (r.status !== 0) throw new BenchFailure(`nasm ${name}.asm ${args.join(' ')} failed:\n${r.stderr}`);
+    if (r.status !== 0) {
+      rmSync(tmp, { force: true });
+      throw new BenchFailure(`nasm ${name}.asm ${args.join(' ')} failed:\n${r.stderr}`);
+    }
+    renameSync(tmp, out);
   }
   return readFileSync(out);
 }

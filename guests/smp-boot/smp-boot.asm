@@ -8,6 +8,8 @@
 
 %include "print.inc"
 
+AP_STACKS equ 0x20000                   ; 256 bytes per AP, by arrival slot
+
 bits 16
 org 0x7C00
 
@@ -98,9 +100,13 @@ ap_start:
     mov ss, ax
     mov ax, 1
     lock xadd [count], ax               ; ax = this AP's slot
-    shl ax, 8
-    mov sp, 0x6000
-    sub sp, ax                          ; a 256-byte stack per AP
+    ; A 256-byte stack per AP, each in its own segment from 0x20000 up (1024 APs end at 0x60000):
+    ; carved below 0x6000 in segment 0, as before, the 95th AP's stack reached the IVT and the
+    ; 215th's the trampoline code itself.
+    shl ax, 4
+    add ax, AP_STACKS >> 4
+    mov ss, ax
+    mov sp, 0x100
     call ap_lock
     PUTS16 `AP `
     call print_apic_id

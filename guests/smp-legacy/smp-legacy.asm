@@ -17,7 +17,8 @@
 ;
 ; Contract: loaded by a Multiboot loader (hvemu run, QEMU -kernel) at 1 MiB and entered in 32-bit
 ; protected mode with EAX = 0x2BADB002 and EBX = the information structure. The local APIC is at
-; 0xFEE00000 in xAPIC mode, the I/O APIC at 0xFEC00000. Output on COM1 only. Up to 255 CPUs.
+; 0xFEE00000 in xAPIC mode, the I/O APIC at 0xFEC00000. Output on COM1 only. Up to 255 CPUs: the
+; MADT's x2APIC entries (IDs 255 and up) are counted and named, not started.
 
 %include "print-com1.inc"
 
@@ -177,6 +178,15 @@ bsp64:
     mov ecx, 2
     call com1_hex
     COM1_PUTS `\n`
+    mov eax, [n_x2apic]
+    test eax, eax
+    jz .xapic_only
+    ; Said, not skipped silently: this guest drives the xAPIC (8-bit IDs, FFh is broadcast).
+    COM1_PUTS `BSP: the MADT also lists `
+    mov eax, [n_x2apic]
+    call com1_dec
+    COM1_PUTS ` CPUs with x2APIC IDs (255 and up), which this xAPIC guest does not start\n`
+.xapic_only:
     call count_mp_cpus
     COM1_PUTS `BSP: the MP table lists `
     call com1_dec
@@ -370,6 +380,13 @@ read_madt:
     movzx ecx, byte [rsi + 1]
     test ecx, ecx
     jz .done                        ; a zero length would loop forever
+    cmp byte [rsi], 9               ; processor local x2APIC (IDs 255 and up): counted, not started
+    jne .xapic
+    test byte [rsi + 8], 1          ; enabled
+    jz .skip
+    inc dword [n_x2apic]
+    jmp .skip
+.xapic:
     cmp byte [rsi], 0               ; processor local APIC
     jne .skip
     test byte [rsi + 4], 1          ; enabled
@@ -704,6 +721,7 @@ mb_info:    dd 0
 bsp_id:     dd 0
 n_cpus:     dd 0
 n_aps:      dd 0
+n_x2apic:   dd 0                    ; enabled Processor Local x2APIC entries (not started)
 ap_count:   dd 0                    ; LOCK XADD by each AP as it arrives
 ap_turn:    dd 0                    ; the index in ap_ids of the AP whose turn it is to print
 ipi_count:  dd 0

@@ -298,6 +298,23 @@ describe('software enable (SVR bit 8, SDM 11.4.7.2)', () => {
     expect(rd(a, APIC_LVT_LINT1)).toBe(0x10400);
   });
 
+  it('registers stay readable and writable while software-disabled; re-enabling keeps the LVT masks', () => {
+    const a = enabled();
+    wr(a, APIC_LVT_LINT1, 0x400);
+    wr(a, APIC_SVR, 0xff); // software disable
+    wr(a, APIC_TPR, 0x20);
+    expect(rd(a, APIC_TPR)).toBe(0x20);
+    expect(rd(a, APIC_ID)).toBe(0); // APIC 0
+    expect(rd(a, APIC_SVR)).toBe(0xff);
+    expect(a.accept(DM_FIXED, 0x50, false, true)).toBe(false);
+    wr(a, APIC_SVR, 0x1ff); // re-enable: the masks stay until software clears them (11.4.7.2)
+    expect(rd(a, APIC_LVT_LINT1)).toBe(0x10400);
+    expect(a.accept(DM_FIXED, 0x50, false, true)).toBe(true);
+    expect(a.pendingVector()).toBe(0x50);
+    wr(a, APIC_LVT_LINT1, 0x400);
+    expect(rd(a, APIC_LVT_LINT1)).toBe(0x400);
+  });
+
   it('interrupts already in the IRR stay deliverable (they are "held")', () => {
     const a = enabled();
     a.accept(DM_FIXED, 0x40, false, true);

@@ -103,6 +103,16 @@ export class Cpu {
   cr8 = 0;
   efer = 0;
   readonly dr = new Float64Array(8);
+  /** DR7 enables a breakpoint: the run loop steps one instruction at a time (debug.ts). */
+  breakpointsArmed = false;
+  /** DR7 enables a data breakpoint: the slow memory paths check accesses (debug.ts). */
+  dataBreakpoints = false;
+  /** B0-B3 of data breakpoints the current instruction hit (reported as a #DB trap after it). */
+  dbHits = 0;
+  /** MOV SS/POP SS hold debug exceptions until after the next instruction (SDM vol 3 6.8.3). */
+  dbShadow = false;
+  /** DR6 bits of a #DB trap held by that shadow. */
+  dbHeld = 0;
   xcr0 = 1;
   readonly msr = new Map<number, bigint>();
   /** MSR ranges owned by other layers (x2APIC, SVM, SEV-ES), asked first. */
@@ -213,6 +223,10 @@ export class Cpu {
   readonly tlbPhys = new Float64Array(TLB_SIZE * 6);
   /** Bit 0: global page; bit 1: part of a large page. */
   readonly tlbGlobal = new Uint8Array(TLB_SIZE * 6);
+  /** The second way (tlb.ts): what the first evicted, looked at only on a first-way miss. */
+  readonly tlbTag2 = new Float64Array(TLB_SIZE * 6).fill(Number.NaN);
+  readonly tlbPhys2 = new Float64Array(TLB_SIZE * 6);
+  readonly tlbGlobal2 = new Uint8Array(TLB_SIZE * 6);
   tlbHasLarge = false;
   /** Offset of the TLB bank in use for data reads / writes (supervisor or user). */
   tlbRead = 0;
@@ -273,6 +287,8 @@ export class Cpu {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0;
     this.dr[7] = 0x400;
+    this.breakpointsArmed = this.dataBreakpoints = this.dbShadow = false;
+    this.dbHits = this.dbHeld = 0;
     this.xcr0 = 1;
     this.fcw = 0x37f;
     this.fsw = 0;

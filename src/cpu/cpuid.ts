@@ -7,6 +7,8 @@ import type { Cpu } from './cpu.js';
 export interface CpuidFeatures {
   apic: boolean;
   x2apic: boolean;
+  /** The local APIC timer's TSC-deadline mode (leaf 1 ECX bit 24, SDM vol 3 11.5.4.1). */
+  tscDeadline: boolean;
   svm: boolean;
   vmx: boolean;
   /** XSAVE family (and CR4.OSXSAVE, XGETBV/XSETBV); off until XSAVE itself is implemented. */
@@ -29,6 +31,7 @@ export function defaultFeatures(): CpuidFeatures {
   return {
     apic: false,
     x2apic: false,
+    tscDeadline: false,
     svm: false,
     vmx: false,
     xsave: false,
@@ -100,7 +103,11 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
       out[0] = amd ? 0x00a00f11 : 0x000906ea;
       out[1] = (cpu.apicId << 24) | (1 << 16) | (8 << 8);
       out[2] =
-        L1_ECX | (f.x2apic ? 1 << 21 : 0) | (f.vmx && !amd ? 1 << 5 : 0) | (f.hypervisor ? 1 << 31 : 0);
+        L1_ECX |
+        (f.x2apic ? 1 << 21 : 0) |
+        (f.tscDeadline ? 1 << 24 : 0) |
+        (f.vmx && !amd ? 1 << 5 : 0) |
+        (f.hypervisor ? 1 << 31 : 0);
       out[3] = L1_EDX | (f.apic ? 1 << 9 : 0);
       return;
     case 7:

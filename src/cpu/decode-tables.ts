@@ -13,6 +13,8 @@ export const GRP = 1 << 5; // the row names a group: Insn.sub and the handler co
 export const SUBREG = 1 << 6; // Insn.sub = ModRM.reg (one handler for the whole group)
 export const REGONLY = 1 << 7; // ModRM must name a register (mod = 3), else #UD
 export const MEMONLY = 1 << 8; // ModRM must name memory, else #UD
+/** ModRM.mod is ignored and read as 11: no SIB, no displacement (MOV CR/DR, SDM vol 2 and APM vol 3 "MOV CRn/DRn"). */
+export const MODREG = 1 << 13;
 export const BREG = 1 << 9; // the ModRM.reg operand is a byte register (MOVZX/MOVSX have a byte rm only)
 export const BRM = 1 << 10; // the r/m operand is a byte (MOVZX r, r/m8)
 export const F64 = 1 << 11; // operand size is always 64 bits in 64-bit mode (MOV CR/DR)
@@ -286,10 +288,10 @@ row(1, 0x0b, Op.UD); // UD2
 row(1, 0x0d, Op.NOP, M); // PREFETCH/PREFETCHW (AMD 3DNow! prefetch group)
 row(1, 0x18, Op.NOP, M); // PREFETCHh, reserved NOPs
 for (let i = 0x19; i <= 0x1f; i++) row(1, i, Op.NOP, M); // hint NOPs (0F 1F /0 is the long NOP)
-row(1, 0x20, Op.MOV_R_CR, M | F64 | REGONLY);
-row(1, 0x21, Op.MOV_R_DR, M | F64 | REGONLY);
-row(1, 0x22, Op.MOV_CR_R, M | F64 | REGONLY | TERM);
-row(1, 0x23, Op.MOV_DR_R, M | F64 | REGONLY | TERM);
+row(1, 0x20, Op.MOV_R_CR, M | F64 | MODREG);
+row(1, 0x21, Op.MOV_R_DR, M | F64 | MODREG);
+row(1, 0x22, Op.MOV_CR_R, M | F64 | MODREG | TERM);
+row(1, 0x23, Op.MOV_DR_R, M | F64 | MODREG | TERM);
 row(1, 0x30, Op.WRMSR, TERM);
 row(1, 0x31, Op.RDTSC);
 row(1, 0x32, Op.RDMSR);

@@ -26,6 +26,7 @@ import {
   IZ,
   M,
   MEMONLY,
+  MODREG,
   NO64,
   ONLY64,
   opTable,
@@ -211,7 +212,7 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   let mod = 3;
   if (flags & M) {
     modrm = fb();
-    mod = modrm >> 6;
+    mod = flags & MODREG ? 3 : modrm >> 6;
     insn.reg = ((modrm >> 3) & 7) | rexR;
     const rmv = modrm & 7;
     if (mod === 3) {

@@ -8,7 +8,7 @@ import { readSys, writeSys } from './mmu.js';
 import { InterceptKind } from './ports.js';
 import { AC, CS, DF_VEC, EXCEPTION_NAMES, GP, IF, NP, NT, PF_VEC, RF, SS, TF, TR, TS, VM } from './regs.js';
 import { updateSegCheck } from './segment-check.js';
-import { cacheDescriptor, desc, fault, readDescriptor } from './segments.js';
+import { cacheDescriptor, desc, fault, readDescriptor, setAccessed } from './segments.js';
 
 /** How the event arose: decides the gate DPL check and the EXT bit of error codes. */
 export const EV_EXCEPTION = 0,
@@ -29,6 +29,32 @@ export function hasErrorCode(vector: number): boolean {
     vector === 30
   );
 }
+/**
+ * Fault-class exceptions push RFLAGS with RF set, so that the restarted instruction does not
+ * report its instruction breakpoint again (Intel SDM vol 3 17.3.1.1; AMD APM vol 2 13.1.1.7).
+ * #DB is a fault only for instruction breakpoints, which push RF as it is.
+ */
+function faultClass(v: number): boolean {
+  return (
+    v === 0 ||
+    v === 5 ||
+    v === 6 ||
+    v === 7 ||
+    (v >= 10 && v <= 14) ||
+    v === 16 ||
+    v === 17 ||
+    v === 19 ||
+    v === 20 ||
+    v === 21 ||
+    v === 29
+  );
+}
+/** The RFLAGS image the event being delivered pushes. */
+function pushedFlags(cpu: Cpu, vector: number, kind: number): number {
+  const f = getFlags(cpu);
+  return kind === EV_EXCEPTION && faultClass(vector) ? f | RF : f;
+}
+
 function contributory(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 13);
 }
@@ -173,7 +199,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
   const newCpl = gateTarget(cpu, sel, ext);
   const csDesc0 = desc[0],
     csDesc1 = desc[1];
-  const flags = getFlags(cpu);
+  const flags = pushedFlags(cpu, vector, kind);
   const psize = gate32 ? 4 : 2;
   const oldSs = cpu.segSel[SS];
   const oldSp = cpu.stackSize === 4 ? cpu.r32[8] >>> 0 : cpu.r16[16];
@@ -206,6 +232,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
     p(cpu.segSel[CS]);
     p(cpu.rip);
     if (hasErr) p(err);
+    setAccessed(cpu, nss);
     cacheDescriptor(cpu, SS, nss);
   } else {
     ssBase = cpu.segBase[SS];
@@ -222,6 +249,7 @@ function deliverProtected(cpu: Cpu, vector: number, kind: number, err: number, h
   }
   desc[0] = csDesc0;
   desc[1] = csDesc1;
+  setAccessed(cpu, sel);
   cacheDescriptor(cpu, CS, (sel & 0xfffc) | newCpl);
   cpu.cpl = newCpl;
   cpu.updateMode();
@@ -244,12 +272,14 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   if (!(hi & 0x8000)) fault(cpu, NP, vector * 8 + 2 + ext);
   const sel = lo >>> 16;
   const offset = gate[2] * TWO32 + (((lo & 0xffff) | (hi & 0xffff0000)) >>> 0);
+  // The target RIP must be canonical: #GP(EXT) (SDM vol 2 "INT n": IA-32e mode).
+  if (offset < -140737488355328 || offset >= 140737488355328) fault(cpu, GP, ext);
   const ist = hi & 7;
   const newCpl = gateTarget(cpu, sel, ext);
   if (!(desc[1] & (1 << 21)) || desc[1] & (1 << 22)) fault(cpu, GP, (sel & 0xfffc) + ext); // must be 64-bit code
   const csDesc0 = desc[0],
     csDesc1 = desc[1];
-  const flags = getFlags(cpu);
+  const flags = pushedFlags(cpu, vector, kind);
   const oldSs = cpu.segSel[SS];
   const oldSp = cpu.r32[9] * TWO32 + (cpu.r32[8] >>> 0);
   let sp = oldSp;
@@ -282,6 +312,7 @@ function deliverLong(cpu: Cpu, vector: number, kind: number, err: number, hasErr
   }
   desc[0] = csDesc0;
   desc[1] = csDesc1;
+  setAccessed(cpu, sel);
   cacheDescriptor(cpu, CS, (sel & 0xfffc) | newCpl);
   cpu.cpl = newCpl;
   cpu.updateMode();

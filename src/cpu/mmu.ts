@@ -2,9 +2,19 @@
 // memory accessors the instructions use. Fast path: one TLB compare and a DataView access.
 import { chunkMask, invalidateCodeChunks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
+import { checkDataBreakpoints, dataBreakpointOnPage } from './debug.js';
 import { InterceptKind, type MemoryEncryption } from './ports.js';
 import { CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_NXE, PF_VEC } from './regs.js';
-import { BANK_EXEC, BANK_READ, BANK_USER, BANK_WRITE, TLB_SIZE, tlbIndex } from './tlb.js';
+import {
+  BANK_EXEC,
+  BANK_READ,
+  BANK_USER,
+  BANK_WRITE,
+  TLB_SIZE,
+  tlbEnter,
+  tlbIndex,
+  tlbSecondWay,
+} from './tlb.js';
 
 /** Access kinds for translate(). */
 export const ACC_READ = 0,
@@ -380,19 +390,25 @@ function checkPerm(
 
 /** Translate and enter the page into the TLB bank for `acc`; returns the physical address. */
 export function translateFill(cpu: Cpu, lin: number, acc: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const bankBase =
+    ((acc & ACC_USER ? BANK_USER : 0) + (acc & ACC_EXEC ? BANK_EXEC : acc & ACC_WRITE ? BANK_WRITE : 0)) *
+    TLB_SIZE;
+  // The bank's second way first: a page the first way evicted comes back without a walk.
+  const cached = tlbSecondWay(cpu, bankBase, lpn);
+  if (cached >= 0) return cached + (lin & 0xfff);
   const pa = translate(cpu, lin, acc);
   const page = pa - (pa % 4096);
   if (page + 4096 <= cpu.ramBytes) {
-    const bankBase =
-      ((acc & ACC_USER ? BANK_USER : 0) + (acc & ACC_EXEC ? BANK_EXEC : acc & ACC_WRITE ? BANK_WRITE : 0)) *
-      TLB_SIZE;
     const isCode = cpu.codePages[page / 4096] !== 0;
-    if (!(acc & ACC_WRITE && isCode)) {
-      const lpn = Math.floor(lin / 4096);
-      const i = bankBase + tlbIndex(lpn);
-      cpu.tlbTag[i] = lpn;
-      cpu.tlbPhys[i] = page;
-      cpu.tlbGlobal[i] = (lastPageGlobal && cpu.cr4 & CR4_PGE ? 1 : 0) | (lastPageLarge ? 2 : 0);
+    if (!(acc & ACC_WRITE && isCode) && !(cpu.dataBreakpoints && dataBreakpointOnPage(cpu, lpn))) {
+      tlbEnter(
+        cpu,
+        bankBase + tlbIndex(lpn),
+        lpn,
+        page,
+        (lastPageGlobal && cpu.cr4 & CR4_PGE ? 1 : 0) | (lastPageLarge ? 2 : 0),
+      );
       if (lastPageLarge) cpu.tlbHasLarge = true;
     }
   }
@@ -448,6 +464,7 @@ function userAcc(cpu: Cpu): number {
 }
 
 function readSlow(cpu: Cpu, lin: number, size: number, acc: number): number {
+  if (cpu.dataBreakpoints && !(acc & ACC_EXEC)) checkDataBreakpoints(cpu, lin, size, false);
   const off = lin & 0xfff;
   if (off + size > 4096) {
     // Crosses a page: both pages are translated before anything is read (either may fault).
@@ -464,6 +481,7 @@ function readSlow(cpu: Cpu, lin: number, size: number, acc: number): number {
 }
 
 function writeSlow(cpu: Cpu, lin: number, size: number, v: number, acc: number): void {
+  if (cpu.dataBreakpoints) checkDataBreakpoints(cpu, lin, size, true);
   const off = lin & 0xfff;
   if (off + size > 4096) {
     const pa0 = translateFill(cpu, lin, acc | ACC_WRITE);

@@ -2,13 +2,14 @@
 // IDT, stops reported to the caller (HLT, intercept, triple fault, instruction budget).
 import { type Block, getBlock, linkBlocks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
+import { DR6_BS, instructionBreakpoints } from './debug.js';
 import { ATT_EVENT, ATT_STOP } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXCEPTION, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { compileBlock, JIT_ENABLED, JIT_THRESHOLD } from './jit/block-compiler.js';
 import { Op } from './ops.js';
 import { InterceptKind } from './ports.js';
-import { CS, DB, IF, TF } from './regs.js';
+import { CS, DB, IF, RF, TF } from './regs.js';
 
 /** Why run() returned. */
 export const enum Stop {
@@ -55,8 +56,8 @@ export function run(cpu: Cpu, budget: number): Stop {
         if (prev !== null && block.pages.length > 0) linkBlocks(cpu, prev, block, rip);
       }
       const n = block.insns.length;
-      if (cpu.eflags & TF) {
-        singleStep(cpu, block);
+      if (cpu.eflags & TF || cpu.breakpointsArmed) {
+        debugStep(cpu, block);
         prev = null;
         continue;
       }
@@ -98,17 +99,41 @@ function lookupBlock(cpu: Cpu): Block {
 }
 
 /**
- * RFLAGS.TF: run one instruction, then take the single-step #DB trap (DR6.BS) with RIP at the next
- * instruction (SDM vol 3 18.3.1.4). Software interrupts clear TF on their way into the handler and
- * report no trap here; an instruction that faults reports its fault instead.
+ * One instruction under the debug features (SDM vol 3 17.3): an instruction breakpoint on it is a
+ * fault before it runs (unless RF is set, which lasts one instruction); data breakpoints it hit and
+ * RFLAGS.TF are a #DB trap after it, with RIP at the next instruction and DR6 saying why (18.3.1.4
+ * for TF). Software interrupts clear TF on their way into the handler and report no single step.
+ * MOV SS and POP SS hold the trap until after the next instruction (6.8.3); STI does not.
  */
-function singleStep(cpu: Cpu, block: Block): void {
+function debugStep(cpu: Cpu, block: Block): void {
   const insn = block.insns[0];
-  const shadow = cpu.interruptShadow;
+  const rf = cpu.eflags & RF;
+  if (cpu.breakpointsArmed && !rf && !cpu.dbShadow) {
+    const lin = cpu.codeSize === 64 ? cpu.rip : (cpu.segBase[CS] + cpu.rip) >>> 0;
+    const hits = instructionBreakpoints(cpu, lin);
+    if (hits !== 0) {
+      cpu.dr[6] = (cpu.dr[6] | hits) >>> 0;
+      deliver(cpu, DB, EV_EXCEPTION, 0, false);
+      return;
+    }
+  }
+  const tf = (cpu.eflags & TF) !== 0;
+  const held = cpu.dbShadow ? cpu.dbHeld : 0;
+  cpu.dbShadow = false;
+  cpu.dbHeld = 0;
+  cpu.dbHits = 0;
   execBlock(cpu, block.insns, 1);
+  if (rf) cpu.eflags &= ~RF; // RF covered this one instruction
   const op = insn.op;
-  if (shadow || op === Op.INT_N || op === Op.INT3 || op === Op.INTO || op === Op.INT1) return;
-  cpu.dr[6] = (cpu.dr[6] | 0x4000) >>> 0;
+  const softInt = op === Op.INT_N || op === Op.INT3 || op === Op.INTO || op === Op.INT1;
+  const bits = held | cpu.dbHits | (tf && !softInt ? DR6_BS : 0);
+  cpu.dbHits = 0;
+  if (bits === 0) return;
+  if (cpu.dbShadow) {
+    cpu.dbHeld = bits; // this instruction was MOV SS or POP SS
+    return;
+  }
+  cpu.dr[6] = (cpu.dr[6] | bits) >>> 0;
   deliver(cpu, DB, EV_EXCEPTION, 0, false);
 }
 
@@ -148,6 +173,7 @@ function execBlock(cpu: Cpu, insns: import('./insn.js').Insn[], n: number): void
   if (cpu.codeSize === 16) cpu.rip &= 0xffff;
   if (shadowAtEntry && cpu.interruptShadow) {
     cpu.interruptShadow = false;
+    cpu.dbShadow = false;
     cpu.attention |= ATT_EVENT;
   }
 }

@@ -16,21 +16,29 @@ export function fault(cpu: Cpu, vector: number, code: number): never {
   throw FAULT;
 }
 
-/** Linear address of the descriptor for `sel`, or -1 when it lies past the table limit. */
-export function descriptorAddr(cpu: Cpu, sel: number): number {
+/**
+ * Linear address of the descriptor for `sel`, or NaN when it lies past the table limit (`bytes`:
+ * 16 for the system descriptors of long mode). Long mode keeps upper-half table bases signed
+ * (a kernel's GDT at 0xffff...), so any number, negative ones included, is an address; outside
+ * long mode linear addresses wrap at 4 GiB.
+ */
+export function descriptorAddr(cpu: Cpu, sel: number, bytes = 8): number {
   const index = sel & 0xfff8;
+  let base: number;
   if (sel & 4) {
-    if (cpu.segAttr[LDTR] & SEG_UNUSABLE || index + 7 > cpu.segLimit[LDTR]) return -1;
-    return cpu.segBase[LDTR] + index;
+    if (cpu.segAttr[LDTR] & SEG_UNUSABLE || index + bytes - 1 > cpu.segLimit[LDTR]) return Number.NaN;
+    base = cpu.segBase[LDTR];
+  } else {
+    if (index + bytes - 1 > cpu.gdtrLimit) return Number.NaN;
+    base = cpu.gdtrBase;
   }
-  if (index + 7 > cpu.gdtrLimit) return -1;
-  return cpu.gdtrBase + index;
+  return cpu.longMode ? base + index : (base + index) >>> 0;
 }
 
 /** Read the 8-byte descriptor for `sel` into `desc`; #GP(selector) (or `vec`) when out of the table. */
 export function readDescriptor(cpu: Cpu, sel: number, vec = GP): void {
   const a = descriptorAddr(cpu, sel);
-  if (a < 0) fault(cpu, vec, sel & 0xfffc);
+  if (Number.isNaN(a)) fault(cpu, vec, sel & 0xfffc);
   desc[0] = readSys(cpu, a, 4);
   desc[1] = readSys(cpu, a + 4, 4);
 }
@@ -47,8 +55,11 @@ export function descAttr(hi: number): number {
   return ((hi >>> 8) & 0xff) | ((hi >>> 12) & 0xf00);
 }
 
-/** Set the accessed bit of the descriptor in memory (processors do, on every load). */
-function setAccessed(cpu: Cpu, sel: number): void {
+/**
+ * Set the accessed bit of the descriptor in `desc` and in memory: processors do on every segment
+ * load (SDM vol 3 3.4.5.1, APM vol 2 4.7.2), far transfers and IDT-gate delivery included.
+ */
+export function setAccessed(cpu: Cpu, sel: number): void {
   if (desc[1] & 0x100) return;
   desc[1] |= 0x100;
   const a = descriptorAddr(cpu, sel);

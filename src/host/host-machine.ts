@@ -25,6 +25,8 @@ export interface ProcessorOptions {
   /** CPUID.1:EDX.APIC and CPUID.1:ECX.x2APIC (the VMM emulates a local APIC). */
   apic?: boolean;
   x2apic?: boolean;
+  /** CPUID.1:ECX.TSC_DEADLINE: the emulated local APIC's timer has TSC-deadline mode. */
+  tscDeadline?: boolean;
   /** --debug-ud: called on an undefined opcode in an unprotected guest (never for an SEV-ES guest). */
   onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
 }
@@ -72,6 +74,7 @@ export class HostMachine {
     });
     cpu.features.apic = opts.apic ?? false;
     cpu.features.x2apic = opts.x2apic ?? false;
+    cpu.features.tscDeadline = opts.tscDeadline ?? false;
     cpu.onUndefined = opts.onUndefined ?? null;
     this.#memory.attach(cpu);
     registerMachine(cpu, { memory: this.#memory, psp: this.psp });

@@ -21,12 +21,14 @@ import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
 import type { InstructionCounter } from '../vmm/vm-clock.js';
+import { VMM_MSRS, VmmMsrs } from '../vmm/vmm-msrs.js';
 import { SvmHardware } from './hw/world-switch.js';
 import {
   INTERCEPT_CPUID,
   INTERCEPT_HLT,
   INTERCEPT_INTR,
   INTERCEPT_IOIO_PROT,
+  INTERCEPT_IRET,
   INTERCEPT_MSR_PROT,
   INTERCEPT_NMI,
   INTERCEPT_PAUSE,
@@ -36,6 +38,7 @@ import {
   IOPM_SIZE,
   MSRPM_SIZE,
   SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_NMI,
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
   SVM_EXIT_CPUID,
@@ -43,6 +46,7 @@ import {
   SVM_EXIT_HLT,
   SVM_EXIT_INTR,
   SVM_EXIT_IOIO,
+  SVM_EXIT_IRET,
   SVM_EXIT_MSR,
   SVM_EXIT_NMI,
   SVM_EXIT_NPF,
@@ -101,6 +105,8 @@ export abstract class SvmVcpuBase {
   readonly vmcb: Vmcb;
   readonly clock: InstructionCounter;
   protected readonly out = new Int32Array(4);
+  /** The MSRs this vCPU's hypervisor holds (vmm-msrs.ts). */
+  readonly msrs = new VmmMsrs();
 
   constructor(
     readonly id: number,
@@ -161,12 +167,15 @@ export abstract class SvmVcpuBase {
     this.vmcb.set('int_ctl', this.vmcb.get('int_ctl') & ~V_IRQ_MASK);
   }
 
-  /** Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). */
+  /**
+   * Offer the APIC's highest deliverable interrupt as a virtual interrupt (V_IRQ). An offer the
+   * guest has not taken yet is replaced when a higher vector has arrived since: it stays in the
+   * IRR, and the higher one goes first (SDM vol 3 11.8.3), as with KVM's injection at each entry.
+   */
   private syncInterruptsIn(): void {
     const c = this.vmcb;
-    if (this.offered >= 0) return;
     const v = this.svc.apic(this.id).pendingVector();
-    if (v < 0) return;
+    if (v < 0 || v === this.offered) return;
     c.set('int_vector', v);
     c.set('int_ctl', c.get('int_ctl') | V_IRQ_MASK);
     this.offered = v;
@@ -180,9 +189,52 @@ export abstract class SvmVcpuBase {
     }
   }
 
+  /** An NMI from the local APIC the guest has not taken yet (KVM's nmi_pending). */
+  private nmiPending = false;
+  /** The guest is inside its NMI handler (KVM's nmi_masked): the processor keeps no such flag in the VMCB. */
+  private nmiMasked = false;
+
+  queueNmi(): void {
+    this.nmiPending = true;
+  }
+
+  /** RESET and INIT forget NMIs (kvm_vcpu_reset). */
+  protected resetNmiState(): void {
+    this.nmiPending = false;
+    this.nmiMasked = false;
+    this.vmcb.setIntercept(INTERCEPT_IRET, false);
+  }
+
+  /**
+   * svm_inject_nmi: EVENTINJ type NMI (APM vol 2 15.20) unless the guest is still in its NMI handler
+   * or another event is being injected. In an STI or MOV SS shadow one instruction runs first (KVM
+   * single-steps out of it). Returns this entry's budget.
+   */
+  private injectPendingNmi(budget: number): number {
+    const c = this.vmcb;
+    if (!this.nmiPending || this.nmiMasked || c.get('event_inj') & SVM_EVTINJ_VALID) return budget;
+    if (c.get('int_state') & 1) return 1;
+    c.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2) >>> 0);
+    this.nmiPending = false;
+    this.nmiMasked = true;
+    this.watchNmiHandlerEnd();
+    return budget;
+  }
+
+  /** How the end of the guest's NMI handler is learnt: the IRET intercept, as KVM sets it. */
+  protected watchNmiHandlerEnd(): void {
+    this.vmcb.setIntercept(INTERCEPT_IRET, true);
+  }
+
+  /** The guest's NMI handler has ended: the next NMI may be injected. */
+  nmiComplete(): void {
+    this.nmiMasked = false;
+  }
+
   runOnce(budget: number, run: RunState): number {
+    const steps = this.injectPendingNmi(budget);
     this.syncInterruptsIn();
-    const code = this.hw.vmrun(this.vmcbPa, budget);
+    const code = this.hw.vmrun(this.vmcbPa, steps);
     const c = this.vmcb;
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
     if (this.svc.tracing && code !== SVM_EXIT_IOIO && code !== SVM_EXIT_NPF && code !== SVM_EXIT_VMGEXIT)
@@ -257,6 +309,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
   /** RESET/INIT state (APM vol 2 14.1.3) in the VMCB save area. */
   vcpuReset(initEvent: boolean): void {
     const c = this.vmcb;
+    this.resetNmiState();
     for (const s of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
       c.setSegment(s, { selector: 0, attrib: 0x93, limit: 0xffff, base: 0n });
     c.setSegment('cs', { selector: 0xf000, attrib: 0x9b, limit: 0xffff, base: 0xffff0000n });
@@ -365,7 +418,9 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       case SVM_EXIT_IOIO:
         return this.ioInterception(run);
       case SVM_EXIT_MSR:
-        return this.msrInterception(run);
+        return this.msrInterception();
+      case SVM_EXIT_IRET:
+        return this.iretInterception(run);
       case SVM_EXIT_VMMCALL:
         c.set64('rax', BigInt.asUintN(64, -KVM_ENOSYS)); // no hypercalls are offered
         this.advance();
@@ -389,13 +444,21 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     return this.mmio.run(run);
   }
 
+  /** The NMI handler's IRET: let it run, then NMIs may be injected again. */
+  private iretInterception(run: RunState): number {
+    this.vmcb.setIntercept(INTERCEPT_IRET, false);
+    const stopped = this.emulateInstruction(run);
+    this.nmiComplete();
+    return stopped >= 0 ? stopped : RESUME;
+  }
+
   /** VMGEXIT outside an SEV-ES guest executes as VMMCALL; an exit code 0x403 here is a bug. */
   protected vmgexit(run: RunState): number {
     return this.internalError(run, SVM_EXIT_VMGEXIT, 'VMGEXIT exit from a guest that is not SEV-ES');
   }
 
-  /** MSR exits: only EFER is intercepted; the guest sees and sets it without SVME. */
-  protected msrInterception(run: RunState): number {
+  /** MSR exits: the APIC's MSRs, the VMM's own (vmm-msrs.ts), and EFER, which the guest sees and sets without SVME. */
+  protected msrInterception(): number {
     const c = this.vmcb;
     const msr = this.cpu.r32[2] >>> 0;
     const write = c.get64('exit_info_1') === 1n;
@@ -418,7 +481,21 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       return RESUME;
     }
     if (msr !== MSR_EFER) {
-      return this.internalError(run, SVM_EXIT_MSR, `unexpected MSR exit for 0x${msr.toString(16)}`);
+      // The VMM's own MSRs, and MSRs outside the permission map's ranges (always intercepted,
+      // APM vol 2 15.11): #GP(0) for unknown ones, as KVM answers.
+      const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn);
+      const v = write ? null : this.msrs.read(msr);
+      if (write ? this.msrs.write(msr, value) : v !== null) {
+        if (v !== null) {
+          c.set64('rax', v & 0xffffffffn);
+          this.cpu.r64[2] = v >> 32n;
+        }
+        this.advance();
+      } else {
+        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        this.queueException(13, 0);
+      }
+      return RESUME;
     }
     const efer = c.get64('efer');
     if (!write) {
@@ -506,7 +583,7 @@ export class SvmBackend implements Backend {
       const msrpm = new Uint8Array(MSRPM_SIZE);
       if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
-      for (const msr of [0x1b, 0x6e0]) setMsrIntercept(msrpm, msr, true, true);
+      for (const msr of [0x1b, 0x6e0, ...VMM_MSRS]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
       services.memory.write(this.msrpm, msrpm);
     }

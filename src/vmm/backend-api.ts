@@ -136,6 +136,8 @@ interface BackendVcpuOps {
   completeUserspace(run: RunState): void;
   /** interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
   interruptAllowed(): boolean;
+  /** kvm_inject_nmi: the local APIC accepted an NMI (ICR or LVT); inject it when the guest can take it. */
+  queueNmi(): void;
   /** vcpu_deliver_sipi_vector: how a SIPI starts this vCPU (sipi.ts has the generic one). */
   deliverSipiVector(vector: number): void;
 }

@@ -19,7 +19,8 @@ export type StopReason =
   | 'halted'
   | 'terminated'
   | 'reset'
-  | 'error';
+  | 'error'
+  | 'interrupted';
 export interface BootSectorRunResult {
   /** Bytes the guest wrote to debug port 0xE9, decoded as latin1. */
   output: string;
@@ -29,6 +30,10 @@ export interface BootSectorRunResult {
   /** Human-readable reason for the stop (triple-fault chain, instruction budget, ...). */
   message: string;
   instructions: number;
+  /** For stop 'error' in a VM: the KVM exit reason that ended it (KVM_EXIT_FAIL_ENTRY, ...). */
+  kvmExitReason?: number;
+  /** For stop 'interrupted': where each processor stopped, one line each (no registers of a protected one). */
+  where?: string[];
 }
 export interface BootSectorRunOptions {
   /** Stop after this many guest instructions (default 500 million). */
@@ -42,6 +47,11 @@ export interface BootSectorRunOptions {
   vendor?: Vendor;
   /** Report undefined opcodes (the #UD still goes to the guest). */
   onUndefined?: (rip: number, bytes: Uint8Array, codeSize: number) => void;
+  /**
+   * Called between slices of execution (every few thousand instructions) with the instructions run
+   * so far; returning true ends the run with stop 'interrupted' (the CLI's SIGINT/SIGTERM).
+   */
+  checkpoint?: (instructions: number) => boolean;
 }
 
 export const BOOT_ADDR = 0x7c00;
@@ -127,7 +137,12 @@ export function runBootSector(image: Uint8Array, opts: BootSectorRunOptions = {}
     instructions: cpu.icount,
   });
   for (;;) {
-    const s = run(cpu, Math.min(max - cpu.icount, 1 << 24));
+    if (opts.checkpoint?.(cpu.icount))
+      return {
+        ...result('interrupted', `interrupted after ${cpu.icount} instructions`),
+        where: [`cpu: ${hex(cpu.segSel[CS])}:${hex(cpu.rip)}`],
+      };
+    const s = run(cpu, Math.min(max - cpu.icount, opts.checkpoint ? 1 << 16 : 1 << 24));
     if (pc.exitStatus !== null)
       return result('exit', `guest wrote ${((pc.exitStatus - 1) / 2).toString(16)} to port 0xF4`);
     switch (s) {

@@ -93,7 +93,10 @@ export class Vcpu {
       } else this.trace(`vcpu ${this.id}: SIPI dropped (mp_state ${MP_STATE_NAMES[this.#mpState]})`);
     }
     // A hold is a simulated HLT: any wake-up event ends it (the guest sees "not released" and asks again).
-    if (ev & EV_NMI && this.waitsForEvent()) this.enterMpState(KVM_MP_STATE_RUNNABLE);
+    if (ev & EV_NMI) {
+      this.backend.queueNmi();
+      if (this.waitsForEvent()) this.enterMpState(KVM_MP_STATE_RUNNABLE);
+    }
     if (this.waitsForEvent() && this.apic.pendingVector() >= 0 && this.backend.interruptAllowed()) {
       this.enterMpState(KVM_MP_STATE_RUNNABLE);
     }

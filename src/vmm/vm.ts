@@ -6,6 +6,7 @@
 
 import { ApicBus } from '../apic/apic-bus.js';
 import { LocalApic } from '../apic/local-apic.js';
+import { APIC_BASE_EN } from '../apic/registers.js';
 import type { Vendor } from '../cpu/cpu.js';
 import { MMIO_ASSIST_BASE } from '../cpu/mmu.js';
 import type { MmioBus } from '../cpu/ports.js';
@@ -120,7 +121,11 @@ export class Vm {
       mmioInKernel: (id, gpa) => this.guestMmio[id].inKernel(gpa),
       userMmio: (id) => this.guestMmio[id].user,
       apic: (id) => this.vcpus[id].apic,
-      cpuid: (id, leaf, sub, out) => this.processors[id].cpuid(leaf, sub, out),
+      cpuid: (id, leaf, sub, out) => {
+        this.processors[id].cpuid(leaf, sub, out);
+        // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM vol 3 11.4.3; KVM updates it at run time).
+        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
+      },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
       trace: trace ? (cat, line) => trace(cat, line) : () => {},
       tracing: trace !== null,
@@ -202,6 +207,7 @@ export class Vm {
       apicId: id,
       apic: true,
       x2apic: true,
+      tscDeadline: true,
       onUndefined: this.opts.onUndefined ?? null,
     });
     cpu.advertiseHypervisor(hypervisorLeaves());

@@ -18,8 +18,13 @@ import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
+import { VmmMsrs } from '../vmm/vmm-msrs.js';
 import { VMX_FAIL_VALID, VmxHardware } from './hw/vm-entry.js';
-import { CPU_BASED_INTR_WINDOW_EXITING, X86_CR4_VMXE } from './hw/vmx-controls.js';
+import {
+  CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_NMI_WINDOW_EXITING,
+  X86_CR4_VMXE,
+} from './hw/vmx-controls.js';
 import type { Vmcs } from './vmcs.js';
 import {
   EXIT_REASON_CPUID,
@@ -32,6 +37,7 @@ import {
   EXIT_REASON_IO_INSTRUCTION,
   EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE,
+  EXIT_REASON_NMI_WINDOW,
   EXIT_REASON_PAUSE_INSTRUCTION,
   EXIT_REASON_PENDING_INTERRUPT,
   EXIT_REASON_TRIPLE_FAULT,
@@ -39,11 +45,13 @@ import {
   VMCS_FIELD as F,
   GUEST_ACTIVITY_ACTIVE,
   GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_NMI,
   GUEST_INTR_STATE_STI,
   INTR_INFO_DELIVER_CODE_MASK,
   INTR_INFO_VALID_MASK,
   INTR_TYPE_EXT_INTR,
   INTR_TYPE_HARD_EXCEPTION,
+  INTR_TYPE_NMI_INTR,
   VMX_EXIT_REASONS_FAILED_VMENTRY,
   vmxExitReasonName,
 } from './vmcs-fields.js';
@@ -60,13 +68,14 @@ const EXIT_HANDLERS: Record<number, ExitHandler> = {
   [EXIT_REASON_EXTERNAL_INTERRUPT]: () => RESUME, // the host timer: the quantum is over
   [EXIT_REASON_TRIPLE_FAULT]: (v, run) => v.handleTripleFault(run),
   [EXIT_REASON_PENDING_INTERRUPT]: (v) => v.handleInterruptWindow(),
+  [EXIT_REASON_NMI_WINDOW]: (v) => v.handleNmiWindow(),
   [EXIT_REASON_CPUID]: (v) => v.handleCpuid(),
   [EXIT_REASON_HLT]: (v, run) => v.handleHalt(run),
   [EXIT_REASON_VMCALL]: (v) => v.handleVmcall(),
   [EXIT_REASON_CR_ACCESS]: (v, run) => v.handleCr(run),
   [EXIT_REASON_IO_INSTRUCTION]: (v, run) => v.handleIo(run),
-  [EXIT_REASON_MSR_READ]: (v, run) => v.handleMsr(run, false),
-  [EXIT_REASON_MSR_WRITE]: (v, run) => v.handleMsr(run, true),
+  [EXIT_REASON_MSR_READ]: (v) => v.handleMsr(false),
+  [EXIT_REASON_MSR_WRITE]: (v) => v.handleMsr(true),
   [EXIT_REASON_PAUSE_INSTRUCTION]: (v) => v.handlePause(),
   [EXIT_REASON_EPT_VIOLATION]: (v, run) => v.handleEptViolation(run),
   [EXIT_REASON_EPT_MISCONFIG]: (v, run) => v.handleEptMisconfig(run),
@@ -84,8 +93,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   private readonly vmcs: Vmcs;
   private readonly out = new Int32Array(4);
   private readonly mmio: MmioEmulation;
+  private readonly msrs = new VmmMsrs();
   /** An IN that went to userspace: its size, until completeUserspace puts the data into RAX. */
   private pendingIn = 0;
+  /** An NMI the local APIC accepted that the guest has not taken yet (KVM's nmi_pending). */
+  private nmiPending = false;
 
   constructor(
     readonly id: number,
@@ -107,6 +119,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   vcpuReset(_initEvent: boolean): void {
     resetGuestState(this.vmcs);
     this.setWindowExiting(false);
+    this.setNmiWindowExiting(false);
+    this.nmiPending = false;
     this.pendingIn = 0;
     this.cpu.r32.fill(0);
     this.cpu.r32[4] = 0x600;
@@ -164,6 +178,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   runOnce(budget: number, run: RunState): number {
     const waiting = this.mmio.resume(run);
     if (waiting >= 0) return waiting;
+    this.injectPendingNmi();
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
     this.completeInterrupts();
@@ -221,6 +236,12 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   }
 
   /** Interrupt-window exiting (SDM 25.3): the window is open; the next entry injects. */
+  /** handle_nmi_window: the guest can take the NMI now; the next entry injects it. */
+  handleNmiWindow(): number {
+    this.setNmiWindowExiting(false);
+    return RESUME;
+  }
+
   handleInterruptWindow(): number {
     this.setWindowExiting(false);
     return RESUME;
@@ -279,23 +300,26 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     return run.exitIo(isIn, port, size, data);
   }
 
-  /** handle_rdmsr/handle_wrmsr: only the local APIC's MSRs exit (the MSR bitmap). */
-  handleMsr(run: RunState, write: boolean): number {
+  /**
+   * handle_rdmsr/handle_wrmsr: the local APIC's MSRs, the VMM's own (vmm-msrs.ts), and every MSR
+   * outside the bitmap's ranges (those always exit, SDM vol 3 25.1.3): #GP(0) for unknown ones.
+   */
+  handleMsr(write: boolean): number {
     const msr = this.cpu.r32[2] >>> 0;
     const apic = this.svc.apic(this.id);
-    if (!apic.owns(msr))
-      return this.internalError(
-        run,
-        write ? EXIT_REASON_MSR_WRITE : EXIT_REASON_MSR_READ,
-        `unexpected MSR exit for 0x${msr.toString(16)}`,
-      );
-    try {
-      if (write) apic.msrWrite(msr, (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0));
-      else {
-        const v = apic.msrRead(msr);
-        this.cpu.r64[0] = v & 0xffffffffn;
-        this.cpu.r64[2] = v >> 32n;
+    const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0);
+    if (!apic.owns(msr)) {
+      if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
+        this.skipEmulatedInstruction();
+      } else {
+        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        this.queueException(13, 0);
       }
+      return RESUME;
+    }
+    try {
+      if (write) apic.msrWrite(msr, value);
+      else this.setEdxEax(apic.msrRead(msr));
     } catch (e) {
       if (!(e instanceof ApicGpError)) throw e;
       this.queueException(13, 0); // the processor's #GP(0) for an illegal APIC MSR access
@@ -303,6 +327,14 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     }
     this.skipEmulatedInstruction();
     return RESUME;
+  }
+
+  /** RDMSR's result into EDX:EAX (upper halves cleared); false for none. */
+  private setEdxEax(v: bigint | null): boolean {
+    if (v === null) return false;
+    this.cpu.r64[0] = v & 0xffffffffn;
+    this.cpu.r64[2] = v >> 32n;
+    return true;
   }
 
   /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */
@@ -374,6 +406,33 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     const proc = this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
     const v = on ? proc | CPU_BASED_INTR_WINDOW_EXITING : proc & ~CPU_BASED_INTR_WINDOW_EXITING;
     this.vmcs.write32(F.CPU_BASED_VM_EXEC_CONTROL, v >>> 0);
+  }
+
+  private setNmiWindowExiting(on: boolean): void {
+    const proc = this.vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
+    const v = on ? proc | CPU_BASED_NMI_WINDOW_EXITING : proc & ~CPU_BASED_NMI_WINDOW_EXITING;
+    this.vmcs.write32(F.CPU_BASED_VM_EXEC_CONTROL, v >>> 0);
+  }
+
+  /** kvm_inject_nmi: an NMI from the local APIC (ICR or LVT) waits here for the guest to take it. */
+  queueNmi(): void {
+    this.nmiPending = true;
+  }
+
+  /**
+   * vmx_inject_nmi: a pending NMI goes in through VM-entry event injection once the guest has no
+   * virtual-NMI, STI or MOV SS blocking (vmx_nmi_allowed), else NMI-window exiting waits for that
+   * (SDM 25.2, 26.5). It comes before external interrupts (SDM vol 3 6.9 priorities).
+   */
+  private injectPendingNmi(): void {
+    if (!this.nmiPending || this.entryEventPending()) return;
+    const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS | GUEST_INTR_STATE_NMI;
+    if (this.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO) & blocked) {
+      this.setNmiWindowExiting(true);
+      return;
+    }
+    this.nmiPending = false;
+    this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0);
   }
 
   private entryEventPending(): boolean {

@@ -3,6 +3,7 @@
 // guest's RESET/INIT state (Intel SDM vol 3C 9.1.1 Table 9-1, unrestricted guest 26.3.1.1).
 import type { ControlBlockMemory } from '../host/host-memory.js';
 import type { VmmServices } from '../vmm/backend-api.js';
+import { VMM_MSRS } from '../vmm/vmm-msrs.js';
 import {
   adjustControls,
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
@@ -11,6 +12,7 @@ import {
   CPU_BASED_USE_MSR_BITMAPS,
   PIN_BASED_EXT_INTR_MASK,
   PIN_BASED_NMI_EXITING,
+  PIN_BASED_VIRTUAL_NMIS,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_ENABLE_RDTSCP,
   SECONDARY_EXEC_ENABLE_VPID,
@@ -108,6 +110,7 @@ export function buildMsrBitmap(services: VmmServices): number {
   };
   intercept(0x1b);
   intercept(0x6e0);
+  for (const msr of VMM_MSRS) if (msr <= 0x1fff) intercept(msr); // the others always exit
   for (let msr = 0x800; msr <= 0x8ff; msr++) intercept(msr);
   services.memory.write(pa, map);
   return pa;
@@ -129,7 +132,7 @@ export function initVmcs(services: VmmServices, eptRoot: number, msrBitmap: numb
   vmcs.vmclear();
   vmcs.write32(
     F.PIN_BASED_VM_EXEC_CONTROL,
-    adjustControls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING, VMX_CAPS.pin),
+    adjustControls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, VMX_CAPS.pin),
   );
   vmcs.write32(
     F.CPU_BASED_VM_EXEC_CONTROL,

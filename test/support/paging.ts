@@ -4,7 +4,7 @@
  * AMD APM vol 2 5.3: P=1 W=2 U=4 A=0x20 D=0x40 PS=0x80 G=0x100, NX = bit 63.
  * Levels are numbered from the leaf: 1 = PTE, 2 = PDE, 3 = PDPTE, 4 = PML4E.
  */
-import { Cpu, FAULT } from '../../src/cpu/cpu.js';
+import { Cpu, FAULT, type Vendor } from '../../src/cpu/cpu.js';
 import {
   CR0_PE,
   CR0_PG,
@@ -37,11 +37,12 @@ export class PageTables {
 
   constructor(
     readonly mode: PagingMode,
-    opts: { nxe?: boolean; cr0?: number; cr4?: number; ramBytes?: number } = {},
+    opts: { nxe?: boolean; cr0?: number; cr4?: number; ramBytes?: number; vendor?: Vendor } = {},
   ) {
     const buf = new SharedArrayBuffer(opts.ramBytes ?? 4 << 20);
     this.dv = new DataView(buf);
     this.cpu = new Cpu({
+      vendor: opts.vendor,
       ram: buf,
       io: { portRead: () => 0xffffffff, portWrite: () => {} },
       mmio: { mmioRead: () => 0xffffffff, mmioWrite: () => {} },

@@ -101,3 +101,17 @@ describe('smp-legacy', () => {
     );
   }
 });
+
+describe('smp-legacy beyond 255 vCPUs', () => {
+  // vCPU 255 has x2APIC ID 255: the MADT lists it as a Processor Local x2APIC entry (there is no MP
+  // table above 255 CPUs). This xAPIC guest cannot start it, and says so instead of running 255.
+  it('--cpus 256: the guest names the x2APIC CPU it does not start', () => {
+    const r = runMultibootVm(IMAGE, { cpus: 256, maxInstructions: 600_000 });
+    expect(r.output).toContain(
+      "BSP: the MADT lists 255 CPUs; the BSP's APIC ID is 00\n" +
+        'BSP: the MADT also lists 1 CPUs with x2APIC IDs (255 and up), which this xAPIC guest does not start\n' +
+        'BSP: the MP table lists 0 CPUs\n' +
+        'BSP: starting 254 APs with INIT-SIPI-SIPI\n',
+    );
+  });
+});

@@ -6,11 +6,13 @@ import { arithFlags, getFlags, testCond } from '../flags.js';
 import type { Insn } from '../insn.js';
 import { deliver, EV_EXCEPTION, EV_SOFTWARE } from '../interrupts.js';
 import { readLin16, readLin32, readLin64 } from '../mmu.js';
+import { InterceptKind } from '../ports.js';
 import { CS, DS, EFER_LMA, EFER_SCE, ES, FS, GP, GS, IF, IOPL, NT, OF, RF, SS, UD, VM } from '../regs.js';
 import { updateSegCheck } from '../segment-check.js';
 import {
   checkFarTarget,
   desc,
+  descLimit,
   fault,
   loadCodeSegment,
   loadCsReal,
@@ -19,6 +21,7 @@ import {
 } from '../segments.js';
 import { loadRM64, memAddr, readRMNum, regSigned } from './operand.js';
 import { getSp, peek, push, setSp, writeFlags } from './stack.js';
+import { intercepted } from './system.js';
 
 const TWO32 = 4294967296;
 const CANON = 140737488355328;
@@ -131,6 +134,18 @@ function wrapStack(cpu: Cpu, sp: number): number {
 
 // ---------------------------------------------------------------- far transfers
 
+/**
+ * The new RIP of a far transfer against the target code descriptor in `desc`: canonical for a
+ * 64-bit segment, within the limit otherwise, else #GP(0) before anything changes (SDM vol 2 JMP,
+ * CALL, RET, IRET; APM vol 3 the same).
+ */
+function checkFarRip(cpu: Cpu, offset: number): void {
+  const hi = desc[1];
+  if (cpu.longMode && hi & (1 << 21)) {
+    if (offset < -CANON || offset >= CANON) fault(cpu, GP, 0);
+  } else if (offset > descLimit(desc[0], hi)) fault(cpu, GP, 0);
+}
+
 /** Far JMP/CALL to sel:offset (direct, no gates). */
 function farTransfer(cpu: Cpu, sel: number, offset: number, call: boolean, size: number): void {
   if (!cpu.protectedMode || cpu.eflags & VM) {
@@ -143,13 +158,7 @@ function farTransfer(cpu: Cpu, sel: number, offset: number, call: boolean, size:
     return;
   }
   checkFarTarget(cpu, sel);
-  const hi = desc[1];
-  const long = cpu.longMode && (hi & (1 << 21)) !== 0;
-  const limit =
-    hi & (1 << 23)
-      ? ((desc[0] & 0xffff) | (hi & 0xf0000)) * 4096 + 0xfff
-      : (desc[0] & 0xffff) | (hi & 0xf0000);
-  if (!long && offset > limit) fault(cpu, GP, 0);
+  checkFarRip(cpu, offset);
   if (call) {
     const retCs = cpu.segSel[CS];
     const ret = cpu.rip;
@@ -210,6 +219,7 @@ export function retFar(cpu: Cpu, insn: Insn): void {
     return;
   }
   const rpl = checkReturnCs(cpu, sel);
+  checkFarRip(cpu, offset);
   if (rpl > cpu.cpl) {
     const spLo = peek(cpu, 2 * size + insn.imm, size);
     const newSp = size === 8 ? cpu.t32[7] * TWO32 + (spLo >>> 0) : size === 4 ? spLo >>> 0 : spLo;
@@ -257,6 +267,8 @@ function loadStackForReturn(cpu: Cpu, sel: number, newCpl: number): void {
 }
 
 export function iret(cpu: Cpu, insn: Insn): void {
+  // SVM's IRET intercept (APM vol 2 15.9): how a hypervisor learns that an NMI handler ended.
+  intercepted(cpu, InterceptKind.IRET, 0, 0);
   const size = insn.size;
   if (!cpu.protectedMode) {
     const ip = peek(cpu, 0, size);
@@ -265,7 +277,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
     setSp(cpu, wrapStack(cpu, getSp(cpu) + 3 * size));
     loadCsReal(cpu, cs);
     cpu.rip = size === 4 ? ip >>> 0 : ip;
-    writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4);
+    writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4, true);
     unblockNmi(cpu);
     return;
   }
@@ -276,6 +288,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
   const fl = peek(cpu, 2 * size, size) >>> 0;
   if (fl & VM && cpu.cpl === 0 && size === 4) fault(cpu, GP, 0); // return to virtual-8086 mode: not offered
   const rpl = checkReturnCs(cpu, sel);
+  checkFarRip(cpu, size === 2 ? offset & 0xffff : offset);
   const toOuter = rpl > cpu.cpl;
   const popsStack = toOuter || cpu.codeSize === 64;
   let newSp = 0,
@@ -288,7 +301,7 @@ export function iret(cpu: Cpu, insn: Insn): void {
   const oldCpl = cpu.cpl;
   const sp0 = getSp(cpu);
   // Flags are written with the privilege of the IRET itself (before the CPL changes).
-  writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4);
+  writeFlags(cpu, size === 2 ? (cpu.eflags & ~0xffff) | fl : fl, size === 2 ? 2 : 4, true);
   loadCodeSegment(cpu, sel, rpl);
   if (popsStack) {
     loadStackForReturn(cpu, newSs, rpl);
@@ -416,6 +429,12 @@ export function sysexit(cpu: Cpu, insn: Insn): void {
     fault0(cpu, cpu.protectedMode ? UD : GP);
   if (cpu.cpl !== 0 || (cpu.sysenterCs & 0xfffc) === 0) fault(cpu, GP, 0);
   const to64 = insn.size === 8;
+  if (to64) {
+    // The new RIP (RDX) and RSP (RCX) must be canonical (SDM vol 2 "SYSEXIT").
+    const rip = regSigned(cpu, 2),
+      rsp = regSigned(cpu, 1);
+    if (rip < -CANON || rip >= CANON || rsp < -CANON || rsp >= CANON) fault(cpu, GP, 0);
+  }
   flatCs(cpu, ((cpu.sysenterCs + (to64 ? 32 : 16)) & 0xfffc) | 3, 3, to64);
   flatSs(cpu, ((cpu.sysenterCs + (to64 ? 40 : 24)) & 0xfffc) | 3, 3);
   cpu.cpl = 3;

@@ -14,7 +14,7 @@ export function segmentOps(cpu: Cpu, insn: Insn): void {
       const seg = insn.reg & 7;
       if (seg === CS || seg > 5) ud(cpu);
       loadDataSegment(cpu, seg, readRM(cpu, insn, 2) & 0xffff);
-      if (seg === SS) cpu.interruptShadow = true;
+      if (seg === SS) cpu.interruptShadow = cpu.dbShadow = true;
       return;
     }
     case Op.MOV_RM_SREG: {

@@ -133,7 +133,7 @@ export function popSreg(cpu: Cpu, insn: Insn): void {
   const sel = peek(cpu, 0, insn.size) & 0xffff;
   loadDataSegment(cpu, insn.sub, sel);
   setSp(cpu, wrapSp(cpu, getSp(cpu) + insn.size));
-  if (insn.sub === SS) cpu.interruptShadow = true;
+  if (insn.sub === SS) cpu.interruptShadow = cpu.dbShadow = true;
 }
 
 export function pusha(cpu: Cpu, insn: Insn): void {
@@ -161,17 +161,19 @@ export function pushf(cpu: Cpu, insn: Insn): void {
 
 /**
  * Write RFLAGS from a POPF/IRET image under the privilege rules: IOPL changes only at CPL 0,
- * IF only when CPL <= IOPL; VM, VIF, VIP and RF are never loaded this way.
+ * IF only when CPL <= IOPL; VM, VIF and VIP are never loaded this way. RF is cleared, except that
+ * a 32- or 64-bit IRET loads it (`iret`): how a #DB handler steps over an instruction breakpoint
+ * (SDM vol 3 17.3.1.1; POPF never loads it).
  */
-export function writeFlags(cpu: Cpu, v: number, size: number): void {
-  let mask = ARITH_FLAGS | TF | DF | NT | AC | ID | IF | IOPL;
+export function writeFlags(cpu: Cpu, v: number, size: number, iret = false): void {
+  let mask = ARITH_FLAGS | TF | DF | NT | AC | ID | IF | IOPL | (iret ? RF : 0);
   if (cpu.protectedMode) {
     if (cpu.cpl > 0) mask &= ~IOPL;
     if (cpu.cpl > (cpu.eflags & IOPL) >>> 12) mask &= ~IF;
   }
   if (size === 2) mask &= 0xffff;
   const oldIf = cpu.eflags & IF;
-  cpu.eflags = ((cpu.eflags & ~mask) | (v & mask) | 2) & ~RF;
+  cpu.eflags = (cpu.eflags & ~mask & ~RF) | (v & mask) | 2;
   cpu.lfOp = 0;
   if (!oldIf && cpu.eflags & IF) cpu.attention |= 1;
 }

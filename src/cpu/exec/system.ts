@@ -3,12 +3,14 @@
 // Each asks the hypervisor's intercept port first where the manuals allow an intercept.
 import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../cpu.js';
 import { cpuid } from '../cpuid.js';
+import { debugRegsChanged } from '../debug.js';
 import { flushFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
 import {
   readLin16,
   readLin32,
   readLin64,
+  readSys,
   translate,
   writeLin16,
   writeLin32,
@@ -40,11 +42,12 @@ import {
   ZF,
 } from '../regs.js';
 import { linearAddr, updateSegCheck } from '../segment-check.js';
-import { desc, descAttr, descBase, descLimit, fault, readDescriptor } from '../segments.js';
+import { desc, descAttr, descBase, descLimit, descriptorAddr, fault, readDescriptor } from '../segments.js';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from '../tlb.js';
 import { effAddr, memAddr, readRM, regSigned, setReg, writeRM } from './operand.js';
 
 const TWO32 = 4294967296;
+const CANON = 140737488355328; // 2^47
 const cpuidOut = new Int32Array(4);
 
 /** Ask the intercept port; a hit leaves the instruction unexecuted (fault-like VMEXIT). */
@@ -220,9 +223,12 @@ export function movDr(cpu: Cpu, insn: Insn, toDr: boolean): void {
   intercepted(cpu, toDr ? InterceptKind.DR_WRITE : InterceptKind.DR_READ, n, 0);
   if (toDr) {
     let v = insn.size === 8 ? regSigned(cpu, insn.rm) : cpu.r32[insn.rm << 1] >>> 0;
-    if (n === 6) v = ((v % TWO32) | 0xffff0ff0) >>> 0;
-    else if (n === 7) v = ((v % TWO32) | 0x400) >>> 0;
+    // DR6/DR7 bits 63:32 are reserved (#GP(0) in 64-bit mode, APM vol 3 "MOV DRn").
+    if ((n === 6 || n === 7) && (v < 0 || v >= TWO32)) fault(cpu, GP, 0);
+    if (n === 6) v = (v | 0xffff0ff0) >>> 0;
+    else if (n === 7) v = ((v & ~0xd800) | 0x400) >>> 0; // bits 11, 12, 14, 15 read as 0, bit 10 as 1
     cpu.dr[n] = v;
+    if (n !== 6) debugRegsChanged(cpu);
   } else {
     const v = cpu.dr[n];
     cpu.r32[insn.rm << 1] = v % TWO32;
@@ -241,6 +247,9 @@ export function loadDtr(cpu: Cpu, insn: Insn, idt: boolean): void {
   if (cpu.codeSize === 64) {
     const lo = readLin64(cpu, lin + 2);
     base = cpu.t32[7] * TWO32 + (lo >>> 0);
+    // A non-canonical table base is refused with #GP(0), as KVM's emulator and VM entry's
+    // GDTR/IDTR checks (SDM vol 3 26.3.1.3) hold it.
+    if (base < -CANON || base >= CANON) fault(cpu, GP, 0);
   } else {
     base = readLin32(cpu, lin + 2) >>> 0;
     if (insn.size === 2) base &= 0xffffff;
@@ -279,24 +288,26 @@ export function loadSystemSegment(cpu: Cpu, insn: Insn, tr: boolean): void {
   const lo = desc[0],
     hi = desc[1];
   const type = (hi >>> 8) & 0x1f;
-  const ok = tr ? type === 0x09 || type === 0x01 : type === 0x02;
+  // Long mode knows only the 64-bit TSS (type 9) and the LDT, both 16 bytes long.
+  const ok = tr ? type === 0x09 || (type === 0x01 && !cpu.longMode) : type === 0x02;
   if (!ok) fault(cpu, GP, sel & 0xfffc);
   if (!(hi & 0x8000)) fault(cpu, 11, sel & 0xfffc);
   let base = descBase(lo, hi);
-  const a = cpu.gdtrBase + (sel & 0xfff8);
+  const a = descriptorAddr(cpu, sel, cpu.longMode ? 16 : 8);
+  if (Number.isNaN(a)) fault(cpu, GP, sel & 0xfffc);
   if (cpu.longMode) {
-    if ((sel & 0xfff8) + 15 > cpu.gdtrLimit) fault(cpu, GP, sel & 0xfffc);
-    const upper = readLin32(cpu, a + 8);
-    base += (upper >>> 0) * TWO32;
+    // Bits 63:32 of the base; the upper half's type field must be 0; the base must be canonical
+    // (AMD APM vol 3 LLDT/LTR; Intel SDM vol 3 Figure 8-4 and 3.5.2).
+    const upper = readSys(cpu, a + 8, 4);
+    if ((readSys(cpu, a + 12, 4) >>> 8) & 0x1f) fault(cpu, GP, sel & 0xfffc);
+    base += upper * TWO32;
+    if (base < -CANON || base >= CANON) fault(cpu, GP, sel & 0xfffc);
   }
+  if (tr) writeSys(cpu, a + 5, 1, ((hi >>> 8) & 0xff) | 2); // busy
   cpu.segSel[seg] = sel;
-  cpu.segBase[seg] = base >= 2 ** 63 ? base - 2 ** 64 : base;
+  cpu.segBase[seg] = base;
   cpu.segLimit[seg] = descLimit(lo, hi);
-  cpu.segAttr[seg] = descAttr(hi);
-  if (tr) {
-    cpu.segAttr[seg] |= 2; // busy
-    writeSys(cpu, a + 5, 1, ((hi >>> 8) & 0xff) | 2);
-  }
+  cpu.segAttr[seg] = descAttr(hi) | (tr ? 2 : 0);
 }
 
 export function storeSystemSelector(cpu: Cpu, insn: Insn, tr: boolean): void {

@@ -3,7 +3,9 @@
 // intercepts and nested paging, injects EVENTINJ and runs the guest; #VMEXIT stores the guest
 // state back and writes EXITCODE, EXITINFO1/2, EXITINTINFO and nRIP. The hypervisor here is host
 // code, so VMRUN also does what VMLOAD would (FS, GS, TR, LDTR, KernelGSBase, STAR/LSTAR/...).
+
 import { type Cpu, FAULT, SEG_UNUSABLE, VMEXIT } from '../../cpu/cpu.js';
+import { debugRegsChanged } from '../../cpu/debug.js';
 import { ATT_EVENT } from '../../cpu/events.js';
 import { getFlags } from '../../cpu/flags.js';
 import {
@@ -280,6 +282,7 @@ export class SvmHardware {
     cpu.cr2 = num(save.get64('cr2'));
     cpu.dr[6] = Number(save.get64('dr6'));
     cpu.dr[7] = Number(save.get64('dr7'));
+    debugRegsChanged(cpu);
     cpu.eflags = (Number(save.get64('rflags') & 0xffffffffn) | 2) >>> 0;
     cpu.lfOp = 0;
     cpu.rip = num(save.get64('rip'));

@@ -1,6 +1,7 @@
 // The AP-boot state KVM keeps for an SEV-ES vCPU (struct vcpu_sev_es_state: received_first_sipi,
 // ap_reset_hold_type), and what a SIPI does with it: sev_vcpu_deliver_sipi_vector, as the Linux
-// patch summarized in docs/seed-patch.md describes. The hypervisor never writes the AP's registers:
+// patch summarized in docs/sources.md ("The seed") describes. The hypervisor never writes the AP's
+// registers:
 //   - the first SIPI lets the vCPU run its launch VMSA (it starts where the secure processor measured it);
 //   - a later SIPI completes an outstanding AP Reset Hold (sw_exit_info_2 = 1 in the GHCB that asked,
 //     or the MSR-protocol response with a non-zero result), and the guest goes on past its VMGEXIT;

@@ -71,7 +71,11 @@ export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
     if (!initEvent) throw new GuestStateProtectedError(`RESET of vcpu ${this.id}`);
     this.vmcb.set('event_inj', 0);
     this.dropOfferedInterrupt();
+    this.resetNmiState();
   }
+
+  /** IRET cannot be intercepted in an SEV-ES guest: it says NMI Complete through the GHCB instead. */
+  protected override watchNmiHandlerEnd(): void {}
 
   /** sev_vcpu_deliver_sipi_vector: the vector is ignored; the guest decides where the AP goes. */
   deliverSipiVector(vector: number): void {

@@ -68,6 +68,7 @@ import {
   KVM_SYSTEM_EVENT_SEV_TERM,
 } from '../../vmm/kvm-abi.js';
 import type { InstructionCounter } from '../../vmm/vm-clock.js';
+import type { VmmMsrs } from '../../vmm/vmm-msrs.js';
 import type { Vmcb } from '../vmcb-layout.js';
 import { type HoldCompletion, HoldType, type SevEsApBoot } from './ap-boot.js';
 import type { SevEsLaunch } from './launch.js';
@@ -77,6 +78,10 @@ export interface VmgexitVcpu {
   readonly id: number;
   readonly clock: InstructionCounter;
   readonly apBoot: SevEsApBoot;
+  /** The MSRs the hypervisor holds for this vCPU (vmm-msrs.ts). */
+  readonly msrs: VmmMsrs;
+  /** The guest said NMI Complete: its NMI handler ended. */
+  nmiComplete(): void;
 }
 
 const KVM_ENOSYS = 1000n;
@@ -275,7 +280,9 @@ export class VmgexitHandler implements HoldCompletion {
       case SVM_EXIT_INVD:
       case SVM_EXIT_MONITOR:
       case SVM_EXIT_MWAIT:
-      case SVM_VMGEXIT_NMI_COMPLETE:
+        return this.answer(page, gpa, 0n, 0n);
+      case SVM_VMGEXIT_NMI_COMPLETE: // the guest's NMI handler ended (GHCB spec: NMI Complete)
+        this.vcpu.nmiComplete();
         return this.answer(page, gpa, 0n, 0n);
       case SVM_VMGEXIT_MMIO_READ:
       case SVM_VMGEXIT_MMIO_WRITE:
@@ -327,8 +334,14 @@ export class VmgexitHandler implements HoldCompletion {
     const msr = Number((s.rcx as bigint) & 0xffffffffn);
     const write = s.sw_exit_info_1 !== 0n;
     const apic = this.svc.apic(this.vcpu.id);
-    if (!apic.owns(msr))
-      return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+    if (!apic.owns(msr)) {
+      const value = (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
+      const v = write ? null : this.vcpu.msrs.read(msr);
+      if (write ? !this.vcpu.msrs.write(msr, value) : v === null)
+        return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
+      if (v !== null) this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
+      return this.answer(page, gpa, 0n, 0n);
+    }
     try {
       if (write)
         apic.msrWrite(msr, (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn));

@@ -19,9 +19,12 @@ import {
 import { GUEST_SEGMENTS, type GuestSegmentFields } from './guest-segments.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+  CPU_BASED_NMI_WINDOW_EXITING,
   CPU_BASED_USE_IO_BITMAPS,
   CPU_BASED_USE_MSR_BITMAPS,
   controlsAllowed,
+  PIN_BASED_NMI_EXITING,
+  PIN_BASED_VIRTUAL_NMIS,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_ENABLE_VPID,
   SECONDARY_EXEC_UNRESTRICTED_GUEST,
@@ -93,6 +96,10 @@ export function checkControls(vmcs: Vmcs, ramBytes: number): string | null {
   const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
   if (!controlsAllowed(entry, VMX_CAPS.entry)) return 'VM-entry controls outside IA32_VMX_ENTRY_CTLS';
   if (vmcs.read32(F.CR3_TARGET_COUNT) > 4) return 'CR3-target count greater than 4';
+  if (pin & PIN_BASED_VIRTUAL_NMIS && !(pin & PIN_BASED_NMI_EXITING))
+    return 'virtual NMIs without NMI exiting';
+  if (proc & CPU_BASED_NMI_WINDOW_EXITING && !(pin & PIN_BASED_VIRTUAL_NMIS))
+    return 'NMI-window exiting without virtual NMIs';
   if (proc & CPU_BASED_USE_IO_BITMAPS) {
     if (
       !physOk(vmcs.read(F.IO_BITMAP_A), ramBytes, 4096) ||

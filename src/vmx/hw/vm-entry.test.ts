@@ -17,12 +17,15 @@ import {
   EXIT_REASON_IO_INSTRUCTION,
   EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE,
+  EXIT_REASON_NMI_WINDOW,
   EXIT_REASON_PAUSE_INSTRUCTION,
   EXIT_REASON_PENDING_INTERRUPT,
   EXIT_REASON_SIPI_SIGNAL,
   VMCS_FIELD as F,
   GUEST_ACTIVITY_HLT,
   GUEST_ACTIVITY_WAIT_SIPI,
+  GUEST_INTR_STATE_MOV_SS,
+  GUEST_INTR_STATE_NMI,
   VMX_EXIT_REASONS_FAILED_VMENTRY,
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
   VMXERR_VMLAUNCH_NONCLEAR_VMCS,
@@ -34,12 +37,15 @@ import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_HLT_EXITING,
   CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_NMI_WINDOW_EXITING,
   CPU_BASED_PAUSE_EXITING,
   CPU_BASED_TPR_SHADOW,
   CPU_BASED_UNCOND_IO_EXITING,
   CPU_BASED_USE_IO_BITMAPS,
   CPU_BASED_USE_MSR_BITMAPS,
   PIN_BASED_EXT_INTR_MASK,
+  PIN_BASED_NMI_EXITING,
+  PIN_BASED_VIRTUAL_NMIS,
   SECONDARY_EXEC_ENABLE_EPT,
   SECONDARY_EXEC_PAUSE_LOOP_EXITING,
   SECONDARY_EXEC_UNRESTRICTED_GUEST,
@@ -310,6 +316,37 @@ describe('VM entry and VM exit', () => {
     const { hw, vmcs } = setup([0xfb, 0x90, 0xf4], CPU_BASED_HLT_EXITING | CPU_BASED_INTR_WINDOW_EXITING);
     expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(EXIT_REASON_PENDING_INTERRUPT);
     expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c02n);
+  });
+
+  it('NMI-window exiting (reason 8) needs virtual NMIs, waits out virtual-NMI and MOV SS blocking (SDM 25.2, 26.2.1.1)', () => {
+    // mov ss, ax ; nop ; hlt
+    const { hw, vmcs, w } = setup(
+      [0x8e, 0xd0, 0x90, 0xf4],
+      CPU_BASED_HLT_EXITING | CPU_BASED_NMI_WINDOW_EXITING,
+    );
+    expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(VMX_FAIL_VALID);
+    expect(hw.failReason).toMatch(/NMI-window exiting without virtual NMIs/);
+    w(F.PIN_BASED_VM_EXEC_CONTROL, adjustControls(PIN_BASED_VIRTUAL_NMIS, VMX_CAPS.pin));
+    expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(VMX_FAIL_VALID);
+    expect(hw.failReason).toMatch(/virtual NMIs without NMI exiting/);
+    w(
+      F.PIN_BASED_VM_EXEC_CONTROL,
+      adjustControls(PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS, VMX_CAPS.pin),
+    );
+    w(F.GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI); // inside an NMI handler
+    expect(hw.vmlaunch(VMCS_PA, 1000)).toBe(EXIT_REASON_HLT); // the window never opened
+    w(F.GUEST_INTERRUPTIBILITY_INFO, 0);
+    w(F.GUEST_RIP, 0x7c00);
+    expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_NMI_WINDOW); // open at once
+    expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c00n);
+    // After MOV SS the window opens only past the next instruction.
+    w(F.GUEST_RIP, 0x7c00);
+    w(F.CPU_BASED_VM_EXEC_CONTROL, r32(vmcs, F.CPU_BASED_VM_EXEC_CONTROL) & ~CPU_BASED_NMI_WINDOW_EXITING);
+    expect(hw.vmresume(VMCS_PA, 1)).toBe(EXIT_REASON_EXTERNAL_INTERRUPT); // one instruction: MOV SS
+    expect(r32(vmcs, F.GUEST_INTERRUPTIBILITY_INFO) & GUEST_INTR_STATE_MOV_SS).toBe(GUEST_INTR_STATE_MOV_SS);
+    w(F.CPU_BASED_VM_EXEC_CONTROL, r32(vmcs, F.CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_NMI_WINDOW_EXITING);
+    expect(hw.vmresume(VMCS_PA, 1000)).toBe(EXIT_REASON_NMI_WINDOW);
+    expect(r(vmcs, F.GUEST_RIP)).toBe(0x7c03n);
   });
 
   it('keeps a halted guest halted (activity state HLT) and answers INIT and SIPI in wait-for-SIPI', () => {

@@ -5,7 +5,9 @@
 // EPT, injects the VM-entry event and runs the guest; a VM exit stores the guest state back and
 // writes the exit reason and the exit information fields. The hypervisor is host code: the host-state
 // area is neither checked nor loaded, and VMLAUNCH takes the VMCS address (VMPTRLD folded in).
+
 import { type Cpu, FAULT, VMEXIT } from '../../cpu/cpu.js';
+import { debugRegsChanged } from '../../cpu/debug.js';
 import { decode } from '../../cpu/decode.js';
 import { ATT_EVENT } from '../../cpu/events.js';
 import { memAddr, readRM, regSigned, setReg, writeRM } from '../../cpu/exec/operand.js';
@@ -57,6 +59,7 @@ import { arToAttr, attrToAr, checkControls, checkGuestState } from './vm-entry-c
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_INTR_WINDOW_EXITING,
+  CPU_BASED_NMI_WINDOW_EXITING,
   CPU_BASED_USE_IO_BITMAPS,
   CPU_BASED_USE_MSR_BITMAPS,
   CPU_BASED_USE_TSC_OFFSETTING,
@@ -121,6 +124,8 @@ export class VmxHardware {
   private pendingInit = false;
   private pendingSipi = -1;
   private readonly insn = new Insn();
+  /** The NMI-window probe is in cpu.nmiPending for this entry. */
+  private nmiProbe = false;
   /** The guest-side interrupt controller while the window probe stands in for it. */
   private savedIntc: InterruptController | null = null;
   /** Interrupt-window exiting: makes the core ask at every boundary where IF = 1 (see externalInterrupt). */
@@ -287,6 +292,7 @@ export class VmxHardware {
     cpu.cr4 = cr4 | 0;
     cpu.efer = efer;
     cpu.dr[7] = Number(vmcs.read(F.GUEST_DR7));
+    debugRegsChanged(cpu);
     cpu.r64[4] = vmcs.read(F.GUEST_RSP);
     cpu.rip = num(vmcs.read(F.GUEST_RIP));
     cpu.eflags = (Number(vmcs.read(F.GUEST_RFLAGS) & 0xffff_ffffn) | 2) >>> 0;
@@ -334,6 +340,10 @@ export class VmxHardware {
       port.pauseLoop.enter(vmcs.read32(F.PLE_GAP), vmcs.read32(F.PLE_WINDOW));
     cpu.intercept = port;
     cpu.interceptMask = port.mask();
+    // NMI-window exiting: a probe NMI makes the core ask at the first boundary where one could be
+    // taken (nothing else raises NMIs inside the guest: the VMM injects them).
+    this.nmiProbe = (proc & CPU_BASED_NMI_WINDOW_EXITING) !== 0 && !cpu.nmiPending;
+    if (this.nmiProbe) cpu.nmiPending = true;
     // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
     if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
       this.savedIntc = cpu.intc;
@@ -600,6 +610,10 @@ export class VmxHardware {
     vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, inj & ~INTR_INFO_VALID_MASK);
     // Back to the host.
     cpu.tscOffset -= tscOffset;
+    if (this.nmiProbe) {
+      cpu.nmiPending = false;
+      this.nmiProbe = false;
+    }
     if (cpu.intc === this.windowProbe) {
       cpu.intc = this.savedIntc;
       this.savedIntc = null;

@@ -75,13 +75,16 @@ const EXIT_DEFAULT1 = 0x0003_6dfb;
 const ENTRY_DEFAULT1 = 0x0000_11fb;
 
 /**
- * What this processor implements. Not offered (their bits are outside allowed-1): virtual NMIs, the
- * preemption timer, posted interrupts, RDPMC exiting, TPR shadow, NMI-window exiting, the monitor trap
+ * What this processor implements. Not offered (their bits are outside allowed-1): the
+ * preemption timer, posted interrupts, RDPMC exiting, TPR shadow, the monitor trap
  * flag, APIC virtualization, descriptor-table exiting, SMM controls and the MSR-load/store areas'
  * companions (their counts must be 0: see vm-entry-checks.ts).
  */
 export const VMX_CAPS = Object.freeze({
-  pin: { must1: PIN_DEFAULT1, may1: PIN_DEFAULT1 | PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING },
+  pin: {
+    must1: PIN_DEFAULT1,
+    may1: PIN_DEFAULT1 | PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING | PIN_BASED_VIRTUAL_NMIS,
+  },
   proc: {
     must1: PROC_DEFAULT1,
     may1:
@@ -96,6 +99,7 @@ export const VMX_CAPS = Object.freeze({
         CPU_BASED_CR3_STORE_EXITING |
         CPU_BASED_CR8_LOAD_EXITING |
         CPU_BASED_CR8_STORE_EXITING |
+        CPU_BASED_NMI_WINDOW_EXITING |
         CPU_BASED_MOV_DR_EXITING |
         CPU_BASED_UNCOND_IO_EXITING |
         CPU_BASED_USE_IO_BITMAPS |

@@ -25,6 +25,7 @@ import {
   EXIT_REASON_MSR_READ,
   EXIT_REASON_MSR_WRITE,
   EXIT_REASON_MWAIT_INSTRUCTION,
+  EXIT_REASON_NMI_WINDOW,
   EXIT_REASON_PAUSE_INSTRUCTION,
   EXIT_REASON_PENDING_INTERRUPT,
   EXIT_REASON_RDTSC,
@@ -51,6 +52,7 @@ import {
   CPU_BASED_MONITOR_EXITING,
   CPU_BASED_MOV_DR_EXITING,
   CPU_BASED_MWAIT_EXITING,
+  CPU_BASED_NMI_WINDOW_EXITING,
   CPU_BASED_PAUSE_EXITING,
   CPU_BASED_RDTSC_EXITING,
   CPU_BASED_UNCOND_IO_EXITING,
@@ -320,6 +322,9 @@ export class VmxInterceptPort implements InterceptPort {
       case InterceptKind.EXCEPTION:
         return this.exception(info1, info2);
       case InterceptKind.NMI:
+        // NMI-window exiting (SDM 25.2): no virtual-NMI blocking and no STI/MOV SS blocking at this
+        // boundary (the core asks only then); the world switch's probe NMI makes it ask.
+        if (this.proc & CPU_BASED_NMI_WINDOW_EXITING) return this.hit(EXIT_REASON_NMI_WINDOW, 0, false);
         if (this.pin & PIN_BASED_NMI_EXITING) {
           cpu.nmiPending = false; // the NMI caused the exit; the VMM injects it if it wants (SDM 25.2)
           this.intrInfo = (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0;

@@ -1,6 +1,6 @@
-; COPY of ../shared/bench-peers/guest.asm (the peer benchmark guest; see that folder's README),
-; kept so that bench/mips.ts still works in a checkout without ../shared. bench/mips.ts uses the
-; shared file when it exists and says which one it used. Do not edit: re-copy instead.
+; The peer workload: the guest hvemu, QEMU TCG and Bochs all run in the MIPS comparison
+; (bench/mips.ts, bench/README.md). Its bytes must stay those the peer measurements used, so that
+; the numbers compare: change it only together with the expected checksums in bench/mips.ts.
 ;
 ; guest.asm - CPU-bound benchmark guest in a single 512-byte boot sector.
 ;

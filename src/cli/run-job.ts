@@ -1,0 +1,60 @@
+// What the command line hands the thread that runs the guest (run-worker.ts), and the shared words
+// between them: everything here crosses postMessage, so plain data only.
+import type { BootSectorRunResult } from '../vmm/bare-metal.js';
+
+export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
+
+export interface RunJob {
+  image: Uint8Array;
+  /** bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es: firmware. */
+  kind: 'bare' | 'vm' | 'sev-es';
+  arch: 'svm' | 'vmx' | undefined;
+  cpus: number;
+  cmdline: string;
+  /** QEMU's -append ('' without it): see VmBootOptions.cmdline. */
+  append: string;
+  /** A Multiboot kernel's modules (QEMU's -initrd "file args,..."). */
+  modules: { name: string; data: Uint8Array }[];
+  initrd: Uint8Array | undefined;
+  trace: string[];
+  maxInstructions: number;
+  memoryBytes: number;
+  vendor: 'AuthenticAMD' | 'GenuineIntel';
+  /** The CMOS clock's start: a fixed date, or the host's time (--rtc). */
+  rtc: 'fixed' | 'host';
+  console: ConsoleChoice;
+  debugUd: boolean;
+  /** Disk files on the primary ATA channel (master, slave; undefined: an empty slot). */
+  disks: (string | undefined)[];
+  diskWrite: boolean;
+  /** Where standard input goes. */
+  input: 'com1' | 'keyboard' | 'none';
+  /** Standard input's ring (stdin-relay.ts), made by the main thread when input is not 'none'. */
+  stdin?: SharedArrayBuffer;
+  /** --vga FILE: the text screen at the end. */
+  vga: string | undefined;
+  vgaConsole: boolean;
+  /**
+   * Shared with the main thread: Int32 [0] = the signal that asks the run to stop (0: none);
+   * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
+   */
+  shared: SharedArrayBuffer;
+}
+
+export const SHARED_BYTES = 24;
+export const STOP_SLOT = 0; // Int32Array index
+export const INSTRUCTIONS_SLOT = 1; // Float64Array index
+export const LAST_OUTPUT_SLOT = 2; // Float64Array index
+
+export type WorkerReply =
+  | {
+      kind: 'done';
+      result: BootSectorRunResult;
+      measurement?: string;
+      measurementVerified?: boolean;
+    }
+  | { kind: 'image-error'; message: string }
+  /** A disk that cannot be opened, and the like: exit status 8. */
+  | { kind: 'bad-input'; message: string }
+  /** stdout went away (`hvemu run ... | head`): end quietly. */
+  | { kind: 'epipe' };

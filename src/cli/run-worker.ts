@@ -1,0 +1,142 @@
+// The thread that runs the guest. The run loop is synchronous, so a signal could never reach it on
+// the main thread: the main thread keeps its event loop free for SIGINT/SIGTERM and the progress
+// line, and asks this thread to stop through shared memory, which the run loop checks between
+// turns (BootSectorRunOptions.checkpoint). Console bytes go straight to stdout from here.
+import { writeFileSync, writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { disassemble, hexBytes } from '../disasm.js';
+import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
+import { type HostInput, runImageVm } from '../vm-boot.js';
+import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
+import { DiskImage } from '../vmm/devices/disk-image.js';
+import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
+import { ringInput } from './stdin-relay.js';
+
+class StdoutGone extends Error {}
+
+function write(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off, bytes.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') throw new StdoutGone();
+      if (code !== 'EAGAIN') throw e; // EAGAIN: a non-blocking pipe that is full; try again
+    }
+  }
+}
+
+function run(job: RunJob): WorkerReply {
+  const flags = new Int32Array(job.shared, 0, 2);
+  const progress = new Float64Array(job.shared);
+  const out = new Uint8Array(4096);
+  let pending = 0;
+  const flush = () => {
+    if (pending > 0) write(1, out.subarray(0, pending));
+    pending = 0;
+  };
+  const toStdout = (b: number) => {
+    out[pending++] = b;
+    progress[LAST_OUTPUT_SLOT] = Date.now();
+    if (b === 10 || pending === out.length) flush();
+  };
+  // Both consoles go to stdout, but a guest that writes everything to both (as the shared bench
+  // guest does, for emulators that have only one) should not print each byte twice: with
+  // --console auto, the first console the guest writes to owns stdout.
+  let owner: string | null = job.console === 'auto' || job.console === 'both' ? null : job.console;
+  const console = (which: 'e9' | 'com1', b: number) => {
+    if (job.console === 'auto' && owner === null) owner = which;
+    if (job.console !== 'both' && owner !== which) return;
+    toStdout(b);
+  };
+  const trace = new Set(job.trace);
+  const enc = new TextEncoder();
+  const toStderr = (line: string) => write(2, enc.encode(`${line}\n`));
+  let checks = 0;
+  const disks: (DiskImage | null)[] = [];
+  for (const p of job.disks) {
+    if (p === undefined) {
+      disks.push(null);
+      continue;
+    }
+    try {
+      disks.push(DiskImage.open(p, job.diskWrite));
+    } catch (e) {
+      return { kind: 'bad-input', message: `cannot open disk ${p}: ${(e as Error).message}` };
+    }
+  }
+  // A prompt without a newline shows before the guest looks for input; a stop request ends a wait.
+  const input: HostInput | undefined =
+    job.input !== 'none' && job.stdin !== undefined
+      ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
+      : undefined;
+  const opts = {
+    arch: job.arch,
+    cpus: job.cpus,
+    cmdline: job.cmdline,
+    append: job.append,
+    modules: job.modules,
+    initrd: job.initrd,
+    trace: trace.size ? (cat: string, line: string) => trace.has(cat) && toStderr(line) : null,
+    maxInstructions: job.maxInstructions,
+    memoryBytes: job.memoryBytes,
+    vendor: job.vendor,
+    rtcEpochMs: job.rtc === 'host' ? ('host' as const) : undefined,
+    disks,
+    serialInput: job.input === 'com1' ? input : undefined,
+    keyboardInput: job.input === 'keyboard' ? input : undefined,
+    onVgaLine: job.vgaConsole
+      ? (line: string) => {
+          for (const c of Buffer.from(`${line}\n`, 'latin1')) toStdout(c);
+        }
+      : undefined,
+    onVgaScreen:
+      job.vga !== undefined
+        ? (text: string) => {
+            try {
+              writeFileSync(job.vga as string, text, 'latin1');
+            } catch (e) {
+              toStderr(`hvemu: cannot write ${job.vga}: ${(e as Error).message}`);
+            }
+          }
+        : undefined,
+    onDebugByte: (b: number) => console('e9', b),
+    onSerialByte: (b: number) => console('com1', b),
+    onUndefined: job.debugUd
+      ? (rip: number, bytes: Uint8Array, codeSize: number) =>
+          toStderr(
+            `hvemu: #UD at ${rip.toString(16)}: ${hexBytes(bytes)} (${disassemble(bytes, codeSize)}): not implemented or invalid here`,
+          )
+      : undefined,
+    checkpoint: (instructions: number) => {
+      if ((++checks & 15) === 0) progress[INSTRUCTIONS_SLOT] = instructions;
+      return Atomics.load(flags, STOP_SLOT) !== 0;
+    },
+  };
+  try {
+    const result: BootSectorRunResult =
+      job.kind === 'sev-es'
+        ? runSevEsVm(job.image, opts)
+        : job.kind === 'vm'
+          ? runImageVm(job.image, opts)
+          : runBootSector(job.image, opts);
+    flush();
+    if (job.kind === 'sev-es') {
+      const r = result as SevEsRunResult;
+      return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
+    }
+    return { kind: 'done', result };
+  } catch (e) {
+    if (e instanceof StdoutGone) return { kind: 'epipe' };
+    try {
+      flush();
+    } catch {
+      // stdout is gone too: the error below is what matters
+    }
+    if (e instanceof ImageError) return { kind: 'image-error', message: e.message };
+    throw e;
+  }
+}
+
+parentPort?.postMessage(run(workerData as RunJob));
