@@ -69,11 +69,11 @@ describe('hvemu run --rtc', () => {
       const img = join(mkdtempSync(join(tmpdir(), 'hvemu-rtc-')), 'clock.img');
       writeFileSync(img, READ_CLOCK);
       const fixed = hvemu('run', img, '--arch', 'svm');
-      expect(fixed.status).toBe(1);
+      expect(fixed.status).toBe(0); // the guest wrote 0 to port 0xF4
       expect([...Buffer.from(fixed.stdout, 'latin1')]).toEqual([0, 0, 0, 0x01, 0x01, 0x25, 0x20]);
       expect(hvemu('run', img, '--arch', 'svm', '--rtc', 'fixed').stdout).toBe(fixed.stdout);
       const host = hvemu('run', img, '--arch', 'svm', '--rtc', 'host');
-      expect(host.status).toBe(1);
+      expect(host.status).toBe(0);
       expect(host.stdout.charCodeAt(5)).toBe(bcd(new Date().getUTCFullYear() % 100));
       const bad = hvemu('run', img, '--arch', 'svm', '--rtc', 'localtime');
       expect(bad.status).toBe(8);
