@@ -148,6 +148,12 @@ const RUN_FLAGS = {
     default: 'default',
     help: "the status for a guest that writes V to port 0xF4: default 0 for V = 0, else (V << 1) | 1; qemu (V << 1) | 1 always, as QEMU's isa-debug-exit",
   },
+  rtc: {
+    type: 'string',
+    value: 'fixed|host',
+    default: 'fixed',
+    help: "the CMOS clock's start, in a VM: fixed is 2025-01-01 00:00:00 UTC, so every run is the same; host is the host's time now. QEMU: -rtc base=utc is host",
+  },
   'debug-ud': {
     type: 'boolean',
     default: 'off',
@@ -321,6 +327,7 @@ async function run(args: string[]): Promise<void> {
   const sevEs = values['sev-es'] === true;
   const console = oneOf<ConsoleChoice>(str('console'), 'console', ['auto', 'both', 'e9', 'com1']);
   const exitMode = oneOf<ExitStatusMode>(str('exit-status'), 'exit-status', EXIT_STATUS_MODES);
+  const rtc = oneOf(str('rtc'), 'rtc', ['fixed', 'host'] as const);
 
   let path = images[0] ?? diskPaths.find((p) => p !== undefined) ?? '';
   let image: Uint8Array = new Uint8Array(0);
@@ -409,6 +416,7 @@ async function run(args: string[]): Promise<void> {
     maxInstructions,
     memoryBytes: memory,
     vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
+    rtc,
     console,
     debugUd: values['debug-ud'] === true,
     disks: diskPaths,

@@ -43,6 +43,7 @@ import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
 
@@ -60,8 +61,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   cmdline?: string;
   /** A Linux kernel's initrd (QEMU's -initrd). */
   initrd?: Uint8Array;
-  /** The RTC's wall-clock time at virtual time 0, ms since the epoch (default: now). */
-  rtcEpochMs?: number;
+  /**
+   * The RTC's wall-clock time at virtual time 0: ms since the epoch, or 'host' for the host's time
+   * now (default: a fixed date, RTC_DEFAULT_EPOCH_MS, so runs repeat exactly).
+   */
+  rtcEpochMs?: number | 'host';
   /** A backend built by the caller (e.g. SEV-ES's, which joins a launch); overrides `arch`. */
   backend?: Backend;
   /** Called with the VM before its vCPUs are created (map firmware, begin a launch). */
@@ -159,7 +163,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     onPowerOff: () => {
       pc.powerOffRequested = true;
     },
-    rtcEpochMs: opts.rtcEpochMs,
+    rtcEpochMs: opts.rtcEpochMs === 'host' ? Date.now() : opts.rtcEpochMs,
   });
   const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
   const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
@@ -391,6 +395,8 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
   const total = () => vm.vcpus.reduce((n, v) => n + v.backend.clock.icount, 0);
+  // The budget counts VM exits too (vcpu.ts EXIT_COST): an exit loop ends like a busy loop.
+  const spent = () => vm.vcpus.reduce((n, v) => n + v.budgetUsed(), 0);
   const { legacy } = platform;
   const mirror = opts.onVgaLine ? new VgaConsoleMirror(legacy.screen, opts.onVgaLine) : null;
   const result = (
@@ -440,9 +446,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = cpu.icount + QUANTUM;
+      const turnEnd = v.budgetUsed() + QUANTUM;
       for (;;) {
-        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - cpu.icount, max - total())));
+        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
@@ -455,7 +461,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           } else if (debugcon)
             run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
           else run.ioData = 0xffffffff; // nothing there
-          if (cpu.icount < turnEnd && total() < max) continue;
+          if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }
         if (reason === KVM_EXIT_MMIO) {
@@ -465,7 +471,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
             : run.mmioLen === 4
               ? 0xffffffff
               : (1 << (8 * run.mmioLen)) - 1;
-          if (cpu.icount < turnEnd && total() < max) continue;
+          if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }
         // KVM_EXIT_AP_RESET_HOLD (when a vCPU opted in): the AP parked itself; userspace has nothing to do.
@@ -484,8 +490,13 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           `vcpu ${v.id} reset the machine (port 0x92, the 8042's reset line or port 0xCF9; hvemu ends the run there)`,
         );
       if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
-      if (total() >= max)
-        return result('max-instructions', `stopped after ${total()} instructions (--max-instructions)`);
+      if (spent() >= max) {
+        const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
+        return result(
+          'max-instructions',
+          `stopped after ${total()} instructions and ${exits} VM exits, ${EXIT_COST} instructions each (--max-instructions)`,
+        );
+      }
     }
     clock.endRound();
     if (ran) {

@@ -20,6 +20,8 @@ export interface RunJob {
   maxInstructions: number;
   memoryBytes: number;
   vendor: 'AuthenticAMD' | 'GenuineIntel';
+  /** The CMOS clock's start: a fixed date, or the host's time (--rtc). */
+  rtc: 'fixed' | 'host';
   console: ConsoleChoice;
   debugUd: boolean;
   /** Disk files on the primary ATA channel (master, slave; undefined: an empty slot). */

@@ -82,6 +82,7 @@ function run(job: RunJob): WorkerReply {
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,
     vendor: job.vendor,
+    rtcEpochMs: job.rtc === 'host' ? ('host' as const) : undefined,
     disks,
     serialInput: job.input === 'com1' ? input : undefined,
     keyboardInput: job.input === 'keyboard' ? input : undefined,

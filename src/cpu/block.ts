@@ -9,6 +9,12 @@ import { translateExec } from './mmu.js';
 import { tlbDropWritable } from './tlb.js';
 
 export const MAX_BLOCK_INSNS = 64;
+/**
+ * When this many instructions have been decoded since the cache was last emptied, it is emptied
+ * (as QEMU flushes its translation buffer when full): about 100 MB of decoded blocks at most,
+ * far more than the hot code of a guest, whatever the guest does.
+ */
+export const CODE_CACHE_INSNS = 1 << 19;
 
 export class Block {
   valid = true;
@@ -46,9 +52,33 @@ export function getBlock(cpu: Cpu, lin: number): Block {
   const h = (phys ^ (phys >>> 12) ^ (phys >>> 20)) & 0xffff;
   const b = cpu.blockTable[h];
   if (b !== null && b.key === key && b.valid) return b;
+  if (cpu.code.decodedInsns >= CODE_CACHE_INSNS) flushBlocks(cpu);
   const nb = buildBlock(cpu, lin, phys, key);
-  if (nb.pages.length > 0) cpu.blockTable[h] = nb;
+  cpu.code.decodedInsns += nb.insns.length;
+  if (nb.pages.length > 0) {
+    if (b?.valid) forgetBlock(cpu, b);
+    cpu.blockTable[h] = nb;
+  }
   return nb;
+}
+
+/**
+ * A block leaves the table (its slot went to another): it leaves its pages' lists too, so the
+ * cache holds at most one block per slot. Kept there, every rebuild of a block that lost its slot
+ * (two hot blocks on one slot, or code run one instruction per VM exit) added a copy for good:
+ * a guest stepping through a zeroed 64 MiB that way grew the host's heap to gigabytes.
+ */
+function forgetBlock(cpu: Cpu, b: Block): void {
+  b.valid = false; // links to it from other blocks are no longer followed
+  for (const p of b.pages) {
+    const list = cpu.pageBlocks.get(p);
+    if (list === undefined) continue;
+    const i = list.lastIndexOf(b);
+    if (i < 0) continue;
+    list[i] = list[list.length - 1];
+    list.pop();
+    if (list.length === 0) cpu.pageBlocks.delete(p);
+  }
 }
 
 function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
@@ -149,6 +179,7 @@ export function invalidateCodePage(cpu: Cpu, ppn: number): void {
 
 /** Drop every decoded block (e.g. after guest memory was replaced from outside). */
 export function flushBlocks(cpu: Cpu): void {
+  cpu.code.decodedInsns = 0;
   cpu.blockTable.fill(null);
   for (const list of cpu.pageBlocks.values()) for (const b of list) b.valid = false;
   cpu.pageBlocks.clear();

@@ -11,6 +11,8 @@ export class CodeCache {
   readonly pageBlocks = new Map<number, Block[]>();
   /** The processors using this cache: a page that becomes code leaves every one's write TLB. */
   readonly cpus: Cpu[] = [];
+  /** Instructions decoded into blocks since the cache was last emptied (block.ts bounds it). */
+  decodedInsns = 0;
 
   constructor(ramBytes: number) {
     this.codePages = new Int32Array(Math.ceil(ramBytes / 4096));

@@ -43,6 +43,12 @@ export function decodeSse(b: number, pfx: number): number {
       return packed(pfx, Op.MOVD_X_RM, 0);
     case 0x7e: // MOVD/MOVQ r/m, xmm|mm (66 / none) or MOVQ xmm, xmm/m64 (F3)
       return pfx === 0xf3 ? Op.MOVQ_X_XM << 8 : packed(pfx, Op.MOVD_RM_X, 0);
+    case 0x12: // MOVLPS xmm, m64 / MOVHLPS xmm, xmm; 66: MOVLPD (memory only)
+    case 0x13: // MOVLPS/MOVLPD m64, xmm
+    case 0x16: // MOVHPS xmm, m64 / MOVLHPS xmm, xmm; 66: MOVHPD (memory only)
+    case 0x17: // MOVHPS/MOVHPD m64, xmm
+      if (pfx !== 0 && pfx !== 0x66) return 0; // F2/F3 0F 12/16 are SSE3 (MOVDDUP, MOVS*DUP)
+      return (Op.MOV_HALF << 8) | (b & 1) | (b >= 0x16 ? 2 : 0) | (pfx === 0x66 || b & 1 ? 0x10 : 0);
     case 0xd6: // MOVQ xmm/m64, xmm
       return pfx === 0x66 ? Op.MOVQ_XM_X << 8 : 0;
     case 0x54:

@@ -283,6 +283,9 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   else size = opsz;
   if (!mode64 && flags & F64) size = 4;
   if (sse) size = rexW ? 8 : 4; // 66 is a mandatory prefix here, not an operand-size override
+  // Ports are 8, 16 or 32 bits wide: IN, OUT, INS and OUTS have no 64-bit form and ignore REX.W
+  // (SDM vol 2 IN/OUT/INS/OUTS list no 64-bit operand; the I/O address space is at most 32 bits wide).
+  if (size === 8 && (op === Op.INS || op === Op.OUTS || (op >= Op.IN_I && op <= Op.OUT_DX))) size = 4;
   insn.size = size;
   // Near branches in 64-bit mode: AMD honours 66 (16-bit target, rel16); Intel ignores it and keeps
   // 64 bits and rel32 (SDM vol 2 CALL/JMP/Jcc/RET/LOOP: "operand size is forced to 64 bits").

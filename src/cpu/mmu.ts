@@ -127,7 +127,7 @@ function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
   if (!(cpu.cr4 & CR4_PAE)) {
     // 32-bit paging: 10/10/12, 4 MiB pages with CR4.PSE.
     const l = lin >>> 0;
-    const pdeAddr = (cpu.cr3 & 0xfffff000) + ((l >>> 22) << 2);
+    const pdeAddr = ((cpu.cr3 & 0xfffff000) >>> 0) + ((l >>> 22) << 2); // >>> 0: tables at or above 2 GiB
     const pde = pte32(cpu, pdeAddr);
     if (!(pde & 1)) pageFault(cpu, lin, errBase);
     allowW = (pde & 2) !== 0;
@@ -141,7 +141,7 @@ function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
       lastPageGlobal = (pde & 0x100) !== 0;
       pa = (pde & 0xffc00000) + (l & 0x3fffff);
     } else {
-      const pteAddr = (pde & 0xfffff000) + (((l >>> 12) & 0x3ff) << 2);
+      const pteAddr = ((pde & 0xfffff000) >>> 0) + (((l >>> 12) & 0x3ff) << 2);
       const pte = pte32(cpu, pteAddr);
       if (!(pte & 1)) pageFault(cpu, lin, errBase);
       allowW = allowW && (pte & 2) !== 0;

@@ -204,6 +204,8 @@ export const enum Op {
   MOVD_RM_X,
   MOVQ_X_XM,
   MOVQ_XM_X,
+  /** MOVLPS/MOVHPS/MOVLPD/MOVHPD/MOVHLPS/MOVLHPS: sub bit 0 store, bit 1 high half, bit 4 memory only. */
+  MOV_HALF,
   SSE_LOGIC, // sub: 0 AND 1 ANDN 2 OR 3 XOR
   PCMPEQ,
   PMOVMSKB,

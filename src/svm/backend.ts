@@ -66,7 +66,11 @@ const EFER_SVME = 1n << 12n;
 const KVM_ENOSYS = 1000n;
 const MSR_EFER = 0xc0000080;
 
-/** Nested tables for the VM: guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB pages; the rest absent. */
+/**
+ * Nested tables for the VM: guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB pages, a tail
+ * that is not a whole 2 MiB page in 4 KiB pages (a part of a page stays unmapped: the host pages
+ * after RAM hold control structures); the rest absent.
+ */
 export function buildNestedTables(services: VmmServices): number {
   const v = services.memory;
   const pml4 = services.allocHostPages(1);
@@ -79,11 +83,14 @@ export function buildNestedTables(services: VmmServices): number {
     v.setUint32(pdpt + g * 8, pd + 7, true);
     for (let i = 0; i < 512; i++) {
       const gpa = g * 2 ** 30 + i * 2 ** 21;
-      if (gpa + 2 ** 21 > ram) break; // the tail of a partial 2 MiB page stays unmapped (MMIO hole)
+      if (gpa + 2 ** 21 > ram) break;
       v.setUint32(pd + i * 8, (gpa % 2 ** 32) + 0x87, true); // P RW U PS
       v.setUint32(pd + i * 8 + 4, Math.floor(gpa / 2 ** 32), true);
     }
   }
+  const tail = ram - (ram % 2 ** 21);
+  const tailBytes = ram - tail - (ram % PAGE);
+  if (tailBytes > 0) mapNestedPages(services, pml4, tail, tail, tailBytes);
   return pml4;
 }
 
@@ -252,15 +259,19 @@ export abstract class SvmVcpuBase {
         this.advance();
         return this.svc.halt(this.id, KVM_MP_STATE_HALTED, run);
       case SVM_EXIT_SHUTDOWN:
-        run.exitReason = KVM_EXIT_SHUTDOWN;
-        run.explanation = `triple fault (shutdown); ${this.shutdownReport()}`;
-        return TO_USER;
+        return this.shutdown(run);
       case SVM_EXIT_ERR:
         run.exitReason = KVM_EXIT_FAIL_ENTRY;
         run.explanation = `VMRUN failed its consistency checks (VMEXIT_INVALID): ${this.hw.invalidReason}`;
         return TO_USER;
     }
     return this.registerExit(code, run);
+  }
+
+  protected shutdown(run: RunState): number {
+    run.exitReason = KVM_EXIT_SHUTDOWN;
+    run.explanation = `triple fault (shutdown); ${this.shutdownReport()}`;
+    return TO_USER;
   }
 
   /** Inject an exception at the next VMRUN (EVENTINJ, APM 15.20). */
@@ -289,8 +300,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     msrpmPa: number,
   ) {
     super(id, cpu, svc, nptRoot, iopmPa, msrpmPa);
-    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcbPa, () =>
-      this.emulateInstruction(),
+    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcbPa, (run) =>
+      this.emulateInstruction(run),
     );
     this.vcpuReset(false);
   }
@@ -375,9 +386,14 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     return `last exceptions: ${this.cpu.recentExceptions(4).join(' -> ')}`;
   }
 
-  /** Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices. */
-  private emulateInstruction(): number {
-    return this.hw.vmrun(this.vmcbPa, 1, true);
+  /**
+   * Let the interpreter run the intercepted instruction with its I/O and MMIO reaching the devices:
+   * -1 when it completed, or TO_USER when it ended in shutdown (a triple fault while emulating
+   * is the guest's end as any other: losing it would re-run the instruction forever).
+   */
+  private emulateInstruction(run: RunState): number {
+    const code = this.hw.vmrun(this.vmcbPa, 1, true);
+    return code === SVM_EXIT_SHUTDOWN ? this.shutdown(run) : -1;
   }
 
   override runOnce(budget: number, run: RunState): number {
@@ -404,7 +420,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       case SVM_EXIT_MSR:
         return this.msrInterception();
       case SVM_EXIT_IRET:
-        return this.iretInterception();
+        return this.iretInterception(run);
       case SVM_EXIT_VMMCALL:
         c.set64('rax', BigInt.asUintN(64, -KVM_ENOSYS)); // no hypercalls are offered
         this.advance();
@@ -429,11 +445,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
   }
 
   /** The NMI handler's IRET: let it run, then NMIs may be injected again. */
-  private iretInterception(): number {
+  private iretInterception(run: RunState): number {
     this.vmcb.setIntercept(INTERCEPT_IRET, false);
-    this.emulateInstruction();
+    const stopped = this.emulateInstruction(run);
     this.nmiComplete();
-    return RESUME;
+    return stopped >= 0 ? stopped : RESUME;
   }
 
   /** VMGEXIT outside an SEV-ES guest executes as VMMCALL; an exit code 0x403 here is a bug. */
@@ -511,8 +527,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
     );
     if (info & 4 || this.svc.portInKernel(port)) {
-      this.emulateInstruction();
-      return RESUME;
+      const stopped = this.emulateInstruction(run);
+      return stopped >= 0 ? stopped : RESUME;
     }
     if (isIn) this.pendingIn = size;
     else this.advance();

@@ -19,8 +19,11 @@ export class MmioEmulation {
     private readonly memory: HostMemory,
     /** The page that holds the guest's state between runs (the VMCB, the VMCS region). */
     private readonly statePage: number,
-    /** Run the exiting instruction once with MMIO reaching the buses. */
-    private readonly emulate: () => void,
+    /**
+     * Run the exiting instruction once with MMIO reaching the buses: -1 when it completed, else
+     * the handler's answer for an exit it ended in (a triple fault: TO_USER with KVM_EXIT_SHUTDOWN).
+     */
+    private readonly emulate: (run: RunState) => number,
   ) {}
 
   /** Emulate the instruction at an MMIO exit: RESUME, or TO_USER with KVM_EXIT_MMIO. */
@@ -29,7 +32,12 @@ export class MmioEmulation {
     const regs = this.cpu.saveRegisters();
     const user = this.user;
     user.beginAttempt();
-    this.emulate();
+    const stopped = this.emulate(run);
+    if (stopped >= 0) {
+      // The instruction ended the guest (a triple fault): nothing of it reaches userspace.
+      user.finish();
+      return stopped;
+    }
     const read = user.unansweredRead;
     if (read !== null) {
       // Not answered yet: undo the attempt; it runs again once userspace has answered.

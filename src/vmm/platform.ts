@@ -19,7 +19,7 @@ import { Pic8259Pair } from '../apic/pic8259.js';
 import { APIC_LVT_LINT0 } from '../apic/registers.js';
 import { A20_PORT92, A20Gate } from './devices/a20-gate.js';
 import { AcpiPm } from './devices/acpi-pm.js';
-import { CMOS_CENTURY, CmosRtc } from './devices/cmos-rtc.js';
+import { CMOS_CENTURY, CmosRtc, RTC_DEFAULT_EPOCH_MS } from './devices/cmos-rtc.js';
 import type { DiskImage } from './devices/disk-image.js';
 import { FW_CFG_PORT_DMA, FW_CFG_PORT_SEL, FwCfg } from './devices/fw-cfg.js';
 import {
@@ -120,7 +120,7 @@ export class PcPlatform {
 
     this.rtc = new CmosRtc({
       now,
-      epochMs: opts.rtcEpochMs ?? Date.now(),
+      epochMs: opts.rtcEpochMs ?? RTC_DEFAULT_EPOCH_MS,
       ramBelow4G: vm.guestRamBytes,
       cpus: Math.max(vm.vcpus.length, 1),
       irq: (level) => this.setIsaIrq(RTC_IRQ, level),

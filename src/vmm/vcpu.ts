@@ -18,10 +18,20 @@ import {
 } from './kvm-abi.js';
 import { checkSetMpState } from './mp-state.js';
 
+/**
+ * What one VM exit costs against a run's instruction budget (the quantum and --max-instructions):
+ * an exit takes the host about as long as dozens of guest instructions, and a guest caught in an
+ * exit loop that retires nothing (an #NPF on a page-table walk, an MMIO instruction per exit) must
+ * still reach the end of its budget.
+ */
+export const EXIT_COST = 64;
+
 export class Vcpu {
   /** kvm_arch_vcpu_create: the BSP starts runnable, an AP waits for INIT. */
   #mpState: number;
   readonly run = new RunState();
+  /** VM exits handled so far (each backend return from guest entry). */
+  exits = 0;
 
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
@@ -94,6 +104,11 @@ export class Vcpu {
 
   private waitsForEvent(): boolean {
     return this.#mpState === KVM_MP_STATE_HALTED || this.#mpState === KVM_MP_STATE_AP_RESET_HOLD;
+  }
+
+  /** Budget spent: instructions retired plus EXIT_COST per VM exit. */
+  budgetUsed(): number {
+    return this.backend.clock.icount + this.exits * EXIT_COST;
   }
 
   /** Can the scheduler run this vCPU now? */
@@ -171,8 +186,7 @@ export class Vcpu {
       this.beforeFirstRun();
       this.beforeFirstRun = null;
     }
-    const cpu = this.backend.clock;
-    const end = cpu.icount + budget;
+    const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;
     for (;;) {
@@ -182,18 +196,21 @@ export class Vcpu {
         this.run.exitReason = KVM_EXIT_HLT;
         return KVM_EXIT_HLT;
       }
-      const left = end - cpu.icount;
+      const left = end - this.budgetUsed();
       if (left <= 0) {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }
       const acks = this.apic.acknowledged;
+      const cpu = this.backend.clock;
+      const stopAt = cpu.icount + left;
       const r = this.backend.runOnce(left, this.run);
+      this.exits++;
       if (this.apic.acknowledged !== acks)
         this.charge((this.apic.acknowledged - acks) * this.exitCosts.interrupt);
       // Every return is a #VMEXIT; the one that ends the quantum (the host timer) is the scheduler's.
       if (r === TO_USER) this.charge(this.exitCosts.exit + this.exitCosts.userspace);
-      else if (r !== RESUME || cpu.icount < end) this.charge(this.exitCosts.exit);
+      else if (r !== RESUME || cpu.icount < stopAt) this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;

@@ -163,9 +163,10 @@ export class Vm {
     const ram = this.staging;
     if (ram === null) return;
     this.staging = null;
-    const words = new Int32Array(ram.buffer, ram.byteOffset, ram.byteLength >> 2);
+    // Divisions, not `>> 2`: 2 GiB of RAM and more is past int32.
+    const words = new Int32Array(ram.buffer, ram.byteOffset, Math.floor(ram.byteLength / 4));
     for (let page = 0; page * PAGE < ram.length; page++) {
-      const first = (page * PAGE) >> 2;
+      const first = (page * PAGE) / 4;
       const last = Math.min(first + PAGE / 4, words.length);
       for (let i = first; i < last; i++)
         if (words[i] !== 0) {

@@ -109,8 +109,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     this.clock = cpu;
     this.hw = new VmxHardware(cpu);
     this.vmcs = initVmcs(svc, eptRoot, msrBitmap, (id % 0xffff) + 1);
-    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcs.offset, () =>
-      this.emulateInstruction(),
+    this.mmio = new MmioEmulation(svc.userMmio(id), cpu, svc.memory, this.vmcs.offset, (run) =>
+      this.emulateInstruction(run),
     );
     this.vcpuReset(false);
   }
@@ -291,8 +291,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
     );
     if (string || this.svc.portInKernel(port)) {
-      this.emulateInstruction();
-      return RESUME;
+      const stopped = this.emulateInstruction(run);
+      return stopped >= 0 ? stopped : RESUME;
     }
     const data = this.cpu.r32[0];
     if (isIn) this.pendingIn = size;
@@ -374,13 +374,17 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       : this.hw.vmlaunch(pa, budget, emulate);
   }
 
-  /** Let the processor run the exiting instruction with its I/O and MMIO reaching the devices. */
-  private emulateInstruction(): void {
+  /**
+   * Let the processor run the exiting instruction with its I/O and MMIO reaching the devices: -1
+   * when it completed, or TO_USER when it ended in a triple fault (which must not be lost).
+   */
+  private emulateInstruction(run: RunState): number {
     const window = this.windowExiting();
     this.setWindowExiting(false); // the instruction, not an interrupt window, runs
-    this.enter(1, true);
+    const reason = this.enter(1, true);
     this.completeInterrupts();
     this.setWindowExiting(window);
+    return reason >= 0 && (reason & 0xffff) === EXIT_REASON_TRIPLE_FAULT ? this.handleTripleFault(run) : -1;
   }
 
   /** skip_emulated_instruction: RIP past the instruction; its STI/MOV SS blocking ends. */

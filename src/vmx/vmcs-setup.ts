@@ -1,6 +1,7 @@
 // What the VMX backend builds in host memory once per VM and once per vCPU, as KVM's vmx.c does in
 // init_vmcs and vmx_vcpu_reset: the EPT paging structures, the MSR bitmap, the VMCS controls and the
 // guest's RESET/INIT state (Intel SDM vol 3C 9.1.1 Table 9-1, unrestricted guest 26.3.1.1).
+import type { ControlBlockMemory } from '../host/host-memory.js';
 import type { VmmServices } from '../vmm/backend-api.js';
 import { VMM_MSRS } from '../vmm/vmm-msrs.js';
 import {
@@ -34,13 +35,19 @@ const TWO_MIB = 2 ** 21;
 /** EPT leaf bits: read, write, execute, memory type WB (bits 5:3), large page (bit 7). */
 const EPT_RWX = 7;
 const EPT_LARGE_WB = EPT_RWX | (VMX_EPTP_MT_WB << 3) | 0x80;
+const EPT_4K_WB = EPT_RWX | (VMX_EPTP_MT_WB << 3);
+const PAGE = 4096;
 
 /** CR0.NE is fixed to 1 in VMX operation (A.7): the guest owns every other bit and sees NE through the shadow. */
 export const CR0_NE = 0x20;
 /** CR0 at RESET: CD, NW, ET (Table 9-1). */
 export const CR0_RESET = 0x6000_0010;
 
-/** EPT for the VM (SDM 28.2.2): guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB WB pages, the rest absent. */
+/**
+ * EPT for the VM (SDM 28.2.2): guest RAM identity-mapped (gpa X -> hpa X) in 2 MiB WB pages, a
+ * tail that is not a whole 2 MiB page in 4 KiB WB pages (a part of a page stays unmapped: the
+ * host pages after RAM hold control structures); the rest absent.
+ */
 export function buildEptTables(services: VmmServices): number {
   const v = services.memory;
   const ram = services.guestRamBytes;
@@ -52,17 +59,43 @@ export function buildEptTables(services: VmmServices): number {
     v.setUint32(pdpt + g * 8, pd + EPT_RWX, true);
     for (let i = 0; i < 512; i++) {
       const gpa = g * 2 ** 30 + i * TWO_MIB;
-      if (gpa + TWO_MIB > ram) break; // a partial 2 MiB tail stays unmapped (MMIO hole)
+      if (gpa + TWO_MIB > ram) break;
       v.setUint32(pd + i * 8, (gpa % 2 ** 32) + EPT_LARGE_WB, true);
       v.setUint32(pd + i * 8 + 4, Math.floor(gpa / 2 ** 32), true);
     }
   }
+  const tail = ram - (ram % TWO_MIB);
+  for (let gpa = tail; gpa + PAGE <= ram; gpa += PAGE) {
+    const pd = eptTable(v, eptTable(v, pml4, gpa, 4), gpa, 3);
+    const pt = eptTable(v, pd, gpa, 2, services);
+    const pte = pt + (Math.floor(gpa / PAGE) % 512) * 8;
+    v.setUint32(pte, (gpa % 2 ** 32) + EPT_4K_WB, true);
+    v.setUint32(pte + 4, Math.floor(gpa / 2 ** 32), true);
+  }
   return pml4;
 }
 
-/** EPTP (SDM 24.6.11): WB, 4-level walk. */
+/** The table an EPT entry of `level` points to for `gpa`, made (RWX) if `services` is given and it is absent. */
+function eptTable(
+  v: ControlBlockMemory,
+  table: number,
+  gpa: number,
+  level: number,
+  services?: VmmServices,
+): number {
+  const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
+  if ((v.getUint32(ent, true) & EPT_RWX) === 0) {
+    if (services === undefined) throw new Error(`no EPT table for 0x${gpa.toString(16)} at level ${level}`);
+    v.setUint32(ent, services.allocHostPages(1) + EPT_RWX, true);
+    v.setUint32(ent + 4, 0, true);
+  }
+  const lo = v.getUint32(ent, true);
+  return v.getUint32(ent + 4, true) * 2 ** 32 + (lo - (lo % PAGE));
+}
+
+/** EPTP (SDM 24.6.11): WB, 4-level walk. In BigInt: a root at 2 GiB or above is not a negative int32. */
 export function eptPointer(root: number): bigint {
-  return BigInt(root | VMX_EPTP_PWL_4 | VMX_EPTP_MT_WB);
+  return BigInt(root) | BigInt(VMX_EPTP_PWL_4 | VMX_EPTP_MT_WB);
 }
 
 /**

@@ -13,7 +13,7 @@ import { checkRecords } from './oracle-compare.js';
 
 const PER_FORM = Number(process.env.ORACLE_PER_FORM ?? 20);
 /** The x87 and MMX families have about 360 forms: fewer cases each keep the batch to seconds. */
-const PER_FAMILY = process.env.ORACLE_PER_FORM ? {} : { x87: 10, mmx: 6 };
+const PER_FAMILY: Record<string, number> = process.env.ORACLE_PER_FORM ? {} : { x87: 10, mmx: 6 };
 const FAMILIES = [
   'mov',
   'lea',

@@ -9,6 +9,8 @@ cd "$dir"
 if [ -s vmlinuz ] && [ -s busybox ]; then exit 0; fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# The package lists may be empty on a new machine.
+apt-cache show linux-image-amd64 >/dev/null 2>&1 || apt-get update -qq
 # linux-image-amd64 is a metapackage: the real one is its dependency (linux-image-6.1.0-NN-amd64).
 kpkg="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
 [ -n "$kpkg" ] || { echo "fetch-debian.sh: no linux-image package (run apt-get update?)" >&2; exit 1; }

@@ -58,10 +58,10 @@ export function hvemuSignalled(
     const p = spawn(process.execPath, [CLI, ...args], { env, stdio: [stdin, 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.setEncoding('latin1').on('data', (d: string) => {
+    p.stdout?.setEncoding('latin1').on('data', (d: string) => {
       stdout += d;
     });
-    p.stderr.setEncoding('latin1').on('data', (d: string) => {
+    p.stderr?.setEncoding('latin1').on('data', (d: string) => {
       stderr += d;
     });
     const t = setTimeout(() => p.kill(signal), afterMs);

@@ -656,6 +656,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
     case Op.MOVD_RM_X:
     case Op.MOVQ_X_XM:
     case Op.MOVQ_XM_X:
+    case Op.MOV_HALF:
     case Op.SSE_LOGIC:
     case Op.PCMPEQ:
     case Op.PMOVMSKB:

@@ -63,14 +63,14 @@ import { Op } from '../ops.js';
 
 /** IN AL/AX/EAX, imm8 or DX. */
 export function inInsn(cpu: Cpu, insn: Insn, dx: boolean): void {
-  const size = insn.size === 8 ? 4 : insn.size;
+  const size = insn.size; // never 8: the decoder drops REX.W for port I/O
   const port = dx ? cpu.r16[8] : insn.imm;
   checkIo(cpu, port, size);
   setReg(cpu, 0, size, ioIn(cpu, insn, port, size));
 }
 
 export function outInsn(cpu: Cpu, insn: Insn, dx: boolean): void {
-  const size = insn.size === 8 ? 4 : insn.size;
+  const size = insn.size;
   const port = dx ? cpu.r16[8] : insn.imm;
   checkIo(cpu, port, size);
   ioOut(cpu, insn, port, size, size === 1 ? cpu.r8[0] : size === 2 ? cpu.r16[0] : cpu.r32[0]);

@@ -307,6 +307,33 @@ export function movqXmX(cpu: Cpu, insn: Insn): void {
   x[d + 3] = 0;
 }
 
+/**
+ * MOVLPS/MOVHPS (0F 12/13/16/17) and MOVLPD/MOVHPD (66): one quadword between memory and the low
+ * (sub bit 1 clear) or high half of an XMM register, the other half kept (SDM vol 2). The register
+ * forms exist only for the loads without a prefix: MOVHLPS (the source's high half to the low half)
+ * and MOVLHPS (the source's low half to the high half).
+ */
+export function movHalf(cpu: Cpu, insn: Insn): void {
+  const x = cpu.xmm;
+  const half = insn.sub & 2;
+  const r = (insn.reg << 2) + half;
+  if (!insn.mem) {
+    if (insn.sub & 0x10) undefinedOpcode(cpu);
+    const s = (insn.rm << 2) + (half ^ 2);
+    const lo = x[s];
+    const hi = x[s + 1];
+    x[r] = lo;
+    x[r + 1] = hi;
+    return;
+  }
+  if (insn.sub & 1) {
+    writeLin64(cpu, memAddr(cpu, insn, 8, true), x[r], x[r + 1]);
+    return;
+  }
+  x[r] = readLin64(cpu, memAddr(cpu, insn, 8, false));
+  x[r + 1] = cpu.t32[7];
+}
+
 // ---------------------------------------------------------------- logic and compares
 
 export const LOGIC_AND = 0,
@@ -694,6 +721,9 @@ export function execSse(cpu: Cpu, insn: Insn): void {
       return;
     case Op.MOVQ_XM_X:
       movqXmX(cpu, insn);
+      return;
+    case Op.MOV_HALF:
+      movHalf(cpu, insn);
       return;
     case Op.SSE_LOGIC:
       sseLogic(cpu, insn);

@@ -62,6 +62,7 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_MP_STATE_AP_RESET_HOLD,
   KVM_SYSTEM_EVENT_SEV_TERM,
@@ -103,8 +104,27 @@ interface UserIo {
   toRax: boolean;
 }
 
+/**
+ * The part of a GHCB MMIO request no VMM device claimed (KVM's mmio fragment): userspace sees it
+ * one access per KVM_EXIT_MMIO, at most 4 bytes each (hvemu's kvm_run carries a 32-bit value;
+ * KVM's carries 8), so a request of any length holds one copy of its scratch data and no more.
+ */
+interface UserMmio {
+  isWrite: boolean;
+  gpa: number;
+  /** The scratch copy, and how far into it userspace has come. */
+  data: Uint8Array;
+  offset: number;
+  /** The size of the access in flight. */
+  size: number;
+  scratch: ScratchArea;
+  page: Uint8Array;
+  ghcbGpa: number;
+}
+
 export class VmgexitHandler implements HoldCompletion {
   private userIo: UserIo | null = null;
+  private userMmio: UserMmio | null = null;
   private dr7 = 0x400n;
   private readonly out = new Int32Array(4);
   private readonly memory: HostMemory;
@@ -267,6 +287,7 @@ export class VmgexitHandler implements HoldCompletion {
       case SVM_VMGEXIT_MMIO_READ:
       case SVM_VMGEXIT_MMIO_WRITE:
         return this.mmio(
+          run,
           code === SVM_VMGEXIT_MMIO_WRITE,
           info1,
           Number(info2),
@@ -385,8 +406,15 @@ export class VmgexitHandler implements HoldCompletion {
     return TO_USER;
   }
 
-  /** Before entering the guest: more elements of a string IOIO for userspace, or -1. */
+  /** Before entering the guest: more elements of a string IOIO or of an MMIO request for userspace, or -1. */
   pendingUserIo(run: RunState): number {
+    const m = this.userMmio;
+    if (m !== null) {
+      if (m.offset < m.data.length) return this.nextUserMmio(run, m);
+      this.userMmio = null;
+      if (!m.isWrite) this.writeScratch(m.page, m.scratch, m.data);
+      return this.answer(m.page, m.ghcbGpa, 0n, 0n);
+    }
     const io = this.userIo;
     if (io === null || io.count > 0) return io === null ? -1 : this.nextUserIo(run);
     this.userIo = null;
@@ -395,6 +423,13 @@ export class VmgexitHandler implements HoldCompletion {
 
   /** Userspace handled one element (complete_userspace_io): take an IN's value, move on. */
   completeUserIo(run: RunState): void {
+    const m = this.userMmio;
+    if (m !== null) {
+      if (run.exitReason !== KVM_EXIT_MMIO) return;
+      if (!m.isWrite) writeElement(dataView(m.data), m.offset, m.size, run.mmioData);
+      m.offset += m.size;
+      return;
+    }
     const io = this.userIo;
     if (io === null || run.exitReason !== KVM_EXIT_IO) return;
     const dv = new DataView(io.data.buffer, io.data.byteOffset, io.data.byteLength);
@@ -425,8 +460,13 @@ export class VmgexitHandler implements HoldCompletion {
     else this.memory.write(Number(sc.gpa), data.subarray(0, sc.length));
   }
 
-  /** MMIO through the GHCB: sw_exit_info_1 = the GPA, sw_exit_info_2 = the length, data in scratch. */
+  /**
+   * MMIO through the GHCB (KVM's kvm_sev_es_mmio): sw_exit_info_1 = the GPA, sw_exit_info_2 = the
+   * length, data in the scratch area. The VMM's devices take what they claim from the start, then
+   * the rest goes to userspace as KVM_EXIT_MMIO, one access per exit; the answer waits until it is done.
+   */
   private mmio(
+    run: RunState,
     write: boolean,
     gpaBig: bigint,
     len: number,
@@ -435,17 +475,38 @@ export class VmgexitHandler implements HoldCompletion {
     sc: ScratchArea,
   ): number {
     const mmio = this.svc.mmio(this.vcpu.id);
-    const data = this.readScratch(page, sc);
-    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const at = MMIO_ASSIST_BASE + Number(gpaBig);
-    for (let off = 0; off < len; ) {
-      const n = len - off >= 4 ? 4 : len - off >= 2 ? 2 : 1;
-      if (write) mmio.mmioWrite(at + off, n, readElement(dv, off, n));
-      else writeElement(dv, off, n, mmio.mmioRead(at + off, n));
+    const data = this.readScratch(page, sc).subarray(0, len);
+    const dv = dataView(data);
+    const at = Number(gpaBig);
+    let off = 0;
+    while (off < len && this.svc.mmioInKernel(this.vcpu.id, at + off)) {
+      const n = accessSize(len - off);
+      if (write) mmio.mmioWrite(MMIO_ASSIST_BASE + at + off, n, readElement(dv, off, n));
+      else writeElement(dv, off, n, mmio.mmioRead(MMIO_ASSIST_BASE + at + off, n));
       off += n;
+    }
+    if (off < len) {
+      const m: UserMmio = {
+        isWrite: write,
+        gpa: at,
+        data,
+        offset: off,
+        size: 0,
+        scratch: sc,
+        page,
+        ghcbGpa: gpa,
+      };
+      this.userMmio = m;
+      return this.nextUserMmio(run, m);
     }
     if (!write) this.writeScratch(page, sc, data);
     return this.answer(page, gpa, 0n, 0n);
+  }
+
+  private nextUserMmio(run: RunState, m: UserMmio): number {
+    m.size = accessSize(m.data.length - m.offset);
+    const value = m.isWrite ? readElement(dataView(m.data), m.offset, m.size) : 0;
+    return run.exitMmio(m.gpa + m.offset, m.size, m.isWrite, value);
   }
 
   /** HoldCompletion, NAE form: the hold's GHCB answers sw_exit_info_2 = 1 ("released"). */
@@ -457,6 +518,15 @@ export class VmgexitHandler implements HoldCompletion {
   releaseMsr(): void {
     this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
   }
+}
+
+/** The largest bus access (4, 2 or 1 bytes) that fits in what is left. */
+function accessSize(left: number): number {
+  return left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+function dataView(a: Uint8Array): DataView {
+  return new DataView(a.buffer, a.byteOffset, a.byteLength);
 }
 
 function readElement(dv: DataView, off: number, size: number): number {

@@ -62,6 +62,13 @@ export const REG_D_VRT = 0x80;
 export const UIP_WINDOW_NS = (244 + 1984) * 1000;
 const SEC = 1e9;
 
+/**
+ * The RTC's date at virtual time 0 unless told otherwise: 2025-01-01 00:00:00 UTC. A fixed start
+ * on the VM's virtual clock makes every run of a guest that reads the clock the same run; the
+ * host's time is an option (`hvemu run --rtc host`, `rtcEpochMs: 'host'`).
+ */
+export const RTC_DEFAULT_EPOCH_MS = Date.UTC(2025, 0, 1, 0, 0, 0);
+
 export interface CmosRtcOptions {
   /** Virtual time in nanoseconds. */
   now: () => number;

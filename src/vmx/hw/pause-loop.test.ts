@@ -30,7 +30,7 @@ describe('PauseLoopDetector', () => {
 });
 
 describe('the PAUSE intercept', () => {
-  function port(proc: number, proc2: number, cpl: number): VmxInterceptPort & { cpu: Cpu } {
+  function port(proc: number, proc2: number, cpl: number): Omit<VmxInterceptPort, never> & { cpu: Cpu } {
     const cpu = new Cpu({
       ram: new ArrayBuffer(4096),
       io: { portRead: () => 0xff, portWrite: () => {} },

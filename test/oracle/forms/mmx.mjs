@@ -241,4 +241,25 @@ add('emms (0F 77)', (c) => {
   return [0x0f, 0x77];
 });
 
+// The SSE half-register moves (0F 12/13/16/17 and their 66 forms) on XMM0-7, checked the same way.
+for (const [name, pre, op, memOnly] of [
+  ['movlps xmm, m64 (0F 12)', [], 0x12, true],
+  ['movhlps xmm, xmm (0F 12)', [], 0x12, false],
+  ['movlps m64, xmm (0F 13)', [], 0x13, true],
+  ['movhps xmm, m64 (0F 16)', [], 0x16, true],
+  ['movlhps xmm, xmm (0F 16)', [], 0x16, false],
+  ['movhps m64, xmm (0F 17)', [], 0x17, true],
+  ['movlpd xmm, m64 (66 0F 12)', [0x66], 0x12, true],
+  ['movhpd m64, xmm (66 0F 17)', [0x66], 0x17, true],
+]) {
+  add(name, (c) => {
+    state(c, 8, true);
+    const head = { pre, op: [0x0f, op], reg: c.int(XMM) };
+    if (!memOnly) return enc({ ...head, rm: c.int(XMM) });
+    const { addr, mem } = c.memOperand(8);
+    c.memPut(addr, c.val(64), 8);
+    return enc({ ...head, mem });
+  });
+}
+
 export default out;
