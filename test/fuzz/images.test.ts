@@ -316,7 +316,7 @@ function checkLoad(input: ImageInput, image: Uint8Array): void {
   // Load alone first, to compare RAM with what the file says, then run a little.
   const pc = createPcVm({
     arch: input.arch === 'vmx' ? 'vmx' : 'svm',
-    memoryBytes: Math.max(2, input.memMiB) << 20,
+    memoryBytes: input.memMiB << 20,
   });
   try {
     loadMultibootKernel(pc, image, 'fuzz');
@@ -357,10 +357,7 @@ function runImage(input: ImageInput): void {
 
 function runImageOnce(input: ImageInput): void {
   const image = hexBytes(input.image);
-  // 1 MiB VMs are left out: that RAM is not mapped in the nested/EPT tables (issue 9's `--memory 1`
-  // defect, fixed elsewhere) and each instruction then livelocks in MMIO emulation; see docs/robustness.md.
   const memoryBytes = input.memMiB << 20;
-  const vmMemory = Math.max(2, input.memMiB) << 20;
   // `inspect` is a tool: it says something about any file.
   expect(inspectImage(image, 'fuzz.img').length).toBeGreaterThan(0);
   if (input.kind === 'multiboot') {
@@ -370,12 +367,12 @@ function runImageOnce(input: ImageInput): void {
   let result: { stop: string; message: string } | undefined;
   try {
     if (input.kind === 'firmware' || (input.kind === 'mutant' && input.arch === 'svm' && input.cpus === 2))
-      result = runSevEsVm(image, { memoryBytes: vmMemory, cpus: input.cpus, maxInstructions: BUDGET });
+      result = runSevEsVm(image, { memoryBytes, cpus: input.cpus, maxInstructions: BUDGET });
     else if (input.arch === 'none') result = runBootSector(image, { memoryBytes, maxInstructions: BUDGET });
     else
       result = runImageVm(image, {
         arch: input.arch,
-        memoryBytes: vmMemory,
+        memoryBytes,
         cpus: input.cpus,
         maxInstructions: BUDGET,
       });
