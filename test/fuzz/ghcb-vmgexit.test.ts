@@ -18,6 +18,7 @@ import { RESUME, RunState, TO_USER } from '../../src/vmm/backend-api.js';
 import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
+  KVM_EXIT_MMIO,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_MP_STATE_AP_RESET_HOLD,
   KVM_SYSTEM_EVENT_SEV_TERM,
@@ -276,12 +277,18 @@ function specError(page: Uint8Array): { info2: bigint; why: string } | null {
   return null;
 }
 
-/** Userspace's part: complete every KVM_EXIT_IO of a (string) IOIO, as the VMM's run loop does. */
+const toUserspace = (run: RunState) => run.exitReason === KVM_EXIT_IO || run.exitReason === KVM_EXIT_MMIO;
+
+/**
+ * Userspace's part: complete every KVM_EXIT_IO of a (string) IOIO and every KVM_EXIT_MMIO of an MMIO
+ * request, as the VMM's run loop does, answering reads with `userIn`.
+ */
 function completeIo(v: SevEsVcpu, run: RunState, userIn: number): number {
   let r = TO_USER;
-  for (let n = 0; r === TO_USER && run.exitReason === KVM_EXIT_IO; n++) {
-    if (n > 70_000) throw new Error('a string IOIO did not finish within 70000 port accesses');
-    if (run.ioDirection === KVM_EXIT_IO_IN) run.ioData = userIn;
+  for (let n = 0; r === TO_USER && toUserspace(run); n++) {
+    if (n > 70_000) throw new Error('a string IOIO or MMIO request did not finish within 70000 exits');
+    if (run.exitReason === KVM_EXIT_IO && run.ioDirection === KVM_EXIT_IO_IN) run.ioData = userIn;
+    if (run.exitReason === KVM_EXIT_MMIO && !run.mmioIsWrite) run.mmioData = userIn;
     v.completeUserspace(run);
     run.exitReason = 0;
     r = v.vmgexits.pendingUserIo(run);
@@ -378,7 +385,7 @@ function runInput(input: Input): void {
     let outcome: number;
     try {
       outcome = v.vmgexits.handle(run);
-      if (outcome === TO_USER && run.exitReason === KVM_EXIT_IO) outcome = completeIo(v, run, r.userIn);
+      if (outcome === TO_USER && toUserspace(run)) outcome = completeIo(v, run, r.userIn);
     } catch (e) {
       throw new Error(`VMGEXIT threw (${(e as Error).message}); trace:\n${lines.slice(-5).join('\n')}`);
     }
