@@ -1,5 +1,5 @@
 // The SVM backend for an SEV-ES VM: the same exit handling, with vCPUs whose state is an encrypted
-// VMSA (sev-es-vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
+// VMSA (vcpu.ts) and without the EFER intercept (an SEV-ES guest's EFER is its own; KVM uses
 // the EFER write trap instead).
 
 import { IOAPIC_DEFAULT_BASE } from '../../apic/io-apic.js';
