@@ -225,6 +225,13 @@ function fxam(cpu: Cpu): void {
 
 // ---------------------------------------------------------------- loads and stores
 
+/** FLD m32/m64/m80fp and FILD m16/m32/m64int (loadMem's kinds): convert, then push. */
+function fldMem(cpu: Cpu, insn: Insn, kind: number): void {
+  f.clear();
+  loadMem(cpu, insn, kind);
+  pushLoaded(cpu);
+}
+
 /** FLD/FILD of A (already converted, with its exceptions in f.status). */
 function pushLoaded(cpu: Cpu): void {
   if (!isEmpty(cpu, 7)) {
@@ -438,9 +445,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
     case 1: // D9
       switch (reg) {
         case 0:
-          f.clear();
-          loadMem(cpu, insn, 0);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 0);
           return;
         case 2:
         case 3:
@@ -459,9 +464,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
     case 3: // DB
       switch (reg) {
         case 0:
-          f.clear();
-          loadMem(cpu, insn, 4);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 4);
           return;
         case 1:
         case 2:
@@ -469,9 +472,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
           storeMem(cpu, insn, 4, reg !== 2, reg === 1);
           return;
         case 5:
-          f.clear();
-          loadMem(cpu, insn, 2);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 2);
           return;
         case 7:
           storeMem(cpu, insn, 2, true, false);
@@ -481,9 +482,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
     case 5: // DD
       switch (reg) {
         case 0:
-          f.clear();
-          loadMem(cpu, insn, 1);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 1);
           return;
         case 1:
         case 2:
@@ -501,9 +500,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
     case 7: // DF
       switch (reg) {
         case 0:
-          f.clear();
-          loadMem(cpu, insn, 3);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 3);
           return;
         case 1:
         case 2:
@@ -511,9 +508,7 @@ function execMem(cpu: Cpu, insn: Insn, esc: number, reg: number): void {
           storeMem(cpu, insn, 3, reg !== 2, reg === 1);
           return;
         case 5:
-          f.clear();
-          loadMem(cpu, insn, 5);
-          pushLoaded(cpu);
+          fldMem(cpu, insn, 5);
           return;
         case 7:
           storeMem(cpu, insn, 5, true, false);
