@@ -41,8 +41,6 @@ export interface HostMemory extends ControlBlockMemory {
 export interface KeySlots {
   /** ACTIVATE: program ASID `asid`'s key slot. */
   installKey(asid: number, key: Buffer): void;
-  /** DEACTIVATE/DECOMMISSION: forget the key; its pages stay ciphertext. */
-  removeKey(asid: number): void;
   /** Encrypt in place: what DRAM holds in these pages becomes ASID `asid`'s private plaintext. */
   sealInPlace(asid: number, hpa: number, bytes: number): void;
   /** What DRAM holds (to measure a launch update before it is sealed). */

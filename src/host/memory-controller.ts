@@ -58,10 +58,6 @@ export class MemoryController {
         if (key.length !== KEY_BYTES) throw new Error(`an SEV key is ${KEY_BYTES} bytes`);
         mc.keys[asid] = key;
       },
-      removeKey(asid) {
-        for (let p = 0; p < mc.pageAsid.length; p++) if (mc.pageAsid[p] === asid) mc.convert(p, HOST_KEY);
-        mc.keys[asid] = null;
-      },
       sealInPlace(asid, hpa, bytes) {
         if (!mc.hasKey(asid)) throw new Error(`ASID ${asid} has no key`);
         for (let p = Math.floor(hpa / PAGE_SIZE); p * PAGE_SIZE < hpa + bytes; p++) {
@@ -114,11 +110,6 @@ export class MemoryController {
       this.views[asid] = v;
     }
     return v;
-  }
-
-  /** True when the page at `hpa` holds ASID `asid`'s decrypted view (VMRUN's VMSA check). */
-  isPrivateTo(hpa: number, asid: number): boolean {
-    return this.pageAsid[Math.floor(hpa / PAGE_SIZE)] === asid;
   }
 
   /** Hardware reads the page at `hpa` directly with key `asid` (HOST_KEY: a VMCB, a permission map). */
