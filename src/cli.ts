@@ -81,6 +81,30 @@ const RUN_FLAGS = {
     default: 'off',
     help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold",
   },
+  bios: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: "system firmware (OVMF.fd, OVMF_CODE.fd) as a VM: mapped to end at 4 GiB, the BSP at the reset vector F000:FFF0, the APs waiting for INIT-SIPI-SIPI; the PC around it as QEMU's pc machine (i440FX/PIIX4 with the ACPI PM timer, fw_cfg). QEMU: -bios",
+  },
+  pflash: {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    default: '(none)',
+    help: "QEMU's pflash pair: the first is the firmware code (unit 0, mapped to end at 4 GiB, as --bios), the second the variable store (unit 1, a CFI flash right below it; OVMF_VARS.fd). With --sev-es the code is the launched image. QEMU: -drive if=pflash,unit=N,file=FILE",
+  },
+  'pflash-write': {
+    type: 'boolean',
+    default: 'off: the variable store is a copy in memory',
+    help: "the guest's programs and erases of the variable store (the second --pflash) go to its file",
+  },
+  debugcon: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none: port 0x402 joins port 0xE9 on stdout)',
+    help: "write port 0x402, the firmware debug console (OVMF's DEBUG messages), to FILE. QEMU: -debugcon file:FILE -global isa-debugcon.iobase=0x402",
+  },
   kernel: {
     type: 'string',
     value: 'FILE',
@@ -315,9 +339,10 @@ async function run(args: string[]): Promise<void> {
     if (free >= 0) diskPaths[free] = p;
     else diskPaths.push(p);
   }
-  if (images.length > 1 || (images.length === 0 && diskPaths.length === 0))
-    fail('run takes one image file (or --disk) (`hvemu run --help`)');
   const str = (name: RunFlag) => values[name] as string | undefined;
+  const firmwareGiven = str('bios') !== undefined || values.pflash !== undefined;
+  if (images.length > 1 || (images.length === 0 && diskPaths.length === 0 && !firmwareGiven))
+    fail('run takes one image file (or --disk, --bios, --pflash) (`hvemu run --help`)');
 
   const maxInstructions = whole(str('max-instructions'), 'max-instructions');
   const memory = parseSize(str('memory') ?? RUN_FLAGS.memory.default);
@@ -329,15 +354,40 @@ async function run(args: string[]): Promise<void> {
   const exitMode = oneOf<ExitStatusMode>(str('exit-status'), 'exit-status', EXIT_STATUS_MODES);
   const rtc = oneOf(str('rtc'), 'rtc', ['fixed', 'host'] as const);
 
+  // Firmware: --bios FILE, or the pflash pair (code, then variables).
+  const pflash = (values.pflash as string[] | undefined) ?? [];
+  const bios = str('bios');
+  if (pflash.length > 2)
+    fail(`--pflash takes the code and the variable store (QEMU's units 0 and 1), not ${pflash.length} files`);
+  if (bios !== undefined && pflash.length > 0)
+    fail('--bios and --pflash both name the firmware: give --bios FILE, or --pflash CODE [--pflash VARS]');
+  const firmwarePath = bios ?? pflash[0];
+  if (
+    firmwarePath !== undefined &&
+    (images.length > 0 || diskPaths.length > 0) &&
+    !(sevEs && images.length === 0)
+  )
+    fail(
+      `the firmware (${firmwarePath}) is what boots: give no other image${sevEs ? ' (with --sev-es, the firmware is the first --pflash)' : ''}`,
+    );
+  if (firmwarePath !== undefined && images.length === 0) images.push(firmwarePath);
+  if (values['pflash-write'] === true && pflash.length < 2)
+    fail('--pflash-write writes the variable store, the second --pflash: there is none');
+
   let path = images[0] ?? diskPaths.find((p) => p !== undefined) ?? '';
   let image: Uint8Array = new Uint8Array(0);
   let linux = false;
   let initrd: Uint8Array | undefined;
+  let vars: Uint8Array | undefined;
   const modules: { name: string; data: Uint8Array }[] = [];
   try {
     if (images.length === 1) {
       // A disk given as the image is the boot disk, ahead of any --disk; it is not read whole.
-      if (isDiskFile(path)) diskPaths.unshift(path);
+      if (firmwarePath !== undefined) {
+        // Firmware is taken as given: its size is checked against the flash layout when it is mapped.
+        image = readImageFile(path, imageLimit(memory), '16 MiB for firmware');
+        if (pflash.length === 2) vars = readImageFile(pflash[1], imageLimit(memory), '16 MiB for firmware');
+      } else if (isDiskFile(path)) diskPaths.unshift(path);
       else {
         image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
         linux = !sevEs && isLinuxKernel(image);
@@ -357,9 +407,10 @@ async function run(args: string[]): Promise<void> {
   }
   if (diskPaths.length > 2)
     fail(`the primary ATA channel takes two disks (master and slave), not ${diskPaths.length}`);
-  const diskBoot = image.length === 0;
+  const firmware = firmwarePath !== undefined && !sevEs;
+  const diskBoot = image.length === 0 && firmwarePath === undefined;
   if (diskBoot) path = diskPaths.find((p) => p !== undefined) ?? path;
-  const multiboot = !diskBoot && !linux && hasMultibootMagic(image);
+  const multiboot = !diskBoot && !firmware && !linux && hasMultibootMagic(image);
   const kernel = linux || multiboot;
   if (values.kernel !== undefined && !kernel)
     fail(
@@ -370,7 +421,7 @@ async function run(args: string[]): Promise<void> {
     fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
 
   const disks = diskPaths.length > 0;
-  const arch = oneOf(str('arch') ?? (kernel || sevEs || disks ? 'svm' : 'none'), 'arch', [
+  const arch = oneOf(str('arch') ?? (kernel || sevEs || disks || firmware ? 'svm' : 'none'), 'arch', [
     'none',
     'svm',
     'vmx',
@@ -378,6 +429,8 @@ async function run(args: string[]): Promise<void> {
   if (sevEs && arch !== 'svm') fail('--sev-es runs on AMD SVM: use --arch svm (or leave --arch out)');
   if (kernel && arch === 'none')
     fail(`${path} is a ${linux ? 'Linux' : 'Multiboot'} kernel, which runs as a VM: use --arch svm or vmx`);
+  if (firmware && arch === 'none')
+    fail(`${path} is system firmware, which runs as a VM on the PC platform: use --arch svm or vmx`);
   if (disks && arch === 'none')
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
   if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
@@ -405,7 +458,13 @@ async function run(args: string[]): Promise<void> {
     );
   const { reply, signal, seconds } = await supervise({
     image,
-    kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
+    kind: sevEs ? 'sev-es' : firmware ? 'firmware' : arch === 'none' ? 'bare' : 'vm',
+    imagePath: path,
+    vars:
+      vars === undefined
+        ? undefined
+        : { path: pflash[1], bytes: vars, writeBack: values['pflash-write'] === true },
+    debugcon: str('debugcon'),
     arch: arch === 'none' ? undefined : arch,
     cpus,
     cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot

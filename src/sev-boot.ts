@@ -10,10 +10,17 @@ import type { SevEsLaunch } from './svm/sev-es/launch.js';
 import { createPcVm, type PcVm, runPcVm, type VmBootOptions } from './vm-boot.js';
 import type { BootSectorRunResult } from './vmm/bare-metal.js';
 import { ImageError } from './vmm/bare-metal.js';
+import { PflashCfi01 } from './vmm/devices/pflash-cfi01.js';
 import { OvmfTableError, parseOvmfTable, sevEsResetBlock } from './vmm/firmware/ovmf-table.js';
+import { FLASH_SIZE_LIMIT, type FlashImage, systemFlashLayout } from './vmm/firmware/system-flash.js';
 import type { Vm } from './vmm/vm.js';
 
 export interface SevEsRunOptions extends VmBootOptions {
+  /**
+   * pflash unit 1, the variable store: a CFI flash device right below the image, in the clear (QEMU
+   * encrypts only unit 0). The guest reaches it as MMIO, through #VC and the GHCB.
+   */
+  vars?: FlashImage;
   /** Called with the launched VM before it runs (tests, benchmarks). */
   onVm?: (vm: Vm, launch: SevEsLaunch) => void;
 }
@@ -24,8 +31,8 @@ export interface SevEsRunResult extends BootSectorRunResult {
   measurementVerified: boolean;
 }
 
-/** The largest firmware image hvemu maps below 4 GiB (the room left in the VM's control pages). */
-const MAX_IMAGE = 2 * 1024 * 1024;
+/** The largest firmware image hvemu maps below 4 GiB (QEMU's pc machine limit). */
+const MAX_IMAGE = FLASH_SIZE_LIMIT;
 const ASID = 1;
 
 export interface SevEsImage {
@@ -75,11 +82,21 @@ export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): Se
   // The guest owner's transport integrity key (shared with the secure processor through the session).
   const tik = randomBytes(16);
   let launch: SevEsLaunch | null = null;
+  const layout = systemFlashLayout({ name: 'the image', bytes: image }, opts.vars ?? null);
   const pc = createPcVm({
     ...opts,
     backend,
     firmwareTables: false,
+    extraHostBytes: (opts.extraHostBytes ?? 0) + image.length,
     prepare: (vm) => {
+      if (layout.vars !== null) {
+        const v = layout.vars.image;
+        vm.mmio.register(
+          layout.vars.gpa,
+          v.bytes.length,
+          new PflashCfi01(`pflash1 (${v.name})`, v.bytes.slice(), false),
+        );
+      }
       const psp = vm.host.psp;
       const handle = psp.launchStart(HVEMU_SEV_ES_POLICY, tik);
       psp.activate(handle, ASID);

@@ -68,6 +68,13 @@ export interface VmBootOptions extends BootSectorRunOptions {
   rtcEpochMs?: number | 'host';
   /** A backend built by the caller (e.g. SEV-ES's, which joins a launch); overrides `arch`. */
   backend?: Backend;
+  /**
+   * Bytes written to port 0x402 (QEMU's isa-debugcon where OVMF prints its DEBUG messages): given,
+   * they go here instead of joining the console output.
+   */
+  onDebugcon?: (byte: number) => void;
+  /** Host memory to add for what `prepare` maps outside guest RAM (firmware code). */
+  extraHostBytes?: number;
   /** Called with the VM before its vCPUs are created (map firmware, begin a launch). */
   prepare?: (vm: Vm) => void;
   /** Userspace's MMIO (KVM_EXIT_MMIO): returns a read's value (default: open bus, all ones). */
@@ -145,6 +152,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: opts.trace ?? null,
     onUndefined: opts.onUndefined ?? null,
+    extraHostBytes: opts.extraHostBytes,
   });
   opts.prepare?.(vm);
   const ncpus = opts.cpus ?? 1;
@@ -452,7 +460,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
-          if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
+          if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === DEBUGCON_OVMF && opts.onDebugcon) {
+            opts.onDebugcon(run.ioData & 0xff);
+          } else if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
           } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {

@@ -119,8 +119,8 @@ export function checkImageKind(image: Uint8Array, path: string, intent: RunInten
   if (!intent.sevEs && facts.ovmfTable)
     throw new RefusedFile(
       facts.sevEsResetBlock
-        ? `${path} is firmware built for SEV-ES (its OVMF GUIDed table has an SEV-ES reset block): run it with --sev-es ${seeInspect}`
-        : `${path} is firmware (it has an OVMF GUIDed table): hvemu runs firmware as an SEV-ES guest, with --sev-es ${seeInspect}`,
+        ? `${path} is firmware built for SEV-ES too (its OVMF GUIDed table has an SEV-ES reset block): run it as firmware with --bios ${path} (or --pflash ${path} --pflash VARS), or as an SEV-ES guest with --sev-es ${seeInspect}`
+        : `${path} is firmware (it has an OVMF GUIDed table): run it with --bios ${path} (or --pflash ${path} --pflash VARS), or as an SEV-ES guest with --sev-es ${seeInspect}`,
     );
   // Firmware is whole 4 KiB pages (it is mapped to end at 4 GiB); a boot sector or kernel runs without --sev-es.
   if (

@@ -6,8 +6,17 @@ export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
 
 export interface RunJob {
   image: Uint8Array;
-  /** bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es: firmware. */
-  kind: 'bare' | 'vm' | 'sev-es';
+  /**
+   * bare: the boot sector on the bare processor; vm: boot sector or kernel as a VM; firmware: system
+   * firmware (the image is the code, --bios or pflash unit 0) as a VM; sev-es: firmware as an SEV-ES guest.
+   */
+  kind: 'bare' | 'vm' | 'firmware' | 'sev-es';
+  /** The firmware's file name (errors, the flash device's name). */
+  imagePath: string;
+  /** pflash unit 1, the variable store (firmware and sev-es). */
+  vars?: { path: string; bytes: Uint8Array; writeBack: boolean };
+  /** --debugcon FILE: port 0x402's bytes go there. */
+  debugcon?: string;
   arch: 'svm' | 'vmx' | undefined;
   cpus: number;
   cmdline: string;

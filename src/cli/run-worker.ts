@@ -2,9 +2,10 @@
 // the main thread: the main thread keeps its event loop free for SIGINT/SIGTERM and the progress
 // line, and asks this thread to stop through shared memory, which the run loop checks between
 // turns (BootSectorRunOptions.checkpoint). Console bytes go straight to stdout from here.
-import { writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
+import { runFirmwareVm } from '../firmware-boot.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
@@ -71,7 +72,44 @@ function run(job: RunJob): WorkerReply {
     job.input !== 'none' && job.stdin !== undefined
       ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
       : undefined;
+  // --debugcon FILE: OVMF's DEBUG text (port 0x402), written as it comes.
+  let debugconFd = -1;
+  if (job.debugcon !== undefined) {
+    try {
+      debugconFd = openSync(job.debugcon, 'w');
+    } catch (e) {
+      return {
+        kind: 'bad-input',
+        message: `cannot open --debugcon ${job.debugcon}: ${(e as Error).message}`,
+      };
+    }
+  }
+  const debugconBuf = new Uint8Array(4096);
+  let debugconLen = 0;
+  const flushDebugcon = () => {
+    if (debugconFd >= 0 && debugconLen > 0) write(debugconFd, debugconBuf.subarray(0, debugconLen));
+    debugconLen = 0;
+  };
+  // --pflash-write: the variable store's programmed and erased ranges go back to its file at once.
+  let varsFd = -1;
+  if (job.vars?.writeBack) {
+    try {
+      varsFd = openSync(job.vars.path, 'r+');
+    } catch (e) {
+      return {
+        kind: 'bad-input',
+        message: `cannot open ${job.vars.path} for writing: ${(e as Error).message}`,
+      };
+    }
+  }
   const opts = {
+    onDebugcon:
+      debugconFd >= 0
+        ? (b: number) => {
+            debugconBuf[debugconLen++] = b;
+            if (b === 10 || debugconLen === debugconBuf.length) flushDebugcon();
+          }
+        : undefined,
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,
@@ -115,13 +153,27 @@ function run(job: RunJob): WorkerReply {
     },
   };
   try {
+    const vars = job.vars ? { name: job.vars.path, bytes: job.vars.bytes } : null;
     const result: BootSectorRunResult =
       job.kind === 'sev-es'
-        ? runSevEsVm(job.image, opts)
-        : job.kind === 'vm'
-          ? runImageVm(job.image, opts)
-          : runBootSector(job.image, opts);
+        ? runSevEsVm(job.image, { ...opts, vars: vars ?? undefined })
+        : job.kind === 'firmware'
+          ? runFirmwareVm(
+              {
+                code: { name: job.imagePath, bytes: job.image },
+                vars,
+                onVarsChange:
+                  varsFd >= 0 ? (bytes, off, len) => writeSync(varsFd, bytes, off, len, off) : undefined,
+              },
+              opts,
+            )
+          : job.kind === 'vm'
+            ? runImageVm(job.image, opts)
+            : runBootSector(job.image, opts);
     flush();
+    flushDebugcon();
+    if (debugconFd >= 0) closeSync(debugconFd);
+    if (varsFd >= 0) closeSync(varsFd);
     if (job.kind === 'sev-es') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };

@@ -184,6 +184,11 @@ export interface Regs {
 
 export interface Backend {
   readonly name: 'svm' | 'vmx';
+  /**
+   * KVM_SET_USER_MEMORY_REGION for memory outside guest RAM (a firmware image): guest-physical
+   * [gpa, gpa + bytes) to host pages at hpa; before the first vCPU is created.
+   */
+  mapRegion(gpa: number, hpa: number, bytes: number): void;
   /** KVM_CREATE_VCPU's vendor part: a vCPU on processor `cpu` of the host machine. */
   createVcpu(id: number, cpu: PhysicalCpu, services: VmmServices): BackendVcpu;
 }

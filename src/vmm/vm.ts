@@ -68,6 +68,8 @@ export interface VmOptions {
   backend: Backend;
   /** The most vCPUs this VM will have (default 64): sizes the host pages kept for control blocks. */
   maxVcpus?: number;
+  /** Host bytes to add for images the VMM maps outside guest RAM (firmware code). */
+  extraHostBytes?: number;
   /** Trace sink for --trace (categories exits, apic, mp); null for none. */
   trace?: ((category: string, line: string) => void) | null;
   /** --debug-ud: undefined opcodes of unprotected guests (the hardware never reports an SEV-ES guest's). */
@@ -104,7 +106,10 @@ export class Vm {
     this.guestRamBytes = opts.memoryBytes;
     this.host =
       opts.host ??
-      new HostMachine({ bytes: hostBytesFor(opts.memoryBytes, opts.maxVcpus), vendor: opts.vendor });
+      new HostMachine({
+        bytes: hostBytesFor(opts.memoryBytes, opts.maxVcpus) + (opts.extraHostBytes ?? 0),
+        vendor: opts.vendor,
+      });
     this.memory = this.host.memory;
     this.nextHostPage = opts.memoryBytes;
     this.codeDomain = this.host.newCodeDomain();

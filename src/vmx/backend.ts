@@ -55,7 +55,14 @@ import {
   VMX_EXIT_REASONS_FAILED_VMENTRY,
   vmxExitReasonName,
 } from './vmcs-fields.js';
-import { buildEptTables, buildMsrBitmap, CR0_NE, initVmcs, resetGuestState } from './vmcs-setup.js';
+import {
+  buildEptTables,
+  buildMsrBitmap,
+  CR0_NE,
+  initVmcs,
+  mapEptPages,
+  resetGuestState,
+} from './vmcs-setup.js';
 
 const KVM_ENOSYS = 1000n;
 const X86_EFLAGS_IF = 0x200n;
@@ -505,9 +512,21 @@ export class VmxBackend implements Backend {
   private eptRoot = -1;
   private msrBitmap = -1;
 
+  private readonly regions: { gpa: number; hpa: number; bytes: number }[] = [];
+
+  /**
+   * Map guest-physical [gpa, gpa + bytes) to host pages at hpa (a firmware image below 4 GiB);
+   * call before the first vCPU is created.
+   */
+  mapRegion(gpa: number, hpa: number, bytes: number): void {
+    if (this.eptRoot >= 0) throw new Error('mapRegion after the EPT tables were built');
+    this.regions.push({ gpa, hpa, bytes });
+  }
+
   createVcpu(id: number, cpu: PhysicalCpu, services: VmmServices): BackendVcpu {
     if (this.eptRoot < 0) {
       this.eptRoot = buildEptTables(services);
+      for (const r of this.regions) mapEptPages(services, this.eptRoot, r.gpa, r.hpa, r.bytes);
       this.msrBitmap = buildMsrBitmap(services);
     }
     return new VmxVcpu(id, cpu, services, this.eptRoot, this.msrBitmap);

@@ -75,6 +75,25 @@ export function buildEptTables(services: VmmServices): number {
   return pml4;
 }
 
+/** Map guest-physical [gpa, gpa + bytes) to host pages at hpa in 4 KiB WB pages (a firmware image). */
+export function mapEptPages(
+  services: VmmServices,
+  pml4: number,
+  gpa: number,
+  hpa: number,
+  bytes: number,
+): void {
+  const v = services.memory;
+  for (let off = 0; off < bytes; off += PAGE) {
+    const g = gpa + off;
+    const pd = eptTable(v, eptTable(v, pml4, g, 4, services), g, 3, services);
+    const pt = eptTable(v, pd, g, 2, services);
+    const pte = pt + (Math.floor(g / PAGE) % 512) * 8;
+    v.setUint32(pte, ((hpa + off) % 2 ** 32) + EPT_4K_WB, true);
+    v.setUint32(pte + 4, Math.floor((hpa + off) / 2 ** 32), true);
+  }
+}
+
 /** The table an EPT entry of `level` points to for `gpa`, made (RWX) if `services` is given and it is absent. */
 function eptTable(
   v: ControlBlockMemory,

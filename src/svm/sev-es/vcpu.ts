@@ -5,9 +5,15 @@
 import { encodeSevInfo, GHCB_VERSION_MAX, GHCB_VERSION_MIN } from '../../ghcb/msr-protocol.js';
 import { SEV_CBIT } from '../../host/host-memory.js';
 import type { PhysicalCpu } from '../../host/physical-cpu.js';
-import type { ProtectedBackendVcpu, ProtectedVmsa, RunState, VmmServices } from '../../vmm/backend-api.js';
+import {
+  type ProtectedBackendVcpu,
+  type ProtectedVmsa,
+  RESUME,
+  type RunState,
+  type VmmServices,
+} from '../../vmm/backend-api.js';
 import { GuestStateProtectedError } from '../../vmm/errors.js';
-import { SvmVcpuBase } from '../backend.js';
+import { mapNestedPages, SvmVcpuBase } from '../backend.js';
 import { writeInitialVmsa } from '../hw/vmsa-layout.js';
 import {
   SVM_EXIT_NPF,
@@ -21,6 +27,11 @@ import { SevEsApBoot } from './ap-boot.js';
 import type { SevEsLaunch } from './launch.js';
 import { VmgexitHandler } from './vmgexit.js';
 
+/** #NPF error code bit 0: the entry was present (a protection or reserved-bit fault). */
+const NPF_PRESENT = 1;
+/** Guest-physical addresses the nested tables can map (4 levels: 48 bits). */
+const MMIO_SPTE_LIMIT = 2 ** 48;
+
 export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
   readonly guestStateProtected = true;
   readonly vmsa: ProtectedVmsa;
@@ -28,6 +39,8 @@ export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
   readonly apBoot = new SevEsApBoot();
   /** The hypervisor's VMGEXIT handling (the GHCB MSR and page protocols). */
   readonly vmgexits: VmgexitHandler;
+  /** The VM's nested page tables, where MMIO SPTEs are added as the guest reaches MMIO. */
+  private readonly nptRoot: number;
 
   constructor(
     id: number,
@@ -39,6 +52,7 @@ export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
     readonly launch: SevEsLaunch,
   ) {
     super(id, cpu, svc, nptRoot, iopmPa, msrpmPa);
+    this.nptRoot = nptRoot;
     cpu.advertiseSevEs();
     const c = this.vmcb;
     c.set64(
@@ -111,10 +125,25 @@ export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
     return this.vmgexits.handle(run);
   }
 
-  /** An automatic #NPF: guest memory the VM does not map. Nothing can emulate it without registers. */
+  /**
+   * An automatic #NPF. For a guest-physical page outside RAM and every mapped region (MMIO: the
+   * flash, a device, nothing at all), KVM installs an MMIO SPTE, a present entry with a reserved
+   * bit, and re-enters: the access faults again with RSVD, which an SEV-ES guest takes as #VC(400h)
+   * and turns into a GHCB MMIO request. Anything else cannot be emulated without the registers.
+   */
   protected npf(run: RunState): number {
     const c = this.vmcb;
     const gpa = Number(c.get64('exit_info_2'));
+    const err = Number(c.get64('exit_info_1') & 0xffffffffn);
+    if ((err & NPF_PRESENT) === 0 && gpa >= this.svc.guestRamBytes && gpa < MMIO_SPTE_LIMIT) {
+      const page = gpa - (gpa % 4096);
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #NPF gpa=0x${gpa.toString(16)}: MMIO SPTE for page 0x${page.toString(16)}`,
+      );
+      mapNestedPages(this.svc, this.nptRoot, page, 0, 4096, true);
+      return RESUME;
+    }
     return this.internalError(
       run,
       SVM_EXIT_NPF,
