@@ -155,7 +155,7 @@ describe('look before running: refused, exit 8, with what `inspect` says', () =>
       'SEV-ES firmware without --sev-es',
       () => guestImage('smp-sev-es'),
       [],
-      /SEV-ES reset block\): run it with --sev-es/,
+      /SEV-ES reset block\): run it as firmware with --bios .*, or as an SEV-ES guest with --sev-es/,
     ],
     [
       'a boot sector with --sev-es',
