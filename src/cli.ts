@@ -224,7 +224,8 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
 
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
-Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
+Runs a raw boot-sector image, a Multiboot (version 1) kernel, a Linux kernel, system firmware
+(--bios, --pflash: OVMF as QEMU's pc machine runs it) or, with --sev-es, a firmware image.
 A boot sector is loaded whole at 0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there
 are no BIOS services. An image with the Multiboot magic in its first 8 KiB is loaded as QEMU's
 -kernel loads it and entered in 32-bit protected mode with EAX = 0x2BADB002, as a VM. VMs have a PC
@@ -236,8 +237,9 @@ run and says where each vCPU was.
 options:
 ${flagHelp()}
 
-QEMU's -m, -smp and -kernel are taken as --memory, --cpus and --kernel; its other options get a
-one-line answer naming what hvemu has instead.
+QEMU's -m, -smp, -kernel, -bios, -drive if=pflash and -debugcon file: are taken as --memory,
+--cpus, --kernel, --bios, --pflash and --debugcon; its other options get a one-line answer naming
+what hvemu has instead.
 
 ${EXIT_STATUS_HELP}`;
 
