@@ -4,6 +4,11 @@
 // the guest, KVM's default (ignore_msrs=0), never a stop of the VM.
 
 /**
+ * IA32_PLATFORM_ID (17h), read-only: which microcode updates fit the platform (SDM vol 3 9.11.4).
+ * KVM's vCPUs read it as 0; OVMF's MP set-up reads it on an Intel vCPU (edk2 MicrocodeLib).
+ */
+export const MSR_IA32_PLATFORM_ID = 0x17;
+/**
  * IA32_BIOS_SIGN_ID (8Bh; AMD's PATCH_LEVEL): the microcode revision in bits 63:32. Linux writes 0
  * and reads it back after CPUID (SDM vol 3 9.11.7.1); KVM's vCPUs report revision 1.
  */
@@ -31,6 +36,7 @@ export const MSR_P6_PERFCTR0 = 0xc1,
 
 /** Every MSR a backend must intercept so that VmmMsrs sees it. */
 export const VMM_MSRS: readonly number[] = [
+  MSR_IA32_PLATFORM_ID,
   MSR_IA32_UCODE_REV,
   MSR_IA32_MISC_ENABLE,
   MSR_K8_SYSCFG,
@@ -61,6 +67,7 @@ export class VmmMsrs {
   read(msr: number): bigint | null {
     if (msr === MSR_IA32_MISC_ENABLE) return this.miscEnable;
     if (msr === MSR_IA32_UCODE_REV) return KVM_MICROCODE_VERSION;
+    if (msr === MSR_IA32_PLATFORM_ID) return 0n;
     if (msr === MSR_K8_SYSCFG || msr === MSR_AMD64_NB_CFG) return 0n;
     // No virtual PMU (CPUID leaf 0Ah reports version 0): the counters read 0, as KVM's do then.
     if (isPerfMsr(msr)) return 0n;

@@ -83,6 +83,13 @@ for (const b of backends) {
       expect(gpr(v, 2)).toBe(1n);
     });
 
+    it("IA32_PLATFORM_ID (17h) reads 0, as KVM's vCPUs (OVMF's MP set-up reads it on Intel)", () => {
+      const { v } = guest(b, [...movEax(0x1234), ...movEdx(0x5678), ...movEcx(0x17), ...RDMSR, ...HLT]);
+      expect(runGuest(v)).toBe('hlt');
+      expect(gpr(v, 0)).toBe(0n);
+      expect(gpr(v, 2)).toBe(0n);
+    });
+
     it('AMD SYSCFG and NB_CFG read 0; NB_CFG takes a write (what Linux does on AMD)', () => {
       const { v } = guest(b, [
         ...movEcx(0xc0010010),
