@@ -43,6 +43,8 @@ function elf64Executable(): Uint8Array {
 }
 
 /** smp-sev-es.img with its reset vector (the last 16 bytes, F000:FFF0) replaced by `code`. */
+const le16 = (v: number) => [v & 0xff, (v >>> 8) & 0xff];
+
 function sevEsWithResetVector(name: string, code: number[]): string {
   const b = readFileSync(guestImage('smp-sev-es'));
   b.fill(0xf4, b.length - 16);
@@ -119,12 +121,42 @@ describe('exit statuses a script can use', () => {
     expect(r.stderr).toMatch(/halted .*nothing to wake it/);
   });
 
-  it('KVM_EXIT_INTERNAL_ERROR: 14, not 6 (an SEV-ES guest touching unbacked memory: an automatic #NPF)', () => {
-    // mov ax, 0xFFFF / mov ds, ax / mov al, [0x20] / jmp $: reads 0x100010, above 1 MiB of RAM.
-    const img = sevEsWithResetVector('npf.img', [0xb8, 0xff, 0xff, 0x8e, 0xd8, 0xa0, 0x20, 0x00, 0xeb, 0xfe]);
-    const r = hvemu('run', '--sev-es', img, '--memory', '1M');
-    expect(r.stderr).toMatch(/KVM_EXIT_INTERNAL_ERROR: #NPF at guest-physical 0x100010/);
-    expect(r.status).toBe(14);
+  it('an SEV-ES guest touching unbacked memory takes #VC (a KVM MMIO SPTE), not KVM_EXIT_INTERNAL_ERROR', () => {
+    // Real mode at the reset vector: copy a #VC handler to 0:500h and point IVT entry 29 (#VC) at it,
+    // then read 0x100010, above 1 MiB of RAM. The nested fault gets an MMIO SPTE, the retried access
+    // raises #VC(400h), and the handler asks for termination (GHCB MSR protocol, reason set 1 code 7):
+    // the run ends as terminated (10), where it once ended with KVM_EXIT_INTERNAL_ERROR (14).
+    const handler = [
+      ...[0x66, 0xb9, 0x30, 0x01, 0x01, 0xc0], // mov ecx, C0010130h (the GHCB MSR)
+      ...[0x66, 0xb8, 0x00, 0x11, 0x07, 0x00], // mov eax, 00071100h: termination, set 1, code 7
+      ...[0x66, 0x31, 0xd2], // xor edx, edx
+      ...[0x0f, 0x30], // wrmsr
+      ...[0xf3, 0x0f, 0x01, 0xd9], // vmgexit
+      ...[0xeb, 0xfe], // jmp $
+    ];
+    const MAIN = 0xf000; // IP of the main code in the reset segment (CS base FFFF0000h)
+    const HANDLER = MAIN + 0x80;
+    const main = [
+      ...[0x31, 0xc0, 0x8e, 0xc0], // xor ax, ax / mov es, ax
+      ...[0xbe, HANDLER & 0xff, HANDLER >> 8], // mov si, HANDLER
+      ...[0xbf, 0x00, 0x05], // mov di, 500h
+      ...[0xb9, handler.length, 0x00], // mov cx, handler length
+      ...[0x2e, 0xf3, 0xa4], // cs rep movsb
+      ...[0x26, 0xc7, 0x06, 0x74, 0x00, 0x00, 0x05], // mov word [es:74h], 500h
+      ...[0x26, 0xc7, 0x06, 0x76, 0x00, 0x00, 0x00], // mov word [es:76h], 0
+      ...[0xb8, 0xff, 0xff, 0x8e, 0xd8, 0xa0, 0x20, 0x00], // mov ax, FFFFh / mov ds, ax / mov al, [20h]
+      ...[0xeb, 0xfe], // jmp $
+    ];
+    const b = readFileSync(guestImage('smp-sev-es'));
+    const seg = b.length - 0x10000; // file offset of IP 0 in the reset segment
+    b.set(main, seg + MAIN);
+    b.set(handler, seg + HANDLER);
+    b.fill(0xf4, b.length - 16);
+    b.set([0xe9, ...le16(MAIN - 0xfff3)], b.length - 16); // at FFF0h: jmp MAIN
+    const r = hvemu('run', '--sev-es', file('npf.img', b), '--memory', '1M', '--max-instructions', '1000000');
+    expect(r.stderr).toMatch(/guest requested termination \(MSR protocol\), reason set 1 code 7/);
+    expect(r.stderr).not.toMatch(/KVM_EXIT_INTERNAL_ERROR/);
+    expect(r.status).toBe(10);
   });
 
   it('npm start passes its arguments to hvemu run and exits 0 when the demo succeeds', () => {
