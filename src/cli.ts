@@ -18,6 +18,7 @@ import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile }
 import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
+import { type GdbRelay, startGdbRelay } from './cli/gdb-relay.js';
 import { supervise } from './cli/supervise.js';
 import { inspectImage } from './inspect.js';
 import { isLinuxKernel } from './vm-boot.js';
@@ -141,6 +142,17 @@ const RUN_FLAGS = {
     help: `comma-separated, with --arch svm|vmx, on stderr: ${Object.entries(TRACE_CATEGORIES)
       .map(([name, what]) => `${name}: ${what}`)
       .join('; ')}`,
+  },
+  gdb: {
+    type: 'string',
+    value: 'PORT',
+    default: '(none)',
+    help: "serve the GDB remote protocol on 127.0.0.1:PORT (0: any free port, printed on stderr), with --arch svm|vmx: vCPUs are threads; registers, memory, breakpoints, single step, Ctrl-C; an SEV-ES vCPU refuses with the reason. gdb stops the VM when it attaches (docs/gdb.md). QEMU: -gdb tcp::PORT",
+  },
+  'gdb-wait': {
+    type: 'boolean',
+    default: 'off',
+    help: 'with --gdb: hold the VM before its first instruction until gdb attaches and continues. QEMU: -S',
   },
   'exit-status': {
     type: 'string',
@@ -394,6 +406,22 @@ async function run(args: string[]): Promise<void> {
     fail(
       '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
     );
+  const gdbText = str('gdb');
+  const gdbPort = gdbText === undefined ? undefined : Number(gdbText);
+  if (gdbText !== undefined && !(/^\d+$/.test(gdbText) && Number(gdbText) <= 65535))
+    fail(`--gdb takes a TCP port, 0 to 65535 (0: any free one), not '${gdbText}'`);
+  if (gdbPort !== undefined && arch === 'none')
+    fail('--gdb serves the VMM\'s view of its vCPUs; with --arch none there is no VMM: add --arch svm or --arch vmx');
+  if (values['gdb-wait'] && gdbPort === undefined) fail('--gdb-wait needs --gdb PORT');
+  let gdb: GdbRelay | undefined;
+  if (gdbPort !== undefined) {
+    try {
+      gdb = await startGdbRelay(gdbPort);
+    } catch (e) {
+      fail(`--gdb ${gdbPort}: cannot listen on 127.0.0.1:${gdbPort}: ${(e as Error).message}`);
+    }
+    say(`gdb: listening on 127.0.0.1:${gdb.port} (gdb -ex 'target remote :${gdb.port}')`);
+  }
   const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
     'amd',
     'intel',
@@ -424,7 +452,9 @@ async function run(args: string[]): Promise<void> {
     input: arch === 'none' ? 'none' : input,
     vga: str('vga'),
     vgaConsole: values['vga-console'] === true,
+    gdb: gdb && { port: gdb.vmPort, shared: gdb.shared, wait: values['gdb-wait'] === true },
   });
+  gdb?.close();
   if (reply.kind === 'epipe') process.exit(0); // the reader went away (`| head`): quietly, as Unix tools do
   if (reply.kind === 'image-error') fail(`bad image ${path}: ${reply.message}`);
   if (reply.kind === 'bad-input') fail(reply.message);

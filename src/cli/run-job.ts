@@ -1,5 +1,6 @@
 // What the command line hands the thread that runs the guest (run-worker.ts), and the shared words
 // between them: everything here crosses postMessage, so plain data only.
+import type { MessagePort } from 'node:worker_threads';
 import type { BootSectorRunResult } from '../vmm/bare-metal.js';
 
 export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
@@ -39,6 +40,8 @@ export interface RunJob {
    * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
    */
   shared: SharedArrayBuffer;
+  /** --gdb: the relay's channel and shared word (gdb-relay.ts); wait: QEMU's -S. */
+  gdb?: { port: MessagePort; shared: SharedArrayBuffer; wait: boolean };
 }
 
 export const SHARED_BYTES = 24;

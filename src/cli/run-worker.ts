@@ -10,6 +10,8 @@ import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
+import { GdbStub } from '../vmm/gdb/gdb-stub.js';
+import { workerGdbTransport } from './gdb-transport.js';
 import { ringInput } from './stdin-relay.js';
 
 class StdoutGone extends Error {}
@@ -71,7 +73,16 @@ function run(job: RunJob): WorkerReply {
     job.input !== 'none' && job.stdin !== undefined
       ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
       : undefined;
+  // --gdb: gdb's kill ends the run as a stop request does.
+  const debug = job.gdb
+    ? new GdbStub(workerGdbTransport(job.gdb.port, job.gdb.shared), {
+        waitForAttach: job.gdb.wait,
+        kill: () => Atomics.store(flags, STOP_SLOT, 9),
+        log: toStderr,
+      })
+    : undefined;
   const opts = {
+    debug,
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,

@@ -11,6 +11,7 @@ import type {
   Backend,
   BackendVcpu,
   Regs,
+  Sregs,
   RunState,
   SegmentName,
   UnprotectedBackendVcpu,
@@ -347,6 +348,19 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     this.vmcb.set64('rsp', regs.gpr[4]);
     this.vmcb.set64('rip', regs.rip);
     this.vmcb.set64('rflags', regs.rflags | 2n);
+  }
+
+  getSregs(): Sregs {
+    const c = this.vmcb;
+    const segs = (['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const).map((s) => c.getSegment(s));
+    return {
+      selectors: segs.map((s) => s.selector),
+      bases: segs.map((s) => s.base),
+      cr0: c.get64('cr0'),
+      cr3: c.get64('cr3'),
+      cr4: c.get64('cr4'),
+      efer: c.get64('efer'),
+    };
   }
 
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
