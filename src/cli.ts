@@ -14,11 +14,11 @@ import {
   type ExitStatusMode,
   exitStatusFor,
 } from './cli/exit-status.js';
+import { type GdbRelay, startGdbRelay } from './cli/gdb-relay.js';
 import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile } from './cli/preflight.js';
 import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
-import { type GdbRelay, startGdbRelay } from './cli/gdb-relay.js';
 import { supervise } from './cli/supervise.js';
 import { inspectImage } from './inspect.js';
 import { isLinuxKernel } from './vm-boot.js';
@@ -147,7 +147,7 @@ const RUN_FLAGS = {
     type: 'string',
     value: 'PORT',
     default: '(none)',
-    help: "serve the GDB remote protocol on 127.0.0.1:PORT (0: any free port, printed on stderr), with --arch svm|vmx: vCPUs are threads; registers, memory, breakpoints, single step, Ctrl-C; an SEV-ES vCPU refuses with the reason. gdb stops the VM when it attaches (docs/gdb.md). QEMU: -gdb tcp::PORT",
+    help: 'serve the GDB remote protocol on 127.0.0.1:PORT (0: any free port, printed on stderr), with --arch svm|vmx: vCPUs are threads; registers, memory, breakpoints, single step, Ctrl-C; an SEV-ES vCPU refuses with the reason. gdb stops the VM when it attaches (docs/gdb.md). QEMU: -gdb tcp::PORT',
   },
   'gdb-wait': {
     type: 'boolean',
@@ -411,16 +411,19 @@ async function run(args: string[]): Promise<void> {
   if (gdbText !== undefined && !(/^\d+$/.test(gdbText) && Number(gdbText) <= 65535))
     fail(`--gdb takes a TCP port, 0 to 65535 (0: any free one), not '${gdbText}'`);
   if (gdbPort !== undefined && arch === 'none')
-    fail('--gdb serves the VMM\'s view of its vCPUs; with --arch none there is no VMM: add --arch svm or --arch vmx');
+    fail(
+      "--gdb serves the VMM's view of its vCPUs; with --arch none there is no VMM: add --arch svm or --arch vmx",
+    );
   if (values['gdb-wait'] && gdbPort === undefined) fail('--gdb-wait needs --gdb PORT');
   let gdb: GdbRelay | undefined;
   if (gdbPort !== undefined) {
     try {
-      gdb = await startGdbRelay(gdbPort);
+      gdb = await startGdbRelay(gdbPort, (port) =>
+        say(`gdb: listening on 127.0.0.1:${port} (gdb -ex 'target remote :${port}')`),
+      );
     } catch (e) {
       fail(`--gdb ${gdbPort}: cannot listen on 127.0.0.1:${gdbPort}: ${(e as Error).message}`);
     }
-    say(`gdb: listening on 127.0.0.1:${gdb.port} (gdb -ex 'target remote :${gdb.port}')`);
   }
   const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
     'amd',

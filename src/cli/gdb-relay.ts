@@ -20,8 +20,12 @@ export interface GdbRelay {
   close(): void;
 }
 
-/** Listen on 127.0.0.1:`port` for one gdb at a time. */
-export function startGdbRelay(port: number): Promise<GdbRelay> {
+/**
+ * Listen on 127.0.0.1:`port` for one gdb at a time. `onReady` runs when the stub on the run thread
+ * first looks (the VM is built): gdb gives up on a stub that takes 2 s to answer, so the user hears
+ * where to connect only then.
+ */
+export function startGdbRelay(port: number, onReady: (port: number) => void): Promise<GdbRelay> {
   const { port1, port2 } = new MessageChannel();
   const shared = new SharedArrayBuffer(GDB_SHARED_BYTES);
   const word = new Int32Array(shared);
@@ -31,8 +35,11 @@ export function startGdbRelay(port: number): Promise<GdbRelay> {
     Atomics.notify(word, 0);
   };
   let client: Socket | null = null;
-  port1.on('message', (text: string) => client?.write(Buffer.from(text, 'latin1')));
-  port1.unref();
+  let bound = port;
+  port1.on('message', (m: string | { ready: true }) => {
+    if (typeof m === 'string') client?.write(Buffer.from(m, 'latin1'));
+    else onReady(bound);
+  });
   const server: Server = createServer((s) => {
     if (client !== null) {
       s.end(); // one debugger at a time, as QEMU's gdbstub
@@ -55,8 +62,9 @@ export function startGdbRelay(port: number): Promise<GdbRelay> {
     server.listen(port, '127.0.0.1', () => {
       server.unref();
       const addr = server.address();
+      bound = typeof addr === 'object' && addr !== null ? addr.port : port;
       resolve({
-        port: typeof addr === 'object' && addr !== null ? addr.port : port,
+        port: bound,
         vmPort: port2,
         shared,
         close: () => {

@@ -24,9 +24,11 @@ export function workerGdbTransport(port: MessagePort, shared: SharedArrayBuffer)
         }
         // A change of connection ends a wait as bytes do.
         if (bytes.length > 0 || !wait || before !== connected) return { bytes, connected };
-        Atomics.wait(word, 0, seen); // until the main thread bumps the word
+        // Until the main thread bumps the word, or a while: the stub also watches for a stop request.
+        if (Atomics.wait(word, 0, seen, 100) === 'timed-out') return { bytes, connected };
       }
     },
     send: (text) => port.postMessage(text),
+    ready: () => port.postMessage({ ready: true }),
   };
 }

@@ -9,9 +9,9 @@ import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
-import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { GdbStub } from '../vmm/gdb/gdb-stub.js';
 import { workerGdbTransport } from './gdb-transport.js';
+import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
 
 class StdoutGone extends Error {}
@@ -78,6 +78,7 @@ function run(job: RunJob): WorkerReply {
     ? new GdbStub(workerGdbTransport(job.gdb.port, job.gdb.shared), {
         waitForAttach: job.gdb.wait,
         kill: () => Atomics.store(flags, STOP_SLOT, 9),
+        stopping: () => Atomics.load(flags, STOP_SLOT) !== 0,
         log: toStderr,
       })
     : undefined;

@@ -11,9 +11,9 @@ import type {
   Backend,
   BackendVcpu,
   Regs,
-  Sregs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';

@@ -9,9 +9,9 @@ import type {
   Backend,
   BackendVcpu,
   Regs,
-  Sregs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';

@@ -6,24 +6,27 @@
 // vCPU before each instruction, as a debug register does: guest memory is never patched with INT3,
 // so a guest that reads its own code sees its own bytes. While any is set, or a step is pending,
 // turns are one instruction long; otherwise the guest runs at full speed.
-import type { BootSectorRunResult } from '../bare-metal.js';
+
 import type { Regs, Sregs } from '../backend-api.js';
+import type { BootSectorRunResult } from '../bare-metal.js';
 import { GuestStateProtectedError } from '../errors.js';
 import { MP_STATE_NAMES } from '../kvm-abi.js';
 import type { Vcpu } from '../vcpu.js';
 import type { Vm } from '../vm.js';
 import type { VmDebugHook } from '../vm-debug-hook.js';
 import { linearToPhysical, longMode } from './guest-linear.js';
-import { framePacket, fromHex, type RspInput, RspDecoder, textToHex, toHex } from './rsp-packets.js';
+import { framePacket, fromHex, RspDecoder, type RspInput, textToHex, toHex } from './rsp-packets.js';
 import { AMD64_GPR_ENCODING, AMD64_REGS, I386_REGS, targetXml } from './target-description.js';
 
 /** The connection to gdb, as the stub's thread sees it. */
 export interface GdbTransport {
   /** Cheap (one shared-memory load): did bytes or a connection change arrive since the last take()? */
   pending(): boolean;
-  /** What arrived, without waiting; `wait`: block until something does. */
+  /** What arrived, without waiting; `wait`: block until something does, or a short while passes. */
   take(wait: boolean): { bytes: Uint8Array[]; connected: boolean };
   send(text: string): void;
+  /** The stub is ready to answer (the VM is built and about to run). */
+  ready(): void;
 }
 
 const SIGINT = 2;
@@ -36,6 +39,8 @@ export interface GdbStubOptions {
   waitForAttach: boolean;
   /** gdb's kill (k): end the run. */
   kill: () => void;
+  /** The user asked the run to end (Ctrl-C or SIGTERM to hvemu): a held VM lets go. */
+  stopping: () => boolean;
   /** One line for the user (attach, detach), on stderr. */
   log?: (line: string) => void;
 }
@@ -72,7 +77,13 @@ export class GdbStub implements VmDebugHook {
   /** --gdb-wait, until the first client attaches. */
   private holdUntilAttached: boolean;
 
+  private announced = false;
+
   beforeTurn(vm: Vm, v: Vcpu, runnable: boolean): boolean {
+    if (!this.announced) {
+      this.announced = true;
+      this.transport.ready();
+    }
     if (this.transport.pending()) this.receive(false);
     if (this.stopRequested !== 0) {
       const sig = this.stopRequested;
@@ -167,7 +178,8 @@ export class GdbStub implements VmDebugHook {
       }
       this.receive(true);
       this.stopRequested = 0;
-          }
+      if (this.opts.stopping()) return;
+    }
   }
 
   private lastStop = '';
@@ -203,7 +215,10 @@ export class GdbStub implements VmDebugHook {
           return this.writeRegister(v, Number.parseInt(n, 16), hex);
         }
         case 'm': {
-          const [addr, len] = p.slice(1).split(',').map((x) => Number.parseInt(x, 16));
+          const [addr, len] = p
+            .slice(1)
+            .split(',')
+            .map((x) => Number.parseInt(x, 16));
           return this.readMemory(vm, v, addr, len);
         }
         case 'M': {
@@ -268,8 +283,7 @@ export class GdbStub implements VmDebugHook {
   }
 
   private query(vm: Vm, p: string): string {
-    if (p.startsWith('qSupported'))
-      return 'PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+';
+    if (p.startsWith('qSupported')) return 'PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+';
     if (p === 'qAttached') return '1';
     if (p === 'qC') return `QC${(this.gVcpu + 1).toString(16)}`;
     if (p === 'qfThreadInfo') return `m${this.threadList.join(',')}`;
@@ -282,7 +296,10 @@ export class GdbStub implements VmDebugHook {
       return textToHex(`vcpu ${v.id} (${role}), ${MP_STATE_NAMES[v.mpState] ?? v.mpState}${prot}`);
     }
     if (p.startsWith('qXfer:features:read:target.xml:')) {
-      const [off, len] = p.split(':')[4].split(',').map((x) => Number.parseInt(x, 16));
+      const [off, len] = p
+        .split(':')[4]
+        .split(',')
+        .map((x) => Number.parseInt(x, 16));
       const xml = targetXml(this.amd64);
       const part = xml.slice(off, off + len);
       return (off + len >= xml.length ? 'l' : 'm') + part;

@@ -55,8 +55,7 @@ export function linearToPhysical(mem: GuestMemory, s: Sregs, linear: number): nu
   }
   const pde = entry(s.cr3 & 0xffff_f000n, (lin >> 22n) & 0x3ffn, 4);
   if (pde === null || (pde & P) === 0n) return null;
-  if ((pde & PS) !== 0n && (s.cr4 & CR4_PSE) !== 0n)
-    return Number((pde & 0xffc0_0000n) | (lin & 0x3f_ffffn));
+  if ((pde & PS) !== 0n && (s.cr4 & CR4_PSE) !== 0n) return Number((pde & 0xffc0_0000n) | (lin & 0x3f_ffffn));
   const pte = entry(pde & 0xffff_f000n, (lin >> 12n) & 0x3ffn, 4);
   if (pte === null || (pte & P) === 0n) return null;
   return Number((pte & 0xffff_f000n) | (lin & 0xfffn));

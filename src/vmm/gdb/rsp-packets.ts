@@ -40,7 +40,7 @@ export class RspDecoder {
           this.cs |= hexDigit(b);
           this.state = 'idle';
           if (this.cs !== this.sum) out.push({ kind: 'bad-checksum' });
-          else out.push({ kind: 'packet', data: unescape(this.data) });
+          else out.push({ kind: 'packet', data: unescapeData(this.data) });
           break;
         }
       }
@@ -54,7 +54,7 @@ function hexDigit(b: number): number {
   return Number.isNaN(v) ? 0x100 : v; // a bad digit never matches a checksum
 }
 
-function unescape(bytes: number[]): string {
+function unescapeData(bytes: number[]): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i];

@@ -22,7 +22,11 @@ const SEGS = ['cs', 'ss', 'ds', 'es', 'fs', 'gs'].map((name) => ({ name, bits: 3
 
 /** amd64: RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP, R8-R15 (gdb's order, not the encoding's), RIP, EFLAGS. */
 export const AMD64_REGS: GdbReg[] = [
-  ...['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp'].map((name) => ({ name, bits: 64, type: 'int64' })),
+  ...['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp'].map((name) => ({
+    name,
+    bits: 64,
+    type: 'int64',
+  })),
   ...Array.from({ length: 8 }, (_, i) => ({ name: `r${i + 8}`, bits: 64, type: 'int64' })),
   { name: 'rip', bits: 64, type: 'code_ptr' },
   { name: 'eflags', bits: 32, type: 'int32' },
@@ -34,7 +38,11 @@ export const AMD64_GPR_ENCODING = [0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13,
 
 /** i386: EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI (the encoding order), EIP, EFLAGS. */
 export const I386_REGS: GdbReg[] = [
-  ...['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'].map((name) => ({ name, bits: 32, type: 'int32' })),
+  ...['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'].map((name) => ({
+    name,
+    bits: 32,
+    type: 'int32',
+  })),
   { name: 'eip', bits: 32, type: 'code_ptr' },
   { name: 'eflags', bits: 32, type: 'int32' },
   ...SEGS,
