@@ -453,7 +453,7 @@ function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
         };
       const runnable = v.runnable();
       // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
-      const quantum = dbg !== undefined && dbg.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
+      const quantum = dbg?.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
       if (!runnable) continue;
       ran = true;
       const cpu = v.backend.clock;
