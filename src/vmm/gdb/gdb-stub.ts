@@ -64,6 +64,9 @@ export class GdbStub implements VmDebugHook {
   /** gdb waits for a stop reply (it sent c or s). */
   private running = false;
   private amd64 = true;
+  /** Connections so far, and the one the register layout was chosen for. */
+  private connection = 0;
+  private layoutFor = -1;
   private threadList: string[] = [];
 
   constructor(
@@ -129,6 +132,7 @@ export class GdbStub implements VmDebugHook {
     if (got.connected !== this.connected) {
       this.connected = got.connected;
       if (got.connected) {
+        this.connection++;
         // QEMU's behaviour: a client that attaches finds the VM stopped.
         this.stopRequested ||= SIGTRAP;
         this.holdUntilAttached = false;
@@ -154,7 +158,11 @@ export class GdbStub implements VmDebugHook {
     this.stepping = -1;
     this.gVcpu = v.id;
     this.threadList = vm.vcpus.map((x) => (x.id + 1).toString(16));
-    this.amd64 = this.targetIsAmd64(vm);
+    // gdb reads the description once per connection: the register layout stays what it got.
+    if (this.layoutFor !== this.connection) {
+      this.layoutFor = this.connection;
+      this.amd64 = this.targetIsAmd64(vm);
+    }
     const reply = `T${signal.toString(16).padStart(2, '0')}thread:${(v.id + 1).toString(16)};${why}`;
     if (this.running) this.transport.send(framePacket(reply));
     this.running = false;
@@ -190,11 +198,9 @@ export class GdbStub implements VmDebugHook {
     for (const x of vm.vcpus) this.passAt[x.id] = this.linearRip(x) ?? -1;
   }
 
-  /** The description gdb gets: amd64 unless the vCPU gdb stopped at runs outside long mode. */
+  /** The description gdb gets: amd64 when any vCPU runs in long mode (or its state is protected), else i386. */
   private targetIsAmd64(vm: Vm): boolean {
-    const v = vm.vcpus[this.gVcpu];
-    if (v.backend.guestStateProtected) return true;
-    return longMode(v.getSregs());
+    return vm.vcpus.some((v) => v.backend.guestStateProtected || longMode(v.getSregs()));
   }
 
   /** One packet's answer, or RESUMED when the VM should run on. */
