@@ -88,7 +88,8 @@ export class GdbStub implements VmDebugHook {
       this.transport.ready();
     }
     if (this.transport.pending()) this.receive(false);
-    if (this.stopRequested !== 0) {
+    // Stop where gdb can look at running code: at a vCPU that runs, or at the BSP (all may wait).
+    if (this.stopRequested !== 0 && (runnable || v.id === 0)) {
       const sig = this.stopRequested;
       this.stopRequested = 0;
       this.stop(vm, v, sig, '');
