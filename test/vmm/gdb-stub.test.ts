@@ -121,13 +121,18 @@ describe('GdbStub on a running VM', () => {
     expect(z0).toBe('OK');
   });
 
-  it('a software breakpoint stops the vCPU before the instruction; a step runs exactly one', () => {
+  it('a software breakpoint stops the vCPU before the instruction; a step runs exactly one; P, m, M', () => {
     const client = new ScriptedClient([
       framePacket('Z0,100027,1'),
       framePacket('c'),
       framePacket('p8'), // EIP at the stop
       framePacket('s'),
       framePacket('p8'),
+      framePacket('P3=44332211'), // EBX (i386 register 3)
+      framePacket('p3'),
+      framePacket('m100000,4'), // the Multiboot header's magic
+      framePacket('M200000,3:abcdef'),
+      framePacket('m1fffff,5'),
       framePacket('z0,100027,1'),
       framePacket('c'),
     ]);
@@ -140,6 +145,11 @@ describe('GdbStub on a running VM', () => {
       '27001000', // 0x100027: mov [mb_info], ebx
       'T05thread:1;',
       '2d001000', // 0x10002D: 6 bytes later
+      'OK',
+      '44332211',
+      '02b0ad1b', // 0x1BADB002
+      'OK',
+      '00abcdef00',
       'OK',
       'W01', // the guest's exit status
     ]);
