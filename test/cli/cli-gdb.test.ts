@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_BAD_INPUT } from '../../src/cli/exit-status.js';
 import { CLI, ensureCli, ROOT } from '../support/cli.js';
 
 const gdbInstalled = spawnSync('gdb', ['--version']).status === 0;
@@ -107,4 +108,25 @@ describe.skipIf(!gdbInstalled)('hvemu run --gdb with Debian gdb', () => {
     );
     expect(out).not.toMatch(/rip +0x/);
   }, 60_000);
+});
+
+describe('hvemu run --gdb: bad values name themselves', () => {
+  // A boot sector (guests/hello64), which --arch none runs on the bare processor.
+  const BOOT = join(ROOT, 'guests', 'hello64', 'hello64.img');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, 'run', BOOT, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it.each([
+    [['--arch', 'svm', '--gdb', 'x'], "--gdb takes a TCP port, 0 to 65535 (0: any free one), not 'x'"],
+    [
+      ['--arch', 'svm', '--gdb', '70000'],
+      "--gdb takes a TCP port, 0 to 65535 (0: any free one), not '70000'",
+    ],
+    [['--arch', 'svm', '--gdb-wait'], '--gdb-wait needs --gdb PORT'],
+    [['--arch', 'none', '--gdb', '0'], 'with --arch none there is no VMM'],
+  ])('%j', (args, message) => {
+    const r = run(...args);
+    expect(r.status).toBe(EXIT_BAD_INPUT);
+    expect(r.stderr).toContain(message);
+  });
 });
