@@ -4,6 +4,8 @@
 // refuses its registers and gdb shows why. Addresses come from guests/smp-legacy's Multiboot
 // header (entry 0x100020: cli; cld; mov [mb_magic], eax; mov [mb_info], ebx).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_BAD_INPUT } from '../../src/cli/exit-status.js';
@@ -64,9 +66,13 @@ describe.skipIf(!gdbInstalled)('hvemu run --gdb with Debian gdb', () => {
     '%s: registers, memory, breakpoints, single step, threads, exit',
     async (arch) => {
       const vm = await hvemuWithGdb(LEGACY, '--arch', arch, '--cpus', '2');
+      const dump = join(mkdtempSync(join(tmpdir(), 'hvemu-gdb-')), 'kernel.bin');
+      const image = readFileSync(LEGACY);
       const out = await gdb(
         vm.port,
         'p/x $cs',
+        // The kernel as the loader put it at 1 MiB, read through the stub in packets of up to 8 KiB.
+        `dump binary memory ${dump} 0x100000 ${0x100000 + image.length}`,
         'hbreak *0x100020',
         'break *0x100027',
         'continue',
@@ -96,6 +102,7 @@ describe.skipIf(!gdbInstalled)('hvemu run --gdb with Debian gdb', () => {
       expect(out).toMatch(/2 +Thread 2 \(vcpu 1 \(AP\), UNINITIALIZED\)/);
       expect(out).toContain('exited with code 01'); // the guest's port 0xF4 exit, as gdb's W packet
       expect(vm.out()).toContain('SMP: done');
+      expect(Buffer.compare(readFileSync(dump), image)).toBe(0);
     },
     60_000,
   );

@@ -31,6 +31,9 @@ export interface GdbTransport {
 
 const SIGINT = 2;
 const SIGTRAP = 5;
+/** The largest packet gdb may send (qSupported PacketSize); a memory read's reply is two hex digits a byte. */
+const PACKET_SIZE = 0x4000;
+const MAX_READ = PACKET_SIZE / 2;
 /** Debug registers DR0-DR3: at most four hardware breakpoints, as on the processor. */
 const MAX_HW_BREAKPOINTS = 4;
 
@@ -290,7 +293,8 @@ export class GdbStub implements VmDebugHook {
   }
 
   private query(vm: Vm, p: string): string {
-    if (p.startsWith('qSupported')) return 'PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+';
+    if (p.startsWith('qSupported'))
+      return `PacketSize=${PACKET_SIZE.toString(16)};qXfer:features:read+;swbreak+;hwbreak+`;
     if (p === 'qAttached') return '1';
     if (p === 'qC') return `QC${(this.gVcpu + 1).toString(16)}`;
     if (p === 'qfThreadInfo') return `m${this.threadList.join(',')}`;
@@ -413,7 +417,7 @@ export class GdbStub implements VmDebugHook {
   private readMemory(vm: Vm, v: Vcpu, addr: number, len: number): string {
     const refused = this.protectedMemory(vm);
     if (refused !== null) return refused;
-    if (!(len >= 0 && len <= 0x1000)) return 'E01';
+    if (!(len >= 0 && len <= MAX_READ)) return 'E01';
     const parts = this.physical(vm, v, addr, len);
     if (parts === null) return 'E14'; // EFAULT: gdb says "Cannot access memory at address ..."
     return parts.map(([pa, n]) => toHex(vm.guestMemory.read(pa, n))).join('');
