@@ -86,6 +86,11 @@ describe.skipIf(!gdbInstalled)('hvemu run --gdb with Debian gdb', () => {
         'x/wx 0x100000',
         'info threads',
         'delete',
+        // The AP's trampoline (STARTUP vector 08h): thread 2 stops there in real mode, CS = 0800h.
+        'hbreak *0x8000',
+        'continue',
+        'p/x $cs',
+        'delete',
         'continue',
       );
       // Held before the first instruction: the Multiboot entry stub in real mode (hvemu's loader, vm-boot.ts).
@@ -100,6 +105,8 @@ describe.skipIf(!gdbInstalled)('hvemu run --gdb with Debian gdb', () => {
       expect(out).toMatch(/0x100000:\s+0x1badb002/); // the Multiboot header's magic in memory
       expect(out).toMatch(/1 +Thread 1 \(vcpu 0 \(BSP\), RUNNABLE\)/);
       expect(out).toMatch(/2 +Thread 2 \(vcpu 1 \(AP\), UNINITIALIZED\)/);
+      expect(out).toContain('Thread 2 hit Breakpoint 3, 0x00008000');
+      expect(out).toMatch(/\$6 = 0x800\n/);
       expect(out).toContain('exited with code 01'); // the guest's port 0xF4 exit, as gdb's W packet
       expect(vm.out()).toContain('SMP: done');
       expect(Buffer.compare(readFileSync(dump), image)).toBe(0);

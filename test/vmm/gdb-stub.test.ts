@@ -112,7 +112,7 @@ describe('GdbStub on a running VM', () => {
     expect(xml).toContain('<feature name="org.gnu.gdb.i386.core">');
     // i386 'g': EAX..EDI, EIP, EFLAGS (4 bytes each), six selectors, then x87 unavailable.
     expect(regs.slice(2 * 8, 3 * 8)).toBe('00060000'); // EDX = 0x600 after RESET (the signature), little-endian
-    expect(regs.slice(8 * 8, 9 * 8)).toBe('00000000'); // EIP 0 (CS base 0xFF000)
+    expect(regs.slice(8 * 8, 9 * 8)).toBe('00f00f00'); // the PC, linear: CS base 0xFF000 + IP 0
     expect(regs.slice(10 * 8, 11 * 8)).toBe('00ff0000'); // CS = 0xFF00
     expect(regs).toContain('x'.repeat(20)); // st0
     expect(ctrlC).toMatch(/^T02thread:[12];$/); // SIGINT: Ctrl-C stopped the running guest

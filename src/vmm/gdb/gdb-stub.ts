@@ -128,7 +128,7 @@ export class GdbStub implements VmDebugHook {
     if (v.backend.guestStateProtected) return null;
     const s = v.getSregs();
     const rip = v.getRegs().rip;
-    return longMode(s) ? Number(rip) : Number((s.bases[1] + rip) & 0xffff_ffffn);
+    return longMode(s) ? Number(rip) : Number((pcBase(s) + rip) & 0xffff_ffffn);
   }
 
   private receive(wait: boolean): void {
@@ -162,11 +162,6 @@ export class GdbStub implements VmDebugHook {
     this.stepping = -1;
     this.gVcpu = v.id;
     this.threadList = vm.vcpus.map((x) => (x.id + 1).toString(16));
-    // gdb reads the description once per connection: the register layout stays what it got.
-    if (this.layoutFor !== this.connection) {
-      this.layoutFor = this.connection;
-      this.amd64 = this.targetIsAmd64(vm);
-    }
     const reply = `T${signal.toString(16).padStart(2, '0')}thread:${(v.id + 1).toString(16)};${why}`;
     if (this.running) this.transport.send(framePacket(reply));
     this.running = false;
@@ -209,6 +204,11 @@ export class GdbStub implements VmDebugHook {
 
   /** One packet's answer, or RESUMED when the VM should run on. */
   private command(vm: Vm, p: string): string | typeof RESUMED {
+    // gdb reads the description once per connection: the layout is chosen at its first packet and kept.
+    if (this.layoutFor !== this.connection) {
+      this.layoutFor = this.connection;
+      this.amd64 = this.targetIsAmd64(vm);
+    }
     const v = vm.vcpus[this.gVcpu];
     try {
       switch (p[0]) {
@@ -342,7 +342,7 @@ export class GdbStub implements VmDebugHook {
   private regValue(n: number, r: Regs, s: Sregs): bigint | null {
     const gprs = 16 * Number(this.amd64) + 8 * Number(!this.amd64);
     if (n < gprs) return r.gpr[this.amd64 ? AMD64_GPR_ENCODING[n] : n];
-    if (n === gprs) return r.rip;
+    if (n === gprs) return longMode(s) ? r.rip : (pcBase(s) + r.rip) & 0xffff_ffffn; // linear
     if (n === gprs + 1) return r.rflags;
     if (n < gprs + 8) return BigInt(s.selectors[[1, 2, 3, 0, 4, 5][n - gprs - 2]]);
     return null;
@@ -359,10 +359,11 @@ export class GdbStub implements VmDebugHook {
   private writeRegisters(v: Vcpu, hex: string): string {
     const layout = this.amd64 ? AMD64_REGS : I386_REGS;
     const r = v.getRegs();
+    const base = pcBase(v.getSregs());
     let at = 0;
     for (let i = 0; i < layout.length && at < hex.length; i++) {
       const digits = layout[i].bits / 4;
-      this.setReg(r, i, hex.slice(at, at + digits));
+      this.setReg(r, i, hex.slice(at, at + digits), base);
       at += digits;
     }
     v.setRegs(r);
@@ -371,13 +372,13 @@ export class GdbStub implements VmDebugHook {
 
   private writeRegister(v: Vcpu, n: number, hex: string): string {
     const r = v.getRegs();
-    if (!this.setReg(r, n, hex)) return 'E01';
+    if (!this.setReg(r, n, hex, pcBase(v.getSregs()))) return 'E01';
     v.setRegs(r);
     return 'OK';
   }
 
   /** General registers, RIP and RFLAGS are writable (KVM_SET_REGS); segments and x87 are not. */
-  private setReg(r: Regs, n: number, hex: string): boolean {
+  private setReg(r: Regs, n: number, hex: string, base: bigint): boolean {
     const bytes = fromHex(hex);
     if (bytes === null) return false;
     let v = 0n;
@@ -387,7 +388,7 @@ export class GdbStub implements VmDebugHook {
     if (n < gprs) {
       const e = this.amd64 ? AMD64_GPR_ENCODING[n] : n;
       r.gpr[e] = keep(r.gpr[e]);
-    } else if (n === gprs) r.rip = keep(r.rip);
+    } else if (n === gprs) r.rip = this.amd64 && base === 0n ? v : (v - base) & 0xffff_ffffn;
     else if (n === gprs + 1) r.rflags = v & 0xffff_ffffn;
     else return n < (this.amd64 ? AMD64_REGS : I386_REGS).length;
     return true;
@@ -454,3 +455,12 @@ export class GdbStub implements VmDebugHook {
 }
 
 const RESUMED = Symbol('resumed');
+
+/**
+ * What the stub adds to EIP to report the PC outside long mode: CS base. gdb's addresses are
+ * linear, and so are the stub's breakpoints; reporting EIP alone would put gdb's $pc (in real mode,
+ * the IP) at another address than the code it disassembles and the breakpoint that stopped it.
+ */
+function pcBase(s: Sregs): bigint {
+  return longMode(s) ? 0n : s.bases[1];
+}
