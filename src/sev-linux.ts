@@ -19,8 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
 import { SEV_CBIT } from './host/host-memory.js';
-import { HVEMU_SEV_ES_POLICY, recomputeImageLaunchMeasurement } from './sev-measure.js';
 import type { SevEsRunOptions, SevEsRunResult, SevEsVm } from './sev-boot.js';
+import { HVEMU_SEV_ES_POLICY, recomputeImageLaunchMeasurement } from './sev-measure.js';
 import { SevEsBackend } from './svm/sev-es/backend.js';
 import type { SevEsLaunch } from './svm/sev-es/launch.js';
 import type { SevEsVcpu } from './svm/sev-es/vcpu.js';
@@ -161,7 +161,8 @@ export function createSevLinuxVm(kernel: Uint8Array, opts: SevEsRunOptions = {})
   for (const v of pc.vm.vcpus)
     (v.backend as SevEsVcpu).msrs.write(MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_E | MTRR_TYPE_WB);
   const pm = pc.platform.firmwareSetup();
-  if (pm.base !== PM_BLOCK.base) throw new Error(`the PM block is at 0x${pm.base.toString(16)}, not where the FADT says`);
+  if (pm.base !== PM_BLOCK.base)
+    throw new Error(`the PM block is at 0x${pm.base.toString(16)}, not where the FADT says`);
   const l = launch as unknown as SevEsLaunch;
   const m = l.psp.launchMeasure(l.handle);
   l.psp.launchFinish(l.handle);

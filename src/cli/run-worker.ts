@@ -122,8 +122,8 @@ function run(job: RunJob): WorkerReply {
         : job.kind === 'sev-es-linux'
           ? runSevLinuxVm(job.image, opts)
           : job.kind === 'vm'
-          ? runImageVm(job.image, opts)
-          : runBootSector(job.image, opts);
+            ? runImageVm(job.image, opts)
+            : runBootSector(job.image, opts);
     flush();
     if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;

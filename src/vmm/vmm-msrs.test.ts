@@ -2,7 +2,14 @@
 // memory types of SDM vol 3 11.11.1 (0 UC, 1 WC, 4 WT, 5 WP, 6 WB; 2, 3 and 7+ reserved), the
 // reserved bits of MTRRdefType (11.11.2.1) and the variable-range pair (11.11.2.3) give #GP.
 import { describe, expect, it } from 'vitest';
-import { MSR_MTRR_DEF_TYPE, MSR_MTRRCAP, MTRR_DEF_TYPE_E, MTRR_MSRS, MTRR_TYPE_WB, VmmMsrs } from './vmm-msrs.js';
+import {
+  MSR_MTRR_DEF_TYPE,
+  MSR_MTRRCAP,
+  MTRR_DEF_TYPE_E,
+  MTRR_MSRS,
+  MTRR_TYPE_WB,
+  VmmMsrs,
+} from './vmm-msrs.js';
 
 describe('VmmMsrs: MTRRs', () => {
   it('reports MTRRcap as KVM does and keeps what is written', () => {

@@ -76,7 +76,9 @@ describe("Debian's Linux kernel as an SEV-ES guest", () => {
     expect(first).toBeGreaterThanOrEqual(0);
     const park = v1.findIndex((l, i) => i > first && l.endsWith('-> AP_RESET_HOLD'));
     expect(park).toBeGreaterThan(first);
-    const release = v1.findIndex((l, i) => i > park && /AP Reset Hold \(GHCB at 0x[0-9a-f]+\) completed/.test(l));
+    const release = v1.findIndex(
+      (l, i) => i > park && /AP Reset Hold \(GHCB at 0x[0-9a-f]+\) completed/.test(l),
+    );
     expect(release).toBeGreaterThan(park);
     // Between the last time it parked and the release: INIT took it from the hold to wait-for-SIPI.
     let lastPark = release;

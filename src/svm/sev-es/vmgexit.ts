@@ -343,8 +343,7 @@ export class VmgexitHandler implements HoldCompletion {
       return this.answer(page, gpa, 0n, 0n);
     }
     try {
-      if (write)
-        apic.msrWrite(msr, wrmsrValue(s));
+      if (write) apic.msrWrite(msr, wrmsrValue(s));
       else {
         const v = apic.msrRead(msr);
         this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
