@@ -80,7 +80,7 @@ const RUN_FLAGS = {
   'sev-es': {
     type: 'boolean',
     default: 'off',
-    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold",
+    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold. With a Linux kernel (a bzImage or vmlinux): the kernel entered through its 64-bit boot protocol with --append and --initrd, everything in RAM at its first instruction launched and measured",
   },
   kernel: {
     type: 'string',
@@ -212,7 +212,8 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
 
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
-Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
+Runs a raw boot-sector image, a Multiboot (version 1) kernel, a Linux kernel or, with --sev-es, a
+firmware image or a Linux kernel as an SEV-ES guest.
 A boot sector is loaded whole at 0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there
 are no BIOS services. An image with the Multiboot magic in its first 8 KiB is loaded as QEMU's
 -kernel loads it and entered in 32-bit protected mode with EAX = 0x2BADB002, as a VM. VMs have a PC
@@ -352,7 +353,7 @@ async function run(args: string[]): Promise<void> {
       if (isDiskFile(path)) diskPaths.unshift(path);
       else {
         image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
-        linux = !sevEs && isLinuxKernel(image);
+        linux = isLinuxKernel(image);
         checkImageKind(image, path, { sevEs, linux });
       }
     }
@@ -378,7 +379,7 @@ async function run(args: string[]): Promise<void> {
       `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
     );
   const append = str('append');
-  if ((append !== undefined || str('initrd') !== undefined) && (!kernel || sevEs))
+  if ((append !== undefined || str('initrd') !== undefined) && !kernel)
     fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
 
   const disks = diskPaths.length > 0;
@@ -436,7 +437,7 @@ async function run(args: string[]): Promise<void> {
     );
   const { reply, signal, seconds } = await supervise({
     image,
-    kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
+    kind: sevEs ? (linux ? 'sev-es-linux' : 'sev-es') : arch === 'none' ? 'bare' : 'vm',
     arch: arch === 'none' ? undefined : arch,
     cpus,
     cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot

@@ -7,8 +7,11 @@ export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
 
 export interface RunJob {
   image: Uint8Array;
-  /** bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es: firmware. */
-  kind: 'bare' | 'vm' | 'sev-es';
+  /**
+   * bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es:
+   * firmware; sev-es-linux: a Linux kernel entered directly (64-bit boot protocol) as an SEV-ES guest.
+   */
+  kind: 'bare' | 'vm' | 'sev-es' | 'sev-es-linux';
   arch: 'svm' | 'vmx' | undefined;
   cpus: number;
   cmdline: string;

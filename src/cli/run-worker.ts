@@ -6,6 +6,7 @@ import { writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
+import { runSevLinuxVm } from '../sev-linux.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
@@ -130,11 +131,13 @@ function run(job: RunJob): WorkerReply {
     const result: BootSectorRunResult =
       job.kind === 'sev-es'
         ? runSevEsVm(job.image, opts)
-        : job.kind === 'vm'
-          ? runImageVm(job.image, opts)
-          : runBootSector(job.image, opts);
+        : job.kind === 'sev-es-linux'
+          ? runSevLinuxVm(job.image, opts)
+          : job.kind === 'vm'
+            ? runImageVm(job.image, opts)
+            : runBootSector(job.image, opts);
     flush();
-    if (job.kind === 'sev-es') {
+    if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
     }
