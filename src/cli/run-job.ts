@@ -1,5 +1,6 @@
 // What the command line hands the thread that runs the guest (run-worker.ts), and the shared words
 // between them: everything here crosses postMessage, so plain data only.
+import type { MessagePort } from 'node:worker_threads';
 import type { BootSectorRunResult } from '../vmm/bare-metal.js';
 
 export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
@@ -8,9 +9,10 @@ export interface RunJob {
   image: Uint8Array;
   /**
    * bare: the boot sector on the bare processor; vm: boot sector or kernel as a VM; firmware: system
-   * firmware (the image is the code, --bios or pflash unit 0) as a VM; sev-es: firmware as an SEV-ES guest.
+   * firmware (the image is the code, --bios or pflash unit 0) as a VM; sev-es: firmware as an SEV-ES
+   * guest; sev-es-linux: a Linux kernel entered directly (64-bit boot protocol) as an SEV-ES guest.
    */
-  kind: 'bare' | 'vm' | 'firmware' | 'sev-es';
+  kind: 'bare' | 'vm' | 'firmware' | 'sev-es' | 'sev-es-linux';
   /** The firmware's file name (errors, the flash device's name). */
   imagePath: string;
   /** pflash unit 1, the variable store (firmware and sev-es). */
@@ -48,6 +50,8 @@ export interface RunJob {
    * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
    */
   shared: SharedArrayBuffer;
+  /** --gdb: the relay's channel and shared word (gdb-relay.ts); wait: QEMU's -S. */
+  gdb?: { port: MessagePort; shared: SharedArrayBuffer; wait: boolean };
 }
 
 export const SHARED_BYTES = 24;

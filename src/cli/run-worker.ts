@@ -7,9 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runFirmwareVm } from '../firmware-boot.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
+import { runSevLinuxVm } from '../sev-linux.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
+import { GdbStub } from '../vmm/gdb/gdb-stub.js';
+import { workerGdbTransport } from './gdb-transport.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
 
@@ -102,7 +105,17 @@ function run(job: RunJob): WorkerReply {
       };
     }
   }
+  // --gdb: gdb's kill ends the run as a stop request does.
+  const debug = job.gdb
+    ? new GdbStub(workerGdbTransport(job.gdb.port, job.gdb.shared), {
+        waitForAttach: job.gdb.wait,
+        kill: () => Atomics.store(flags, STOP_SLOT, 9),
+        stopping: () => Atomics.load(flags, STOP_SLOT) !== 0,
+        log: toStderr,
+      })
+    : undefined;
   const opts = {
+    debug,
     onDebugcon:
       debugconFd >= 0
         ? (b: number) => {
@@ -157,24 +170,26 @@ function run(job: RunJob): WorkerReply {
     const result: BootSectorRunResult =
       job.kind === 'sev-es'
         ? runSevEsVm(job.image, { ...opts, vars: vars ?? undefined })
-        : job.kind === 'firmware'
-          ? runFirmwareVm(
-              {
-                code: { name: job.imagePath, bytes: job.image },
-                vars,
-                onVarsChange:
-                  varsFd >= 0 ? (bytes, off, len) => writeSync(varsFd, bytes, off, len, off) : undefined,
-              },
-              opts,
-            )
-          : job.kind === 'vm'
-            ? runImageVm(job.image, opts)
-            : runBootSector(job.image, opts);
+        : job.kind === 'sev-es-linux'
+          ? runSevLinuxVm(job.image, opts)
+          : job.kind === 'firmware'
+            ? runFirmwareVm(
+                {
+                  code: { name: job.imagePath, bytes: job.image },
+                  vars,
+                  onVarsChange:
+                    varsFd >= 0 ? (bytes, off, len) => writeSync(varsFd, bytes, off, len, off) : undefined,
+                },
+                opts,
+              )
+            : job.kind === 'vm'
+              ? runImageVm(job.image, opts)
+              : runBootSector(job.image, opts);
     flush();
     flushDebugcon();
     if (debugconFd >= 0) closeSync(debugconFd);
     if (varsFd >= 0) closeSync(varsFd);
-    if (job.kind === 'sev-es') {
+    if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
     }
