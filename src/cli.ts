@@ -19,19 +19,17 @@ import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
 import { supervise } from './cli/supervise.js';
+import { parseCpuList } from './cli/trace-output.js';
 import { inspectImage } from './inspect.js';
 import { isLinuxKernel } from './vm-boot.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
+import { TRACE_TOPICS } from './vmm/trace.js';
 
 /**
- * --trace categories, each printed on stderr as one line per event. A new category is one entry
- * here plus the VMM's trace() calls that use it.
+ * --trace topics, each printed as one line per event (docs/tracing.md). A new topic is one entry in
+ * vmm/trace.ts plus the VMM's trace() calls that use it.
  */
-const TRACE_CATEGORIES: Record<string, string> = {
-  exits: 'one line per VM exit',
-  apic: 'one line per IPI (delivery mode, vector, destination, shorthand, targets) and APIC error',
-  mp: 'one line per MP-state change',
-};
+const TRACE_CATEGORIES: Record<string, string> = TRACE_TOPICS;
 
 interface Flag {
   type: 'string' | 'boolean';
@@ -134,13 +132,34 @@ const RUN_FLAGS = {
     default: 'auto',
     help: 'what goes to stdout: port 0xE9, COM1 or both; auto gives stdout to whichever of the two the guest writes to first',
   },
+  // --trace and the options that shape it (docs/tracing.md), together.
   trace: {
     type: 'string',
-    value: 'CATEGORIES',
+    value: 'TOPICS',
     default: '(none)',
-    help: `comma-separated, with --arch svm|vmx, on stderr: ${Object.entries(TRACE_CATEGORIES)
+    help: `comma-separated, or all; with --arch svm|vmx, on stderr (--trace-file): ${Object.entries(
+      TRACE_CATEGORIES,
+    )
       .map(([name, what]) => `${name}: ${what}`)
-      .join('; ')}`,
+      .join('; ')}. QEMU: -d`,
+  },
+  'trace-file': {
+    type: 'string',
+    value: 'FILE',
+    default: '(none: stderr)',
+    help: 'write the --trace lines to FILE instead of stderr',
+  },
+  'trace-cpus': {
+    type: 'string',
+    value: 'LIST',
+    default: '(all)',
+    help: 'trace only these vCPUs, e.g. 0,2 or 1-3 (lines about the whole machine are kept)',
+  },
+  perfetto: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: 'write a timeline to FILE as Chrome trace-event JSON (open it in ui.perfetto.dev): a track per vCPU with its MP states and guest time, VM exits and IPIs, flows from each IPI to its target and from AP Reset Hold to its release',
   },
   'exit-status': {
     type: 'string',
@@ -386,14 +405,25 @@ async function run(args: string[]): Promise<void> {
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 1024) fail('--cpus takes at most 1024');
-  const trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  let trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  if (trace.includes('all')) trace = Object.keys(TRACE_CATEGORIES);
   for (const c of trace)
     if (!(c in TRACE_CATEGORIES))
-      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
-  if (trace.length > 0 && arch === 'none')
+      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')} or all, not '${c}'`);
+  const perfetto = str('perfetto') ?? null;
+  if ((trace.length > 0 || perfetto !== null) && arch === 'none')
     fail(
-      '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
+      `${trace.length > 0 ? '--trace' : '--perfetto'} follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx`,
     );
+  if (trace.length === 0 && (str('trace-file') !== undefined || str('trace-cpus') !== undefined))
+    fail('--trace-file and --trace-cpus shape the --trace output: add --trace TOPICS');
+  let traceCpus: number[] | null = null;
+  const cpuList = str('trace-cpus');
+  if (cpuList !== undefined) {
+    const parsed = parseCpuList(cpuList, cpus);
+    if (!(parsed instanceof Set)) fail(`--trace-cpus ${cpuList}: ${parsed.error}`);
+    traceCpus = [...parsed];
+  }
   const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
     'amd',
     'intel',
@@ -413,6 +443,9 @@ async function run(args: string[]): Promise<void> {
     modules,
     initrd,
     trace,
+    traceFile: str('trace-file') ?? null,
+    traceCpus,
+    perfetto,
     maxInstructions,
     memoryBytes: memory,
     vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',

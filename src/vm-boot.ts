@@ -43,6 +43,7 @@ import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import type { TraceSink, TraceTopic } from './vmm/trace.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
@@ -52,7 +53,9 @@ export interface VmBootOptions extends BootSectorRunOptions {
   arch?: 'svm' | 'vmx';
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
-  trace?: ((category: string, line: string) => void) | null;
+  /** --trace: the sink, and the topics it wants (default all); vmm/trace.ts. */
+  trace?: TraceSink | null;
+  traceTopics?: ReadonlySet<TraceTopic>;
   /**
    * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
    * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
@@ -144,6 +147,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: opts.trace ?? null,
+    traceTopics: opts.traceTopics,
     onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);

@@ -10,7 +10,9 @@ import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
+import { isTraceTopic, type TraceTopic } from '../vmm/trace.js';
 import { ringInput } from './stdin-relay.js';
+import { TraceOutput } from './trace-output.js';
 
 class StdoutGone extends Error {}
 
@@ -50,7 +52,13 @@ function run(job: RunJob): WorkerReply {
     if (job.console !== 'both' && owner !== which) return;
     toStdout(b);
   };
-  const trace = new Set(job.trace);
+  let traceOut: TraceOutput;
+  try {
+    traceOut = new TraceOutput(job.traceFile, job.traceCpus === null ? null : new Set(job.traceCpus), write);
+  } catch (e) {
+    return { kind: 'bad-input', message: `cannot write the trace to ${job.traceFile}: ${(e as Error).message}` };
+  }
+  const topics = new Set(job.trace.filter(isTraceTopic));
   const enc = new TextEncoder();
   const toStderr = (line: string) => write(2, enc.encode(`${line}\n`));
   let checks = 0;
@@ -78,7 +86,8 @@ function run(job: RunJob): WorkerReply {
     append: job.append,
     modules: job.modules,
     initrd: job.initrd,
-    trace: trace.size ? (cat: string, line: string) => trace.has(cat) && toStderr(line) : null,
+    trace: topics.size ? (topic: TraceTopic, line: string) => traceOut.line(topic, line) : null,
+    traceTopics: topics,
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,
     vendor: job.vendor,
@@ -122,6 +131,7 @@ function run(job: RunJob): WorkerReply {
           ? runImageVm(job.image, opts)
           : runBootSector(job.image, opts);
     flush();
+    traceOut.close();
     if (job.kind === 'sev-es') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
@@ -130,6 +140,7 @@ function run(job: RunJob): WorkerReply {
   } catch (e) {
     if (e instanceof StdoutGone) return { kind: 'epipe' };
     try {
+      traceOut.close();
       flush();
     } catch {
       // stdout is gone too: the error below is what matters

@@ -237,7 +237,12 @@ export abstract class SvmVcpuBase {
     const code = this.hw.vmrun(this.vmcbPa, steps);
     const c = this.vmcb;
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
-    if (this.svc.tracing && code !== SVM_EXIT_IOIO && code !== SVM_EXIT_NPF && code !== SVM_EXIT_VMGEXIT)
+    if (
+      this.svc.traceOn.exits &&
+      code !== SVM_EXIT_IOIO &&
+      code !== SVM_EXIT_NPF &&
+      code !== SVM_EXIT_VMGEXIT
+    )
       this.svc.trace(
         'exits',
         `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}`,
@@ -434,10 +439,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     const c = this.vmcb;
     const err = Number(c.get64('exit_info_1') & 0xffffffffn);
     const gpa = Number(c.get64('exit_info_2'));
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
+      );
     if (err & 1 && !(err & 8))
       return this.internalError(run, SVM_EXIT_NPF, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
     // MMIO: a VMM device, or userspace (KVM_EXIT_MMIO) for what no device claims.
@@ -492,7 +498,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
         }
         this.advance();
       } else {
-        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        if (this.svc.traceOn.exits)
+          this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
         this.queueException(13, 0);
       }
       return RESUME;
@@ -522,10 +529,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     const port = info >>> 16;
     const isIn = (info & 1) !== 0;
     const size = (info >>> 4) & 7;
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
+      );
     if (info & 4 || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);
       return stopped >= 0 ? stopped : RESUME;

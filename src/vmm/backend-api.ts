@@ -2,6 +2,7 @@
 // (arch/x86/include/asm/kvm-x86-ops.h). src/vmm never names SVM or VMX; the composition root
 // hands a backend in, as a vendor module registers its ops.
 import type { LocalApic } from '../apic/local-apic.js';
+import type { TraceTopic } from './trace.js';
 import type { IoBus, MmioBus } from '../cpu/ports.js';
 import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
@@ -115,9 +116,12 @@ export interface VmmServices {
    * or TO_USER with `run` filled when userspace asked to see this kind of stop.
    */
   halt(vcpu: number, mpState: number, run: RunState): number;
-  trace(category: 'exits' | 'apic' | 'mp', line: string): void;
-  /** Whether anyone listens: hot paths build trace lines only then. */
+  /** One line of a trace topic (trace.ts); dropped unless the topic is on. */
+  trace(topic: TraceTopic, line: string): void;
+  /** Whether any topic is on. */
   readonly tracing: boolean;
+  /** Which topics are on: hot paths build a topic's lines only then. */
+  readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
 }
 
 /** One vCPU of a backend (svm/vmx), protected or not. Method names follow kvm_x86_ops where one exists. */

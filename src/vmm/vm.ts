@@ -19,6 +19,7 @@ import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
 import { UserspaceMmio } from './userspace-mmio.js';
+import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './trace.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
@@ -68,8 +69,10 @@ export interface VmOptions {
   backend: Backend;
   /** The most vCPUs this VM will have (default 64): sizes the host pages kept for control blocks. */
   maxVcpus?: number;
-  /** Trace sink for --trace (categories exits, apic, mp); null for none. */
-  trace?: ((category: string, line: string) => void) | null;
+  /** Trace sink for --trace (topics in trace.ts); null for none. */
+  trace?: TraceSink | null;
+  /** The topics the sink wants (default: all of them). */
+  traceTopics?: ReadonlySet<TraceTopic>;
   /** --debug-ud: undefined opcodes of unprotected guests (the hardware never reports an SEV-ES guest's). */
   onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
 }
@@ -93,6 +96,8 @@ export class Vm {
   private nextHostPage: number;
   readonly apicBus = new ApicBus();
   private readonly services: VmmServices;
+  /** Which trace topics are on (the VMM's devices and platform read it too). */
+  readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
 
   private readonly guestMmio: GuestMmio[] = [];
   /** The processor each vCPU runs on (the hypervisor's handles: no view of DRAM). */
@@ -110,7 +115,11 @@ export class Vm {
     this.codeDomain = this.host.newCodeDomain();
     this.guestMemory = guestRamThrough(this.memory, this.guestRamBytes);
     const trace = opts.trace ?? null;
-    this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
+    const on = Object.fromEntries(
+      TRACE_TOPIC_NAMES.map((t) => [t, trace !== null && (opts.traceTopics?.has(t) ?? true)]),
+    ) as Record<TraceTopic, boolean>;
+    this.traceOn = on;
+    this.apicBus.trace = on.apic && trace ? (line) => trace('apic', line) : null;
     this.services = {
       ports: this.ports,
       mmio: (id) => this.guestMmio[id],
@@ -127,8 +136,9 @@ export class Vm {
         if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
       },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
-      trace: trace ? (cat, line) => trace(cat, line) : () => {},
-      tracing: trace !== null,
+      trace: trace ? (topic, line) => on[topic] && trace(topic, line) : () => {},
+      tracing: trace !== null && TRACE_TOPIC_NAMES.some((t) => on[t]),
+      traceOn: on,
     };
   }
 
@@ -216,7 +226,7 @@ export class Vm {
       id,
       this.opts.backend.createVcpu(id, cpu, this.services),
       apic,
-      (line) => trace?.('mp', line),
+      (line) => this.traceOn.mp && trace?.('mp', line),
       () => this.commitLoadedRam(),
     );
     this.vcpus.push(vcpu);

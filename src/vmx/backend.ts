@@ -195,7 +195,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       );
     const basic = reason & 0xffff;
     // I/O and EPT violations trace their decoded information themselves.
-    if (this.svc.tracing && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
+    if (this.svc.traceOn.exits && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
       this.svc.trace(
         'exits',
         `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}`,
@@ -286,10 +286,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     const isIn = (q & 8) !== 0;
     const string = (q & 16) !== 0;
     const port = q >>> 16;
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
+      );
     if (string || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);
       return stopped >= 0 ? stopped : RESUME;
@@ -312,7 +313,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
         this.skipEmulatedInstruction();
       } else {
-        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        if (this.svc.traceOn.exits)
+          this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
         this.queueException(13, 0);
       }
       return RESUME;
@@ -341,10 +343,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   handleEptViolation(run: RunState): number {
     const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
     const gpa = Number(this.vmcs.read(F.GUEST_PHYSICAL_ADDRESS));
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}`,
+      );
     if (q & 0x38)
       return this.internalError(
         run,

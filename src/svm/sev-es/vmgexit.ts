@@ -139,7 +139,7 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private trace(line: string): void {
-    this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+    if (this.svc.traceOn.exits) this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
   }
 
   handle(run: RunState): number {
