@@ -9,8 +9,8 @@ import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
-import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { isTraceTopic, type TraceTopic } from '../vmm/trace.js';
+import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
 import { TraceOutput } from './trace-output.js';
 
@@ -56,7 +56,10 @@ function run(job: RunJob): WorkerReply {
   try {
     traceOut = new TraceOutput(job.traceFile, job.traceCpus === null ? null : new Set(job.traceCpus), write);
   } catch (e) {
-    return { kind: 'bad-input', message: `cannot write the trace to ${job.traceFile}: ${(e as Error).message}` };
+    return {
+      kind: 'bad-input',
+      message: `cannot write the trace to ${job.traceFile}: ${(e as Error).message}`,
+    };
   }
   const topics = new Set(job.trace.filter(isTraceTopic));
   const enc = new TextEncoder();

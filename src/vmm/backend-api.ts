@@ -2,7 +2,6 @@
 // (arch/x86/include/asm/kvm-x86-ops.h). src/vmm never names SVM or VMX; the composition root
 // hands a backend in, as a vendor module registers its ops.
 import type { LocalApic } from '../apic/local-apic.js';
-import type { TraceTopic } from './trace.js';
 import type { IoBus, MmioBus } from '../cpu/ports.js';
 import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
@@ -14,6 +13,7 @@ import {
   KVM_EXIT_MMIO,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from './kvm-abi.js';
+import type { TraceTopic } from './trace.js';
 import type { UserspaceMmio } from './userspace-mmio.js';
 import type { InstructionCounter } from './vm-clock.js';
 

@@ -18,8 +18,8 @@ import { hypervisorLeaves } from './cpuid-hypervisor.js';
 import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
-import { UserspaceMmio } from './userspace-mmio.js';
 import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './trace.js';
+import { UserspaceMmio } from './userspace-mmio.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
