@@ -10,7 +10,7 @@
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
 import { SvmBackend } from './svm/backend.js';
-import type { Backend } from './vmm/backend-api.js';
+import type { Backend, RunState } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
@@ -434,6 +434,22 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
   };
   const check = opts.checkpoint;
   let idleSkips = 0;
+  const traceIo = vm.traceOn.io;
+  const traceMmio = vm.traceOn.mmio;
+  /** `--trace io` for a port userspace answers (KVM_EXIT_IO): an OUT's value now, an IN's as answered. */
+  const traceUserIo = (id: number, run: RunState, debugcon: boolean) => {
+    const out = run.ioDirection === KVM_EXIT_IO_OUT;
+    const what = debugcon
+      ? 'debug console'
+      : run.ioPort === 0xf4 && out
+        ? 'isa-debug-exit'
+        : 'nothing there: reads all ones';
+    const value = out ? `<- 0x${(run.ioData >>> 0).toString(16)}` : debugcon ? '-> 0xe9' : '-> all ones';
+    opts.trace?.(
+      'io',
+      `vcpu ${id}: ${out ? 'out' : 'in'} port 0x${run.ioPort.toString(16)} size ${run.ioSize} ${value} (userspace: KVM_EXIT_IO, ${what})`,
+    );
+  };
   for (;;) {
     let ran = false;
     feedInput();
@@ -456,6 +472,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+          if (traceIo) traceUserIo(v.id, run, debugcon);
           if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
@@ -475,6 +492,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
             : run.mmioLen === 4
               ? 0xffffffff
               : (1 << (8 * run.mmioLen)) - 1;
+          if (traceMmio)
+            opts.trace?.(
+              'mmio',
+              `vcpu ${v.id}: ${run.mmioIsWrite ? 'write' : 'read'} 0x${run.mmioPhysAddr.toString(16)} size ${run.mmioLen} ${run.mmioIsWrite ? '<-' : '->'} 0x${(run.mmioData >>> 0).toString(16)} (userspace: KVM_EXIT_MMIO, ${opts.onMmio ? 'the caller' : 'open bus'})`,
+            );
           if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }

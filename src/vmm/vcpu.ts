@@ -33,6 +33,9 @@ export class Vcpu {
   /** VM exits handled so far (each backend return from guest entry). */
   exits = 0;
 
+  /** Told when KVM_RUN begins (the VM's traces name the vCPU a shared device serves); null: nobody. */
+  onEnter: ((id: number) => void) | null = null;
+
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
   /**
@@ -182,6 +185,7 @@ export class Vcpu {
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
+    if (this.onEnter !== null) this.onEnter(this.id);
     if (this.beforeFirstRun !== null) {
       this.beforeFirstRun();
       this.beforeFirstRun = null;

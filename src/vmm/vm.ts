@@ -35,10 +35,22 @@ const CONTROL_BYTES_PER_VCPU = 3 * PAGE;
  */
 class GuestMmio implements MmioBus {
   readonly user = new UserspaceMmio();
+  /** `--trace mmio`: each access the VMM's devices take (userspace's are traced where it answers). */
+  trace: ((line: string) => void) | null = null;
   constructor(
     private readonly apic: LocalApic,
     private readonly map: MmioMap,
   ) {}
+  private traceAccess(gpa: number, size: number, isWrite: boolean, value: number): void {
+    const apic = this.apic;
+    const device =
+      apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096
+        ? `local APIC+0x${(gpa - apic.mmioBase).toString(16)}`
+        : (this.map.deviceAt(gpa) ?? 'open bus');
+    this.trace?.(
+      `${isWrite ? 'write' : 'read'} 0x${gpa.toString(16)} size ${size} ${isWrite ? '<-' : '->'} 0x${(value >>> 0).toString(16)} (${device})`,
+    );
+  }
   /** The VMM's devices: the local APIC page, then the VM-wide map. */
   inKernel(gpa: number): boolean {
     const apic = this.apic;
@@ -47,13 +59,21 @@ class GuestMmio implements MmioBus {
   mmioRead(addr: number, size: number): number {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
-    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
-      return apic.mmioRead(gpa - apic.mmioBase, size);
-    return this.map.claims(gpa) ? this.map.read(gpa, size) : this.user.read(gpa, size);
+    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096) {
+      const v = apic.mmioRead(gpa - apic.mmioBase, size);
+      if (this.trace !== null) this.traceAccess(gpa, size, false, v);
+      return v;
+    }
+    if (!this.map.claims(gpa)) return this.user.read(gpa, size);
+    const v = this.map.read(gpa, size);
+    if (this.trace !== null) this.traceAccess(gpa, size, false, v);
+    return v;
   }
   mmioWrite(addr: number, size: number, value: number): void {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
+    // Traced before the write: a write may start an IPI, whose lines then follow.
+    if (this.trace !== null && this.inKernel(gpa)) this.traceAccess(gpa, size, true, value);
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       apic.mmioWrite(gpa - apic.mmioBase, size, value);
     else if (this.map.claims(gpa)) this.map.write(gpa, size, value);
@@ -98,6 +118,8 @@ export class Vm {
   private readonly services: VmmServices;
   /** Which trace topics are on (the VMM's devices and platform read it too). */
   readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
+  /** The vCPU in KVM_RUN, for `--trace io` (the port bus is the VM's, not a vCPU's). */
+  private running = 0;
 
   private readonly guestMmio: GuestMmio[] = [];
   /** The processor each vCPU runs on (the hypervisor's handles: no view of DRAM). */
@@ -120,6 +142,12 @@ export class Vm {
     ) as Record<TraceTopic, boolean>;
     this.traceOn = on;
     this.apicBus.trace = on.apic && trace ? (line) => trace('apic', line) : null;
+    if (on.io && trace)
+      this.ports.trace = (port, size, isIn, value, device) =>
+        trace(
+          'io',
+          `vcpu ${this.running}: ${isIn ? 'in' : 'out'} port 0x${port.toString(16)} size ${size} ${isIn ? '->' : '<-'} 0x${(value >>> 0).toString(16)} (${device})`,
+        );
     this.services = {
       ports: this.ports,
       mmio: (id) => this.guestMmio[id],
@@ -209,6 +237,7 @@ export class Vm {
     });
     this.apicBus.add(apic);
     const mmio = new GuestMmio(apic, this.mmio);
+    if (this.traceOn.mmio && trace) mmio.trace = (line) => trace('mmio', `vcpu ${id}: ${line}`);
     this.guestMmio.push(mmio);
     const cpu = this.host.createProcessor({
       codeDomain: this.codeDomain,
@@ -229,6 +258,7 @@ export class Vm {
       (line) => this.traceOn.mp && trace?.('mp', line),
       () => this.commitLoadedRam(),
     );
+    if (this.traceOn.io) vcpu.onEnter = (vid) => (this.running = vid);
     this.vcpus.push(vcpu);
     return vcpu;
   }
