@@ -179,6 +179,11 @@ export abstract class SvmVcpuBase {
     c.set('int_vector', v);
     c.set('int_ctl', c.get('int_ctl') | V_IRQ_MASK);
     this.offered = v;
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject vector 0x${v.toString(16)} as a virtual interrupt (VMCB V_IRQ, V_INTR_VECTOR)`,
+      );
   }
 
   /** The guest took the virtual interrupt: it moves from the APIC's IRR to its ISR. */
@@ -215,6 +220,7 @@ export abstract class SvmVcpuBase {
     if (!this.nmiPending || this.nmiMasked || c.get('event_inj') & SVM_EVTINJ_VALID) return budget;
     if (c.get('int_state') & 1) return 1;
     c.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2) >>> 0);
+    if (this.svc.traceOn.irq) this.svc.trace('irq', `vcpu ${this.id}: inject NMI through EVENTINJ`);
     this.nmiPending = false;
     this.nmiMasked = true;
     this.watchNmiHandlerEnd();

@@ -118,6 +118,8 @@ export class Vm {
   private readonly services: VmmServices;
   /** Which trace topics are on (the VMM's devices and platform read it too). */
   readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
+  /** One line of a trace topic; dropped unless the topic is on (test traceOn before building it). */
+  readonly trace: TraceSink;
   /** The vCPU in KVM_RUN, for `--trace io` (the port bus is the VM's, not a vCPU's). */
   private running = 0;
 
@@ -142,6 +144,7 @@ export class Vm {
     ) as Record<TraceTopic, boolean>;
     this.traceOn = on;
     this.apicBus.trace = on.apic && trace ? (line) => trace('apic', line) : null;
+    this.trace = trace ? (topic, line) => on[topic] && trace(topic, line) : () => {};
     if (on.io && trace)
       this.ports.trace = (port, size, isIn, value, device) =>
         trace(
@@ -164,7 +167,7 @@ export class Vm {
         if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
       },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
-      trace: trace ? (topic, line) => on[topic] && trace(topic, line) : () => {},
+      trace: this.trace,
       tracing: trace !== null && TRACE_TOPIC_NAMES.some((t) => on[t]),
       traceOn: on,
     };
@@ -236,6 +239,7 @@ export class Vm {
       kick: () => vcpu?.kick(),
     });
     this.apicBus.add(apic);
+    if (this.traceOn.irq) apic.irqTrace = (line) => this.trace('irq', line);
     const mmio = new GuestMmio(apic, this.mmio);
     if (this.traceOn.mmio && trace) mmio.trace = (line) => trace('mmio', `vcpu ${id}: ${line}`);
     this.guestMmio.push(mmio);

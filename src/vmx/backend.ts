@@ -436,6 +436,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     }
     this.nmiPending = false;
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject NMI through the VM-entry interruption-information field`,
+      );
   }
 
   private entryEventPending(): boolean {
@@ -456,6 +461,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       return;
     }
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_EXT_INTR | v) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject vector 0x${v.toString(16)} through the VM-entry interruption-information field`,
+      );
     apic.acknowledge(v);
   }
 
