@@ -43,7 +43,7 @@ import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
-import type { TraceSink, TraceTopic } from './vmm/trace.js';
+import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './vmm/trace.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import { VmxBackend } from './vmx/backend.js';
@@ -56,6 +56,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   /** --trace: the sink, and the topics it wants (default all); vmm/trace.ts. */
   trace?: TraceSink | null;
   traceTopics?: ReadonlySet<TraceTopic>;
+  /** --perfetto: the run's events on the virtual clock (it sees the exits, apic and mp topics). */
+  timeline?: Timeline;
   /**
    * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
    * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
@@ -96,6 +98,39 @@ export interface VmBootOptions extends BootSectorRunOptions {
 }
 
 export type { HostInput };
+
+/** What a timeline (--perfetto) is told, in virtual nanoseconds. */
+export interface Timeline {
+  /** A line of the exits, apic or mp topic, at `ns`. */
+  line(topic: TraceTopic, line: string, ns: number): void;
+  /** A vCPU's turn of KVM_RUN: [start, end). */
+  turn(vcpu: number, start: number, end: number): void;
+  /** The VMM spent `ns` on a vCPU's exit (exit-cost.ts), from `start`. */
+  host(vcpu: number, start: number, ns: number): void;
+}
+
+/** The topics a timeline reads. */
+const TIMELINE_TOPICS: readonly TraceTopic[] = ['exits', 'apic', 'mp'];
+
+/** The trace sink and topics for the VM: the caller's, plus the timeline's (stamped with the clock). */
+function traceWiring(
+  opts: VmBootOptions,
+  now: () => number,
+): { trace: TraceSink | null; topics: ReadonlySet<TraceTopic> | undefined } {
+  const timeline = opts.timeline;
+  if (timeline === undefined) return { trace: opts.trace ?? null, topics: opts.traceTopics };
+  const user = opts.trace ?? null;
+  const userTopics: ReadonlySet<TraceTopic> =
+    user === null ? new Set() : (opts.traceTopics ?? new Set(TRACE_TOPIC_NAMES));
+  const topics = new Set<TraceTopic>([...userTopics, ...TIMELINE_TOPICS]);
+  return {
+    topics,
+    trace: (topic, line) => {
+      if (user !== null && userTopics.has(topic)) user(topic, line);
+      if (TIMELINE_TOPICS.includes(topic)) timeline.line(topic, line, now());
+    },
+  };
+}
 
 /** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
 export function bytesInput(bytes: Uint8Array | string): HostInput {
@@ -141,13 +176,15 @@ export interface PcVm {
 export function createPcVm(opts: VmBootOptions = {}): PcVm {
   const memoryBytes = opts.memoryBytes ?? 64 * 1024 * 1024;
   const vmx = opts.arch === 'vmx';
+  let now = () => 0; // the platform's clock, once there is one
+  const wiring = traceWiring(opts, () => now());
   const vm = new Vm({
     memoryBytes,
     maxVcpus: opts.cpus ?? 1,
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
-    trace: opts.trace ?? null,
-    traceTopics: opts.traceTopics,
+    trace: wiring.trace,
+    traceTopics: wiring.topics,
     onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);
@@ -171,9 +208,17 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   });
   const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
   const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
+  now = () => platform.clock.now();
+  const timeline = opts.timeline;
   for (const v of vm.vcpus) {
     v.now = () => platform.clock.now();
-    v.charge = (ns) => platform.clock.charge(ns);
+    v.charge =
+      timeline === undefined
+        ? (ns) => platform.clock.charge(ns)
+        : (ns) => {
+            timeline.host(v.id, platform.clock.now(), ns);
+            platform.clock.charge(ns);
+          };
     v.exitCosts = costs;
   }
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
@@ -465,6 +510,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       ran = true;
       const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
+      const turnStart = clock.now();
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
       const turnEnd = v.budgetUsed() + QUANTUM;
       for (;;) {
@@ -509,6 +555,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           kvmExitReason: reason,
         };
       }
+      opts.timeline?.turn(v.id, turnStart, clock.now());
       clock.endTurn();
       if (pc.resetRequested)
         return result(

@@ -10,6 +10,7 @@ import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
 import { isTraceTopic, type TraceTopic } from '../vmm/trace.js';
+import { PerfettoWriter } from './perfetto.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
 import { TraceOutput } from './trace-output.js';
@@ -62,6 +63,20 @@ function run(job: RunJob): WorkerReply {
     };
   }
   const topics = new Set(job.trace.filter(isTraceTopic));
+  let timeline: PerfettoWriter | undefined;
+  if (job.perfetto !== null)
+    try {
+      timeline = new PerfettoWriter(
+        job.perfetto,
+        job.cpus,
+        `hvemu: ${job.kind === 'sev-es' ? 'SEV-ES guest' : `${job.arch} VM`}, ${job.cpus} vCPU${job.cpus > 1 ? 's' : ''}`,
+      );
+    } catch (e) {
+      return {
+        kind: 'bad-input',
+        message: `cannot write the timeline to ${job.perfetto}: ${(e as Error).message}`,
+      };
+    }
   const enc = new TextEncoder();
   const toStderr = (line: string) => write(2, enc.encode(`${line}\n`));
   let checks = 0;
@@ -91,6 +106,7 @@ function run(job: RunJob): WorkerReply {
     initrd: job.initrd,
     trace: topics.size ? (topic: TraceTopic, line: string) => traceOut.line(topic, line) : null,
     traceTopics: topics,
+    timeline,
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,
     vendor: job.vendor,
@@ -135,6 +151,7 @@ function run(job: RunJob): WorkerReply {
           : runBootSector(job.image, opts);
     flush();
     traceOut.close();
+    timeline?.close();
     if (job.kind === 'sev-es') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
@@ -144,6 +161,7 @@ function run(job: RunJob): WorkerReply {
     if (e instanceof StdoutGone) return { kind: 'epipe' };
     try {
       traceOut.close();
+      timeline?.close();
       flush();
     } catch {
       // stdout is gone too: the error below is what matters
