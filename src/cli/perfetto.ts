@@ -14,6 +14,8 @@ const PID = 1;
 const us = (ns: number): number => ns / 1000;
 
 const MP_LINE = /^vcpu (\d+): mp_state (\S+) -> (\S+)/;
+/** The SIPI that completes an AP Reset Hold (sev-es/ap-boot.ts): the hold's release. */
+const RELEASE_LINE = /^vcpu (\d+): SIPI .*AP Reset Hold .*completed/;
 const EXIT_LINE = /^vcpu (\d+): (?:#VMEXIT|VM exit) (.*)$/;
 const IPI_LINE =
   /^APIC 0x([0-9a-f]+): IPI ([^,]+?)(?: vector 0x[0-9a-f]+)?(?: level-triggered)?, .* -> (.*)$/;
@@ -80,8 +82,9 @@ export class PerfettoWriter implements Timeline {
     this.first = false;
   }
 
+  /** A complete event; MP states are kept even at zero length (INIT and SIPI taken in one acceptance). */
   private slice(tid: number, name: string, cat: string, start: number, end: number, args?: object): void {
-    if (end <= start) return;
+    if (end < start || (end === start && cat !== 'mp_state')) return;
     this.event({
       ph: 'X',
       pid: PID,
@@ -117,6 +120,12 @@ export class PerfettoWriter implements Timeline {
     if (topic === 'mp') {
       const m = MP_LINE.exec(line);
       if (m !== null) this.mpState(Number(m[1]), m[3], this.at(Number(m[1]), ns));
+      const r = RELEASE_LINE.exec(line);
+      const t = r === null ? undefined : this.tracks[Number(r[1])];
+      if (t !== undefined && t.hold !== 0) {
+        this.flow('f', Number(r?.[1]), t.hold, 'AP Reset Hold', 'ap-reset-hold', this.at(Number(r?.[1]), ns));
+        t.hold = 0;
+      }
     } else if (topic === 'exits') {
       const m = EXIT_LINE.exec(line);
       if (m === null) return;
@@ -151,8 +160,10 @@ export class PerfettoWriter implements Timeline {
     const t = this.tracks[vcpu];
     if (t === undefined) return;
     this.slice(vcpu, t.state, 'mp_state', t.since, ns);
-    if (t.state === 'AP_RESET_HOLD' && t.hold !== 0) {
-      this.flow('f', vcpu, t.hold, 'AP Reset Hold', 'ap-reset-hold', ns);
+    // A hold ends at the SIPI that completes it (INIT first takes the vCPU to INIT_RECEIVED), or
+    // when anything else wakes it (the guest sees "not released" and asks again).
+    if (t.hold !== 0 && state === 'RUNNABLE') {
+      this.flow('f', vcpu, t.hold, 'AP Reset Hold (woken, not released)', 'ap-reset-hold', ns);
       t.hold = 0;
     }
     t.state = state;
