@@ -217,6 +217,11 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
        hvemu inspect <file>           say what a file is (hvemu inspect --help)
        hvemu --version`;
 
+const MAIN_HELP = () => `${MAIN_USAGE}
+
+options of run, each with its default (hvemu run --help says what run does):
+${flagHelp()}`;
+
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
 Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
@@ -231,8 +236,10 @@ run and says where each vCPU was.
 options:
 ${flagHelp()}
 
-QEMU's -m, -smp and -kernel are taken as --memory, --cpus and --kernel; its other options get a
-one-line answer naming what hvemu has instead.
+QEMU's spellings are taken as their hvemu twins: -m (--memory), -smp (--cpus), -kernel, -append,
+-initrd, -hda/-hdb and -drive file=F (--disk), -d in_asm,int,cpu_reset (--trace insn,irq,mp), -D
+(--trace-file), and -s/-gdb, -bios, -drive if=pflash where this hvemu has --gdb, --bios, --pflash;
+its other options get a one-line answer naming what hvemu has instead.
 
 ${EXIT_STATUS_HELP}`;
 
@@ -254,7 +261,7 @@ const wantsHelp = (args: string[]) => args.some((a) => a === '--help' || a === '
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(`${MAIN_USAGE}\n`);
+    process.stdout.write(`${cmd === undefined ? MAIN_USAGE : MAIN_HELP()}\n`);
     return;
   }
   if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
@@ -272,14 +279,17 @@ async function main(argv: string[]): Promise<void> {
   fail(`unknown command '${cmd}'\n${MAIN_USAGE}`);
 }
 
+/** Whether `hvemu run` has this option ("--gdb"): QEMU spellings translate only to options that exist. */
+const knownRunOption = (option: string): boolean => Object.hasOwn(RUN_FLAGS, option.replace(/^--/, ''));
+
 function parseRunArgs(args: string[]) {
   let q: ReturnType<typeof qemuDiskSpellings>;
   try {
-    q = qemuDiskSpellings(args);
+    q = qemuDiskSpellings(args, knownRunOption);
   } catch (e) {
     fail((e as Error).message);
   }
-  const t = translateQemuArgs(q.args);
+  const t = translateQemuArgs(q.args, knownRunOption);
   if ('error' in t) fail(t.error);
   const options = Object.fromEntries(
     Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [
@@ -302,11 +312,12 @@ function parseRunArgs(args: string[]) {
   }
 }
 
-function whole(v: string | undefined, name: RunFlag): number {
+/** A whole-number option, 1 to `max`; the error names the option and the range. */
+function whole(v: string | undefined, name: RunFlag, max = Number.MAX_SAFE_INTEGER): number {
   const text = v ?? RUN_FLAGS[name].default;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
-    fail(`--${name} takes a positive whole number, not '${text}'`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0 || n > max)
+    fail(`--${name} takes a positive whole number from 1 to ${max}, not '${text}'`);
   return n;
 }
 
@@ -401,7 +412,7 @@ async function run(args: string[]): Promise<void> {
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
   if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
   const input = oneOf(str('input'), 'input', ['com1', 'keyboard', 'none'] as const);
-  const cpus = whole(str('cpus'), 'cpus');
+  const cpus = whole(str('cpus'), 'cpus', 1024);
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 1024) fail('--cpus takes at most 1024');

@@ -210,3 +210,35 @@ describe('--trace topics', () => {
     );
   });
 });
+
+describe('help', () => {
+  /** The options a help text lists ("  --name VALUE" lines), each with its "(default: ...)". */
+  function options(text: string): string[] {
+    const blocks = text.split(/\n(?= {2}--)/).slice(1);
+    for (const b of blocks) expect(b.replace(/\s+/g, ' ')).toMatch(/\(default: [^)]*\)/);
+    return blocks.map((b) => (/^ {2}(--[a-z0-9-]+)/.exec(b) as RegExpExecArray)[1]);
+  }
+  it('hvemu --help and hvemu run --help list the same options, every one with its default', () => {
+    const main = hvemu('--help');
+    const run = hvemu('run', '--help');
+    expect([main.status, run.status]).toEqual([0, 0]);
+    const listed = options(run.stdout);
+    expect(options(main.stdout)).toEqual(listed);
+    for (const o of [
+      '--cpus',
+      '--trace',
+      '--trace-file',
+      '--trace-cpus',
+      '--perfetto',
+      '--kernel',
+      '--append',
+    ])
+      expect(listed).toContain(o);
+  });
+  it('QEMU -d int with -D writes the irq topic to the file', () => {
+    const dir = tmp();
+    const r = hvemu('run', guestImage('smp-legacy'), '-smp', '2', '-d', 'int', '-D', join(dir, 'log'));
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, 'log'), 'utf8')).toMatch(/^APIC 0x0: EOI: vector 0x30 leaves the ISR$/m);
+  });
+});
