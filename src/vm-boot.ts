@@ -9,6 +9,7 @@
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
+import { disassembleOne } from './disasm.js';
 import { SvmBackend } from './svm/backend.js';
 import type { Backend, RunState } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
@@ -185,6 +186,7 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
     trace: wiring.trace,
     traceTopics: wiring.topics,
+    disassemble: disassembleOne, // iced-x86, loaded at its first call (a traced exit or instruction)
     onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);

@@ -130,7 +130,7 @@ export class PerfettoWriter implements Timeline {
       const m = EXIT_LINE.exec(line);
       if (m === null) return;
       // The exit's name: the words before its first "field=value".
-      const name = m[2].split(' ').filter((w, i, all) => !all.slice(0, i + 1).some((x) => x.includes('=')));
+      const name = m[2].split(' ').filter((_w, i, all) => !all.slice(0, i + 1).some((x) => x.includes('=')));
       this.counts.exits++;
       const vcpu = Number(m[1]);
       this.instant(vcpu, name.join(' ') || m[2], 'exit', this.at(vcpu, ns), { trace: line });

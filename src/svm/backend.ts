@@ -10,6 +10,7 @@ import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type {
   Backend,
   BackendVcpu,
+  CodeRegs,
   Regs,
   RunState,
   SegmentName,
@@ -237,10 +238,13 @@ export abstract class SvmVcpuBase {
     this.nmiMasked = false;
   }
 
+  preempted = false;
+
   runOnce(budget: number, run: RunState): number {
     const steps = this.injectPendingNmi(budget);
     this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, steps);
+    this.preempted = code === SVM_EXIT_INTR;
     const c = this.vmcb;
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
     if (
@@ -251,7 +255,7 @@ export abstract class SvmVcpuBase {
     )
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}`,
+        `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     this.syncInterruptsOut();
     c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
@@ -368,6 +372,21 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     this.vmcb.set64('rip', rip);
   }
 
+  /** CS from the VMCB save area (attrib bit 9 is L, bit 10 D/B: the descriptor's bits 21, 22). */
+  getCodeRegs(): CodeRegs {
+    const c = this.vmcb;
+    const cs = c.getSegment('cs');
+    return {
+      csBase: cs.base,
+      csL: (cs.attrib & 0x200) !== 0,
+      csDb: (cs.attrib & 0x400) !== 0,
+      cr0: c.get64('cr0'),
+      cr3: c.get64('cr3'),
+      cr4: c.get64('cr4'),
+      efer: c.get64('efer'),
+    };
+  }
+
   deliverSipiVector(vector: number): void {
     kvmVcpuDeliverSipiVector(this, vector);
   }
@@ -448,7 +467,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     if (this.svc.traceOn.exits)
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
+        `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     if (err & 1 && !(err & 8))
       return this.internalError(run, SVM_EXIT_NPF, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
@@ -538,7 +557,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     if (this.svc.traceOn.exits)
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
+        `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     if (info & 4 || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);

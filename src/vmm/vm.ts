@@ -15,6 +15,7 @@ import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type { Backend, VmmServices } from './backend-api.js';
 import { hypervisorLeaves } from './cpuid-hypervisor.js';
+import { fetchGuestInstruction } from './guest-code.js';
 import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
@@ -93,6 +94,13 @@ export interface VmOptions {
   trace?: TraceSink | null;
   /** The topics the sink wants (default: all of them). */
   traceTopics?: ReadonlySet<TraceTopic>;
+  /**
+   * A disassembler for the insn and exits topics (the VMM imports none: the CLI hands iced-x86 in,
+   * loaded only when a topic asks); without one those lines show bytes.
+   */
+  disassemble?:
+    | ((bytes: Uint8Array, codeSize: number, ip: bigint) => { text: string; length: number })
+    | null;
   /** --debug-ud: undefined opcodes of unprotected guests (the hardware never reports an SEV-ES guest's). */
   onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
 }
@@ -170,7 +178,25 @@ export class Vm {
       trace: this.trace,
       tracing: trace !== null && TRACE_TOPIC_NAMES.some((t) => on[t]),
       traceOn: on,
+      guestInstruction: (id) => this.guestInstruction(id),
     };
+  }
+
+  /**
+   * The instruction at the vCPU's CS:RIP, for the insn and exits topics: "0x<linear> <bytes> <text>".
+   * An SEV-ES vCPU's RIP and code are encrypted: the line says so and reads nothing.
+   */
+  guestInstruction(id: number): string {
+    const b = this.vcpus[id]?.backend;
+    if (b === undefined) return '(no such vCPU)';
+    if (b.guestStateProtected) return '(instruction not shown: SEV-ES keeps RIP and code encrypted)';
+    const rip = b.getRegs().rip;
+    const insn = fetchGuestInstruction(this.memory, this.guestRamBytes, rip, b.getCodeRegs());
+    if (insn === null) return `0x${rip.toString(16)}: (code not mapped)`;
+    const d = this.opts.disassemble?.(insn.bytes, insn.codeSize, insn.linear) ?? null;
+    const len = d === null || d.length === 0 ? Math.min(insn.bytes.length, 8) : d.length;
+    const hex = Array.from(insn.bytes.subarray(0, len), (x) => x.toString(16).padStart(2, '0')).join('');
+    return `0x${insn.linear.toString(16)}: ${hex}${d === null ? '' : ` ${d.text}`}`;
   }
 
   /** Zeroed host pages for control structures (they stay the hypervisor's: never private). */
@@ -263,6 +289,11 @@ export class Vm {
       () => this.commitLoadedRam(),
     );
     if (this.traceOn.io) vcpu.onEnter = (vid) => (this.running = vid);
+    if (this.traceOn.insn) {
+      if (vcpu.backend.guestStateProtected)
+        this.trace('insn', `vcpu ${id}: no instruction trace: an SEV-ES vCPU's RIP and code are encrypted`);
+      else vcpu.stepTrace = () => this.trace('insn', `vcpu ${id}: ${this.guestInstruction(id)}`);
+    }
     this.vcpus.push(vcpu);
     return vcpu;
   }

@@ -140,7 +140,12 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private trace(line: string): void {
-    if (this.svc.traceOn.exits) this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        // What a legacy exit line shows of the guest instruction is encrypted here: say so.
+        `vcpu ${this.vcpu.id}: ${line}${line.startsWith('#VMEXIT') ? '; guest (instruction not shown: SEV-ES keeps RIP and code encrypted)' : ''}`,
+      );
   }
 
   handle(run: RunState): number {
