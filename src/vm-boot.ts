@@ -122,7 +122,7 @@ function traceWiring(
   if (timeline === undefined) return { trace: opts.trace ?? null, topics: opts.traceTopics };
   const user = opts.trace ?? null;
   const userTopics: ReadonlySet<TraceTopic> =
-    user === null ? new Set() : (opts.traceTopics ?? new Set(TRACE_TOPIC_NAMES));
+    user === null ? new Set() : (opts.traceTopics ?? new Set(TRACE_TOPIC_NAMES.filter((t) => t !== 'insn')));
   const topics = new Set<TraceTopic>([...userTopics, ...TIMELINE_TOPICS]);
   return {
     topics,

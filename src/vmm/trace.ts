@@ -25,3 +25,8 @@ export function isTraceTopic(name: string): name is TraceTopic {
 
 /** Receives one finished line (no newline) of a topic that is on. */
 export type TraceSink = (topic: TraceTopic, line: string) => void;
+
+/** Every topic off (services built without a trace). */
+export const TRACE_OFF: Readonly<Record<TraceTopic, boolean>> = Object.freeze(
+  Object.fromEntries(TRACE_TOPIC_NAMES.map((t) => [t, false])) as Record<TraceTopic, boolean>,
+);

@@ -92,7 +92,7 @@ export interface VmOptions {
   maxVcpus?: number;
   /** Trace sink for --trace (topics in trace.ts); null for none. */
   trace?: TraceSink | null;
-  /** The topics the sink wants (default: all of them). */
+  /** The topics the sink wants (default: all but insn). */
   traceTopics?: ReadonlySet<TraceTopic>;
   /**
    * A disassembler for the insn and exits topics (the VMM imports none: the CLI hands iced-x86 in,
@@ -148,7 +148,8 @@ export class Vm {
     this.guestMemory = guestRamThrough(this.memory, this.guestRamBytes);
     const trace = opts.trace ?? null;
     const on = Object.fromEntries(
-      TRACE_TOPIC_NAMES.map((t) => [t, trace !== null && (opts.traceTopics?.has(t) ?? true)]),
+      // Without a list, every topic but insn (which single-steps the guest: asked for by name).
+      TRACE_TOPIC_NAMES.map((t) => [t, trace !== null && (opts.traceTopics?.has(t) ?? t !== 'insn')]),
     ) as Record<TraceTopic, boolean>;
     this.traceOn = on;
     this.apicBus.trace = on.apic && trace ? (line) => trace('apic', line) : null;
