@@ -47,6 +47,7 @@ import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from 
 import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './vmm/trace.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
+import type { VmDebugHook } from './vmm/vm-debug-hook.js';
 import { VmxBackend } from './vmx/backend.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
@@ -96,6 +97,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaLine?: (line: string) => void;
   /** The VGA text screen at the end of the run. */
   onVgaScreen?: (text: string) => void;
+  /** A debugger (the GDB stub) that may stop the VM between turns (vm-debug-hook.ts). */
+  debug?: VmDebugHook;
 }
 
 export type { HostInput };
@@ -442,6 +445,12 @@ export function vcpuLocations(vm: Vm): string[] {
  * every run (the same run gives the same trace).
  */
 export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult {
+  const r = runPcVmLoop(pc, opts);
+  opts.debug?.ended(pc.vm, r);
+  return r;
+}
+
+function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
@@ -480,6 +489,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     return more && feedInput();
   };
   const check = opts.checkpoint;
+  const dbg = opts.debug;
   let idleSkips = 0;
   const traceIo = vm.traceOn.io;
   const traceMmio = vm.traceOn.mmio;
@@ -508,13 +518,16 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           ...result('interrupted', `interrupted after ${total()} instructions`),
           where: vcpuLocations(vm),
         };
-      if (!v.runnable()) continue;
+      const runnable = v.runnable();
+      // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
+      const quantum = dbg?.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
+      if (!runnable) continue;
       ran = true;
       const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
       const turnStart = clock.now();
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = v.budgetUsed() + QUANTUM;
+      const turnEnd = v.budgetUsed() + quantum;
       for (;;) {
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
@@ -559,6 +572,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
       }
       opts.timeline?.turn(v.id, turnStart, clock.now());
       clock.endTurn();
+      dbg?.afterTurn(vm, v);
       if (pc.resetRequested)
         return result(
           'reset',

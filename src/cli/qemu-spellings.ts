@@ -25,7 +25,6 @@ const ANSWERS: Record<string, string> = {
   '-nographic': 'hvemu has no display: the consoles go to stdout (--console)',
   '-display': 'hvemu has no display: the consoles go to stdout (--console)',
   '-no-reboot': 'a triple fault always ends the run (exit status 2), as -no-reboot does',
-  '-S': 'hvemu starts the guest at once; attach a debugger with --gdb PORT (if this hvemu has it) or watch with --trace',
   '-snapshot': 'hvemu never writes the image: there is nothing to snapshot',
   '-icount': 'hvemu counts instructions always: --max-instructions, --stats',
 };
@@ -42,6 +41,10 @@ const LATER_TWINS: Record<string, { twin: string; answer: string }> = {
   '-s': {
     twin: '--gdb',
     answer: 'this hvemu has no gdb stub: --trace and --debug-ud say what the guest does',
+  },
+  '-S': {
+    twin: '--gdb-wait',
+    answer: 'this hvemu has no gdb stub to wait for: --trace and --debug-ud say what the guest does',
   },
   '-pflash': {
     twin: '--pflash',
@@ -99,8 +102,9 @@ export function translateQemuArgs(
     const later = LATER_TWINS[name];
     if (later !== undefined) {
       if (!hasOption(later.twin)) return { error: `${name} is QEMU's: ${later.answer}` };
-      if (name === '-s') {
-        out.push('--gdb', '1234'); // QEMU: -s is -gdb tcp::1234
+      if (name === '-s' || name === '-S') {
+        // QEMU: -s is -gdb tcp::1234; -S holds the CPUs until the debugger says continue.
+        out.push(...(name === '-s' ? ['--gdb', '1234'] : ['--gdb-wait']));
         continue;
       }
       const value = args[++i];

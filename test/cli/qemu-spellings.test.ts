@@ -29,6 +29,9 @@ describe('QEMU -d and -D', () => {
 describe('QEMU -s, -gdb, -bios, -pflash: twins only where this hvemu has the option', () => {
   it('-s is -gdb tcp::1234 (QEMU), so --gdb 1234; -gdb tcp::PORT is --gdb PORT', () => {
     expect(translateQemuArgs(['-s'], has('--gdb'))).toEqual({ args: ['--gdb', '1234'] });
+    expect(translateQemuArgs(['-s', '-S'], has('--gdb', '--gdb-wait'))).toEqual({
+      args: ['--gdb', '1234', '--gdb-wait'],
+    });
     expect(translateQemuArgs(['-gdb', 'tcp::4321'], has('--gdb'))).toEqual({ args: ['--gdb', '4321'] });
     expect(translateQemuArgs(['-bios', 'OVMF.fd'], has('--bios'))).toEqual({ args: ['--bios', 'OVMF.fd'] });
   });
