@@ -77,7 +77,7 @@ describe("Debian's OVMF", () => {
         code: { name: CODE, bytes: readFileSync(CODE) },
         vars: { name: VARS, bytes: readFileSync(VARS) },
       },
-      { arch: 'svm', cpus: CPUS, memoryBytes: 128 * 2 ** 20, trace },
+      { arch: 'svm', cpus: CPUS, memoryBytes: 128 * 2 ** 20, trace, traceTopics: new Set(['mp'] as const) },
     );
     clockNow = () => pc.platform.clock.now();
     const t0 = performance.now();
@@ -110,6 +110,7 @@ describe("Debian's OVMF", () => {
     const s = createSevEsVm(readFileSync(WHOLE), {
       cpus: CPUS,
       memoryBytes: 128 * 2 ** 20,
+      traceTopics: new Set(['mp', 'exits'] as const),
       trace: (cat, line) => {
         trace(cat, line);
         if (cat === 'exits' && /AP_HLT_LOOP|ap-reset-hold|AP reset hold/i.test(line)) holds.push(line);
