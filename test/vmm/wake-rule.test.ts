@@ -2,25 +2,38 @@
 // makes a waiting vCPU runnable ends the sender's turn there, the woken vCPU runs next, and the
 // sender goes on afterwards, on every run the same way. The guest (a real-mode boot sector, source
 // below) sends INIT-SIPI to AP 1 through the x2APIC ICR and counts in memory while it waits; the AP
-// stores the count it finds and raises a flag. With the rule the AP runs before the BSP's first
+// stores the count it finds, raises a flag and halts; then the same with a fixed IPI to the halted
+// AP, whose interrupt handler stores the count. With the rule the AP runs before the BSP's first
 // count, and the BSP sees the flag on its first check; waiting out the BSP's quantum, the AP would
 // find thousands of counts.
 import { describe, expect, it } from 'vitest';
 import { runBootSectorVm } from '../../src/vm-boot.js';
 
-// nasm -f bin of:
+// nasm -f bin of (16-bit, org 7C00h; the AP's code at 8000h, run as 0800:0000):
 //   cli / xor ax,ax / mov ds,ax / mov ecx,0x1b / rdmsr / or eax,0xc00 / wrmsr   ; x2APIC on
 //   mov ecx,0x830 / mov edx,1 / mov eax,0x4500 / wrmsr                          ; INIT to APIC 1
 //   mov eax,0x4608 / wrmsr                                                      ; SIPI, vector 8
 //   xor ebx,ebx / spin: inc ebx / mov [0x500],ebx / cmp byte [0x50c],0 / je spin
-//   mov eax,[0x508] / call out_eax / mov eax,ebx / call out_eax / xor al,al / out 0xf4,al
+//   mov eax,[0x508] / call out_eax / mov eax,ebx / call out_eax
+//   mov ecx,0x830 / mov edx,1 / mov eax,0x40 / wrmsr                            ; fixed IPI 40h
+//   xor ebx,ebx / spin2: inc ebx / mov [0x518],ebx / cmp byte [0x514],0 / je spin2
+//   mov eax,[0x510] / call out_eax / mov eax,ebx / call out_eax / xor al,al / out 0xf4,al
 //   out_eax: mov cx,4 / .l: out 0xe9,al / shr eax,8 / loop .l / ret
 //   times 0x400-($-$$) db 0
-//   ap (0x8000): xor ax,ax / mov ds,ax / mov eax,[0x500] / mov [0x508],eax / mov byte [0x50c],1 / cli / hlt
+//   ap: xor ax,ax / mov ds,ax / mov eax,[0x500] / mov [0x508],eax
+//       mov ecx,0x1b / rdmsr / or eax,0xc00 / wrmsr                             ; x2APIC on
+//       mov ecx,0x80f / mov eax,0x1ff / xor edx,edx / wrmsr                     ; SVR: enabled
+//       mov word [0x100],handler-ap / mov word [0x102],0x0800                   ; IVT 40h
+//       mov byte [0x50c],1 / sti / .h: hlt / jmp .h
+//   handler: mov eax,[0x518] / mov [0x510],eax / mov byte [0x514],1
+//       mov ecx,0x80b / xor eax,eax / xor edx,edx / wrmsr / iret                ; EOI
 const BSP =
   'fa31c08ed866b91b0000000f32660d000c00000f3066b93008000066ba0100000066b8004500000f3066b8084600000f30' +
-  '6631db664366891e0005803e0c050074f266a10805e80a006689d8e8040030c0e6f4b90400e6e966c1e808e2f8c3';
-const AP = '31c08ed866a1000566a30805c6060c0501faf4';
+  '6631db664366891e0005803e0c050074f266a10805e83c006689d8e8360066b93008000066ba0100000066b840000000' +
+  '0f306631db664366891e1805803e14050074f266a11005e80a006689d8e8040030c0e6f4b90400e6e966c1e808e2f8c3';
+const AP =
+  '31c08ed866a1000566a3080566b91b0000000f32660d000c00000f3066b90f08000066b8ff0100006631d20f30c706000142' +
+  '00c70602010008c6060c0501fbf4ebfd66a1180566a31005c60614050166b90b0800006631c06631d20f30cf';
 function image(): Uint8Array {
   const out = new Uint8Array(0x400 + AP.length / 2);
   out.set(Buffer.from(BSP, 'hex'));
@@ -35,12 +48,15 @@ const words = (s: string) => {
 
 describe('the wake rule of the deterministic scheduler', () => {
   for (const arch of ['svm', 'vmx'] as const) {
-    it(`under ${arch}: the AP a SIPI wakes runs before the BSP's next instruction`, () => {
+    it(`under ${arch}: the AP a SIPI or a fixed IPI wakes runs before the BSP's next instruction`, () => {
       const r = runBootSectorVm(image(), { arch, cpus: 2, maxInstructions: 10_000_000 });
       expect(r.stop).toBe('exit');
-      const [apSaw, bspSpins] = words(r.output);
+      const [apSaw, bspSpins, handlerSaw, bspSpins2] = words(r.output);
       expect(apSaw).toBe(0); // the BSP had not counted once: the AP ran at the SIPI's exit
       expect(bspSpins).toBe(1); // and the BSP went on after the AP's piece: the flag was up already
+      // The AP then halted; the fixed IPI woke it at the exit of the ICR write in the same way.
+      expect(handlerSaw).toBe(0);
+      expect(bspSpins2).toBe(1);
     });
   }
 
