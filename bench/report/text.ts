@@ -8,7 +8,7 @@ import type { BreakdownResult } from '../wake-breakdown.js';
 import type { WakeResult } from '../wake-latency.js';
 
 const us = (ns: number) => ns / 1e3;
-/** The p50 share of a wake spent before the AP's turn began, as a percentage. */
+/** The p50 share of a wake spent before the AP's turn began (the sender's exit, accepting, switching), in %. */
 const waitShare = (r: WakeResult) => `${Math.round((r.summary.hostWaitShare?.p50 ?? Number.NaN) * 100)}%`;
 const ms = (ns: number) => ns / 1e6;
 
@@ -120,7 +120,7 @@ export function wakeStagesTable(rs: WakeResult[]): string {
       '-> AP turn (wait)',
       '-> arrival mark',
       'total',
-      'wait share',
+      'before the AP turn',
     ],
     rs.map((r) => [
       r.config,
