@@ -34,10 +34,23 @@ const BSP =
 const AP =
   '31c08ed866a1000566a3080566b91b0000000f32660d000c00000f3066b90f08000066b8ff0100006631d20f30c706000142' +
   '00c70602010008c6060c0501fbf4ebfd66a1180566a31005c60614050166b90b0800006631c06631d20f30cf';
-function image(): Uint8Array {
-  const out = new Uint8Array(0x400 + AP.length / 2);
-  out.set(Buffer.from(BSP, 'hex'));
-  out.set(Buffer.from(AP, 'hex'), 0x400);
+// nasm -f bin of: the BSP starts APs 1 and 2 (x2APIC INIT-SIPI each), counts to 60,000 and prints
+// the dword at 600h; each AP turns on x2APIC and its APIC (SVR 1FFh), points IVT 40h at a handler
+// that only EOIs, then for ever: fixed IPI 40h to the other AP (3 - its x2APIC ID) / sti / hlt /
+// cli / lock inc dword [0x600].
+const PINGPONG_BSP =
+  'fa31c08ed866b91b0000000f32660d000c00000f3066b93008000066ba0100000066b8004500000f3066b8084600000f30' +
+  '66ba0200000066b8004500000f3066b8084600000f306631db66436681fb60ea000072f566a10006e8040030c0e6f4b904' +
+  '00e6e966c1e808e2f8c3';
+const PINGPONG_AP =
+  '31c08ed88ed066b902080000665166b91b0000000f32660d000c00000f3066590f3266be030000006629c666c1e00889c4' +
+  '81c4006066b90f08000066b8ff0100006631d20f30c70600016e00c7060201000866b9300800006689f266b8400000000f' +
+  '30fbf4faf066ff060006ebe466506651665266b90b0800006631c06631d20f30665a66596658cf';
+
+function image(bsp = BSP, ap = AP): Uint8Array {
+  const out = new Uint8Array(0x400 + ap.length / 2);
+  out.set(Buffer.from(bsp, 'hex'));
+  out.set(Buffer.from(ap, 'hex'), 0x400);
   return out;
 }
 
@@ -59,6 +72,17 @@ describe('the wake rule of the deterministic scheduler', () => {
       expect(bspSpins2).toBe(1);
     });
   }
+
+  it('two vCPUs waking each other for ever cannot keep the round from ending: the BSP finishes', () => {
+    const r = runBootSectorVm(image(PINGPONG_BSP, PINGPONG_AP), {
+      arch: 'svm',
+      cpus: 3,
+      maxInstructions: 20_000_000,
+    });
+    expect(r.stop, r.message).toBe('exit');
+    const [wakes] = words(r.output);
+    expect(wakes).toBeGreaterThan(100); // the APs did wake each other, many times
+  });
 
   it('gives the same run twice (same output, same instruction count)', () => {
     const a = runBootSectorVm(image(), { arch: 'svm', cpus: 4 });
