@@ -210,6 +210,11 @@ export function floorRatios(rs: WakeResult[], floor: FloorResult | null): string
   const f = floor.oneWay;
   return [
     `floor: Atomics.wait/notify hand-off between two piscina workers, one way (${floor.rounds} round trips / 2): p50 ${fmt(us(f.p50))} µs, p90 ${fmt(us(f.p90))} µs`,
+    ...(floor.mailbox
+      ? [
+          `the same as a fixed IPI through the IpiMailbox, receiver parked in it: p50 ${fmt(us(floor.mailbox.p50))} µs, p90 ${fmt(us(floor.mailbox.p90))} µs (${fmt(floor.mailbox.p50 / f.p50)} x the floor)`,
+        ]
+      : []),
     ...rs
       .filter((r) => r.summary.hostNs)
       .map(
