@@ -45,6 +45,7 @@ import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { EXIT_COST, type Vcpu } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
+import type { VmDebugHook } from './vmm/vm-debug-hook.js';
 import { WakeList } from './vmm/wake-list.js';
 import { VmxBackend } from './vmx/backend.js';
 
@@ -93,6 +94,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaScreen?: (text: string) => void;
   /** A vCPU's turn begins (the bench times the scheduling part of a wake with it). */
   onTurn?: (vcpu: number) => void;
+  /** A debugger (the GDB stub) that may stop the VM between turns (vm-debug-hook.ts). */
+  debug?: VmDebugHook;
 }
 
 export type { HostInput };
@@ -394,6 +397,12 @@ export function vcpuLocations(vm: Vm): string[] {
  * every run (the same run gives the same trace).
  */
 export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult {
+  const r = runPcVmLoop(pc, opts);
+  opts.debug?.ended(pc.vm, r);
+  return r;
+}
+
+function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
@@ -432,6 +441,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     return more && feedInput();
   };
   const check = opts.checkpoint;
+  const dbg = opts.debug;
   // The wake rule (vmm/wake-list.ts, docs/scheduling.md): a turn ends at the VM exit that made a
   // waiting vCPU runnable; the woken run next, then the vCPU goes on with what is left of its
   // quantum in this round. Each vCPU's part of a round is one quantum, however many pieces a wake
@@ -506,6 +516,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     wakes.armed = false;
     roundLeft[v.id] = Math.max(0, roundLeft[v.id] - (v.budgetUsed() - start));
     endedAt[v.id] = clock.endTurn();
+    dbg?.afterTurn(vm, v);
     if (pc.resetRequested)
       return result(
         'reset',
@@ -538,7 +549,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         // A vCPU already in a cut turn goes on there; one whose quantum is spent waits for the round.
         if (cut[w.id] === 1 || roundLeft[w.id] <= 0) continue;
         platform.poll();
-        if (!w.runnable()) continue;
+        const runnable = w.runnable();
+        if (dbg?.beforeTurn(vm, w, runnable)) roundLeft[w.id] = Math.min(roundLeft[w.id], 1);
+        if (!runnable) continue;
         const r = turn(w, Math.max(w.readyAt, endedAt[w.id]));
         if (r !== null) return r;
         // The cut vCPU goes on after the woken in virtual time too: what it reads of their work
@@ -564,7 +577,10 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           where: vcpuLocations(vm),
         };
       if (roundLeft[v.id] <= 0) continue; // it had its quantum in this round already
-      if (!v.runnable()) continue;
+      const runnable = v.runnable();
+      // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
+      if (dbg?.beforeTurn(vm, v, runnable)) roundLeft[v.id] = 1;
+      if (!runnable) continue;
       ran = true;
       const r = turn(v, Math.max(v.readyAt, endedAt[v.id]));
       if (r !== null) return r;
