@@ -54,6 +54,7 @@ import {
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
 } from '../../ghcb/msr-protocol.js';
+import { formatGhcbMsr, formatGhcbPage } from '../../ghcb/trace.js';
 import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../../ghcb/validate.js';
 import { type HostMemory, SEV_CBIT } from '../../host/host-memory.js';
 import type { RunState, VmmServices } from '../../vmm/backend-api.js';
@@ -139,13 +140,32 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private trace(line: string): void {
-    this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        // What a legacy exit line shows of the guest instruction is encrypted here: say so.
+        `vcpu ${this.vcpu.id}: ${line}${line.startsWith('#VMEXIT') ? '; guest (instruction not shown: SEV-ES keeps RIP and code encrypted)' : ''}`,
+      );
   }
 
   handle(run: RunState): number {
     const msr = this.vmcb.get64('ghcb_gpa');
-    if (msr & 0xfffn) return this.msrProtocol(run, msr);
+    if (msr & 0xfffn) {
+      if (!this.svc.traceOn.ghcb) return this.msrProtocol(run, msr);
+      this.traceGhcb(`GHCB MSR request ${formatGhcbMsr(msr)}`);
+      const stop = this.msrProtocol(run, msr);
+      const answer = this.vmcb.get64('ghcb_gpa');
+      this.traceGhcb(
+        answer === msr ? 'GHCB MSR left unchanged (no answer)' : `GHCB MSR answer ${formatGhcbMsr(answer)}`,
+      );
+      return stop;
+    }
     return this.pageProtocol(run, msr);
+  }
+
+  /** A `--trace ghcb` line (the caller has checked that the topic is on). */
+  private traceGhcb(line: string): void {
+    this.svc.trace('ghcb', `vcpu ${this.vcpu.id}: ${line}`);
   }
 
   // ---------------------------------------------------------------- MSR protocol (GHCB spec 2.3.1)
@@ -217,6 +237,7 @@ export class VmgexitHandler implements HoldCompletion {
     // One copy of the guest's page: it may change under us, so nothing is read twice (as KVM's
     // sev_es_sync_from_ghcb). A GHCB the guest left private reads as ciphertext and fails validation.
     const page = this.memory.read(gpa, GHCB_PAGE_SIZE);
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'request'));
     const s = snapshot(page);
     const view = ghcbView(page);
     clearValidBitmap(view);
@@ -318,6 +339,7 @@ export class VmgexitHandler implements HoldCompletion {
     setField(view, 'sw_exit_info_2', info2);
     setBitValid(view, fieldBit('sw_exit_info_1'));
     setBitValid(view, fieldBit('sw_exit_info_2'));
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'answer'));
     this.memory.write(gpa, page);
     return RESUME;
   }
@@ -516,6 +538,8 @@ export class VmgexitHandler implements HoldCompletion {
   /** HoldCompletion, MSR form: the response with a non-zero result (GHCB spec 2.3.1). */
   releaseMsr(): void {
     this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
+    if (this.svc.traceOn.ghcb)
+      this.traceGhcb(`GHCB MSR answer ${formatGhcbMsr(encodeApResetHoldResponse(1n))} (the hold released)`);
   }
 }
 
