@@ -85,6 +85,9 @@ const SIMPLE: [InterceptKind, number, number][] = [
   [InterceptKind.VMRUN, INTERCEPT_VMRUN, SVM_EXIT_VMRUN],
 ];
 
+/** The intercept vectors at the start of the control area (Table B-1 000h-017h): six words. */
+const INTERCEPT_VECTOR_WORDS = 6;
+
 /** SIMPLE indexed by core kind (-1: not a simple intercept), for the exit path's lookup. */
 const SIMPLE_BIT = new Int32Array(64).fill(-1);
 const SIMPLE_CODE = new Int32Array(64);
@@ -146,8 +149,29 @@ export class SvmInterceptPort implements InterceptPort {
     this.pauseFilterCount = count;
   }
 
-  /** Which core kinds are worth asking about for this VMCB (Cpu.interceptMask). */
+  /** The intercept vectors and nested flag maskFor last saw, and its answer. */
+  private readonly lastVectors = new Int32Array(INTERCEPT_VECTOR_WORDS).fill(-1);
+  private lastNested = false;
+  private lastMask = 0;
+
+  /** Which core kinds are worth asking about for this VMCB (Cpu.interceptMask); cached per vectors. */
   maskFor(vmcb: Vmcb, nested: boolean): number {
+    const v = vmcb.view;
+    let same = nested === this.lastNested;
+    for (let i = 0; i < INTERCEPT_VECTOR_WORDS; i++) {
+      const w = v.getUint32(vmcb.offset + 4 * i, true) | 0;
+      if (w !== this.lastVectors[i]) {
+        this.lastVectors[i] = w;
+        same = false;
+      }
+    }
+    if (same) return this.lastMask;
+    this.lastNested = nested;
+    this.lastMask = this.computeMask(vmcb, nested);
+    return this.lastMask;
+  }
+
+  private computeMask(vmcb: Vmcb, nested: boolean): number {
     let m = 0;
     for (const [kind, bit] of SIMPLE) if (vmcb.isIntercepted(bit)) m |= 1 << kind;
     // No physical interrupt reaches a running guest in this model (the end of the quantum plays

@@ -87,8 +87,9 @@ function wrHalves(v: DataView, at: number, lo: number, hi: number): void {
 }
 
 /** A page address field with bits 11:0 ignored, unsigned (above 2^53 it rounds, still past memory). */
-function pageBase(vmcb: Vmcb, name: 'iopm_base_pa' | 'msrpm_base_pa'): number {
-  return vmcb.hi(name) * TWO32 + ((vmcb.lo(name) & ~0xfff) >>> 0);
+function pageBase(vmcb: Vmcb, field: number): number {
+  const at = vmcb.offset + field;
+  return vmcb.view.getUint32(at + 4, true) * TWO32 + ((vmcb.view.getUint32(at, true) & ~0xfff) >>> 0);
 }
 
 /**
@@ -96,23 +97,26 @@ function pageBase(vmcb: Vmcb, name: 'iopm_base_pa' | 'msrpm_base_pa'): number {
  * Returns what is wrong, or null when the state is legal.
  */
 export function checkGuestState(vmcb: Vmcb, save: Vmcb = vmcb): string | null {
-  const efer = save.lo('efer');
-  const eferHi = save.hi('efer');
-  const cr0 = save.lo('cr0');
-  const cr4 = save.lo('cr4');
+  // Field offsets straight from the layout: this runs at every VMRUN.
+  const sv = save.view;
+  const sa = save.offset;
+  const efer = sv.getUint32(sa + V.efer.offset, true);
+  const eferHi = sv.getUint32(sa + V.efer.offset + 4, true);
+  const cr0 = sv.getUint32(sa + V.cr0.offset, true);
+  const cr4 = sv.getUint32(sa + V.cr4.offset, true);
   if (!(efer & EFER_SVME)) return 'EFER.SVME is zero';
   if (!(cr0 & (1 << 30)) && cr0 & (1 << 29)) return 'CR0.CD is zero and CR0.NW is set';
-  if (save.hi('cr0') !== 0) return 'CR0[63:32] are not zero';
-  if (save.hi('cr3') >>> 20 !== 0) return 'CR3 has MBZ bits set (63:52)';
-  if (save.hi('cr4') !== 0 || cr4 & ~0x7ffff) return 'CR4 has reserved bits set';
-  if (save.hi('dr6') !== 0) return 'DR6[63:32] are not zero';
-  if (save.hi('dr7') !== 0) return 'DR7[63:32] are not zero';
+  if (sv.getUint32(sa + V.cr0.offset + 4, true) !== 0) return 'CR0[63:32] are not zero';
+  if (sv.getUint32(sa + V.cr3.offset + 4, true) >>> 20 !== 0) return 'CR3 has MBZ bits set (63:52)';
+  if (sv.getUint32(sa + V.cr4.offset + 4, true) !== 0 || cr4 & ~0x7ffff) return 'CR4 has reserved bits set';
+  if (sv.getUint32(sa + V.dr6.offset + 4, true) !== 0) return 'DR6[63:32] are not zero';
+  if (sv.getUint32(sa + V.dr7.offset + 4, true) !== 0) return 'DR7[63:32] are not zero';
   if (eferHi !== 0 || efer & ~0x5d01) return 'EFER has reserved bits set';
   const lme = (efer & (1 << 8)) !== 0;
   const pg = (cr0 & (1 << 31)) !== 0;
   if (lme && pg && !(cr4 & (1 << 5))) return 'EFER.LME and CR0.PG are set but CR4.PAE is zero';
   if (lme && pg && !(cr0 & 1)) return 'EFER.LME and CR0.PG are set but CR0.PE is zero';
-  const csAttrib = save.view.getUint16(save.offset + VMCB_SEGMENTS.cs + 2, true);
+  const csAttrib = sv.getUint16(sa + VMCB_SEGMENTS.cs + 2, true);
   if (lme && pg && cr4 & (1 << 5) && csAttrib & (1 << 9) && csAttrib & (1 << 10)) {
     return 'EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D are all set';
   }
@@ -214,15 +218,15 @@ export class SvmHardware {
    * the machine's memory, since nothing past it can be read).
    */
   private checkMachineLimits(vmcb: Vmcb, save: Vmcb): string | null {
-    const cr4 = save.lo('cr4');
+    const cr4 = this.view.getUint32(save.offset + V.cr4.offset, true);
     const mbz = cr4 & ~cr4Offered(this.cpu);
     if (mbz)
       return `CR4 has MBZ bits set: 0x${(mbz >>> 0).toString(16)} (features this processor does not implement)`;
     const mem = this.view.byteLength;
-    const iopm = pageBase(vmcb, 'iopm_base_pa');
+    const iopm = pageBase(vmcb, C.iopm_base_pa.offset);
     if (iopm + IOPM_SIZE > mem)
       return `IOPM_BASE_PA 0x${iopm.toString(16)}: the 12 KiB I/O permission map extends past physical memory (0x${mem.toString(16)} bytes)`;
-    const msrpm = pageBase(vmcb, 'msrpm_base_pa');
+    const msrpm = pageBase(vmcb, C.msrpm_base_pa.offset);
     if (msrpm + MSRPM_SIZE > mem)
       return `MSRPM_BASE_PA 0x${msrpm.toString(16)}: the 8 KiB MSR permission map extends past physical memory (0x${mem.toString(16)} bytes)`;
     return null;
@@ -399,8 +403,8 @@ export class SvmHardware {
     const port = this.port;
     port.vmcb = vmcb;
     // Views of the permission maps, made again only when the hypervisor moves them.
-    const iopmPa = pageBase(vmcb, 'iopm_base_pa');
-    const msrpmPa = pageBase(vmcb, 'msrpm_base_pa');
+    const iopmPa = pageBase(vmcb, C.iopm_base_pa.offset);
+    const msrpmPa = pageBase(vmcb, C.msrpm_base_pa.offset);
     // The processor reads the permission maps with the host's key, like the VMCB.
     for (let off = 0; off < IOPM_SIZE; off += 4096) mem.ensureForm(iopmPa + off, HOST_KEY, cpu);
     for (let off = 0; off < MSRPM_SIZE; off += 4096) mem.ensureForm(msrpmPa + off, HOST_KEY, cpu);
