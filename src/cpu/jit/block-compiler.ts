@@ -415,7 +415,6 @@ function emit(
     return;
   }
   src.push(`k = ${i}; cpu.rip = base + ${end}; execute(cpu, I[${i}]);`);
-  src.push(`k = ${i}; cpu.rip = base + ${end}; execute(cpu, I[${i}]);`);
   if (last) src.push(done);
   else src.push(attention);
 }
