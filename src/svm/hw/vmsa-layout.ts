@@ -65,6 +65,20 @@ export function writeInitialVmsa(
   view.setUint16(vmsaPa + VMSA_X87_FTW, 0x5555, true);
 }
 
+const FPU_WORDS = (80 + 256) / 4;
+const fpuViews = new WeakMap<Cpu, Int32Array>();
+/** The core's ST0-7 (80 bytes) and XMM0-15 (256 bytes), contiguous in its fpuBuf, as words. */
+function fpuWords(cpu: Cpu): Int32Array {
+  let w = fpuViews.get(cpu);
+  if (w === undefined) {
+    if (cpu.st.byteOffset !== 0 || cpu.xmm8.byteOffset !== 80 || VMSA_XMM !== VMSA_X87_REGS + 80)
+      throw new Error('x87/SSE layout is not the VMSA order');
+    w = new Int32Array(cpu.fpuBuf, 0, FPU_WORDS);
+    fpuViews.set(cpu, w);
+  }
+  return w;
+}
+
 /** VMRUN (hardware): the VMSA state the legacy save area does not hold. */
 // The world switch moves 64-bit fields as 32-bit halves and bytes one by one: no BigInt, no view
 // made per VMRUN (issue 12).
@@ -84,8 +98,9 @@ export function loadVmsaExtras(cpu: Cpu, view: DataView, vmsaPa: number): void {
   cpu.ftw = view.getUint16(vmsaPa + VMSA_X87_FTW, true);
   cpu.fsw = view.getUint16(vmsaPa + VMSA_X87_FSW, true);
   cpu.fcw = view.getUint16(vmsaPa + VMSA_X87_FCW, true);
-  for (let i = 0; i < 80; i++) cpu.st[i] = view.getUint8(vmsaPa + VMSA_X87_REGS + i);
-  for (let i = 0; i < 256; i++) cpu.xmm8[i] = view.getUint8(vmsaPa + VMSA_XMM + i);
+  // ST0-7 and XMM0-15 follow each other in the VMSA as in the core's x87/SSE buffer: 84 words.
+  const fpu = fpuWords(cpu);
+  for (let i = 0; i < FPU_WORDS; i++) fpu[i] = view.getInt32(vmsaPa + VMSA_X87_REGS + 4 * i, true);
 }
 
 /** #VMEXIT (hardware): store the rest of the state into the VMSA, then leave none of it in the processor. */
@@ -107,8 +122,8 @@ export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number)
   view.setUint16(vmsaPa + VMSA_X87_FTW, cpu.ftw & 0xffff, true);
   view.setUint16(vmsaPa + VMSA_X87_FSW, cpu.fsw & 0xffff, true);
   view.setUint16(vmsaPa + VMSA_X87_FCW, cpu.fcw & 0xffff, true);
-  for (let i = 0; i < 80; i++) view.setUint8(vmsaPa + VMSA_X87_REGS + i, cpu.st[i]);
-  for (let i = 0; i < 256; i++) view.setUint8(vmsaPa + VMSA_XMM + i, cpu.xmm8[i]);
+  const fpu = fpuWords(cpu);
+  for (let i = 0; i < FPU_WORDS; i++) view.setInt32(vmsaPa + VMSA_X87_REGS + 4 * i, fpu[i], true);
   // The hypervisor runs next on this processor: it finds its own (here: zero or RESET) register
   // values, the x87/SSE control words and TSC_AUX included (a non-SEV guest run next on this
   // processor reads them with STMXCSR, FNSTCW, RDTSCP, XGETBV), and no record of its exceptions.
