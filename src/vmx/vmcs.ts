@@ -403,7 +403,6 @@ export class Vmcs {
     if (at < 0) throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not supported`);
     return at;
   }
-
 }
 
 const TWO32 = 2 ** 32;
@@ -420,19 +419,21 @@ for (let e = 0; e < 0x8000; e++) {
   if (w === VMCS_WIDTH_16 || w === VMCS_WIDTH_32) {
     NARROW_SLOT[e] = at;
     NARROW_MASK[e] = w === VMCS_WIDTH_16 ? 0xffff : -1;
-  }
-  else WIDE_SLOT[e] = at;
+  } else WIDE_SLOT[e] = at;
 }
 
 function narrowSlot(encoding: number): number {
   const at = encoding >= 0 && encoding < 0x8000 ? NARROW_SLOT[encoding] : -1;
-  if (at < 0) throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not a supported 16- or 32-bit field`);
+  if (at < 0)
+    throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not a supported 16- or 32-bit field`);
   return at;
 }
 
 function wideSlot(encoding: number): number {
   const at = encoding >= 0 && encoding < 0x8000 ? WIDE_SLOT[encoding] : -1;
   if (at < 0)
-    throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not a supported 64-bit or natural-width field`);
+    throw new RangeError(
+      `VMCS field ${vmcsFieldName(encoding)} is not a supported 64-bit or natural-width field`,
+    );
   return at;
 }

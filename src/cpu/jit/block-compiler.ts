@@ -6,13 +6,13 @@
 // interpreter would (tests run the whole suite with tier 2 off and eager).
 import type { Block } from '../block.js';
 import type { Cpu } from '../cpu.js';
+import { ATT_VMEXIT } from '../events.js';
 import { setRip } from '../exec/control.js';
 import { execute } from '../exec/dispatch.js';
 import { memAddr } from '../exec/operand.js';
 import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
-import { ATT_VMEXIT } from '../events.js';
 import { Op } from '../ops.js';
 import { InterceptKind } from '../ports.js';
 import { CF, OF } from '../regs.js';

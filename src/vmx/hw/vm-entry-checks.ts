@@ -115,10 +115,7 @@ export function checkControls(vmcs: Vmcs, ramBytes: number): string | null {
   if (proc & CPU_BASED_NMI_WINDOW_EXITING && !(pin & PIN_BASED_VIRTUAL_NMIS))
     return 'NMI-window exiting without virtual NMIs';
   if (proc & CPU_BASED_USE_IO_BITMAPS) {
-    if (
-      !physFieldOk(vmcs, F.IO_BITMAP_A, ramBytes) ||
-      !physFieldOk(vmcs, F.IO_BITMAP_B, ramBytes)
-    )
+    if (!physFieldOk(vmcs, F.IO_BITMAP_A, ramBytes) || !physFieldOk(vmcs, F.IO_BITMAP_B, ramBytes))
       return 'I/O bitmap address not 4-KByte aligned or beyond the physical-address width';
   }
   if (proc & CPU_BASED_USE_MSR_BITMAPS && !physFieldOk(vmcs, F.MSR_BITMAP, ramBytes))
@@ -131,8 +128,7 @@ export function checkControls(vmcs: Vmcs, ramBytes: number): string | null {
     const mt = eptp & VMX_EPTP_MT_MASK;
     if (mt !== VMX_EPTP_MT_UC && mt !== VMX_EPTP_MT_WB) return 'EPTP memory type not UC or WB';
     if ((eptp & VMX_EPTP_PWL_MASK) !== VMX_EPTP_PWL_4) return 'EPTP page-walk length not 4';
-    if (eptp & VMX_EPTP_AD_ENABLE_BIT)
-      return 'EPTP enables accessed/dirty flags, which are not supported';
+    if (eptp & VMX_EPTP_AD_ENABLE_BIT) return 'EPTP enables accessed/dirty flags, which are not supported';
     if (eptp & 0xf80 || !physOk(eptp & ~0xfff, eptpHi, ramBytes, 4096)) return 'EPTP reserved bits set';
   }
   if (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST && !(proc2 & SECONDARY_EXEC_ENABLE_EPT))
@@ -161,8 +157,7 @@ function checkEventInjection(vmcs: Vmcs, proc2: number, entry: number): string |
   if (type === 7) return 'other-event injection needs the monitor trap flag, which is not supported';
   // Deliver-error-code is 1 if and only if: protected mode (or no unrestricted guest), a hardware
   // exception, and a vector that pushes an error code (KVM's nested check compares the two the same way).
-  const pe =
-    ((vmcs.lo(F.GUEST_CR0) & 1) | (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST ? 0 : 1)) !== 0;
+  const pe = ((vmcs.lo(F.GUEST_CR0) & 1) | (proc2 & SECONDARY_EXEC_UNRESTRICTED_GUEST ? 0 : 1)) !== 0;
   const pushesCode = type === 3 && (vector === 8 || (vector >= 10 && vector <= 14) || vector === 17);
   if (info & INTR_INFO_DELIVER_CODE_MASK) {
     if (!pe) return 'error code delivered into real mode';
@@ -239,7 +234,8 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
   if ((cr4 & VMX_CR4_FIXED0) >>> 0 !== VMX_CR4_FIXED0 >>> 0) return fail('CR4.VMXE is clear');
   if (vmcs.hi(F.GUEST_CR4) !== 0 || cr4 & ~VMX_CR4_FIXED1)
     return fail('CR4 has bits set outside IA32_VMX_CR4_FIXED1');
-  if (vmcs.hi(F.GUEST_CR3) >= PHYS_LIMIT_HI) return fail('CR3 has bits set beyond the physical-address width');
+  if (vmcs.hi(F.GUEST_CR3) >= PHYS_LIMIT_HI)
+    return fail('CR3 has bits set beyond the physical-address width');
   if (vmcs.hi(F.GUEST_DR7) !== 0) return fail('DR7 bits 63:32 are not 0');
   if (!canonical(vmcs, F.GUEST_SYSENTER_ESP) || !canonical(vmcs, F.GUEST_SYSENTER_EIP))
     return fail('IA32_SYSENTER_ESP or IA32_SYSENTER_EIP is not canonical');
@@ -250,8 +246,7 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
     if (vmcs.hi(F.GUEST_IA32_EFER) !== 0 || efer & ~0xd01) return fail('IA32_EFER has reserved bits set');
     const lma = (efer & 0x400) !== 0;
     if (lma !== ia32e) return fail('IA32_EFER.LMA differs from the "IA-32e mode guest" control');
-    if (pg && lma !== ((efer & 0x100) !== 0))
-      return fail('CR0.PG is set and IA32_EFER.LME differs from LMA');
+    if (pg && lma !== ((efer & 0x100) !== 0)) return fail('CR0.PG is set and IA32_EFER.LME differs from LMA');
   }
   // 26.3.1.2: segment registers.
   const rflags = vmcs.lo(F.GUEST_RFLAGS);
@@ -285,7 +280,8 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
     if ((csType === 9 || csType === 11) && csDpl !== ssDpl)
       return fail('non-conforming CS.DPL differs from SS.DPL');
     if ((csType === 13 || csType === 15) && csDpl > ssDpl) return fail('conforming CS.DPL above SS.DPL');
-    if (ia32e && csAr & VMX_AR_L && csAr & VMX_AR_DB) return fail('CS.L and CS.D are both set in IA-32e mode');
+    if (ia32e && csAr & VMX_AR_L && csAr & VMX_AR_DB)
+      return fail('CS.L and CS.D are both set in IA-32e mode');
     if (!(ssAr & VMX_AR_UNUSABLE)) {
       const t = ssAr & 0xf;
       if (t !== 3 && t !== 7) return fail('SS type is not a read/write accessed data segment');
@@ -308,7 +304,8 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
   const trType = trAr & 0xf;
   if (trAr & VMX_AR_UNUSABLE) return fail('TR is unusable');
   if (!(trType === 11 || (!ia32e && trType === 3))) return fail('TR type is not a busy TSS');
-  if (trAr & VMX_AR_S || !(trAr & VMX_AR_P) || trAr & VMX_AR_RESERVED) return fail('TR access rights invalid');
+  if (trAr & VMX_AR_S || !(trAr & VMX_AR_P) || trAr & VMX_AR_RESERVED)
+    return fail('TR access rights invalid');
   if (!granularityOk(segLimit[SEG_TR], trAr)) return fail('TR limit and granularity disagree');
   if (!(segAr[SEG_LDTR] & VMX_AR_UNUSABLE)) {
     const l = segAr[SEG_LDTR];
@@ -335,12 +332,14 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
   const intInfo = vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD);
   const injecting = (intInfo & INTR_INFO_VALID_MASK) !== 0;
   const injType = (intInfo >>> 8) & 7;
-  if (injecting && injType === 0 && !(rflags & 0x200)) return fail('external interrupt injected with RFLAGS.IF clear');
+  if (injecting && injType === 0 && !(rflags & 0x200))
+    return fail('external interrupt injected with RFLAGS.IF clear');
   // 26.3.1.5: non-register state.
   const activity = vmcs.read32(F.GUEST_ACTIVITY_STATE);
   const intr = vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO);
   if (activity > GUEST_ACTIVITY_WAIT_SIPI) return fail('activity state is not 0-3');
-  if (activity === GUEST_ACTIVITY_HLT && ssDplOf(ssAr) !== 0) return fail('HLT activity state with SS.DPL not 0');
+  if (activity === GUEST_ACTIVITY_HLT && ssDplOf(ssAr) !== 0)
+    return fail('HLT activity state with SS.DPL not 0');
   if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS) && activity !== 0)
     return fail('activity state not active with blocking by STI or MOV SS');
   if (injecting) {

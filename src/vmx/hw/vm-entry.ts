@@ -95,7 +95,6 @@ const CR3_TARGETS = [F.CR3_TARGET_VALUE0, F.CR3_TARGET_VALUE1, F.CR3_TARGET_VALU
 /** What a bitmap control that is off leaves the port: nothing set (never written). */
 const NO_BITMAP = new Uint8Array(4096);
 
-
 /**
  * Access rights as a VM exit stores them (SDM 27.3.2). The core keeps the null SS that a 64-bit
  * stack switch loads as a flat segment (limit FFFFFFFFh, G clear): it is stored with G set, as a
