@@ -194,6 +194,18 @@ const segLimit = new Uint32Array(8);
 const segAr = new Int32Array(8);
 const segBaseLo = new Uint32Array(8);
 const segBaseHi = new Uint32Array(8);
+
+/**
+ * The segment registers the last checkGuestState read (GUEST_SEGMENTS order): a VM entry that passed
+ * the checks loads these instead of reading the 32 fields again.
+ */
+export const CHECKED_SEGMENTS = Object.freeze({
+  sel: segSel as Readonly<Int32Array>,
+  limit: segLimit as Readonly<Uint32Array>,
+  ar: segAr as Readonly<Int32Array>,
+  baseLo: segBaseLo as Readonly<Uint32Array>,
+  baseHi: segBaseHi as Readonly<Uint32Array>,
+});
 const SEG_NAMES = GUEST_SEGMENTS.map((f) => f.name);
 
 function readSegments(vmcs: Vmcs): void {

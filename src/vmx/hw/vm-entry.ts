@@ -55,7 +55,7 @@ import {
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
 } from '../vmcs-fields.js';
 import { GUEST_SEGMENTS } from './guest-segments.js';
-import { arToAttr, attrToAr, checkControls, checkGuestState } from './vm-entry-checks.js';
+import { arToAttr, attrToAr, CHECKED_SEGMENTS, checkControls, checkGuestState } from './vm-entry-checks.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_INTR_WINDOW_EXITING,
@@ -266,11 +266,14 @@ export class VmxHardware {
   private loadGuest(vmcs: Vmcs): number {
     const cpu = this.cpu;
     // 64-bit fields move as halves (readNum, lo): no BigInt on the entry path (issue 12).
-    for (const f of GUEST_SEGMENTS) {
-      cpu.segSel[f.seg] = vmcs.read32(f.selector);
-      cpu.segBase[f.seg] = vmcs.readNum(f.base);
-      cpu.segLimit[f.seg] = vmcs.read32(f.limit);
-      cpu.segAttr[f.seg] = arToAttr(vmcs.read32(f.ar));
+    // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
+    const sg = CHECKED_SEGMENTS;
+    for (let i = 0; i < 8; i++) {
+      const seg = GUEST_SEGMENTS[i].seg;
+      cpu.segSel[seg] = sg.sel[i];
+      cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
+      cpu.segLimit[seg] = sg.limit[i];
+      cpu.segAttr[seg] = arToAttr(sg.ar[i]);
     }
     cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
     cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
