@@ -515,10 +515,16 @@ export class SvmHardware {
     v.setUint8(sa + V.cpl.offset, cpu.cpl);
     const sevEs = save !== vmcb;
     const vp = this.vmcbPa;
+    // SEV-ES: for the automatic instruction exits the processor completes the instruction itself
+    // (the hypervisor cannot move RIP): VMGEXIT, HLT, PAUSE. A completed instruction ends an STI or
+    // MOV SS shadow it sat in, so `sti; hlt` leaves no shadow to block the interrupt that wakes it.
+    const completed =
+      sevEs && (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE);
     // SEV-ES: the hypervisor sees only whether interrupts are enabled (GUEST_INTERRUPT_MASK), no RIP.
     v.setUint32(
       vp + C.int_state.offset,
-      (cpu.interruptShadow ? 1 : 0) | (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
+      (cpu.interruptShadow && !completed ? 1 : 0) |
+        (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
       true,
     );
     const port = this.port;
@@ -527,10 +533,7 @@ export class SvmHardware {
     wrNum(v, vp + C.exit_info_2.offset, port.exitInfo2);
     wrNum(v, vp + C.next_rip.offset, sevEs ? 0 : port.nextRip);
     if (sevEs) {
-      // The hypervisor cannot move RIP past an instruction it intercepted: for the automatic
-      // instruction exits the processor completes the instruction itself (VMGEXIT, HLT, PAUSE).
-      if (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE)
-        wrNum(v, sa + V.rip.offset, port.nextRip);
+      if (completed) wrNum(v, sa + V.rip.offset, port.nextRip);
       wrHalves(v, vp + C.ghcb_gpa.offset, this.sevMsrs.ghcbLo, this.sevMsrs.ghcbHi);
       saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
       this.sevMsrs.active = false;
