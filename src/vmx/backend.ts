@@ -8,6 +8,7 @@ import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type {
   Backend,
   BackendVcpu,
+  CodeRegs,
   Regs,
   RunState,
   SegmentName,
@@ -166,6 +167,21 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     this.vmcs.write(F.GUEST_RIP, rip);
   }
 
+  /** CS from the guest-state area (access rights bit 13 is L, bit 14 D/B: SDM 24.4.1). */
+  getCodeRegs(): CodeRegs {
+    const v = this.vmcs;
+    const ar = v.read32(F.GUEST_CS_AR_BYTES);
+    return {
+      csBase: v.read(F.GUEST_CS_BASE),
+      csL: (ar & 0x2000) !== 0,
+      csDb: (ar & 0x4000) !== 0,
+      cr0: v.read(F.GUEST_CR0),
+      cr3: v.read(F.GUEST_CR3),
+      cr4: v.read(F.GUEST_CR4),
+      efer: v.read(F.GUEST_IA32_EFER),
+    };
+  }
+
   /** The generic SIPI delivery, and the guest leaves the wait-for-SIPI activity state (SDM 8.4.4.1). */
   deliverSipiVector(vector: number): void {
     kvmVcpuDeliverSipiVector(this, vector);
@@ -189,12 +205,15 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     );
   }
 
+  preempted = false;
+
   runOnce(budget: number, run: RunState): number {
     const waiting = this.mmio.resume(run);
     if (waiting >= 0) return waiting;
     this.injectPendingNmi();
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
+    this.preempted = reason >= 0 && (reason & 0xffff) === EXIT_REASON_EXTERNAL_INTERRUPT;
     this.completeInterrupts();
     if (reason === VMX_FAIL_VALID) {
       const error = this.vmcs.read32(F.VM_INSTRUCTION_ERROR);
@@ -209,10 +228,10 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       );
     const basic = reason & 0xffff;
     // I/O and EPT violations trace their decoded information themselves.
-    if (this.svc.tracing && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
+    if (this.svc.traceOn.exits && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}`,
+        `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     const handler = EXIT_HANDLERS[basic];
     if (handler) return handler(this, run);
@@ -304,10 +323,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     const isIn = (q & 8) !== 0;
     const string = (q & 16) !== 0;
     const port = q >>> 16;
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (string || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);
       return stopped >= 0 ? stopped : RESUME;
@@ -330,7 +350,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
         this.skipEmulatedInstruction();
       } else {
-        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        if (this.svc.traceOn.exits)
+          this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
         this.queueException(13, 0);
       }
       return RESUME;
@@ -359,10 +380,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   handleEptViolation(run: RunState): number {
     const q = this.vmcs.lo(F.EXIT_QUALIFICATION);
     const gpa = this.vmcs.readNum(F.GUEST_PHYSICAL_ADDRESS);
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (q & 0x38)
       return this.internalError(
         run,
@@ -449,6 +471,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     }
     this.nmiPending = false;
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject NMI through the VM-entry interruption-information field`,
+      );
   }
 
   private entryEventPending(): boolean {
@@ -469,6 +496,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       return;
     }
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_EXT_INTR | v) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject vector 0x${v.toString(16)} through the VM-entry interruption-information field`,
+      );
     apic.acknowledge(v);
   }
 

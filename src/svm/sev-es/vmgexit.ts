@@ -55,6 +55,7 @@ import {
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
 } from '../../ghcb/msr-protocol.js';
+import { formatGhcbMsr, formatGhcbPage } from '../../ghcb/trace.js';
 import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../../ghcb/validate.js';
 import { type HostMemory, SEV_CBIT } from '../../host/host-memory.js';
 import type { RunState, VmmServices } from '../../vmm/backend-api.js';
@@ -144,13 +145,32 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private trace(line: string): void {
-    this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        // What a legacy exit line shows of the guest instruction is encrypted here: say so.
+        `vcpu ${this.vcpu.id}: ${line}${line.startsWith('#VMEXIT') ? '; guest (instruction not shown: SEV-ES keeps RIP and code encrypted)' : ''}`,
+      );
   }
 
   handle(run: RunState): number {
     const msr = this.vmcb.get64('ghcb_gpa');
-    if (msr & 0xfffn) return this.msrProtocol(run, msr);
+    if (msr & 0xfffn) {
+      if (!this.svc.traceOn.ghcb) return this.msrProtocol(run, msr);
+      this.traceGhcb(`GHCB MSR request ${formatGhcbMsr(msr)}`);
+      const stop = this.msrProtocol(run, msr);
+      const answer = this.vmcb.get64('ghcb_gpa');
+      this.traceGhcb(
+        answer === msr ? 'GHCB MSR left unchanged (no answer)' : `GHCB MSR answer ${formatGhcbMsr(answer)}`,
+      );
+      return stop;
+    }
     return this.pageProtocol(run, msr);
+  }
+
+  /** A `--trace ghcb` line (the caller has checked that the topic is on). */
+  private traceGhcb(line: string): void {
+    this.svc.trace('ghcb', `vcpu ${this.vcpu.id}: ${line}`);
   }
 
   // ---------------------------------------------------------------- MSR protocol (GHCB spec 2.3.1)
@@ -158,7 +178,7 @@ export class VmgexitHandler implements HoldCompletion {
   private msrProtocol(run: RunState, msr: bigint): number {
     const req = decodeMsrRequest(msr);
     const c = this.vmcb;
-    if (this.svc.tracing) this.trace(`#VMEXIT VMGEXIT (MSR protocol) ${req.kind}`);
+    if (this.svc.traceOn.exits) this.trace(`#VMEXIT VMGEXIT (MSR protocol) ${req.kind}`);
     switch (req.kind) {
       case 'sev-info':
         c.set64(
@@ -222,6 +242,7 @@ export class VmgexitHandler implements HoldCompletion {
     // One copy of the guest's page: it may change under us, so nothing is read twice (as KVM's
     // sev_es_sync_from_ghcb). A GHCB the guest left private reads as ciphertext and fails validation.
     const page = this.memory.readInto(gpa, this.page);
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'request'));
     const s = snapshot(page);
     const view = this.pageView;
     clearValidBitmap(view);
@@ -240,7 +261,7 @@ export class VmgexitHandler implements HoldCompletion {
     const code = verdict.exitCode;
     const info1 = s.sw_exit_info_1 as bigint;
     const info2 = s.sw_exit_info_2 as bigint;
-    if (this.svc.tracing)
+    if (this.svc.traceOn.exits)
       this.trace(
         `#VMEXIT VMGEXIT ${exitCodeName(code)} info1=0x${info1.toString(16)} info2=0x${info2.toString(16)}`,
       );
@@ -335,6 +356,7 @@ export class VmgexitHandler implements HoldCompletion {
     }
     setBitValid(view, fieldBit('sw_exit_info_1'));
     setBitValid(view, fieldBit('sw_exit_info_2'));
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'answer'));
     this.memory.write(gpa, page);
     return RESUME;
   }
@@ -541,6 +563,8 @@ export class VmgexitHandler implements HoldCompletion {
   /** HoldCompletion, MSR form: the response with a non-zero result (GHCB spec 2.3.1). */
   releaseMsr(): void {
     this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
+    if (this.svc.traceOn.ghcb)
+      this.traceGhcb(`GHCB MSR answer ${formatGhcbMsr(encodeApResetHoldResponse(1n))} (the hold released)`);
   }
 }
 
