@@ -422,8 +422,9 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
 
   /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
   protected advance(): void {
-    this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
-    this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
+    const c = this.vmcb;
+    c.setHalves('rip', c.lo('next_rip'), c.hi('next_rip'));
+    c.set('int_state', c.get('int_state') & ~1);
   }
 
   protected shutdownReport(): string {
@@ -451,11 +452,15 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     switch (code) {
       case SVM_EXIT_CPUID: {
         const out = this.out;
-        this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
-        c.set64('rax', BigInt(out[0] >>> 0));
-        this.cpu.r64[3] = BigInt(out[1] >>> 0);
-        this.cpu.r64[1] = BigInt(out[2] >>> 0);
-        this.cpu.r64[2] = BigInt(out[3] >>> 0);
+        const r = this.cpu.r32;
+        this.svc.cpuid(this.id, r[0], r[2], out);
+        c.setHalves('rax', out[0], 0);
+        r[6] = out[1]; // RBX
+        r[7] = 0;
+        r[2] = out[2]; // RCX
+        r[3] = 0;
+        r[4] = out[3]; // RDX
+        r[5] = 0;
         this.advance();
         return RESUME;
       }

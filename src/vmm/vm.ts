@@ -24,6 +24,7 @@ import { UserspaceMmio } from './userspace-mmio.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
+const APIC_BASE_EN_64 = BigInt(APIC_BASE_EN);
 /** Host memory reserved above guest RAM for control structures. */
 const CONTROL_BYTES = 4 * 1024 * 1024;
 /** And per vCPU: its VMCB or VMCS, an SEV-ES VMSA, with room to spare. */
@@ -178,7 +179,7 @@ export class Vm {
       cpuid: (id, leaf, sub, out) => {
         this.processors[id].cpuid(leaf, sub, out);
         // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM vol 3 11.4.3; KVM updates it at run time).
-        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
+        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & APIC_BASE_EN_64)) out[3] &= ~(1 << 9);
       },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
       trace: this.trace,

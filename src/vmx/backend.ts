@@ -67,7 +67,7 @@ import {
 } from './vmcs-setup.js';
 
 const KVM_ENOSYS = 1000n;
-const X86_EFLAGS_IF = 0x200n;
+const X86_EFLAGS_IF_BIT = 0x200;
 
 type ExitHandler = (v: VmxVcpu, run: RunState) => number;
 
@@ -207,7 +207,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   interruptAllowed(): boolean {
     const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
     return (
-      (this.vmcs.read(F.GUEST_RFLAGS) & X86_EFLAGS_IF) !== 0n &&
+      (this.vmcs.lo(F.GUEST_RFLAGS) & X86_EFLAGS_IF_BIT) !== 0 &&
       !(this.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO) & blocked)
     );
   }
@@ -249,12 +249,16 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   handleCpuid(): number {
     const out = this.out;
-    const r = this.cpu.r64;
-    this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
-    r[0] = BigInt(out[0] >>> 0);
-    r[3] = BigInt(out[1] >>> 0);
-    r[1] = BigInt(out[2] >>> 0);
-    r[2] = BigInt(out[3] >>> 0);
+    const r = this.cpu.r32;
+    this.svc.cpuid(this.id, r[0], r[2], out);
+    r[0] = out[0]; // RAX
+    r[1] = 0;
+    r[6] = out[1]; // RBX
+    r[7] = 0;
+    r[2] = out[2]; // RCX
+    r[3] = 0;
+    r[4] = out[3]; // RDX
+    r[5] = 0;
     this.skipEmulatedInstruction();
     return RESUME;
   }
@@ -321,7 +325,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   /** handle_io (Table 27-5): VMM devices and string I/O are emulated; other ports go to userspace. */
   handleIo(run: RunState): number {
-    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
+    const q = this.vmcs.lo(F.EXIT_QUALIFICATION);
     const size = (q & 7) + 1;
     const isIn = (q & 8) !== 0;
     const string = (q & 16) !== 0;
@@ -381,8 +385,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */
   handleEptViolation(run: RunState): number {
-    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
-    const gpa = Number(this.vmcs.read(F.GUEST_PHYSICAL_ADDRESS));
+    const q = this.vmcs.lo(F.EXIT_QUALIFICATION);
+    const gpa = this.vmcs.readNum(F.GUEST_PHYSICAL_ADDRESS);
     if (this.svc.traceOn.exits)
       this.svc.trace(
         'exits',
@@ -433,10 +437,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   /** skip_emulated_instruction: RIP past the instruction; its STI/MOV SS blocking ends. */
   private skipEmulatedInstruction(): void {
     const c = this.vmcs;
-    c.write(
-      F.GUEST_RIP,
-      BigInt.asUintN(64, c.read(F.GUEST_RIP) + BigInt(c.read32(F.VM_EXIT_INSTRUCTION_LEN))),
-    );
+    // RIP is canonical (or below 2^32): exact as a number.
+    c.writeNum(F.GUEST_RIP, c.readNum(F.GUEST_RIP) + c.read32(F.VM_EXIT_INSTRUCTION_LEN));
     const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
     c.write32(F.GUEST_INTERRUPTIBILITY_INFO, c.read32(F.GUEST_INTERRUPTIBILITY_INFO) & ~blocked);
   }
@@ -528,7 +530,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
    * injecting one there fails the entry (26.2.1.3): KVM's kvm_inject_exception drops it too.
    */
   private queueException(vector: number, errorCode: number): void {
-    const protectedMode = (this.vmcs.read(F.GUEST_CR0) & 1n) !== 0n;
+    const protectedMode = (this.vmcs.lo(F.GUEST_CR0) & 1) !== 0;
     const code = protectedMode ? INTR_INFO_DELIVER_CODE_MASK : 0;
     this.vmcs.write32(
       F.VM_ENTRY_INTR_INFO_FIELD,
