@@ -302,7 +302,9 @@ function nestedWalk(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
       cpu.nTlbTag[ni] = Math.floor(gpa / 4096);
       cpu.nTlbPage[ni] = hpa - (hpa % 4096);
       cpu.nTlbPerm[ni] =
-        NTLB_READ | (allowW && (write || lo & 0x40) ? NTLB_WRITE : 0) | (allowX || !cpu.nptNxe ? NTLB_EXEC : 0);
+        NTLB_READ |
+        (allowW && (write || lo & 0x40) ? NTLB_WRITE : 0) |
+        (allowX || !cpu.nptNxe ? NTLB_EXEC : 0);
       return hpa;
     }
     if (!(lo & 0x20) && inRam) cpu.ram.setInt32(ent, lo | 0x20, true);
