@@ -144,7 +144,9 @@ async function main(): Promise<void> {
     MARKERS.forEach((m, i) => {
       const h = median(runs.hvemu.map((x) => x.at[i]));
       const q = median(runs.qemu.map((x) => x.at[i]));
-      console.log(`| ${m.name} | ${f2(h)} | ${f2(q)} | ${Number.isNaN(h / q) ? 'n/a' : `${(h / q).toFixed(1)}x`} |`);
+      console.log(
+        `| ${m.name} | ${f2(h)} | ${f2(q)} | ${Number.isNaN(h / q) ? 'n/a' : `${(h / q).toFixed(1)}x`} |`,
+      );
     });
     const ins = median(runs.hvemu.map((x) => x.instructions));
     const cpu = median(runs.hvemu.map((x) => x.total));
