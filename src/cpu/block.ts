@@ -1,8 +1,9 @@
 // The decoded-block cache: straight-line runs of decoded instructions keyed by the physical
 // address (and code size) of their first byte, dropped when their code page is written.
+
+import { blockSlot } from './code-cache.js';
 import { type Cpu, FAULT } from './cpu.js';
 import { DEC_TERM, decode, releaseDecoder } from './decode.js';
-import { blockSlot } from './code-cache.js';
 import { ATT_SMC } from './events.js';
 import { Insn } from './insn.js';
 import type { CompiledBlock } from './jit/block-compiler.js';
