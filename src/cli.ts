@@ -14,6 +14,7 @@ import {
   type ExitStatusMode,
   exitStatusFor,
 } from './cli/exit-status.js';
+import { type GdbRelay, startGdbRelay } from './cli/gdb-relay.js';
 import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile } from './cli/preflight.js';
 import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
@@ -79,7 +80,7 @@ const RUN_FLAGS = {
   'sev-es': {
     type: 'boolean',
     default: 'off',
-    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold",
+    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold. With a Linux kernel (a bzImage or vmlinux): the kernel entered through its 64-bit boot protocol with --append and --initrd, everything in RAM at its first instruction launched and measured",
   },
   kernel: {
     type: 'string',
@@ -142,6 +143,17 @@ const RUN_FLAGS = {
       .map(([name, what]) => `${name}: ${what}`)
       .join('; ')}`,
   },
+  gdb: {
+    type: 'string',
+    value: 'PORT',
+    default: '(none)',
+    help: 'serve the GDB remote protocol on 127.0.0.1:PORT (0: any free port, printed on stderr), with --arch svm|vmx: vCPUs are threads; registers, memory, breakpoints, single step, Ctrl-C; an SEV-ES vCPU refuses with the reason. gdb stops the VM when it attaches (docs/gdb.md). QEMU: -gdb tcp::PORT',
+  },
+  'gdb-wait': {
+    type: 'boolean',
+    default: 'off',
+    help: 'with --gdb: hold the VM before its first instruction until gdb attaches and continues. QEMU: -S',
+  },
   'exit-status': {
     type: 'string',
     value: 'default|qemu',
@@ -200,7 +212,8 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
 
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
-Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
+Runs a raw boot-sector image, a Multiboot (version 1) kernel, a Linux kernel or, with --sev-es, a
+firmware image or a Linux kernel as an SEV-ES guest.
 A boot sector is loaded whole at 0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there
 are no BIOS services. An image with the Multiboot magic in its first 8 KiB is loaded as QEMU's
 -kernel loads it and entered in 32-bit protected mode with EAX = 0x2BADB002, as a VM. VMs have a PC
@@ -340,7 +353,7 @@ async function run(args: string[]): Promise<void> {
       if (isDiskFile(path)) diskPaths.unshift(path);
       else {
         image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
-        linux = !sevEs && isLinuxKernel(image);
+        linux = isLinuxKernel(image);
         checkImageKind(image, path, { sevEs, linux });
       }
     }
@@ -366,7 +379,7 @@ async function run(args: string[]): Promise<void> {
       `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
     );
   const append = str('append');
-  if ((append !== undefined || str('initrd') !== undefined) && (!kernel || sevEs))
+  if ((append !== undefined || str('initrd') !== undefined) && !kernel)
     fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
 
   const disks = diskPaths.length > 0;
@@ -394,6 +407,25 @@ async function run(args: string[]): Promise<void> {
     fail(
       '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
     );
+  const gdbText = str('gdb');
+  const gdbPort = gdbText === undefined ? undefined : Number(gdbText);
+  if (gdbText !== undefined && !(/^\d+$/.test(gdbText) && Number(gdbText) <= 65535))
+    fail(`--gdb takes a TCP port, 0 to 65535 (0: any free one), not '${gdbText}'`);
+  if (gdbPort !== undefined && arch === 'none')
+    fail(
+      "--gdb serves the VMM's view of its vCPUs; with --arch none there is no VMM: add --arch svm or --arch vmx",
+    );
+  if (values['gdb-wait'] && gdbPort === undefined) fail('--gdb-wait needs --gdb PORT');
+  let gdb: GdbRelay | undefined;
+  if (gdbPort !== undefined) {
+    try {
+      gdb = await startGdbRelay(gdbPort, (port) =>
+        say(`gdb: listening on 127.0.0.1:${port} (gdb -ex 'target remote :${port}')`),
+      );
+    } catch (e) {
+      fail(`--gdb ${gdbPort}: cannot listen on 127.0.0.1:${gdbPort}: ${(e as Error).message}`);
+    }
+  }
   const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
     'amd',
     'intel',
@@ -405,7 +437,7 @@ async function run(args: string[]): Promise<void> {
     );
   const { reply, signal, seconds } = await supervise({
     image,
-    kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
+    kind: sevEs ? (linux ? 'sev-es-linux' : 'sev-es') : arch === 'none' ? 'bare' : 'vm',
     arch: arch === 'none' ? undefined : arch,
     cpus,
     cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot
@@ -424,7 +456,9 @@ async function run(args: string[]): Promise<void> {
     input: arch === 'none' ? 'none' : input,
     vga: str('vga'),
     vgaConsole: values['vga-console'] === true,
+    gdb: gdb && { port: gdb.vmPort, shared: gdb.shared, wait: values['gdb-wait'] === true },
   });
+  gdb?.close();
   if (reply.kind === 'epipe') process.exit(0); // the reader went away (`| head`): quietly, as Unix tools do
   if (reply.kind === 'image-error') fail(`bad image ${path}: ${reply.message}`);
   if (reply.kind === 'bad-input') fail(reply.message);

@@ -45,6 +45,7 @@ import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
+import type { VmDebugHook } from './vmm/vm-debug-hook.js';
 import { VmxBackend } from './vmx/backend.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
@@ -90,6 +91,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaLine?: (line: string) => void;
   /** The VGA text screen at the end of the run. */
   onVgaScreen?: (text: string) => void;
+  /** A debugger (the GDB stub) that may stop the VM between turns (vm-debug-hook.ts). */
+  debug?: VmDebugHook;
 }
 
 export type { HostInput };
@@ -391,6 +394,12 @@ export function vcpuLocations(vm: Vm): string[] {
  * every run (the same run gives the same trace).
  */
 export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult {
+  const r = runPcVmLoop(pc, opts);
+  opts.debug?.ended(pc.vm, r);
+  return r;
+}
+
+function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
@@ -429,6 +438,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     return more && feedInput();
   };
   const check = opts.checkpoint;
+  const dbg = opts.debug;
   let idleSkips = 0;
   for (;;) {
     let ran = false;
@@ -441,12 +451,15 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           ...result('interrupted', `interrupted after ${total()} instructions`),
           where: vcpuLocations(vm),
         };
-      if (!v.runnable()) continue;
+      const runnable = v.runnable();
+      // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
+      const quantum = dbg?.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
+      if (!runnable) continue;
       ran = true;
       const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = v.budgetUsed() + QUANTUM;
+      const turnEnd = v.budgetUsed() + quantum;
       for (;;) {
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
@@ -484,6 +497,7 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
         };
       }
       clock.endTurn();
+      dbg?.afterTurn(vm, v);
       if (pc.resetRequested)
         return result(
           'reset',

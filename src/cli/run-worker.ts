@@ -6,9 +6,12 @@ import { writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
+import { runSevLinuxVm } from '../sev-linux.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
+import { GdbStub } from '../vmm/gdb/gdb-stub.js';
+import { workerGdbTransport } from './gdb-transport.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
 
@@ -71,7 +74,17 @@ function run(job: RunJob): WorkerReply {
     job.input !== 'none' && job.stdin !== undefined
       ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
       : undefined;
+  // --gdb: gdb's kill ends the run as a stop request does.
+  const debug = job.gdb
+    ? new GdbStub(workerGdbTransport(job.gdb.port, job.gdb.shared), {
+        waitForAttach: job.gdb.wait,
+        kill: () => Atomics.store(flags, STOP_SLOT, 9),
+        stopping: () => Atomics.load(flags, STOP_SLOT) !== 0,
+        log: toStderr,
+      })
+    : undefined;
   const opts = {
+    debug,
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,
@@ -118,11 +131,13 @@ function run(job: RunJob): WorkerReply {
     const result: BootSectorRunResult =
       job.kind === 'sev-es'
         ? runSevEsVm(job.image, opts)
-        : job.kind === 'vm'
-          ? runImageVm(job.image, opts)
-          : runBootSector(job.image, opts);
+        : job.kind === 'sev-es-linux'
+          ? runSevLinuxVm(job.image, opts)
+          : job.kind === 'vm'
+            ? runImageVm(job.image, opts)
+            : runBootSector(job.image, opts);
     flush();
-    if (job.kind === 'sev-es') {
+    if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
     }

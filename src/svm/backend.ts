@@ -13,6 +13,7 @@ import type {
   Regs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
@@ -349,6 +350,19 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     this.vmcb.set64('rflags', regs.rflags | 2n);
   }
 
+  getSregs(): Sregs {
+    const c = this.vmcb;
+    const segs = (['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const).map((s) => c.getSegment(s));
+    return {
+      selectors: segs.map((s) => s.selector),
+      bases: segs.map((s) => s.base),
+      cr0: c.get64('cr0'),
+      cr3: c.get64('cr3'),
+      cr4: c.get64('cr4'),
+      efer: c.get64('efer'),
+    };
+  }
+
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
     this.vmcb.setSegment(seg, { selector, attrib, limit, base: BigInt(base) });
   }
@@ -555,6 +569,11 @@ export class SvmBackend implements Backend {
   /** A subclass's chance to add nested mappings before the first vCPU runs. */
   protected nestedTablesBuilt(_services: VmmServices, _pml4: number): void {}
 
+  /** The MSRs VmmMsrs answers, which the permission map sends to the hypervisor. */
+  protected vmmMsrs(): readonly number[] {
+    return VMM_MSRS;
+  }
+
   /** EFER is intercepted (as in KVM) so the guest never sees SVME; SEV-ES guests own their EFER. */
   protected interceptEfer(): boolean {
     return true;
@@ -583,7 +602,7 @@ export class SvmBackend implements Backend {
       const msrpm = new Uint8Array(MSRPM_SIZE);
       if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
-      for (const msr of [0x1b, 0x6e0, ...VMM_MSRS]) setMsrIntercept(msrpm, msr, true, true);
+      for (const msr of [0x1b, 0x6e0, ...this.vmmMsrs()]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
       services.memory.write(this.msrpm, msrpm);
     }

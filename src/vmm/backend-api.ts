@@ -149,6 +149,8 @@ export interface UnprotectedBackendVcpu extends BackendVcpuOps {
   readonly cpu: PhysicalCpu;
   getRegs(): Regs;
   setRegs(regs: Regs): void;
+  /** KVM_GET_SREGS subset: segment selectors and bases, control registers, EFER. */
+  getSregs(): Sregs;
   /** KVM_SET_SREGS subset: one segment register (real-mode style: base, limit, attributes). */
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void;
   /** kvm_rip_write. */
@@ -180,6 +182,17 @@ export interface Regs {
   gpr: bigint[];
   rip: bigint;
   rflags: bigint;
+}
+
+/** struct kvm_sregs, the part a debugger needs: the six segments, CR0, CR3, CR4, EFER. */
+export interface Sregs {
+  /** Selector and base of ES, CS, SS, DS, FS, GS in that (encoding) order. */
+  selectors: number[];
+  bases: bigint[];
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
 }
 
 export interface Backend {

@@ -2,7 +2,7 @@
 // enters the guest through the backend until something needs userspace (KVM_RUN).
 import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js';
 import type { BackendVcpu } from './backend-api.js';
-import { RESUME, type Regs, RunState, type SegmentName, TO_USER, YIELD } from './backend-api.js';
+import { RESUME, type Regs, RunState, type SegmentName, type Sregs, TO_USER, YIELD } from './backend-api.js';
 import { GuestStateProtectedError } from './errors.js';
 import { type ExitCosts, NO_EXIT_COSTS } from './exit-cost.js';
 import {
@@ -129,6 +129,13 @@ export class Vcpu {
     b.setRegs(regs);
   }
 
+  /** KVM_GET_SREGS subset (refused for an SEV-ES vCPU). */
+  getSregs(): Sregs {
+    const b = this.backend;
+    if (b.guestStateProtected) throw new GuestStateProtectedError(`KVM_GET_SREGS on vcpu ${this.id}`);
+    return b.getSregs();
+  }
+
   /** KVM_SET_SREGS subset: one segment register (refused for an SEV-ES vCPU). */
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
     const b = this.backend;
@@ -176,16 +183,22 @@ export class Vcpu {
     this.#mpState = state;
   }
 
+  /** Write what the loaders staged for this vCPU, once, before it first runs (or a debugger looks). */
+  applyStaged(): void {
+    if (this.beforeFirstRun !== null) {
+      const f = this.beforeFirstRun;
+      this.beforeFirstRun = null;
+      f();
+    }
+  }
+
   /**
    * KVM_RUN: run the guest for up to `budget` instructions. Returns the exit reason: an exit that
    * needs userspace, KVM_EXIT_HLT when the vCPU halted with nothing to wake it, or KVM_EXIT_INTR
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
-    if (this.beforeFirstRun !== null) {
-      this.beforeFirstRun();
-      this.beforeFirstRun = null;
-    }
+    this.applyStaged();
     const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;

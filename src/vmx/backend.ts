@@ -11,6 +11,7 @@ import type {
   Regs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
@@ -138,6 +139,19 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     this.vmcs.write(F.GUEST_RSP, regs.gpr[4]);
     this.vmcs.write(F.GUEST_RIP, regs.rip);
     this.vmcs.write(F.GUEST_RFLAGS, regs.rflags | 2n);
+  }
+
+  getSregs(): Sregs {
+    const names = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
+    const field = (n: string, part: string) => F[`GUEST_${n}_${part}` as keyof typeof F];
+    return {
+      selectors: names.map((n) => this.vmcs.read32(field(n, 'SELECTOR'))),
+      bases: names.map((n) => this.vmcs.read(field(n, 'BASE'))),
+      cr0: this.vmcs.read(F.GUEST_CR0),
+      cr3: this.vmcs.read(F.GUEST_CR3),
+      cr4: this.vmcs.read(F.GUEST_CR4),
+      efer: this.vmcs.read(F.GUEST_IA32_EFER),
+    };
   }
 
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {

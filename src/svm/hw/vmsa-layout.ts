@@ -63,6 +63,43 @@ export function writeInitialVmsa(
   view.setUint16(vmsaPa + VMSA_X87_FTW, 0x5555, true);
 }
 
+/** A vCPU's first state in 64-bit mode, as a 64-bit boot loader hands over (Linux boot.rst). */
+export interface LongModeEntry {
+  rip: number;
+  rsi: number;
+  cr3: number;
+  gdtBase: number;
+  gdtLimit: number;
+  codeSelector: number;
+  dataSelector: number;
+}
+
+/**
+ * The plaintext VMSA of a vCPU that starts in long mode (paging on through `cr3`, flat 64-bit code
+ * and data from the GDT, interrupts off, RSI as given): the RESET state of writeInitialVmsa with
+ * what a 64-bit boot loader would have set before jumping.
+ */
+export function writeLongModeVmsa(
+  view: ControlBlockMemory,
+  vmsaPa: number,
+  e: LongModeEntry,
+  edx: number,
+): void {
+  writeInitialVmsa(view, vmsaPa, { selector: 0, base: 0, ip: e.rip }, edx);
+  const s = vmsaSaveArea(view, vmsaPa);
+  // attrib: type, S, DPL, P in bits 7:0; L = bit 9, D/B = bit 10, G = bit 11.
+  s.setSegment('cs', { selector: e.codeSelector, attrib: 0xa9b, limit: 0xffffffff, base: 0n });
+  for (const seg of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
+    s.setSegment(seg, { selector: e.dataSelector, attrib: 0xc93, limit: 0xffffffff, base: 0n });
+  s.setSegment('gdtr', { selector: 0, attrib: 0, limit: e.gdtLimit, base: BigInt(e.gdtBase) });
+  s.setSegment('idtr', { selector: 0, attrib: 0, limit: 0, base: 0n });
+  s.set64('cr0', 0x80000033n); // PG NE ET MP PE
+  s.set64('cr3', BigInt(e.cr3));
+  s.set64('cr4', 0x20n); // PAE
+  s.set64('efer', 0x1500n); // SVME LMA LME
+  view.setBigUint64(vmsaPa + VMSA_GPR[6], BigInt(e.rsi), true);
+}
+
 /** VMRUN (hardware): the VMSA state the legacy save area does not hold. */
 export function loadVmsaExtras(cpu: Cpu, view: DataView, vmsaPa: number): void {
   for (let i = 0; i < 16; i++) cpu.r64[i] = view.getBigUint64(vmsaPa + VMSA_GPR[i], true);

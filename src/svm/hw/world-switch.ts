@@ -449,10 +449,16 @@ export class SvmHardware {
     save.set64('sysenter_eip', u64(cpu.sysenterEip));
     save.set('cpl', cpu.cpl);
     const sevEs = save !== vmcb;
+    // SEV-ES: for the automatic instruction exits the processor completes the instruction itself
+    // (the hypervisor cannot move RIP): VMGEXIT, HLT, PAUSE. A completed instruction ends an STI or
+    // MOV SS shadow it sat in, so `sti; hlt` leaves no shadow to block the interrupt that wakes it.
+    const completed =
+      sevEs && (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE);
     // SEV-ES: the hypervisor sees only whether interrupts are enabled (GUEST_INTERRUPT_MASK), no RIP.
     vmcb.set(
       'int_state',
-      (cpu.interruptShadow ? 1 : 0) | (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
+      (cpu.interruptShadow && !completed ? 1 : 0) |
+        (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
     );
     const port = this.port;
     vmcb.set64('exit_code', BigInt.asUintN(64, BigInt(code)));
@@ -460,10 +466,7 @@ export class SvmHardware {
     vmcb.set64('exit_info_2', u64(port.exitInfo2));
     vmcb.set64('next_rip', sevEs ? 0n : u64(port.nextRip));
     if (sevEs) {
-      // The hypervisor cannot move RIP past an instruction it intercepted: for the automatic
-      // instruction exits the processor completes the instruction itself (VMGEXIT, HLT, PAUSE).
-      if (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE)
-        save.set64('rip', u64(port.nextRip));
+      if (completed) save.set64('rip', u64(port.nextRip));
       vmcb.set64('ghcb_gpa', this.sevMsrs.ghcb);
       saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
       this.sevMsrs.active = false;

@@ -335,16 +335,15 @@ export class VmgexitHandler implements HoldCompletion {
     const write = s.sw_exit_info_1 !== 0n;
     const apic = this.svc.apic(this.vcpu.id);
     if (!apic.owns(msr)) {
-      const value = (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
+      // RAX and RDX are inputs of a WRMSR only (a RDMSR's GHCB need not have them valid).
       const v = write ? null : this.vcpu.msrs.read(msr);
-      if (write ? !this.vcpu.msrs.write(msr, value) : v === null)
+      if (write ? !this.vcpu.msrs.write(msr, wrmsrValue(s)) : v === null)
         return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
       if (v !== null) this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
       return this.answer(page, gpa, 0n, 0n);
     }
     try {
-      if (write)
-        apic.msrWrite(msr, (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn));
+      if (write) apic.msrWrite(msr, wrmsrValue(s));
       else {
         const v = apic.msrRead(msr);
         this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
@@ -518,6 +517,11 @@ export class VmgexitHandler implements HoldCompletion {
   releaseMsr(): void {
     this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
   }
+}
+
+/** EDX:EAX of a WRMSR request (validation has checked that both are valid). */
+function wrmsrValue(s: GhcbSnapshot): bigint {
+  return (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
 }
 
 /** The largest bus access (4, 2 or 1 bytes) that fits in what is left. */
