@@ -20,19 +20,17 @@ import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
 import { supervise } from './cli/supervise.js';
+import { parseCpuList } from './cli/trace-output.js';
 import { inspectImage } from './inspect.js';
 import { isLinuxKernel } from './vm-boot.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
+import { TRACE_TOPICS } from './vmm/trace.js';
 
 /**
- * --trace categories, each printed on stderr as one line per event. A new category is one entry
- * here plus the VMM's trace() calls that use it.
+ * --trace topics, each printed as one line per event (docs/tracing.md). A new topic is one entry in
+ * vmm/trace.ts plus the VMM's trace() calls that use it.
  */
-const TRACE_CATEGORIES: Record<string, string> = {
-  exits: 'one line per VM exit',
-  apic: 'one line per IPI (delivery mode, vector, destination, shorthand, targets) and APIC error',
-  mp: 'one line per MP-state change',
-};
+const TRACE_CATEGORIES: Record<string, string> = TRACE_TOPICS;
 
 interface Flag {
   type: 'string' | 'boolean';
@@ -135,13 +133,34 @@ const RUN_FLAGS = {
     default: 'auto',
     help: 'what goes to stdout: port 0xE9, COM1 or both; auto gives stdout to whichever of the two the guest writes to first',
   },
+  // --trace and the options that shape it (docs/tracing.md), together.
   trace: {
     type: 'string',
-    value: 'CATEGORIES',
+    value: 'TOPICS',
     default: '(none)',
-    help: `comma-separated, with --arch svm|vmx, on stderr: ${Object.entries(TRACE_CATEGORIES)
+    help: `comma-separated, or all (every topic but insn); with --arch svm|vmx, on stderr (--trace-file): ${Object.entries(
+      TRACE_CATEGORIES,
+    )
       .map(([name, what]) => `${name}: ${what}`)
-      .join('; ')}`,
+      .join('; ')}. QEMU: -d`,
+  },
+  'trace-file': {
+    type: 'string',
+    value: 'FILE',
+    default: '(none: stderr)',
+    help: 'write the --trace lines to FILE instead of stderr',
+  },
+  'trace-cpus': {
+    type: 'string',
+    value: 'LIST',
+    default: '(all)',
+    help: 'trace only these vCPUs, e.g. 0,2 or 1-3 (lines about the whole machine are kept)',
+  },
+  perfetto: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: 'write a timeline to FILE as Chrome trace-event JSON (open it in ui.perfetto.dev): a track per vCPU with its MP states and guest time, VM exits and IPIs, flows from each IPI to its target and from AP Reset Hold to its release',
   },
   gdb: {
     type: 'string',
@@ -210,6 +229,11 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
        hvemu inspect <file>           say what a file is (hvemu inspect --help)
        hvemu --version`;
 
+const MAIN_HELP = () => `${MAIN_USAGE}
+
+options of run, each with its default (hvemu run --help says what run does):
+${flagHelp()}`;
+
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
 Runs a raw boot-sector image, a Multiboot (version 1) kernel, a Linux kernel or, with --sev-es, a
@@ -225,8 +249,10 @@ run and says where each vCPU was.
 options:
 ${flagHelp()}
 
-QEMU's -m, -smp and -kernel are taken as --memory, --cpus and --kernel; its other options get a
-one-line answer naming what hvemu has instead.
+QEMU's spellings are taken as their hvemu twins: -m (--memory), -smp (--cpus), -kernel, -append,
+-initrd, -hda/-hdb and -drive file=F (--disk), -d in_asm,int,cpu_reset (--trace insn,irq,mp), -D
+(--trace-file), and -s/-gdb, -bios, -drive if=pflash where this hvemu has --gdb, --bios, --pflash;
+its other options get a one-line answer naming what hvemu has instead.
 
 ${EXIT_STATUS_HELP}`;
 
@@ -248,7 +274,7 @@ const wantsHelp = (args: string[]) => args.some((a) => a === '--help' || a === '
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(`${MAIN_USAGE}\n`);
+    process.stdout.write(`${cmd === undefined ? MAIN_USAGE : MAIN_HELP()}\n`);
     return;
   }
   if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
@@ -266,14 +292,17 @@ async function main(argv: string[]): Promise<void> {
   fail(`unknown command '${cmd}'\n${MAIN_USAGE}`);
 }
 
+/** Whether `hvemu run` has this option ("--gdb"): QEMU spellings translate only to options that exist. */
+const knownRunOption = (option: string): boolean => Object.hasOwn(RUN_FLAGS, option.replace(/^--/, ''));
+
 function parseRunArgs(args: string[]) {
   let q: ReturnType<typeof qemuDiskSpellings>;
   try {
-    q = qemuDiskSpellings(args);
+    q = qemuDiskSpellings(args, knownRunOption);
   } catch (e) {
     fail((e as Error).message);
   }
-  const t = translateQemuArgs(q.args);
+  const t = translateQemuArgs(q.args, knownRunOption);
   if ('error' in t) fail(t.error);
   const options = Object.fromEntries(
     Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [
@@ -296,11 +325,12 @@ function parseRunArgs(args: string[]) {
   }
 }
 
-function whole(v: string | undefined, name: RunFlag): number {
+/** A whole-number option, 1 to `max`; the error names the option and the range. */
+function whole(v: string | undefined, name: RunFlag, max = Number.MAX_SAFE_INTEGER): number {
   const text = v ?? RUN_FLAGS[name].default;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
-    fail(`--${name} takes a positive whole number, not '${text}'`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0 || n > max)
+    fail(`--${name} takes a positive whole number from 1 to ${max}, not '${text}'`);
   return n;
 }
 
@@ -395,18 +425,31 @@ async function run(args: string[]): Promise<void> {
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
   if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
   const input = oneOf(str('input'), 'input', ['com1', 'keyboard', 'none'] as const);
-  const cpus = whole(str('cpus'), 'cpus');
+  const cpus = whole(str('cpus'), 'cpus', 1024);
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 1024) fail('--cpus takes at most 1024');
-  const trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  let trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  // all: every topic but insn (it single-steps the guest), which is added only by name.
+  if (trace.includes('all'))
+    trace = Object.keys(TRACE_CATEGORIES).filter((t) => t !== 'insn' || trace.includes('insn'));
   for (const c of trace)
     if (!(c in TRACE_CATEGORIES))
-      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
-  if (trace.length > 0 && arch === 'none')
+      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')} or all, not '${c}'`);
+  const perfetto = str('perfetto') ?? null;
+  if ((trace.length > 0 || perfetto !== null) && arch === 'none')
     fail(
-      '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
+      `${trace.length > 0 ? '--trace' : '--perfetto'} follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx`,
     );
+  if (trace.length === 0 && (str('trace-file') !== undefined || str('trace-cpus') !== undefined))
+    fail('--trace-file and --trace-cpus shape the --trace output: add --trace TOPICS');
+  let traceCpus: number[] | null = null;
+  const cpuList = str('trace-cpus');
+  if (cpuList !== undefined) {
+    const parsed = parseCpuList(cpuList, cpus);
+    if (!(parsed instanceof Set)) fail(`--trace-cpus ${cpuList}: ${parsed.error}`);
+    traceCpus = [...parsed];
+  }
   const gdbText = str('gdb');
   const gdbPort = gdbText === undefined ? undefined : Number(gdbText);
   if (gdbText !== undefined && !(/^\d+$/.test(gdbText) && Number(gdbText) <= 65535))
@@ -445,6 +488,9 @@ async function run(args: string[]): Promise<void> {
     modules,
     initrd,
     trace,
+    traceFile: str('trace-file') ?? null,
+    traceCpus,
+    perfetto,
     maxInstructions,
     memoryBytes: memory,
     vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',

@@ -20,7 +20,12 @@ export interface RunJob {
   /** A Multiboot kernel's modules (QEMU's -initrd "file args,..."). */
   modules: { name: string; data: Uint8Array }[];
   initrd: Uint8Array | undefined;
+  /** --trace topics (vmm/trace.ts), --trace-file (null: stderr), --trace-cpus (null: all). */
   trace: string[];
+  traceFile: string | null;
+  traceCpus: number[] | null;
+  /** --perfetto FILE: the timeline as Chrome trace-event JSON (null: none). */
+  perfetto: string | null;
   maxInstructions: number;
   memoryBytes: number;
   vendor: 'AuthenticAMD' | 'GenuineIntel';

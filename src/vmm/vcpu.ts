@@ -33,6 +33,11 @@ export class Vcpu {
   /** VM exits handled so far (each backend return from guest entry). */
   exits = 0;
 
+  /** `--trace insn`: called before each guest instruction, which then runs alone (single-step). */
+  stepTrace: (() => void) | null = null;
+  /** Told when KVM_RUN begins (the VM's traces name the vCPU a shared device serves); null: nobody. */
+  onEnter: ((id: number) => void) | null = null;
+
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
   /**
@@ -198,6 +203,7 @@ export class Vcpu {
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
+    if (this.onEnter !== null) this.onEnter(this.id);
     this.applyStaged();
     const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
@@ -216,14 +222,19 @@ export class Vcpu {
       }
       const acks = this.apic.acknowledged;
       const cpu = this.backend.clock;
-      const stopAt = cpu.icount + left;
-      const r = this.backend.runOnce(left, this.run);
-      this.exits++;
+      const step = this.stepTrace;
+      const stopAt = cpu.icount + (step === null ? left : 1);
+      if (step !== null) step();
+      const r = this.backend.runOnce(step === null ? left : 1, this.run);
+      // A single step that retired its instruction ended on the budget, not on an exit: it does not
+      // count, so a traced run takes the same path as an untraced one.
+      if (step === null || !this.backend.preempted) this.exits++;
       if (this.apic.acknowledged !== acks)
         this.charge((this.apic.acknowledged - acks) * this.exitCosts.interrupt);
       // Every return is a #VMEXIT; the one that ends the quantum (the host timer) is the scheduler's.
       if (r === TO_USER) this.charge(this.exitCosts.exit + this.exitCosts.userspace);
-      else if (r !== RESUME || cpu.icount < stopAt) this.charge(this.exitCosts.exit);
+      else if (step === null ? r !== RESUME || cpu.icount < stopAt : !this.backend.preempted)
+        this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;

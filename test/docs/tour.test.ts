@@ -62,7 +62,11 @@ function trace(guest: string, arch: Excerpt['arch'], cpus: number): string[] {
   if (seen) return seen;
   const lines: string[] = [];
   const image = new Uint8Array(readFileSync(join(ROOT, 'guests', guest, `${guest}.img`)));
-  const opts = { cpus, trace: (_cat: string, line: string) => void lines.push(line) };
+  const opts = {
+    cpus,
+    trace: (_cat: string, line: string) => void lines.push(line),
+    traceTopics: new Set(['exits', 'apic', 'mp'] as const),
+  };
   const r = arch === 'sev-es' ? runSevEsVm(image, opts) : runImageVm(image, { ...opts, arch });
   expect(r.stop, `${key}: ${r.message}`).toBe('exit');
   traces.set(key, lines);

@@ -6,6 +6,7 @@
 // interpreter would (tests run the whole suite with tier 2 off and eager).
 import type { Block } from '../block.js';
 import type { Cpu } from '../cpu.js';
+import { ATT_VMEXIT } from '../events.js';
 import { setRip } from '../exec/control.js';
 import { execute } from '../exec/dispatch.js';
 import { memAddr } from '../exec/operand.js';
@@ -13,6 +14,7 @@ import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
 import { Op } from '../ops.js';
+import { InterceptKind } from '../ports.js';
 import { CF, OF } from '../regs.js';
 
 export type CompiledBlock = (cpu: Cpu) => void;
@@ -123,6 +125,21 @@ function fastRet(cpu: Cpu, size: number, imm: number): boolean {
     return true;
   }
   return false;
+}
+
+/** Instructions whose intercept compiled code checks itself, and their intercept kind. */
+function interceptKindOf(op: number): number {
+  switch (op) {
+    case Op.CPUID:
+      return InterceptKind.CPUID;
+    case Op.PAUSE:
+      return InterceptKind.PAUSE;
+    case Op.VMMCALL:
+      return InterceptKind.VMMCALL;
+    case Op.VMGEXIT:
+      return InterceptKind.VMGEXIT;
+  }
+  return -1;
 }
 
 /** Result mask by operand size, for ZF from a lazy record. */
@@ -383,6 +400,20 @@ function emit(
       break;
   }
   // Everything else: the interpreter's handler, with RIP set as it expects.
+  const kind = interceptKindOf(ins.op);
+  if (kind >= 0) {
+    // An instruction the hypervisor may intercept asks its port here: a hit leaves the block with
+    // RIP at the instruction and ATT_VMEXIT, a status instead of a thrown VMEXIT (issue 12).
+    const info = ins.op === Op.CPUID ? 'r32[0], r32[2]' : '0, 0';
+    src.push(
+      `k = ${i}; cpu.rip = base + ${end}; if (cpu.interceptMask & ${1 << kind} && cpu.intercept !== null && cpu.intercept.intercept(${kind}, ${info})) { cpu.rip = base + ${end - ins.len}; cpu.icount += ${i}; cpu.attention |= ${ATT_VMEXIT}; return; }`,
+    );
+    // PAUSE does nothing else; the others ask again in their handler (no side effect) and run.
+    if (ins.op !== Op.PAUSE) src.push(`execute(cpu, I[${i}]);`);
+    if (last) src.push(done);
+    else src.push(attention);
+    return;
+  }
   src.push(`k = ${i}; cpu.rip = base + ${end}; execute(cpu, I[${i}]);`);
   if (last) src.push(done);
   else src.push(attention);
