@@ -1,0 +1,669 @@
+// Tier 2: a hot block and the blocks it branches to in its page (region.ts) become one JavaScript
+// function (new Function). Inside it:
+// - blocks jump to each other directly (`block = n; continue`, a jump table), leaving to the
+//   dispatcher only at a region exit, a fault, or a check on a backward edge (the budget, an
+//   interrupt window or stop request in `cpu.attention`, a code invalidation);
+// - guest registers live in JavaScript locals (`eax`, `eax_hi`, ...), loaded once on entry and
+//   written back at every way out: exits, faults (the catch), and around calls to interpreter
+//   handlers (which read and write `cpu.r32`);
+// - the lazy-flag record lives in locals too (`lazyOp`, `lazyDst`, ...), and a flag result no path
+//   can observe before the next full flag write is not computed at all (liveness across blocks);
+// - everything not written inline calls the interpreter's handler, so both tiers share semantics.
+// A fault leaves RIP at the faulting instruction and the instruction count exact, as the
+// interpreter does (CI runs every test with tier 2 off and eager; test/fuzz compares the tiers).
+import { type Block, RegionRef } from '../block.js';
+import type { Cpu } from '../cpu.js';
+import { setRip } from '../exec/control.js';
+import { execute } from '../exec/dispatch.js';
+import { memAddr } from '../exec/operand.js';
+import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
+import { BASE_RIP, type Insn } from '../insn.js';
+import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
+import { Op } from '../ops.js';
+import { CF, OF } from '../regs.js';
+import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
+import { DUMP_REGIONS } from './tier2.js';
+
+/**
+ * Runs the region from the current RIP; false (nothing done) when it cannot run whole blocks
+ * within `limit` instructions or the code segment no longer covers it: the caller interprets.
+ */
+export type CompiledRegion = (cpu: Cpu, limit: number) => boolean;
+
+const REG32 = [
+  'eax',
+  'ecx',
+  'edx',
+  'ebx',
+  'esp',
+  'ebp',
+  'esi',
+  'edi',
+  'r8d',
+  'r9d',
+  'r10d',
+  'r11d',
+  'r12d',
+  'r13d',
+  'r14d',
+  'r15d',
+];
+const ALU = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
+const ALU_JS = ['+', '|', '', '', '&', '-', '^', '-'];
+const ALU_LAZY = ['LAZY_ADD', 'LAZY_LOGIC', '', '', 'LAZY_LOGIC', 'LAZY_SUB', 'LAZY_LOGIC', 'LAZY_SUB'];
+const SHIFT = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
+const CC = ['o', 'no', 'b', 'ae', 'z', 'nz', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+const TWO32 = 4294967296;
+
+/** Values the generated code names instead of writing numbers (the dump reads like the manuals). */
+const CONSTANTS = `const LAZY_NONE = ${LazyOp.NONE}, LAZY_ADD = ${LazyOp.ADD}, LAZY_SUB = ${LazyOp.SUB}, LAZY_LOGIC = ${LazyOp.LOGIC}, LAZY_INC = ${LazyOp.INC}, LAZY_DEC = ${LazyOp.DEC}, LAZY_RESULT = ${LazyOp.RESULT}, LAZY_PARTIAL = ${LazyOp.PARTIAL};
+const CF = ${CF}, OF = ${OF}, CS = 1, TWO32 = ${TWO32}, CANON = 140737488355328;`;
+
+function inlineAlu(sub: number): boolean {
+  return sub !== 2 && sub !== 3; // ADC and SBB read CF: through the handler
+}
+
+/** Byte register (Insn.rm/reg of a byte operand is an index into Cpu.r8) as an expression. */
+function byteReg(b: number, use: (r: number) => string): string {
+  const sh = (b & 7) * 8;
+  return sh === 0 ? `(${use(b >> 3)} & 0xff)` : `((${use(b >> 3)} >>> ${sh}) & 0xff)`;
+}
+
+/** How an instruction affects the flag liveness (backwards): what is live before it. */
+const enum FlagUse {
+  /** Writes all six arithmetic flags, reads none, cannot leave the region. */
+  KILL = 0,
+  /** Neither reads nor writes, or writes some on top of the earlier record: live before = live after. */
+  PASS = 1,
+  /** Reads flags, may fault or calls a handler: the flags must be exact before it. */
+  USE = 2,
+}
+
+/** Is the instruction compiled inline (else: the interpreter's handler)? */
+function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
+  switch (ins.op) {
+    case Op.NOP:
+    case Op.MOV32_RR:
+    case Op.TEST32_RR:
+    case Op.INC32_R:
+    case Op.DEC32_R:
+    case Op.MOV32_R_M:
+    case Op.MOV32_M_R:
+      return true;
+    case Op.ALU32_RR:
+    case Op.ALU32_RI:
+      return inlineAlu(ins.sub);
+    case Op.TEST_RM_I:
+      return !ins.mem && ins.size !== 8;
+    case Op.SHIFT32_RI:
+      return (ins.imm & 31) === 0 || ins.sub === 0 || ins.sub === 1 || ins.sub >= 4;
+    case Op.JCC:
+    case Op.JMP_REL:
+    case Op.CALL_REL:
+      return last && staticBranch(ins, codeSize);
+    case Op.RET_NEAR:
+      return last && ins.size === (codeSize === 64 ? 8 : 4);
+  }
+  return false;
+}
+
+function flagUse(ins: Insn, last: boolean, codeSize: number): FlagUse {
+  if (!inlineForm(ins, last, codeSize)) return FlagUse.USE;
+  switch (ins.op) {
+    case Op.ALU32_RR:
+    case Op.ALU32_RI:
+    case Op.TEST32_RR:
+    case Op.TEST_RM_I:
+      return FlagUse.KILL;
+    case Op.SHIFT32_RI:
+      return (ins.imm & 31) !== 0 && ins.sub >= 4 ? FlagUse.KILL : FlagUse.PASS;
+    case Op.NOP:
+    case Op.MOV32_RR:
+    case Op.INC32_R:
+    case Op.DEC32_R:
+      return FlagUse.PASS;
+    case Op.JMP_REL:
+      return FlagUse.PASS; // a target outside the region is checked by setRip, with flags exact (edge exit)
+  }
+  return FlagUse.USE;
+}
+
+/** A plain-text rendering of an instruction for the comments of the generated code. */
+function mnemonic(ins: Insn): string {
+  const d = REG32[ins.rm] ?? `r${ins.rm}`;
+  const s = REG32[ins.reg] ?? `r${ins.reg}`;
+  const m = () => {
+    const parts: string[] = [];
+    if (ins.base === BASE_RIP) parts.push('rip');
+    else if (ins.base >= 0) parts.push(REG32[ins.base]);
+    if (ins.index >= 0) parts.push(`${REG32[ins.index]}*${1 << ins.scale}`);
+    if (ins.disp || parts.length === 0) parts.push(`0x${(ins.disp >>> 0).toString(16)}`);
+    return `[${parts.join(' + ')}]`;
+  };
+  switch (ins.op) {
+    case Op.NOP:
+      return 'nop';
+    case Op.MOV32_RR:
+      return `mov ${d}, ${s}`;
+    case Op.ALU32_RR:
+      return `${ALU[ins.sub]} ${d}, ${s}`;
+    case Op.ALU32_RI:
+      return `${ALU[ins.sub]} ${d}, ${ins.imm}`;
+    case Op.TEST32_RR:
+      return `test ${d}, ${s}`;
+    case Op.TEST_RM_I:
+      return `test r/m${ins.size * 8}, ${ins.imm}`;
+    case Op.SHIFT32_RI:
+      return `${SHIFT[ins.sub]} ${d}, ${ins.imm & 31}`;
+    case Op.INC32_R:
+      return `inc ${d}`;
+    case Op.DEC32_R:
+      return `dec ${d}`;
+    case Op.MOV32_R_M:
+      return `mov ${s}, dword ${m()}`;
+    case Op.MOV32_M_R:
+      return `mov dword ${m()}, ${s}`;
+    case Op.JCC:
+      return `j${CC[ins.sub]} ${ins.imm >= 0 ? '+' : ''}${ins.imm}`;
+    case Op.JMP_REL:
+      return `jmp ${ins.imm >= 0 ? '+' : ''}${ins.imm}`;
+    case Op.CALL_REL:
+      return `call ${ins.imm >= 0 ? '+' : ''}${ins.imm}`;
+    case Op.RET_NEAR:
+      return ins.imm ? `ret ${ins.imm}` : 'ret';
+  }
+  return `(handler) opcode 0x${ins.opcode.toString(16)} op ${ins.op}`;
+}
+
+interface Edge {
+  /** Target offset from the region entry's RIP. */
+  delta: number;
+  /** Member index, or -1 for a region exit. */
+  member: number;
+  /** Go through the dispatcher checks (budget, attention, validity) before taking it. */
+  checked: boolean;
+}
+
+/** Flag liveness per instruction: live[j][i] = the flags after instruction i of member j are observable. */
+function flagLiveness(region: Region, edges: Edge[][]): boolean[][] {
+  const { members, codeSize } = region;
+  const liveIn = members.map(() => true);
+  const live: boolean[][] = members.map((b) => b.insns.map(() => true));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let j = members.length - 1; j >= 0; j--) {
+      const insns = members[j].insns;
+      const n = insns.length;
+      const last = insns[n - 1];
+      let l = false;
+      if (!inlineForm(last, true, codeSize) || last.op === Op.RET_NEAR) l = true;
+      for (const e of edges[j]) l ||= e.member < 0 || e.checked || liveIn[e.member];
+      for (let i = n - 1; i >= 0; i--) {
+        live[j][i] = l;
+        const u = flagUse(insns[i], i === n - 1, codeSize);
+        if (u === FlagUse.KILL) l = false;
+        else if (u === FlagUse.USE) l = true;
+      }
+      if (l !== liveIn[j]) {
+        liveIn[j] = l;
+        changed = true;
+      }
+    }
+  }
+  return live;
+}
+
+/** Compile the region grown from `entry` (32- or 64-bit code only); null when nothing is gained. */
+export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
+  if (cpu.codeSize === 16) return null;
+  const region = formRegion(cpu, entry);
+  const { members, deltas, codeSize } = region;
+  const ref = new RegionRef(entry);
+  // Edges: constant targets; a backward edge (or one back to the entry) is checked, so every
+  // cycle passes a check and at most `total` instructions run between two checks.
+  const edges: Edge[][] = members.map((b, j) => {
+    const last = b.insns[b.insns.length - 1];
+    if (!inlineForm(last, true, codeSize) || last.op === Op.RET_NEAR) return [];
+    const end = deltas[j] + blockBytes(b);
+    const targets = last.op === Op.JMP_REL ? [end + last.imm] : [end + last.imm, end];
+    if (last.op === Op.CALL_REL) targets.pop(); // the return address is reached through RET
+    return targets.map((t) => {
+      const m = deltas.indexOf(t);
+      return { delta: t, member: m, checked: m >= 0 && t <= deltas[j] };
+    });
+  });
+  let total = 0;
+  let maxEnd = 0;
+  for (let j = 0; j < members.length; j++) {
+    total += members[j].insns.length;
+    maxEnd = Math.max(maxEnd, deltas[j] + blockBytes(members[j]));
+  }
+  const live = flagLiveness(region, edges);
+
+  const used = new Set<number>();
+  const use = (r: number) => {
+    used.add(r);
+    return REG32[r];
+  };
+  const hi = (r: number) => {
+    used.add(r);
+    return `${REG32[r]}_hi`;
+  };
+  const insnTable: Insn[] = [];
+  const ripOf: number[] = [];
+  const countOf: number[] = [];
+  const cases: string[] = [];
+  for (let j = 0; j < members.length; j++) {
+    const b = members[j];
+    const n = b.insns.length;
+    const src: string[] = [];
+    let off = deltas[j];
+    for (let i = 0; i < n; i++) {
+      const ins = b.insns[i];
+      const id = insnTable.length;
+      insnTable.push(ins);
+      ripOf.push(off);
+      countOf.push(i);
+      const end = off + ins.len;
+      src.push(`// +0x${off.toString(16)}: ${mnemonic(ins)}${live[j][i] ? '' : '  (flags dead)'}`);
+      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize);
+      if (i === n - 1) g.last(edges[j], deltas, total);
+      else g.body();
+      off = end;
+    }
+    cases.push(
+      `case ${j}: { // block at +0x${deltas[j].toString(16)}, ${n} instructions\n${src.join('\n')}\n}`,
+    );
+  }
+  const regs = [...used].sort((a, b) => a - b);
+  const loadR = regs.map((r) => `${REG32[r]} = r32[${2 * r}]; ${REG32[r]}_hi = r32[${2 * r + 1}];`).join(' ');
+  const storeR = regs.map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`).join(' ');
+  const loadF =
+    'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry;';
+  const storeF =
+    'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry;';
+  const body = cases
+    .join('\n')
+    .replaceAll('/*LOAD_ALL*/', `${loadR} ${loadF}`)
+    .replaceAll('/*STORE_ALL*/', `${storeR} ${storeF}`)
+    .replaceAll('/*STORE_REGS*/', storeR)
+    .replaceAll('/*LOAD_FLAGS*/', loadF)
+    .replaceAll('/*STORE_FLAGS*/', storeF)
+    .replaceAll('/*STORE_FLAGS_EXPR*/', `${storeF.replaceAll(';', ',')}`);
+  const entryLin = codeSize === 64 ? cpu.rip : cpu.segBase[1] + cpu.rip;
+  const name = `region_${Math.floor(entry.key / 4).toString(16)}_${codeSize}`;
+  const src = `${CONSTANTS}
+// Region at physical 0x${Math.floor(entry.key / 4).toString(16)} (linear 0x${entryLin.toString(16)} when compiled), ${codeSize}-bit code:
+// ${members.length} blocks, ${total} instructions; register locals: ${regs.map((r) => REG32[r]).join(' ') || 'none'}.
+return function ${name}(cpu, limit) {
+  if (cpu.icount + ${total} > limit || !region.valid) return false;
+  const base = cpu.rip;${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
+  const r32 = cpu.r32, lf = cpu.lf;
+  let ${regs.map((r) => `${REG32[r]} = r32[${2 * r}], ${REG32[r]}_hi = r32[${2 * r + 1}]`).join(', ') || 'unused = 0'};
+  let lazyOp = cpu.lfOp, lazyDst = lf[0], lazySrc = lf[2], lazyRes = lf[4], lazySize = cpu.lfSize, lazyCarry = cpu.lfCarry;
+  let ic = cpu.icount; // instructions retired before the current block
+  let k = 0; // the instruction that may fault (ones' complement: inside a handler, which left cpu exact)
+  let block = 0, exitAt = 0, z = 0;
+  try {
+    run: for (;;) {
+      switch (block) {
+${body}
+      }
+    }
+    ${storeR} ${storeF}
+    cpu.rip = base + exitAt;
+    cpu.icount = ic;
+    return true;
+  } catch (e) {
+    const at = k < 0 ? ~k : k;
+    if (k >= 0) { ${storeR} ${storeF} }
+    cpu.rip = base + RIP_OF[at];
+    cpu.icount = ic + COUNT_OF[at];
+    throw e;
+  }
+};`;
+  if (DUMP_REGIONS) process.stderr.write(`${src}\n\n`);
+  const factory = new Function('I', 'RIP_OF', 'COUNT_OF', 'region', 'h', `const {${HELPER_NAMES}} = h;\n${src}`);
+  const fn = factory(
+    insnTable,
+    Float64Array.from(ripOf),
+    Int32Array.from(countOf),
+    ref,
+    helpers,
+  ) as CompiledRegion;
+  for (const b of members) (b.inRegions ??= []).push(ref);
+  entry.region = ref;
+  return fn;
+}
+
+/** The carry flag of a lazy record held in locals, or -1 when only the Cpu's full record can say. */
+function carryOf(op: number, dst: number, src: number, res: number, size: number, carry: number): number {
+  if (size === 8) return -1;
+  const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+  switch (op) {
+    case LazyOp.LOGIC:
+      return 0;
+    case LazyOp.ADD:
+      return (res & m) >>> 0 < (dst & m) >>> 0 ? 1 : 0;
+    case LazyOp.SUB:
+      return (dst & m) >>> 0 < (src & m) >>> 0 ? 1 : 0;
+    case LazyOp.INC:
+    case LazyOp.DEC:
+    case LazyOp.RESULT:
+      return carry & CF;
+  }
+  return -1;
+}
+
+/** Zero flag of a lazy record in locals (1/0), or -1 when the Cpu's record must say. */
+function zeroOf(op: number, res: number, size: number): number {
+  if (op === LazyOp.NONE || op === LazyOp.PARTIAL || size === 8) return -1;
+  const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+  return (res & m) === 0 ? 1 : 0;
+}
+
+const helpers = {
+  execute,
+  memAddr,
+  readLin32,
+  readLin64,
+  writeLin32,
+  writeLin64,
+  setRip,
+  testCond,
+  getCF,
+  setPartialFlags,
+  carryOf,
+  zeroOf,
+};
+const HELPER_NAMES = Object.keys(helpers).join(', ');
+
+/** The code of one instruction. */
+class Gen {
+  private readonly d: number;
+  private readonly s: number;
+  constructor(
+    private readonly src: string[],
+    private readonly use: (r: number) => string,
+    private readonly hi: (r: number) => string,
+    private readonly ins: Insn,
+    private readonly id: number,
+    private readonly i: number,
+    private readonly n: number,
+    private readonly end: number,
+    private readonly live: boolean,
+    private readonly codeSize: number,
+  ) {
+    this.d = ins.rm;
+    this.s = ins.reg;
+  }
+
+  private put(code: string): void {
+    this.src.push(code);
+  }
+
+  /** Leave the region after this (non-last) instruction when something needs the dispatcher. */
+  private attentionExit(): void {
+    this.put(`if (cpu.attention !== 0) { ic += ${this.i + 1}; exitAt = ${this.end}; break run; }`);
+  }
+
+  /** Write a 32-bit register (the upper half of the 64-bit register becomes zero). */
+  private set32(r: number, v: string): string {
+    return `${this.use(r)} = ${v}; ${this.hi(r)} = 0;`;
+  }
+
+  /** The interpreter's handler, with registers and flags handed over and taken back. */
+  private handler(): void {
+    this.put(
+      `k = ${~this.id}; /*STORE_ALL*/ cpu.rip = base + ${this.end}; cpu.icount = ic; execute(cpu, I[${this.id}]); /*LOAD_ALL*/`,
+    );
+  }
+
+  /** An instruction inside a block. */
+  body(): void {
+    if (!this.inline()) {
+      this.handler();
+      this.attentionExit();
+    }
+  }
+
+  /** Inline forms that do not end a block; false if the handler must run it. */
+  private inline(): boolean {
+    const { ins, d, s, live } = this;
+    const flags = (a: string, b: string, r: string, kind: string) =>
+      live ? `lazyDst = ${a}; lazySrc = ${b}; lazyRes = ${r}; lazyOp = ${kind}; lazySize = 4;` : '';
+    switch (ins.op) {
+      case Op.NOP:
+        return true;
+      case Op.MOV32_RR:
+        this.put(this.set32(d, this.use(s)));
+        return true;
+      case Op.ALU32_RR:
+      case Op.ALU32_RI: {
+        if (!inlineAlu(ins.sub)) return false;
+        const b = ins.op === Op.ALU32_RR ? this.use(s) : `${ins.imm | 0}`;
+        const write = ins.sub === 7 ? '' : this.set32(d, 'r');
+        if (ins.sub === 7 && !live) return true;
+        this.put(
+          `{ const a = ${this.use(d)}, b = ${b}, r = (a ${ALU_JS[ins.sub]} b) | 0; ${flags('a', 'b', 'r', ALU_LAZY[ins.sub])} ${write} }`,
+        );
+        return true;
+      }
+      case Op.TEST32_RR:
+        if (live)
+          this.put(`lazyRes = ${this.use(d)} & ${this.use(s)}; lazyOp = LAZY_LOGIC; lazySize = 4;`);
+        return true;
+      case Op.TEST_RM_I: {
+        if (ins.mem || ins.size === 8) return false;
+        const v =
+          ins.size === 1
+            ? byteReg(ins.rm, this.use)
+            : ins.size === 2
+              ? `(${this.use(ins.rm)} & 0xffff)`
+              : this.use(ins.rm);
+        if (live) this.put(`lazyRes = ${v} & ${ins.imm | 0}; lazyOp = LAZY_LOGIC; lazySize = ${ins.size};`);
+        return true;
+      }
+      case Op.SHIFT32_RI:
+        return this.shift();
+      case Op.INC32_R:
+      case Op.DEC32_R: {
+        const inc = ins.op === Op.INC32_R;
+        const fl = live
+          ? // CF is kept: read it from the record in locals, or from the Cpu when only it knows.
+            `let c = carryOf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry); if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
+          : '';
+        this.put(`{ const a = ${this.use(d)}, r = (a ${inc ? '+' : '-'} 1) | 0; ${fl} ${this.set32(d, 'r')} }`);
+        return true;
+      }
+      case Op.MOV32_R_M:
+        this.put(
+          `k = ${this.id}; { let lin; ${this.linear(false)} const v = readLin32(cpu, lin); ${this.set32(s, 'v')} }`,
+        );
+        if (this.i < this.n - 1) this.attentionExit();
+        return true;
+      case Op.MOV32_M_R:
+        this.put(`k = ${this.id}; { let lin; ${this.linear(true)} writeLin32(cpu, lin, ${this.use(s)}); }`);
+        if (this.i < this.n - 1) this.attentionExit(); // a store into code (ATT_SMC) ends the region here
+        return true;
+    }
+    return false;
+  }
+
+  private shift(): boolean {
+    const { ins, d, live } = this;
+    const c = ins.imm & 31;
+    const a = this.use(d);
+    if (c === 0) {
+      this.put(`${this.hi(d)} = 0;`);
+      return true;
+    }
+    let code: string;
+    switch (ins.sub) {
+      case 0: // ROL: CF and OF on top of the earlier record (handed to the Cpu: rare enough)
+        code =
+          `const r = (a << ${c}) | (a >>> ${32 - c});` +
+          (live
+            ? ` const cf = r & 1; /*STORE_FLAGS*/ setPartialFlags(cpu, CF | OF, cf | ((((r >>> 31) ^ cf) & 1) << 11)); /*LOAD_FLAGS*/`
+            : '');
+        break;
+      case 1: // ROR
+        code =
+          `const r = (a >>> ${c}) | (a << ${32 - c});` +
+          (live
+            ? ` const cf = (r >>> 31) & 1; /*STORE_FLAGS*/ setPartialFlags(cpu, CF | OF, cf | (((cf ^ (r >>> 30)) & 1) << 11)); /*LOAD_FLAGS*/`
+            : '');
+        break;
+      case 4:
+      case 6: // SHL/SAL
+        code =
+          `const r = a << ${c};` +
+          (live
+            ? ` const cf = (a >>> ${32 - c}) & 1; lazyRes = r; lazyOp = LAZY_RESULT; lazySize = 4; lazyCarry = cf | ((((r >>> 31) ^ cf) & 1) << 11);`
+            : '');
+        break;
+      case 5: // SHR
+        code =
+          `const r = a >>> ${c};` +
+          (live
+            ? ` lazyRes = r; lazyOp = LAZY_RESULT; lazySize = 4; lazyCarry = ((a >>> ${c - 1}) & 1) | (((a >>> 31) & 1) << 11);`
+            : '');
+        break;
+      case 7: // SAR
+        code =
+          `const r = a >> ${c};` +
+          (live ? ` lazyRes = r; lazyOp = LAZY_RESULT; lazySize = 4; lazyCarry = (a >> ${c - 1}) & 1;` : '');
+        break;
+      default:
+        return false;
+    }
+    this.put(`{ const a = ${a}; ${code} ${this.set32(d, 'r | 0')} }`);
+    return true;
+  }
+
+  /**
+   * Statements that leave in `lin` the linear address of a 4-byte operand: the flat cases inline
+   * (32-bit addressing in a segment on the fast check; 64-bit addressing below 4 GiB), the rest
+   * through memAddr (segment and canonical checks, faults), which reads registers from the Cpu.
+   */
+  private linear(write: boolean): string {
+    const { ins, id, end, codeSize } = this;
+    const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; lin = memAddr(cpu, I[${id}], 4, ${write});`;
+    if (ins.base === BASE_RIP) return slow;
+    const terms: string[] = [];
+    if (ins.base >= 0) terms.push(`(${this.use(ins.base)} >>> 0)`);
+    if (ins.index >= 0) terms.push(`(${this.use(ins.index)} >>> 0) * ${1 << ins.scale}`);
+    terms.push(`${ins.disp | 0}`);
+    const sum = terms.join(' + ');
+    if (codeSize === 32 && ins.asize === 4) {
+      const g = ins.seg;
+      return `lin = (${sum}) >>> 0; if (cpu.segCheck[${g}] === 0 && lin <= cpu.segLimit[${g}] - 3) lin = (cpu.segBase[${g}] + lin) >>> 0; else { ${slow} }`;
+    }
+    if (codeSize === 64 && ins.asize === 8 && ins.seg < 4) {
+      const his: string[] = [];
+      if (ins.base >= 0) his.push(this.hi(ins.base));
+      if (ins.index >= 0) his.push(this.hi(ins.index));
+      const hiZero = his.length ? `(${his.join(' | ')}) === 0 && ` : '';
+      return `lin = ${sum}; if (!(${hiZero}lin >= 0 && lin < TWO32)) { ${slow} }`;
+    }
+    return slow;
+  }
+
+  /** Go to region offset `e.delta` after this block (its n instructions have retired). */
+  private edge(e: Edge, total: number): string {
+    const n = this.n;
+    if (e.member < 0) return `ic += ${n}; exitAt = ${e.delta}; break run;`;
+    const go = `block = ${e.member}; continue run;`;
+    if (!e.checked) return `ic += ${n}; ${go}`;
+    return `ic += ${n}; if (ic + ${total} > limit || cpu.attention !== 0 || !region.valid) { exitAt = ${e.delta}; break run; } ${go}`;
+  }
+
+  /** A taken branch to `e`: outside the region, setRip checks the target (CS limit, canonical) first. */
+  private taken(e: Edge, total: number): string {
+    if (e.member >= 0) return this.edge(e, total);
+    return `k = ${this.id}; setRip(cpu, base + ${e.delta}); ic += ${this.n}; exitAt = cpu.rip - base; break run;`;
+  }
+
+  /** The last instruction of a block, and where control goes next. */
+  last(edges: Edge[], deltas: number[], total: number): void {
+    const { ins, codeSize } = this;
+    if (!inlineForm(ins, true, codeSize)) {
+      this.handler();
+      this.put(`ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
+      return;
+    }
+    switch (ins.op) {
+      case Op.JMP_REL:
+        this.put(this.taken(edges[0], total));
+        return;
+      case Op.JCC:
+        this.put(`if (${this.cond()}) { ${this.taken(edges[0], total)} }`);
+        this.put(this.edge(edges[1], total));
+        return;
+      case Op.CALL_REL:
+        this.call(edges[0], total);
+        return;
+      case Op.RET_NEAR:
+        this.ret(deltas, total);
+        return;
+    }
+    if (!this.inline()) throw new Error(`region compiler: no inline form for op ${ins.op}`);
+    this.put(`ic += ${this.n}; exitAt = ${this.end}; break run;`);
+  }
+
+  /** A Jcc condition from the lazy record in locals; rare cases through the Cpu's record. */
+  private cond(): string {
+    const cc = this.ins.sub;
+    const slow = `(/*STORE_FLAGS_EXPR*/ testCond(cpu, ${cc}))`;
+    if (cc === 4 || cc === 5) {
+      const z = `(z = zeroOf(lazyOp, lazyRes, lazySize)) < 0 ? ${slow} : z === 1`;
+      return cc === 4 ? `(${z})` : `!(${z})`;
+    }
+    return slow;
+  }
+
+  private call(e: Edge, total: number): void {
+    const { id, end } = this;
+    const sp = this.use(4);
+    const spHi = this.hi(4);
+    const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ }`;
+    if (e.member < 0) {
+      // The target leaves the region: the handler checks it and pushes.
+      this.put(`${slow} ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
+      return;
+    }
+    if (this.codeSize === 32) {
+      this.put(
+        `k = ${id}; if (cpu.stackFlat32) { const sp = (${sp} - 4) >>> 0; writeLin32(cpu, sp, base + ${end}); ${sp} = sp | 0; } else ${slow}`,
+      );
+    } else {
+      this.put(
+        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); writeLin64(cpu, sp, ret - hi * TWO32, hi); ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
+      );
+    }
+    // The push may have written into code: leave at the target then.
+    this.put(`if (cpu.attention !== 0) { ic += ${this.n}; exitAt = ${e.delta}; break run; }`);
+    this.put(this.edge(e, total));
+  }
+
+  private ret(deltas: number[], total: number): void {
+    const { id, end, ins } = this;
+    const sp = this.use(4);
+    const spHi = this.hi(4);
+    const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ t = cpu.rip; }`;
+    if (this.codeSize === 32) {
+      this.put(
+        `k = ${id}; let t = 0; if (cpu.stackFlat32) { const sp = ${sp} >>> 0; t = readLin32(cpu, sp) >>> 0; if (t > cpu.segLimit[CS]) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
+      );
+    } else {
+      this.put(
+        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { const lo = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (lo >>> 0); if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
+      );
+    }
+    // Back into the region where the return address is a member (checked: the target is dynamic).
+    const cases = deltas
+      .map((d, m) => `case ${d}: ${this.edge({ delta: d, member: m, checked: true }, total)}`)
+      .join(' ');
+    this.put(`ic += ${this.n}; switch (t - base) { ${cases.replaceAll(`ic += ${this.n}; `, '')} } exitAt = t - base; break run;`);
+  }
+}

@@ -1,0 +1,13 @@
+// Tier 2's switches: when a hot block is compiled (with the region around it), and whether at all.
+
+/** How many times a block runs in the interpreter before its region is compiled. */
+export let JIT_THRESHOLD = Number(process.env.HVEMU_TIER2_THRESHOLD ?? 50);
+/** HVEMU_TIER2=off disables tier 2; =eager compiles every block on first use. */
+const MODE = process.env.HVEMU_TIER2 ?? 'on';
+if (MODE === 'eager') JIT_THRESHOLD = 0;
+export const JIT_ENABLED = MODE !== 'off';
+/** HVEMU_DUMP_REGIONS=1 prints every compiled region's JavaScript to stderr (--dump-regions). */
+export let DUMP_REGIONS = process.env.HVEMU_DUMP_REGIONS === '1';
+export function setDumpRegions(on: boolean): void {
+  DUMP_REGIONS = on;
+}
