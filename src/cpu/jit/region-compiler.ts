@@ -277,7 +277,9 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   }
   const regs = [...used].sort((a, b) => a - b);
   const loadR = regs.map((r) => `${REG32[r]} = r32[${2 * r}]; ${REG32[r]}_hi = r32[${2 * r + 1}];`).join(' ');
-  const storeR = regs.map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`).join(' ');
+  const storeR = regs
+    .map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`)
+    .join(' ');
   const loadF =
     'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry;';
   const storeF =
@@ -323,7 +325,14 @@ ${body}
   }
 };`;
   if (DUMP_REGIONS) process.stderr.write(`${src}\n\n`);
-  const factory = new Function('I', 'RIP_OF', 'COUNT_OF', 'region', 'h', `const {${HELPER_NAMES}} = h;\n${src}`);
+  const factory = new Function(
+    'I',
+    'RIP_OF',
+    'COUNT_OF',
+    'region',
+    'h',
+    `const {${HELPER_NAMES}} = h;\n${src}`,
+  );
   const fn = factory(
     insnTable,
     Float64Array.from(ripOf),
@@ -450,8 +459,7 @@ class Gen {
         return true;
       }
       case Op.TEST32_RR:
-        if (live)
-          this.put(`lazyRes = ${this.use(d)} & ${this.use(s)}; lazyOp = LAZY_LOGIC; lazySize = 4;`);
+        if (live) this.put(`lazyRes = ${this.use(d)} & ${this.use(s)}; lazyOp = LAZY_LOGIC; lazySize = 4;`);
         return true;
       case Op.TEST_RM_I: {
         if (ins.mem || ins.size === 8) return false;
@@ -473,7 +481,9 @@ class Gen {
           ? // CF is kept: read it from the record in locals, or from the Cpu when only it knows.
             `let c = carryOf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry); if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
           : '';
-        this.put(`{ const a = ${this.use(d)}, r = (a ${inc ? '+' : '-'} 1) | 0; ${fl} ${this.set32(d, 'r')} }`);
+        this.put(
+          `{ const a = ${this.use(d)}, r = (a ${inc ? '+' : '-'} 1) | 0; ${fl} ${this.set32(d, 'r')} }`,
+        );
         return true;
       }
       case Op.MOV32_R_M:
@@ -616,7 +626,7 @@ class Gen {
     const cc = this.ins.sub;
     const slow = `(/*STORE_FLAGS_EXPR*/ testCond(cpu, ${cc}))`;
     if (cc === 4 || cc === 5) {
-      const z = `(z = zeroOf(lazyOp, lazyRes, lazySize)) < 0 ? ${slow} : z === 1`;
+      const z = `(z = zeroOf(lazyOp, lazyRes, lazySize)) < 0 ? (/*STORE_FLAGS_EXPR*/ testCond(cpu, 4)) : z === 1`;
       return cc === 4 ? `(${z})` : `!(${z})`;
     }
     return slow;
@@ -664,6 +674,8 @@ class Gen {
     const cases = deltas
       .map((d, m) => `case ${d}: ${this.edge({ delta: d, member: m, checked: true }, total)}`)
       .join(' ');
-    this.put(`ic += ${this.n}; switch (t - base) { ${cases.replaceAll(`ic += ${this.n}; `, '')} } exitAt = t - base; break run;`);
+    this.put(
+      `ic += ${this.n}; switch (t - base) { ${cases.replaceAll(`ic += ${this.n}; `, '')} } exitAt = t - base; break run;`,
+    );
   }
 }

@@ -5,9 +5,24 @@ export let JIT_THRESHOLD = Number(process.env.HVEMU_TIER2_THRESHOLD ?? 50);
 /** HVEMU_TIER2=off disables tier 2; =eager compiles every block on first use. */
 const MODE = process.env.HVEMU_TIER2 ?? 'on';
 if (MODE === 'eager') JIT_THRESHOLD = 0;
-export const JIT_ENABLED = MODE !== 'off';
+export let JIT_ENABLED = MODE !== 'off';
 /** HVEMU_DUMP_REGIONS=1 prints every compiled region's JavaScript to stderr (--dump-regions). */
 export let DUMP_REGIONS = process.env.HVEMU_DUMP_REGIONS === '1';
+
 export function setDumpRegions(on: boolean): void {
   DUMP_REGIONS = on;
+}
+
+/**
+ * Switch tier 2 in this process (tests that compare the tiers on one input): off, or on with
+ * regions compiled once a block has run `threshold` times. Returns the previous setting.
+ */
+export function setTier2(
+  enabled: boolean,
+  threshold = JIT_THRESHOLD,
+): { enabled: boolean; threshold: number } {
+  const prev = { enabled: JIT_ENABLED, threshold: JIT_THRESHOLD };
+  JIT_ENABLED = enabled;
+  JIT_THRESHOLD = threshold;
+  return prev;
 }
