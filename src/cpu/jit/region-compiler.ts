@@ -19,8 +19,9 @@ import { memAddr } from '../exec/operand.js';
 import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
+import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { Op } from '../ops.js';
-import { CF, OF } from '../regs.js';
+import { CF, OF, ZF } from '../regs.js';
 import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
 import { DUMP_REGIONS } from './tier2.js';
 
@@ -57,7 +58,29 @@ const TWO32 = 4294967296;
 
 /** Values the generated code names instead of writing numbers (the dump reads like the manuals). */
 const CONSTANTS = `const LAZY_NONE = ${LazyOp.NONE}, LAZY_ADD = ${LazyOp.ADD}, LAZY_SUB = ${LazyOp.SUB}, LAZY_LOGIC = ${LazyOp.LOGIC}, LAZY_INC = ${LazyOp.INC}, LAZY_DEC = ${LazyOp.DEC}, LAZY_RESULT = ${LazyOp.RESULT}, LAZY_PARTIAL = ${LazyOp.PARTIAL};
-const CF = ${CF}, OF = ${OF}, CS = 1, TWO32 = ${TWO32}, CANON = 140737488355328;`;
+const CF = ${CF}, ZF = ${ZF}, OF = ${OF}, CS = 1, TWO32 = ${TWO32}, CANON = 140737488355328;`;
+
+/**
+ * The generated code probes the TLB's first way itself, with tlb.ts's index function written out;
+ * should that function change, the check below turns the inline probe off (correct, only slower).
+ */
+const INLINE_TLB = [0, 1, 255, 256, 0x7c, 0x12345, 0xfffff, 0x80000].every(
+  (p) => tlbIndex(p) === ((p ^ (p >>> TLB_BITS)) & TLB_MASK),
+);
+
+const LOAD_FLAGS =
+  'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry; ' +
+  'savedOp = cpu.lfSavedOp; savedDst = sv[0]; savedSrc = sv[2]; savedRes = sv[4]; savedSize = cpu.lfSavedSize; savedCarry = cpu.lfSavedCarry; partialMask = cpu.lfPartialMask;';
+const STORE_FLAGS =
+  'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry; ' +
+  'cpu.lfSavedOp = savedOp; sv[0] = savedDst; sv[2] = savedSrc; sv[4] = savedRes; cpu.lfSavedSize = savedSize; cpu.lfSavedCarry = savedCarry; cpu.lfPartialMask = partialMask;';
+
+/** CF (1/0) of the record in locals, or -1 when only the Cpu's record can say. */
+const CARRY_NOW =
+  '(lazyOp === LAZY_PARTIAL ? ((partialMask & CF) !== 0 ? lazyCarry & CF : carryOf(savedOp, savedDst, savedSrc, savedRes, savedSize, savedCarry)) : carryOf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry))';
+/** ZF (1/0) of the record in locals, or -1. */
+const ZERO_NOW =
+  '(lazyOp === LAZY_PARTIAL ? ((partialMask & ZF) !== 0 ? ((lazyCarry & ZF) !== 0 ? 1 : 0) : zeroOf(savedOp, savedRes, savedSize)) : zeroOf(lazyOp, lazyRes, lazySize))';
 
 function inlineAlu(sub: number): boolean {
   return sub !== 2 && sub !== 3; // ADC and SBB read CF: through the handler
@@ -258,6 +281,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
     const n = b.insns.length;
     const src: string[] = [];
     let off = deltas[j];
+    const known: Known = { kind: null, size: 4 };
     for (let i = 0; i < n; i++) {
       const ins = b.insns[i];
       const id = insnTable.length;
@@ -266,7 +290,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
       countOf.push(i);
       const end = off + ins.len;
       src.push(`// +0x${off.toString(16)}: ${mnemonic(ins)}${live[j][i] ? '' : '  (flags dead)'}`);
-      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize);
+      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize, known);
       if (i === n - 1) g.last(edges[j], deltas, total);
       else g.body();
       off = end;
@@ -280,10 +304,8 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   const storeR = regs
     .map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`)
     .join(' ');
-  const loadF =
-    'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry;';
-  const storeF =
-    'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry;';
+  const loadF = `${LOAD_FLAGS} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite;`;
+  const storeF = STORE_FLAGS;
   const body = cases
     .join('\n')
     .replaceAll('/*LOAD_ALL*/', `${loadR} ${loadF}`)
@@ -300,9 +322,13 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
 return function ${name}(cpu, limit) {
   if (cpu.icount + ${total} > limit || !region.valid) return false;
   const base = cpu.rip;${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
-  const r32 = cpu.r32, lf = cpu.lf;
+  const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
+  let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite;
   let ${regs.map((r) => `${REG32[r]} = r32[${2 * r}], ${REG32[r]}_hi = r32[${2 * r + 1}]`).join(', ') || 'unused = 0'};
-  let lazyOp = cpu.lfOp, lazyDst = lf[0], lazySrc = lf[2], lazyRes = lf[4], lazySize = cpu.lfSize, lazyCarry = cpu.lfCarry;
+  // The lazy-flag record (flags.ts), and the one a rotate stacked its CF/OF on (LAZY_PARTIAL).
+  let lazyOp = 0, lazyDst = 0, lazySrc = 0, lazyRes = 0, lazySize = 0, lazyCarry = 0;
+  let savedOp = 0, savedDst = 0, savedSrc = 0, savedRes = 0, savedSize = 0, savedCarry = 0, partialMask = 0;
+  ${LOAD_FLAGS}
   let ic = cpu.icount; // instructions retired before the current block
   let k = 0; // the instruction that may fault (ones' complement: inside a handler, which left cpu exact)
   let block = 0, exitAt = 0, z = 0;
@@ -387,6 +413,25 @@ const helpers = {
 };
 const HELPER_NAMES = Object.keys(helpers).join(', ');
 
+/**
+ * A rotate's CF and OF stacked on the record in locals, as setPartialFlags does on the Cpu's
+ * (through the Cpu when the record is RFLAGS itself or a 64-bit one).
+ */
+function ROTATE_FLAGS(bits: string): string {
+  return (
+    `const bits = ${bits}; if (lazyOp === LAZY_PARTIAL) { lazyCarry = (lazyCarry & ~(CF | OF)) | bits; partialMask |= CF | OF; } ` +
+    'else if (lazyOp === LAZY_NONE || lazySize === 8) { /*STORE_FLAGS*/ setPartialFlags(cpu, CF | OF, bits); /*LOAD_FLAGS*/ } ' +
+    'else { savedOp = lazyOp; savedDst = lazyDst; savedSrc = lazySrc; savedRes = lazyRes; savedSize = lazySize; savedCarry = lazyCarry; lazyOp = LAZY_PARTIAL; lazyCarry = bits; partialMask = CF | OF; }'
+  );
+}
+
+/** What the generator knows, inside a block, about the record in the flag locals. */
+interface Known {
+  /** Kind of the last record written (null: unknown, e.g. after a handler or a rotate). */
+  kind: 'ADD' | 'SUB' | 'LOGIC' | 'INCDEC' | 'RESULT' | null;
+  size: number;
+}
+
 /** The code of one instruction. */
 class Gen {
   private readonly d: number;
@@ -402,9 +447,15 @@ class Gen {
     private readonly end: number,
     private readonly live: boolean,
     private readonly codeSize: number,
+    private readonly known: Known,
   ) {
     this.d = ins.rm;
     this.s = ins.reg;
+  }
+
+  private setKnown(kind: Known['kind'], size: number): void {
+    this.known.kind = kind;
+    this.known.size = size;
   }
 
   private put(code: string): void {
@@ -423,6 +474,7 @@ class Gen {
 
   /** The interpreter's handler, with registers and flags handed over and taken back. */
   private handler(): void {
+    this.known.kind = null;
     this.put(
       `k = ${~this.id}; /*STORE_ALL*/ cpu.rip = base + ${this.end}; cpu.icount = ic; execute(cpu, I[${this.id}]); /*LOAD_ALL*/`,
     );
@@ -453,13 +505,17 @@ class Gen {
         const b = ins.op === Op.ALU32_RR ? this.use(s) : `${ins.imm | 0}`;
         const write = ins.sub === 7 ? '' : this.set32(d, 'r');
         if (ins.sub === 7 && !live) return true;
+        if (live) this.setKnown(ins.sub === 0 ? 'ADD' : ins.sub === 5 || ins.sub === 7 ? 'SUB' : 'LOGIC', 4);
         this.put(
           `{ const a = ${this.use(d)}, b = ${b}, r = (a ${ALU_JS[ins.sub]} b) | 0; ${flags('a', 'b', 'r', ALU_LAZY[ins.sub])} ${write} }`,
         );
         return true;
       }
       case Op.TEST32_RR:
-        if (live) this.put(`lazyRes = ${this.use(d)} & ${this.use(s)}; lazyOp = LAZY_LOGIC; lazySize = 4;`);
+        if (live) {
+          this.put(`lazyRes = ${this.use(d)} & ${this.use(s)}; lazyOp = LAZY_LOGIC; lazySize = 4;`);
+          this.setKnown('LOGIC', 4);
+        }
         return true;
       case Op.TEST_RM_I: {
         if (ins.mem || ins.size === 8) return false;
@@ -469,7 +525,10 @@ class Gen {
             : ins.size === 2
               ? `(${this.use(ins.rm)} & 0xffff)`
               : this.use(ins.rm);
-        if (live) this.put(`lazyRes = ${v} & ${ins.imm | 0}; lazyOp = LAZY_LOGIC; lazySize = ${ins.size};`);
+        if (live) {
+          this.put(`lazyRes = ${v} & ${ins.imm | 0}; lazyOp = LAZY_LOGIC; lazySize = ${ins.size};`);
+          this.setKnown('LOGIC', ins.size);
+        }
         return true;
       }
       case Op.SHIFT32_RI:
@@ -479,21 +538,22 @@ class Gen {
         const inc = ins.op === Op.INC32_R;
         const fl = live
           ? // CF is kept: read it from the record in locals, or from the Cpu when only it knows.
-            `let c = carryOf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry); if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
+            `let c = ${CARRY_NOW}; if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
           : '';
         this.put(
           `{ const a = ${this.use(d)}, r = (a ${inc ? '+' : '-'} 1) | 0; ${fl} ${this.set32(d, 'r')} }`,
         );
+        if (live) this.setKnown('INCDEC', 4);
         return true;
       }
       case Op.MOV32_R_M:
         this.put(
-          `k = ${this.id}; { let lin; ${this.linear(false)} const v = readLin32(cpu, lin); ${this.set32(s, 'v')} }`,
+          `k = ${this.id}; { let v; ${this.access(false, 'v')} ${this.set32(s, 'v')} }`,
         );
         if (this.i < this.n - 1) this.attentionExit();
         return true;
       case Op.MOV32_M_R:
-        this.put(`k = ${this.id}; { let lin; ${this.linear(true)} writeLin32(cpu, lin, ${this.use(s)}); }`);
+        this.put(`k = ${this.id}; { ${this.access(true, this.use(s))} }`);
         if (this.i < this.n - 1) this.attentionExit(); // a store into code (ATT_SMC) ends the region here
         return true;
     }
@@ -514,14 +574,14 @@ class Gen {
         code =
           `const r = (a << ${c}) | (a >>> ${32 - c});` +
           (live
-            ? ` const cf = r & 1; /*STORE_FLAGS*/ setPartialFlags(cpu, CF | OF, cf | ((((r >>> 31) ^ cf) & 1) << 11)); /*LOAD_FLAGS*/`
+            ? ` const cf = r & 1; ${ROTATE_FLAGS('cf | ((((r >>> 31) ^ cf) & 1) << 11)')}`
             : '');
         break;
       case 1: // ROR
         code =
           `const r = (a >>> ${c}) | (a << ${32 - c});` +
           (live
-            ? ` const cf = (r >>> 31) & 1; /*STORE_FLAGS*/ setPartialFlags(cpu, CF | OF, cf | (((cf ^ (r >>> 30)) & 1) << 11)); /*LOAD_FLAGS*/`
+            ? ` const cf = (r >>> 31) & 1; ${ROTATE_FLAGS('cf | (((cf ^ (r >>> 30)) & 1) << 11)')}`
             : '');
         break;
       case 4:
@@ -548,18 +608,26 @@ class Gen {
         return false;
     }
     this.put(`{ const a = ${a}; ${code} ${this.set32(d, 'r | 0')} }`);
+    if (live) this.setKnown(ins.sub <= 1 ? null : 'RESULT', 4);
     return true;
   }
 
   /**
-   * Statements that leave in `lin` the linear address of a 4-byte operand: the flat cases inline
-   * (32-bit addressing in a segment on the fast check; 64-bit addressing below 4 GiB), the rest
-   * through memAddr (segment and canonical checks, faults), which reads registers from the Cpu.
+   * A 4-byte load into `v` or store of `v`. The flat cases compute the linear address inline
+   * (32-bit addressing in a segment on the fast check; 64-bit addressing below 4 GiB) and probe
+   * the TLB's first way inline; a miss goes to readLin32/writeLin32 (page walk, faults, MMIO).
+   * Anything else takes memAddr (segment and canonical checks), which reads registers from the Cpu.
    */
-  private linear(write: boolean): string {
+  private access(write: boolean, v: string): string {
     const { ins, id, end, codeSize } = this;
-    const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; lin = memAddr(cpu, I[${id}], 4, ${write});`;
-    if (ins.base === BASE_RIP) return slow;
+    const slowAccess = write ? `writeLin32(cpu, lin, ${v});` : `${v} = readLin32(cpu, lin);`;
+    const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; const lin = memAddr(cpu, I[${id}], 4, ${write}); ${slowAccess}`;
+    // lin is below 2^32 here, so its page number is lin >>> 12.
+    const tlb = INLINE_TLB
+      ? `const lpn = lin >>> 12, t = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = lin & 0xfff; ` +
+        `if (tlbTag[t] === lpn && o <= 4092) ${write ? `ram.setInt32(tlbPhys[t] + o, ${v}, true);` : `${v} = ram.getInt32(tlbPhys[t] + o, true);`} else ${slowAccess}`
+      : slowAccess;
+    if (ins.base === BASE_RIP) return `{ ${slow} }`;
     const terms: string[] = [];
     if (ins.base >= 0) terms.push(`(${this.use(ins.base)} >>> 0)`);
     if (ins.index >= 0) terms.push(`(${this.use(ins.index)} >>> 0) * ${1 << ins.scale}`);
@@ -567,16 +635,16 @@ class Gen {
     const sum = terms.join(' + ');
     if (codeSize === 32 && ins.asize === 4) {
       const g = ins.seg;
-      return `lin = (${sum}) >>> 0; if (cpu.segCheck[${g}] === 0 && lin <= cpu.segLimit[${g}] - 3) lin = (cpu.segBase[${g}] + lin) >>> 0; else { ${slow} }`;
+      return `{ let lin = (${sum}) >>> 0; if (cpu.segCheck[${g}] === 0 && lin <= cpu.segLimit[${g}] - 3) { lin = (cpu.segBase[${g}] + lin) >>> 0; ${tlb} } else { ${slow} } }`;
     }
     if (codeSize === 64 && ins.asize === 8 && ins.seg < 4) {
       const his: string[] = [];
       if (ins.base >= 0) his.push(this.hi(ins.base));
       if (ins.index >= 0) his.push(this.hi(ins.index));
       const hiZero = his.length ? `(${his.join(' | ')}) === 0 && ` : '';
-      return `lin = ${sum}; if (!(${hiZero}lin >= 0 && lin < TWO32)) { ${slow} }`;
+      return `{ const lin = ${sum}; if (${hiZero}lin >= 0 && lin < TWO32) { ${tlb} } else { ${slow} } }`;
     }
-    return slow;
+    return `{ ${slow} }`;
   }
 
   /** Go to region offset `e.delta` after this block (its n instructions have retired). */
@@ -624,12 +692,29 @@ class Gen {
   /** A Jcc condition from the lazy record in locals; rare cases through the Cpu's record. */
   private cond(): string {
     const cc = this.ins.sub;
-    const slow = `(/*STORE_FLAGS_EXPR*/ testCond(cpu, ${cc}))`;
-    if (cc === 4 || cc === 5) {
-      const z = `(z = zeroOf(lazyOp, lazyRes, lazySize)) < 0 ? (/*STORE_FLAGS_EXPR*/ testCond(cpu, 4)) : z === 1`;
-      return cc === 4 ? `(${z})` : `!(${z})`;
+    const neg = (x: string) => (cc & 1 ? `!(${x})` : `(${x})`);
+    const { kind, size } = this.known;
+    const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    const sign = size === 4 ? 'lazyRes < 0' : `(lazyRes & ${size === 2 ? 0x8000 : 0x80}) !== 0`;
+    const zero = size === 4 ? 'lazyRes === 0' : `(lazyRes & ${m}) === 0`;
+    const test = cc >> 1;
+    // Written out from the record the block itself just wrote (Intel SDM vol 1 B.1 conditions).
+    if (kind !== null && (test === 2 || test === 4)) return neg(test === 2 ? zero : sign);
+    if (kind === 'SUB' && size === 4) {
+      if (test === 1) return neg('(lazyDst >>> 0) < (lazySrc >>> 0)');
+      if (test === 3) return neg('(lazyDst >>> 0) <= (lazySrc >>> 0)');
+      if (test === 6) return neg('lazyDst < lazySrc');
+      if (test === 7) return neg('lazyDst <= lazySrc');
     }
-    return slow;
+    if (kind === 'LOGIC') {
+      if (test === 0 || test === 1) return neg('false'); // OF = CF = 0
+      if (test === 3) return neg(zero);
+      if (test === 6) return neg(sign);
+      if (test === 7) return neg(`${zero} || ${sign}`);
+    }
+    if (test === 2)
+      return neg(`(z = ${ZERO_NOW}) < 0 ? (/*STORE_FLAGS_EXPR*/ testCond(cpu, 4)) : z === 1`);
+    return neg(`/*STORE_FLAGS_EXPR*/ testCond(cpu, ${cc & ~1})`);
   }
 
   private call(e: Edge, total: number): void {
