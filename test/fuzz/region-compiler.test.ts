@@ -30,6 +30,8 @@ interface Program {
   c: Pick[];
   f: Pick[];
   cc: number;
+  /** Flag-setting instructions right before the Jcc (compare, test, INC/DEC, shift, rotate). */
+  pre: Pick[];
   call: boolean;
   patch: boolean;
   iters: number;
@@ -93,6 +95,34 @@ function encode(p: Pick): number[] {
   }
 }
 
+/** Instructions whose flags a Jcc right after them reads. */
+function flagSetter(p: Pick): number[] {
+  const [kind, a, b, c] = p;
+  const d = DST[a % DST.length];
+  const s = (c & 0x30) === 0 ? d : SRC[b % SRC.length]; // equal operands often: the boundary of every condition
+  const modrm = (reg: number, rm: number) => 0xc0 | (reg << 3) | rm;
+  switch (kind % 9) {
+    case 0:
+      return [0x39, modrm(s, d)]; // cmp d, s
+    case 1:
+      return [0x83, modrm(7, d), [0, 1, 0xff, 0x80, 0x7f][c % 5]]; // cmp d, imm8
+    case 2:
+      return [0x29, modrm(s, d)]; // sub d, s
+    case 3:
+      return [0x85, modrm(s, d)]; // test d, s
+    case 4:
+      return [0xff, modrm(c & 1, d)]; // inc/dec d
+    case 5:
+      return [0xc1, modrm(c & 1, d), 1 + (b % 31)]; // rol/ror d, imm8: CF and OF on the earlier record
+    case 6:
+      return [0xc1, modrm(4 + (c & 3), d), b & 31]; // shl/shr/sal/sar d, imm8
+    case 7:
+      return [0x01, modrm(s, d)]; // add d, s
+    default:
+      return [0xf6, modrm(0, b & 3), c & 0xff]; // test r8, imm8
+  }
+}
+
 interface Built {
   bytes: number[];
 }
@@ -125,6 +155,7 @@ function build(p: Program): Built {
     const at = out.length - 4;
     fixups.push({ at, to: () => fAt });
   }
+  for (const q of p.pre) emit(flagSetter(q));
   emit([0x0f, 0x80 | (p.cc & 15), 0, 0, 0, 0]);
   fixups.push({ at: out.length - 4, to: () => xAt });
   for (const q of p.b) emit(encode(q));
@@ -223,10 +254,18 @@ const program = (bits: 32 | 64) =>
     c: fc.array(pick, { maxLength: 6 }),
     f: fc.array(pick, { maxLength: 6 }),
     cc: fc.nat(15),
+    pre: fc.array(pick, { maxLength: 3 }),
     call: fc.boolean(),
     patch: fc.boolean(),
     iters: fc.integer({ min: 1, max: 40 }),
-    regs: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 8, maxLength: 8 }),
+    // Values at the edges of the conditions (equal, zero, sign and overflow boundaries) as often as random ones.
+    regs: fc.array(
+      fc.oneof(
+        fc.constantFrom(0, 1, -1, 2, 0x7fffffff, -0x80000000, 0x80),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+      ),
+      { minLength: 8, maxLength: 8 },
+    ),
     slices: fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 12 }),
   });
 

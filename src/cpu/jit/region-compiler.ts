@@ -547,9 +547,7 @@ class Gen {
         return true;
       }
       case Op.MOV32_R_M:
-        this.put(
-          `k = ${this.id}; { let v; ${this.access(false, 'v')} ${this.set32(s, 'v')} }`,
-        );
+        this.put(`k = ${this.id}; { let v; ${this.access(false, 'v')} ${this.set32(s, 'v')} }`);
         if (this.i < this.n - 1) this.attentionExit();
         return true;
       case Op.MOV32_M_R:
@@ -573,16 +571,12 @@ class Gen {
       case 0: // ROL: CF and OF on top of the earlier record (handed to the Cpu: rare enough)
         code =
           `const r = (a << ${c}) | (a >>> ${32 - c});` +
-          (live
-            ? ` const cf = r & 1; ${ROTATE_FLAGS('cf | ((((r >>> 31) ^ cf) & 1) << 11)')}`
-            : '');
+          (live ? ` const cf = r & 1; ${ROTATE_FLAGS('cf | ((((r >>> 31) ^ cf) & 1) << 11)')}` : '');
         break;
       case 1: // ROR
         code =
           `const r = (a >>> ${c}) | (a << ${32 - c});` +
-          (live
-            ? ` const cf = (r >>> 31) & 1; ${ROTATE_FLAGS('cf | (((cf ^ (r >>> 30)) & 1) << 11)')}`
-            : '');
+          (live ? ` const cf = (r >>> 31) & 1; ${ROTATE_FLAGS('cf | (((cf ^ (r >>> 30)) & 1) << 11)')}` : '');
         break;
       case 4:
       case 6: // SHL/SAL
@@ -712,8 +706,7 @@ class Gen {
       if (test === 6) return neg(sign);
       if (test === 7) return neg(`${zero} || ${sign}`);
     }
-    if (test === 2)
-      return neg(`(z = ${ZERO_NOW}) < 0 ? (/*STORE_FLAGS_EXPR*/ testCond(cpu, 4)) : z === 1`);
+    if (test === 2) return neg(`(z = ${ZERO_NOW}) < 0 ? (/*STORE_FLAGS_EXPR*/ testCond(cpu, 4)) : z === 1`);
     return neg(`/*STORE_FLAGS_EXPR*/ testCond(cpu, ${cc & ~1})`);
   }
 
