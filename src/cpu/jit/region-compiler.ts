@@ -75,12 +75,27 @@ const STORE_FLAGS =
   'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry; ' +
   'cpu.lfSavedOp = savedOp; sv[0] = savedDst; sv[2] = savedSrc; sv[4] = savedRes; cpu.lfSavedSize = savedSize; cpu.lfSavedCarry = savedCarry; cpu.lfPartialMask = partialMask;';
 
-/** CF (1/0) of the record in locals, or -1 when only the Cpu's record can say. */
+// CF and ZF of the record in locals, written out (calls would box their int32 arguments):
+// 1 or 0, or -1 when only the Cpu's full record can say (RFLAGS itself, 64-bit records, ADC/SBB).
 const CARRY_NOW =
-  '(lazyOp === LAZY_PARTIAL ? ((partialMask & CF) !== 0 ? lazyCarry & CF : carryOf(savedOp, savedDst, savedSrc, savedRes, savedSize, savedCarry)) : carryOf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry))';
-/** ZF (1/0) of the record in locals, or -1. */
+  '(lazySize === 8 ? -1 : lazyOp === LAZY_SUB && lazySize === 4 ? ((lazyDst >>> 0) < (lazySrc >>> 0) ? 1 : 0) : ' +
+  'lazyOp === LAZY_ADD && lazySize === 4 ? ((lazyRes >>> 0) < (lazyDst >>> 0) ? 1 : 0) : lazyOp === LAZY_LOGIC ? 0 : ' +
+  'lazyOp === LAZY_INC || lazyOp === LAZY_DEC || lazyOp === LAZY_RESULT || (lazyOp === LAZY_PARTIAL && (partialMask & CF) !== 0) ? lazyCarry & CF : -1)';
 const ZERO_NOW =
-  '(lazyOp === LAZY_PARTIAL ? ((partialMask & ZF) !== 0 ? ((lazyCarry & ZF) !== 0 ? 1 : 0) : zeroOf(savedOp, savedRes, savedSize)) : zeroOf(lazyOp, lazyRes, lazySize))';
+  '(lazyOp === LAZY_NONE || lazyOp === LAZY_PARTIAL || lazySize === 8 ? -1 : (lazyRes & (lazySize === 4 ? -1 : lazySize === 2 ? 0xffff : 0xff)) === 0 ? 1 : 0)';
+
+/**
+ * Statements for a `size`-byte access at linear `addr` (an expression; `u32`: known below 2^32)
+ * through the TLB's first way inline, else `slow`. `ok` is the fast access with `pa` its RAM offset.
+ */
+function tlbAccess(addr: string, u32: boolean, write: boolean, size: number, ok: string, slow: string): string {
+  if (!INLINE_TLB) return slow;
+  const lpn = u32 ? `${addr} >>> 12` : `Math.floor(${addr} / 4096)`;
+  return (
+    `{ const lpn = ${lpn}, slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = ${addr} & 0xfff; ` +
+    `if (tlbTag[slot] === lpn && o <= ${4096 - size}) { const pa = tlbPhys[slot] + o; ${ok} } else { ${slow} } }`
+  );
+}
 
 function inlineAlu(sub: number): boolean {
   return sub !== 2 && sub !== 3; // ADC and SBB read CF: through the handler
@@ -371,32 +386,6 @@ ${body}
   return fn;
 }
 
-/** The carry flag of a lazy record held in locals, or -1 when only the Cpu's full record can say. */
-function carryOf(op: number, dst: number, src: number, res: number, size: number, carry: number): number {
-  if (size === 8) return -1;
-  const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
-  switch (op) {
-    case LazyOp.LOGIC:
-      return 0;
-    case LazyOp.ADD:
-      return (res & m) >>> 0 < (dst & m) >>> 0 ? 1 : 0;
-    case LazyOp.SUB:
-      return (dst & m) >>> 0 < (src & m) >>> 0 ? 1 : 0;
-    case LazyOp.INC:
-    case LazyOp.DEC:
-    case LazyOp.RESULT:
-      return carry & CF;
-  }
-  return -1;
-}
-
-/** Zero flag of a lazy record in locals (1/0), or -1 when the Cpu's record must say. */
-function zeroOf(op: number, res: number, size: number): number {
-  if (op === LazyOp.NONE || op === LazyOp.PARTIAL || size === 8) return -1;
-  const m = size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
-  return (res & m) === 0 ? 1 : 0;
-}
-
 const helpers = {
   execute,
   memAddr,
@@ -408,8 +397,6 @@ const helpers = {
   testCond,
   getCF,
   setPartialFlags,
-  carryOf,
-  zeroOf,
 };
 const HELPER_NAMES = Object.keys(helpers).join(', ');
 
@@ -451,6 +438,16 @@ class Gen {
   ) {
     this.d = ins.rm;
     this.s = ins.reg;
+  }
+
+  /** CF of the record in locals: from what this block just wrote when the generator knows it. */
+  private carryNow(): string {
+    const { kind, size } = this.known;
+    if (size === 4 && kind === 'SUB') return '((lazyDst >>> 0) < (lazySrc >>> 0) ? 1 : 0)';
+    if (size === 4 && kind === 'ADD') return '((lazyRes >>> 0) < (lazyDst >>> 0) ? 1 : 0)';
+    if (kind === 'LOGIC') return '0';
+    if (kind === 'INCDEC' || kind === 'RESULT') return '(lazyCarry & CF)';
+    return CARRY_NOW;
   }
 
   private setKnown(kind: Known['kind'], size: number): void {
@@ -538,7 +535,7 @@ class Gen {
         const inc = ins.op === Op.INC32_R;
         const fl = live
           ? // CF is kept: read it from the record in locals, or from the Cpu when only it knows.
-            `let c = ${CARRY_NOW}; if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
+            `let c = ${this.carryNow()}; if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } lazyCarry = c; lazyDst = a; lazySrc = 1; lazyRes = r; lazyOp = ${inc ? 'LAZY_INC' : 'LAZY_DEC'}; lazySize = 4;`
           : '';
         this.put(
           `{ const a = ${this.use(d)}, r = (a ${inc ? '+' : '-'} 1) | 0; ${fl} ${this.set32(d, 'r')} }`,
@@ -617,10 +614,15 @@ class Gen {
     const slowAccess = write ? `writeLin32(cpu, lin, ${v});` : `${v} = readLin32(cpu, lin);`;
     const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; const lin = memAddr(cpu, I[${id}], 4, ${write}); ${slowAccess}`;
     // lin is below 2^32 here, so its page number is lin >>> 12.
-    const tlb = INLINE_TLB
-      ? `const lpn = lin >>> 12, t = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = lin & 0xfff; ` +
-        `if (tlbTag[t] === lpn && o <= 4092) ${write ? `ram.setInt32(tlbPhys[t] + o, ${v}, true);` : `${v} = ram.getInt32(tlbPhys[t] + o, true);`} else ${slowAccess}`
-      : slowAccess;
+    // lin is below 2^32 here.
+    const tlb = tlbAccess(
+      'lin',
+      true,
+      write,
+      4,
+      write ? `ram.setInt32(pa, ${v}, true);` : `${v} = ram.getInt32(pa, true);`,
+      slowAccess,
+    );
     if (ins.base === BASE_RIP) return `{ ${slow} }`;
     const terms: string[] = [];
     if (ins.base >= 0) terms.push(`(${this.use(ins.base)} >>> 0)`);
@@ -722,11 +724,11 @@ class Gen {
     }
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; if (cpu.stackFlat32) { const sp = (${sp} - 4) >>> 0; writeLin32(cpu, sp, base + ${end}); ${sp} = sp | 0; } else ${slow}`,
+        `k = ${id}; if (cpu.stackFlat32) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, `ram.setInt32(pa, base + ${end}, true);`, `writeLin32(cpu, sp, base + ${end});`)} ${sp} = sp | 0; } else ${slow}`,
       );
     } else {
       this.put(
-        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); writeLin64(cpu, sp, ret - hi * TWO32, hi); ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
+        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); ${tlbAccess('sp', false, true, 8, 'ram.setInt32(pa, ret - hi * TWO32, true); ram.setInt32(pa + 4, hi, true);', 'writeLin64(cpu, sp, ret - hi * TWO32, hi);')} ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
       );
     }
     // The push may have written into code: leave at the target then.
@@ -741,11 +743,11 @@ class Gen {
     const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ t = cpu.rip; }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; let t = 0; if (cpu.stackFlat32) { const sp = ${sp} >>> 0; t = readLin32(cpu, sp) >>> 0; if (t > cpu.segLimit[CS]) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
+        `k = ${id}; let t = 0; if (cpu.stackFlat32) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, 't = ram.getInt32(pa, true) >>> 0;', 't = readLin32(cpu, sp) >>> 0;')} if (t > cpu.segLimit[CS]) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
       );
     } else {
       this.put(
-        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { const lo = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (lo >>> 0); if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
+        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { ${tlbAccess('sp', false, false, 8, 't = ram.getInt32(pa + 4, true) * TWO32 + (ram.getInt32(pa, true) >>> 0);', 't = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (t >>> 0);')} if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
       );
     }
     // Back into the region where the return address is a member (checked: the target is dynamic).
