@@ -84,11 +84,33 @@ const CARRY_NOW =
 const ZERO_NOW =
   '(lazyOp === LAZY_NONE || lazyOp === LAZY_PARTIAL || lazySize === 8 ? -1 : (lazyRes & (lazySize === 4 ? -1 : lazySize === 2 ? 0xffff : 0xff)) === 0 ? 1 : 0)';
 
+/** Host byte order: the aligned fast path reads RAM through an Int32Array only on a little-endian host. */
+const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;
+/** A dword of RAM at offset `pa` (an expression), aligned through ram32. */
+function ramGet(pa: string): string {
+  return LITTLE_ENDIAN
+    ? `((${pa} & 3) === 0 ? ram32[${pa} >>> 2] : ram.getInt32(${pa}, true))`
+    : `ram.getInt32(${pa}, true)`;
+}
+function ramSet(pa: string, v: string): string {
+  return LITTLE_ENDIAN
+    ? `if ((${pa} & 3) === 0) ram32[${pa} >>> 2] = ${v}; else ram.setInt32(${pa}, ${v}, true);`
+    : `ram.setInt32(${pa}, ${v}, true);`;
+}
+const SEG = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'];
+
 /**
  * Statements for a `size`-byte access at linear `addr` (an expression; `u32`: known below 2^32)
  * through the TLB's first way inline, else `slow`. `ok` is the fast access with `pa` its RAM offset.
  */
-function tlbAccess(addr: string, u32: boolean, write: boolean, size: number, ok: string, slow: string): string {
+function tlbAccess(
+  addr: string,
+  u32: boolean,
+  write: boolean,
+  size: number,
+  ok: string,
+  slow: string,
+): string {
   if (!INLINE_TLB) return slow;
   const lpn = u32 ? `${addr} >>> 12` : `Math.floor(${addr} / 4096)`;
   return (
@@ -279,6 +301,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   const live = flagLiveness(region, edges);
 
   const used = new Set<number>();
+  const segs = new Set<number>();
   const use = (r: number) => {
     used.add(r);
     return REG32[r];
@@ -305,7 +328,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
       countOf.push(i);
       const end = off + ins.len;
       src.push(`// +0x${off.toString(16)}: ${mnemonic(ins)}${live[j][i] ? '' : '  (flags dead)'}`);
-      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize, known);
+      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize, known, segs);
       if (i === n - 1) g.last(edges[j], deltas, total);
       else g.body();
       off = end;
@@ -319,7 +342,16 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   const storeR = regs
     .map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`)
     .join(' ');
-  const loadF = `${LOAD_FLAGS} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite;`;
+  // Segment bases and limits (a limit of -1 when the segment needs the full check), the stack
+  // and CS state: constant inside a region except across a handler, which reloads them.
+  const segState = [...segs]
+    .sort()
+    .map(
+      (g) =>
+        `${SEG[g]}Limit = cpu.segCheck[${g}] === 0 ? cpu.segLimit[${g}] - 3 : -1; ${SEG[g]}Base = cpu.segBase[${g}];`,
+    )
+    .join(' ');
+  const loadF = `${LOAD_FLAGS} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS]; ${segState}`;
   const storeF = STORE_FLAGS;
   const body = cases
     .join('\n')
@@ -337,8 +369,10 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
 return function ${name}(cpu, limit) {
   if (cpu.icount + ${total} > limit || !region.valid) return false;
   const base = cpu.rip;${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
-  const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
-  let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite;
+  const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
+  let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, csLimit = cpu.segLimit[CS];
+  let ${[...segs].map((g) => `${SEG[g]}Limit = 0, ${SEG[g]}Base = 0`).join(', ') || 'noSegs = 0'};
+  ${segState}
   let ${regs.map((r) => `${REG32[r]} = r32[${2 * r}], ${REG32[r]}_hi = r32[${2 * r + 1}]`).join(', ') || 'unused = 0'};
   // The lazy-flag record (flags.ts), and the one a rotate stacked its CF/OF on (LAZY_PARTIAL).
   let lazyOp = 0, lazyDst = 0, lazySrc = 0, lazyRes = 0, lazySize = 0, lazyCarry = 0;
@@ -435,6 +469,8 @@ class Gen {
     private readonly live: boolean,
     private readonly codeSize: number,
     private readonly known: Known,
+    /** Segments whose base and limit the region keeps in locals. */
+    private readonly segs: Set<number>,
   ) {
     this.d = ins.rm;
     this.s = ins.reg;
@@ -620,7 +656,7 @@ class Gen {
       true,
       write,
       4,
-      write ? `ram.setInt32(pa, ${v}, true);` : `${v} = ram.getInt32(pa, true);`,
+      write ? ramSet('pa', v) : `${v} = ${ramGet('pa')};`,
       slowAccess,
     );
     if (ins.base === BASE_RIP) return `{ ${slow} }`;
@@ -631,7 +667,8 @@ class Gen {
     const sum = terms.join(' + ');
     if (codeSize === 32 && ins.asize === 4) {
       const g = ins.seg;
-      return `{ let lin = (${sum}) >>> 0; if (cpu.segCheck[${g}] === 0 && lin <= cpu.segLimit[${g}] - 3) { lin = (cpu.segBase[${g}] + lin) >>> 0; ${tlb} } else { ${slow} } }`;
+      this.segs.add(g);
+      return `{ let lin = (${sum}) >>> 0; if (lin <= ${SEG[g]}Limit) { lin = (${SEG[g]}Base + lin) >>> 0; ${tlb} } else { ${slow} } }`;
     }
     if (codeSize === 64 && ins.asize === 8 && ins.seg < 4) {
       const his: string[] = [];
@@ -724,11 +761,11 @@ class Gen {
     }
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; if (cpu.stackFlat32) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, `ram.setInt32(pa, base + ${end}, true);`, `writeLin32(cpu, sp, base + ${end});`)} ${sp} = sp | 0; } else ${slow}`,
+        `k = ${id}; if (stackFlat) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, ramSet('pa', `base + ${end}`), `writeLin32(cpu, sp, base + ${end});`)} ${sp} = sp | 0; } else ${slow}`,
       );
     } else {
       this.put(
-        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); ${tlbAccess('sp', false, true, 8, 'ram.setInt32(pa, ret - hi * TWO32, true); ram.setInt32(pa + 4, hi, true);', 'writeLin64(cpu, sp, ret - hi * TWO32, hi);')} ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
+        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); ${tlbAccess('sp', false, true, 8, `${ramSet('pa', 'ret - hi * TWO32')} ${ramSet('pa + 4', 'hi')}`, 'writeLin64(cpu, sp, ret - hi * TWO32, hi);')} ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
       );
     }
     // The push may have written into code: leave at the target then.
@@ -743,11 +780,11 @@ class Gen {
     const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ t = cpu.rip; }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; let t = 0; if (cpu.stackFlat32) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, 't = ram.getInt32(pa, true) >>> 0;', 't = readLin32(cpu, sp) >>> 0;')} if (t > cpu.segLimit[CS]) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
+        `k = ${id}; let t = 0; if (stackFlat) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, `t = ${ramGet('pa')} >>> 0;`, 't = readLin32(cpu, sp) >>> 0;')} if (t > csLimit) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
       );
     } else {
       this.put(
-        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { ${tlbAccess('sp', false, false, 8, 't = ram.getInt32(pa + 4, true) * TWO32 + (ram.getInt32(pa, true) >>> 0);', 't = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (t >>> 0);')} if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
+        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { ${tlbAccess('sp', false, false, 8, `t = ${ramGet('pa + 4')} * TWO32 + (${ramGet('pa')} >>> 0);`, 't = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (t >>> 0);')} if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
       );
     }
     // Back into the region where the return address is a member (checked: the target is dynamic).
