@@ -84,6 +84,18 @@ const CARRY_NOW =
 const ZERO_NOW =
   '(lazyOp === LAZY_NONE || lazyOp === LAZY_PARTIAL || lazySize === 8 ? -1 : (lazyRes & (lazySize === 4 ? -1 : lazySize === 2 ? 0xffff : 0xff)) === 0 ? 1 : 0)';
 
+/**
+ * The TLB probe for the 64-bit stack address (hi, lo) (a canonical one: hi in 16 bits), leaving
+ * `hit`, `slot` and the page offset `o`; the page number is hi * 2^20 + (lo >>> 12), no division.
+ */
+function tlbProbe64(write: boolean): string {
+  if (!INLINE_TLB) return 'const hit = false, slot = 0, o = 0;';
+  return (
+    `const lpn = hi * 1048576 + (lo >>> 12), slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = lo & 0xfff, ` +
+    'hit = hi >= -32768 && hi <= 32767 && tlbTag[slot] === lpn;'
+  );
+}
+
 /** Host byte order: the aligned fast path reads RAM through an Int32Array only on a little-endian host. */
 const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;
 /** A dword of RAM at offset `pa` (an expression), aligned through ram32. */
@@ -368,7 +380,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
 // ${members.length} blocks, ${total} instructions; register locals: ${regs.map((r) => REG32[r]).join(' ') || 'none'}.
 return function ${name}(cpu, limit) {
   if (cpu.icount + ${total} > limit || !region.valid) return false;
-  const base = cpu.rip;${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
+  const base = cpu.rip;${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
   const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
   let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, csLimit = cpu.segLimit[CS];
   let ${[...segs].map((g) => `${SEG[g]}Limit = 0, ${SEG[g]}Base = 0`).join(', ') || 'noSegs = 0'};
@@ -765,7 +777,9 @@ class Gen {
       );
     } else {
       this.put(
-        `k = ${id}; { const sp = ${spHi} * TWO32 + (${sp} >>> 0) - 8; if (sp < -CANON || sp >= CANON) ${slow} else { const ret = base + ${end}, hi = Math.floor(ret / TWO32); ${tlbAccess('sp', false, true, 8, `${ramSet('pa', 'ret - hi * TWO32')} ${ramSet('pa + 4', 'hi')}`, 'writeLin64(cpu, sp, ret - hi * TWO32, hi);')} ${sp} = sp | 0; ${spHi} = Math.floor(sp / TWO32) | 0; } }`,
+        // RSP and the return address in 32-bit halves: no division on the way (canonical: hi in 16 bits).
+        `k = ${id}; { let lo = (${sp} >>> 0) - 8, hi = ${spHi}; if (lo < 0) { lo += TWO32; hi = (hi - 1) | 0; } ` +
+          `${tlbProbe64(true)} if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else ${slow} }`,
       );
     }
     // The push may have written into code: leave at the target then.
@@ -784,7 +798,10 @@ class Gen {
       );
     } else {
       this.put(
-        `k = ${id}; let t = 0; { const sp = ${spHi} * TWO32 + (${sp} >>> 0); if (sp < -CANON || sp + 7 >= CANON) ${slow} else { ${tlbAccess('sp', false, false, 8, `t = ${ramGet('pa + 4')} * TWO32 + (${ramGet('pa')} >>> 0);`, 't = readLin64(cpu, sp); t = cpu.t32[7] * TWO32 + (t >>> 0);')} if (t < -CANON || t >= CANON) ${slow} else { const nsp = sp + ${8 + ins.imm}; ${sp} = nsp | 0; ${spHi} = Math.floor(nsp / TWO32) | 0; } } }`,
+        `k = ${id}; let t = 0; { const lo = ${sp} >>> 0, hi = ${spHi}; let done = false; ${tlbProbe64(false)} ` +
+          `if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, th = ${ramGet('pa + 4')}; if (th >= -32768 && th <= 32767) { ` +
+          `t = th * TWO32 + (${ramGet('pa')} >>> 0); let nl = lo + ${8 + ins.imm}, nh = hi; if (nl >= TWO32) { nl -= TWO32; nh = (nh + 1) | 0; } ${sp} = nl | 0; ${spHi} = nh; done = true; } } ` +
+          `if (!done) ${slow} }`,
       );
     }
     // Back into the region where the return address is a member (checked: the target is dynamic).
