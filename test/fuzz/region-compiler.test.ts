@@ -35,6 +35,8 @@ interface Program {
   call: boolean;
   patch: boolean;
   iters: number;
+  /** 64-bit: RSP in the upper half (0xffffffff80080000, the same physical stack), as kernels have it. */
+  highStack: boolean;
   regs: number[];
   slices: number[];
 }
@@ -191,6 +193,10 @@ function machine(p: Program, code: number[]): { cpu: Cpu; ram: Uint8Array } {
   }
   cpu.r32[2 * 1] = p.iters; // ecx
   cpu.r32[2 * 4] = STACK; // esp
+  if (p.bits === 64 && p.highStack) {
+    cpu.r32[2 * 4] = (0x80000000 + STACK) | 0; // rsp = 0xffffffff80000000 + STACK
+    cpu.r32[2 * 4 + 1] = -1;
+  }
   cpu.r32[2 * 5] = DATA; // ebp
   cpu.rip = CODE;
   return { cpu, ram: m.ram };
@@ -258,6 +264,7 @@ const program = (bits: 32 | 64) =>
     call: fc.boolean(),
     patch: fc.boolean(),
     iters: fc.integer({ min: 1, max: 40 }),
+    highStack: fc.boolean(),
     // Values at the edges of the conditions (equal, zero, sign and overflow boundaries) as often as random ones.
     regs: fc.array(
       fc.oneof(
