@@ -509,7 +509,13 @@ class Gen {
 
   /** Leave the region after this (non-last) instruction when something needs the dispatcher. */
   private attentionExit(): void {
-    this.put(`if (cpu.attention !== 0) { ic += ${this.i + 1}; exitAt = ${this.end}; break run; }`);
+    this.put(this.attentionCheck());
+  }
+
+  private attentionCheck(): string {
+    return this.i < this.n - 1
+      ? `if (cpu.attention !== 0) { ic += ${this.i + 1}; exitAt = ${this.end}; break run; }`
+      : '';
   }
 
   /** Write a 32-bit register (the upper half of the 64-bit register becomes zero). */
@@ -591,13 +597,18 @@ class Gen {
         if (live) this.setKnown('INCDEC', 4);
         return true;
       }
-      case Op.MOV32_R_M:
-        this.put(`k = ${this.id}; { let v; ${this.access(false, 'v')} ${this.set32(s, 'v')} }`);
-        if (this.i < this.n - 1) this.attentionExit();
+      // Only the slow path can reach code or a device (the TLB's write banks never hold a page
+      // with decoded code; MMIO never enters the TLB), so only it checks for attention (ATT_SMC, an
+      // interrupt a device raised) and leaves after the instruction.
+      case Op.MOV32_R_M: {
+        const r = this.use(s);
+        this.put(
+          `k = ${this.id}; ${this.access(false, r, `${this.hi(s)} = 0; ${this.attentionCheck()}`)} ${this.hi(s)} = 0;`,
+        );
         return true;
+      }
       case Op.MOV32_M_R:
-        this.put(`k = ${this.id}; { ${this.access(true, this.use(s))} }`);
-        if (this.i < this.n - 1) this.attentionExit(); // a store into code (ATT_SMC) ends the region here
+        this.put(`k = ${this.id}; ${this.access(true, this.use(s), this.attentionCheck())}`);
         return true;
     }
     return false;
@@ -657,12 +668,11 @@ class Gen {
    * the TLB's first way inline; a miss goes to readLin32/writeLin32 (page walk, faults, MMIO).
    * Anything else takes memAddr (segment and canonical checks), which reads registers from the Cpu.
    */
-  private access(write: boolean, v: string): string {
+  private access(write: boolean, v: string, afterSlow: string): string {
     const { ins, id, end, codeSize } = this;
-    const slowAccess = write ? `writeLin32(cpu, lin, ${v});` : `${v} = readLin32(cpu, lin);`;
+    const slowAccess = `${write ? `writeLin32(cpu, lin, ${v});` : `${v} = readLin32(cpu, lin);`} ${afterSlow}`;
     const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; const lin = memAddr(cpu, I[${id}], 4, ${write}); ${slowAccess}`;
     // lin is below 2^32 here, so its page number is lin >>> 12.
-    // lin is below 2^32 here.
     const tlb = tlbAccess(
       'lin',
       true,
@@ -771,19 +781,20 @@ class Gen {
       this.put(`${slow} ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
       return;
     }
+    // Only a slow push can have written into code: leave at the target then.
+    const attention = `if (cpu.attention !== 0) { ic += ${this.n}; exitAt = ${e.delta}; break run; }`;
+    const slowCall = `{ ${slow} ${attention} }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; if (stackFlat) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, ramSet('pa', `base + ${end}`), `writeLin32(cpu, sp, base + ${end});`)} ${sp} = sp | 0; } else ${slow}`,
+        `k = ${id}; if (stackFlat) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, `${ramSet('pa', `base + ${end}`)} ${sp} = sp | 0;`, `writeLin32(cpu, sp, base + ${end}); ${sp} = sp | 0; ${attention}`)} } else ${slowCall}`,
       );
     } else {
       this.put(
         // RSP and the return address in 32-bit halves: no division on the way (canonical: hi in 16 bits).
         `k = ${id}; { let lo = (${sp} >>> 0) - 8, hi = ${spHi}; if (lo < 0) { lo += TWO32; hi = (hi - 1) | 0; } ` +
-          `${tlbProbe64(true)} if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else ${slow} }`,
+          `${tlbProbe64(true)} if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else ${slowCall} }`,
       );
     }
-    // The push may have written into code: leave at the target then.
-    this.put(`if (cpu.attention !== 0) { ic += ${this.n}; exitAt = ${e.delta}; break run; }`);
     this.put(this.edge(e, total));
   }
 
