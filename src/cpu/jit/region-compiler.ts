@@ -85,14 +85,18 @@ const ZERO_NOW =
   '(lazyOp === LAZY_NONE || lazyOp === LAZY_PARTIAL || lazySize === 8 ? -1 : (lazyRes & (lazySize === 4 ? -1 : lazySize === 2 ? 0xffff : 0xff)) === 0 ? 1 : 0)';
 
 /**
- * The TLB probe for the 64-bit stack address (hi, lo) (a canonical one: hi in 16 bits), leaving
- * `hit`, `slot` and the page offset `o`; the page number is hi * 2^20 + (lo >>> 12), no division.
+ * Statements that leave in `pa` the RAM offset of linear page `lpn` plus `o`, or -1 on a miss.
+ * Each memory instruction remembers in two locals (`cache`Page, `cache`Base) the page it used
+ * last: a hit there skips the TLB. Only a TLB hit fills them, and every way the TLB can lose a
+ * mapping (INVLPG, CR3/CR0/CR4 writes, a page becoming code) happens outside the region or in a
+ * handler, after which the locals are reset (with the registers, LOAD_ALL).
  */
-function tlbProbe64(write: boolean): string {
-  if (!INLINE_TLB) return 'const hit = false, slot = 0, o = 0;';
+function pageLookup(lpn: string, o: string, write: boolean, cache: string, caches: string[]): string {
+  caches.push(cache);
   return (
-    `const lpn = hi * 1048576 + (lo >>> 12), slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = lo & 0xfff, ` +
-    'hit = hi >= -32768 && hi <= 32767 && tlbTag[slot] === lpn;'
+    `const lpn = ${lpn}, o = ${o}; let pa = -1; if (lpn === ${cache}Page) pa = ${cache}Base + o; ` +
+    `else { const slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}); ` +
+    `if (tlbTag[slot] === lpn) { ${cache}Page = lpn; ${cache}Base = tlbPhys[slot]; pa = ${cache}Base + o; } }`
   );
 }
 
@@ -113,7 +117,8 @@ const SEG = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'];
 
 /**
  * Statements for a `size`-byte access at linear `addr` (an expression; `u32`: known below 2^32)
- * through the TLB's first way inline, else `slow`. `ok` is the fast access with `pa` its RAM offset.
+ * through the page cache and the TLB's first way inline, else `slow`. `ok` is the fast access
+ * with `pa` its RAM offset.
  */
 function tlbAccess(
   addr: string,
@@ -122,13 +127,12 @@ function tlbAccess(
   size: number,
   ok: string,
   slow: string,
+  cache: string,
+  caches: string[],
 ): string {
   if (!INLINE_TLB) return slow;
   const lpn = u32 ? `${addr} >>> 12` : `Math.floor(${addr} / 4096)`;
-  return (
-    `{ const lpn = ${lpn}, slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}), o = ${addr} & 0xfff; ` +
-    `if (tlbTag[slot] === lpn && o <= ${4096 - size}) { const pa = tlbPhys[slot] + o; ${ok} } else { ${slow} } }`
-  );
+  return `{ ${pageLookup(lpn, `${addr} & 0xfff`, write, cache, caches)} if (pa >= 0 && o <= ${4096 - size}) { ${ok} } else { ${slow} } }`;
 }
 
 function inlineAlu(sub: number): boolean {
@@ -314,6 +318,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
 
   const used = new Set<number>();
   const segs = new Set<number>();
+  const caches: string[] = [];
   const use = (r: number) => {
     used.add(r);
     return REG32[r];
@@ -340,7 +345,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
       countOf.push(i);
       const end = off + ins.len;
       src.push(`// +0x${off.toString(16)}: ${mnemonic(ins)}${live[j][i] ? '' : '  (flags dead)'}`);
-      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize, known, segs);
+      const g = new Gen(src, use, hi, ins, id, i, n, end, live[j][i], codeSize, known, segs, caches);
       if (i === n - 1) g.last(edges[j], deltas, total);
       else g.body();
       off = end;
@@ -363,7 +368,8 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
         `${SEG[g]}Limit = cpu.segCheck[${g}] === 0 ? cpu.segLimit[${g}] - 3 : -1; ${SEG[g]}Base = cpu.segBase[${g}];`,
     )
     .join(' ');
-  const loadF = `${LOAD_FLAGS} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS]; ${segState}`;
+  const resetCaches = caches.map((c) => `${c}Page = -1;`).join(' ');
+  const loadF = `${LOAD_FLAGS} ${resetCaches} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS]; ${segState}`;
   const storeF = STORE_FLAGS;
   const body = cases
     .join('\n')
@@ -382,6 +388,7 @@ return function ${name}(cpu, limit) {
   if (cpu.icount + ${total} > limit || !region.valid) return false;
   const base = cpu.rip;${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
   const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
+  let ${caches.map((c) => `${c}Page = -1, ${c}Base = 0`).join(', ') || 'noCaches = 0'};
   let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, csLimit = cpu.segLimit[CS];
   let ${[...segs].map((g) => `${SEG[g]}Limit = 0, ${SEG[g]}Base = 0`).join(', ') || 'noSegs = 0'};
   ${segState}
@@ -483,6 +490,8 @@ class Gen {
     private readonly known: Known,
     /** Segments whose base and limit the region keeps in locals. */
     private readonly segs: Set<number>,
+    /** Page-cache local prefixes (pageLookup) declared by the region. */
+    private readonly caches: string[],
   ) {
     this.d = ins.rm;
     this.s = ins.reg;
@@ -496,6 +505,18 @@ class Gen {
     if (kind === 'LOGIC') return '0';
     if (kind === 'INCDEC' || kind === 'RESULT') return '(lazyCarry & CF)';
     return CARRY_NOW;
+  }
+
+  /** The page of the 64-bit stack address (hi, lo), canonical only (hi in 16 bits): no division. */
+  private probe64(write: boolean): string {
+    if (!INLINE_TLB) return 'const o = 0, pa = -1;';
+    const c = `m${this.id}`;
+    this.caches.push(c);
+    return (
+      `const o = lo & 0xfff; let pa = -1; if (hi >= -32768 && hi <= 32767) { const lpn = hi * 1048576 + (lo >>> 12); ` +
+      `if (lpn === ${c}Page) pa = ${c}Base + o; else { const slot = ${write ? 'tlbW' : 'tlbR'} + ((lpn ^ (lpn >>> ${TLB_BITS})) & ${TLB_MASK}); ` +
+      `if (tlbTag[slot] === lpn) { ${c}Page = lpn; ${c}Base = tlbPhys[slot]; pa = ${c}Base + o; } } }`
+    );
   }
 
   private setKnown(kind: Known['kind'], size: number): void {
@@ -680,6 +701,8 @@ class Gen {
       4,
       write ? ramSet('pa', v) : `${v} = ${ramGet('pa')};`,
       slowAccess,
+      `m${id}`,
+      this.caches,
     );
     if (ins.base === BASE_RIP) return `{ ${slow} }`;
     const terms: string[] = [];
@@ -786,13 +809,13 @@ class Gen {
     const slowCall = `{ ${slow} ${attention} }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; if (stackFlat) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, `${ramSet('pa', `base + ${end}`)} ${sp} = sp | 0;`, `writeLin32(cpu, sp, base + ${end}); ${sp} = sp | 0; ${attention}`)} } else ${slowCall}`,
+        `k = ${id}; if (stackFlat) { const sp = (${sp} - 4) >>> 0; ${tlbAccess('sp', true, true, 4, `${ramSet('pa', `base + ${end}`)} ${sp} = sp | 0;`, `writeLin32(cpu, sp, base + ${end}); ${sp} = sp | 0; ${attention}`, `m${id}`, this.caches)} } else ${slowCall}`,
       );
     } else {
       this.put(
         // RSP and the return address in 32-bit halves: no division on the way (canonical: hi in 16 bits).
         `k = ${id}; { let lo = (${sp} >>> 0) - 8, hi = ${spHi}; if (lo < 0) { lo += TWO32; hi = (hi - 1) | 0; } ` +
-          `${tlbProbe64(true)} if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else ${slowCall} }`,
+          `${this.probe64(true)} if (pa >= 0 && o <= 4088) { const rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else ${slowCall} }`,
       );
     }
     this.put(this.edge(e, total));
@@ -805,12 +828,12 @@ class Gen {
     const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ t = cpu.rip; }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; let t = 0; if (stackFlat) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, `t = ${ramGet('pa')} >>> 0;`, 't = readLin32(cpu, sp) >>> 0;')} if (t > csLimit) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
+        `k = ${id}; let t = 0; if (stackFlat) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, `t = ${ramGet('pa')} >>> 0;`, 't = readLin32(cpu, sp) >>> 0;', `m${id}`, this.caches)} if (t > csLimit) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
       );
     } else {
       this.put(
-        `k = ${id}; let t = 0; { const lo = ${sp} >>> 0, hi = ${spHi}; let done = false; ${tlbProbe64(false)} ` +
-          `if (hit && o <= 4088) { const pa = tlbPhys[slot] + o, th = ${ramGet('pa + 4')}; if (th >= -32768 && th <= 32767) { ` +
+        `k = ${id}; let t = 0; { const lo = ${sp} >>> 0, hi = ${spHi}; let done = false; ${this.probe64(false)} ` +
+          `if (pa >= 0 && o <= 4088) { const th = ${ramGet('pa + 4')}; if (th >= -32768 && th <= 32767) { ` +
           `t = th * TWO32 + (${ramGet('pa')} >>> 0); let nl = lo + ${8 + ins.imm}, nh = hi; if (nl >= TWO32) { nl -= TWO32; nh = (nh + 1) | 0; } ${sp} = nl | 0; ${spHi} = nh; done = true; } } ` +
           `if (!done) ${slow} }`,
       );
