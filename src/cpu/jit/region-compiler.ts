@@ -23,7 +23,7 @@ import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { Op } from '../ops.js';
 import { CF, OF, ZF } from '../regs.js';
 import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
-import { DUMP_REGIONS } from './tier2.js';
+import { dumpRegions } from './tier2.js';
 
 /**
  * Runs the region from the current RIP; false (nothing done) when it cannot run whole blocks
@@ -418,7 +418,7 @@ ${body}
     throw e;
   }
 };`;
-  if (DUMP_REGIONS) process.stderr.write(`${src}\n\n`);
+  if (dumpRegions()) process.stderr.write(`${src}\n\n`);
   const factory = new Function(
     'I',
     'RIP_OF',

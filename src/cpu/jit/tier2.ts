@@ -6,11 +6,9 @@ export let JIT_THRESHOLD = Number(process.env.HVEMU_TIER2_THRESHOLD ?? 50);
 const MODE = process.env.HVEMU_TIER2 ?? 'on';
 if (MODE === 'eager') JIT_THRESHOLD = 0;
 export let JIT_ENABLED = MODE !== 'off';
-/** HVEMU_DUMP_REGIONS=1 prints every compiled region's JavaScript to stderr (--dump-regions). */
-export let DUMP_REGIONS = process.env.HVEMU_DUMP_REGIONS === '1';
-
-export function setDumpRegions(on: boolean): void {
-  DUMP_REGIONS = on;
+/** HVEMU_DUMP_REGIONS=1 (`hvemu run --dump-regions`) prints every compiled region's JavaScript to stderr. */
+export function dumpRegions(): boolean {
+  return process.env.HVEMU_DUMP_REGIONS === '1';
 }
 
 /**
