@@ -135,6 +135,9 @@ function tlbAccess(
   return `{ ${pageLookup(lpn, `${addr} & 0xfff`, write, cache, caches)} if (pa >= 0 && o <= ${4096 - size}) { ${ok} } else { ${slow} } }`;
 }
 
+/** Registers are cached in locals when at most one instruction in this many calls a handler. */
+const HANDLER_RATIO = 4;
+
 function inlineAlu(sub: number): boolean {
   return sub !== 2 && sub !== 3; // ADC and SBB read CF: through the handler
 }
@@ -319,11 +322,23 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   const used = new Set<number>();
   const segs = new Set<number>();
   const caches: string[] = [];
+  // Registers live in locals unless handlers are frequent: each handler call writes back and
+  // reloads every cached register, which costs more than it saves in code that is mostly handlers.
+  let handlers = 0;
+  let insns = 0;
+  for (let j = 0; j < members.length; j++)
+    for (let i = 0; i < members[j].insns.length; i++) {
+      insns++;
+      if (!inlineForm(members[j].insns[i], i === members[j].insns.length - 1, codeSize)) handlers++;
+    }
+  const cacheRegs = handlers * HANDLER_RATIO <= insns;
   const use = (r: number) => {
+    if (!cacheRegs) return `r32[${2 * r}]`;
     used.add(r);
     return REG32[r];
   };
   const hi = (r: number) => {
+    if (!cacheRegs) return `r32[${2 * r + 1}]`;
     used.add(r);
     return `${REG32[r]}_hi`;
   };
@@ -383,7 +398,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   const name = `region_${Math.floor(entry.key / 4).toString(16)}_${codeSize}`;
   const src = `${CONSTANTS}
 // Region at physical 0x${Math.floor(entry.key / 4).toString(16)} (linear 0x${entryLin.toString(16)} when compiled), ${codeSize}-bit code:
-// ${members.length} blocks, ${total} instructions; register locals: ${regs.map((r) => REG32[r]).join(' ') || 'none'}.
+// ${members.length} blocks, ${total} instructions (${handlers} through handlers); register locals: ${cacheRegs ? regs.map((r) => REG32[r]).join(' ') || 'none' : 'none (registers stay in cpu.r32: handlers are frequent here)'}.
 return function ${name}(cpu, limit) {
   if (cpu.icount + ${total} > limit || !region.valid) return false;
   const base = cpu.rip;${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
