@@ -68,6 +68,27 @@ const INLINE_TLB = [0, 1, 255, 256, 0x7c, 0x12345, 0xfffff, 0x80000].every(
   (p) => tlbIndex(p) === ((p ^ (p >>> TLB_BITS)) & TLB_MASK),
 );
 
+/** The flag locals' names and the Cpu fields they stand for when the record stays in the Cpu. */
+const FLAG_FIELDS: [string, string][] = [
+  ['lazyOp', 'cpu.lfOp'],
+  ['lazyDst', 'lf[0]'],
+  ['lazySrc', 'lf[2]'],
+  ['lazyRes', 'lf[4]'],
+  ['lazySize', 'cpu.lfSize'],
+  ['lazyCarry', 'cpu.lfCarry'],
+  ['savedOp', 'cpu.lfSavedOp'],
+  ['savedDst', 'sv[0]'],
+  ['savedSrc', 'sv[2]'],
+  ['savedRes', 'sv[4]'],
+  ['savedSize', 'cpu.lfSavedSize'],
+  ['savedCarry', 'cpu.lfSavedCarry'],
+  ['partialMask', 'cpu.lfPartialMask'],
+];
+function flagsInCpu(code: string): string {
+  for (const [local, field] of FLAG_FIELDS) code = code.replace(new RegExp(`\\b${local}\\b`, 'g'), field);
+  return code;
+}
+
 const LOAD_FLAGS =
   'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry; ' +
   'savedOp = cpu.lfSavedOp; savedDst = sv[0]; savedSrc = sv[2]; savedRes = sv[4]; savedSize = cpu.lfSavedSize; savedCarry = cpu.lfSavedCarry; partialMask = cpu.lfPartialMask;';
@@ -384,16 +405,21 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
     )
     .join(' ');
   const resetCaches = caches.map((c) => `${c}Page = -1;`).join(' ');
-  const loadF = `${LOAD_FLAGS} ${resetCaches} tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS]; ${segState}`;
-  const storeF = STORE_FLAGS;
-  const body = cases
-    .join('\n')
+  // Where handlers are frequent, the flag record stays in the Cpu too (the names below become its
+  // fields), so a handler call hands nothing over: the code is what tier 2 used to be per block.
+  const flagLoad = cacheRegs ? LOAD_FLAGS : '';
+  const storeF = cacheRegs ? STORE_FLAGS : '';
+  const raw = cases.join('\n');
+  const usesState = /\b(tlbR|tlbW|stackFlat|csLimit)\b/.test(raw);
+  const loadF = `${flagLoad} ${resetCaches} ${usesState ? 'tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS];' : ''} ${segState}`;
+  const body0 = raw
     .replaceAll('/*LOAD_ALL*/', `${loadR} ${loadF}`)
     .replaceAll('/*STORE_ALL*/', `${storeR} ${storeF}`)
     .replaceAll('/*STORE_REGS*/', storeR)
     .replaceAll('/*LOAD_FLAGS*/', loadF)
     .replaceAll('/*STORE_FLAGS*/', storeF)
-    .replaceAll('/*STORE_FLAGS_EXPR*/', `${storeF.replaceAll(';', ',')}`);
+    .replaceAll('/*STORE_FLAGS_EXPR*/', storeF === '' ? '' : `${storeF.replaceAll(';', ',')}`);
+  const body = cacheRegs ? body0 : flagsInCpu(body0);
   const entryLin = codeSize === 64 ? cpu.rip : cpu.segBase[1] + cpu.rip;
   const name = `region_${Math.floor(entry.key / 4).toString(16)}_${codeSize}`;
   const src = `${CONSTANTS}
@@ -409,9 +435,13 @@ return function ${name}(cpu, limit) {
   ${segState}
   let ${regs.map((r) => `${REG32[r]} = r32[${2 * r}], ${REG32[r]}_hi = r32[${2 * r + 1}]`).join(', ') || 'unused = 0'};
   // The lazy-flag record (flags.ts), and the one a rotate stacked its CF/OF on (LAZY_PARTIAL).
-  let lazyOp = 0, lazyDst = 0, lazySrc = 0, lazyRes = 0, lazySize = 0, lazyCarry = 0;
+  ${
+    cacheRegs
+      ? `let lazyOp = 0, lazyDst = 0, lazySrc = 0, lazyRes = 0, lazySize = 0, lazyCarry = 0;
   let savedOp = 0, savedDst = 0, savedSrc = 0, savedRes = 0, savedSize = 0, savedCarry = 0, partialMask = 0;
-  ${LOAD_FLAGS}
+  ${LOAD_FLAGS}`
+      : '// The lazy-flag record stays in the Cpu (cpu.lfOp, cpu.lf, ...).'
+  }
   let ic = cpu.icount; // instructions retired before the current block
   let k = 0; // the instruction that may fault (ones' complement: inside a handler, which left cpu exact)
   let block = 0, exitAt = 0, z = 0;
