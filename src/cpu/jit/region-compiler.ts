@@ -19,9 +19,9 @@ import { memAddr } from '../exec/operand.js';
 import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
-import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { Op } from '../ops.js';
 import { CF, OF, ZF } from '../regs.js';
+import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
 import { dumpRegions } from './tier2.js';
 
