@@ -479,7 +479,13 @@ ${body}
     ref,
     helpers,
   ) as CompiledRegion;
-  for (const b of members) (b.inRegions ??= []).push(ref);
+  // Regions dropped earlier leave the lists here, so a block that outlives many recompiled
+  // regions (code next to a self-modifying loop) does not collect them.
+  for (const b of members) {
+    const list = b.inRegions?.filter((r) => r.valid) ?? [];
+    list.push(ref);
+    b.inRegions = list;
+  }
   entry.region = ref;
   return fn;
 }
