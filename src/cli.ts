@@ -14,24 +14,23 @@ import {
   type ExitStatusMode,
   exitStatusFor,
 } from './cli/exit-status.js';
+import { type GdbRelay, startGdbRelay } from './cli/gdb-relay.js';
 import { checkDiskFile, checkImageKind, isDiskFile, RefusedFile, readImageFile } from './cli/preflight.js';
 import { qemuDiskSpellings, translateQemuArgs } from './cli/qemu-spellings.js';
 import type { ConsoleChoice } from './cli/run-job.js';
 import { formatSize, parseSize } from './cli/sizes.js';
 import { supervise } from './cli/supervise.js';
+import { parseCpuList } from './cli/trace-output.js';
 import { inspectImage } from './inspect.js';
 import { isLinuxKernel } from './vm-boot.js';
 import { hasMultibootMagic } from './vmm/loaders/multiboot.js';
+import { TRACE_TOPICS } from './vmm/trace.js';
 
 /**
- * --trace categories, each printed on stderr as one line per event. A new category is one entry
- * here plus the VMM's trace() calls that use it.
+ * --trace topics, each printed as one line per event (docs/tracing.md). A new topic is one entry in
+ * vmm/trace.ts plus the VMM's trace() calls that use it.
  */
-const TRACE_CATEGORIES: Record<string, string> = {
-  exits: 'one line per VM exit',
-  apic: 'one line per IPI (delivery mode, vector, destination, shorthand, targets) and APIC error',
-  mp: 'one line per MP-state change',
-};
+const TRACE_CATEGORIES: Record<string, string> = TRACE_TOPICS;
 
 interface Flag {
   type: 'string' | 'boolean';
@@ -79,7 +78,7 @@ const RUN_FLAGS = {
   'sev-es': {
     type: 'boolean',
     default: 'off',
-    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold",
+    help: "run a firmware image as an SEV-ES guest (implies --arch svm): mapped to end at 4 GiB, launched and measured by the secure processor; the BSP starts at F000:FFF0, the APs at the image's SEV-ES reset block (OVMF GUIDed table); registers and private memory encrypted, the GHCB protocol, AP Reset Hold. With a Linux kernel (a bzImage or vmlinux): the kernel entered through its 64-bit boot protocol with --append and --initrd, everything in RAM at its first instruction launched and measured",
   },
   kernel: {
     type: 'string',
@@ -134,13 +133,45 @@ const RUN_FLAGS = {
     default: 'auto',
     help: 'what goes to stdout: port 0xE9, COM1 or both; auto gives stdout to whichever of the two the guest writes to first',
   },
+  // --trace and the options that shape it (docs/tracing.md), together.
   trace: {
     type: 'string',
-    value: 'CATEGORIES',
+    value: 'TOPICS',
     default: '(none)',
-    help: `comma-separated, with --arch svm|vmx, on stderr: ${Object.entries(TRACE_CATEGORIES)
+    help: `comma-separated, or all (every topic but insn); with --arch svm|vmx, on stderr (--trace-file): ${Object.entries(
+      TRACE_CATEGORIES,
+    )
       .map(([name, what]) => `${name}: ${what}`)
-      .join('; ')}`,
+      .join('; ')}. QEMU: -d`,
+  },
+  'trace-file': {
+    type: 'string',
+    value: 'FILE',
+    default: '(none: stderr)',
+    help: 'write the --trace lines to FILE instead of stderr',
+  },
+  'trace-cpus': {
+    type: 'string',
+    value: 'LIST',
+    default: '(all)',
+    help: 'trace only these vCPUs, e.g. 0,2 or 1-3 (lines about the whole machine are kept)',
+  },
+  perfetto: {
+    type: 'string',
+    value: 'FILE',
+    default: '(none)',
+    help: 'write a timeline to FILE as Chrome trace-event JSON (open it in ui.perfetto.dev): a track per vCPU with its MP states and guest time, VM exits and IPIs, flows from each IPI to its target and from AP Reset Hold to its release',
+  },
+  gdb: {
+    type: 'string',
+    value: 'PORT',
+    default: '(none)',
+    help: 'serve the GDB remote protocol on 127.0.0.1:PORT (0: any free port, printed on stderr), with --arch svm|vmx: vCPUs are threads; registers, memory, breakpoints, single step, Ctrl-C; an SEV-ES vCPU refuses with the reason. gdb stops the VM when it attaches (docs/gdb.md). QEMU: -gdb tcp::PORT',
+  },
+  'gdb-wait': {
+    type: 'boolean',
+    default: 'off',
+    help: 'with --gdb: hold the VM before its first instruction until gdb attaches and continues. QEMU: -S',
   },
   'exit-status': {
     type: 'string',
@@ -203,9 +234,15 @@ const MAIN_USAGE = `usage: hvemu run <image> [options]    run a guest (hvemu run
        hvemu inspect <file>           say what a file is (hvemu inspect --help)
        hvemu --version`;
 
+const MAIN_HELP = () => `${MAIN_USAGE}
+
+options of run, each with its default (hvemu run --help says what run does):
+${flagHelp()}`;
+
 const RUN_USAGE = () => `usage: hvemu run <image> [options]
 
-Runs a raw boot-sector image, a Multiboot (version 1) kernel or, with --sev-es, a firmware image.
+Runs a raw boot-sector image, a Multiboot (version 1) kernel, a Linux kernel or, with --sev-es, a
+firmware image or a Linux kernel as an SEV-ES guest.
 A boot sector is loaded whole at 0x7C00 and started in real mode at 0000:7C00 with DL = 0x80; there
 are no BIOS services. An image with the Multiboot magic in its first 8 KiB is loaded as QEMU's
 -kernel loads it and entered in 32-bit protected mode with EAX = 0x2BADB002, as a VM. VMs have a PC
@@ -217,8 +254,10 @@ run and says where each vCPU was.
 options:
 ${flagHelp()}
 
-QEMU's -m, -smp and -kernel are taken as --memory, --cpus and --kernel; its other options get a
-one-line answer naming what hvemu has instead.
+QEMU's spellings are taken as their hvemu twins: -m (--memory), -smp (--cpus), -kernel, -append,
+-initrd, -hda/-hdb and -drive file=F (--disk), -d in_asm,int,cpu_reset (--trace insn,irq,mp), -D
+(--trace-file), and -s/-gdb, -bios, -drive if=pflash where this hvemu has --gdb, --bios, --pflash;
+its other options get a one-line answer naming what hvemu has instead.
 
 ${EXIT_STATUS_HELP}`;
 
@@ -240,7 +279,7 @@ const wantsHelp = (args: string[]) => args.some((a) => a === '--help' || a === '
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(`${MAIN_USAGE}\n`);
+    process.stdout.write(`${cmd === undefined ? MAIN_USAGE : MAIN_HELP()}\n`);
     return;
   }
   if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
@@ -258,14 +297,17 @@ async function main(argv: string[]): Promise<void> {
   fail(`unknown command '${cmd}'\n${MAIN_USAGE}`);
 }
 
+/** Whether `hvemu run` has this option ("--gdb"): QEMU spellings translate only to options that exist. */
+const knownRunOption = (option: string): boolean => Object.hasOwn(RUN_FLAGS, option.replace(/^--/, ''));
+
 function parseRunArgs(args: string[]) {
   let q: ReturnType<typeof qemuDiskSpellings>;
   try {
-    q = qemuDiskSpellings(args);
+    q = qemuDiskSpellings(args, knownRunOption);
   } catch (e) {
     fail((e as Error).message);
   }
-  const t = translateQemuArgs(q.args);
+  const t = translateQemuArgs(q.args, knownRunOption);
   if ('error' in t) fail(t.error);
   const options = Object.fromEntries(
     Object.entries(RUN_FLAGS as Record<string, Flag>).map(([name, f]) => [
@@ -288,11 +330,12 @@ function parseRunArgs(args: string[]) {
   }
 }
 
-function whole(v: string | undefined, name: RunFlag): number {
+/** A whole-number option, 1 to `max`; the error names the option and the range. */
+function whole(v: string | undefined, name: RunFlag, max = Number.MAX_SAFE_INTEGER): number {
   const text = v ?? RUN_FLAGS[name].default;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
-    fail(`--${name} takes a positive whole number, not '${text}'`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0 || n > max)
+    fail(`--${name} takes a positive whole number from 1 to ${max}, not '${text}'`);
   return n;
 }
 
@@ -345,7 +388,7 @@ async function run(args: string[]): Promise<void> {
       if (isDiskFile(path)) diskPaths.unshift(path);
       else {
         image = readImageFile(path, imageLimit(memory), "the guest's RAM, or 16 MiB for firmware");
-        linux = !sevEs && isLinuxKernel(image);
+        linux = isLinuxKernel(image);
         checkImageKind(image, path, { sevEs, linux });
       }
     }
@@ -371,7 +414,7 @@ async function run(args: string[]): Promise<void> {
       `--kernel (QEMU's -kernel) takes a Multiboot or Linux kernel; ${path} is neither: run it as \`hvemu run ${path}\``,
     );
   const append = str('append');
-  if ((append !== undefined || str('initrd') !== undefined) && (!kernel || sevEs))
+  if ((append !== undefined || str('initrd') !== undefined) && !kernel)
     fail(`--append and --initrd are for a Multiboot or Linux kernel (QEMU -kernel); ${path} is neither`);
 
   const disks = diskPaths.length > 0;
@@ -387,18 +430,50 @@ async function run(args: string[]): Promise<void> {
     fail('disks are on the PC platform, which runs as a VM: use --arch svm or vmx');
   if (disks && sevEs) fail('--sev-es boots a firmware image, not a disk');
   const input = oneOf(str('input'), 'input', ['com1', 'keyboard', 'none'] as const);
-  const cpus = whole(str('cpus'), 'cpus');
+  const cpus = whole(str('cpus'), 'cpus', 1024);
   if (cpus > 1 && arch === 'none')
     fail('--cpus above 1 needs --arch svm or vmx (the bare processor is one CPU)');
   if (cpus > 1024) fail('--cpus takes at most 1024');
-  const trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  let trace = (str('trace') ?? '').split(',').filter((x) => x !== '');
+  // all: every topic but insn (it single-steps the guest), which is added only by name.
+  if (trace.includes('all'))
+    trace = Object.keys(TRACE_CATEGORIES).filter((t) => t !== 'insn' || trace.includes('insn'));
   for (const c of trace)
     if (!(c in TRACE_CATEGORIES))
-      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')}, not '${c}'`);
-  if (trace.length > 0 && arch === 'none')
+      fail(`--trace takes ${Object.keys(TRACE_CATEGORIES).join(', ')} or all, not '${c}'`);
+  const perfetto = str('perfetto') ?? null;
+  if ((trace.length > 0 || perfetto !== null) && arch === 'none')
     fail(
-      '--trace follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx',
+      `${trace.length > 0 ? '--trace' : '--perfetto'} follows the VMM (VM exits, IPIs, MP states); with --arch none there is no VMM: add --arch svm or --arch vmx`,
     );
+  if (trace.length === 0 && (str('trace-file') !== undefined || str('trace-cpus') !== undefined))
+    fail('--trace-file and --trace-cpus shape the --trace output: add --trace TOPICS');
+  let traceCpus: number[] | null = null;
+  const cpuList = str('trace-cpus');
+  if (cpuList !== undefined) {
+    const parsed = parseCpuList(cpuList, cpus);
+    if (!(parsed instanceof Set)) fail(`--trace-cpus ${cpuList}: ${parsed.error}`);
+    traceCpus = [...parsed];
+  }
+  const gdbText = str('gdb');
+  const gdbPort = gdbText === undefined ? undefined : Number(gdbText);
+  if (gdbText !== undefined && !(/^\d+$/.test(gdbText) && Number(gdbText) <= 65535))
+    fail(`--gdb takes a TCP port, 0 to 65535 (0: any free one), not '${gdbText}'`);
+  if (gdbPort !== undefined && arch === 'none')
+    fail(
+      "--gdb serves the VMM's view of its vCPUs; with --arch none there is no VMM: add --arch svm or --arch vmx",
+    );
+  if (values['gdb-wait'] && gdbPort === undefined) fail('--gdb-wait needs --gdb PORT');
+  let gdb: GdbRelay | undefined;
+  if (gdbPort !== undefined) {
+    try {
+      gdb = await startGdbRelay(gdbPort, (port) =>
+        say(`gdb: listening on 127.0.0.1:${port} (gdb -ex 'target remote :${port}')`),
+      );
+    } catch (e) {
+      fail(`--gdb ${gdbPort}: cannot listen on 127.0.0.1:${gdbPort}: ${(e as Error).message}`);
+    }
+  }
   const vendor = oneOf(str('vendor') ?? (arch === 'vmx' ? 'intel' : 'amd'), 'vendor', [
     'amd',
     'intel',
@@ -412,7 +487,7 @@ async function run(args: string[]): Promise<void> {
     );
   const { reply, signal, seconds } = await supervise({
     image,
-    kind: sevEs ? 'sev-es' : arch === 'none' ? 'bare' : 'vm',
+    kind: sevEs ? (linux ? 'sev-es-linux' : 'sev-es') : arch === 'none' ? 'bare' : 'vm',
     arch: arch === 'none' ? undefined : arch,
     cpus,
     cmdline: path, // as QEMU's -kernel passes it: "<file> <append>" to Multiboot
@@ -420,6 +495,9 @@ async function run(args: string[]): Promise<void> {
     modules,
     initrd,
     trace,
+    traceFile: str('trace-file') ?? null,
+    traceCpus,
+    perfetto,
     maxInstructions,
     memoryBytes: memory,
     vendor: vendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
@@ -431,7 +509,9 @@ async function run(args: string[]): Promise<void> {
     input: arch === 'none' ? 'none' : input,
     vga: str('vga'),
     vgaConsole: values['vga-console'] === true,
+    gdb: gdb && { port: gdb.vmPort, shared: gdb.shared, wait: values['gdb-wait'] === true },
   });
+  gdb?.close();
   if (reply.kind === 'epipe') process.exit(0); // the reader went away (`| head`): quietly, as Unix tools do
   if (reply.kind === 'image-error') fail(`bad image ${path}: ${reply.message}`);
   if (reply.kind === 'bad-input') fail(reply.message);

@@ -26,6 +26,29 @@ export function disassemble(bytes: Uint8Array, codeSize: number): string {
   }
 }
 
+/** One instruction in NASM syntax and its length in bytes (0 for bytes that are not an instruction). */
+export function disassembleOne(
+  bytes: Uint8Array,
+  codeSize: number,
+  ip: bigint,
+): { text: string; length: number } {
+  const { Decoder, DecoderOptions, Formatter, FormatterSyntax } = load();
+  const decoder = new Decoder(codeSize, bytes, DecoderOptions.None);
+  decoder.ip = ip;
+  const formatter = new Formatter(FormatterSyntax.Nasm);
+  try {
+    const insn = decoder.decode();
+    const out = insn.isInvalid
+      ? { text: '(not an instruction)', length: 0 }
+      : { text: formatter.format(insn), length: insn.length };
+    insn.free();
+    return out;
+  } finally {
+    formatter.free();
+    decoder.free();
+  }
+}
+
 export function hexBytes(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }

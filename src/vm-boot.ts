@@ -9,8 +9,9 @@
 // the 0xE9 bytes in one output stream.
 
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
+import { disassembleOne } from './disasm.js';
 import { SvmBackend } from './svm/backend.js';
-import type { Backend } from './vmm/backend-api.js';
+import type { Backend, RunState } from './vmm/backend-api.js';
 import type { BootSectorRunOptions, BootSectorRunResult, StopReason } from './vmm/bare-metal.js';
 import { BOOT_ADDR, ImageError } from './vmm/bare-metal.js';
 import { DiskImage, SECTOR_BYTES } from './vmm/devices/disk-image.js';
@@ -43,8 +44,10 @@ import { writeMultibootEntry } from './vmm/loaders/multiboot-entry.js';
 import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
+import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './vmm/trace.js';
 import { EXIT_COST } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
+import type { VmDebugHook } from './vmm/vm-debug-hook.js';
 import { VmxBackend } from './vmx/backend.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
@@ -52,7 +55,11 @@ export interface VmBootOptions extends BootSectorRunOptions {
   arch?: 'svm' | 'vmx';
   /** vCPUs (default 1): vCPU 0 is the BSP, the others wait for INIT-SIPI-SIPI. */
   cpus?: number;
-  trace?: ((category: string, line: string) => void) | null;
+  /** --trace: the sink, and the topics it wants (default all); vmm/trace.ts. */
+  trace?: TraceSink | null;
+  traceTopics?: ReadonlySet<TraceTopic>;
+  /** --perfetto: the run's events on the virtual clock (it sees the exits, apic and mp topics). */
+  timeline?: Timeline;
   /**
    * A Multiboot or Linux kernel's command line (QEMU's -append). With `append` given, a Multiboot
    * kernel gets "<cmdline> <append>" (QEMU's "<kernel file> <-append text>") and a Linux kernel
@@ -90,9 +97,44 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaLine?: (line: string) => void;
   /** The VGA text screen at the end of the run. */
   onVgaScreen?: (text: string) => void;
+  /** A debugger (the GDB stub) that may stop the VM between turns (vm-debug-hook.ts). */
+  debug?: VmDebugHook;
 }
 
 export type { HostInput };
+
+/** What a timeline (--perfetto) is told, in virtual nanoseconds. */
+export interface Timeline {
+  /** A line of the exits, apic or mp topic, at `ns`. */
+  line(topic: TraceTopic, line: string, ns: number): void;
+  /** A vCPU's turn of KVM_RUN: [start, end). */
+  turn(vcpu: number, start: number, end: number): void;
+  /** The VMM spent `ns` on a vCPU's exit (exit-cost.ts), from `start`. */
+  host(vcpu: number, start: number, ns: number): void;
+}
+
+/** The topics a timeline reads. */
+const TIMELINE_TOPICS: readonly TraceTopic[] = ['exits', 'apic', 'mp'];
+
+/** The trace sink and topics for the VM: the caller's, plus the timeline's (stamped with the clock). */
+function traceWiring(
+  opts: VmBootOptions,
+  now: () => number,
+): { trace: TraceSink | null; topics: ReadonlySet<TraceTopic> | undefined } {
+  const timeline = opts.timeline;
+  if (timeline === undefined) return { trace: opts.trace ?? null, topics: opts.traceTopics };
+  const user = opts.trace ?? null;
+  const userTopics: ReadonlySet<TraceTopic> =
+    user === null ? new Set() : (opts.traceTopics ?? new Set(TRACE_TOPIC_NAMES.filter((t) => t !== 'insn')));
+  const topics = new Set<TraceTopic>([...userTopics, ...TIMELINE_TOPICS]);
+  return {
+    topics,
+    trace: (topic, line) => {
+      if (user !== null && userTopics.has(topic)) user(topic, line);
+      if (TIMELINE_TOPICS.includes(topic)) timeline.line(topic, line, now());
+    },
+  };
+}
 
 /** A fixed input (tests, scripted sessions): every byte available at once, then the end. */
 export function bytesInput(bytes: Uint8Array | string): HostInput {
@@ -138,12 +180,16 @@ export interface PcVm {
 export function createPcVm(opts: VmBootOptions = {}): PcVm {
   const memoryBytes = opts.memoryBytes ?? 64 * 1024 * 1024;
   const vmx = opts.arch === 'vmx';
+  let now = () => 0; // the platform's clock, once there is one
+  const wiring = traceWiring(opts, () => now());
   const vm = new Vm({
     memoryBytes,
     maxVcpus: opts.cpus ?? 1,
     vendor: opts.vendor ?? (vmx ? 'GenuineIntel' : undefined),
     backend: opts.backend ?? (vmx ? new VmxBackend() : new SvmBackend()),
-    trace: opts.trace ?? null,
+    trace: wiring.trace,
+    traceTopics: wiring.topics,
+    disassemble: disassembleOne, // iced-x86, loaded at its first call (a traced exit or instruction)
     onUndefined: opts.onUndefined ?? null,
   });
   opts.prepare?.(vm);
@@ -167,9 +213,17 @@ export function createPcVm(opts: VmBootOptions = {}): PcVm {
   });
   const pc: PcVm = { vm, platform, output, resetRequested: false, powerOffRequested: false };
   const costs = opts.exitCosts ?? KVM_LIKE_EXIT_COSTS;
+  now = () => platform.clock.now();
+  const timeline = opts.timeline;
   for (const v of vm.vcpus) {
     v.now = () => platform.clock.now();
-    v.charge = (ns) => platform.clock.charge(ns);
+    v.charge =
+      timeline === undefined
+        ? (ns) => platform.clock.charge(ns)
+        : (ns) => {
+            timeline.host(v.id, platform.clock.now(), ns);
+            platform.clock.charge(ns);
+          };
     v.exitCosts = costs;
   }
   if (memoryBytes >= 0x100000 && opts.firmwareTables !== false) {
@@ -391,6 +445,12 @@ export function vcpuLocations(vm: Vm): string[] {
  * every run (the same run gives the same trace).
  */
 export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult {
+  const r = runPcVmLoop(pc, opts);
+  opts.debug?.ended(pc.vm, r);
+  return r;
+}
+
+function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
   const { vm, platform, output: out } = pc;
   const clock = platform.clock;
   const max = opts.maxInstructions ?? 500_000_000;
@@ -429,7 +489,24 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
     return more && feedInput();
   };
   const check = opts.checkpoint;
+  const dbg = opts.debug;
   let idleSkips = 0;
+  const traceIo = vm.traceOn.io;
+  const traceMmio = vm.traceOn.mmio;
+  /** `--trace io` for a port userspace answers (KVM_EXIT_IO): an OUT's value now, an IN's as answered. */
+  const traceUserIo = (id: number, run: RunState, debugcon: boolean) => {
+    const out = run.ioDirection === KVM_EXIT_IO_OUT;
+    const what = debugcon
+      ? 'debug console'
+      : run.ioPort === 0xf4 && out
+        ? 'isa-debug-exit'
+        : 'nothing there: reads all ones';
+    const value = out ? `<- 0x${(run.ioData >>> 0).toString(16)}` : debugcon ? '-> 0xe9' : '-> all ones';
+    opts.trace?.(
+      'io',
+      `vcpu ${id}: ${out ? 'out' : 'in'} port 0x${run.ioPort.toString(16)} size ${run.ioSize} ${value} (userspace: KVM_EXIT_IO, ${what})`,
+    );
+  };
   for (;;) {
     let ran = false;
     feedInput();
@@ -441,17 +518,22 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           ...result('interrupted', `interrupted after ${total()} instructions`),
           where: vcpuLocations(vm),
         };
-      if (!v.runnable()) continue;
+      const runnable = v.runnable();
+      // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
+      const quantum = dbg?.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
+      if (!runnable) continue;
       ran = true;
       const cpu = v.backend.clock;
       clock.beginTurn(cpu, v.readyAt);
+      const turnStart = clock.now();
       // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = v.budgetUsed() + QUANTUM;
+      const turnEnd = v.budgetUsed() + quantum;
       for (;;) {
         const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
         const run = v.run;
         if (reason === KVM_EXIT_IO) {
           const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+          if (traceIo) traceUserIo(v.id, run, debugcon);
           if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
             out.push(run.ioData & 0xff);
             opts.onDebugByte?.(run.ioData & 0xff);
@@ -471,6 +553,11 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
             : run.mmioLen === 4
               ? 0xffffffff
               : (1 << (8 * run.mmioLen)) - 1;
+          if (traceMmio)
+            opts.trace?.(
+              'mmio',
+              `vcpu ${v.id}: ${run.mmioIsWrite ? 'write' : 'read'} 0x${run.mmioPhysAddr.toString(16)} size ${run.mmioLen} ${run.mmioIsWrite ? '<-' : '->'} 0x${(run.mmioData >>> 0).toString(16)} (userspace: KVM_EXIT_MMIO, ${opts.onMmio ? 'the caller' : 'open bus'})`,
+            );
           if (v.budgetUsed() < turnEnd && spent() < max) continue;
           break;
         }
@@ -483,7 +570,9 @@ export function runPcVm(pc: PcVm, opts: VmBootOptions = {}): BootSectorRunResult
           kvmExitReason: reason,
         };
       }
+      opts.timeline?.turn(v.id, turnStart, clock.now());
       clock.endTurn();
+      dbg?.afterTurn(vm, v);
       if (pc.resetRequested)
         return result(
           'reset',

@@ -1,6 +1,7 @@
 // The I/O APIC (Intel 82093AA datasheet; ICH-style version 20h with the EOI register): 24 pins, each
 // routed by a redirection table entry to the APIC bus. Edge pins send a message per rising edge;
 // level pins send one and hold remote IRR until a local APIC's EOI for that vector comes back.
+import { DELIVERY_MODE_NAMES } from './ipi-trace.js';
 import { DM_FIXED, DM_LOWEST } from './registers.js';
 
 export const IOAPIC_DEFAULT_BASE = 0xfec00000;
@@ -98,9 +99,16 @@ export class IoApic {
   }
 
   /** Drive input `pin` (true = asserted). */
+  /** `--trace irq`: input changes and the messages they send; null when off. */
+  trace: ((line: string) => void) | null = null;
+
   setIrq(pin: number, level: boolean): void {
     const bit = 1 << pin;
     const was = (this.asserted & bit) !== 0;
+    if (this.trace !== null && level !== was)
+      this.trace(
+        `I/O APIC: pin ${pin} ${level ? 'asserted' : 'deasserted'}${this.low[pin] & IOREDTBL_MASKED ? ' (masked)' : ''}`,
+      );
     this.asserted = level ? this.asserted | bit : this.asserted & ~bit;
     const low = this.low[pin];
     // A masked pin ignores edges and level changes entirely (82093AA 3.2.4, interrupt mask).
@@ -135,6 +143,10 @@ export class IoApic {
     const low = this.low[pin];
     const mode = (low >>> 8) & 7;
     const level = (low & IOREDTBL_TRIGGER_LEVEL) !== 0;
+    if (this.trace !== null)
+      this.trace(
+        `I/O APIC: pin ${pin} sends vector 0x${(low & 0xff).toString(16)} (${DELIVERY_MODE_NAMES[mode]}, ${level ? 'level' : 'edge'}, ${low & IOREDTBL_DEST_LOGICAL ? 'logical' : 'physical'} destination 0x${(this.high[pin] >>> 24).toString(16)})`,
+      );
     const n = this.sink.deliverIrq(
       (low & IOREDTBL_DEST_LOGICAL) !== 0,
       this.high[pin] >>> 24,

@@ -17,7 +17,7 @@ import {
 export type ApicTrace = (line: string) => void;
 
 /** ICR delivery modes as figure 11-12 names them (111b is ExtINT as in the LVT and the APM). */
-const DELIVERY_MODE = [
+export const DELIVERY_MODE_NAMES = [
   'Fixed',
   'Lowest Priority',
   'SMI',
@@ -47,7 +47,7 @@ export function deliveryModeName(icrLow: number): string {
   const mode = (icrLow >>> 8) & 7;
   if (mode === DM_INIT && icrLow & ICR_TRIGGER_LEVEL && !(icrLow & ICR_LEVEL_ASSERT))
     return 'INIT Level De-assert';
-  return DELIVERY_MODE[mode];
+  return DELIVERY_MODE_NAMES[mode];
 }
 
 export function shorthandName(icrLow: number): string {

@@ -343,15 +343,25 @@ export class LocalApic implements InterruptController {
   /** Interrupts acknowledged (delivered to the processor) so far, for the VMM's time accounting. */
   acknowledged = 0;
 
+  /** `--trace irq`: acceptance into the IRR, delivery to the processor, EOI; null when off. */
+  irqTrace: ((line: string) => void) | null = null;
+
+  private traceIrq(what: string): void {
+    this.irqTrace?.(`APIC 0x${this.physicalId.toString(16)}: ${what}`);
+  }
+
   acknowledge(vector: number): void {
     this.acknowledged++;
     if (this.extIntPending && this.extIntSource !== null) {
       this.extIntPending = false;
-      this.extIntSource.inta();
+      const v = this.extIntSource.inta();
+      if (this.irqTrace !== null) this.traceIrq(`ExtINT: INTA cycle to the 8259, vector 0x${v.toString(16)}`);
       return;
     }
     clearVector(this.irr, vector);
     setVector(this.isr, vector);
+    if (this.irqTrace !== null)
+      this.traceIrq(`vector 0x${vector.toString(16)} IRR -> ISR (delivered to the processor)`);
   }
 
   /** Read and clear the latched INIT/SIPI/NMI/SMI/ExtINT events (KVM's xchg of pending_events). */
@@ -411,6 +421,8 @@ export class LocalApic implements InterruptController {
     setVector(this.irr, vector);
     if (level) setVector(this.tmr, vector);
     else clearVector(this.tmr, vector);
+    if (this.irqTrace !== null)
+      this.traceIrq(`vector 0x${vector.toString(16)} accepted into the IRR (${level ? 'level' : 'edge'})`);
     this.kick();
     return true;
   }
@@ -420,6 +432,10 @@ export class LocalApic implements InterruptController {
     const v = highestVector(this.isr);
     if (v < 0) return;
     clearVector(this.isr, v);
+    if (this.irqTrace !== null)
+      this.traceIrq(
+        `EOI: vector 0x${v.toString(16)} leaves the ISR${hasVector(this.tmr, v) ? ' (level: EOI broadcast to the I/O APIC)' : ''}`,
+      );
     if (!hasVector(this.tmr, v)) return;
     this.clearRemoteIrr(LINT0_SLOT, v);
     this.clearRemoteIrr(LINT1_SLOT, v);

@@ -165,7 +165,14 @@ export class Pic8259Pair implements InterruptController {
   constructor(private readonly onOutput: (level: boolean) => void = () => {}) {}
 
   /** Drive ISA IRQ line 0-15 (true = high). IRQ 2 is the cascade and is not a device line. */
+  /** `--trace irq`: IRQ line changes; null when off. */
+  trace: ((line: string) => void) | null = null;
+  private lines = 0;
+
   setIrq(irq: number, level: boolean): void {
+    if (this.trace !== null && ((this.lines >>> irq) & 1) !== (level ? 1 : 0))
+      this.trace(`8259: IRQ ${irq} ${level ? 'raised' : 'lowered'}`);
+    this.lines = level ? this.lines | (1 << irq) : this.lines & ~(1 << irq);
     this.pics[irq >>> 3].setInput(irq & 7, level);
     this.update();
   }

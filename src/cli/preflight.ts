@@ -125,10 +125,11 @@ export function checkImageKind(image: Uint8Array, path: string, intent: RunInten
   // Firmware is whole 4 KiB pages (it is mapped to end at 4 GiB); a boot sector or kernel runs without --sev-es.
   if (
     intent.sevEs &&
+    !intent.linux &&
     !facts.ovmfTable &&
     (facts.bootSignature || facts.multiboot || image.length % 4096 !== 0)
   )
     throw new RefusedFile(
-      `${path} is ${facts.multiboot ? 'a Multiboot kernel' : facts.bootSignature ? 'a boot sector' : `${image.length} bytes with no OVMF GUIDed table`}, not a firmware image: drop --sev-es to run it as a boot sector or kernel ${seeInspect}`,
+      `${path} is ${facts.multiboot ? 'a Multiboot kernel' : facts.bootSignature ? 'a boot sector' : `${image.length} bytes with no OVMF GUIDed table`}, not a firmware image or a Linux kernel: drop --sev-es to run it as a boot sector or kernel ${seeInspect}`,
     );
 }

@@ -1,13 +1,17 @@
 // What the command line hands the thread that runs the guest (run-worker.ts), and the shared words
 // between them: everything here crosses postMessage, so plain data only.
+import type { MessagePort } from 'node:worker_threads';
 import type { BootSectorRunResult } from '../vmm/bare-metal.js';
 
 export type ConsoleChoice = 'auto' | 'both' | 'e9' | 'com1';
 
 export interface RunJob {
   image: Uint8Array;
-  /** bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es: firmware. */
-  kind: 'bare' | 'vm' | 'sev-es';
+  /**
+   * bare: the boot sector on the bare processor; vm: boot sector or Multiboot as a VM; sev-es:
+   * firmware; sev-es-linux: a Linux kernel entered directly (64-bit boot protocol) as an SEV-ES guest.
+   */
+  kind: 'bare' | 'vm' | 'sev-es' | 'sev-es-linux';
   arch: 'svm' | 'vmx' | undefined;
   cpus: number;
   cmdline: string;
@@ -16,7 +20,12 @@ export interface RunJob {
   /** A Multiboot kernel's modules (QEMU's -initrd "file args,..."). */
   modules: { name: string; data: Uint8Array }[];
   initrd: Uint8Array | undefined;
+  /** --trace topics (vmm/trace.ts), --trace-file (null: stderr), --trace-cpus (null: all). */
   trace: string[];
+  traceFile: string | null;
+  traceCpus: number[] | null;
+  /** --perfetto FILE: the timeline as Chrome trace-event JSON (null: none). */
+  perfetto: string | null;
   maxInstructions: number;
   memoryBytes: number;
   vendor: 'AuthenticAMD' | 'GenuineIntel';
@@ -39,6 +48,8 @@ export interface RunJob {
    * Float64 [1] = instructions so far, [2] = Date.now() of the last console byte.
    */
   shared: SharedArrayBuffer;
+  /** --gdb: the relay's channel and shared word (gdb-relay.ts); wait: QEMU's -S. */
+  gdb?: { port: MessagePort; shared: SharedArrayBuffer; wait: boolean };
 }
 
 export const SHARED_BYTES = 24;

@@ -6,11 +6,17 @@ import { writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
+import { runSevLinuxVm } from '../sev-linux.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
+import { GdbStub } from '../vmm/gdb/gdb-stub.js';
+import { isTraceTopic, type TraceTopic } from '../vmm/trace.js';
+import { workerGdbTransport } from './gdb-transport.js';
+import { PerfettoWriter } from './perfetto.js';
 import { INSTRUCTIONS_SLOT, LAST_OUTPUT_SLOT, type RunJob, STOP_SLOT, type WorkerReply } from './run-job.js';
 import { ringInput } from './stdin-relay.js';
+import { TraceOutput } from './trace-output.js';
 
 class StdoutGone extends Error {}
 
@@ -50,7 +56,30 @@ function run(job: RunJob): WorkerReply {
     if (job.console !== 'both' && owner !== which) return;
     toStdout(b);
   };
-  const trace = new Set(job.trace);
+  let traceOut: TraceOutput;
+  try {
+    traceOut = new TraceOutput(job.traceFile, job.traceCpus === null ? null : new Set(job.traceCpus), write);
+  } catch (e) {
+    return {
+      kind: 'bad-input',
+      message: `cannot write the trace to ${job.traceFile}: ${(e as Error).message}`,
+    };
+  }
+  const topics = new Set(job.trace.filter(isTraceTopic));
+  let timeline: PerfettoWriter | undefined;
+  if (job.perfetto !== null)
+    try {
+      timeline = new PerfettoWriter(
+        job.perfetto,
+        job.cpus,
+        `hvemu: ${job.kind === 'sev-es' ? 'SEV-ES guest' : `${job.arch} VM`}, ${job.cpus} vCPU${job.cpus > 1 ? 's' : ''}`,
+      );
+    } catch (e) {
+      return {
+        kind: 'bad-input',
+        message: `cannot write the timeline to ${job.perfetto}: ${(e as Error).message}`,
+      };
+    }
   const enc = new TextEncoder();
   const toStderr = (line: string) => write(2, enc.encode(`${line}\n`));
   let checks = 0;
@@ -71,14 +100,26 @@ function run(job: RunJob): WorkerReply {
     job.input !== 'none' && job.stdin !== undefined
       ? ringInput(job.stdin, flush, () => Atomics.load(flags, STOP_SLOT) !== 0)
       : undefined;
+  // --gdb: gdb's kill ends the run as a stop request does.
+  const debug = job.gdb
+    ? new GdbStub(workerGdbTransport(job.gdb.port, job.gdb.shared), {
+        waitForAttach: job.gdb.wait,
+        kill: () => Atomics.store(flags, STOP_SLOT, 9),
+        stopping: () => Atomics.load(flags, STOP_SLOT) !== 0,
+        log: toStderr,
+      })
+    : undefined;
   const opts = {
+    debug,
     arch: job.arch,
     cpus: job.cpus,
     cmdline: job.cmdline,
     append: job.append,
     modules: job.modules,
     initrd: job.initrd,
-    trace: trace.size ? (cat: string, line: string) => trace.has(cat) && toStderr(line) : null,
+    trace: topics.size ? (topic: TraceTopic, line: string) => traceOut.line(topic, line) : null,
+    traceTopics: topics,
+    timeline,
     maxInstructions: job.maxInstructions,
     memoryBytes: job.memoryBytes,
     vendor: job.vendor,
@@ -118,11 +159,15 @@ function run(job: RunJob): WorkerReply {
     const result: BootSectorRunResult =
       job.kind === 'sev-es'
         ? runSevEsVm(job.image, opts)
-        : job.kind === 'vm'
-          ? runImageVm(job.image, opts)
-          : runBootSector(job.image, opts);
+        : job.kind === 'sev-es-linux'
+          ? runSevLinuxVm(job.image, opts)
+          : job.kind === 'vm'
+            ? runImageVm(job.image, opts)
+            : runBootSector(job.image, opts);
     flush();
-    if (job.kind === 'sev-es') {
+    traceOut.close();
+    timeline?.close();
+    if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };
     }
@@ -130,6 +175,8 @@ function run(job: RunJob): WorkerReply {
   } catch (e) {
     if (e instanceof StdoutGone) return { kind: 'epipe' };
     try {
+      traceOut.close();
+      timeline?.close();
       flush();
     } catch {
       // stdout is gone too: the error below is what matters

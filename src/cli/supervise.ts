@@ -39,6 +39,7 @@ export function supervise(job: Omit<RunJob, 'shared' | 'stdin'>): Promise<Superv
   progress[LAST_OUTPUT_SLOT] = t0;
   const worker = new Worker(new URL('./run-worker.js', import.meta.url), {
     workerData: { ...job, shared, stdin },
+    transferList: job.gdb ? [job.gdb.port] : [],
   });
   let signal: keyof typeof SIGNALS | null = null;
 

@@ -5,3 +5,8 @@ export const ATT_EVENT = 1;
 export const ATT_SMC = 2;
 /** The owner asked the vCPU to return from run() (kick). */
 export const ATT_STOP = 4;
+/**
+ * An instruction in compiled code was intercepted: run() returns Stop.VMEXIT at its next look. A
+ * status instead of a thrown VMEXIT, whose unwinding cost more than the rest of the exit (issue 12).
+ */
+export const ATT_VMEXIT = 8;

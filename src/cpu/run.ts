@@ -3,7 +3,7 @@
 import { type Block, getBlock, linkBlocks } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { DR6_BS, instructionBreakpoints } from './debug.js';
-import { ATT_EVENT, ATT_STOP } from './events.js';
+import { ATT_EVENT, ATT_STOP, ATT_VMEXIT } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXCEPTION, EV_EXTERNAL, EV_NMI } from './interrupts.js';
 import { compileRegion } from './jit/region-compiler.js';
@@ -187,6 +187,10 @@ function execBlock(cpu: Cpu, insns: import('./insn.js').Insn[], n: number): void
 function serviceEvents(cpu: Cpu): number {
   const att = cpu.attention;
   cpu.attention = 0;
+  if (att & ATT_VMEXIT) {
+    cpu.attention = att & ~ATT_VMEXIT; // the other reasons wait for the next run()
+    return Stop.VMEXIT;
+  }
   if (att & ATT_STOP) return Stop.STOPPED;
   if (cpu.interruptShadow) return -1;
   try {

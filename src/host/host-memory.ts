@@ -33,6 +33,8 @@ export interface ControlBlockMemory {
  */
 export interface HostMemory extends ControlBlockMemory {
   read(hpa: number, length: number): Uint8Array;
+  /** `read` into a buffer the caller reuses (a hot path that must not allocate a page per call). */
+  readInto(hpa: number, out: Uint8Array): Uint8Array;
   write(hpa: number, data: Uint8Array): void;
   fill(hpa: number, length: number, value: number): void;
 }

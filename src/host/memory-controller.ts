@@ -122,7 +122,12 @@ export class MemoryController {
 
   /** Read DRAM as a host access sees it (ciphertext for private pages). */
   readRaw(hpa: number, length: number): Uint8Array {
-    const out = new Uint8Array(length);
+    return this.readRawInto(hpa, new Uint8Array(length));
+  }
+
+  /** readRaw into `out` (its whole length): a buffer the caller reuses on a hot path. */
+  readRawInto(hpa: number, out: Uint8Array): Uint8Array {
+    const length = out.length;
     for (let at = hpa; at < hpa + length; ) {
       const page = Math.floor(at / PAGE_SIZE);
       const end = Math.min(hpa + length, (page + 1) * PAGE_SIZE);
@@ -221,6 +226,10 @@ class HostAccess implements HostMemory {
   read(hpa: number, length: number): Uint8Array {
     this.check(hpa, length);
     return this.mc.readRaw(hpa, length);
+  }
+  readInto(hpa: number, out: Uint8Array): Uint8Array {
+    this.check(hpa, out.length);
+    return this.mc.readRawInto(hpa, out);
   }
   write(hpa: number, data: Uint8Array): void {
     this.check(hpa, data.length);

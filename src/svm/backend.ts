@@ -10,9 +10,11 @@ import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type {
   Backend,
   BackendVcpu,
+  CodeRegs,
   Regs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
@@ -179,6 +181,11 @@ export abstract class SvmVcpuBase {
     c.set('int_vector', v);
     c.set('int_ctl', c.get('int_ctl') | V_IRQ_MASK);
     this.offered = v;
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject vector 0x${v.toString(16)} as a virtual interrupt (VMCB V_IRQ, V_INTR_VECTOR)`,
+      );
   }
 
   /** The guest took the virtual interrupt: it moves from the APIC's IRR to its ISR. */
@@ -215,6 +222,7 @@ export abstract class SvmVcpuBase {
     if (!this.nmiPending || this.nmiMasked || c.get('event_inj') & SVM_EVTINJ_VALID) return budget;
     if (c.get('int_state') & 1) return 1;
     c.set('event_inj', (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2) >>> 0);
+    if (this.svc.traceOn.irq) this.svc.trace('irq', `vcpu ${this.id}: inject NMI through EVENTINJ`);
     this.nmiPending = false;
     this.nmiMasked = true;
     this.watchNmiHandlerEnd();
@@ -231,16 +239,24 @@ export abstract class SvmVcpuBase {
     this.nmiMasked = false;
   }
 
+  preempted = false;
+
   runOnce(budget: number, run: RunState): number {
     const steps = this.injectPendingNmi(budget);
     this.syncInterruptsIn();
     const code = this.hw.vmrun(this.vmcbPa, steps);
+    this.preempted = code === SVM_EXIT_INTR;
     const c = this.vmcb;
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
-    if (this.svc.tracing && code !== SVM_EXIT_IOIO && code !== SVM_EXIT_NPF && code !== SVM_EXIT_VMGEXIT)
+    if (
+      this.svc.traceOn.exits &&
+      code !== SVM_EXIT_IOIO &&
+      code !== SVM_EXIT_NPF &&
+      code !== SVM_EXIT_VMGEXIT
+    )
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}`,
+        `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     this.syncInterruptsOut();
     c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
@@ -349,12 +365,40 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     this.vmcb.set64('rflags', regs.rflags | 2n);
   }
 
+  getSregs(): Sregs {
+    const c = this.vmcb;
+    const segs = (['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const).map((s) => c.getSegment(s));
+    return {
+      selectors: segs.map((s) => s.selector),
+      bases: segs.map((s) => s.base),
+      cr0: c.get64('cr0'),
+      cr3: c.get64('cr3'),
+      cr4: c.get64('cr4'),
+      efer: c.get64('efer'),
+    };
+  }
+
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
     this.vmcb.setSegment(seg, { selector, attrib, limit, base: BigInt(base) });
   }
 
   setRip(rip: bigint): void {
     this.vmcb.set64('rip', rip);
+  }
+
+  /** CS from the VMCB save area (attrib bit 9 is L, bit 10 D/B: the descriptor's bits 21, 22). */
+  getCodeRegs(): CodeRegs {
+    const c = this.vmcb;
+    const cs = c.getSegment('cs');
+    return {
+      csBase: cs.base,
+      csL: (cs.attrib & 0x200) !== 0,
+      csDb: (cs.attrib & 0x400) !== 0,
+      cr0: c.get64('cr0'),
+      cr3: c.get64('cr3'),
+      cr4: c.get64('cr4'),
+      efer: c.get64('efer'),
+    };
   }
 
   deliverSipiVector(vector: number): void {
@@ -378,8 +422,9 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
 
   /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
   protected advance(): void {
-    this.vmcb.set64('rip', this.vmcb.get64('next_rip'));
-    this.vmcb.set('int_state', this.vmcb.get('int_state') & ~1);
+    const c = this.vmcb;
+    c.setHalves('rip', c.lo('next_rip'), c.hi('next_rip'));
+    c.set('int_state', c.get('int_state') & ~1);
   }
 
   protected shutdownReport(): string {
@@ -407,11 +452,15 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     switch (code) {
       case SVM_EXIT_CPUID: {
         const out = this.out;
-        this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
-        c.set64('rax', BigInt(out[0] >>> 0));
-        this.cpu.r64[3] = BigInt(out[1] >>> 0);
-        this.cpu.r64[1] = BigInt(out[2] >>> 0);
-        this.cpu.r64[2] = BigInt(out[3] >>> 0);
+        const r = this.cpu.r32;
+        this.svc.cpuid(this.id, r[0], r[2], out);
+        c.setHalves('rax', out[0], 0);
+        r[6] = out[1]; // RBX
+        r[7] = 0;
+        r[2] = out[2]; // RCX
+        r[3] = 0;
+        r[4] = out[3]; // RDX
+        r[5] = 0;
         this.advance();
         return RESUME;
       }
@@ -434,10 +483,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     const c = this.vmcb;
     const err = Number(c.get64('exit_info_1') & 0xffffffffn);
     const gpa = Number(c.get64('exit_info_2'));
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #VMEXIT NPF gpa=0x${gpa.toString(16)} error=0x${err.toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (err & 1 && !(err & 8))
       return this.internalError(run, SVM_EXIT_NPF, `protection #NPF at guest-physical 0x${gpa.toString(16)}`);
     // MMIO: a VMM device, or userspace (KVM_EXIT_MMIO) for what no device claims.
@@ -492,7 +542,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
         }
         this.advance();
       } else {
-        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        if (this.svc.traceOn.exits)
+          this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
         this.queueException(13, 0);
       }
       return RESUME;
@@ -522,10 +573,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     const port = info >>> 16;
     const isIn = (info & 1) !== 0;
     const size = (info >>> 4) & 7;
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: #VMEXIT IOIO port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${info & 4 ? ' string' : ''}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (info & 4 || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);
       return stopped >= 0 ? stopped : RESUME;
@@ -555,6 +607,11 @@ export class SvmBackend implements Backend {
   /** A subclass's chance to add nested mappings before the first vCPU runs. */
   protected nestedTablesBuilt(_services: VmmServices, _pml4: number): void {}
 
+  /** The MSRs VmmMsrs answers, which the permission map sends to the hypervisor. */
+  protected vmmMsrs(): readonly number[] {
+    return VMM_MSRS;
+  }
+
   /** EFER is intercepted (as in KVM) so the guest never sees SVME; SEV-ES guests own their EFER. */
   protected interceptEfer(): boolean {
     return true;
@@ -583,7 +640,7 @@ export class SvmBackend implements Backend {
       const msrpm = new Uint8Array(MSRPM_SIZE);
       if (this.interceptEfer()) setMsrIntercept(msrpm, MSR_EFER, true, true);
       // The local APIC is the VMM's: APIC_BASE, TSC_DEADLINE and the x2APIC range exit.
-      for (const msr of [0x1b, 0x6e0, ...VMM_MSRS]) setMsrIntercept(msrpm, msr, true, true);
+      for (const msr of [0x1b, 0x6e0, ...this.vmmMsrs()]) setMsrIntercept(msrpm, msr, true, true);
       for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(msrpm, msr, true, true);
       services.memory.write(this.msrpm, msrpm);
     }

@@ -9,6 +9,8 @@
 
 import { type ControlBlockMemory, fillControlBlock } from '../host/host-memory.js';
 
+const TWO32 = 2 ** 32;
+
 export const VMCB_SIZE = 0x1000;
 /** Table B-1: "the control area ... is padded to 1024 bytes" (Linux EXPECTED_VMCB_CONTROL_AREA_SIZE). */
 export const VMCB_CONTROL_AREA_SIZE = 0x400;
@@ -577,6 +579,36 @@ export class Vmcb {
 
   set64(name: Vmcb64FieldName, value: bigint): void {
     this.view.setBigUint64(this.offset + VMCB_FIELDS[name].offset, BigInt.asUintN(64, value), true);
+  }
+
+  /** Bits 31:0 of an 8-byte field. The world switch and the exit handlers use halves: no BigInt. */
+  lo(name: Vmcb64FieldName): number {
+    return this.view.getUint32(this.offset + VMCB_FIELDS[name].offset, true);
+  }
+
+  /** Bits 63:32 of an 8-byte field. */
+  hi(name: Vmcb64FieldName): number {
+    return this.view.getUint32(this.offset + VMCB_FIELDS[name].offset + 4, true);
+  }
+
+  /** An 8-byte field as a signed number: exact for canonical addresses and for magnitudes below 2^53. */
+  getNum(name: Vmcb64FieldName): number {
+    const at = this.offset + VMCB_FIELDS[name].offset;
+    return (this.view.getUint32(at + 4, true) | 0) * TWO32 + this.view.getUint32(at, true);
+  }
+
+  /** Stores the 64-bit two's complement of the integer `n` (a register value, a canonical address). */
+  setNum(name: Vmcb64FieldName, n: number): void {
+    const at = this.offset + VMCB_FIELDS[name].offset;
+    this.view.setUint32(at, n >>> 0, true);
+    this.view.setUint32(at + 4, Math.floor(n / TWO32) >>> 0, true);
+  }
+
+  /** Stores an 8-byte field from its halves. */
+  setHalves(name: Vmcb64FieldName, lo: number, hi: number): void {
+    const at = this.offset + VMCB_FIELDS[name].offset;
+    this.view.setUint32(at, lo >>> 0, true);
+    this.view.setUint32(at + 4, hi >>> 0, true);
   }
 
   getSegment(seg: VmcbSegmentName): VmcbSegment {

@@ -13,6 +13,7 @@ import {
   KVM_EXIT_MMIO,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from './kvm-abi.js';
+import type { TraceTopic } from './trace.js';
 import type { UserspaceMmio } from './userspace-mmio.js';
 import type { InstructionCounter } from './vm-clock.js';
 
@@ -115,9 +116,14 @@ export interface VmmServices {
    * or TO_USER with `run` filled when userspace asked to see this kind of stop.
    */
   halt(vcpu: number, mpState: number, run: RunState): number;
-  trace(category: 'exits' | 'apic' | 'mp', line: string): void;
-  /** Whether anyone listens: hot paths build trace lines only then. */
+  /** One line of a trace topic (trace.ts); dropped unless the topic is on. */
+  trace(topic: TraceTopic, line: string): void;
+  /** Whether any topic is on. */
   readonly tracing: boolean;
+  /** Which topics are on: hot paths build a topic's lines only then. */
+  readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
+  /** The instruction at the vCPU's CS:RIP, disassembled, for trace lines (a note for an SEV-ES vCPU). */
+  guestInstruction(vcpu: number): string;
 }
 
 /** One vCPU of a backend (svm/vmx), protected or not. Method names follow kvm_x86_ops where one exists. */
@@ -132,6 +138,8 @@ interface BackendVcpuOps {
    * VMM owns, and return RESUME (quantum over or nothing for userspace), YIELD, or TO_USER with `run` filled.
    */
   runOnce(budget: number, run: RunState): number;
+  /** The last runOnce ended on its budget (the host timer), not on an exit of the guest's making. */
+  readonly preempted: boolean;
   /** Complete a userspace I/O or MMIO read (complete_userspace_io): the data is in `run`. */
   completeUserspace(run: RunState): void;
   /** interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
@@ -149,10 +157,25 @@ export interface UnprotectedBackendVcpu extends BackendVcpuOps {
   readonly cpu: PhysicalCpu;
   getRegs(): Regs;
   setRegs(regs: Regs): void;
+  /** KVM_GET_SREGS subset: segment selectors and bases, control registers, EFER. */
+  getSregs(): Sregs;
   /** KVM_SET_SREGS subset: one segment register (real-mode style: base, limit, attributes). */
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void;
   /** kvm_rip_write. */
   setRip(rip: bigint): void;
+  /** KVM_GET_SREGS, the part that locates the next instruction: CS and the paging controls. */
+  getCodeRegs(): CodeRegs;
+}
+
+/** CS (base, L, D/B) and CR0, CR3, CR4, EFER, as KVM_GET_SREGS reports them. */
+export interface CodeRegs {
+  csBase: bigint;
+  csL: boolean;
+  csDb: boolean;
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
 }
 
 /**
@@ -180,6 +203,17 @@ export interface Regs {
   gpr: bigint[];
   rip: bigint;
   rflags: bigint;
+}
+
+/** struct kvm_sregs, the part a debugger needs: the six segments, CR0, CR3, CR4, EFER. */
+export interface Sregs {
+  /** Selector and base of ES, CS, SS, DS, FS, GS in that (encoding) order. */
+  selectors: number[];
+  bases: bigint[];
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
 }
 
 export interface Backend {

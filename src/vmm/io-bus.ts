@@ -36,12 +36,20 @@ export class PortBus implements IoBus {
     return this.table[port & 0xffff] !== UNCLAIMED;
   }
 
+  /** `--trace io`: told of each access and the device that claimed it; null when off (one test per access). */
+  trace: ((port: number, size: number, isIn: boolean, value: number, device: string) => void) | null = null;
+
   portRead(port: number, size: number): number {
-    return this.table[port & 0xffff].read(port & 0xffff, size);
+    const dev = this.table[port & 0xffff];
+    const value = dev.read(port & 0xffff, size);
+    if (this.trace !== null) this.trace(port & 0xffff, size, true, value, dev.name);
+    return value;
   }
 
   portWrite(port: number, size: number, value: number): void {
-    this.table[port & 0xffff].write(port & 0xffff, size, value);
+    const dev = this.table[port & 0xffff];
+    dev.write(port & 0xffff, size, value);
+    if (this.trace !== null) this.trace(port & 0xffff, size, false, value, dev.name);
   }
 }
 

@@ -30,6 +30,12 @@ export class MmioMap {
     return -1;
   }
 
+  /** The device that claims `gpa` and the offset into it, for traces ("ioapic+0x10"); null if none. */
+  deviceAt(gpa: number): string | null {
+    const i = this.find(gpa);
+    return i < 0 ? null : `${this.devices[i].name}+0x${(gpa - this.bases[i]).toString(16)}`;
+  }
+
   /** Whether a device claims `gpa`. */
   claims(gpa: number): boolean {
     return this.find(gpa) >= 0;

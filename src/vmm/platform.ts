@@ -106,6 +106,10 @@ export class PcPlatform {
     this.ioApic = new IoApic(vm.apicBus, IOAPIC_ID);
     vm.mmio.register(IOAPIC_DEFAULT_BASE, IOAPIC_WINDOW, this.ioApic);
     vm.apicBus.onEoi((vector) => this.ioApic.eoi(vector));
+    if (vm.traceOn.irq) {
+      this.pic.trace = (line) => vm.trace('irq', line);
+      this.ioApic.trace = (line) => vm.trace('irq', line);
+    }
 
     // The PIT reports rising edges of OUT0; the edge-triggered inputs latch one per pulse.
     this.pit = new Pit8254({

@@ -2,7 +2,7 @@
 // enters the guest through the backend until something needs userspace (KVM_RUN).
 import { EV_INIT, EV_NMI, EV_SIPI, type LocalApic } from '../apic/local-apic.js';
 import type { BackendVcpu } from './backend-api.js';
-import { RESUME, type Regs, RunState, type SegmentName, TO_USER, YIELD } from './backend-api.js';
+import { RESUME, type Regs, RunState, type SegmentName, type Sregs, TO_USER, YIELD } from './backend-api.js';
 import { GuestStateProtectedError } from './errors.js';
 import { type ExitCosts, NO_EXIT_COSTS } from './exit-cost.js';
 import {
@@ -32,6 +32,11 @@ export class Vcpu {
   readonly run = new RunState();
   /** VM exits handled so far (each backend return from guest entry). */
   exits = 0;
+
+  /** `--trace insn`: called before each guest instruction, which then runs alone (single-step). */
+  stepTrace: (() => void) | null = null;
+  /** Told when KVM_RUN begins (the VM's traces name the vCPU a shared device serves); null: nobody. */
+  onEnter: ((id: number) => void) | null = null;
 
   /** Something became pending for this vCPU (an IPI, an interrupt): the scheduler should look. */
   kicked = false;
@@ -129,6 +134,13 @@ export class Vcpu {
     b.setRegs(regs);
   }
 
+  /** KVM_GET_SREGS subset (refused for an SEV-ES vCPU). */
+  getSregs(): Sregs {
+    const b = this.backend;
+    if (b.guestStateProtected) throw new GuestStateProtectedError(`KVM_GET_SREGS on vcpu ${this.id}`);
+    return b.getSregs();
+  }
+
   /** KVM_SET_SREGS subset: one segment register (refused for an SEV-ES vCPU). */
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
     const b = this.backend;
@@ -176,16 +188,23 @@ export class Vcpu {
     this.#mpState = state;
   }
 
+  /** Write what the loaders staged for this vCPU, once, before it first runs (or a debugger looks). */
+  applyStaged(): void {
+    if (this.beforeFirstRun !== null) {
+      const f = this.beforeFirstRun;
+      this.beforeFirstRun = null;
+      f();
+    }
+  }
+
   /**
    * KVM_RUN: run the guest for up to `budget` instructions. Returns the exit reason: an exit that
    * needs userspace, KVM_EXIT_HLT when the vCPU halted with nothing to wake it, or KVM_EXIT_INTR
    * when the budget (the scheduler's quantum) ran out.
    */
   kvmRun(budget: number): number {
-    if (this.beforeFirstRun !== null) {
-      this.beforeFirstRun();
-      this.beforeFirstRun = null;
-    }
+    if (this.onEnter !== null) this.onEnter(this.id);
+    this.applyStaged();
     const end = this.budgetUsed() + budget;
     if (this.run.exitReason !== 0) this.backend.completeUserspace(this.run);
     this.run.exitReason = 0;
@@ -203,14 +222,19 @@ export class Vcpu {
       }
       const acks = this.apic.acknowledged;
       const cpu = this.backend.clock;
-      const stopAt = cpu.icount + left;
-      const r = this.backend.runOnce(left, this.run);
-      this.exits++;
+      const step = this.stepTrace;
+      const stopAt = cpu.icount + (step === null ? left : 1);
+      if (step !== null) step();
+      const r = this.backend.runOnce(step === null ? left : 1, this.run);
+      // A single step that retired its instruction ended on the budget, not on an exit: it does not
+      // count, so a traced run takes the same path as an untraced one.
+      if (step === null || !this.backend.preempted) this.exits++;
       if (this.apic.acknowledged !== acks)
         this.charge((this.apic.acknowledged - acks) * this.exitCosts.interrupt);
       // Every return is a #VMEXIT; the one that ends the quantum (the host timer) is the scheduler's.
       if (r === TO_USER) this.charge(this.exitCosts.exit + this.exitCosts.userspace);
-      else if (r !== RESUME || cpu.icount < stopAt) this.charge(this.exitCosts.exit);
+      else if (step === null ? r !== RESUME || cpu.icount < stopAt : !this.backend.preempted)
+        this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
       if (r === YIELD) {
         this.run.exitReason = KVM_EXIT_INTR;

@@ -15,13 +15,16 @@ import type { HostMemory } from '../host/host-memory.js';
 import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type { Backend, VmmServices } from './backend-api.js';
 import { hypervisorLeaves } from './cpuid-hypervisor.js';
+import { fetchGuestInstruction } from './guest-code.js';
 import { type GuestMemory, guestRamThrough } from './guest-memory.js';
 import { PortBus } from './io-bus.js';
 import { MmioMap } from './mmio-map.js';
+import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './trace.js';
 import { UserspaceMmio } from './userspace-mmio.js';
 import { Vcpu } from './vcpu.js';
 
 const PAGE = 4096;
+const APIC_BASE_EN_64 = BigInt(APIC_BASE_EN);
 /** Host memory reserved above guest RAM for control structures. */
 const CONTROL_BYTES = 4 * 1024 * 1024;
 /** And per vCPU: its VMCB or VMCS, an SEV-ES VMSA, with room to spare. */
@@ -34,10 +37,22 @@ const CONTROL_BYTES_PER_VCPU = 3 * PAGE;
  */
 class GuestMmio implements MmioBus {
   readonly user = new UserspaceMmio();
+  /** `--trace mmio`: each access the VMM's devices take (userspace's are traced where it answers). */
+  trace: ((line: string) => void) | null = null;
   constructor(
     private readonly apic: LocalApic,
     private readonly map: MmioMap,
   ) {}
+  private traceAccess(gpa: number, size: number, isWrite: boolean, value: number): void {
+    const apic = this.apic;
+    const device =
+      apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096
+        ? `local APIC+0x${(gpa - apic.mmioBase).toString(16)}`
+        : (this.map.deviceAt(gpa) ?? 'open bus');
+    this.trace?.(
+      `${isWrite ? 'write' : 'read'} 0x${gpa.toString(16)} size ${size} ${isWrite ? '<-' : '->'} 0x${(value >>> 0).toString(16)} (${device})`,
+    );
+  }
   /** The VMM's devices: the local APIC page, then the VM-wide map. */
   inKernel(gpa: number): boolean {
     const apic = this.apic;
@@ -46,13 +61,21 @@ class GuestMmio implements MmioBus {
   mmioRead(addr: number, size: number): number {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
-    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
-      return apic.mmioRead(gpa - apic.mmioBase, size);
-    return this.map.claims(gpa) ? this.map.read(gpa, size) : this.user.read(gpa, size);
+    if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096) {
+      const v = apic.mmioRead(gpa - apic.mmioBase, size);
+      if (this.trace !== null) this.traceAccess(gpa, size, false, v);
+      return v;
+    }
+    if (!this.map.claims(gpa)) return this.user.read(gpa, size);
+    const v = this.map.read(gpa, size);
+    if (this.trace !== null) this.traceAccess(gpa, size, false, v);
+    return v;
   }
   mmioWrite(addr: number, size: number, value: number): void {
     const gpa = addr - MMIO_ASSIST_BASE;
     const apic = this.apic;
+    // Traced before the write: a write may start an IPI, whose lines then follow.
+    if (this.trace !== null && this.inKernel(gpa)) this.traceAccess(gpa, size, true, value);
     if (apic.mmioActive && gpa >= apic.mmioBase && gpa < apic.mmioBase + 4096)
       apic.mmioWrite(gpa - apic.mmioBase, size, value);
     else if (this.map.claims(gpa)) this.map.write(gpa, size, value);
@@ -68,8 +91,17 @@ export interface VmOptions {
   backend: Backend;
   /** The most vCPUs this VM will have (default 64): sizes the host pages kept for control blocks. */
   maxVcpus?: number;
-  /** Trace sink for --trace (categories exits, apic, mp); null for none. */
-  trace?: ((category: string, line: string) => void) | null;
+  /** Trace sink for --trace (topics in trace.ts); null for none. */
+  trace?: TraceSink | null;
+  /** The topics the sink wants (default: all but insn). */
+  traceTopics?: ReadonlySet<TraceTopic>;
+  /**
+   * A disassembler for the insn and exits topics (the VMM imports none: the CLI hands iced-x86 in,
+   * loaded only when a topic asks); without one those lines show bytes.
+   */
+  disassemble?:
+    | ((bytes: Uint8Array, codeSize: number, ip: bigint) => { text: string; length: number })
+    | null;
   /** --debug-ud: undefined opcodes of unprotected guests (the hardware never reports an SEV-ES guest's). */
   onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
 }
@@ -93,6 +125,12 @@ export class Vm {
   private nextHostPage: number;
   readonly apicBus = new ApicBus();
   private readonly services: VmmServices;
+  /** Which trace topics are on (the VMM's devices and platform read it too). */
+  readonly traceOn: Readonly<Record<TraceTopic, boolean>>;
+  /** One line of a trace topic; dropped unless the topic is on (test traceOn before building it). */
+  readonly trace: TraceSink;
+  /** The vCPU in KVM_RUN, for `--trace io` (the port bus is the VM's, not a vCPU's). */
+  private running = 0;
 
   private readonly guestMmio: GuestMmio[] = [];
   /** The processor each vCPU runs on (the hypervisor's handles: no view of DRAM). */
@@ -110,7 +148,19 @@ export class Vm {
     this.codeDomain = this.host.newCodeDomain();
     this.guestMemory = guestRamThrough(this.memory, this.guestRamBytes);
     const trace = opts.trace ?? null;
-    this.apicBus.trace = trace ? (line) => trace('apic', line) : null;
+    const on = Object.fromEntries(
+      // Without a list, every topic but insn (which single-steps the guest: asked for by name).
+      TRACE_TOPIC_NAMES.map((t) => [t, trace !== null && (opts.traceTopics?.has(t) ?? t !== 'insn')]),
+    ) as Record<TraceTopic, boolean>;
+    this.traceOn = on;
+    this.apicBus.trace = on.apic && trace ? (line) => trace('apic', line) : null;
+    this.trace = trace ? (topic, line) => on[topic] && trace(topic, line) : () => {};
+    if (on.io && trace)
+      this.ports.trace = (port, size, isIn, value, device) =>
+        trace(
+          'io',
+          `vcpu ${this.running}: ${isIn ? 'in' : 'out'} port 0x${port.toString(16)} size ${size} ${isIn ? '->' : '<-'} 0x${(value >>> 0).toString(16)} (${device})`,
+        );
     this.services = {
       ports: this.ports,
       mmio: (id) => this.guestMmio[id],
@@ -124,12 +174,31 @@ export class Vm {
       cpuid: (id, leaf, sub, out) => {
         this.processors[id].cpuid(leaf, sub, out);
         // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM vol 3 11.4.3; KVM updates it at run time).
-        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & BigInt(APIC_BASE_EN))) out[3] &= ~(1 << 9);
+        if (leaf === 1 && !(this.vcpus[id].apic.apicBase & APIC_BASE_EN_64)) out[3] &= ~(1 << 9);
       },
       halt: (id, state, run) => this.vcpus[id].emulateHalt(state, run),
-      trace: trace ? (cat, line) => trace(cat, line) : () => {},
-      tracing: trace !== null,
+      trace: this.trace,
+      tracing: trace !== null && TRACE_TOPIC_NAMES.some((t) => on[t]),
+      traceOn: on,
+      guestInstruction: (id) => this.guestInstruction(id),
     };
+  }
+
+  /**
+   * The instruction at the vCPU's CS:RIP, for the insn and exits topics: "0x<linear> <bytes> <text>".
+   * An SEV-ES vCPU's RIP and code are encrypted: the line says so and reads nothing.
+   */
+  guestInstruction(id: number): string {
+    const b = this.vcpus[id]?.backend;
+    if (b === undefined) return '(no such vCPU)';
+    if (b.guestStateProtected) return '(instruction not shown: SEV-ES keeps RIP and code encrypted)';
+    const rip = b.getRegs().rip;
+    const insn = fetchGuestInstruction(this.memory, this.guestRamBytes, rip, b.getCodeRegs());
+    if (insn === null) return `0x${rip.toString(16)}: (code not mapped)`;
+    const d = this.opts.disassemble?.(insn.bytes, insn.codeSize, insn.linear) ?? null;
+    const len = d === null || d.length === 0 ? Math.min(insn.bytes.length, 8) : d.length;
+    const hex = Array.from(insn.bytes.subarray(0, len), (x) => x.toString(16).padStart(2, '0')).join('');
+    return `0x${insn.linear.toString(16)}: ${hex}${d === null ? '' : ` ${d.text}`}`;
   }
 
   /** Zeroed host pages for control structures (they stay the hypervisor's: never private). */
@@ -198,7 +267,9 @@ export class Vm {
       kick: () => vcpu?.kick(),
     });
     this.apicBus.add(apic);
+    if (this.traceOn.irq) apic.irqTrace = (line) => this.trace('irq', line);
     const mmio = new GuestMmio(apic, this.mmio);
+    if (this.traceOn.mmio && trace) mmio.trace = (line) => trace('mmio', `vcpu ${id}: ${line}`);
     this.guestMmio.push(mmio);
     const cpu = this.host.createProcessor({
       codeDomain: this.codeDomain,
@@ -216,9 +287,15 @@ export class Vm {
       id,
       this.opts.backend.createVcpu(id, cpu, this.services),
       apic,
-      (line) => trace?.('mp', line),
+      (line) => this.traceOn.mp && trace?.('mp', line),
       () => this.commitLoadedRam(),
     );
+    if (this.traceOn.io) vcpu.onEnter = (vid) => (this.running = vid);
+    if (this.traceOn.insn) {
+      if (vcpu.backend.guestStateProtected)
+        this.trace('insn', `vcpu ${id}: no instruction trace: an SEV-ES vCPU's RIP and code are encrypted`);
+      else vcpu.stepTrace = () => this.trace('insn', `vcpu ${id}: ${this.guestInstruction(id)}`);
+    }
     this.vcpus.push(vcpu);
     return vcpu;
   }

@@ -42,6 +42,45 @@ export const VMM_MSRS: readonly number[] = [
   ...Array.from({ length: 8 }, (_, i) => MSR_K7_EVNTSEL0 + i),
 ];
 
+/**
+ * The MTRRs (SDM vol 3 11.11; APM vol 2 7.7): MTRRcap (FEh), the variable ranges (200h-20Fh), the
+ * fixed ranges and MTRRdefType (2FFh). KVM emulates them for every guest (kvm_mtrr_get_msr); hvemu's
+ * SEV-ES backend does (its guests' processors are not the hypervisor's to set up), the others leave
+ * them to the processor.
+ */
+export const MSR_MTRRCAP = 0xfe,
+  MSR_MTRR_DEF_TYPE = 0x2ff;
+const MTRR_FIXED = [0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f];
+export const MTRR_MSRS: readonly number[] = [
+  MSR_MTRRCAP,
+  ...Array.from({ length: 16 }, (_, i) => 0x200 + i),
+  ...MTRR_FIXED,
+  MSR_MTRR_DEF_TYPE,
+];
+/** MTRRcap: write-combining, fixed ranges, 8 variable ranges (KVM's 0x508). */
+const MTRRCAP_VALUE = 0x508n;
+/** MTRRdefType's E (enable) and FE (fixed ranges enable) bits, and the write-back type. */
+export const MTRR_DEF_TYPE_E = 1n << 11n,
+  MTRR_DEF_TYPE_FE = 1n << 10n,
+  MTRR_TYPE_WB = 6n;
+
+/** UC, WC, WT, WP, WB: the memory types an MTRR may hold (2, 3 and 7 and up are reserved). */
+function validMtrrType(t: bigint): boolean {
+  return t === 0n || t === 1n || t === 4n || t === 5n || t === 6n;
+}
+
+/** kvm_mtrr_valid: reserved bits clear and valid types, else the write is #GP. */
+function validMtrrWrite(msr: number, v: bigint): boolean {
+  if (msr === MSR_MTRR_DEF_TYPE) return (v & ~0xcffn) === 0n && validMtrrType(v & 0xffn);
+  if (msr >= 0x200 && msr <= 0x20f) {
+    // PHYSBASE: type in 7:0; PHYSMASK: valid in bit 11. Bits at and above MAXPHYADDR (48) are reserved.
+    if (v >> 48n !== 0n) return false;
+    return msr % 2 === 0 ? (v & 0xf00n) === 0n && validMtrrType(v & 0xffn) : (v & 0x7ffn) === 0n;
+  }
+  for (let i = 0n; i < 64n; i += 8n) if (!validMtrrType((v >> i) & 0xffn)) return false;
+  return true;
+}
+
 function isPerfMsr(msr: number): boolean {
   return (
     (msr >= MSR_K7_EVNTSEL0 && msr <= MSR_K7_PERFCTR3) ||
@@ -57,8 +96,13 @@ export class VmmMsrs {
   /** KVM's reset value: no BTS, no PEBS (the vCPU has neither). */
   miscEnable = MISC_ENABLE_BTS_UNAVAIL | MISC_ENABLE_PEBS_UNAVAIL;
 
+  /** The MTRRs when this vCPU's backend intercepts them (MTRR_MSRS); 0 at RESET. */
+  private readonly mtrrs = new Map<number, bigint>();
+
   /** RDMSR: the value, or null for an MSR that takes #GP. */
   read(msr: number): bigint | null {
+    if (msr === MSR_MTRRCAP) return MTRRCAP_VALUE;
+    if (MTRR_MSRS.includes(msr)) return this.mtrrs.get(msr) ?? 0n;
     if (msr === MSR_IA32_MISC_ENABLE) return this.miscEnable;
     if (msr === MSR_IA32_UCODE_REV) return KVM_MICROCODE_VERSION;
     if (msr === MSR_K8_SYSCFG || msr === MSR_AMD64_NB_CFG) return 0n;
@@ -76,6 +120,11 @@ export class VmmMsrs {
     if (msr === MSR_IA32_UCODE_REV) return true; // a guest's write changes nothing (KVM: host-initiated only)
     if (msr === MSR_AMD64_NB_CFG) return true;
     if (isPerfMsr(msr)) return true; // dropped, as KVM drops writes to a disabled PMU's counters
+    if (msr !== MSR_MTRRCAP && MTRR_MSRS.includes(msr)) {
+      if (!validMtrrWrite(msr, value)) return false;
+      this.mtrrs.set(msr, value);
+      return true;
+    }
     return false;
   }
 }

@@ -8,9 +8,11 @@ import type { PhysicalCpu } from '../host/physical-cpu.js';
 import type {
   Backend,
   BackendVcpu,
+  CodeRegs,
   Regs,
   RunState,
   SegmentName,
+  Sregs,
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
@@ -58,7 +60,7 @@ import {
 import { buildEptTables, buildMsrBitmap, CR0_NE, initVmcs, resetGuestState } from './vmcs-setup.js';
 
 const KVM_ENOSYS = 1000n;
-const X86_EFLAGS_IF = 0x200n;
+const X86_EFLAGS_IF_BIT = 0x200;
 
 type ExitHandler = (v: VmxVcpu, run: RunState) => number;
 
@@ -140,6 +142,19 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     this.vmcs.write(F.GUEST_RFLAGS, regs.rflags | 2n);
   }
 
+  getSregs(): Sregs {
+    const names = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
+    const field = (n: string, part: string) => F[`GUEST_${n}_${part}` as keyof typeof F];
+    return {
+      selectors: names.map((n) => this.vmcs.read32(field(n, 'SELECTOR'))),
+      bases: names.map((n) => this.vmcs.read(field(n, 'BASE'))),
+      cr0: this.vmcs.read(F.GUEST_CR0),
+      cr3: this.vmcs.read(F.GUEST_CR3),
+      cr4: this.vmcs.read(F.GUEST_CR4),
+      efer: this.vmcs.read(F.GUEST_IA32_EFER),
+    };
+  }
+
   setSegment(seg: SegmentName, selector: number, base: number, limit: number, attrib: number): void {
     const name = seg.toUpperCase();
     this.vmcs.write32(F[`GUEST_${name}_SELECTOR` as keyof typeof F], selector);
@@ -150,6 +165,21 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   setRip(rip: bigint): void {
     this.vmcs.write(F.GUEST_RIP, rip);
+  }
+
+  /** CS from the guest-state area (access rights bit 13 is L, bit 14 D/B: SDM 24.4.1). */
+  getCodeRegs(): CodeRegs {
+    const v = this.vmcs;
+    const ar = v.read32(F.GUEST_CS_AR_BYTES);
+    return {
+      csBase: v.read(F.GUEST_CS_BASE),
+      csL: (ar & 0x2000) !== 0,
+      csDb: (ar & 0x4000) !== 0,
+      cr0: v.read(F.GUEST_CR0),
+      cr3: v.read(F.GUEST_CR3),
+      cr4: v.read(F.GUEST_CR4),
+      efer: v.read(F.GUEST_IA32_EFER),
+    };
   }
 
   /** The generic SIPI delivery, and the guest leaves the wait-for-SIPI activity state (SDM 8.4.4.1). */
@@ -170,10 +200,12 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   interruptAllowed(): boolean {
     const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
     return (
-      (this.vmcs.read(F.GUEST_RFLAGS) & X86_EFLAGS_IF) !== 0n &&
+      (this.vmcs.lo(F.GUEST_RFLAGS) & X86_EFLAGS_IF_BIT) !== 0 &&
       !(this.vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO) & blocked)
     );
   }
+
+  preempted = false;
 
   runOnce(budget: number, run: RunState): number {
     const waiting = this.mmio.resume(run);
@@ -181,6 +213,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     this.injectPendingNmi();
     this.injectPendingInterrupt();
     const reason = this.enter(budget, false);
+    this.preempted = reason >= 0 && (reason & 0xffff) === EXIT_REASON_EXTERNAL_INTERRUPT;
     this.completeInterrupts();
     if (reason === VMX_FAIL_VALID) {
       const error = this.vmcs.read32(F.VM_INSTRUCTION_ERROR);
@@ -195,10 +228,10 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       );
     const basic = reason & 0xffff;
     // I/O and EPT violations trace their decoded information themselves.
-    if (this.svc.tracing && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
+    if (this.svc.traceOn.exits && basic !== EXIT_REASON_IO_INSTRUCTION && basic !== EXIT_REASON_EPT_VIOLATION)
       this.svc.trace(
         'exits',
-        `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}`,
+        `vcpu ${this.id}: VM exit ${vmxExitReasonName(reason)} qualification=0x${this.vmcs.read(F.EXIT_QUALIFICATION).toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     const handler = EXIT_HANDLERS[basic];
     if (handler) return handler(this, run);
@@ -209,12 +242,16 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   handleCpuid(): number {
     const out = this.out;
-    const r = this.cpu.r64;
-    this.svc.cpuid(this.id, this.cpu.r32[0], this.cpu.r32[2], out);
-    r[0] = BigInt(out[0] >>> 0);
-    r[3] = BigInt(out[1] >>> 0);
-    r[1] = BigInt(out[2] >>> 0);
-    r[2] = BigInt(out[3] >>> 0);
+    const r = this.cpu.r32;
+    this.svc.cpuid(this.id, r[0], r[2], out);
+    r[0] = out[0]; // RAX
+    r[1] = 0;
+    r[6] = out[1]; // RBX
+    r[7] = 0;
+    r[2] = out[2]; // RCX
+    r[3] = 0;
+    r[4] = out[3]; // RDX
+    r[5] = 0;
     this.skipEmulatedInstruction();
     return RESUME;
   }
@@ -281,15 +318,16 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   /** handle_io (Table 27-5): VMM devices and string I/O are emulated; other ports go to userspace. */
   handleIo(run: RunState): number {
-    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
+    const q = this.vmcs.lo(F.EXIT_QUALIFICATION);
     const size = (q & 7) + 1;
     const isIn = (q & 8) !== 0;
     const string = (q & 16) !== 0;
     const port = q >>> 16;
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit IO_INSTRUCTION port=0x${port.toString(16)} ${isIn ? 'in' : 'out'} size=${size}${string ? ' string' : ''}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (string || this.svc.portInKernel(port)) {
       const stopped = this.emulateInstruction(run);
       return stopped >= 0 ? stopped : RESUME;
@@ -312,7 +350,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
         this.skipEmulatedInstruction();
       } else {
-        this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
+        if (this.svc.traceOn.exits)
+          this.svc.trace('exits', `vcpu ${this.id}: ${write ? 'wrmsr' : 'rdmsr'} 0x${msr.toString(16)}: #GP`);
         this.queueException(13, 0);
       }
       return RESUME;
@@ -339,12 +378,13 @@ class VmxVcpu implements UnprotectedBackendVcpu {
 
   /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */
   handleEptViolation(run: RunState): number {
-    const q = Number(this.vmcs.read(F.EXIT_QUALIFICATION));
-    const gpa = Number(this.vmcs.read(F.GUEST_PHYSICAL_ADDRESS));
-    this.svc.trace(
-      'exits',
-      `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}`,
-    );
+    const q = this.vmcs.lo(F.EXIT_QUALIFICATION);
+    const gpa = this.vmcs.readNum(F.GUEST_PHYSICAL_ADDRESS);
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        `vcpu ${this.id}: VM exit EPT_VIOLATION gpa=0x${gpa.toString(16)} qualification=0x${q.toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
+      );
     if (q & 0x38)
       return this.internalError(
         run,
@@ -390,10 +430,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   /** skip_emulated_instruction: RIP past the instruction; its STI/MOV SS blocking ends. */
   private skipEmulatedInstruction(): void {
     const c = this.vmcs;
-    c.write(
-      F.GUEST_RIP,
-      BigInt.asUintN(64, c.read(F.GUEST_RIP) + BigInt(c.read32(F.VM_EXIT_INSTRUCTION_LEN))),
-    );
+    // RIP is canonical (or below 2^32): exact as a number.
+    c.writeNum(F.GUEST_RIP, c.readNum(F.GUEST_RIP) + c.read32(F.VM_EXIT_INSTRUCTION_LEN));
     const blocked = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS;
     c.write32(F.GUEST_INTERRUPTIBILITY_INFO, c.read32(F.GUEST_INTERRUPTIBILITY_INFO) & ~blocked);
   }
@@ -433,6 +471,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     }
     this.nmiPending = false;
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_NMI_INTR | 2) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject NMI through the VM-entry interruption-information field`,
+      );
   }
 
   private entryEventPending(): boolean {
@@ -453,6 +496,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       return;
     }
     this.vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID_MASK | INTR_TYPE_EXT_INTR | v) >>> 0);
+    if (this.svc.traceOn.irq)
+      this.svc.trace(
+        'irq',
+        `vcpu ${this.id}: inject vector 0x${v.toString(16)} through the VM-entry interruption-information field`,
+      );
     apic.acknowledge(v);
   }
 
@@ -475,7 +523,7 @@ class VmxVcpu implements UnprotectedBackendVcpu {
    * injecting one there fails the entry (26.2.1.3): KVM's kvm_inject_exception drops it too.
    */
   private queueException(vector: number, errorCode: number): void {
-    const protectedMode = (this.vmcs.read(F.GUEST_CR0) & 1n) !== 0n;
+    const protectedMode = (this.vmcs.lo(F.GUEST_CR0) & 1) !== 0;
     const code = protectedMode ? INTR_INFO_DELIVER_CODE_MASK : 0;
     this.vmcs.write32(
       F.VM_ENTRY_INTR_INFO_FIELD,

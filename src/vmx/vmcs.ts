@@ -220,10 +220,18 @@ function truncateToField(encoding: number, value: bigint): bigint {
 }
 
 export class Vmcs {
+  /**
+   * `words`: the processor's side may pass the region as 32-bit words (a typed array over the same
+   * bytes, little-endian as the host): then a field half is one array load, not a DataView call
+   * (VM entries and exits touch about 200 fields, issue 12). The hypervisor's side passes none.
+   */
   constructor(
     readonly view: ControlBlockMemory,
     readonly offset: number,
+    private readonly words: Uint32Array | null = null,
   ) {
+    if (words !== null && words.length * 4 < VMCS_REGION_SIZE)
+      throw new RangeError('the VMCS words view is smaller than the region');
     if (offset < 0 || offset + VMCS_REGION_SIZE > view.byteLength) {
       throw new RangeError(
         `VMCS region at 0x${offset.toString(16)} does not fit in ${view.byteLength} bytes`,
@@ -332,16 +340,62 @@ export class Vmcs {
 
   /** Number-valued access to a 16- or 32-bit field. */
   read32(encoding: number): number {
-    this.assertNarrow(encoding);
-    return this.view.getUint32(this.offset + this.slot(encoding), true);
+    const at = narrowSlot(encoding);
+    const w = this.words;
+    return w !== null ? w[at >>> 2] : this.view.getUint32(this.offset + at, true);
   }
 
   write32(encoding: number, value: number): void {
-    this.assertNarrow(encoding);
-    const at = this.offset + this.slot(encoding);
-    const v = vmcsFieldWidth(encoding) === VMCS_WIDTH_16 ? value & 0xffff : value >>> 0;
-    this.view.setUint32(at, v, true);
-    this.view.setUint32(at + 4, 0, true);
+    const at = narrowSlot(encoding);
+    const v = (value & NARROW_MASK[encoding]) >>> 0;
+    const w = this.words;
+    if (w !== null) {
+      w[at >>> 2] = v;
+      w[(at >>> 2) + 1] = 0;
+    } else {
+      this.view.setUint32(this.offset + at, v, true);
+      this.view.setUint32(this.offset + at + 4, 0, true);
+    }
+  }
+
+  // 64-bit and natural-width fields as 32-bit halves: the VM entry, the VM exit and the exit
+  // handlers read and write them without BigInt (issue 12).
+
+  /** Bits 31:0 of a 64-bit or natural-width field (full encoding). */
+  lo(encoding: number): number {
+    const at = wideSlot(encoding);
+    const w = this.words;
+    return w !== null ? w[at >>> 2] : this.view.getUint32(this.offset + at, true);
+  }
+
+  /** Bits 63:32 of a 64-bit or natural-width field (full encoding). */
+  hi(encoding: number): number {
+    const at = wideSlot(encoding) + 4;
+    const w = this.words;
+    return w !== null ? w[at >>> 2] : this.view.getUint32(this.offset + at, true);
+  }
+
+  /** A 64-bit or natural-width field as a signed number: exact for canonical addresses and below 2^53. */
+  readNum(encoding: number): number {
+    return (this.hi(encoding) | 0) * TWO32 + this.lo(encoding);
+  }
+
+  /** Stores the 64-bit two's complement of the integer `n` in a 64-bit or natural-width field. */
+  writeNum(encoding: number, n: number): void {
+    this.writeHalves(encoding, n >>> 0, Math.floor(n / TWO32) >>> 0);
+  }
+
+  /** Stores a 64-bit or natural-width field from its halves. */
+  writeHalves(encoding: number, lo: number, hi: number): void {
+    const at = wideSlot(encoding);
+    const w = this.words;
+    if (w !== null) {
+      w[at >>> 2] = lo;
+      w[(at >>> 2) + 1] = hi;
+    } else {
+      this.view.setUint32(this.offset + at, lo >>> 0, true);
+      this.view.setUint32(this.offset + at + 4, hi >>> 0, true);
+    }
   }
 
   private slot(encoding: number): number {
@@ -349,11 +403,37 @@ export class Vmcs {
     if (at < 0) throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not supported`);
     return at;
   }
+}
 
-  private assertNarrow(encoding: number): void {
-    const w = vmcsFieldWidth(encoding);
-    if (w !== VMCS_WIDTH_16 && w !== VMCS_WIDTH_32) {
-      throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is wider than 32 bits`);
-    }
-  }
+const TWO32 = 2 ** 32;
+// Slot offsets by encoding for the number accessors, made once: a field lookup on the exit path is
+// one typed-array load. -1: not a supported field of that kind (a host bug, reported by name).
+const NARROW_SLOT = new Int32Array(0x8000).fill(-1);
+const WIDE_SLOT = new Int32Array(0x8000).fill(-1);
+/** What a 16- or 32-bit field keeps of a write. */
+const NARROW_MASK = new Int32Array(0x8000);
+for (let e = 0; e < 0x8000; e++) {
+  const at = vmcsSlotOffset(e);
+  if (at < 0 || vmcsFieldIsHigh(e)) continue;
+  const w = vmcsFieldWidth(e);
+  if (w === VMCS_WIDTH_16 || w === VMCS_WIDTH_32) {
+    NARROW_SLOT[e] = at;
+    NARROW_MASK[e] = w === VMCS_WIDTH_16 ? 0xffff : -1;
+  } else WIDE_SLOT[e] = at;
+}
+
+function narrowSlot(encoding: number): number {
+  const at = encoding >= 0 && encoding < 0x8000 ? NARROW_SLOT[encoding] : -1;
+  if (at < 0)
+    throw new RangeError(`VMCS field ${vmcsFieldName(encoding)} is not a supported 16- or 32-bit field`);
+  return at;
+}
+
+function wideSlot(encoding: number): number {
+  const at = encoding >= 0 && encoding < 0x8000 ? WIDE_SLOT[encoding] : -1;
+  if (at < 0)
+    throw new RangeError(
+      `VMCS field ${vmcsFieldName(encoding)} is not a supported 64-bit or natural-width field`,
+    );
+  return at;
 }

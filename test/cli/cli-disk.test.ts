@@ -41,9 +41,21 @@ describe('hvemu run with a disk', () => {
     expect([a.status, b.status, c.status]).toEqual([0, 0, 0]);
   });
 
-  it("QEMU's -drive is answered with a hint naming --disk, status 8", () => {
-    const r = hvemu('', 'run', '-drive', `file=${IMAGE},format=raw`);
+  it("QEMU's -drive file=F,format=raw is the master disk, as on QEMU's pc machine (if=ide, index 0)", () => {
+    const r = hvemu(INPUT, 'run', '-drive', `file=${IMAGE},format=raw`);
+    expect(r.stdout).toBe(expected(1));
+    expect(r.status).toBe(0);
+  });
+
+  it.each([
+    [`file=${IMAGE},if=virtio`, /-drive if=virtio: hvemu has IDE disks only/],
+    [`file=${IMAGE},format=qcow2`, /-drive format=qcow2: hvemu reads raw images only/],
+    [`file=${IMAGE},index=2`, /-drive index=2: hvemu has the primary channel only \(index 0 and 1\)/],
+    ['format=raw', /hvemu needs file=FILE/],
+  ])("QEMU's -drive %s is answered with a hint naming --disk, status 8", (spec, message) => {
+    const r = hvemu('', 'run', '-drive', spec);
     expect(r.status).toBe(8);
+    expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/--disk FILE/);
   });
 

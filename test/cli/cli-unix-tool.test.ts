@@ -161,7 +161,7 @@ describe('look before running: refused, exit 8, with what `inspect` says', () =>
       'a boot sector with --sev-es',
       () => guestImage('hello64'),
       ['--sev-es'],
-      /not a firmware image: drop --sev-es/,
+      /not a firmware image or a Linux kernel: drop --sev-es/,
     ],
     ['a directory', () => DIR, [], /is a directory/],
     ['/dev/zero (would read forever)', () => '/dev/zero', [], /is a character device/],

@@ -2,6 +2,7 @@
 // vCPU of its own on the SEV guest's machine, a 64-bit save state for a VMCB it controls, and
 // machine code (assembled with NASM from the listings beside each array) that it plants in guest
 // RAM. Only the hypervisor's own interfaces are used: HostMachine, HostMemory, VMCBs, nested tables.
+
 import { LocalApic } from '../../src/apic/local-apic.js';
 import type { MmioBus } from '../../src/cpu/ports.js';
 import type { PhysicalCpu } from '../../src/host/physical-cpu.js';
@@ -9,6 +10,7 @@ import { mapNestedPages, SvmBackend, type SvmVcpu } from '../../src/svm/backend.
 import { SVM_NESTED_CTL_NP_ENABLE, type Vmcb } from '../../src/svm/vmcb-layout.js';
 import { RESUME, type VmmServices } from '../../src/vmm/backend-api.js';
 import { PortBus } from '../../src/vmm/io-bus.js';
+import { TRACE_OFF } from '../../src/vmm/trace.js';
 import { UserspaceMmio } from '../../src/vmm/userspace-mmio.js';
 import type { Vm } from '../../src/vmm/vm.js';
 
@@ -118,6 +120,8 @@ export function hypervisorServices(
     halt: () => RESUME,
     trace: () => {},
     tracing: false,
+    traceOn: TRACE_OFF,
+    guestInstruction: () => '',
     ...overrides,
   };
   return { services, cpu };

@@ -377,6 +377,11 @@ describe('hostile hypervisor: the GHCB is read once', () => {
             if (hpa <= GHCB && GHCB < hpa + len) ghcbReads++;
             return target.read(hpa, len);
           };
+        if (prop === 'readInto')
+          return (hpa: number, out: Uint8Array) => {
+            if (hpa <= GHCB && GHCB < hpa + out.length) ghcbReads++;
+            return target.readInto(hpa, out);
+          };
         const value = Reflect.get(target, prop);
         return typeof value === 'function' ? value.bind(target) : value;
       },

@@ -13,6 +13,7 @@
 // interpreter does (CI runs every test with tier 2 off and eager; test/fuzz compares the tiers).
 import { type Block, RegionRef } from '../block.js';
 import type { Cpu } from '../cpu.js';
+import { ATT_VMEXIT } from '../events.js';
 import { setRip } from '../exec/control.js';
 import { execute } from '../exec/dispatch.js';
 import { memAddr } from '../exec/operand.js';
@@ -20,6 +21,7 @@ import { getCF, LazyOp, setPartialFlags, testCond } from '../flags.js';
 import { BASE_RIP, type Insn } from '../insn.js';
 import { readLin32, readLin64, writeLin32, writeLin64 } from '../mmu.js';
 import { Op } from '../ops.js';
+import { InterceptKind } from '../ports.js';
 import { CF, OF, ZF } from '../regs.js';
 import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
@@ -58,7 +60,7 @@ const TWO32 = 4294967296;
 
 /** Values the generated code names instead of writing numbers (the dump reads like the manuals). */
 const CONSTANTS = `const LAZY_NONE = ${LazyOp.NONE}, LAZY_ADD = ${LazyOp.ADD}, LAZY_SUB = ${LazyOp.SUB}, LAZY_LOGIC = ${LazyOp.LOGIC}, LAZY_INC = ${LazyOp.INC}, LAZY_DEC = ${LazyOp.DEC}, LAZY_RESULT = ${LazyOp.RESULT}, LAZY_PARTIAL = ${LazyOp.PARTIAL};
-const CF = ${CF}, ZF = ${ZF}, OF = ${OF}, CS = 1, TWO32 = ${TWO32}, CANON = 140737488355328;`;
+const CF = ${CF}, ZF = ${ZF}, OF = ${OF}, CS = 1, ATT_VMEXIT = ${ATT_VMEXIT}, TWO32 = ${TWO32}, CANON = 140737488355328;`;
 
 /**
  * The generated code probes the TLB's first way itself, with tlb.ts's index function written out;
@@ -516,6 +518,21 @@ function ROTATE_FLAGS(bits: string): string {
   );
 }
 
+/** Instructions whose intercept the compiled code checks itself, and their intercept kind. */
+function interceptKindOf(op: number): number {
+  switch (op) {
+    case Op.CPUID:
+      return InterceptKind.CPUID;
+    case Op.PAUSE:
+      return InterceptKind.PAUSE;
+    case Op.VMMCALL:
+      return InterceptKind.VMMCALL;
+    case Op.VMGEXIT:
+      return InterceptKind.VMGEXIT;
+  }
+  return -1;
+}
+
 /** What the generator knows, inside a block, about the record in the flag locals. */
 interface Known {
   /** Kind of the last record written (null: unknown, e.g. after a handler or a rotate). */
@@ -598,8 +615,22 @@ class Gen {
   /** The interpreter's handler, with registers and flags handed over and taken back. */
   private handler(): void {
     this.known.kind = null;
+    const { ins, id, end, i } = this;
+    const kind = interceptKindOf(ins.op);
+    if (kind >= 0) {
+      // An instruction the hypervisor may intercept asks its port here: a hit leaves the region
+      // with RIP at the instruction and ATT_VMEXIT, a status instead of a thrown VMEXIT.
+      const info = ins.op === Op.CPUID ? 'r32[0], r32[2]' : '0, 0';
+      this.put(
+        `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; ` +
+          `if (cpu.interceptMask & ${1 << kind} && cpu.intercept !== null && cpu.intercept.intercept(${kind}, ${info})) { cpu.attention |= ATT_VMEXIT; ic += ${i}; exitAt = ${end - ins.len}; break run; } ` +
+          // PAUSE does nothing else; the others ask again in their handler (no side effect) and run.
+          `${ins.op === Op.PAUSE ? '' : `execute(cpu, I[${id}]);`} /*LOAD_ALL*/`,
+      );
+      return;
+    }
     this.put(
-      `k = ${~this.id}; /*STORE_ALL*/ cpu.rip = base + ${this.end}; cpu.icount = ic; execute(cpu, I[${this.id}]); /*LOAD_ALL*/`,
+      `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/`,
     );
   }
 

@@ -13,13 +13,21 @@ export const MSR_AMD64_SEV_ES_ENABLED = 1n << 1n;
 export class SevEsMsrs implements MsrHandler {
   /** Set by VMRUN while an SEV-ES guest runs on this processor. */
   active = false;
-  ghcb = 0n;
+  /** The GHCB MSR's halves: VMRUN and #VMEXIT move them to and from the VMCB without BigInt. */
+  ghcbLo = 0;
+  ghcbHi = 0;
+  private readonly scratch = new BigUint64Array(1);
+  private readonly scratch32 = new Uint32Array(this.scratch.buffer);
 
   constructor(private readonly cpu: Cpu) {}
 
   read(msr: number): bigint | null {
     if (!this.active) return null;
-    if (msr === MSR_AMD64_SEV_ES_GHCB) return this.ghcb;
+    if (msr === MSR_AMD64_SEV_ES_GHCB) {
+      this.scratch32[0] = this.ghcbLo;
+      this.scratch32[1] = this.ghcbHi;
+      return this.scratch[0];
+    }
     if (msr === MSR_AMD64_SEV) return MSR_AMD64_SEV_ENABLED | MSR_AMD64_SEV_ES_ENABLED;
     return null;
   }
@@ -27,7 +35,9 @@ export class SevEsMsrs implements MsrHandler {
   write(msr: number, value: bigint): boolean {
     if (!this.active) return false;
     if (msr === MSR_AMD64_SEV_ES_GHCB) {
-      this.ghcb = value;
+      this.scratch[0] = value;
+      this.ghcbLo = this.scratch32[0];
+      this.ghcbHi = this.scratch32[1];
       return true;
     }
     if (msr === MSR_AMD64_SEV) {

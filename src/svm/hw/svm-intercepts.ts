@@ -85,6 +85,17 @@ const SIMPLE: [InterceptKind, number, number][] = [
   [InterceptKind.VMRUN, INTERCEPT_VMRUN, SVM_EXIT_VMRUN],
 ];
 
+/** The intercept vectors at the start of the control area (Table B-1 000h-017h): six words. */
+const INTERCEPT_VECTOR_WORDS = 6;
+
+/** SIMPLE indexed by core kind (-1: not a simple intercept), for the exit path's lookup. */
+const SIMPLE_BIT = new Int32Array(64).fill(-1);
+const SIMPLE_CODE = new Int32Array(64);
+for (const [kind, bit, code] of SIMPLE) {
+  SIMPLE_BIT[kind] = bit;
+  SIMPLE_CODE[kind] = code;
+}
+
 /**
  * SEV-ES automatic exits (APM vol 2 15.35.2, Table 15-37 "AE"): these still #VMEXIT, since the
  * hypervisor needs no guest register to handle them. Every other intercept becomes #VC inside the
@@ -129,13 +140,38 @@ export class SvmInterceptPort implements InterceptPort {
   nextRip = 0;
   constructor(private readonly cpu: Cpu) {}
 
+  /** PAUSE_FILTER_COUNT as VMRUN read it: a PAUSE does not go back to the VMCB. */
+  private pauseFilterCount = 0;
+
   /** VMRUN: the pause filter counter is loaded afresh from PAUSE_FILTER_COUNT (APM vol 2 15.14.4). */
-  reloadPauseFilter(): void {
+  reloadPauseFilter(count: number): void {
     this.pauses = 0;
+    this.pauseFilterCount = count;
   }
 
-  /** Which core kinds are worth asking about for this VMCB (Cpu.interceptMask). */
+  /** The intercept vectors and nested flag maskFor last saw, and its answer. */
+  private readonly lastVectors = new Int32Array(INTERCEPT_VECTOR_WORDS).fill(-1);
+  private lastNested = false;
+  private lastMask = 0;
+
+  /** Which core kinds are worth asking about for this VMCB (Cpu.interceptMask); cached per vectors. */
   maskFor(vmcb: Vmcb, nested: boolean): number {
+    const v = vmcb.view;
+    let same = nested === this.lastNested;
+    for (let i = 0; i < INTERCEPT_VECTOR_WORDS; i++) {
+      const w = v.getUint32(vmcb.offset + 4 * i, true) | 0;
+      if (w !== this.lastVectors[i]) {
+        this.lastVectors[i] = w;
+        same = false;
+      }
+    }
+    if (same) return this.lastMask;
+    this.lastNested = nested;
+    this.lastMask = this.computeMask(vmcb, nested);
+    return this.lastMask;
+  }
+
+  private computeMask(vmcb: Vmcb, nested: boolean): number {
     let m = 0;
     for (const [kind, bit] of SIMPLE) if (vmcb.isIntercepted(bit)) m |= 1 << kind;
     // No physical interrupt reaches a running guest in this model (the end of the quantum plays
@@ -218,13 +254,11 @@ export class SvmInterceptPort implements InterceptPort {
     if (kind === InterceptKind.PAUSE) {
       // The pause filter: exit only after PAUSE_FILTER_COUNT PAUSEs, i.e. in a real spin loop.
       if (!vmcb.isIntercepted(INTERCEPT_PAUSE)) return false;
-      if (++this.pauses < vmcb.get('pause_filter_count')) return false;
+      if (++this.pauses < this.pauseFilterCount) return false;
       this.pauses = 0;
       return this.hit(SVM_EXIT_PAUSE, 0, 0);
     }
-    for (const [k, bit, code] of SIMPLE) {
-      if (k === kind) return vmcb.isIntercepted(bit) && this.hit(code, info1, 0);
-    }
-    return false;
+    const bit = SIMPLE_BIT[kind];
+    return bit >= 0 && vmcb.isIntercepted(bit) && this.hit(SIMPLE_CODE[kind], info1, 0);
   }
 }

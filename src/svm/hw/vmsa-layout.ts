@@ -6,6 +6,8 @@ import type { Cpu } from '../../cpu/cpu.js';
 import { type ControlBlockMemory, fillControlBlock } from '../../host/host-memory.js';
 import { VMCB_SAVE_AREA_OFFSET, Vmcb } from '../vmcb-layout.js';
 
+const TWO32 = 2 ** 32;
+
 /** VMSA offsets of the GPRs in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
 export const VMSA_GPR = Object.freeze([
   0x1f8, 0x308, 0x310, 0x318, 0x1d8, 0x328, 0x330, 0x338, 0x340, 0x348, 0x350, 0x358, 0x360, 0x368, 0x370,
@@ -63,35 +65,102 @@ export function writeInitialVmsa(
   view.setUint16(vmsaPa + VMSA_X87_FTW, 0x5555, true);
 }
 
+const FPU_WORDS = (80 + 256) / 4;
+const fpuViews = new WeakMap<Cpu, Int32Array>();
+/** The core's ST0-7 (80 bytes) and XMM0-15 (256 bytes), contiguous in its fpuBuf, as words. */
+function fpuWords(cpu: Cpu): Int32Array {
+  let w = fpuViews.get(cpu);
+  if (w === undefined) {
+    if (cpu.st.byteOffset !== 0 || cpu.xmm8.byteOffset !== 80 || VMSA_XMM !== VMSA_X87_REGS + 80)
+      throw new Error('x87/SSE layout is not the VMSA order');
+    w = new Int32Array(cpu.fpuBuf, 0, FPU_WORDS);
+    fpuViews.set(cpu, w);
+  }
+  return w;
+}
+
+/** A vCPU's first state in 64-bit mode, as a 64-bit boot loader hands over (Linux boot.rst). */
+export interface LongModeEntry {
+  rip: number;
+  rsi: number;
+  cr3: number;
+  gdtBase: number;
+  gdtLimit: number;
+  codeSelector: number;
+  dataSelector: number;
+}
+
+/**
+ * The plaintext VMSA of a vCPU that starts in long mode (paging on through `cr3`, flat 64-bit code
+ * and data from the GDT, interrupts off, RSI as given): the RESET state of writeInitialVmsa with
+ * what a 64-bit boot loader would have set before jumping.
+ */
+export function writeLongModeVmsa(
+  view: ControlBlockMemory,
+  vmsaPa: number,
+  e: LongModeEntry,
+  edx: number,
+): void {
+  writeInitialVmsa(view, vmsaPa, { selector: 0, base: 0, ip: e.rip }, edx);
+  const s = vmsaSaveArea(view, vmsaPa);
+  // attrib: type, S, DPL, P in bits 7:0; L = bit 9, D/B = bit 10, G = bit 11.
+  s.setSegment('cs', { selector: e.codeSelector, attrib: 0xa9b, limit: 0xffffffff, base: 0n });
+  for (const seg of ['es', 'ss', 'ds', 'fs', 'gs'] as const)
+    s.setSegment(seg, { selector: e.dataSelector, attrib: 0xc93, limit: 0xffffffff, base: 0n });
+  s.setSegment('gdtr', { selector: 0, attrib: 0, limit: e.gdtLimit, base: BigInt(e.gdtBase) });
+  s.setSegment('idtr', { selector: 0, attrib: 0, limit: 0, base: 0n });
+  s.set64('cr0', 0x80000033n); // PG NE ET MP PE
+  s.set64('cr3', BigInt(e.cr3));
+  s.set64('cr4', 0x20n); // PAE
+  s.set64('efer', 0x1500n); // SVME LMA LME
+  view.setBigUint64(vmsaPa + VMSA_GPR[6], BigInt(e.rsi), true);
+}
+
 /** VMRUN (hardware): the VMSA state the legacy save area does not hold. */
+// The world switch moves 64-bit fields as 32-bit halves and bytes one by one: no BigInt, no view
+// made per VMRUN (issue 12).
 export function loadVmsaExtras(cpu: Cpu, view: DataView, vmsaPa: number): void {
-  for (let i = 0; i < 16; i++) cpu.r64[i] = view.getBigUint64(vmsaPa + VMSA_GPR[i], true);
-  for (let i = 0; i < 4; i++) cpu.dr[i] = Number(view.getBigUint64(vmsaPa + VMSA_DR0 + 8 * i, true));
+  const r = cpu.r32;
+  for (let i = 0; i < 16; i++) {
+    r[2 * i] = view.getInt32(vmsaPa + VMSA_GPR[i], true);
+    r[2 * i + 1] = view.getInt32(vmsaPa + VMSA_GPR[i] + 4, true);
+  }
+  for (let i = 0; i < 4; i++) {
+    const at = vmsaPa + VMSA_DR0 + 8 * i;
+    cpu.dr[i] = view.getUint32(at + 4, true) * TWO32 + view.getUint32(at, true);
+  }
   cpu.tscAux = view.getUint32(vmsaPa + VMSA_TSC_AUX, true);
-  cpu.xcr0 = Number(view.getBigUint64(vmsaPa + VMSA_XCR0, true) & 0xffffffffn);
+  cpu.xcr0 = view.getUint32(vmsaPa + VMSA_XCR0, true);
   cpu.mxcsr = view.getUint32(vmsaPa + VMSA_MXCSR, true);
   cpu.ftw = view.getUint16(vmsaPa + VMSA_X87_FTW, true);
   cpu.fsw = view.getUint16(vmsaPa + VMSA_X87_FSW, true);
   cpu.fcw = view.getUint16(vmsaPa + VMSA_X87_FCW, true);
-  const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
-  cpu.st.set(page.subarray(VMSA_X87_REGS, VMSA_X87_REGS + 80));
-  cpu.xmm8.set(page.subarray(VMSA_XMM, VMSA_XMM + 256));
+  // ST0-7 and XMM0-15 follow each other in the VMSA as in the core's x87/SSE buffer: 84 words.
+  const fpu = fpuWords(cpu);
+  for (let i = 0; i < FPU_WORDS; i++) fpu[i] = view.getInt32(vmsaPa + VMSA_X87_REGS + 4 * i, true);
 }
 
 /** #VMEXIT (hardware): store the rest of the state into the VMSA, then leave none of it in the processor. */
 export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number): void {
-  for (let i = 0; i < 16; i++) view.setBigUint64(vmsaPa + VMSA_GPR[i], cpu.r64[i], true);
-  for (let i = 0; i < 4; i++)
-    view.setBigUint64(vmsaPa + VMSA_DR0 + 8 * i, BigInt.asUintN(64, BigInt(cpu.dr[i])), true);
+  const r = cpu.r32;
+  for (let i = 0; i < 16; i++) {
+    view.setInt32(vmsaPa + VMSA_GPR[i], r[2 * i], true);
+    view.setInt32(vmsaPa + VMSA_GPR[i] + 4, r[2 * i + 1], true);
+  }
+  for (let i = 0; i < 4; i++) {
+    const at = vmsaPa + VMSA_DR0 + 8 * i;
+    view.setUint32(at, cpu.dr[i] >>> 0, true);
+    view.setUint32(at + 4, Math.floor(cpu.dr[i] / TWO32) >>> 0, true);
+  }
   view.setUint32(vmsaPa + VMSA_TSC_AUX, cpu.tscAux >>> 0, true);
-  view.setBigUint64(vmsaPa + VMSA_XCR0, BigInt(cpu.xcr0 >>> 0), true);
+  view.setUint32(vmsaPa + VMSA_XCR0, cpu.xcr0 >>> 0, true);
+  view.setUint32(vmsaPa + VMSA_XCR0 + 4, 0, true);
   view.setUint32(vmsaPa + VMSA_MXCSR, cpu.mxcsr >>> 0, true);
   view.setUint16(vmsaPa + VMSA_X87_FTW, cpu.ftw & 0xffff, true);
   view.setUint16(vmsaPa + VMSA_X87_FSW, cpu.fsw & 0xffff, true);
   view.setUint16(vmsaPa + VMSA_X87_FCW, cpu.fcw & 0xffff, true);
-  const page = new Uint8Array(view.buffer, view.byteOffset + vmsaPa, 4096);
-  page.set(cpu.st, VMSA_X87_REGS);
-  page.set(cpu.xmm8, VMSA_XMM);
+  const fpu = fpuWords(cpu);
+  for (let i = 0; i < FPU_WORDS; i++) view.setInt32(vmsaPa + VMSA_X87_REGS + 4 * i, fpu[i], true);
   // The hypervisor runs next on this processor: it finds its own (here: zero or RESET) register
   // values, the x87/SSE control words and TSC_AUX included (a non-SEV guest run next on this
   // processor reads them with STMXCSR, FNSTCW, RDTSCP, XGETBV), and no record of its exceptions.

@@ -6,6 +6,7 @@ import { IOAPIC_DEFAULT_BASE } from '../../apic/io-apic.js';
 import { APIC_BASE_DEFAULT } from '../../apic/registers.js';
 import type { PhysicalCpu } from '../../host/physical-cpu.js';
 import type { BackendVcpu, VmmServices } from '../../vmm/backend-api.js';
+import { MTRR_MSRS, VMM_MSRS } from '../../vmm/vmm-msrs.js';
 import { mapNestedPages, SvmBackend } from '../backend.js';
 import type { SevEsLaunch } from './launch.js';
 import { SevEsVcpu } from './vcpu.js';
@@ -25,6 +26,14 @@ export class SevEsBackend extends SvmBackend {
   protected override nestedTablesBuilt(services: VmmServices, pml4: number): void {
     for (const gpa of [IOAPIC_DEFAULT_BASE, APIC_BASE_DEFAULT])
       mapNestedPages(services, pml4, gpa, 0, 4096, true);
+  }
+
+  /**
+   * The MTRRs too, as KVM emulates them: the guest's processor is not the hypervisor's to set up, so
+   * the MTRR state a loader gives (KVM_SET_MSRS) lives here and the guest reaches it through #VC.
+   */
+  protected override vmmMsrs(): readonly number[] {
+    return [...VMM_MSRS, ...MTRR_MSRS];
   }
 
   protected override interceptEfer(): boolean {

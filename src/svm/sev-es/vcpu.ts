@@ -8,7 +8,7 @@ import type { PhysicalCpu } from '../../host/physical-cpu.js';
 import type { ProtectedBackendVcpu, ProtectedVmsa, RunState, VmmServices } from '../../vmm/backend-api.js';
 import { GuestStateProtectedError } from '../../vmm/errors.js';
 import { SvmVcpuBase } from '../backend.js';
-import { writeInitialVmsa } from '../hw/vmsa-layout.js';
+import { writeInitialVmsa, writeLongModeVmsa } from '../hw/vmsa-layout.js';
 import {
   SVM_EXIT_NPF,
   SVM_GUEST_INTERRUPT_MASK,
@@ -59,7 +59,9 @@ export class SevEsVcpu extends SvmVcpuBase implements ProtectedBackendVcpu {
       id === 0 || ap === null
         ? { selector: 0xf000, base: 0xffff0000, ip: 0xfff0 }
         : { selector: 0xf000, base: ap.base, ip: ap.ip };
-    writeInitialVmsa(svc.memory, vmsaPa, cs, 0x00a00f11);
+    if (id === 0 && launch.bspEntry !== undefined)
+      writeLongModeVmsa(svc.memory, vmsaPa, launch.bspEntry, 0x00a00f11);
+    else writeInitialVmsa(svc.memory, vmsaPa, cs, 0x00a00f11);
     launch.psp.launchUpdateVmsa(launch.handle, vmsaPa);
     c.set64('vmsa_pa', BigInt(vmsaPa));
     this.vmsa = { hpa: vmsaPa, asid: launch.asid };

@@ -39,6 +39,7 @@ import {
 import {
   clearValidBitmap,
   fieldBit,
+  GHCB_FIELDS,
   GHCB_PAGE_SIZE,
   type GhcbFieldName,
   ghcbView,
@@ -54,6 +55,7 @@ import {
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
 } from '../../ghcb/msr-protocol.js';
+import { formatGhcbMsr, formatGhcbPage } from '../../ghcb/trace.js';
 import { type GhcbSnapshot, type ScratchArea, snapshot, validateVmgexit } from '../../ghcb/validate.js';
 import { type HostMemory, SEV_CBIT } from '../../host/host-memory.js';
 import type { RunState, VmmServices } from '../../vmm/backend-api.js';
@@ -85,6 +87,7 @@ export interface VmgexitVcpu {
 }
 
 const KVM_ENOSYS = 1000n;
+const SW_EXIT_INFO_OFFSETS = [GHCB_FIELDS.sw_exit_info_1.offset, GHCB_FIELDS.sw_exit_info_2.offset];
 
 /** One port access of a string IOIO that userspace must see (KVM_EXIT_IO, one element at a time). */
 interface UserIo {
@@ -128,6 +131,9 @@ export class VmgexitHandler implements HoldCompletion {
   private dr7 = 0x400n;
   private readonly out = new Int32Array(4);
   private readonly memory: HostMemory;
+  /** The copy of the GHCB page, reused by every request (a request that waits for userspace copies it). */
+  private readonly page = new Uint8Array(GHCB_PAGE_SIZE);
+  private readonly pageView = ghcbView(this.page);
 
   constructor(
     private readonly vcpu: VmgexitVcpu,
@@ -139,13 +145,32 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private trace(line: string): void {
-    this.svc.trace('exits', `vcpu ${this.vcpu.id}: ${line}`);
+    if (this.svc.traceOn.exits)
+      this.svc.trace(
+        'exits',
+        // What a legacy exit line shows of the guest instruction is encrypted here: say so.
+        `vcpu ${this.vcpu.id}: ${line}${line.startsWith('#VMEXIT') ? '; guest (instruction not shown: SEV-ES keeps RIP and code encrypted)' : ''}`,
+      );
   }
 
   handle(run: RunState): number {
     const msr = this.vmcb.get64('ghcb_gpa');
-    if (msr & 0xfffn) return this.msrProtocol(run, msr);
+    if (msr & 0xfffn) {
+      if (!this.svc.traceOn.ghcb) return this.msrProtocol(run, msr);
+      this.traceGhcb(`GHCB MSR request ${formatGhcbMsr(msr)}`);
+      const stop = this.msrProtocol(run, msr);
+      const answer = this.vmcb.get64('ghcb_gpa');
+      this.traceGhcb(
+        answer === msr ? 'GHCB MSR left unchanged (no answer)' : `GHCB MSR answer ${formatGhcbMsr(answer)}`,
+      );
+      return stop;
+    }
     return this.pageProtocol(run, msr);
+  }
+
+  /** A `--trace ghcb` line (the caller has checked that the topic is on). */
+  private traceGhcb(line: string): void {
+    this.svc.trace('ghcb', `vcpu ${this.vcpu.id}: ${line}`);
   }
 
   // ---------------------------------------------------------------- MSR protocol (GHCB spec 2.3.1)
@@ -153,7 +178,7 @@ export class VmgexitHandler implements HoldCompletion {
   private msrProtocol(run: RunState, msr: bigint): number {
     const req = decodeMsrRequest(msr);
     const c = this.vmcb;
-    this.trace(`#VMEXIT VMGEXIT (MSR protocol) ${req.kind}`);
+    if (this.svc.traceOn.exits) this.trace(`#VMEXIT VMGEXIT (MSR protocol) ${req.kind}`);
     switch (req.kind) {
       case 'sev-info':
         c.set64(
@@ -216,9 +241,10 @@ export class VmgexitHandler implements HoldCompletion {
       return this.terminate(run, gpaBig, `the GHCB at 0x${gpa.toString(16)} is not in guest RAM`);
     // One copy of the guest's page: it may change under us, so nothing is read twice (as KVM's
     // sev_es_sync_from_ghcb). A GHCB the guest left private reads as ciphertext and fails validation.
-    const page = this.memory.read(gpa, GHCB_PAGE_SIZE);
+    const page = this.memory.readInto(gpa, this.page);
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'request'));
     const s = snapshot(page);
-    const view = ghcbView(page);
+    const view = this.pageView;
     clearValidBitmap(view);
     const verdict = validateVmgexit(s, {
       ghcbGpa: gpaBig,
@@ -235,9 +261,10 @@ export class VmgexitHandler implements HoldCompletion {
     const code = verdict.exitCode;
     const info1 = s.sw_exit_info_1 as bigint;
     const info2 = s.sw_exit_info_2 as bigint;
-    this.trace(
-      `#VMEXIT VMGEXIT ${exitCodeName(code)} info1=0x${info1.toString(16)} info2=0x${info2.toString(16)}`,
-    );
+    if (this.svc.traceOn.exits)
+      this.trace(
+        `#VMEXIT VMGEXIT ${exitCodeName(code)} info1=0x${info1.toString(16)} info2=0x${info2.toString(16)}`,
+      );
     // KVM presets "success": sw_exit_info_1 = 0, sw_exit_info_2 = 0.
     switch (code) {
       case SVM_EXIT_CPUID: {
@@ -248,11 +275,14 @@ export class VmgexitHandler implements HoldCompletion {
           Number((s.rcx as bigint) & 0xffffffffn),
           out,
         );
-        this.setRegs(view, { rax: out[0], rbx: out[1], rcx: out[2], rdx: out[3] });
+        this.setReg(view, 'rax', out[0]);
+        this.setReg(view, 'rbx', out[1]);
+        this.setReg(view, 'rcx', out[2]);
+        this.setReg(view, 'rdx', out[3]);
         return this.answer(page, gpa, 0n, 0n);
       }
       case SVM_EXIT_IOIO:
-        return this.ioio(run, s, page, gpa, verdict.scratch ?? null);
+        return this.ioio(run, s, page.slice(), gpa, verdict.scratch ?? null);
       case SVM_EXIT_MSR:
         return this.msr(s, page, gpa);
       case SVM_EXIT_VMMCALL:
@@ -291,7 +321,7 @@ export class VmgexitHandler implements HoldCompletion {
           code === SVM_VMGEXIT_MMIO_WRITE,
           info1,
           Number(info2),
-          page,
+          page.slice(),
           gpa,
           verdict.scratch as ScratchArea,
         );
@@ -313,13 +343,30 @@ export class VmgexitHandler implements HoldCompletion {
 
   /** Write sw_exit_info_1/2 (valid) and store the page back in the guest's GHCB. */
   private answer(page: Uint8Array, gpa: number, info1: bigint, info2: bigint): number {
-    const view = ghcbView(page);
-    setField(view, 'sw_exit_info_1', info1);
-    setField(view, 'sw_exit_info_2', info2);
+    const view = page === this.page ? this.pageView : ghcbView(page);
+    if (info1 === 0n && info2 === 0n) {
+      // Success, the common answer: both fields zero, written as halves (no BigInt per exit).
+      for (const off of SW_EXIT_INFO_OFFSETS) {
+        view.setUint32(off, 0, true);
+        view.setUint32(off + 4, 0, true);
+      }
+    } else {
+      setField(view, 'sw_exit_info_1', info1);
+      setField(view, 'sw_exit_info_2', info2);
+    }
     setBitValid(view, fieldBit('sw_exit_info_1'));
     setBitValid(view, fieldBit('sw_exit_info_2'));
+    if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'answer'));
     this.memory.write(gpa, page);
     return RESUME;
+  }
+
+  /** A 32-bit result into a GHCB register field (zero-extended), marked valid. */
+  private setReg(view: DataView, name: 'rax' | 'rbx' | 'rcx' | 'rdx', v: number): void {
+    const off = GHCB_FIELDS[name].offset;
+    view.setUint32(off, v >>> 0, true);
+    view.setUint32(off + 4, 0, true);
+    setBitValid(view, fieldBit(name));
   }
 
   private setRegs(view: DataView, regs: Partial<Record<'rax' | 'rbx' | 'rcx' | 'rdx', number>>): void {
@@ -330,21 +377,20 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   private msr(s: GhcbSnapshot, page: Uint8Array, gpa: number): number {
-    const view = ghcbView(page);
+    const view = page === this.page ? this.pageView : ghcbView(page);
     const msr = Number((s.rcx as bigint) & 0xffffffffn);
     const write = s.sw_exit_info_1 !== 0n;
     const apic = this.svc.apic(this.vcpu.id);
     if (!apic.owns(msr)) {
-      const value = (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
+      // RAX and RDX are inputs of a WRMSR only (a RDMSR's GHCB need not have them valid).
       const v = write ? null : this.vcpu.msrs.read(msr);
-      if (write ? !this.vcpu.msrs.write(msr, value) : v === null)
+      if (write ? !this.vcpu.msrs.write(msr, wrmsrValue(s)) : v === null)
         return this.answer(page, gpa, BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION), exceptionEvent(13));
       if (v !== null) this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
       return this.answer(page, gpa, 0n, 0n);
     }
     try {
-      if (write)
-        apic.msrWrite(msr, (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn));
+      if (write) apic.msrWrite(msr, wrmsrValue(s));
       else {
         const v = apic.msrRead(msr);
         this.setRegs(view, { rax: Number(v & 0xffffffffn), rdx: Number(v >> 32n) });
@@ -517,7 +563,14 @@ export class VmgexitHandler implements HoldCompletion {
   /** HoldCompletion, MSR form: the response with a non-zero result (GHCB spec 2.3.1). */
   releaseMsr(): void {
     this.vmcb.set64('ghcb_gpa', encodeApResetHoldResponse(1n));
+    if (this.svc.traceOn.ghcb)
+      this.traceGhcb(`GHCB MSR answer ${formatGhcbMsr(encodeApResetHoldResponse(1n))} (the hold released)`);
   }
+}
+
+/** EDX:EAX of a WRMSR request (validation has checked that both are valid). */
+function wrmsrValue(s: GhcbSnapshot): bigint {
+  return (((s.rdx as bigint) & 0xffffffffn) << 32n) | ((s.rax as bigint) & 0xffffffffn);
 }
 
 /** The largest bus access (4, 2 or 1 bytes) that fits in what is left. */

@@ -55,7 +55,7 @@ import {
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
 } from '../vmcs-fields.js';
 import { GUEST_SEGMENTS } from './guest-segments.js';
-import { arToAttr, attrToAr, checkControls, checkGuestState } from './vm-entry-checks.js';
+import { arToAttr, attrToAr, CHECKED_SEGMENTS, checkControls, checkGuestState } from './vm-entry-checks.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_INTR_WINDOW_EXITING,
@@ -95,13 +95,6 @@ const CR3_TARGETS = [F.CR3_TARGET_VALUE0, F.CR3_TARGET_VALUE1, F.CR3_TARGET_VALU
 /** What a bitmap control that is off leaves the port: nothing set (never written). */
 const NO_BITMAP = new Uint8Array(4096);
 
-function num(v: bigint): number {
-  return Number(BigInt.asIntN(64, v));
-}
-function u64(n: number): bigint {
-  return BigInt.asUintN(64, BigInt(n));
-}
-
 /**
  * Access rights as a VM exit stores them (SDM 27.3.2). The core keeps the null SS that a 64-bit
  * stack switch loads as a flat segment (limit FFFFFFFFh, G clear): it is stored with G set, as a
@@ -124,6 +117,12 @@ export class VmxHardware {
   private pendingInit = false;
   private pendingSipi = -1;
   private readonly insn = new Insn();
+  /** GUEST_IA32_PAT as last loaded, in halves and as the core holds it. */
+  private patLo = 0;
+  private patHi = 0;
+  private pat = 0n;
+  private readonly scratch64 = new BigUint64Array(1);
+  private readonly scratch32 = new Uint32Array(this.scratch64.buffer);
   /** The NMI-window probe is in cpu.nmiPending for this entry. */
   private nmiProbe = false;
   /** The guest-side interrupt controller while the window probe stands in for it. */
@@ -177,7 +176,11 @@ export class VmxHardware {
     this.memory.syncTlb(cpu);
     let vmcs = this.current;
     if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram)
-      vmcs = this.current = new Vmcs(cpu.ram, vmcsPa);
+      vmcs = this.current = new Vmcs(
+        cpu.ram,
+        vmcsPa,
+        new Uint32Array(cpu.ram.buffer, cpu.ram.byteOffset + vmcsPa, VMCS_REGION_SIZE / 4),
+      );
     if (vmcs.revisionId !== VMCS_REVISION_ID) return VMX_FAIL_INVALID;
     // SDM 26.1: the launch state, then the controls (26.2), then the guest state (26.3).
     if (vmcs.checkLaunchState(resume) !== 0) {
@@ -262,24 +265,29 @@ export class VmxHardware {
   /** Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit. */
   private loadGuest(vmcs: Vmcs): number {
     const cpu = this.cpu;
-    for (const f of GUEST_SEGMENTS) {
-      cpu.segSel[f.seg] = vmcs.read32(f.selector);
-      cpu.segBase[f.seg] = num(vmcs.read(f.base));
-      cpu.segLimit[f.seg] = vmcs.read32(f.limit);
-      cpu.segAttr[f.seg] = arToAttr(vmcs.read32(f.ar));
+    // 64-bit fields move as halves (readNum, lo): no BigInt on the entry path (issue 12).
+    // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
+    const sg = CHECKED_SEGMENTS;
+    for (let i = 0; i < 8; i++) {
+      const seg = GUEST_SEGMENTS[i].seg;
+      cpu.segSel[seg] = sg.sel[i];
+      cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
+      cpu.segLimit[seg] = sg.limit[i];
+      cpu.segAttr[seg] = arToAttr(sg.ar[i]);
     }
-    cpu.gdtrBase = num(vmcs.read(F.GUEST_GDTR_BASE));
+    cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
     cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
-    cpu.idtrBase = num(vmcs.read(F.GUEST_IDTR_BASE));
+    cpu.idtrBase = vmcs.readNum(F.GUEST_IDTR_BASE);
     cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
     const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
-    const cr0 = Number(vmcs.read(F.GUEST_CR0));
+    // The checks passed: CR0 and DR7 have clear upper halves, CR3 is below MAXPHYADDR.
+    const cr0 = vmcs.lo(F.GUEST_CR0);
     // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
-    const cr4 = Number(vmcs.read(F.GUEST_CR4)) & ~X86_CR4_VMXE;
-    const cr3 = Number(vmcs.read(F.GUEST_CR3));
+    const cr4 = (vmcs.lo(F.GUEST_CR4) & ~X86_CR4_VMXE) >>> 0;
+    const cr3 = vmcs.readNum(F.GUEST_CR3);
     const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
     let efer = cpu.efer;
-    if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = Number(vmcs.read(F.GUEST_IA32_EFER) & 0xffffn);
+    if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = vmcs.lo(F.GUEST_IA32_EFER) & 0xffff;
     else {
       // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
       efer = ia32e ? efer | 0x400 : efer & ~0x400;
@@ -291,16 +299,29 @@ export class VmxHardware {
     cpu.cr3 = cr3;
     cpu.cr4 = cr4 | 0;
     cpu.efer = efer;
-    cpu.dr[7] = Number(vmcs.read(F.GUEST_DR7));
+    cpu.dr[7] = vmcs.lo(F.GUEST_DR7);
     debugRegsChanged(cpu);
-    cpu.r64[4] = vmcs.read(F.GUEST_RSP);
-    cpu.rip = num(vmcs.read(F.GUEST_RIP));
-    cpu.eflags = (Number(vmcs.read(F.GUEST_RFLAGS) & 0xffff_ffffn) | 2) >>> 0;
+    cpu.r32[8] = vmcs.lo(F.GUEST_RSP);
+    cpu.r32[9] = vmcs.hi(F.GUEST_RSP);
+    cpu.rip = vmcs.readNum(F.GUEST_RIP);
+    cpu.eflags = (vmcs.lo(F.GUEST_RFLAGS) | 2) >>> 0;
     cpu.lfOp = 0;
     cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
-    cpu.sysenterEsp = num(vmcs.read(F.GUEST_SYSENTER_ESP));
-    cpu.sysenterEip = num(vmcs.read(F.GUEST_SYSENTER_EIP));
-    if (entry & VM_ENTRY_LOAD_IA32_PAT) cpu.pat = vmcs.read(F.GUEST_IA32_PAT);
+    cpu.sysenterEsp = vmcs.readNum(F.GUEST_SYSENTER_ESP);
+    cpu.sysenterEip = vmcs.readNum(F.GUEST_SYSENTER_EIP);
+    if (entry & VM_ENTRY_LOAD_IA32_PAT) {
+      // The core holds PAT as a bigint: one is made only when the VMCS value changed.
+      const lo = vmcs.lo(F.GUEST_IA32_PAT);
+      const hi = vmcs.hi(F.GUEST_IA32_PAT);
+      if (lo !== this.patLo || hi !== this.patHi || cpu.pat !== this.pat) {
+        this.scratch32[0] = lo;
+        this.scratch32[1] = hi;
+        this.pat = this.scratch64[0];
+        this.patLo = lo;
+        this.patHi = hi;
+      }
+      cpu.pat = this.pat;
+    }
     // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
     cpu.cpl = !(cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
     cpu.updateMode();
@@ -322,19 +343,20 @@ export class VmxHardware {
     port.exceptionBitmap = vmcs.read32(F.EXCEPTION_BITMAP);
     port.pfecMask = vmcs.read32(F.PAGE_FAULT_ERROR_CODE_MASK);
     port.pfecMatch = vmcs.read32(F.PAGE_FAULT_ERROR_CODE_MATCH);
-    port.cr0Mask = Number(vmcs.read(F.CR0_GUEST_HOST_MASK) & 0xffff_ffffn);
-    port.cr4Mask = Number(vmcs.read(F.CR4_GUEST_HOST_MASK) & 0xffff_ffffn);
-    port.cr0Shadow = Number(vmcs.read(F.CR0_READ_SHADOW) & 0xffff_ffffn);
-    port.cr4Shadow = Number(vmcs.read(F.CR4_READ_SHADOW) & 0xffff_ffffn);
+    port.cr0Mask = vmcs.lo(F.CR0_GUEST_HOST_MASK);
+    port.cr4Mask = vmcs.lo(F.CR4_GUEST_HOST_MASK);
+    port.cr0Shadow = vmcs.lo(F.CR0_READ_SHADOW);
+    port.cr4Shadow = vmcs.lo(F.CR4_READ_SHADOW);
     const targets = port.cr3Targets;
-    targets.length = vmcs.read32(F.CR3_TARGET_COUNT); // at most 4 (checkControls)
-    for (let i = 0; i < targets.length; i++) targets[i] = Number(vmcs.read(CR3_TARGETS[i]));
+    const nTargets = vmcs.read32(F.CR3_TARGET_COUNT); // at most 4 (checkControls)
+    if (targets.length !== nTargets) targets.length = nTargets;
+    for (let i = 0; i < nTargets; i++) targets[i] = vmcs.hi(CR3_TARGETS[i]) * TWO32 + vmcs.lo(CR3_TARGETS[i]);
     // Bitmap pages (checked in host memory by checkControls when their control is set).
     const io = (proc & CPU_BASED_USE_IO_BITMAPS) !== 0;
-    port.ioBitmapA = io ? this.page(port.ioBitmapA, vmcs.read(F.IO_BITMAP_A)) : NO_BITMAP;
-    port.ioBitmapB = io ? this.page(port.ioBitmapB, vmcs.read(F.IO_BITMAP_B)) : NO_BITMAP;
+    port.ioBitmapA = io ? this.page(port.ioBitmapA, vmcs.readNum(F.IO_BITMAP_A)) : NO_BITMAP;
+    port.ioBitmapB = io ? this.page(port.ioBitmapB, vmcs.readNum(F.IO_BITMAP_B)) : NO_BITMAP;
     port.msrBitmap =
-      proc & CPU_BASED_USE_MSR_BITMAPS ? this.page(port.msrBitmap, vmcs.read(F.MSR_BITMAP)) : NO_BITMAP;
+      proc & CPU_BASED_USE_MSR_BITMAPS ? this.page(port.msrBitmap, vmcs.readNum(F.MSR_BITMAP)) : NO_BITMAP;
     // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
     if (proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING)
       port.pauseLoop.enter(vmcs.read32(F.PLE_GAP), vmcs.read32(F.PLE_WINDOW));
@@ -349,13 +371,15 @@ export class VmxHardware {
       this.savedIntc = cpu.intc;
       cpu.intc = this.windowProbe;
     }
-    const tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? num(vmcs.read(F.TSC_OFFSET)) : 0;
+    const tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? vmcs.readNum(F.TSC_OFFSET) : 0;
     cpu.tscOffset += tscOffset;
     // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
     // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
     cpu.nptRoot = -1;
     const eptRoot =
-      proc2 & SECONDARY_EXEC_ENABLE_EPT ? Number(vmcs.read(F.EPT_POINTER) & 0x000f_ffff_ffff_f000n) : -1;
+      proc2 & SECONDARY_EXEC_ENABLE_EPT
+        ? (vmcs.hi(F.EPT_POINTER) & 0xfffff) * TWO32 + ((vmcs.lo(F.EPT_POINTER) & ~0xfff) >>> 0)
+        : -1;
     cpu.eptRoot = eptRoot;
     const vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
     if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
@@ -366,8 +390,7 @@ export class VmxHardware {
   }
 
   /** A 4 KiB bitmap page of host memory; the view of the previous entry when it is the same page. */
-  private page(previous: Uint8Array, pa: bigint): Uint8Array {
-    const at = Number(pa);
+  private page(previous: Uint8Array, at: number): Uint8Array {
     this.memory.ensureForm(at, HOST_KEY, this.cpu);
     const ram = this.cpu.ram.buffer;
     return previous.buffer === ram && previous.byteOffset === at ? previous : new Uint8Array(ram, at, 4096);
@@ -555,27 +578,36 @@ export class VmxHardware {
     for (const f of GUEST_SEGMENTS) {
       const seg = f.seg;
       vmcs.write32(f.selector, cpu.segSel[seg]);
-      vmcs.write(f.base, u64(cpu.segBase[seg]));
+      vmcs.writeNum(f.base, cpu.segBase[seg]);
       vmcs.write32(f.limit, cpu.segLimit[seg] >>> 0);
       vmcs.write32(f.ar, savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
     }
-    vmcs.write(F.GUEST_GDTR_BASE, u64(cpu.gdtrBase));
+    vmcs.writeNum(F.GUEST_GDTR_BASE, cpu.gdtrBase);
     vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
-    vmcs.write(F.GUEST_IDTR_BASE, u64(cpu.idtrBase));
+    vmcs.writeNum(F.GUEST_IDTR_BASE, cpu.idtrBase);
     vmcs.write32(F.GUEST_IDTR_LIMIT, cpu.idtrLimit);
-    vmcs.write(F.GUEST_CR0, BigInt(cpu.cr0 >>> 0));
-    vmcs.write(F.GUEST_CR3, u64(cpu.cr3));
-    vmcs.write(F.GUEST_CR4, BigInt((cpu.cr4 | X86_CR4_VMXE) >>> 0));
-    vmcs.write(F.GUEST_DR7, u64(cpu.dr[7]));
-    vmcs.write(F.GUEST_RSP, cpu.r64[4]);
-    vmcs.write(F.GUEST_RIP, u64(cpu.rip));
-    vmcs.write(F.GUEST_RFLAGS, BigInt(getFlags(cpu) >>> 0));
+    vmcs.writeHalves(F.GUEST_CR0, cpu.cr0, 0);
+    vmcs.writeNum(F.GUEST_CR3, cpu.cr3);
+    vmcs.writeHalves(F.GUEST_CR4, cpu.cr4 | X86_CR4_VMXE, 0);
+    vmcs.writeNum(F.GUEST_DR7, cpu.dr[7]);
+    vmcs.writeHalves(F.GUEST_RSP, cpu.r32[8], cpu.r32[9]);
+    vmcs.writeNum(F.GUEST_RIP, cpu.rip);
+    vmcs.writeHalves(F.GUEST_RFLAGS, getFlags(cpu), 0);
     vmcs.write32(F.GUEST_SYSENTER_CS, cpu.sysenterCs);
-    vmcs.write(F.GUEST_SYSENTER_ESP, u64(cpu.sysenterEsp));
-    vmcs.write(F.GUEST_SYSENTER_EIP, u64(cpu.sysenterEip));
+    vmcs.writeNum(F.GUEST_SYSENTER_ESP, cpu.sysenterEsp);
+    vmcs.writeNum(F.GUEST_SYSENTER_EIP, cpu.sysenterEip);
     const exitCtls = port.exitCtls;
-    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) vmcs.write(F.GUEST_IA32_EFER, BigInt(cpu.efer));
-    if (exitCtls & VM_EXIT_SAVE_IA32_PAT) vmcs.write(F.GUEST_IA32_PAT, cpu.pat);
+    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) vmcs.writeNum(F.GUEST_IA32_EFER, cpu.efer);
+    if (exitCtls & VM_EXIT_SAVE_IA32_PAT) {
+      if (cpu.pat !== this.pat) {
+        // WRMSR PAT in the guest: the new value's halves (a typed-array store, no allocation).
+        this.scratch64[0] = cpu.pat;
+        this.pat = cpu.pat;
+        this.patLo = this.scratch32[0];
+        this.patHi = this.scratch32[1];
+      }
+      vmcs.writeHalves(F.GUEST_IA32_PAT, this.patLo, this.patHi);
+    }
     // The "IA-32e mode guest" entry control follows EFER.LMA (SDM 27.2).
     const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
     vmcs.write32(
@@ -593,12 +625,12 @@ export class VmxHardware {
         : GUEST_INTR_STATE_MOV_SS
       : 0;
     vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0));
-    vmcs.write(F.GUEST_PENDING_DBG_EXCEPTIONS, 0n);
+    vmcs.writeHalves(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
     // Exit information (27.2.1-27.2.4).
     vmcs.write32(F.VM_EXIT_REASON, reason >>> 0);
-    vmcs.write(F.EXIT_QUALIFICATION, u64(port.qualification));
-    vmcs.write(F.GUEST_LINEAR_ADDRESS, Number.isNaN(port.guestLinear) ? 0n : u64(port.guestLinear));
-    vmcs.write(F.GUEST_PHYSICAL_ADDRESS, Number.isNaN(port.guestPhysical) ? 0n : u64(port.guestPhysical));
+    vmcs.writeNum(F.EXIT_QUALIFICATION, port.qualification);
+    vmcs.writeNum(F.GUEST_LINEAR_ADDRESS, Number.isNaN(port.guestLinear) ? 0 : port.guestLinear);
+    vmcs.writeNum(F.GUEST_PHYSICAL_ADDRESS, Number.isNaN(port.guestPhysical) ? 0 : port.guestPhysical);
     vmcs.write32(F.VM_EXIT_INTR_INFO, port.intrInfo);
     vmcs.write32(F.VM_EXIT_INTR_ERROR_CODE, port.intrError);
     vmcs.write32(F.IDT_VECTORING_INFO_FIELD, port.idtInfo);

@@ -48,11 +48,13 @@ export function extractVmlinux(image: Uint8Array): Uint8Array {
     throw new BzImageError(
       `the payload (0x${start.toString(16)}+0x${length.toString(16)}) is outside the file (${image.length} bytes): truncated?`,
     );
-  const payload = image.subarray(start);
+  // Only the payload: xz stops reading at the end of its stream, and more bytes after it (the rest
+  // of the bzImage) would meet a closed pipe (EPIPE) when xz exits first.
+  const payload = image.subarray(start, start + length);
   let elf: Uint8Array;
   if (payload[0] === 0xfd && payload[1] === 0x37 && payload[2] === 0x7a && payload[3] === 0x58)
     elf = unxz(payload);
-  else if (payload[0] === 0x1f && payload[1] === 0x8b) elf = gunzipSync(payload.subarray(0, length));
+  else if (payload[0] === 0x1f && payload[1] === 0x8b) elf = gunzipSync(payload);
   else
     throw new BzImageError(
       `its payload is compressed with a format hvemu does not decompress (magic ${hex(payload.subarray(0, 4))}); extract vmlinux with the kernel's scripts/extract-vmlinux and pass that`,

@@ -92,6 +92,29 @@ function phdr(e: Elf, i: number): Phdr {
   };
 }
 
+/** The ELF's entry point (e_entry: for a vmlinux, the physical address of startup_64). */
+export function elfEntry(image: Uint8Array): number {
+  const e = parseElf(image);
+  return e.is64 ? Number(e.dv.getBigUint64(24, true)) : e.dv.getUint32(24, true);
+}
+
+/** The PT_LOAD segments: physical address, the bytes in the file, and the size in memory. */
+export function loadableSegments(image: Uint8Array): { paddr: number; data: Uint8Array; memSize: number }[] {
+  const e = parseElf(image);
+  const out: { paddr: number; data: Uint8Array; memSize: number }[] = [];
+  for (let i = 0; i < e.phnum; i++) {
+    const p = phdr(e, i);
+    if (p.type !== 1 || p.memsz === 0) continue; // PT_LOAD
+    if (p.filesz > p.memsz || p.offset + p.filesz > image.length)
+      throw new MultibootError(
+        `program header ${i}: its bytes (0x${p.offset.toString(16)}+0x${p.filesz.toString(16)}) are not in the file`,
+      );
+    out.push({ paddr: p.paddr, data: image.subarray(p.offset, p.offset + p.filesz), memSize: p.memsz });
+  }
+  if (out.length === 0) throw new MultibootError('the ELF file has no loadable segment');
+  return out;
+}
+
 /** The PVH entry point from the ELF notes, or null when the kernel has none. */
 export function findPvhEntry(image: Uint8Array): number | null {
   let e: Elf;
