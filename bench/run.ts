@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { measureExitCost } from './exit-cost.js';
+import { measureFloor } from './floor.js';
 import { BenchFailure } from './lib/failure.js';
 import { distHash, machineInfo } from './lib/machine.js';
 import { OUT, ROOT } from './lib/paths.js';
@@ -23,6 +24,7 @@ import {
   breakdownTable,
   exitCostTable,
   exitRatios,
+  floorRatios,
   scalingSummary,
   scalingTable,
   wakeGuestTable,
@@ -63,6 +65,7 @@ const settings: BenchSettings = {
   exitReps: num('reps', full ? 5 : 3),
   wakeCpus: num('cpus', 2),
   wakesPerRun: num('wakes', full ? 2000 : 500),
+  floorRounds: full ? 20_000 : 5000,
   wakeReps: num('reps', full ? 5 : 2),
   breakdownWakes: full ? 1000 : 300,
   scaleCounts: [1, 2, 4, 8, 16, 32, 64, 128, 255],
@@ -105,6 +108,7 @@ const results: BenchResults = {
   settings,
   exitCost: null,
   wakes: null,
+  floor: null,
   breakdown: null,
   scaling: null,
   failure: null,
@@ -137,6 +141,7 @@ try {
       reps: settings.wakeReps,
       onStep: step(weight.wake),
     });
+    results.floor = await measureFloor(settings.floorRounds ?? 5000);
     progress.start('wake breakdown (instrumented)');
     results.breakdown = [];
     for (const s of schedulers) {
@@ -169,7 +174,7 @@ if (results.wakes) {
   section(
     `AP wake latency, host (SIPI leaves -> AP at its target; ${settings.wakeCpus} vCPUs)`,
     wakeHostTable(results.wakes),
-    wakeRatios(results.wakes),
+    [...wakeRatios(results.wakes), ...floorRatios(results.wakes, results.floor ?? null)],
   );
   section('Host stages of a wake (p50 µs, from trace points)', wakeStagesTable(results.wakes));
   section(

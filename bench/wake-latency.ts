@@ -98,12 +98,17 @@ export interface WakeMetrics {
   guestIcr: number[];
   /** SEV-ES AP: its hold's VMGEXIT returned -> its first instruction at the target (AP-local). */
   guestReturn: number[] | null;
-  /** Host breakdown: ICR exit -> IPI sent; IPI -> the AP takes the SIPI (its turn comes);
-   *  -> RUNNABLE; -> arrival mark (entry, world switch, guest path to the mark). */
+  /** Host breakdown: ICR exit -> IPI sent; IPI -> the AP takes the SIPI; -> RUNNABLE; -> its turn
+   *  begins (the scheduling wait that remains); -> arrival mark (entry, world switch, guest path). */
   hostIcr: number[];
   hostSched: number[];
   hostAccept: number[];
+  hostWait: number[];
   hostEntry: number[];
+  /** The VM clock from the SIPI to the AP's turn: virtual time spent waiting to be scheduled. */
+  vmWait: number[];
+  /** Per wake, (SIPI -> the AP's turn begins) / (SIPI -> arrival mark): the share that is not the AP's own path. */
+  hostWaitShare: number[];
 }
 
 export interface WakeResult {
@@ -163,6 +168,7 @@ async function runOnce(
       attach: (vmNow) => tl.attach(vmNow),
       marker: (b) => marks.set(b, performance.now() * 1e6),
       trace: traced ? (cat, line) => tl.onTrace(cat, line, performance.now() * 1e6) : undefined,
+      turn: traced ? (v) => tl.onTurn(v, performance.now() * 1e6) : undefined,
     },
   );
   const markerNs = ((marks.get(6) ?? Number.NaN) - (marks.get(1) ?? Number.NaN)) / wakes;
@@ -197,7 +203,13 @@ function metricsOf(ws: Wake[], sev: boolean): WakeMetrics {
     hostIcr: m((w) => (w.host.icrExit ? w.host.sipi.host - w.host.icrExit.host : Number.NaN)),
     hostSched: m((w) => w.host.accept.host - w.host.sipi.host),
     hostAccept: m((w) => w.host.runnable.host - w.host.accept.host),
-    hostEntry: m((w) => w.host.arrive.host - w.host.runnable.host),
+    hostWait: m((w) => (w.host.turn ?? w.host.runnable).host - w.host.runnable.host),
+    hostEntry: m((w) => w.host.arrive.host - (w.host.turn ?? w.host.runnable).host),
+    vmWait: m((w) => (w.host.turn ?? w.host.runnable).vm - w.host.sipi.vm),
+    hostWaitShare: m(
+      (w) =>
+        ((w.host.turn ?? w.host.runnable).host - w.host.sipi.host) / (w.host.arrive.host - w.host.sipi.host),
+    ),
   };
 }
 

@@ -45,9 +45,10 @@ import type { HostInput } from './vmm/pc-legacy.js';
 import { IOAPIC_ID, PcPlatform } from './vmm/platform.js';
 import { BIOS_AREA, MULTIBOOT_ENTRY_ADDR, RSDP_ADDR, writeFirmwareTables } from './vmm/platform-firmware.js';
 import { TRACE_TOPIC_NAMES, type TraceSink, type TraceTopic } from './vmm/trace.js';
-import { EXIT_COST } from './vmm/vcpu.js';
+import { EXIT_COST, type Vcpu } from './vmm/vcpu.js';
 import { Vm } from './vmm/vm.js';
 import type { VmDebugHook } from './vmm/vm-debug-hook.js';
+import { WakeList } from './vmm/wake-list.js';
 import { VmxBackend } from './vmx/backend.js';
 
 export interface VmBootOptions extends BootSectorRunOptions {
@@ -97,6 +98,8 @@ export interface VmBootOptions extends BootSectorRunOptions {
   onVgaLine?: (line: string) => void;
   /** The VGA text screen at the end of the run. */
   onVgaScreen?: (text: string) => void;
+  /** A vCPU's turn begins (the bench times the scheduling part of a wake with it). */
+  onTurn?: (vcpu: number) => void;
   /** A debugger (the GDB stub) that may stop the VM between turns (vm-debug-hook.ts). */
   debug?: VmDebugHook;
 }
@@ -490,6 +493,135 @@ function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
   };
   const check = opts.checkpoint;
   const dbg = opts.debug;
+  // The wake rule (vmm/wake-list.ts, docs/scheduling.md): a turn ends at the VM exit that made a
+  // waiting vCPU runnable; the woken run next, then the vCPU goes on with what is left of its
+  // quantum in this round. Each vCPU's part of a round is one quantum, however many pieces a wake
+  // cuts it into, so vCPUs waking each other back and forth still let the round end.
+  const wakes = new WakeList();
+  for (const v of vm.vcpus) v.wakeList = wakes;
+  /** vCPUs the last exit woke, to run before the turn goes on. */
+  const woken: Vcpu[] = [];
+  /** Each vCPU's budget left in this round, the virtual time its last piece ended, and whether it
+   *  is in the middle of a turn that a wake cut short (it then goes on in that turn, not twice). */
+  const roundLeft = new Float64Array(vm.vcpus.length);
+  const endedAt = new Float64Array(vm.vcpus.length);
+  const cut = new Uint8Array(vm.vcpus.length);
+  /** The events of the vCPUs the last exit reached are accepted; true if one became runnable. */
+  const acceptWakes = (): boolean => {
+    for (const id of wakes.take()) {
+      const w = vm.vcpus[id];
+      if (w.runnable() && !woken.includes(w)) woken.push(w);
+    }
+    return woken.length !== 0;
+  };
+  /** One piece of a turn: up to the vCPU's budget left in the round, across userspace I/O exits
+   *  (userspace calls KVM_RUN again at once), until it waits, a wake cuts it, or the budget ends. */
+  const piece = (v: Vcpu, notBefore: number): BootSectorRunResult | null => {
+    clock.beginTurn(v.backend.clock, notBefore);
+    const turnStart = clock.now();
+    opts.onTurn?.(v.id);
+    wakes.armed = true;
+    const start = v.budgetUsed();
+    const turnEnd = start + roundLeft[v.id];
+    for (;;) {
+      const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
+      const run = v.run;
+      if (reason === KVM_EXIT_IO) {
+        const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
+        if (traceIo) traceUserIo(v.id, run, debugcon);
+        if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
+          out.push(run.ioData & 0xff);
+          opts.onDebugByte?.(run.ioData & 0xff);
+        } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
+          const val = run.ioData >>> 0;
+          return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
+        } else if (debugcon)
+          run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
+        else run.ioData = 0xffffffff; // nothing there
+      } else if (reason === KVM_EXIT_MMIO) {
+        // No device there: open bus (reads all ones, writes dropped), unless the caller has one.
+        run.mmioData = opts.onMmio
+          ? opts.onMmio(run.mmioPhysAddr, run.mmioLen, run.mmioIsWrite, run.mmioData)
+          : run.mmioLen === 4
+            ? 0xffffffff
+            : (1 << (8 * run.mmioLen)) - 1;
+        if (traceMmio)
+          opts.trace?.(
+            'mmio',
+            `vcpu ${v.id}: ${run.mmioIsWrite ? 'write' : 'read'} 0x${run.mmioPhysAddr.toString(16)} size ${run.mmioLen} ${run.mmioIsWrite ? '<-' : '->'} 0x${(run.mmioData >>> 0).toString(16)} (userspace: KVM_EXIT_MMIO, ${opts.onMmio ? 'the caller' : 'open bus'})`,
+          );
+      } else if (reason === KVM_EXIT_SHUTDOWN)
+        return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
+      else if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
+      else if (reason !== KVM_EXIT_HLT && reason !== KVM_EXIT_INTR && reason !== KVM_EXIT_AP_RESET_HOLD)
+        return {
+          ...result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`),
+          kvmExitReason: reason,
+        };
+      // An exit that reached waiting vCPUs cuts the turn if one of them became runnable; one that
+      // woke nobody (an INIT: the target now waits for SIPI) lets it go on.
+      const byWake = wakes.ids.length !== 0;
+      if (byWake && acceptWakes()) break;
+      // KVM_EXIT_AP_RESET_HOLD (when a vCPU opted in): the AP parked itself; userspace has nothing to do.
+      // A vCPU that waits keeps the rest of its quantum for a wake later in the round.
+      if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_AP_RESET_HOLD) break;
+      if (reason === KVM_EXIT_INTR && !byWake) {
+        roundLeft[v.id] = 0; // the quantum's end, or the pause filter's yield: the round is over for it
+        break;
+      }
+      if (v.budgetUsed() >= turnEnd || spent() >= max) break;
+    }
+    wakes.armed = false;
+    roundLeft[v.id] = Math.max(0, roundLeft[v.id] - (v.budgetUsed() - start));
+    opts.timeline?.turn(v.id, turnStart, clock.now());
+    endedAt[v.id] = clock.endTurn();
+    dbg?.afterTurn(vm, v);
+    if (pc.resetRequested)
+      return result(
+        'reset',
+        `vcpu ${v.id} reset the machine (port 0x92, the 8042's reset line or port 0xCF9; hvemu ends the run there)`,
+      );
+    if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
+    if (spent() >= max) {
+      const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
+      return result(
+        'max-instructions',
+        `stopped after ${total()} instructions and ${exits} VM exits, ${EXIT_COST} instructions each (--max-instructions)`,
+      );
+    }
+    return null;
+  };
+  /**
+   * A vCPU's turn in the round: pieces, with the vCPUs each cut woke run in between (their own
+   * turns, cut the same way), each from the moment it was woken and not before its last piece ended.
+   */
+  const turn = (v: Vcpu, notBefore: number): BootSectorRunResult | null => {
+    cut[v.id] = 1;
+    let at = notBefore;
+    for (;;) {
+      const r = piece(v, at);
+      if (r !== null) return r;
+      if (woken.length === 0) break;
+      const now = woken.splice(0, woken.length);
+      at = endedAt[v.id];
+      for (const w of now) {
+        // A vCPU already in a cut turn goes on there; one whose quantum is spent waits for the round.
+        if (cut[w.id] === 1 || roundLeft[w.id] <= 0) continue;
+        platform.poll();
+        const runnable = w.runnable();
+        if (dbg?.beforeTurn(vm, w, runnable)) roundLeft[w.id] = Math.min(roundLeft[w.id], 1);
+        if (!runnable) continue;
+        const r = turn(w, Math.max(w.readyAt, endedAt[w.id]));
+        if (r !== null) return r;
+        // The cut vCPU goes on after the woken in virtual time too: what it reads of their work
+        // happened before, and no TSC it reads disagrees with that order.
+        at = Math.max(at, endedAt[w.id]);
+      }
+      if (roundLeft[v.id] <= 0 || !v.runnable()) break;
+    }
+    cut[v.id] = 0;
+    return null;
+  };
   let idleSkips = 0;
   const traceIo = vm.traceOn.io;
   const traceMmio = vm.traceOn.mmio;
@@ -511,6 +643,7 @@ function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
     let ran = false;
     feedInput();
     mirror?.tick();
+    roundLeft.fill(QUANTUM);
     for (const v of vm.vcpus) {
       platform.poll(); // timer interrupts that are due reach their APICs before the turn
       if (check?.(total()))
@@ -518,74 +651,14 @@ function runPcVmLoop(pc: PcVm, opts: VmBootOptions): BootSectorRunResult {
           ...result('interrupted', `interrupted after ${total()} instructions`),
           where: vcpuLocations(vm),
         };
+      if (roundLeft[v.id] <= 0) continue; // it had its quantum in this round already
       const runnable = v.runnable();
       // A debugger looks once per turn; it asks for one-instruction turns only while it steps or has breakpoints.
-      const quantum = dbg?.beforeTurn(vm, v, runnable) ? 1 : QUANTUM;
+      if (dbg?.beforeTurn(vm, v, runnable)) roundLeft[v.id] = 1;
       if (!runnable) continue;
       ran = true;
-      const cpu = v.backend.clock;
-      clock.beginTurn(cpu, v.readyAt);
-      const turnStart = clock.now();
-      // One turn: the quantum, across userspace I/O exits (userspace calls KVM_RUN again at once).
-      const turnEnd = v.budgetUsed() + quantum;
-      for (;;) {
-        const reason = v.kvmRun(Math.max(1, Math.min(turnEnd - v.budgetUsed(), max - spent())));
-        const run = v.run;
-        if (reason === KVM_EXIT_IO) {
-          const debugcon = run.ioPort === 0xe9 || run.ioPort === DEBUGCON_OVMF;
-          if (traceIo) traceUserIo(v.id, run, debugcon);
-          if (run.ioDirection === KVM_EXIT_IO_OUT && debugcon) {
-            out.push(run.ioData & 0xff);
-            opts.onDebugByte?.(run.ioData & 0xff);
-          } else if (run.ioDirection === KVM_EXIT_IO_OUT && run.ioPort === 0xf4) {
-            const val = run.ioData >>> 0;
-            return result('exit', `guest wrote ${val.toString(16)} to port 0xF4`, ((val << 1) | 1) >>> 0);
-          } else if (debugcon)
-            run.ioData = 0xe9; // the debug console's signature (QEMU's readback value at either port)
-          else run.ioData = 0xffffffff; // nothing there
-          if (v.budgetUsed() < turnEnd && spent() < max) continue;
-          break;
-        }
-        if (reason === KVM_EXIT_MMIO) {
-          // No device there: open bus (reads all ones, writes dropped), unless the caller has one.
-          run.mmioData = opts.onMmio
-            ? opts.onMmio(run.mmioPhysAddr, run.mmioLen, run.mmioIsWrite, run.mmioData)
-            : run.mmioLen === 4
-              ? 0xffffffff
-              : (1 << (8 * run.mmioLen)) - 1;
-          if (traceMmio)
-            opts.trace?.(
-              'mmio',
-              `vcpu ${v.id}: ${run.mmioIsWrite ? 'write' : 'read'} 0x${run.mmioPhysAddr.toString(16)} size ${run.mmioLen} ${run.mmioIsWrite ? '<-' : '->'} 0x${(run.mmioData >>> 0).toString(16)} (userspace: KVM_EXIT_MMIO, ${opts.onMmio ? 'the caller' : 'open bus'})`,
-            );
-          if (v.budgetUsed() < turnEnd && spent() < max) continue;
-          break;
-        }
-        // KVM_EXIT_AP_RESET_HOLD (when a vCPU opted in): the AP parked itself; userspace has nothing to do.
-        if (reason === KVM_EXIT_HLT || reason === KVM_EXIT_INTR || reason === KVM_EXIT_AP_RESET_HOLD) break;
-        if (reason === KVM_EXIT_SHUTDOWN) return result('triple-fault', `vcpu ${v.id}: ${run.explanation}`);
-        if (reason === KVM_EXIT_SYSTEM_EVENT) return result('terminated', run.explanation);
-        return {
-          ...result('error', `vcpu ${v.id}: ${KVM_EXIT_NAMES[reason] ?? reason}: ${run.explanation}`),
-          kvmExitReason: reason,
-        };
-      }
-      opts.timeline?.turn(v.id, turnStart, clock.now());
-      clock.endTurn();
-      dbg?.afterTurn(vm, v);
-      if (pc.resetRequested)
-        return result(
-          'reset',
-          `vcpu ${v.id} reset the machine (port 0x92, the 8042's reset line or port 0xCF9; hvemu ends the run there)`,
-        );
-      if (pc.powerOffRequested) return result('exit', `vcpu ${v.id} powered the machine off (ACPI S5)`, 0);
-      if (spent() >= max) {
-        const exits = vm.vcpus.reduce((n, x) => n + x.exits, 0);
-        return result(
-          'max-instructions',
-          `stopped after ${total()} instructions and ${exits} VM exits, ${EXIT_COST} instructions each (--max-instructions)`,
-        );
-      }
+      const r = turn(v, Math.max(v.readyAt, endedAt[v.id]));
+      if (r !== null) return r;
     }
     clock.endRound();
     if (ran) {

@@ -16,6 +16,8 @@ export interface Probe {
   attach?(vmNow: (() => number) | null, pc: PcVm | null): void;
   trace?(category: string, line: string): void;
   marker?(byte: number): void;
+  /** A vCPU's turn begins (the scheduler's onTurn). */
+  turn?(vcpu: number): void;
 }
 
 export interface GuestRunOptions {
@@ -57,6 +59,7 @@ export async function runGuest(o: GuestRunOptions, probe: Probe = {}): Promise<G
     maxInstructions: o.maxInstructions ?? 2_000_000_000,
     onDebugByte,
     trace,
+    onTurn: probe.turn ? (v) => probe.turn?.(v) : undefined,
   };
   const t0 = performance.now();
   let pc: PcVm | null = null;

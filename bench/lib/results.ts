@@ -1,5 +1,6 @@
 // The shape of one bench run's results (written as JSON, read by the reports).
 import type { ExitCostRow } from '../exit-cost.js';
+import type { FloorResult } from '../floor.js';
 import type { ScaleResult } from '../scaling.js';
 import type { BreakdownResult } from '../wake-breakdown.js';
 import type { WakeResult } from '../wake-latency.js';
@@ -13,6 +14,8 @@ export interface BenchSettings {
   exitReps: number;
   wakeCpus: number;
   wakesPerRun: number;
+  /** Round trips of the floor's ping-pong. */
+  floorRounds?: number;
   wakeReps: number;
   breakdownWakes: number;
   scaleCounts: number[];
@@ -25,6 +28,8 @@ export interface BenchResults {
   settings: BenchSettings;
   exitCost: ExitCostRow[] | null;
   wakes: WakeResult[] | null;
+  /** The Atomics.wait/notify hand-off between two workers (the floor of a threaded wake). */
+  floor?: FloorResult | null;
   breakdown: BreakdownResult[] | null;
   scaling: ScaleResult[] | null;
   /** A suite that failed: its message (no numbers for it). */

@@ -7,6 +7,8 @@
 //   mp    "vcpu 1: SIPI ..." / "vcpu 1: first SIPI ..."  vCPU 1 takes it (at its turn: KVM's
 //                                                         accept-events before entry)
 //   mp    "vcpu 1: mp_state INIT_RECEIVED -> RUNNABLE"
+//   turn                                                 vCPU 1's turn begins (the scheduler's
+//                                                         onTurn; absent if it has none)
 //   exits "vcpu 1: ..."                                  vCPU 1's first exit after that: the guest's
 //                                                         arrival mark (it must match `isMark`)
 //
@@ -29,6 +31,8 @@ export interface WakeSample {
   sipi: Stamp;
   accept: Stamp;
   runnable: Stamp;
+  /** The target's first turn after it became runnable (null: the scheduler reports no turns). */
+  turn: Stamp | null;
   arrive: Stamp;
 }
 
@@ -39,6 +43,7 @@ interface Open {
   sipi: Stamp;
   accept: Stamp | null;
   runnable: Stamp | null;
+  turn: Stamp | null;
 }
 
 const IPI = /^APIC 0x([0-9a-f]+): IPI (INIT|Start Up)(?! Level)[^>]*-> APIC ((?:0x[0-9a-f]+ ?)+)/;
@@ -63,6 +68,12 @@ export class WakeTimeline {
     if (category === 'apic') this.ipi(line, host);
     else if (category === 'exits') this.exit(line, host);
     else if (category === 'mp') this.mp(line, host);
+  }
+
+  /** vCPU `vcpu`'s turn begins, at host time `host` (ns). */
+  onTurn(vcpu: number, host: number): void {
+    const o = this.open.get(vcpu);
+    if (o?.runnable && o.turn === null) o.turn = this.stamp(host);
   }
 
   /** Every wake must have arrived. */
@@ -101,6 +112,7 @@ export class WakeTimeline {
           sipi: this.stamp(host),
           accept: null,
           runnable: null,
+          turn: null,
         });
       }
     }

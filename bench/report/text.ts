@@ -1,5 +1,6 @@
 // The terminal tables of a bench run (also what bench/RESULTS.md quotes).
 import type { ExitCostRow } from '../exit-cost.js';
+import type { FloorResult } from '../floor.js';
 import { median } from '../lib/stats.js';
 import { fmt, table } from '../lib/table.js';
 import type { ScaleResult } from '../scaling.js';
@@ -7,6 +8,8 @@ import type { BreakdownResult } from '../wake-breakdown.js';
 import type { WakeResult } from '../wake-latency.js';
 
 const us = (ns: number) => ns / 1e3;
+/** The p50 share of a wake spent before the AP's turn began (the sender's exit, accepting, switching), in %. */
+const waitShare = (r: WakeResult) => `${Math.round((r.summary.hostWaitShare?.p50 ?? Number.NaN) * 100)}%`;
 const ms = (ns: number) => ns / 1e6;
 
 export function exitCostTable(rows: ExitCostRow[]): string {
@@ -86,6 +89,7 @@ export function wakeGuestTable(rs: WakeResult[]): string {
     [
       'guest',
       'VM clock ns',
+      'VM clock, SIPI -> AP turn',
       'AP TSC - BSP TSC before / after the SIPI write',
       'BSP sees the AP',
       'INIT-SIPI-SIPI',
@@ -95,6 +99,7 @@ export function wakeGuestTable(rs: WakeResult[]): string {
     rs.map((r) => [
       r.config,
       q(r, 'vmNs'),
+      q(r, 'vmWait'),
       r.tscOrdered ? `${q(r, 'guestFromWrite')} / ${q(r, 'guestCross')}` : 'TSC not one clock: n/a',
       q(r, 'guestSeen'),
       q(r, 'guestWhole'),
@@ -107,14 +112,25 @@ export function wakeGuestTable(rs: WakeResult[]): string {
 export function wakeStagesTable(rs: WakeResult[]): string {
   const p50 = (r: WakeResult, k: keyof WakeResult['summary']) => us(r.summary[k]?.p50 ?? Number.NaN);
   return table(
-    ['guest', 'ICR exit -> IPI', 'IPI -> AP takes the SIPI', '-> RUNNABLE', '-> arrival mark', 'total'],
+    [
+      'guest',
+      'ICR exit -> IPI',
+      'IPI -> AP takes the SIPI',
+      '-> RUNNABLE',
+      '-> AP turn (wait)',
+      '-> arrival mark',
+      'total',
+      'before the AP turn',
+    ],
     rs.map((r) => [
       r.config,
       p50(r, 'hostIcr'),
       p50(r, 'hostSched'),
       p50(r, 'hostAccept'),
+      p50(r, 'hostWait'),
       p50(r, 'hostEntry'),
       p50(r, 'hostNs'),
+      waitShare(r),
     ]),
   );
 }
@@ -186,4 +202,24 @@ export function scalingSummary(rs: ScaleResult[]): string[] {
     (r) =>
       `${r.config}: ${fmt(r.bytesPerVcpu / 1024)} KiB of host memory per vCPU (least squares over ${r.points.filter((p) => p.ok).length} counts; goal 64 KiB), largest count that ran: ${Math.max(...r.points.filter((p) => p.ok).map((p) => p.cpus))}`,
   );
+}
+
+/** The floor (an Atomics.wait/notify hand-off between two workers) and each wake's p50 against it. */
+export function floorRatios(rs: WakeResult[], floor: FloorResult | null): string[] {
+  if (floor === null) return [];
+  const f = floor.oneWay;
+  return [
+    `floor: Atomics.wait/notify hand-off between two piscina workers, one way (${floor.rounds} round trips / 2): p50 ${fmt(us(f.p50))} µs, p90 ${fmt(us(f.p90))} µs`,
+    ...(floor.mailbox
+      ? [
+          `the same as a fixed IPI through the IpiMailbox, receiver parked in it: p50 ${fmt(us(floor.mailbox.p50))} µs, p90 ${fmt(us(floor.mailbox.p90))} µs (${fmt(floor.mailbox.p50 / f.p50)} x the floor)`,
+        ]
+      : []),
+    ...rs
+      .filter((r) => r.summary.hostNs)
+      .map(
+        (r) =>
+          `same-run ratio of p50 host wake latency to the floor, ${r.scheduler} ${r.config}: ${fmt((r.summary.hostNs?.p50 ?? 0) / f.p50)}`,
+      ),
+  ];
 }

@@ -1,5 +1,7 @@
 // The decoded-block cache: straight-line runs of decoded instructions keyed by the physical
 // address (and code size) of their first byte, dropped when their code page is written.
+
+import { blockSlot } from './code-cache.js';
 import { type Cpu, FAULT } from './cpu.js';
 import { DEC_TERM, decode, releaseDecoder } from './decode.js';
 import { ATT_SMC } from './events.js';
@@ -85,7 +87,7 @@ export function modeIndex(codeSize: number): number {
 export function getBlock(cpu: Cpu, lin: number): Block {
   const phys = translateExec(cpu, lin);
   const key = phys * 4 + modeIndex(cpu.codeSize);
-  const h = (phys ^ (phys >>> 12) ^ (phys >>> 20)) & 0xffff;
+  const h = blockSlot(phys);
   const b = cpu.blockTable[h];
   if (b !== null && b.key === key && b.valid) return b;
   if (cpu.code.decodedInsns >= CODE_CACHE_INSNS) flushBlocks(cpu);

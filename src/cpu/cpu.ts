@@ -7,7 +7,7 @@ import { LazyOp } from './flags.js';
 import type { MsrHandler } from './msr.js';
 import type { InterceptPort, InterruptController, IoBus, MemoryEncryption, MmioBus } from './ports.js';
 import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CS, DS, EFER_LMA, ES, FS, GS, SS } from './regs.js';
-import { TLB_SIZE, tlbFlushAll } from './tlb.js';
+import { NTLB_SIZE, TLB_SIZE, tlbFlushAll } from './tlb.js';
 
 export type Vendor = 'AuthenticAMD' | 'GenuineIntel';
 
@@ -230,6 +230,15 @@ export class Cpu {
   readonly tlbPhys2 = new Float64Array(TLB_SIZE * 6);
   readonly tlbGlobal2 = new Uint8Array(TLB_SIZE * 6);
   tlbHasLarge = false;
+  /**
+   * Guest-physical to host-physical translations under nested paging or EPT (tlb.ts, NTLB_SIZE
+   * entries, direct-mapped): the hardware's nested TLB. Guest page walks read their tables through
+   * it, so a TLB miss costs one nested walk at most instead of one per guest paging entry.
+   */
+  readonly nTlbTag = new Float64Array(NTLB_SIZE).fill(Number.NaN);
+  readonly nTlbPage = new Float64Array(NTLB_SIZE);
+  /** What the cached walk allowed: NTLB_READ, NTLB_WRITE (and the dirty bit set), NTLB_EXEC. */
+  readonly nTlbPerm = new Uint8Array(NTLB_SIZE);
   /** Offset of the TLB bank in use for data reads / writes (supervisor or user). */
   tlbRead = 0;
   tlbWrite = TLB_SIZE;

@@ -10,6 +10,10 @@ import {
   BANK_READ,
   BANK_USER,
   BANK_WRITE,
+  NTLB_EXEC,
+  NTLB_READ,
+  NTLB_WRITE,
+  nTlbIndex,
   TLB_SIZE,
   tlbEnter,
   tlbIndex,
@@ -175,9 +179,11 @@ function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
   }
   // Index bits for each level: 4-level uses 47:39, 38:30, 29:21, 20:12.
   const l48 = lin < 0 ? lin + 281474976710656 : lin; // bits 47:0 as a non-negative number
+  const lHi = Math.floor(l48 / TWO32);
+  const lLo = l48 >>> 0;
   const addrs = walkAddrs;
   for (let level = levels; level >= 1; level--) {
-    const idx = Math.floor(l48 / 2 ** (3 + 9 * level)) % 512;
+    const idx = tableIndex(lHi, lLo, level);
     const entAddr = tableBase + idx * 8;
     addrs[level] = entAddr;
     const lo = pte32(cpu, entAddr);
@@ -216,6 +222,23 @@ function guestTranslate(cpu: Cpu, lin: number, acc: number): number {
 }
 const walkAddrs = new Float64Array(5);
 
+/**
+ * The 9-bit table index of paging level `level` (1: bits 20:12 ... 4: bits 47:39) of the address
+ * whose bits 63:32 are `hi` and 31:0 `lo`: integer shifts, no floating-point division per level.
+ */
+function tableIndex(hi: number, lo: number, level: number): number {
+  switch (level) {
+    case 1:
+      return (lo >>> 12) & 511;
+    case 2:
+      return (lo >>> 21) & 511;
+    case 3:
+      return ((lo >>> 30) | (hi << 2)) & 511;
+    default:
+      return (hi >>> 7) & 511;
+  }
+}
+
 function a20(cpu: Cpu, pa: number): number {
   return cpu.a20Mask === -1 ? pa : pa - (pa % TWO32) + (((pa % TWO32) & cpu.a20Mask) >>> 0);
 }
@@ -232,6 +255,15 @@ const NPF_WALK = 8589934592; // bit 33: fault on a guest page-table access
  * ends the guest's run with #NPF, reported through the intercept port.
  */
 export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
+  const gpn = Math.floor(gpa / 4096);
+  const ni = nTlbIndex(gpn);
+  const need = acc & ACC_WRITE ? NTLB_WRITE : acc & ACC_EXEC ? NTLB_EXEC : NTLB_READ;
+  if (cpu.nTlbTag[ni] === gpn && (cpu.nTlbPerm[ni] & need) !== 0) return cpu.nTlbPage[ni] + (gpa & 0xfff);
+  return nestedWalk(cpu, gpa, acc, walk);
+}
+
+/** The nested walk behind nestedTranslate's cache, which it fills. */
+function nestedWalk(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
   const write = (acc & ACC_WRITE) !== 0;
   const exec = (acc & ACC_EXEC) !== 0;
   const err = (write ? PFE_W : 0) | PFE_U | (exec && cpu.nptNxe ? PFE_ID : 0);
@@ -240,8 +272,10 @@ export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolea
   let allowW = true;
   let allowU = true;
   let allowX = true;
+  const gHi = Math.floor(gpa / TWO32);
+  const gLo = gpa >>> 0;
   for (let level = 4; level >= 1; level--) {
-    const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
+    const ent = table + tableIndex(gHi, gLo, level) * 8;
     const inRam = ent + 8 <= cpu.ramBytes;
     // The tables are the host's: read with the host's key (APM 15.34.5), whatever the guest's.
     if (inRam && cpu.memCrypt !== null) cpu.memCrypt.access(cpu, ent, false);
@@ -262,7 +296,16 @@ export function nestedTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolea
       const bits = write ? 0x60 : 0x20;
       if ((lo & bits) !== bits && inRam) cpu.ram.setInt32(ent, lo | bits, true);
       const size = level === 1 ? 4096 : level === 2 ? 2097152 : 1073741824;
-      return frame - (frame % size) + (gpa % size);
+      const hpa = frame - (frame % size) + (gpa % size);
+      // Cached with the rights that need no further walk: writes only once the dirty bit is set.
+      const ni = nTlbIndex(Math.floor(gpa / 4096));
+      cpu.nTlbTag[ni] = Math.floor(gpa / 4096);
+      cpu.nTlbPage[ni] = hpa - (hpa % 4096);
+      cpu.nTlbPerm[ni] =
+        NTLB_READ |
+        (allowW && (write || lo & 0x40) ? NTLB_WRITE : 0) |
+        (allowX || !cpu.nptNxe ? NTLB_EXEC : 0);
+      return hpa;
     }
     if (!(lo & 0x20) && inRam) cpu.ram.setInt32(ent, lo | 0x20, true);
     table = frame;
@@ -312,10 +355,20 @@ export const EPT_QUAL_READ = 1,
  */
 export function eptTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean): number {
   const need = acc & ACC_WRITE ? 2 : acc & ACC_EXEC ? 4 : 1;
+  const gpn = Math.floor(gpa / 4096);
+  const ni = nTlbIndex(gpn);
+  if (cpu.nTlbTag[ni] === gpn && (cpu.nTlbPerm[ni] & need) !== 0) return cpu.nTlbPage[ni] + (gpa & 0xfff);
+  return eptWalk(cpu, gpa, acc, walk, need);
+}
+
+/** The EPT walk behind eptTranslate's cache, which it fills (EPT read/write/execute are NTLB_*). */
+function eptWalk(cpu: Cpu, gpa: number, acc: number, walk: boolean, need: number): number {
   let table = cpu.eptRoot;
   let rwx = 7; // logical AND of bits 2:0 along the walk
+  const gHi = Math.floor(gpa / TWO32);
+  const gLo = gpa >>> 0;
   for (let level = 4; level >= 1; level--) {
-    const ent = table + (Math.floor(gpa / 2 ** (3 + 9 * level)) % 512) * 8;
+    const ent = table + tableIndex(gHi, gLo, level) * 8;
     const inRam = ent + 8 <= cpu.ramBytes;
     // The tables are the host's: read with the host's key (APM 15.34.5), whatever the guest's.
     if (inRam && cpu.memCrypt !== null) cpu.memCrypt.access(cpu, ent, false);
@@ -346,7 +399,12 @@ export function eptTranslate(cpu: Cpu, gpa: number, acc: number, walk: boolean):
     if (leaf) {
       if (!(rwx & need)) eptViolation(cpu, gpa, acc, rwx, walk);
       const size = level === 1 ? 4096 : level === 2 ? 2097152 : 1073741824;
-      return frame - (frame % size) + (gpa % size);
+      const hpa = frame - (frame % size) + (gpa % size);
+      const ni = nTlbIndex(Math.floor(gpa / 4096));
+      cpu.nTlbTag[ni] = Math.floor(gpa / 4096);
+      cpu.nTlbPage[ni] = hpa - (hpa % 4096);
+      cpu.nTlbPerm[ni] = rwx & 7;
+      return hpa;
     }
     table = frame;
   }

@@ -31,9 +31,26 @@ export const BANK_READ = 0,
   BANK_EXEC = 2,
   BANK_USER = 3;
 
+/**
+ * The nested TLB: guest-physical page to host-physical page under nested paging or EPT, with the
+ * rights the walk found. Like the hardware's (APM vol 2 15.16; SDM vol 3 28.3), it is tagged by the
+ * address space: flushed with everything else when the hypervisor asks (TLB_CONTROL, a new ASID,
+ * nCR3, VPID or EPTP), never by the guest's own CR3 writes or INVLPG.
+ */
+export const NTLB_BITS = 10;
+export const NTLB_SIZE = 1 << NTLB_BITS;
+export const NTLB_READ = 1,
+  NTLB_WRITE = 2,
+  NTLB_EXEC = 4;
+/** The entry of guest-physical page `gpn` (pages 4 MiB apart do not share a slot). */
+export function nTlbIndex(gpn: number): number {
+  return (gpn ^ (gpn >>> NTLB_BITS)) & (NTLB_SIZE - 1);
+}
+
 /** Flush everything (CR0/CR4 paging-mode changes, or CR3 writes with global pages off). */
 export function tlbFlushAll(cpu: Cpu): void {
   cpu.chainEpoch = nextChainEpoch();
+  cpu.nTlbTag.fill(Number.NaN);
   cpu.tlbTag.fill(Number.NaN);
   cpu.tlbGlobal.fill(0);
   cpu.tlbTag2.fill(Number.NaN);

@@ -17,6 +17,7 @@ import {
   MP_STATE_NAMES,
 } from './kvm-abi.js';
 import { checkSetMpState } from './mp-state.js';
+import type { WakeList } from './wake-list.js';
 
 /**
  * What one VM exit costs against a run's instruction budget (the quantum and --max-instructions):
@@ -70,9 +71,13 @@ export class Vcpu {
   private kickedAt = 0;
   readyAt = 0;
 
+  /** The scheduler's list of waiting vCPUs an event reached (wake-list.ts); null: no early ends. */
+  wakeList: WakeList | null = null;
+
   kick(): void {
     this.kicked = true;
     this.kickedAt = this.now();
+    if (this.#mpState !== KVM_MP_STATE_RUNNABLE) this.wakeList?.add(this.id);
   }
 
   /**
@@ -236,7 +241,8 @@ export class Vcpu {
       else if (step === null ? r !== RESUME || cpu.icount < stopAt : !this.backend.preempted)
         this.charge(this.exitCosts.exit);
       if (r === TO_USER) return this.run.exitReason;
-      if (r === YIELD) {
+      // An event reached a waiting vCPU in this exit: the scheduling point (wake-list.ts).
+      if (r === YIELD || (this.wakeList !== null && this.wakeList.ids.length !== 0)) {
         this.run.exitReason = KVM_EXIT_INTR;
         return KVM_EXIT_INTR;
       }

@@ -60,9 +60,10 @@ export class VmClock {
     if (cpu.tscOffset !== undefined) cpu.tscOffset += ns;
   }
 
-  endTurn(): void {
+  /** The turn is over; returns the virtual time at which it ended. */
+  endTurn(): number {
     const cpu = this.turnCpu;
-    if (cpu === null) return;
+    if (cpu === null) return this.last;
     const ran =
       this.turnBase -
       this.roundStart +
@@ -70,6 +71,7 @@ export class VmClock {
       this.turnCharged;
     if (ran > this.longestTurn) this.longestTurn = ran;
     this.turnCpu = null;
+    return this.roundStart + ran;
   }
 
   /** Every vCPU has had its turn: the next round starts where the longest turn ended. */

@@ -6,6 +6,7 @@
 // instruction and kept all of them: a 255-vCPU guest grew the host heap to 4 GB that way.
 import { describe, expect, it } from 'vitest';
 import { CODE_CACHE_INSNS, MAX_BLOCK_INSNS } from '../../src/cpu/block.js';
+import { blockSlot } from '../../src/cpu/code-cache.js';
 import type { Cpu } from '../../src/cpu/cpu.js';
 import { run } from '../../src/cpu/run.js';
 import { makePm32 } from '../support/pm32.js';
@@ -21,7 +22,7 @@ function cached(cpu: Cpu): { blocks: number; insns: number } {
   return { blocks, insns };
 }
 
-const slot = (phys: number) => (phys ^ (phys >>> 12) ^ (phys >>> 20)) & 0xffff;
+const slot = blockSlot;
 
 describe('decoded-block cache bounds', () => {
   it('two blocks that share a hash slot, run in turn, leave one cached block each at most', () => {

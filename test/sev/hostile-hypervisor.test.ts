@@ -502,7 +502,7 @@ describe('hostile hypervisor: INIT and SIPI at the wrong moments (smp-sev-es, 4 
     expect(r.output).toBe(SMP_EXPECTED);
   });
 
-  it('INIT alone to a running AP: it waits for a SIPI with its registers intact; the guest detects the missing AP and says so', () => {
+  it("INIT alone to a running AP: it waits for a SIPI with its registers intact, and the guest's own second SIPI resumes it where it was", () => {
     let sent = false;
     const { r, mp } = attackRun((vm, con) => {
       if (!sent && con.endsWith('AP 03 online\n')) {
@@ -511,12 +511,21 @@ describe('hostile hypervisor: INIT and SIPI at the wrong moments (smp-sev-es, 4 
       }
     });
     expect(sent).toBe(true);
-    expect(mp).toContain('vcpu 3: mp_state RUNNABLE -> INIT_RECEIVED');
-    // The BSP's next INIT-SIPI-SIPI resumes AP 3 where it was (its VMSA was not reset): it parks
-    // late, and the guest's own bookkeeping reports it: a clear stop, no host exception.
+    const init = mp.indexOf('vcpu 3: mp_state RUNNABLE -> INIT_RECEIVED');
+    expect(init).toBeGreaterThanOrEqual(0);
+    // A woken AP runs at once (docs/scheduling.md), so it prints between the BSP's two SIPIs, as
+    // on parallel hardware; the second SIPI then finds it in INIT_RECEIVED with no hold to
+    // complete, and (its VMSA not reset) it carries on: it counts itself and parks, and the guest's
+    // bookkeeping finds nothing wrong.
+    const sipi = mp.findIndex(
+      (l, i) =>
+        i > init &&
+        l.startsWith('vcpu 3: SIPI') &&
+        l.endsWith('no AP Reset Hold outstanding, nothing to complete'),
+    );
+    expect(sipi).toBeGreaterThan(init);
     expect(r.stop, r.message).toBe('exit');
-    expect(r.exitStatus).toBe(3);
-    expect(r.output.endsWith('AP 03 online\nFAIL: the number of APs seen changed\n')).toBe(true);
+    expect(r.output).toBe(SMP_EXPECTED);
   });
 
   it('INIT-SIPI to an AP before the guest published its AP jump table: the AP runs its launch VMSA and the guest terminates itself', () => {

@@ -99,63 +99,87 @@ export function shift32(cpu: Cpu, kind: number, v: number, count: number, size: 
   }
 }
 
-/** 64-bit shift/rotate of t64[0] by `count` (1-63), result in t64[0]. */
+/** 64-bit shift/rotate of t64[0] by `count` (1-63), result in t64[0]: on 32-bit halves, no BigInt. */
 function shift64(cpu: Cpu, kind: number, count: number): void {
-  const t = cpu.t64;
   const t32 = cpu.t32;
-  const c = BigInt(count);
-  const msb = () => (t32[1] >>> 31) & 1;
+  const lo = t32[0] | 0;
+  const hi = t32[1] | 0;
   let cf: number;
   switch (kind) {
     case ROL:
-      t[0] = (t[0] << c) | (t[0] >> (64n - c));
-      cf = t32[0] & 1;
-      setCfOf(cpu, cf, msb() ^ cf);
-      return;
-    case ROR:
-      t[0] = (t[0] >> c) | (t[0] << (64n - c));
-      cf = msb();
-      setCfOf(cpu, cf, cf ^ ((t32[1] >>> 30) & 1));
-      return;
-    case RCL:
-    case RCR: {
-      // 65-bit rotate through CF
-      let carry = getCF(cpu) ? 1n : 0n;
-      for (let i = 0; i < count; i++) {
-        if (kind === RCL) {
-          const out = t[0] >> 63n;
-          t[0] = (t[0] << 1n) | carry;
-          carry = out;
-        } else {
-          const out = t[0] & 1n;
-          t[0] = (t[0] >> 1n) | (carry << 63n);
-          carry = out;
-        }
+    case ROR: {
+      // ROR by c is ROL by 64 - c; a rotate by 32 or more swaps the halves first.
+      let c = kind === ROL ? count : 64 - count;
+      let a = lo;
+      let b = hi;
+      if (c >= 32) {
+        a = hi;
+        b = lo;
+        c -= 32;
       }
-      cf = Number(carry);
-      setCfOf(cpu, cf, kind === RCL ? msb() ^ cf : msb() ^ ((t32[1] >>> 30) & 1));
+      t32[0] = c === 0 ? a : (a << c) | (b >>> (32 - c));
+      t32[1] = c === 0 ? b : (b << c) | (a >>> (32 - c));
+      const msb = (t32[1] >>> 31) & 1;
+      if (kind === ROL) {
+        cf = t32[0] & 1;
+        setCfOf(cpu, cf, msb ^ cf);
+      } else setCfOf(cpu, msb, msb ^ ((t32[1] >>> 30) & 1));
       return;
     }
-    case SHL:
-    case SAL:
-      cf = Number((t[0] >> (64n - c)) & 1n);
-      t[0] = t[0] << c;
-      setResultFlags(cpu, t32[0], t32[1], 8, cf, msb() ^ cf);
+    case RCL:
+    case RCR:
+      rotateThroughCarry64(cpu, kind, count);
       return;
-    case SHR: {
-      const of = msb();
-      cf = Number((t[0] >> (c - 1n)) & 1n);
-      t[0] = t[0] >> c;
-      setResultFlags(cpu, t32[0], t32[1], 8, cf, of);
+    case SHL:
+    case SAL: {
+      // CF is the last bit shifted out: bit 64 - count of the source.
+      cf = count <= 32 ? (hi >>> (32 - count)) & 1 : (lo >>> (64 - count)) & 1;
+      if (count < 32) {
+        t32[1] = (hi << count) | (lo >>> (32 - count));
+        t32[0] = lo << count;
+      } else {
+        t32[1] = lo << (count - 32);
+        t32[0] = 0;
+      }
+      setResultFlags(cpu, t32[0], t32[1], 8, cf, ((t32[1] >>> 31) & 1) ^ cf);
       return;
     }
     default: {
-      const ti = cpu.ti64;
-      cf = Number((ti[0] >> (c - 1n)) & 1n);
-      ti[0] = ti[0] >> c;
-      setResultFlags(cpu, t32[0], t32[1], 8, cf, 0);
+      // SHR and SAR: CF is bit count - 1 of the source; OF is the source's sign for SHR, 0 for SAR.
+      cf = count <= 32 ? (lo >>> (count - 1)) & 1 : (hi >>> (count - 33)) & 1;
+      const sar = kind !== SHR;
+      const fill = sar ? hi >> 31 : 0;
+      if (count < 32) {
+        t32[0] = (lo >>> count) | (hi << (32 - count));
+        t32[1] = sar ? hi >> count : hi >>> count;
+      } else {
+        t32[0] = count === 32 ? hi : sar ? hi >> (count - 32) : hi >>> (count - 32);
+        t32[1] = fill;
+      }
+      setResultFlags(cpu, t32[0], t32[1], 8, cf, sar ? 0 : (hi >>> 31) & 1);
     }
   }
+}
+
+/** RCL/RCR of t64[0] by `count`: the 65-bit rotate through CF, one bit at a time (rare in code). */
+function rotateThroughCarry64(cpu: Cpu, kind: number, count: number): void {
+  const t = cpu.t64;
+  const t32 = cpu.t32;
+  let carry = getCF(cpu) ? 1n : 0n;
+  for (let i = 0; i < count; i++) {
+    if (kind === RCL) {
+      const out = t[0] >> 63n;
+      t[0] = (t[0] << 1n) | carry;
+      carry = out;
+    } else {
+      const out = t[0] & 1n;
+      t[0] = (t[0] >> 1n) | (carry << 63n);
+      carry = out;
+    }
+  }
+  const cf = Number(carry);
+  const msb = (t32[1] >>> 31) & 1;
+  setCfOf(cpu, cf, kind === RCL ? msb ^ cf : msb ^ ((t32[1] >>> 30) & 1));
 }
 
 /** Group 2 with the count from `count` (imm8, 1, or CL). */

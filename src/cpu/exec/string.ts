@@ -7,6 +7,7 @@ import type { Insn } from '../insn.js';
 import { readLin64, writeLin64 } from '../mmu.js';
 import { DF, ES } from '../regs.js';
 import { linearAddr } from '../segment-check.js';
+import { tlbIndex } from '../tlb.js';
 import { ALU_CMP, alu, alu64 } from './alu.js';
 import { checkIo, ioIn, ioOut } from './io.js';
 import { getReg, readMem, setReg, writeMem } from './operand.js';
@@ -55,7 +56,23 @@ export function stringOp(cpu: Cpu, insn: Insn): void {
   const op = insn.op;
   const isCmp = op === Op.CMPS || op === Op.SCAS;
   let n = 0;
+  const bulk = rep !== 0 && asize === 8 && step > 0 && (op === Op.MOVS || op === Op.STOS);
   while (n < REP_CHUNK) {
+    if (bulk) {
+      // Whole runs of elements within a page at a time, when the TLB already maps the pages.
+      const k =
+        op === Op.STOS
+          ? stosRun(cpu, size, count, REP_CHUNK - n)
+          : movsRun(cpu, insn, size, count, REP_CHUNK - n);
+      if (k > 0) {
+        n += k;
+        count -= k;
+        setIdx(cpu, RCX, asize, count);
+        if (count === 0) return;
+        if (cpu.attention !== 0) break;
+        continue;
+      }
+    }
     const si = getIdx(cpu, RSI, asize);
     const di = getIdx(cpu, RDI, asize);
     switch (op) {
@@ -125,6 +142,63 @@ export function stringOp(cpu: Cpu, insn: Insn): void {
   }
   // More to do: run this instruction again (interrupts and events get a look in between).
   cpu.rip -= insn.len;
+}
+
+// ---- REP STOS and REP MOVS in bulk (64-bit addressing, DF clear): a run of elements that stays in
+// one page of the destination (and of the source) whose translation the TLB holds is done as one
+// typed-array fill or copy. The TLB's write banks never map a page with decoded code, MMIO or a data
+// breakpoint, and SEV page forms were settled when the entries were filled, so the run needs no
+// per-element check. Anything else (a TLB miss, a page-crossing element, overlapping MOVS) takes
+// one element through the ordinary path, which fills the TLB or faults as hardware would.
+
+/** The RAM offset of `lin` if the TLB bank at `bank` maps its page, else -1. */
+function mapped(cpu: Cpu, bank: number, lin: number): number {
+  const lpn = Math.floor(lin / 4096);
+  const i = bank + tlbIndex(lpn);
+  return cpu.tlbTag[i] === lpn ? cpu.tlbPhys[i] + (lin & 0xfff) : -1;
+}
+
+/** Elements of `size` bytes from `lin` to the end of its page. */
+function inPage(lin: number, size: number): number {
+  return Math.floor((4096 - (lin & 0xfff)) / size);
+}
+
+function stosRun(cpu: Cpu, size: number, count: number, most: number): number {
+  const di = getIdx(cpu, RDI, 8);
+  const lin = linearAddr(cpu, ES, di, size, true);
+  const k = Math.min(count, most, inPage(lin, size));
+  const pa = k > 0 ? mapped(cpu, cpu.tlbWrite, lin) : -1;
+  if (pa < 0) return 0;
+  const ram = cpu.ram;
+  const end = pa + k * size;
+  if (size === 1) cpu.ram8.fill(cpu.r8[0], pa, end);
+  else if (size === 2) for (let p = pa, v = cpu.r16[0]; p < end; p += 2) ram.setUint16(p, v, true);
+  else if (size === 4) for (let p = pa, v = cpu.r32[0]; p < end; p += 4) ram.setInt32(p, v, true);
+  else
+    for (let p = pa, lo = cpu.r32[0], hi = cpu.r32[1]; p < end; p += 8) {
+      ram.setInt32(p, lo, true);
+      ram.setInt32(p + 4, hi, true);
+    }
+  setIdx(cpu, RDI, 8, di + k * size);
+  return k;
+}
+
+function movsRun(cpu: Cpu, insn: Insn, size: number, count: number, most: number): number {
+  const si = getIdx(cpu, RSI, 8);
+  const di = getIdx(cpu, RDI, 8);
+  const src = linearAddr(cpu, insn.seg, si, size, false);
+  const dst = linearAddr(cpu, ES, di, size, true);
+  const k = Math.min(count, most, inPage(src, size), inPage(dst, size));
+  if (k <= 0) return 0;
+  const sp = mapped(cpu, cpu.tlbRead, src);
+  const dp = mapped(cpu, cpu.tlbWrite, dst);
+  const bytes = k * size;
+  // Overlap with the destination ahead of the source repeats data element by element: not a copy.
+  if (sp < 0 || dp < 0 || (dp > sp && dp < sp + bytes)) return 0;
+  cpu.ram8.copyWithin(dp, sp, sp + bytes);
+  setIdx(cpu, RSI, 8, si + bytes);
+  setIdx(cpu, RDI, 8, di + bytes);
+  return k;
 }
 
 function compare(cpu: Cpu, size: number, a: number, ahi: number, b: number, bhi: number): void {
