@@ -75,7 +75,7 @@ export function dropRegions(b: Block): void {
 /** The cached, valid block with cache key `key`, or null (no decoding, no side effects). */
 export function cachedBlock(cpu: Cpu, key: number): Block | null {
   const phys = Math.floor(key / 4);
-  const b = cpu.blockTable[(phys ^ (phys >>> 12) ^ (phys >>> 20)) & 0xffff];
+  const b = cpu.blockTable[blockSlot(phys)];
   return b !== null && b.key === key && b.valid ? b : null;
 }
 
