@@ -3,7 +3,9 @@
 //   node dist/bench/mips.js          quick mode (about 1.5-2 minutes on a 2-core machine)
 //   node dist/bench/mips.js --full   larger N, more repetitions (about 7 minutes)
 //   (npm run bench -- --mips runs it after the other suites; --full runs it with --full)
-// Options: --reps=N, --no-bochs, --no-qemu, --no-child (in-process runs only).
+// Options: --reps=N, --no-bochs, --no-qemu, --no-child (in-process runs only),
+// --v86=PATH: also v86's JIT (npm package "v86", x86 to WebAssembly), through the peers' runner
+// script PATH (run-v86.mjs, with node_modules/v86 beside it); 32-bit only, v86 has no long mode.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -168,6 +170,24 @@ function bochs(mode: Mode, n: number): number {
   return t;
 }
 
+const v86Arg = args.find((a) => a.startsWith('--v86='));
+const v86Script = v86Arg ? resolve(v86Arg.slice(6)) : '';
+const v86Why = !v86Script
+  ? 'no --v86=PATH/run-v86.mjs'
+  : !existsSync(join(dirname(v86Script), 'node_modules/v86/build/v86.wasm'))
+    ? `${dirname(v86Script)}/node_modules/v86 is missing (npm ci there)`
+    : '';
+const v86Ok = v86Why === '';
+/** v86 boots SeaBIOS, which loads the image from its disk; the checksum comes on COM1. */
+function v86(mode: Mode, n: number): number {
+  const im = imgs.get(`${mode}-${n}`)!;
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [v86Script, im.path], { encoding: 'latin1', timeout: 600_000 });
+  const t = (performance.now() - t0) / 1e3;
+  check(`v86 ${mode}-bit N=${n} [${r.stderr?.trim() ?? ''}]`, r.stdout ?? '', im.exp);
+  return t;
+}
+
 const qemuWhy = args.includes('--no-qemu')
   ? '--no-qemu'
   : args.includes('--no-child')
@@ -329,26 +349,30 @@ if (!args.includes('--no-child')) {
   ];
   if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
+  if (v86Ok) runners.push(['v86 jit', v86, QN1, QN2]);
   console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
   if (!bochsOk) console.log(`  Bochs NOT measured: ${bochsWhy}; no hvemu/bochs ratio.`);
   if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
+  if (!v86Ok) console.log(`  v86 NOT measured: ${v86Why}; no hvemu/v86 ratio.`);
   const T = new Map<string, number[]>();
   for (let i = 0; i < REPS; i++)
     for (const mode of MODES)
       for (const large of [false, true])
         for (const [name, run, n1, n2] of runners) {
+          if (name === 'v86 jit' && mode === 64) continue; // no long mode in v86
           const n = large ? n2 : n1;
           const k = `${name}|${mode}|${n}`;
           T.set(k, [...(T.get(k) ?? []), run(mode, n)]);
         }
   for (const mode of MODES)
     for (const [name, , n1, n2] of runners) {
+      if (name === 'v86 jit' && mode === 64) continue;
       const r = row(name, mode, n1, n2, T.get(`${name}|${mode}|${n1}`)!, T.get(`${name}|${mode}|${n2}`)!);
       rows.push(r);
       show(r);
     }
   for (const mode of MODES) {
-    const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)!.mips;
+    const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)?.mips ?? Number.NaN;
     const ratios = (peer: string, digits: number) => {
       const p = get(peer);
       return `hvemu/${peer.split(' ')[0]} = ${(get('hvemu process tier2=on') / p).toFixed(digits)} (tier2 on), ${(get('hvemu process tier2=off') / p).toFixed(digits)} (tier2 off)`;
@@ -356,6 +380,7 @@ if (!args.includes('--no-child')) {
     const parts = [
       ...(bochsOk ? [ratios('bochs', 2)] : []),
       ...(qemuOk ? [ratios('qemu tcg (no BIOS)', 3)] : []),
+      ...(v86Ok && mode === 32 ? [ratios('v86 jit', 3)] : []),
     ];
     if (parts.length) console.log(`  ratio ${mode}-bit: ${parts.join('; ')}`);
   }
@@ -392,6 +417,7 @@ const setup = {
   inProcessTier2: inTier,
   bochs: bochsOk ? true : bochsWhy,
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
+  v86: v86Ok ? { N1: QN1, N2: QN2, script: v86Script, modes: [32] } : v86Why,
 };
 writeFileSync(
   file,

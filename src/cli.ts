@@ -214,6 +214,11 @@ const RUN_FLAGS = {
     default: 'off',
     help: 'report every undefined opcode (#UD) on stderr with its bytes',
   },
+  'dump-regions': {
+    type: 'boolean',
+    default: 'off',
+    help: 'print the JavaScript of every region tier 2 compiles on stderr (guest registers as eax..r15d, the lazy-flag record as lazyOp.., one comment per guest instruction); same as HVEMU_DUMP_REGIONS=1',
+  },
   stats: {
     type: 'boolean',
     default: 'off',
@@ -528,6 +533,8 @@ async function run(args: string[]): Promise<void> {
     'intel',
   ] as const);
 
+  // Read by tier 2 when it compiles (src/cpu/jit/tier2.ts), so no processor object is needed here.
+  if (values['dump-regions']) process.env.HVEMU_DUMP_REGIONS = '1';
   if (sevEs && values['debug-ud'])
     say(
       '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',

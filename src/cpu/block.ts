@@ -6,7 +6,7 @@ import { type Cpu, FAULT } from './cpu.js';
 import { DEC_TERM, decode, releaseDecoder } from './decode.js';
 import { ATT_SMC } from './events.js';
 import { Insn } from './insn.js';
-import type { CompiledBlock } from './jit/block-compiler.js';
+import type { CompiledRegion } from './jit/region-compiler.js';
 import { translateExec } from './mmu.js';
 import { tlbDropWritable } from './tlb.js';
 
@@ -18,10 +18,23 @@ export const MAX_BLOCK_INSNS = 64;
  */
 export const CODE_CACHE_INSNS = 1 << 19;
 
+/**
+ * A compiled region (jit/region.ts): valid while every block in it is. Its entry block holds the
+ * compiled function; invalidating any member drops that function, so it is rebuilt before it runs again.
+ */
+export class RegionRef {
+  valid = true;
+  constructor(readonly entry: Block) {}
+}
+
 export class Block {
   valid = true;
-  /** Tier 2: the compiled form once the block is hot (jit/block-compiler.ts). */
-  fn: CompiledBlock | null = null;
+  /** Tier 2: the compiled region that starts at this block, once the block is hot (jit/). */
+  fn: CompiledRegion | null = null;
+  /** The region `fn` was compiled for. */
+  region: RegionRef | null = null;
+  /** The regions this block is a member of (to drop them when its code changes). */
+  inRegions: RegionRef[] | null = null;
   /** Runs in the interpreter so far; negative once compiling was declined. */
   hits = 0;
   // Links to the blocks that followed this one last time (taken and fall-through), valid while
@@ -43,7 +56,30 @@ export class Block {
   ) {}
 }
 
-function modeIndex(codeSize: number): number {
+/** The block's code changed or left the cache: every region containing it is dropped. */
+export function dropRegions(b: Block): void {
+  const rs = b.inRegions;
+  if (rs === null) return;
+  b.inRegions = null;
+  for (const r of rs) {
+    if (!r.valid) continue;
+    r.valid = false;
+    if (r.entry.region === r) {
+      r.entry.fn = null;
+      r.entry.region = null;
+      r.entry.hits = 0;
+    }
+  }
+}
+
+/** The cached, valid block with cache key `key`, or null (no decoding, no side effects). */
+export function cachedBlock(cpu: Cpu, key: number): Block | null {
+  const phys = Math.floor(key / 4);
+  const b = cpu.blockTable[blockSlot(phys)];
+  return b !== null && b.key === key && b.valid ? b : null;
+}
+
+export function modeIndex(codeSize: number): number {
   return codeSize === 64 ? 3 : codeSize === 32 ? 2 : 1;
 }
 
@@ -72,6 +108,7 @@ export function getBlock(cpu: Cpu, lin: number): Block {
  */
 function forgetBlock(cpu: Cpu, b: Block): void {
   b.valid = false; // links to it from other blocks are no longer followed
+  dropRegions(b);
   for (const p of b.pages) {
     const list = cpu.pageBlocks.get(p);
     if (list === undefined) continue;
@@ -161,8 +198,10 @@ export function invalidateCodeChunks(cpu: Cpu, ppn: number, written: number): vo
     for (let i = 0; i < list.length; i++) {
       const b = list[i];
       const m = b.pages[0] === ppn ? b.chunks[0] : b.chunks[1];
-      if (m & written) b.valid = false;
-      else {
+      if (m & written) {
+        b.valid = false;
+        dropRegions(b);
+      } else {
         list[keep++] = b;
         remaining |= m;
       }
@@ -183,7 +222,11 @@ export function invalidateCodePage(cpu: Cpu, ppn: number): void {
 export function flushBlocks(cpu: Cpu): void {
   cpu.code.decodedInsns = 0;
   cpu.blockTable.fill(null);
-  for (const list of cpu.pageBlocks.values()) for (const b of list) b.valid = false;
+  for (const list of cpu.pageBlocks.values())
+    for (const b of list) {
+      b.valid = false;
+      dropRegions(b);
+    }
   cpu.pageBlocks.clear();
   cpu.codePages.fill(0);
 }

@@ -181,6 +181,8 @@ export class Cpu {
   readonly ramBytes: number;
   readonly ram: DataView;
   readonly ram8: Uint8Array;
+  /** RAM as aligned little-endian dwords (tier 2's inline loads and stores; the host is little-endian). */
+  readonly ram32: Int32Array;
   io: IoBus;
   mmio: MmioBus;
   intc: InterruptController | null = null;
@@ -258,6 +260,7 @@ export class Cpu {
     this.apicId = opts.apicId ?? 0;
     this.ram = new DataView(opts.ram);
     this.ram8 = new Uint8Array(opts.ram);
+    this.ram32 = new Int32Array(opts.ram, 0, opts.ram.byteLength >>> 2);
     this.ramBytes = opts.ram.byteLength;
     this.code = opts.codeCache ?? new CodeCache(this.ramBytes);
     this.code.cpus.push(this);

@@ -6,7 +6,8 @@ import { DR6_BS, instructionBreakpoints } from './debug.js';
 import { ATT_EVENT, ATT_STOP, ATT_VMEXIT } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXCEPTION, EV_EXTERNAL, EV_NMI } from './interrupts.js';
-import { compileBlock, JIT_ENABLED, JIT_THRESHOLD } from './jit/block-compiler.js';
+import { compileRegion } from './jit/region-compiler.js';
+import { JIT_ENABLED, JIT_THRESHOLD } from './jit/tier2.js';
 import { Op } from './ops.js';
 import { InterceptKind } from './ports.js';
 import { CS, DB, IF, RF, TF } from './regs.js';
@@ -62,11 +63,12 @@ export function run(cpu: Cpu, budget: number): Stop {
         continue;
       }
       if (block.fn === null && JIT_ENABLED && ++block.hits > JIT_THRESHOLD && block.pages.length > 0) {
-        block.fn = compileBlock(cpu, block);
+        block.fn = compileRegion(cpu, block);
         if (block.fn === null) block.hits = -1e9;
       }
-      if (block.fn !== null && !cpu.interruptShadow && n <= limit - cpu.icount) block.fn(cpu);
-      else execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(n, limit - cpu.icount));
+      // A region declines (returns false) when its blocks would not fit in the budget.
+      if (block.fn === null || cpu.interruptShadow || !block.fn(cpu, limit))
+        execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(n, limit - cpu.icount));
       prev = block;
     } catch (e) {
       prev = null;
