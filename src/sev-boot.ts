@@ -129,7 +129,11 @@ export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): Se
 }
 
 export function runSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): SevEsRunResult {
-  const s = createSevEsVm(image, opts);
+  return runLaunchedSevEsVm(createSevEsVm(image, opts), opts);
+}
+
+/** Runs a launched SEV-ES VM (firmware or Linux) and adds the launch measurement to the result. */
+export function runLaunchedSevEsVm(s: SevEsVm, opts: SevEsRunOptions): SevEsRunResult {
   opts.onVm?.(s.vm, s.launch);
   const r = runPcVm(s.pc, opts);
   return { ...r, measurement: s.measurement, measurementVerified: s.measurementVerified };

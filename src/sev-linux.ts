@@ -19,12 +19,12 @@
 import { randomBytes } from 'node:crypto';
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
 import { SEV_CBIT } from './host/host-memory.js';
-import type { SevEsRunOptions, SevEsRunResult, SevEsVm } from './sev-boot.js';
+import { runLaunchedSevEsVm, type SevEsRunOptions, type SevEsRunResult, type SevEsVm } from './sev-boot.js';
 import { HVEMU_SEV_ES_POLICY, recomputeImageLaunchMeasurement } from './sev-measure.js';
 import { SevEsBackend } from './svm/sev-es/backend.js';
 import type { SevEsLaunch } from './svm/sev-es/launch.js';
 import type { SevEsVcpu } from './svm/sev-es/vcpu.js';
-import { createPcVm, runPcVm } from './vm-boot.js';
+import { createPcVm } from './vm-boot.js';
 import { ImageError } from './vmm/bare-metal.js';
 import { CMOS_CENTURY } from './vmm/devices/cmos-rtc.js';
 import { writeAcpiTables } from './vmm/firmware/acpi.js';
@@ -184,8 +184,5 @@ export function createSevLinuxVm(kernel: Uint8Array, opts: SevEsRunOptions = {})
 }
 
 export function runSevLinuxVm(kernel: Uint8Array, opts: SevEsRunOptions = {}): SevEsRunResult {
-  const s = createSevLinuxVm(kernel, opts);
-  opts.onVm?.(s.vm, s.launch);
-  const r = runPcVm(s.pc, opts);
-  return { ...r, measurement: s.measurement, measurementVerified: s.measurementVerified };
+  return runLaunchedSevEsVm(createSevLinuxVm(kernel, opts), opts);
 }
