@@ -115,16 +115,28 @@ export function createSevEsVm(image: Uint8Array, opts: SevEsRunOptions = {}): Se
       psp.launchZeroRam(handle, 0, vm.guestRamBytes);
     },
   });
-  const l = launch as unknown as SevEsLaunch;
+  return finishSevEsLaunch(pc, launch as unknown as SevEsLaunch, (mnonce) =>
+    recomputeLaunchMeasurement(image, cpus, fw.apReset, tik, mnonce),
+  );
+}
+
+/**
+ * LAUNCH_MEASURE and LAUNCH_FINISH, then the guest owner's check: `ownerRecomputes` is the
+ * measurement the owner expects for the nonce the secure processor chose.
+ */
+export function finishSevEsLaunch(
+  pc: PcVm,
+  l: SevEsLaunch,
+  ownerRecomputes: (mnonce: Buffer) => Buffer,
+): SevEsVm {
   const m = l.psp.launchMeasure(l.handle);
   l.psp.launchFinish(l.handle);
-  const expected = recomputeLaunchMeasurement(image, cpus, fw.apReset, tik, m.mnonce);
   return {
     pc,
     vm: pc.vm,
     launch: l,
     measurement: m.measure.toString('hex'),
-    measurementVerified: expected.equals(m.measure),
+    measurementVerified: ownerRecomputes(m.mnonce).equals(m.measure),
   };
 }
 

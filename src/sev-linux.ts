@@ -19,7 +19,13 @@
 import { randomBytes } from 'node:crypto';
 import { IOAPIC_DEFAULT_BASE } from './apic/io-apic.js';
 import { SEV_CBIT } from './host/host-memory.js';
-import { runLaunchedSevEsVm, type SevEsRunOptions, type SevEsRunResult, type SevEsVm } from './sev-boot.js';
+import {
+  finishSevEsLaunch,
+  runLaunchedSevEsVm,
+  type SevEsRunOptions,
+  type SevEsRunResult,
+  type SevEsVm,
+} from './sev-boot.js';
 import { HVEMU_SEV_ES_POLICY, recomputeImageLaunchMeasurement } from './sev-measure.js';
 import { SevEsBackend } from './svm/sev-es/backend.js';
 import type { SevEsLaunch } from './svm/sev-es/launch.js';
@@ -163,24 +169,16 @@ export function createSevLinuxVm(kernel: Uint8Array, opts: SevEsRunOptions = {})
   const pm = pc.platform.firmwareSetup();
   if (pm.base !== PM_BLOCK.base)
     throw new Error(`the PM block is at 0x${pm.base.toString(16)}, not where the FADT says`);
-  const l = launch as unknown as SevEsLaunch;
-  const m = l.psp.launchMeasure(l.handle);
-  l.psp.launchFinish(l.handle);
-  const expected = recomputeImageLaunchMeasurement(
-    image.chunks.map((c) => c.bytes),
-    cpus,
-    image.entry,
-    SEV_LINUX_AP_RESET,
-    tik,
-    m.mnonce,
+  return finishSevEsLaunch(pc, launch as unknown as SevEsLaunch, (mnonce) =>
+    recomputeImageLaunchMeasurement(
+      image.chunks.map((c) => c.bytes),
+      cpus,
+      image.entry,
+      SEV_LINUX_AP_RESET,
+      tik,
+      mnonce,
+    ),
   );
-  return {
-    pc,
-    vm: pc.vm,
-    launch: l,
-    measurement: m.measure.toString('hex'),
-    measurementVerified: expected.equals(m.measure),
-  };
 }
 
 export function runSevLinuxVm(kernel: Uint8Array, opts: SevEsRunOptions = {}): SevEsRunResult {
