@@ -4,37 +4,21 @@
 // takes CPU 1 offline and online again, and powers off (ACPI S5: exit status 0). One boot per
 // backend: a boot is about 1.7 billion instructions. Skipped, saying why, without the kernel.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ensureCli } from '../support/cli.js';
-import { buildInitramfs, INIT_MARKERS } from './initramfs.js';
+import { describe, expect, it } from 'vitest';
+import { CLI } from '../support/cli.js';
+import { DEBIAN, DEBIAN_SKIP, hotplugInitrd } from './debian-kernel.js';
+import { INIT_MARKERS } from './initramfs.js';
 
-const DEBIAN = new URL('../../build/debian/', import.meta.url).pathname;
-const have = existsSync(join(DEBIAN, 'vmlinuz')) && existsSync(join(DEBIAN, 'busybox'));
-const skip = have ? null : 'build/debian has no kernel: run test/linux/fetch-debian.sh (.ci/run does)';
 /** The TSC runs at 1 GHz (CPUID 40000010h): loops_per_jiffy = 1,000,000 kHz * 1000 / HZ 250. */
 const APPEND = 'console=ttyS0 panic=-1 tsc=reliable lpj=4000000';
 
 describe("Debian's Linux kernel", () => {
-  let dir = '';
-  beforeAll(() => {
-    if (!have) return;
-    ensureCli();
-    dir = mkdtempSync(join(tmpdir(), 'hvemu-linux-'));
-    writeFileSync(
-      join(dir, 'initrd'),
-      buildInitramfs(readFileSync(join(DEBIAN, 'busybox')), { hotplug: true }),
-    );
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const initrd = hotplugInitrd('hvemu-linux-');
 
   for (const arch of ['svm', 'vmx'] as const) {
     it(`boots on 4 vCPUs under ${arch.toUpperCase()}, brings every CPU up, and takes CPU 1 offline and online`, (ctx) => {
-      ctx.skip(skip !== null, skip ?? undefined);
+      ctx.skip(DEBIAN_SKIP !== null, DEBIAN_SKIP ?? undefined);
       const r = spawnSync(
         process.execPath,
         [
@@ -42,7 +26,7 @@ describe("Debian's Linux kernel", () => {
           'run',
           join(DEBIAN, 'vmlinuz'),
           ...['--arch', arch, '--cpus', '4', '--memory', '256M'],
-          ...['--append', APPEND, '--initrd', join(dir, 'initrd'), '--max-instructions', '4000000000'],
+          ...['--append', APPEND, '--initrd', initrd(), '--max-instructions', '4000000000'],
         ],
         { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'], timeout: 900_000 },
       );

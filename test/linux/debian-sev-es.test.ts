@@ -7,16 +7,12 @@
 // sw_exit_info_2 = 1), and powers off. One boot: about as long as the legacy one. Skipped, saying
 // why, without the kernel.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ensureCli } from '../support/cli.js';
-import { buildInitramfs, INIT_MARKERS } from './initramfs.js';
+import { describe, expect, it } from 'vitest';
+import { CLI } from '../support/cli.js';
+import { DEBIAN, DEBIAN_SKIP, hotplugInitrd } from './debian-kernel.js';
+import { INIT_MARKERS } from './initramfs.js';
 
-const DEBIAN = new URL('../../build/debian/', import.meta.url).pathname;
-const have = existsSync(join(DEBIAN, 'vmlinuz')) && existsSync(join(DEBIAN, 'busybox'));
-const skip = have ? null : 'build/debian has no kernel: run test/linux/fetch-debian.sh (.ci/run does)';
 /**
  * As the legacy boot's (debian-linux.test.ts), plus swiotlb=1024 (2 MiB of bounce buffers): under
  * SEV every DMA goes through swiotlb, which Linux sizes at 6% of RAM and at least 64 MiB and makes
@@ -26,22 +22,10 @@ const skip = have ? null : 'build/debian has no kernel: run test/linux/fetch-deb
 const APPEND = 'console=ttyS0 panic=-1 tsc=reliable lpj=4000000 swiotlb=1024';
 
 describe("Debian's Linux kernel as an SEV-ES guest", () => {
-  let dir = '';
-  beforeAll(() => {
-    if (!have) return;
-    ensureCli();
-    dir = mkdtempSync(join(tmpdir(), 'hvemu-sev-linux-'));
-    writeFileSync(
-      join(dir, 'initrd'),
-      buildInitramfs(readFileSync(join(DEBIAN, 'busybox')), { hotplug: true }),
-    );
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const initrd = hotplugInitrd('hvemu-sev-linux-');
 
   it('boots on 4 vCPUs, brings every CPU up, parks CPU 1 in AP Reset Hold and wakes it with INIT-SIPI-SIPI', (ctx) => {
-    ctx.skip(skip !== null, skip ?? undefined);
+    ctx.skip(DEBIAN_SKIP !== null, DEBIAN_SKIP ?? undefined);
     const started = process.hrtime.bigint();
     const r = spawnSync(
       process.execPath,
@@ -50,7 +34,7 @@ describe("Debian's Linux kernel as an SEV-ES guest", () => {
         'run',
         join(DEBIAN, 'vmlinuz'),
         ...['--sev-es', '--cpus', '4', '--memory', '256M', '--trace', 'mp', '--stats'],
-        ...['--append', APPEND, '--initrd', join(dir, 'initrd'), '--max-instructions', '4000000000'],
+        ...['--append', APPEND, '--initrd', initrd(), '--max-instructions', '4000000000'],
       ],
       { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_500_000, maxBuffer: 1 << 28 },
     );
