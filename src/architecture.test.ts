@@ -16,6 +16,8 @@ const ALLOWED: Record<string, string[]> = {
   svm: ['cpu', 'apic', 'ghcb', 'vmm', 'host'],
   vmx: ['cpu', 'apic', 'vmm', 'host'],
   vmm: ['cpu', 'apic', 'host'],
+  // The threaded scheduler: a vCPU worker builds its VM (a backend) over the shared DRAM handle.
+  threads: ['cpu', 'apic', 'vmm', 'host', 'svm', 'vmx'],
 };
 
 /** The hardware: processors, the machine's memory controller and secure processor, SVM/VMX units. */
@@ -105,10 +107,13 @@ describe('the trust boundary, file by file', () => {
   });
 
   // Shared words that are not DRAM: the command line's words shared with its run thread (stop
-  // request, progress; the GDB relay's arrival counter), and the IPI mailbox's words per vCPU
-  // (events and IRR bits crossing threads).
+  // request, progress; the GDB relay's arrival counter), the IPI mailbox's words per vCPU
+  // (events and IRR bits crossing threads) and the threaded scheduler's run pages.
   const controlWord = (file: string, what: string) =>
-    (file === 'cli/supervise.ts' || file === 'cli/gdb-relay.ts' || file === 'apic/ipi-mailbox.ts') &&
+    (file === 'cli/supervise.ts' ||
+      file === 'cli/gdb-relay.ts' ||
+      file === 'apic/ipi-mailbox.ts' ||
+      file === 'threads/run-page.ts') &&
     what === 'new SharedArrayBuffer';
 
   it('only the host machine builds a memory controller, a secure processor or DRAM', () => {

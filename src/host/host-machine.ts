@@ -31,6 +31,15 @@ export interface ProcessorOptions {
   onUndefined?: ((rip: number, bytes: Uint8Array, codeSize: number) => void) | null;
 }
 
+/**
+ * This machine's DRAM as another host thread attaches to it (the threaded scheduler's vCPU
+ * workers): opaque to the hypervisor, which only passes it on (it is a SharedArrayBuffer, so
+ * postMessage shares it rather than copying it).
+ */
+export interface DramShare {
+  readonly __dramShare: unique symbol;
+}
+
 export class HostMachine {
   readonly #dram: SharedArrayBuffer;
   readonly #memory: MemoryController;
@@ -41,8 +50,12 @@ export class HostMachine {
   readonly psp: SecureProcessor;
   readonly vendor: Vendor;
 
-  constructor(opts: { bytes: number; vendor?: Vendor }) {
-    this.#dram = new SharedArrayBuffer(opts.bytes);
+  /** `dram`: another HostMachine's DRAM (share()), for a processor on another host thread. */
+  constructor(opts: { bytes: number; vendor?: Vendor; dram?: DramShare }) {
+    const shared = opts.dram as unknown as SharedArrayBuffer | undefined;
+    if (shared !== undefined && shared.byteLength !== opts.bytes)
+      throw new RangeError(`the shared DRAM is ${shared.byteLength} bytes, not ${opts.bytes}`);
+    this.#dram = shared ?? new SharedArrayBuffer(opts.bytes);
     this.#memory = new MemoryController(this.#dram);
     this.memory = this.#memory.host;
     this.psp = new SecureProcessor(this.#memory.keySlots);
@@ -53,6 +66,11 @@ export class HostMachine {
   /** Bytes of DRAM. */
   get bytes(): number {
     return this.#dram.byteLength;
+  }
+
+  /** DRAM for another thread's HostMachine (the memory controller's keys stay with this one). */
+  share(): DramShare {
+    return this.#dram as unknown as DramShare;
   }
 
   newCodeDomain(): CodeDomain {
