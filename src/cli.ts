@@ -219,6 +219,11 @@ const RUN_FLAGS = {
     default: 'off',
     help: 'print the JavaScript of every region tier 2 compiles on stderr (guest registers as eax..r15d, the lazy-flag record as lazyOp.., one comment per guest instruction); same as HVEMU_DUMP_REGIONS=1',
   },
+  threads: {
+    type: 'boolean',
+    default: 'off',
+    help: 'run each vCPU on its own host thread (with --arch svm|vmx; not with --sev-es, --gdb, --trace, --perfetto or input): real parallelism, not reproducible; the default scheduler is deterministic (docs/scheduling.md)',
+  },
   stats: {
     type: 'boolean',
     default: 'off',
@@ -535,6 +540,10 @@ async function run(args: string[]): Promise<void> {
 
   // Read by tier 2 when it compiles (src/cpu/jit/tier2.ts), so no processor object is needed here.
   if (values['dump-regions']) process.env.HVEMU_DUMP_REGIONS = '1';
+  if (values.threads && (arch === 'none' || sevEs || firmware))
+    fail('--threads runs a VM (--arch svm|vmx) from a kernel, disk or boot sector: not the bare processor, firmware or --sev-es');
+  if (values.threads && (trace.length !== 0 || perfetto !== null || gdb))
+    fail('--threads does not trace or debug yet (--trace, --perfetto, --gdb): run without --threads');
   if (sevEs && values['debug-ud'])
     say(
       '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',
@@ -572,6 +581,7 @@ async function run(args: string[]): Promise<void> {
     rtc,
     console,
     debugUd: values['debug-ud'] === true,
+    threads: values.threads === true,
     disks: diskPaths,
     diskWrite: values['disk-write'] === true,
     input: arch === 'none' ? 'none' : input,

@@ -26,7 +26,6 @@ function refuseUnsupported(opts: VmBootOptions): void {
   if (opts.backend !== undefined || opts.prepare !== undefined) no('a caller-built backend (SEV-ES)');
   if (opts.debug !== undefined) no('a debugger (--gdb)');
   if (opts.trace || opts.timeline) no('tracing (--trace, --perfetto)');
-  if (opts.serialInput || opts.keyboardInput) no('host input');
 }
 
 /** Load `image` as runImageVm would (a Linux or Multiboot kernel, a disk, a boot sector). */
@@ -66,8 +65,14 @@ export function runImageVmThreaded(
   opts: VmBootOptions = {},
   threads: Omit<ThreadedOptions, 'maxInstructions' | 'onDebugcon' | 'onDebugByte' | 'onMmio'> = {},
 ): Promise<ThreadedRunResult> {
-  refuseUnsupported(opts);
+  try {
+    refuseUnsupported(opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const pc = loadImageVm(image, opts);
+  pc.platform.legacy.serialInput = opts.serialInput ?? null;
+  pc.platform.legacy.keyboardInput = opts.keyboardInput ?? null;
   return runThreaded(pc, opts.arch ?? 'svm', {
     ...threads,
     maxInstructions: opts.maxInstructions,

@@ -40,6 +40,8 @@ export interface RunJob {
   rtc: 'fixed' | 'host';
   console: ConsoleChoice;
   debugUd: boolean;
+  /** --threads: a host thread per vCPU (vm-threaded.ts) instead of the deterministic scheduler. */
+  threads?: boolean;
   /** Disk files on the primary ATA channel (master, slave; undefined: an empty slot). */
   disks: (string | undefined)[];
   diskWrite: boolean;

@@ -9,6 +9,7 @@ import { runFirmwareVm } from '../firmware-boot.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
 import { runSevLinuxVm } from '../sev-linux.js';
 import { type HostInput, runImageVm } from '../vm-boot.js';
+import { runImageVmThreaded } from '../vm-threaded.js';
 import { type BootSectorRunResult, ImageError, runBootSector } from '../vmm/bare-metal.js';
 import { DiskImage } from '../vmm/devices/disk-image.js';
 import { GdbStub } from '../vmm/gdb/gdb-stub.js';
@@ -34,7 +35,7 @@ function write(fd: number, bytes: Uint8Array): void {
   }
 }
 
-function run(job: RunJob): WorkerReply {
+function run(job: RunJob): WorkerReply | Promise<WorkerReply> {
   const flags = new Int32Array(job.shared, 0, 2);
   const progress = new Float64Array(job.shared);
   const out = new Uint8Array(4096);
@@ -193,6 +194,21 @@ function run(job: RunJob): WorkerReply {
       return Atomics.load(flags, STOP_SLOT) !== 0;
     },
   };
+  const done = (result: BootSectorRunResult): WorkerReply => {
+    flush();
+    flushDebugcon();
+    if (debugconFd >= 0) closeSync(debugconFd);
+    traceOut.close();
+    return { kind: 'done', result };
+  };
+  if (job.threads && job.kind === 'vm') {
+    const stop = () => Atomics.load(flags, STOP_SLOT) !== 0;
+    const running = (async () => runImageVmThreaded(job.image, { ...opts, checkpoint: undefined }, { shouldStop: stop }))();
+    return running.then(done, (e): WorkerReply => {
+      if (e instanceof ImageError) return { kind: 'image-error', message: e.message };
+      throw e;
+    });
+  }
   try {
     const vars = job.vars ? { name: job.vars.path, bytes: job.vars.bytes } : null;
     const result: BootSectorRunResult =
@@ -238,4 +254,4 @@ function run(job: RunJob): WorkerReply {
   }
 }
 
-parentPort?.postMessage(run(workerData as RunJob));
+void Promise.resolve(run(workerData as RunJob)).then((reply) => parentPort?.postMessage(reply));

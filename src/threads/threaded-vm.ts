@@ -23,6 +23,8 @@ export interface ThreadedOptions extends UserHooks {
   quantum?: number;
   /** Aborted (Ctrl-C): every worker stops and the report says where each vCPU was. */
   signal?: AbortSignal;
+  /** Asked at each look: true stops the run as an abort does (the command line's stop word). */
+  shouldStop?: () => boolean;
   /** Tests of the clean ends: a worker that throws or hangs. */
   fault?: { vcpu: number; kind: 'throw' | 'hang'; afterRuns: number };
   /** Each vCPU's state changes, for tests and the bench (the main thread sees them at its look). */
@@ -130,7 +132,8 @@ export async function runThreaded(
   let idleCount = -1;
   const idleLooks = (s: Int32Array): number => {
     const count = total();
-    if (s.every((x) => x === VCPU_PARKED) && pc.platform.nextDeadline() === undefined && count === idleCount)
+    const input = pc.platform.legacy.serialInput !== null || pc.platform.legacy.keyboardInput !== null;
+    if (!input && s.every((x) => x === VCPU_PARKED) && pc.platform.nextDeadline() === undefined && count === idleCount)
       idle++;
     else idle = 0;
     idleCount = count;
@@ -144,6 +147,7 @@ export async function runThreaded(
     while (end === null) {
       const seen = pages.doorbell();
       clock.skipTo(nowNs());
+      pc.platform.legacy.feedInput(); // host input reaches COM1 or the 8042 when they have room
       pc.platform.poll();
       const now = performance.now();
       for (let id = 0; id < n && end === null; id++) {
@@ -187,7 +191,7 @@ export async function runThreaded(
           message: `stopped after ${total()} instructions (--max-instructions)`,
           exitStatus: null,
         };
-      else if (opts.signal?.aborted)
+      else if (opts.signal?.aborted || opts.shouldStop?.())
         end = { stop: 'interrupted', message: `interrupted after ${total()} instructions`, exitStatus: null };
       else if (idleLooks(states) >= IDLE_LOOKS)
         end = {
