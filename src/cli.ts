@@ -541,7 +541,9 @@ async function run(args: string[]): Promise<void> {
   // Read by tier 2 when it compiles (src/cpu/jit/tier2.ts), so no processor object is needed here.
   if (values['dump-regions']) process.env.HVEMU_DUMP_REGIONS = '1';
   if (values.threads && (arch === 'none' || sevEs || firmware))
-    fail('--threads runs a VM (--arch svm|vmx) from a kernel, disk or boot sector: not the bare processor, firmware or --sev-es');
+    fail(
+      '--threads runs a VM (--arch svm|vmx) from a kernel, disk or boot sector: not the bare processor, firmware or --sev-es',
+    );
   if (values.threads && (trace.length !== 0 || perfetto !== null || gdb))
     fail('--threads does not trace or debug yet (--trace, --perfetto, --gdb): run without --threads');
   if (sevEs && values['debug-ud'])

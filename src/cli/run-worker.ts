@@ -203,7 +203,8 @@ function run(job: RunJob): WorkerReply | Promise<WorkerReply> {
   };
   if (job.threads && job.kind === 'vm') {
     const stop = () => Atomics.load(flags, STOP_SLOT) !== 0;
-    const running = (async () => runImageVmThreaded(job.image, { ...opts, checkpoint: undefined }, { shouldStop: stop }))();
+    const running = (async () =>
+      runImageVmThreaded(job.image, { ...opts, checkpoint: undefined }, { shouldStop: stop }))();
     return running.then(done, (e): WorkerReply => {
       if (e instanceof ImageError) return { kind: 'image-error', message: e.message };
       throw e;

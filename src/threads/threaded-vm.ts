@@ -133,7 +133,12 @@ export async function runThreaded(
   const idleLooks = (s: Int32Array): number => {
     const count = total();
     const input = pc.platform.legacy.serialInput !== null || pc.platform.legacy.keyboardInput !== null;
-    if (!input && s.every((x) => x === VCPU_PARKED) && pc.platform.nextDeadline() === undefined && count === idleCount)
+    if (
+      !input &&
+      s.every((x) => x === VCPU_PARKED) &&
+      pc.platform.nextDeadline() === undefined &&
+      count === idleCount
+    )
       idle++;
     else idle = 0;
     idleCount = count;
