@@ -27,7 +27,8 @@ export interface VcpuTask {
 }
 
 /** How a vCPU's run ended, as its worker saw it. */
-export type VcpuEnd = 'stopped' | 'triple-fault' | 'terminated' | 'error' | 'exception';
+/** 'hung': the main thread terminated the worker (no progress); the report is the main thread's. */
+export type VcpuEnd = 'stopped' | 'triple-fault' | 'terminated' | 'error' | 'exception' | 'hung';
 
 export interface VcpuReport {
   id: number;

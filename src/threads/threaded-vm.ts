@@ -78,6 +78,7 @@ export async function runThreaded(
   const hangMs = opts.hangMs ?? 10_000;
   const pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 100 });
   const reports: VcpuReport[] = [];
+  const hung: number[] = [];
   const tasks = vm.vcpus.map((v) => {
     const task: VcpuTask = {
       dram: vm.host.share(),
@@ -104,10 +105,13 @@ export async function runThreaded(
         pages.ring();
       },
       (e: unknown) => {
+        const hungHere = hung.includes(v.id);
         reports.push({
           id: v.id,
-          end: 'exception',
-          message: `vcpu ${v.id}: its worker died: ${e instanceof Error ? e.message : String(e)}`,
+          end: hungHere ? 'hung' : 'exception',
+          message: hungHere
+            ? `vcpu ${v.id}: its worker was terminated (no progress)`
+            : `vcpu ${v.id}: its worker died: ${e instanceof Error ? e.message : String(e)}`,
           instructions: 0,
           where: `vcpu ${v.id}: unknown`,
         });
@@ -122,7 +126,6 @@ export async function runThreaded(
     return t;
   };
   let end: RunEnd | null = null;
-  const hung: number[] = [];
   const beats = new Float64Array(n).fill(-1);
   const beatAt = new Float64Array(n);
   const states = new Int32Array(n);
