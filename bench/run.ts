@@ -3,7 +3,7 @@
 //   npm run bench                   quick mode (about a minute on a 2-core machine, build included)
 //   npm run bench -- --full         more iterations, 10000 wakes per configuration, 2048 vCPUs
 //                                   tried too, and the guest-MIPS bench (mips.js --full) after
-// Options: --only=exit,wake,scale   --scheduler=NAME   --wakes=N (measured per run)   --reps=N
+// Options: --only=exit,wake,scale,threads   --scheduler=NAME   --wakes=N (measured per run)   --reps=N
 //          --iters=N (exit loops)   --cpus=N (wake-latency VM size)   --mips / --no-mips
 // Writes bench/out/bench-<date>.json and .html (and latest.json / latest.html); exits 1 and prints
 // FAILED with the reason if a guest never reaches the state a benchmark measures.
@@ -33,6 +33,7 @@ import {
   wakeStagesTable,
 } from './report/text.js';
 import { measureScaling, SCALE_CONFIGS } from './scaling.js';
+import { measureThreads, type ThreadsBench } from './threads.js';
 import { measureBreakdown } from './wake-breakdown.js';
 import { measureWakes, WAKE_CONFIGS } from './wake-latency.js';
 
@@ -49,10 +50,10 @@ const num = (name: string, dflt: number) => {
   return n;
 };
 const full = args.includes('--full');
-const suites = (opt('only') ?? 'exit,wake,scale').split(',');
+const suites = (opt('only') ?? 'exit,wake,scale,threads').split(',');
 for (const s of suites)
-  if (!['exit', 'wake', 'scale'].includes(s)) {
-    console.error(`bench: --only takes exit, wake, scale; not '${s}'`);
+  if (!['exit', 'wake', 'scale', 'threads'].includes(s)) {
+    console.error(`bench: --only takes exit, wake, scale, threads; not '${s}'`);
     process.exit(2);
   }
 const schedulers = opt('scheduler') ? [schedulerByName(opt('scheduler') as string)] : SCHEDULERS;
@@ -122,6 +123,7 @@ const section = (title: string, body: string, notes: string[] = []) =>
     `\n## ${title}\n\n${body}${notes.length ? `\n\n${notes.map((n) => `- ${n}`).join('\n')}` : ''}`,
   );
 
+let threads: ThreadsBench | null = null;
 try {
   if (suites.includes('exit')) {
     progress.start('exit cost');
@@ -158,6 +160,15 @@ try {
       onStep: (label) => progress.finish(label, weight.scale(Number(/(\d+) vCPUs/.exec(label)?.[1] ?? 1))),
     });
   }
+  if (suites.includes('threads')) {
+    progress.start('threaded scheduler');
+    threads = await measureThreads({
+      wakes: full ? 1000 : 200,
+      iters: full ? 10_000_000 : 2_000_000,
+      counts: [1, 2, 4, 8],
+      floorRounds: settings.floorRounds ?? 5000,
+    });
+  }
 } catch (e) {
   results.failure =
     e instanceof BenchFailure ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -189,6 +200,7 @@ if (results.scaling)
     scalingTable(results.scaling),
     scalingSummary(results.scaling),
   );
+if (threads) section('The threaded scheduler (bench/threads.ts)', threads.text, threads.notes);
 
 results.loadEnd = loadavg();
 results.seconds = (performance.now() - t0) / 1e3;

@@ -36,6 +36,9 @@ export interface ThreadedRunResult extends BootSectorRunResult {
   vcpus: VcpuReport[];
   /** vCPUs whose workers were terminated because they made no progress. */
   hung: number[];
+  /** Host ms from the start barrier (every worker built) to the end, and to build the workers. */
+  runMs: number;
+  buildMs: number;
 }
 
 /** The worker module, built (dist/src/threads); vitest runs the sources, so map them there. */
@@ -78,6 +81,9 @@ export async function runThreaded(
   const hangMs = opts.hangMs ?? 10_000;
   const pool = new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 100 });
   const reports: VcpuReport[] = [];
+  const startAt = performance.now();
+  let goAt = startAt;
+  let endAt = startAt;
   const hung: number[] = [];
   const tasks = vm.vcpus.map((v) => {
     const task: VcpuTask = {
@@ -152,6 +158,7 @@ export async function runThreaded(
     while (pages.readyCount() < n && reports.length === 0)
       await pages.waitDoorbell(pages.doorbell(), LOOK_MS);
     pages.go();
+    goAt = performance.now();
     while (end === null) {
       const seen = pages.doorbell();
       clock.skipTo(nowNs());
@@ -213,6 +220,7 @@ export async function runThreaded(
       await pages.waitDoorbell(seen, wait);
     }
   } finally {
+    endAt = performance.now();
     // Stop every worker: the stop word, a ring on each mailbox (a parked vCPU wakes), an answer to
     // any access still posted; a worker that does not come back in time is terminated.
     pages.requestStop();
@@ -237,6 +245,8 @@ export async function runThreaded(
     instructions: total(),
     vcpus: reports,
     hung,
+    runMs: endAt - goAt,
+    buildMs: goAt - startAt,
   };
   if (end.stop === 'interrupted' || end.stop === 'error') result.where = reports.map((r) => r.where);
   return result;

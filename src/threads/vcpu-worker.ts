@@ -73,6 +73,11 @@ function buildVcpu(task: VcpuTask, mailbox: IpiMailbox): Vcpu {
   // One clock for every thread: host time since the origin, 1 ns per tick (the 1 GHz TSC).
   const origin = task.originMs;
   v.now = () => (performance.timeOrigin + performance.now() - origin) * 1e6;
+  // At every VM exit the TSC catches up with the clock: between exits it counts instructions.
+  const cpu = v.backend.clock;
+  v.charge = () => {
+    if (cpu.tscOffset !== undefined) cpu.tscOffset = Math.round(v.now()) - cpu.icount;
+  };
   return v;
 }
 
@@ -96,8 +101,7 @@ function runLoop(task: VcpuTask, v: Vcpu, pages: RunPages, mailbox: IpiMailbox):
     if (pages.stopRequested()) return report('stopped', `vcpu ${id}: stopped`);
     mail.take();
     v.apic.pollTimer();
-    // RDTSC reads the shared clock at entry, then counts the instructions of this run.
-    if (cpu.tscOffset !== undefined) cpu.tscOffset = Math.round(v.now()) - cpu.icount;
+    v.charge(0); // RDTSC reads the shared clock at entry, then counts the instructions of this run
     const reason = v.kvmRun(task.quantum);
     pages.progress(id, cpu.icount);
     if (fault !== undefined && ++runs >= fault.afterRuns) {
