@@ -85,6 +85,7 @@ describe('every command answers --version and --help', () => {
       'console',
       'trace',
       'exit-status',
+      'threads',
       'stats',
     ])
       expect(help).toMatch(
