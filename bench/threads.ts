@@ -8,6 +8,7 @@
 //     DEC/JNZ loop) at 1, 2, 4, 8 vCPUs: host time of the deterministic run over the threaded run's
 //     (from the start barrier: workers built; the build time is shown apart).
 // Run alone: `node dist/bench/threads.js [--wakes=N] [--iters=N]`; `npm run bench` runs it too.
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runThreaded } from '../src/threads/threaded-vm.js';
 import { runImageVm, runPcVm } from '../src/vm-boot.js';
@@ -24,7 +25,16 @@ export interface ThreadsBench {
   wake: { arch: string; threadedP50: number; threadedP90: number; deterministicP50: number; n: number }[];
   floorP50: number;
   mailboxP50: number;
-  speedup: { cpus: number; detMs: number; thrMs: number; buildMs: number; speedup: number }[];
+  speedup: {
+    cpus: number;
+    detMs: number;
+    thrMs: number;
+    buildMs: number;
+    speedup: number;
+    /** Process CPU ms of each run: equal work should cost equal CPU time; wall time needs free cores. */
+    detCpuMs: number;
+    thrCpuMs: number;
+  }[];
   text: string;
   notes: string[];
 }
@@ -75,17 +85,33 @@ export async function measureThreads(o: {
   for (const cpus of o.counts) {
     const image = assemble('compute-smp', { NCPUS: cpus, ITERS: o.iters });
     const opts = { cpus, maxInstructions: 1e11 };
+    const cpu = (from: NodeJS.CpuUsage) => {
+      const u = process.cpuUsage(from);
+      return (u.user + u.system) / 1000;
+    };
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const d = runImageVm(image, opts);
     const detMs = performance.now() - t0;
+    const detCpuMs = cpu(c0);
+    const c1 = process.cpuUsage();
     const t = await runThreaded(loadImageVm(image, opts), 'svm', opts);
+    const thrCpuMs = cpu(c1);
     for (const [what, r] of [
       ['deterministic', d],
       ['threaded', t],
     ] as const)
       if (r.exitStatus !== 1)
         throw new BenchFailure(`compute-smp (${cpus} vCPUs, ${what}): ${r.stop}: ${r.message}`);
-    speedup.push({ cpus, detMs, thrMs: t.runMs, buildMs: t.buildMs, speedup: detMs / t.runMs });
+    speedup.push({
+      cpus,
+      detMs,
+      thrMs: t.runMs,
+      buildMs: t.buildMs,
+      speedup: detMs / t.runMs,
+      detCpuMs,
+      thrCpuMs,
+    });
   }
   const us = (ns: number) => (ns / 1000).toFixed(1);
   const floorP50 = floor.oneWay.p50;
@@ -100,16 +126,19 @@ export async function measureThreads(o: {
     `| floor: Atomics.wait/notify one way | ${us(floorP50)} | | 1x | |`,
     `| floor through the IPI mailbox | ${us(mailboxP50)} | | ${(mailboxP50 / floorP50).toFixed(2)}x | |`,
     '',
-    `| compute-smp (${o.iters} iterations per vCPU) | deterministic ms | threaded ms (build ms) | speed-up |`,
-    '|---|---|---|---|',
+    `| compute-smp (${o.iters} iterations per vCPU) | deterministic ms | threaded ms (build ms) | speed-up | CPU ms det / threaded (with build) |`,
+    '|---|---|---|---|---|',
     ...speedup.map(
       (s) =>
-        `| ${s.cpus} vCPU${s.cpus > 1 ? 's' : ''} | ${s.detMs.toFixed(0)} | ${s.thrMs.toFixed(0)} (${s.buildMs.toFixed(0)}) | ${s.speedup.toFixed(2)}x |`,
+        `| ${s.cpus} vCPU${s.cpus > 1 ? 's' : ''} | ${s.detMs.toFixed(0)} | ${s.thrMs.toFixed(0)} (${s.buildMs.toFixed(0)}) | ${s.speedup.toFixed(2)}x | ${s.detCpuMs.toFixed(0)} / ${s.thrCpuMs.toFixed(0)} |`,
     ),
   ].join('\n');
   const notes = [
     'threaded wake: host ns (the TSC follows host time under threads); deterministic: the VM clock',
     'speed-up: deterministic host ms / threaded host ms from the start barrier (worker build apart)',
+    `host load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} on ${availableParallelism()} cores (a speed-up needs cores nobody else uses)`,
   ];
   return { wake, floorP50, mailboxP50, speedup, text, notes };
 }
