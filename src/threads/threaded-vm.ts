@@ -25,6 +25,8 @@ export interface ThreadedOptions extends UserHooks {
   signal?: AbortSignal;
   /** Asked at each look: true stops the run as an abort does (the command line's stop word). */
   shouldStop?: () => boolean;
+  /** Device deadlines in a row that wake nobody before an idle VM ends 'halted' (default 64). */
+  idleDeadlines?: number;
   /** Tests of the clean ends: a worker that throws or hangs. */
   fault?: { vcpu: number; kind: 'throw' | 'hang'; afterRuns: number };
   /** Each vCPU's state changes, for tests and the bench (the main thread sees them at its look). */
@@ -53,8 +55,12 @@ export function workerFile(): string {
 const QUANTUM = 1 << 14;
 /** The main thread looks at least this often (budget, hang check, abort, device timers). */
 const LOOK_MS = 20;
-/** Looks in a row with every vCPU parked and nothing to wake them before the run ends 'halted'. */
-const IDLE_LOOKS = 5;
+/** How long every vCPU must stay parked with nothing retired before the run may end 'halted'. */
+const IDLE_MS = 200;
+/** Device deadlines in a row that woke nobody before an idle VM with a timer ticking ends 'halted'. */
+const MAX_IDLE_DEADLINES = 64;
+/** How long stopped workers have to leave their run loops before they count as hung. */
+const STOP_GRACE_MS = 2000;
 
 /** Run a loaded VM with a worker per vCPU. */
 export async function runThreaded(
@@ -135,23 +141,46 @@ export async function runThreaded(
   const beats = new Float64Array(n).fill(-1);
   const beatAt = new Float64Array(n);
   const states = new Int32Array(n);
-  // Every vCPU parked, no device timer armed and no instruction retired, look after look: a post
-  // in flight (a parked vCPU about to wake) cannot last that long.
-  let idle = 0;
+  // Every vCPU parked and no instruction retired for IDLE_MS (a post in flight, a parked vCPU about
+  // to wake, cannot last that long), and either no device timer armed or 64 device
+  // deadlines passed that woke nobody (the deterministic scheduler's rule for skipping time: the
+  // PIT ticks from power-on, so a deadline is nearly always due).
+  let idleSince = -1;
   let idleCount = -1;
-  const idleLooks = (s: Int32Array): number => {
+  let passes = 0;
+  let lastDeadline: number | undefined;
+  /** The machine is idle: wait for host input a device can take now (as the deterministic scheduler does). */
+  const inputWakes = (): boolean => {
+    const legacy = pc.platform.legacy;
+    const serial = legacy.serialInput;
+    const keys = legacy.keyboardInput;
+    if (serial === null && keys === null) return false;
+    if (legacy.feedInput()) return true;
+    const more = (serial?.wait() ?? false) || (keys?.wait() ?? false);
+    if (!more || !legacy.feedInput()) return false;
+    idleSince = -1;
+    passes = 0;
+    return true;
+  };
+  /** Whether the VM is idle by the rule above. */
+  const isIdle = (s: Int32Array): boolean => {
     const count = total();
-    const input = pc.platform.legacy.serialInput !== null || pc.platform.legacy.keyboardInput !== null;
-    if (
-      !input &&
-      s.every((x) => x === VCPU_PARKED) &&
-      pc.platform.nextDeadline() === undefined &&
-      count === idleCount
-    )
-      idle++;
-    else idle = 0;
+    const next = pc.platform.nextDeadline();
+    const now = performance.now();
+    if (s.every((x) => x === VCPU_PARKED) && count === idleCount) {
+      if (idleSince < 0) idleSince = now;
+      if (next !== undefined && next !== lastDeadline) passes++;
+    } else {
+      idleSince = -1;
+      passes = 0;
+    }
     idleCount = count;
-    return idle;
+    lastDeadline = next;
+    return (
+      idleSince >= 0 &&
+      now - idleSince >= IDLE_MS &&
+      (next === undefined || passes >= (opts.idleDeadlines ?? MAX_IDLE_DEADLINES))
+    );
   };
   try {
     // The start barrier: every worker has written its vCPUs' control pages before any vCPU runs.
@@ -208,7 +237,7 @@ export async function runThreaded(
         };
       else if (opts.signal?.aborted || opts.shouldStop?.())
         end = { stop: 'interrupted', message: `interrupted after ${total()} instructions`, exitStatus: null };
-      else if (idleLooks(states) >= IDLE_LOOKS)
+      else if (isIdle(states) && !inputWakes())
         end = {
           stop: 'halted',
           message: 'every vCPU is halted or waiting for SIPI, with nothing to wake it',
@@ -228,10 +257,20 @@ export async function runThreaded(
       mailbox.postEvents(id, 0);
       if (pages.posted(id) !== null) pages.answer(id, 0, true);
     }
-    const settle = Promise.all(tasks);
-    const late = hung.length !== 0 ? 0 : 2000;
+    // The others have STOP_GRACE_MS to come back (a hung worker never will: it is not waited for).
+    const deadline = performance.now() + STOP_GRACE_MS;
+    const pending = () => {
+      for (let id = 0; id < n; id++) if (pages.state(id) !== VCPU_DONE && !hung.includes(id)) return true;
+      return false;
+    };
+    while (pending() && performance.now() < deadline) await pages.waitDoorbell(pages.doorbell(), LOOK_MS);
+    // The reports of the workers that are done arrive as messages: let them in.
+    const settled = Promise.all(tasks);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([settle, new Promise((r) => (timer = setTimeout(r, late)))]);
+    await Promise.race([
+      settled,
+      new Promise((r) => (timer = setTimeout(r, hung.length ? 200 : STOP_GRACE_MS))),
+    ]);
     clearTimeout(timer);
     for (let id = 0; id < n; id++) if (pages.state(id) !== VCPU_DONE && !hung.includes(id)) hung.push(id);
     await pool.destroy();

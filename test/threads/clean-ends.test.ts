@@ -32,6 +32,9 @@ function apTripleFault(): Uint8Array {
 /** A boot sector that spins forever: cli; pause; jmp $-2. */
 const SPIN = hex('faf390ebfc');
 
+/** A boot sector that halts with interrupts off: cli; hlt; jmp $-1. */
+const HALT = hex('faf4ebfd');
+
 /** The next VM runs as if nothing had happened. */
 async function nextVmRuns(): Promise<void> {
   const r = await runImageVmThreaded(LEGACY, { cpus: 2, maxInstructions: 50_000_000 });
@@ -76,6 +79,16 @@ describe('the threaded scheduler ends cleanly', () => {
     // The parked AP's worker came back when asked; the hung one had to be terminated.
     expect(r.vcpus.map((v) => v.end)).toEqual(['hung', 'stopped']);
     await nextVmRuns();
+  });
+
+  it('a VM whose vCPUs all wait with nothing to wake them ends halted', { timeout: 60_000 }, async () => {
+    // The PIT ticks from power-on; its deadlines pass and wake nobody (IF = 0, no SIPI).
+    const r = await runImageVmThreaded(HALT, { cpus: 2, maxInstructions: 1e12 });
+    expect([r.stop, r.message]).toEqual([
+      'halted',
+      'every vCPU is halted or waiting for SIPI, with nothing to wake it',
+    ]);
+    expect(r.vcpus.map((v) => v.end)).toEqual(['stopped', 'stopped']);
   });
 
   it('the instruction budget stops a spinning VM', { timeout: 60_000 }, async () => {

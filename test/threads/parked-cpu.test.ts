@@ -32,6 +32,7 @@ describe('parked vCPUs under the threaded scheduler', () => {
       { cpus: CPUS, maxInstructions: 1e12 },
       {
         signal: abort.signal,
+        idleDeadlines: Number.POSITIVE_INFINITY, // nobody wakes: the test ends the run itself
         onLook: (states) => {
           if (parked !== null || !states.every((s) => s === VCPU_PARKED)) return;
           // Let the workers' start-up garbage collection finish, then measure.
