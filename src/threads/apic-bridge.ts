@@ -83,8 +83,8 @@ export class Mail {
     return any;
   }
 
-  /** Sleep until a post after `seenSeq`, or `timeoutMs`. */
-  park(seenSeq: number, timeoutMs: number): void {
-    this.mailbox.park(this.id, seenSeq, timeoutMs);
+  /** Sleep until a post after `seenSeq`, or `timeoutMs` ('pending': one came already, no sleep). */
+  park(seenSeq: number, timeoutMs: number): ParkOutcome {
+    return this.mailbox.park(this.id, seenSeq, timeoutMs);
   }
 }
