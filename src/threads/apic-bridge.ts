@@ -4,7 +4,7 @@
 // it offers them goes to the IPI mailbox (apic/ipi-mailbox.ts) instead of their registers. The
 // owning worker takes its mail before each entry and hands it to its live APIC, which accepts it
 // by the SDM's rules (a software-disabled APIC drops fixed interrupts there).
-import type { IpiMailbox } from '../apic/ipi-mailbox.js';
+import type { IpiMailbox, ParkOutcome } from '../apic/ipi-mailbox.js';
 import { EV_EXTINT, EV_INIT, EV_NMI, EV_SIPI, EV_SMI, type LocalApic } from '../apic/local-apic.js';
 import { DM_EXTINT, DM_FIXED, DM_INIT, DM_LOWEST, DM_NMI, DM_SMI, DM_STARTUP } from '../apic/registers.js';
 
