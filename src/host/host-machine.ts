@@ -70,6 +70,10 @@ export class HostMachine {
 
   /** DRAM for another thread's HostMachine (the memory controller's keys stay with this one). */
   share(): DramShare {
+    // A processor keeps a private page it uses in plaintext form in DRAM (memory-controller.ts):
+    // once a guest key is installed, DRAM goes to no other thread.
+    if (this.#memory.anyKey())
+      throw new Error('DRAM with an SEV guest key installed is not shared with another thread');
     return this.#dram as unknown as DramShare;
   }
 

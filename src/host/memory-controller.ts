@@ -87,6 +87,11 @@ export class MemoryController {
     this.seenEpoch.set(cpu, this.formEpoch);
   }
 
+  /** Whether any guest key is installed (an SEV guest's private pages may be in DRAM in plaintext form). */
+  anyKey(): boolean {
+    return this.keys.some((k) => k !== null && k !== undefined);
+  }
+
   hasKey(asid: number): boolean {
     return asid > 0 && (this.keys[asid] ?? null) !== null;
   }
