@@ -139,6 +139,7 @@ export class RunPages {
    * (a read's value), or null when the VM is over.
    */
   call(id: number, a: UserAccess): number | null {
+    if (this.stopRequested()) return null; // nobody answers any more
     const b = this.base(id);
     const w = this.w;
     w[b + KIND] = a.kind;

@@ -260,8 +260,12 @@ export async function runThreaded(
     // The others have STOP_GRACE_MS to come back (a hung worker never will: it is not waited for).
     const deadline = performance.now() + STOP_GRACE_MS;
     const pending = () => {
-      for (let id = 0; id < n; id++) if (pages.state(id) !== VCPU_DONE && !hung.includes(id)) return true;
-      return false;
+      let any = false;
+      for (let id = 0; id < n; id++) {
+        if (pages.posted(id) !== null) pages.answer(id, 0, true); // posted before it saw the stop word
+        if (pages.state(id) !== VCPU_DONE && !hung.includes(id)) any = true;
+      }
+      return any;
     };
     while (pending() && performance.now() < deadline) await pages.waitDoorbell(pages.doorbell(), LOOK_MS);
     // The reports of the workers that are done arrive as messages: let them in.

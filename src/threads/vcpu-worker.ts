@@ -25,6 +25,8 @@ import { Mail, standIn } from './apic-bridge.js';
 import { KIND_IO, KIND_MMIO, RunPages, VCPU_DONE, VCPU_PARKED, VCPU_RUNNING } from './run-page.js';
 import type { VcpuReport, VcpuTask } from './task.js';
 
+/** A read's answer once the VM is over (the run loop stops at its next look). */
+const ONES = [0, 0xff, 0xffff, 0, 0xffffffff];
 /** The longest a parked vCPU sleeps before it looks at the stop word again (a lost stop costs this). */
 const PARK_SLICE_MS = 1000;
 
@@ -33,7 +35,7 @@ export default function runVcpu(task: VcpuTask): VcpuReport {
   const mailbox = new IpiMailbox(task.cpus, task.mailbox);
   let v: Vcpu | null = null;
   try {
-    v = buildVcpu(task, mailbox);
+    v = buildVcpu(task, mailbox, pages);
     pages.ready();
     pages.waitGo();
     // After the barrier: until then another worker may still be writing this vCPU's control page.
@@ -57,7 +59,7 @@ export default function runVcpu(task: VcpuTask): VcpuReport {
   }
 }
 
-function buildVcpu(task: VcpuTask, mailbox: IpiMailbox): Vcpu {
+function buildVcpu(task: VcpuTask, mailbox: IpiMailbox, pages: RunPages): Vcpu {
   const host = new HostMachine({ bytes: task.dramBytes, vendor: task.vendor, dram: task.dram });
   const vm = new Vm({
     memoryBytes: task.memoryBytes,
@@ -65,6 +67,18 @@ function buildVcpu(task: VcpuTask, mailbox: IpiMailbox): Vcpu {
     vendor: task.vendor,
     maxVcpus: task.cpus,
     backend: task.arch === 'vmx' ? new VmxBackend() : new SvmBackend(),
+  });
+  // Every port is the main thread's (its devices, and userspace's debug consoles and exit port):
+  // one device here forwards each access through the run page, so the backend completes string
+  // I/O and port accesses inside the exit as it does for its own devices.
+  const id = task.id;
+  vm.ports.register(0, 0x10000, {
+    name: 'main thread',
+    read: (port, size) =>
+      pages.call(id, { kind: KIND_IO, addr: port, size, isWrite: false, data: 0 }) ?? ONES[size],
+    write: (port, size, value) => {
+      pages.call(id, { kind: KIND_IO, addr: port, size, isWrite: true, data: value });
+    },
   });
   for (let i = 0; i < task.cpus; i++) vm.createVcpu();
   vm.commitLoadedRam(); // nothing staged here: the main thread loaded RAM

@@ -7,10 +7,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GUESTS_DIR } from '../../guests/guest-list.js';
-import { runBootSectorVm, runMultibootVm } from '../../src/vm-boot.js';
+import { bytesInput, runBootSectorVm, runImageVm, runMultibootVm } from '../../src/vm-boot.js';
 import { runImageVmThreaded } from '../../src/vm-threaded.js';
+import { DiskImage } from '../../src/vmm/devices/disk-image.js';
 
 const LEGACY = new Uint8Array(readFileSync(join(GUESTS_DIR, 'smp-legacy', 'smp-legacy.img')));
+const MINIOS = new Uint8Array(readFileSync(join(GUESTS_DIR, 'minios', 'minios.img')));
+const MINIOS_INPUT = readFileSync(join(GUESTS_DIR, 'minios', 'input.txt'), 'latin1');
 const SMP_BOOT = new Uint8Array(readFileSync(join(GUESTS_DIR, 'smp-boot', 'smp-boot.img')));
 /**
  * Whether LOCK-prefixed read-modify-writes are atomic across threads (Atomics on DRAM in the
@@ -66,4 +69,21 @@ describe('smp-boot under both schedulers', () => {
         });
       },
     );
+});
+
+describe('minios (a disk, ATA PIO by string I/O, a shell on COM1) under both schedulers', () => {
+  for (const arch of ['svm', 'vmx'] as const)
+    it(`2 vCPUs under ${arch}: the same session`, { timeout: 120_000 }, async () => {
+      const opts = () => ({
+        arch,
+        cpus: 2,
+        disks: [new DiskImage(MINIOS, 'minios.img')],
+        serialInput: bytesInput(MINIOS_INPUT),
+        maxInstructions: 20_000_000,
+      });
+      const det = runImageVm(new Uint8Array(0), opts());
+      const thr = await runImageVmThreaded(new Uint8Array(0), opts());
+      expect(det.output).toMatch(/minios> /);
+      expect({ output: thr.output, stop: thr.stop }).toEqual({ output: det.output, stop: det.stop });
+    });
 });
