@@ -4,17 +4,27 @@
 import { describe, expect, it } from 'vitest';
 import { IpiMailbox } from '../apic/ipi-mailbox.js';
 import { EV_INIT, EV_NMI, EV_SIPI } from '../apic/local-apic.js';
-import { APIC_SVR } from '../apic/registers.js';
+import { APIC_DFR, APIC_LDR, APIC_SVR } from '../apic/registers.js';
 import { makeBus, sendXapic } from '../apic/test-helpers.js';
 import { Mail, standIn } from './apic-bridge.js';
+import { RunPages } from './run-page.js';
 
 function twoThreads() {
   const mailbox = new IpiMailbox(2);
+  const pages = new RunPages(2);
   const a = makeBus([0, 1]); // thread A runs vCPU 0
   const b = makeBus([0, 1]); // thread B runs vCPU 1
-  standIn(a.apics[1], 1, mailbox);
-  standIn(b.apics[0], 0, mailbox);
-  return { sender: a.apics[0], live: b.apics[1], mail: new Mail(mailbox, 1, b.apics[1]), kicks: b.kicks };
+  pages.publishApic(0, a.apics[0]);
+  pages.publishApic(1, b.apics[1]);
+  standIn(a.apics[1], 1, mailbox, pages.routing(1));
+  standIn(b.apics[0], 0, mailbox, pages.routing(0));
+  return {
+    sender: a.apics[0],
+    live: b.apics[1],
+    mail: new Mail(mailbox, 1, b.apics[1]),
+    kicks: b.kicks,
+    publish: () => pages.publishApic(1, b.apics[1]),
+  };
 }
 
 describe('IPIs through stand-in APICs and the mailbox', () => {
@@ -44,6 +54,18 @@ describe('IPIs through stand-in APICs and the mailbox', () => {
     sendXapic(sender, 0x41, 1);
     expect(mail.take()).toBe(true);
     expect(live.pendingVector()).toBe(-1);
+  });
+
+  it("logical destinations match the live APIC's published LDR, not the stand-in's reset state", () => {
+    const { sender, live, mail, publish } = twoThreads();
+    live.mmioWrite(APIC_DFR, 4, 0xffffffff); // flat model
+    live.mmioWrite(APIC_LDR, 4, 0x04000000); // logical ID bit 2
+    sendXapic(sender, 0x0840, 0x04); // fixed 40h, logical destination 04h: not published yet
+    expect(mail.take()).toBe(false);
+    publish(); // what the worker does after each KVM_RUN
+    sendXapic(sender, 0x0840, 0x04);
+    expect(mail.take()).toBe(true);
+    expect(live.pendingVector()).toBe(0x40);
   });
 
   it('a post made between the look and the sleep is not lost', () => {

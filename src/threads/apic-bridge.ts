@@ -7,9 +7,28 @@
 import type { IpiMailbox, ParkOutcome } from '../apic/ipi-mailbox.js';
 import { EV_EXTINT, EV_INIT, EV_NMI, EV_SIPI, EV_SMI, type LocalApic } from '../apic/local-apic.js';
 import { DM_EXTINT, DM_FIXED, DM_INIT, DM_LOWEST, DM_NMI, DM_SMI, DM_STARTUP } from '../apic/registers.js';
+import type { ApicRouting } from './run-page.js';
 
-/** Make `apic` (vCPU `id`'s stand-in on this thread) post what it is offered to the mailbox. */
-export function standIn(apic: LocalApic, id: number, mailbox: IpiMailbox): void {
+/** The LocalApic getters the APIC bus routes by. */
+const ROUTED = [
+  'hwEnabled',
+  'swEnabled',
+  'x2apicMode',
+  'physicalId',
+  'logicalId',
+  'destinationFormat',
+  'ppr',
+] as const satisfies readonly (keyof ApicRouting)[];
+
+/**
+ * Make `apic` (vCPU `id`'s stand-in on this thread) post what it is offered to the mailbox, and,
+ * given the vCPU's published routing state, answer the bus's questions (enabled, x2APIC mode, IDs,
+ * destination format, PPR) with it rather than with its own reset-state registers.
+ */
+export function standIn(apic: LocalApic, id: number, mailbox: IpiMailbox, routing?: ApicRouting): void {
+  if (routing !== undefined)
+    for (const name of ROUTED)
+      Object.defineProperty(apic, name, { get: () => routing[name], configurable: true });
   apic.accept = (mode: number, vector: number, triggerLevel: boolean, assert: boolean): boolean => {
     switch (mode) {
       case DM_FIXED:

@@ -22,7 +22,27 @@ const DATA = 6; // the value written, or the answer to a read
 const STATE = 7; // VCPU_* below
 const BEAT = 8; // bumped at each return from KVM_RUN
 const END = 9; // 1 in an answer: the VM is over, leave the run loop
+// The vCPU's APIC as the APIC bus routes by it (published by its worker; read by stand-ins).
+const APIC_FLAGS = 10; // APIC_HW | APIC_SW | APIC_X2
+const APIC_ID = 11;
+const APIC_LDR = 12;
+const APIC_DFR = 13;
+const APIC_PPR = 14;
 const PAGE_WORDS = 16;
+const APIC_HW = 1;
+const APIC_SW = 2;
+const APIC_X2 = 4;
+
+/** What the APIC bus reads of a destination APIC (apic-bus.ts `matches`, lowest priority). */
+export interface ApicRouting {
+  readonly hwEnabled: boolean;
+  readonly swEnabled: boolean;
+  readonly x2apicMode: boolean;
+  readonly physicalId: number;
+  readonly logicalId: number;
+  readonly destinationFormat: number;
+  readonly ppr: number;
+}
 
 export const REQ_NONE = 0;
 export const REQ_POSTED = 1;
@@ -132,6 +152,52 @@ export class RunPages {
   }
   instructions(id: number): number {
     return this.counts[id];
+  }
+
+  /** Worker side: publish its APIC's routing state (at the start, and after each KVM_RUN). */
+  publishApic(id: number, a: ApicRouting): void {
+    const b = this.base(id);
+    const w = this.w;
+    w[b + APIC_ID] = a.physicalId;
+    w[b + APIC_LDR] = a.logicalId;
+    w[b + APIC_DFR] = a.destinationFormat;
+    w[b + APIC_PPR] = a.ppr;
+    // The flags last, with a store other threads see after the words above.
+    Atomics.store(
+      w,
+      b + APIC_FLAGS,
+      (a.hwEnabled ? APIC_HW : 0) | (a.swEnabled ? APIC_SW : 0) | (a.x2apicMode ? APIC_X2 : 0),
+    );
+  }
+
+  /** vCPU `id`'s APIC as last published: what its stand-ins answer the APIC bus. */
+  routing(id: number): ApicRouting {
+    const b = this.base(id);
+    const w = this.w;
+    const flags = () => Atomics.load(w, b + APIC_FLAGS);
+    return {
+      get hwEnabled() {
+        return (flags() & APIC_HW) !== 0;
+      },
+      get swEnabled() {
+        return (flags() & APIC_SW) !== 0;
+      },
+      get x2apicMode() {
+        return (flags() & APIC_X2) !== 0;
+      },
+      get physicalId() {
+        return w[b + APIC_ID] >>> 0;
+      },
+      get logicalId() {
+        return w[b + APIC_LDR] >>> 0;
+      },
+      get destinationFormat() {
+        return w[b + APIC_DFR] >>> 0;
+      },
+      get ppr() {
+        return w[b + APIC_PPR];
+      },
+    };
   }
 
   /**

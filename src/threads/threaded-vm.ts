@@ -79,7 +79,7 @@ export async function runThreaded(
   const pages = new RunPages(n);
   const mailbox = new IpiMailbox(n);
   // The main thread's APICs are stand-ins too: the I/O APIC's messages go to the mailboxes.
-  for (const v of vm.vcpus) standIn(v.apic, v.id, mailbox);
+  for (const v of vm.vcpus) standIn(v.apic, v.id, mailbox, pages.routing(v.id));
   const clock = pc.platform.clock;
   const originMs = performance.timeOrigin + performance.now();
   const nowNs = () => (performance.timeOrigin + performance.now() - originMs) * 1e6;

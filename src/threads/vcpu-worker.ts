@@ -82,8 +82,10 @@ function buildVcpu(task: VcpuTask, mailbox: IpiMailbox, pages: RunPages): Vcpu {
   });
   for (let i = 0; i < task.cpus; i++) vm.createVcpu();
   vm.commitLoadedRam(); // nothing staged here: the main thread loaded RAM
-  for (const other of vm.vcpus) if (other.id !== task.id) standIn(other.apic, other.id, mailbox);
+  for (const other of vm.vcpus)
+    if (other.id !== task.id) standIn(other.apic, other.id, mailbox, pages.routing(other.id));
   const v = vm.vcpus[task.id];
+  pages.publishApic(id, v.apic); // before the start barrier: every stand-in sees a real state
   // One clock for every thread: host time since the origin, 1 ns per tick (the 1 GHz TSC).
   const origin = task.originMs;
   v.now = () => (performance.timeOrigin + performance.now() - origin) * 1e6;
@@ -118,6 +120,7 @@ function runLoop(task: VcpuTask, v: Vcpu, pages: RunPages, mailbox: IpiMailbox):
     v.charge(0); // RDTSC reads the shared clock at entry, then counts the instructions of this run
     const reason = v.kvmRun(task.quantum);
     pages.progress(id, cpu.icount);
+    pages.publishApic(id, v.apic); // an LDR, SVR, TPR or mode the guest wrote in this run
     if (fault !== undefined && ++runs >= fault.afterRuns) {
       if (fault.kind === 'throw') throw new Error('fault injected by the test');
       for (;;); // a worker that never returns: the main thread's hang check must end it
@@ -174,7 +177,9 @@ function park(v: Vcpu, mail: Mail, pages: RunPages, id: number): void {
     const seq = mail.seq();
     mail.take();
     v.apic.pollTimer();
-    if (v.runnable() || pages.stopRequested()) return;
+    const runnable = v.runnable();
+    pages.publishApic(id, v.apic); // an INIT taken here reset the APIC
+    if (runnable || pages.stopRequested()) return;
     const deadline = v.apic.nextTimerDeadline();
     const ms =
       deadline < 0 ? PARK_SLICE_MS : Math.max(0, Math.min(PARK_SLICE_MS, (deadline - v.now()) / 1e6));
