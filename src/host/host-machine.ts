@@ -2,6 +2,7 @@
 // processor that alone programs the controller's keys, and the processors. The hypervisor gets the
 // controller's host path (HostMemory), the secure processor's command interface, and opaque
 // processor handles: no plaintext view of DRAM, so none of a protected guest.
+import { BusLock } from '../cpu/bus-lock.js';
 import { CodeCache } from '../cpu/code-cache.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import type { IoBus, MmioBus } from '../cpu/ports.js';
@@ -35,6 +36,11 @@ export class HostMachine {
   readonly #dram: SharedArrayBuffer;
   readonly #memory: MemoryController;
   readonly #domains = new WeakMap<CodeDomain, CodeCache>();
+  /**
+   * The bus lock every processor's locked accesses respect (split locks take it). Processors built
+   * on other threads over this DRAM take their slot with BusLock.fromBuffer(busLock.buffer).allocSlot().
+   */
+  readonly busLock = BusLock.create();
   /** The hypervisor's and devices' path to DRAM. */
   readonly memory: HostMemory;
   /** The AMD secure processor's command interface (SEV API). */
@@ -76,6 +82,8 @@ export class HostMachine {
     cpu.features.x2apic = opts.x2apic ?? false;
     cpu.features.tscDeadline = opts.tscDeadline ?? false;
     cpu.onUndefined = opts.onUndefined ?? null;
+    cpu.busLock = this.busLock;
+    cpu.busSlot = this.busLock.allocSlot();
     this.#memory.attach(cpu);
     registerMachine(cpu, { memory: this.#memory, psp: this.psp });
     return new PhysicalCpu(cpu);
