@@ -35,7 +35,7 @@ import {
 } from './control.js';
 import { inInsn, outInsn } from './io.js';
 import { aaaAas, aad, aam, arpl, bound, daa, das } from './legacy.js';
-import { lockedInsn } from './locked.js';
+import { lockedInsn, mfence } from './locked.js';
 import {
   cbw,
   cmpxchg,
@@ -594,6 +594,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
       return;
     case Op.FENCE:
       if (insn.mem) ud(cpu);
+      if (insn.reg === 6) mfence(); // LFENCE orders nothing that TSO does not already
       return;
     case Op.XGETBV:
       xgetbv(cpu);

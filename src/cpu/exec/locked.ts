@@ -489,3 +489,14 @@ function lockedCmpxchg8b(cpu: Cpu, insn: Insn): void {
   }
   setZF(cpu, eq);
 }
+
+/** A word no one else uses: a locked operation on it is a full fence of the host processor. */
+const fenceWord = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * MFENCE: under x86-TSO the one reordering is a store passing a later load (its store buffer);
+ * a host locked operation (V8 compiles Atomics.add to LOCK XADD on x86) drains the host's.
+ */
+export function mfence(): void {
+  Atomics.add(fenceWord, 0, 0);
+}
