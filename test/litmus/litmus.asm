@@ -11,6 +11,7 @@ DONE    equ 0x1040          ; finished thread-iterations
 X       equ 0x1080
 Y       equ 0x10c0
 SCRATCH equ 0x1100          ; per thread, 64 bytes apart: a LOCK OR target that nobody else writes
+ACK     equ 0x1200          ; the others' acknowledgements of GO
 
 entries:
   dd lock_inc - $$, plain_inc - $$, lock_xadd - $$, cmpxchg_loop - $$
@@ -111,17 +112,39 @@ lock_add64:                 ; 2^32 per add to [rdi + 16]: the carry crosses the 
   mov dword [rdi + Y], 0
   lea eax, [r10 + 1]
   mov [rdi + GO], eax
-  jmp %%body
+  lea r9d, [r8 - 1]         ; wait until the others saw it: (i + 1) * (threads - 1) acknowledgements
+  imul eax, r9d
+%%acks:
+  cmp [rdi + ACK], eax
+  je %%go
+  pause
+  jmp %%acks
 %%wait:
   lea eax, [r10 + 1]
 %%spin:
   cmp [rdi + GO], eax
-  je %%body
+  je %%ack
   pause
   jmp %%spin
+%%ack:
+  lock inc dword [rdi + ACK]
+%%go:
+  ; The leader starts about one cache-line transfer after the others: every thread waits a
+  ; little, ((i * 37 + tid * 91) mod 64) * 4 loop turns, so that over the iterations the
+  ; bodies meet at many offsets.
+  imul r9d, r10d, 37
+  imul r11d, esi, 91
+  add r9d, r11d
+  and r9d, 63
+  shl r9d, 2
+  inc r9d
+%%delay:
+  dec r9d
+  jnz %%delay
 %%body:
   xor eax, eax
   xor edx, edx
+  mov r11d, 1               ; stores from a register: tier 2 compiles MOV m32, r32 inline
   %1
   mov [r13 + r10 * 8], eax
   mov [r13 + r10 * 8 + 4], edx
@@ -134,24 +157,24 @@ lock_add64:                 ; 2^32 per add to [rdi + 16]: the carry crosses the 
 
 ; The bodies, one macro each (NASM takes one instruction a line).
 %macro MP_W 0
-  mov dword [rdi + X], 1
-  mov dword [rdi + Y], 1
+  mov [rdi + X], r11d
+  mov [rdi + Y], r11d
 %endmacro
 %macro MP_R 0
   mov eax, [rdi + Y]
   mov edx, [rdi + X]
 %endmacro
 %macro SB 2                 ; store one, load the other
-  mov dword [rdi + %1], 1
+  mov [rdi + %1], r11d
   mov eax, [rdi + %2]
 %endmacro
 %macro SBF 2                ; with MFENCE between
-  mov dword [rdi + %1], 1
+  mov [rdi + %1], r11d
   mfence
   mov eax, [rdi + %2]
 %endmacro
 %macro SBL 2                ; with a locked instruction (to a line of its own) between
-  mov dword [rdi + %1], 1
+  mov [rdi + %1], r11d
   mov r11d, esi
   shl r11d, 6
   lock or dword [rdi + r11 + SCRATCH], 0
@@ -189,17 +212,17 @@ lock_add64:                 ; 2^32 per add to [rdi + 16]: the carry crosses the 
 %endmacro
 %macro LB0 0
   mov eax, [rdi + X]
-  mov dword [rdi + Y], 1
+  mov [rdi + Y], r11d
 %endmacro
 %macro LB1 0
   mov eax, [rdi + Y]
-  mov dword [rdi + X], 1
+  mov [rdi + X], r11d
 %endmacro
 %macro IW0 0
-  mov dword [rdi + X], 1
+  mov [rdi + X], r11d
 %endmacro
 %macro IW1 0
-  mov dword [rdi + Y], 1
+  mov [rdi + Y], r11d
 %endmacro
 %macro IR0 0
   mov eax, [rdi + X]

@@ -39,6 +39,23 @@ cpu.updateMode();
 for (let s = 0; s < 6; s++) updateSegCheck(cpu, s);
 tlbFlushAll(cpu);
 
+// A spin loop's PAUSE spins on for a while (two threads that both run meet within it), then
+// sleeps briefly: with more threads than free cores, the thread it waits for needs the core.
+const PAUSE = 20; // InterceptKind.PAUSE
+const nap = new Int32Array(new SharedArrayBuffer(4));
+let spins = 0;
+let lastPause = -1;
+cpu.intercept = {
+  intercept(kind) {
+    if (kind !== PAUSE) return false;
+    spins = cpu.icount - lastPause < 16 ? spins + 1 : 0;
+    lastPause = cpu.icount;
+    if (spins > 2000) Atomics.wait(nap, 0, 0, 0.05);
+    return false;
+  },
+};
+cpu.interceptMask = 1 << PAUSE;
+
 const code = new DataView(ram);
 cpu.rip = 0x100000 + code.getUint32(0x100000 + 4 * entry, true);
 cpu.r64[7] = 0x200000n; // RDI: the shared data
