@@ -662,6 +662,18 @@ export function lockedPhys(cpu: Cpu, lin: number, size: number): number {
   return pa;
 }
 
+/**
+ * Translate [lin, lin+size) for a locked write without writing: both pages before anything is
+ * read, a fault on the second reported at its first byte (as a crossing read or write does).
+ */
+export function lockedProbe(cpu: Cpu, lin: number, size: number): void {
+  if (cpu.dataBreakpoints) checkDataBreakpoints(cpu, lin, size, true);
+  const acc = userAcc(cpu) | ACC_WRITE;
+  translate(cpu, lin, acc);
+  const off = lin & 0xfff;
+  if (off + size > 4096) translate(cpu, lin + (4096 - off), acc);
+}
+
 /** Make sure [lin, lin+size) is writable (raises the fault a write would), without writing. */
 export function probeWrite(cpu: Cpu, lin: number, size: number): void {
   const acc = userAcc(cpu) | ACC_WRITE;

@@ -15,7 +15,7 @@
 import { type Cpu, FAULT } from '../cpu.js';
 import { flushFlags, getCF, LazyOp, LF_DST, LF_RES, LF_SRC } from '../flags.js';
 import type { Insn } from '../insn.js';
-import { lockedPhys, probeWrite } from '../mmu.js';
+import { lockedPhys, lockedProbe } from '../mmu.js';
 import { Op } from '../ops.js';
 import {
   ALU_ADC,
@@ -100,7 +100,7 @@ function target(cpu: Cpu, insn: Insn, lin: number, size: number): number {
 
 /** The plain handler with the bus held: faults first (write intent), then the read and the write. */
 function busLocked(cpu: Cpu, insn: Insn, lin: number, size: number): void {
-  probeWrite(cpu, lin, size);
+  lockedProbe(cpu, lin, size);
   const bus = cpu.busLock;
   if (bus !== null) bus.acquire(cpu.busSlot);
   try {
