@@ -491,7 +491,7 @@ function lockedCmpxchg8b(cpu: Cpu, insn: Insn): void {
 }
 
 /** A word no one else uses: a locked operation on it is a full fence of the host processor. */
-const fenceWord = new Int32Array(new SharedArrayBuffer(4));
+const fenceWord = new Int32Array(1);
 
 /**
  * MFENCE: under x86-TSO the one reordering is a store passing a later load (its store buffer);
