@@ -55,9 +55,9 @@ describe.skipIf(!built)('x86-TSO litmus tests on worker threads (skipped before 
   ])(
     'SB with %s: never both loads 0',
     async (name, t0, t1) => {
-      const h = await outcomes([t0, t1]);
+      const h = await outcomes([t0, t1], 5000);
       show(`SB + ${name}`, h);
-      wellFormed(h, 2);
+      wellFormed(h, 2, 5000);
       expect(h.get('00|00') ?? 0).toBe(0);
     },
     60_000,
