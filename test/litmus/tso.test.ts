@@ -5,7 +5,7 @@
 // rare here (a handful in 100,000 iterations): it is searched for within a bound, and where the
 // emulated run does not show it, the same test built with gcc shows it on this machine's processor.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,26 @@ function wellFormed(h: Map<string, number>, threads: number, iterations = N): vo
   }
   expect(total).toBe(iterations);
 }
+
+describe('litmus.bin', () => {
+  it('is what litmus.asm assembles to (skipped without nasm)', (ctx) => {
+    try {
+      execFileSync('nasm', ['-v'], { stdio: 'ignore' });
+    } catch {
+      return ctx.skip();
+    }
+    const out = join(mkdtempSync(join(tmpdir(), 'hvemu-litmus-')), 'litmus.bin');
+    execFileSync('nasm', [
+      '-f',
+      'bin',
+      '-w+all',
+      '-o',
+      out,
+      fileURLToPath(new URL('./litmus.asm', import.meta.url)),
+    ]);
+    expect(readFileSync(out).equals(readFileSync(new URL('./litmus.bin', import.meta.url)))).toBe(true);
+  });
+});
 
 describe.skipIf(!built)('x86-TSO litmus tests on worker threads (skipped before npm run build)', () => {
   it('MP: a reader that sees the second store sees the first (never Y=1, X=0)', async () => {
