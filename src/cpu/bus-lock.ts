@@ -41,7 +41,10 @@ export class BusLock {
     this.w = new Int32Array(buffer);
   }
 
-  /** A slot for a new processor, unique among all threads sharing the buffer. */
+  /**
+   * A slot, unique among all threads sharing the buffer. Processors that never run at the same
+   * time (those of one thread) may share one; each thread that runs processors needs its own.
+   */
   allocSlot(): number {
     const s = Atomics.add(this.w, USED, 1);
     if (s >= this.slots) {

@@ -37,10 +37,12 @@ export class HostMachine {
   readonly #memory: MemoryController;
   readonly #domains = new WeakMap<CodeDomain, CodeCache>();
   /**
-   * The bus lock every processor's locked accesses respect (split locks take it). Processors built
-   * on other threads over this DRAM take their slot with BusLock.fromBuffer(busLock.buffer).allocSlot().
+   * The bus lock every processor's locked accesses respect (split locks take it). The processors
+   * built here run on this thread, one at a time, so they share one slot; a processor built on
+   * another thread over this DRAM takes its own: BusLock.fromBuffer(busLock.buffer).allocSlot().
    */
   readonly busLock = BusLock.create();
+  readonly #busSlot = this.busLock.allocSlot();
   /** The hypervisor's and devices' path to DRAM. */
   readonly memory: HostMemory;
   /** The AMD secure processor's command interface (SEV API). */
@@ -83,7 +85,7 @@ export class HostMachine {
     cpu.features.tscDeadline = opts.tscDeadline ?? false;
     cpu.onUndefined = opts.onUndefined ?? null;
     cpu.busLock = this.busLock;
-    cpu.busSlot = this.busLock.allocSlot();
+    cpu.busSlot = this.#busSlot;
     this.#memory.attach(cpu);
     registerMachine(cpu, { memory: this.#memory, psp: this.psp });
     return new PhysicalCpu(cpu);
