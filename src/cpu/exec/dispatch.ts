@@ -594,7 +594,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
       return;
     case Op.FENCE:
       if (insn.mem) ud(cpu);
-      if (insn.reg === 6) mfence(); // LFENCE orders nothing that TSO does not already
+      if ((insn.reg & 7) === 6) mfence(); // LFENCE orders nothing that TSO does not already
       return;
     case Op.XGETBV:
       xgetbv(cpu);
