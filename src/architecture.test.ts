@@ -108,12 +108,14 @@ describe('the trust boundary, file by file', () => {
 
   // Shared words that are not DRAM: the command line's words shared with its run thread (stop
   // request, progress; the GDB relay's arrival counter), the IPI mailbox's words per vCPU
-  // (events and IRR bits crossing threads) and the threaded scheduler's run pages.
+  // (events and IRR bits crossing threads), the threaded scheduler's run pages and the bus
+  // lock's words (locked accesses across threads).
   const controlWord = (file: string, what: string) =>
     (file === 'cli/supervise.ts' ||
       file === 'cli/gdb-relay.ts' ||
       file === 'apic/ipi-mailbox.ts' ||
-      file === 'threads/run-page.ts') &&
+      file === 'threads/run-page.ts' ||
+      file === 'cpu/bus-lock.ts') &&
     what === 'new SharedArrayBuffer';
 
   it('only the host machine builds a memory controller, a secure processor or DRAM', () => {

@@ -1,6 +1,8 @@
 // The processor's architectural state and its wiring to the machine. The execution loop lives in
 // run.ts, address translation in mmu.ts, instruction semantics in exec/.
+
 import type { Block } from './block.js';
+import type { BusLock } from './bus-lock.js';
 import { CodeCache, nextChainEpoch } from './code-cache.js';
 import { type CpuidFeatures, defaultFeatures } from './cpuid.js';
 import { LazyOp } from './flags.js';
@@ -183,6 +185,15 @@ export class Cpu {
   readonly ram8: Uint8Array;
   /** RAM as aligned little-endian dwords (tier 2's inline loads and stores; the host is little-endian). */
   readonly ram32: Int32Array;
+  /** RAM as words and qwords for the locked accesses' Atomics (exec/locked.ts). */
+  readonly ram16: Uint16Array;
+  readonly ram64: BigInt64Array;
+  /**
+   * The machine's bus lock (bus-lock.ts) and this processor's slot in it; null for a processor
+   * alone on its thread with its RAM (then a split lock needs no one else's agreement).
+   */
+  busLock: BusLock | null = null;
+  busSlot = 0;
   io: IoBus;
   mmio: MmioBus;
   intc: InterruptController | null = null;
@@ -261,6 +272,8 @@ export class Cpu {
     this.ram = new DataView(opts.ram);
     this.ram8 = new Uint8Array(opts.ram);
     this.ram32 = new Int32Array(opts.ram, 0, opts.ram.byteLength >>> 2);
+    this.ram16 = new Uint16Array(opts.ram, 0, Math.floor(opts.ram.byteLength / 2));
+    this.ram64 = new BigInt64Array(opts.ram, 0, Math.floor(opts.ram.byteLength / 8));
     this.ramBytes = opts.ram.byteLength;
     this.code = opts.codeCache ?? new CodeCache(this.ramBytes);
     this.code.cpus.push(this);

@@ -394,6 +394,13 @@ export function decode(cpu: Cpu, lin: number, insn: Insn): number {
   if ((op === Op.JMP_REL || op === Op.CALL_REL || op === Op.JCC) && size === 2)
     insn.imm = (insn.imm << 16) >> 16;
   if (lock && !lockable(op, sub, insn.mem)) op = Op.UD;
+  // Locked forms, and XCHG with memory (always locked, SDM vol 2 XCHG), leave the plain handlers
+  // alone: they run through exec/locked.ts, so the unlocked forms pay nothing for atomicity.
+  insn.lockOp = 0;
+  if (op !== Op.UD && insn.mem && (lock || op === Op.XCHG_RM_R)) {
+    insn.lockOp = op;
+    op = Op.LOCKED;
+  }
   insn.op = op;
   insn.sub = sub;
   insn.len = fLen;

@@ -37,6 +37,8 @@ export class Insn {
   /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
   rep = 0;
   lock = false;
+  /** For Op.LOCKED: the handler id the instruction has without LOCK (ALU_RM_R, XADD, ...). */
+  lockOp = 0;
   /** Opcode as map << 8 | byte (map 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A), for traces. */
   opcode = 0;
   /** Mandatory/operand-size prefix seen (SSE forms): 0 none, 0x66, 0xF3, 0xF2. */

@@ -636,6 +636,44 @@ export function writeLin64(cpu: Cpu, lin: number, lo: number, hi: number): void 
   writeSlow(cpu, lin + 4, 4, hi, userAcc(cpu));
 }
 
+/**
+ * Where a locked read-modify-write of `size` bytes at `lin` lands in RAM: translated for a write
+ * before anything is read (a locked access reads with intent to write, so a read-only page faults
+ * with a write #PF even when CMPXCHG's compare then fails). Under SEV the translation leaves the
+ * page in the form the access's key sees, so the bytes there are what the atomic must act on.
+ * -1 when the access crosses a page or is not in RAM: the caller takes the bus lock instead.
+ */
+export function lockedPhys(cpu: Cpu, lin: number, size: number): number {
+  const off = lin & 0xfff;
+  if (off + size > 4096) return -1;
+  const lpn = Math.floor(lin / 4096);
+  const i = cpu.tlbWrite + tlbIndex(lpn);
+  if (cpu.tlbTag[i] === lpn) return cpu.tlbPhys[i] + off;
+  if (cpu.dataBreakpoints) checkDataBreakpoints(cpu, lin, size, true);
+  const pa = translateFill(cpu, lin, userAcc(cpu) | ACC_WRITE);
+  if (pa + size > cpu.ramBytes) return -1;
+  // A code page never enters a write bank: drop the decoded code this write lands on, as physWrite does.
+  const ppn = Math.floor(pa / 4096);
+  const code = cpu.codePages[ppn];
+  if (code !== 0) {
+    const written = chunkMask(off, off + size - 1);
+    if (code & written) invalidateCodeChunks(cpu, ppn, written);
+  }
+  return pa;
+}
+
+/**
+ * Translate [lin, lin+size) for a locked write without writing: both pages before anything is
+ * read, a fault on the second reported at its first byte (as a crossing read or write does).
+ */
+export function lockedProbe(cpu: Cpu, lin: number, size: number): void {
+  if (cpu.dataBreakpoints) checkDataBreakpoints(cpu, lin, size, true);
+  const acc = userAcc(cpu) | ACC_WRITE;
+  translate(cpu, lin, acc);
+  const off = lin & 0xfff;
+  if (off + size > 4096) translate(cpu, lin + (4096 - off), acc);
+}
+
 /** Make sure [lin, lin+size) is writable (raises the fault a write would), without writing. */
 export function probeWrite(cpu: Cpu, lin: number, size: number): void {
   const acc = userAcc(cpu) | ACC_WRITE;

@@ -225,5 +225,7 @@ export const enum Op {
   PUNPCKH,
   PSHIFT_R, // sub: kind (2 SRL 4 SRA 6 SLL) << 2 | 1 words 2 dwords 3 qwords
   EMMS,
+  /** A LOCK-prefixed read-modify-write, or XCHG with memory: Insn.lockOp is the form (exec/locked.ts). */
+  LOCKED,
   COUNT,
 }

@@ -2,6 +2,7 @@
 // processor that alone programs the controller's keys, and the processors. The hypervisor gets the
 // controller's host path (HostMemory), the secure processor's command interface, and opaque
 // processor handles: no plaintext view of DRAM, so none of a protected guest.
+import { BusLock } from '../cpu/bus-lock.js';
 import { CodeCache } from '../cpu/code-cache.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import type { IoBus, MmioBus } from '../cpu/ports.js';
@@ -33,17 +34,30 @@ export interface ProcessorOptions {
 
 /**
  * This machine's DRAM as another host thread attaches to it (the threaded scheduler's vCPU
- * workers): opaque to the hypervisor, which only passes it on (it is a SharedArrayBuffer, so
- * postMessage shares it rather than copying it).
+ * workers): opaque to the hypervisor, which only passes it on. It holds the DRAM and the bus lock's
+ * words, both SharedArrayBuffers, so postMessage shares them rather than copying them.
  */
 export interface DramShare {
   readonly __dramShare: unique symbol;
+}
+
+/** What a DramShare is inside this file. */
+interface SharedParts {
+  dram: SharedArrayBuffer;
+  busLock: SharedArrayBuffer;
 }
 
 export class HostMachine {
   readonly #dram: SharedArrayBuffer;
   readonly #memory: MemoryController;
   readonly #domains = new WeakMap<CodeDomain, CodeCache>();
+  /**
+   * The bus lock every processor's locked accesses respect (split locks take it). The processors
+   * built here run on this thread, one at a time, so they share one slot; a HostMachine built on
+   * another thread from share() takes a slot of its own in the same lock.
+   */
+  readonly busLock: BusLock;
+  readonly #busSlot: number;
   /** The hypervisor's and devices' path to DRAM. */
   readonly memory: HostMemory;
   /** The AMD secure processor's command interface (SEV API). */
@@ -52,10 +66,13 @@ export class HostMachine {
 
   /** `dram`: another HostMachine's DRAM (share()), for a processor on another host thread. */
   constructor(opts: { bytes: number; vendor?: Vendor; dram?: DramShare }) {
-    const shared = opts.dram as unknown as SharedArrayBuffer | undefined;
-    if (shared !== undefined && shared.byteLength !== opts.bytes)
-      throw new RangeError(`the shared DRAM is ${shared.byteLength} bytes, not ${opts.bytes}`);
-    this.#dram = shared ?? new SharedArrayBuffer(opts.bytes);
+    const shared = opts.dram as unknown as SharedParts | undefined;
+    if (shared !== undefined && shared.dram.byteLength !== opts.bytes)
+      throw new RangeError(`the shared DRAM is ${shared.dram.byteLength} bytes, not ${opts.bytes}`);
+    this.#dram = shared?.dram ?? new SharedArrayBuffer(opts.bytes);
+    // A machine on another thread over the same DRAM shares its bus lock, with a slot of its own.
+    this.busLock = shared === undefined ? BusLock.create() : BusLock.fromBuffer(shared.busLock);
+    this.#busSlot = this.busLock.allocSlot();
     this.#memory = new MemoryController(this.#dram);
     this.memory = this.#memory.host;
     this.psp = new SecureProcessor(this.#memory.keySlots);
@@ -74,7 +91,8 @@ export class HostMachine {
     // once a guest key is installed, DRAM goes to no other thread.
     if (this.#memory.anyKey())
       throw new Error('DRAM with an SEV guest key installed is not shared with another thread');
-    return this.#dram as unknown as DramShare;
+    const parts: SharedParts = { dram: this.#dram, busLock: this.busLock.buffer };
+    return parts as unknown as DramShare;
   }
 
   newCodeDomain(): CodeDomain {
@@ -98,6 +116,8 @@ export class HostMachine {
     cpu.features.x2apic = opts.x2apic ?? false;
     cpu.features.tscDeadline = opts.tscDeadline ?? false;
     cpu.onUndefined = opts.onUndefined ?? null;
+    cpu.busLock = this.busLock;
+    cpu.busSlot = this.#busSlot;
     this.#memory.attach(cpu);
     registerMachine(cpu, { memory: this.#memory, psp: this.psp });
     return new PhysicalCpu(cpu);

@@ -14,6 +14,13 @@ describe('HostMachine.share', () => {
     expect(() => new HostMachine({ bytes: 2 << 20, dram: a.share() })).toThrow(/1048576 bytes, not 2097152/);
   });
 
+  it('gives it the same bus lock, so split locks on either thread exclude each other', () => {
+    const a = new HostMachine({ bytes: 1 << 20 });
+    const b = new HostMachine({ bytes: 1 << 20, dram: a.share() });
+    expect(b.busLock.buffer).toBe(a.busLock.buffer);
+    expect(new HostMachine({ bytes: 1 << 20 }).busLock.buffer).not.toBe(a.busLock.buffer);
+  });
+
   it('refuses once a guest key is installed', () => {
     const a = new HostMachine({ bytes: 1 << 20 });
     a.psp.activate(a.psp.launchStart(HVEMU_SEV_ES_POLICY, randomBytes(16)), 1);

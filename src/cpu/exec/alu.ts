@@ -247,6 +247,6 @@ export function unary(cpu: Cpu, insn: Insn, kind: number): void {
 }
 
 /** INC/DEC keep CF: remember it before the new lazy op replaces the old one. */
-function saveCarry(cpu: Cpu): void {
+export function saveCarry(cpu: Cpu): void {
   cpu.lfCarry = getCF(cpu) ? CF : 0;
 }

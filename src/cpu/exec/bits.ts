@@ -14,28 +14,9 @@ const TWO32 = 4294967296;
  */
 export function btForm(cpu: Cpu, insn: Insn, immForm: boolean): void {
   const size = insn.size === 8 ? 8 : insn.size;
-  const bits = size * 8;
   const kind = insn.sub; // 0 BT, 1 BTS, 2 BTR, 3 BTC
-  let bit: number;
-  let lin = 0;
-  if (immForm) {
-    bit = insn.imm & (bits - 1);
-    if (insn.mem) lin = memAddr(cpu, insn, size, kind !== 0);
-  } else if (!insn.mem) {
-    // A register bit string: the offset is taken modulo the width.
-    bit = cpu.r32[insn.reg << 1] & (bits - 1);
-  } else {
-    // A memory bit string: the signed offset moves the address by whole operands.
-    let off: number;
-    if (size === 8) off = cpu.r32[(insn.reg << 1) + 1] * TWO32 + (cpu.r32[insn.reg << 1] >>> 0);
-    else if (size === 4) off = cpu.r32[insn.reg << 1];
-    else off = (cpu.r16[insn.reg << 2] << 16) >> 16;
-    bit = (size === 8 ? cpu.r32[insn.reg << 1] : off) & (bits - 1);
-    let ea = effAddr(cpu, insn) + Math.floor(off / bits) * size;
-    if (insn.asize === 4) ea = ea >>> 0;
-    else if (insn.asize === 2) ea &= 0xffff;
-    lin = linearAddr(cpu, insn.seg, ea, size, kind !== 0);
-  }
+  const lin = btOperand(cpu, insn, immForm);
+  const bit = btBit;
   flushFlags(cpu);
   let cf: number;
   if (size === 8) {
@@ -65,7 +46,7 @@ export function btForm(cpu: Cpu, insn: Insn, immForm: boolean): void {
   setCF(cpu, cf);
 }
 
-function setCF(cpu: Cpu, cf: number): void {
+export function setCF(cpu: Cpu, cf: number): void {
   cpu.eflags = cf ? cpu.eflags | CF : cpu.eflags & ~CF;
 }
 
@@ -205,4 +186,35 @@ export function movbe(cpu: Cpu, insn: Insn, toReg: boolean): void {
     const v = getReg(cpu, insn.reg, size);
     writeMem(cpu, lin, size, size === 4 ? bswap32(v) : ((v & 0xff) << 8) | ((v >> 8) & 0xff));
   }
+}
+
+/** The bit number within the operand that the last btOperand() found. */
+export let btBit = 0;
+
+/**
+ * The linear address of a BT-family operand (0 for a register) and, in btBit, the bit in it. A
+ * memory bit string with a register offset moves the address by whole operands (signed offset).
+ */
+export function btOperand(cpu: Cpu, insn: Insn, immForm: boolean): number {
+  const size = insn.size;
+  const bits = size * 8;
+  const write = insn.sub !== 0;
+  if (immForm) {
+    btBit = insn.imm & (bits - 1);
+    return insn.mem ? memAddr(cpu, insn, size, write) : 0;
+  }
+  if (!insn.mem) {
+    // A register bit string: the offset is taken modulo the width.
+    btBit = cpu.r32[insn.reg << 1] & (bits - 1);
+    return 0;
+  }
+  let off: number;
+  if (size === 8) off = cpu.r32[(insn.reg << 1) + 1] * TWO32 + (cpu.r32[insn.reg << 1] >>> 0);
+  else if (size === 4) off = cpu.r32[insn.reg << 1];
+  else off = (cpu.r16[insn.reg << 2] << 16) >> 16;
+  btBit = (size === 8 ? cpu.r32[insn.reg << 1] : off) & (bits - 1);
+  let ea = effAddr(cpu, insn) + Math.floor(off / bits) * size;
+  if (insn.asize === 4) ea = ea >>> 0;
+  else if (insn.asize === 2) ea &= 0xffff;
+  return linearAddr(cpu, insn.seg, ea, size, write);
 }

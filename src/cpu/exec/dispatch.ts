@@ -35,6 +35,7 @@ import {
 } from './control.js';
 import { inInsn, outInsn } from './io.js';
 import { aaaAas, aad, aam, arpl, bound, daa, das } from './legacy.js';
+import { lockedInsn, mfence } from './locked.js';
 import {
   cbw,
   cmpxchg,
@@ -311,6 +312,9 @@ export function execute(cpu: Cpu, insn: Insn): void {
       return;
     case Op.CMPXCHG8B:
       cmpxchg8b(cpu, insn);
+      return;
+    case Op.LOCKED:
+      lockedInsn(cpu, insn);
       return;
     case Op.BSWAP:
       bswap(cpu, insn);
@@ -590,6 +594,7 @@ export function execute(cpu: Cpu, insn: Insn): void {
       return;
     case Op.FENCE:
       if (insn.mem) ud(cpu);
+      if ((insn.reg & 7) === 6) mfence(); // LFENCE orders nothing that TSO does not already
       return;
     case Op.XGETBV:
       xgetbv(cpu);

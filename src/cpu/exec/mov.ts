@@ -1,5 +1,6 @@
 // MOV forms, MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMPXCHG, CMPXCHG8B/16B, XADD, LAHF/SAHF, CBW/CWD
-// families, XLAT. The emulator runs one vCPU per thread, so LOCK needs no extra work here.
+// families, XLAT. The locked forms and XCHG with memory run in locked.ts; these are their
+// single-threaded halves (register operands, and the bus-locked path).
 import { type Cpu, FAULT } from '../cpu.js';
 import { arithFlags, getZF, LF_DST, LF_RES, LF_SRC, setArithFlags } from '../flags.js';
 import type { Insn } from '../insn.js';
@@ -219,7 +220,7 @@ export function cmpxchg8b(cpu: Cpu, insn: Insn): void {
   setZF(cpu, eq);
 }
 
-function setZF(cpu: Cpu, on: boolean): void {
+export function setZF(cpu: Cpu, on: boolean): void {
   const f = arithFlags(cpu);
   setArithFlags(cpu, on ? f | ZF : f & ~ZF);
 }
