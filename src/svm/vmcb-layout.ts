@@ -630,7 +630,8 @@ export class Vmcb {
 
   /** After a VMRUN: the processor holds every group as the VMCB has it (KVM's vmcb_mark_all_clean). */
   markAllClean(): void {
-    this.view.setUint32(this.offset + VMCB_CONTROL.clean.offset, VMCB_CLEAN_ALL, true);
+    const at = this.offset + VMCB_CONTROL.clean.offset;
+    if (this.view.getUint32(at, true) !== VMCB_CLEAN_ALL) this.view.setUint32(at, VMCB_CLEAN_ALL, true);
   }
 
   // By page offset (VMCB_CONTROL.x.offset, VMCB_SAVE.x.offset: constants the caller hoists), for the

@@ -118,6 +118,10 @@ const W_EXIT_INFO_2 = C.exit_info_2.offset / 4;
 const W_EXIT_INT_INFO = C.exit_int_info.offset / 4;
 const W_NEXT_RIP = C.next_rip.offset / 4;
 const W_CLEAN = C.clean.offset / 4;
+const W_EVENT_INJ = C.event_inj.offset / 4;
+/** The groups the VMRUN checks read besides EVENTINJ. */
+const CHECKED_GROUPS =
+  VMCB_CLEAN_I | VMCB_CLEAN_IOPM | VMCB_CLEAN_ASID | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_SEG;
 const TWO32 = 2 ** 32;
 const EFER_SVME = 1 << 12;
 
@@ -167,7 +171,11 @@ export function checkGuestState(vmcb: Vmcb, save: Vmcb = vmcb): string | null {
   }
   if (!vmcb.isIntercepted(INTERCEPT_VMRUN)) return 'the VMRUN intercept bit is clear';
   if (vmcb.view.getUint32(vmcb.offset + C.asid.offset, true) === 0) return 'ASID is zero';
-  const inj = vmcb.view.getUint32(vmcb.offset + C.event_inj.offset, true);
+  return checkEventInj(vmcb.view.getUint32(vmcb.offset + C.event_inj.offset, true));
+}
+
+/** The checks of EVENTINJ, a field no clean bit covers: made at every VMRUN. */
+function checkEventInj(inj: number): string | null {
   if (inj & SVM_EVTINJ_VALID) {
     const type = inj & SVM_EVTINJ_TYPE_MASK;
     if (
@@ -320,11 +328,17 @@ export class SvmHardware {
         this.vmsa = vmsaSaveArea(this.view, this.vmsaPa);
       save = this.vmsa;
     }
-    if (bad === null) bad = checkGuestState(vmcb, save);
-    if (bad === null) bad = this.checkMachineLimits(vmcb, save);
     // The clean bits count only for the VMCB whose state this processor still holds (not SEV).
     const clean = !sev && this.heldVmcb === vmcbPa ? this.words[vmcbPa / 4 + W_CLEAN] : 0;
     this.heldVmcb = -1;
+    // What the checks read is held state when its groups are clean: it passed them when it was
+    // loaded, and the processor kept it legal since. EVENTINJ is checked at every VMRUN.
+    if ((clean & CHECKED_GROUPS) === CHECKED_GROUPS)
+      bad = checkEventInj(this.words[vmcbPa / 4 + W_EVENT_INJ]);
+    else {
+      if (bad === null) bad = checkGuestState(vmcb, save);
+      if (bad === null) bad = this.checkMachineLimits(vmcb, save);
+    }
     if (bad !== null) {
       this.invalidReason = bad;
       this.vmsaPa = -1;
