@@ -65,7 +65,7 @@ import {
 } from '../vmcb-layout.js';
 import { SevEsMsrs } from './sev-es-msrs.js';
 import { SvmInterceptPort } from './svm-intercepts.js';
-import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './vmsa-layout.js';
+import { fpuWords, loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './vmsa-layout.js';
 
 /** The segment registers the world switch moves: VMCB record offset and the core's index. */
 const SEG_NAMES: VmcbSegmentName[] = ['es', 'cs', 'ss', 'ds', 'fs', 'gs', 'ldtr', 'tr'];
@@ -228,6 +228,8 @@ export class SvmHardware {
   private lastNcr3 = -1;
   /** Guest memory as 32-bit words: the VMCB and VMSA fields the world switch moves. */
   private readonly words: Int32Array;
+  /** The core's x87 and SSE registers as words (the VMSA keeps them in the same order). */
+  private readonly fpu: Int32Array;
   /** The VMCB whose guest state this processor holds since its last #VMEXIT (-1: none). */
   private heldVmcb = -1;
   /** What the groups the clean bits cover gave at the last full load of them. */
@@ -253,6 +255,7 @@ export class SvmHardware {
     this.port = new SvmInterceptPort(cpu);
     this.view = cpu.ram;
     this.words = cpu.ram32;
+    this.fpu = fpuWords(cpu);
     this.sevMsrs = new SevEsMsrs(cpu);
     cpu.msrHandlers.push(this.sevMsrs);
   }
@@ -454,7 +457,7 @@ export class SvmHardware {
     mem.syncTlb(cpu);
     cpu.memCrypt = mem.forAsid(this.guestKey);
     if (sevEs) {
-      loadVmsaExtras(cpu, this.view, this.vmsaPa);
+      loadVmsaExtras(cpu, w, this.vmsaPa, this.fpu);
       cpu.features.sevEs = true;
       this.sevMsrs.active = true;
       this.sevMsrs.ghcbLo = w[c + W_GHCB_GPA] >>> 0;
@@ -653,7 +656,7 @@ export class SvmHardware {
       if (completed) put(w, s + V_RIP, port.nextRip);
       w[c + W_GHCB_GPA] = this.sevMsrs.ghcbLo;
       w[c + W_GHCB_GPA + 1] = this.sevMsrs.ghcbHi;
-      saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
+      saveVmsaExtrasAndScrub(cpu, w, this.vmsaPa, this.fpu);
       this.sevMsrs.active = false;
     }
     cpu.memCrypt = mem.forAsid(HOST_KEY);
