@@ -33,7 +33,15 @@ import { coreOf, machineOf } from '../../host/core-access.js';
 import type { MemoryController } from '../../host/memory-controller.js';
 import { HOST_KEY } from '../../host/memory-controller.js';
 import type { PhysicalCpu } from '../../host/physical-cpu.js';
-import { VMCS_REGION_SIZE, VMCS_REVISION_ID, Vmcs } from '../vmcs.js';
+import {
+  VMCS_DIRTY_ALL,
+  VMCS_DIRTY_CONTROLS,
+  VMCS_DIRTY_REGISTERS,
+  VMCS_DIRTY_SEGMENTS,
+  VMCS_REGION_SIZE,
+  VMCS_REVISION_ID,
+  Vmcs,
+} from '../vmcs.js';
 import {
   EXIT_REASON_CR_ACCESS,
   EXIT_REASON_DR_ACCESS,
@@ -55,7 +63,15 @@ import {
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
 } from '../vmcs-fields.js';
 import { GUEST_SEGMENTS } from './guest-segments.js';
-import { arToAttr, attrToAr, CHECKED_SEGMENTS, checkControls, checkGuestState } from './vm-entry-checks.js';
+import {
+  arToAttr,
+  attrToAr,
+  CHECKED_SEGMENTS,
+  checkControls,
+  checkEntryEvent,
+  checkGuestState,
+  checkVolatileGuestState,
+} from './vm-entry-checks.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_INTR_WINDOW_EXITING,
@@ -111,6 +127,8 @@ export class VmxHardware {
   /** Why the last VM entry failed (error 7 or reason 33), in the SDM's words, for the trace. */
   failReason = '';
   private lastVpid = -1;
+  /** The VMCS whose state this processor holds since its last VM exit (-1: none). */
+  private held = -1;
   /** The last VMCS entered (VMPTRLD's current VMCS): entering it again allocates no view. */
   private current: Vmcs | null = null;
   private lastEptRoot = -1;
@@ -187,13 +205,20 @@ export class VmxHardware {
       this.failReason = resume ? 'VMRESUME with non-launched VMCS' : 'VMLAUNCH with non-clear VMCS';
       return VMX_FAIL_VALID;
     }
-    const badControl = checkControls(vmcs, cpu.ramBytes);
+    // What this processor holds of the VMCS since its last exit with it: only the groups VMWRITE
+    // changed since are checked and loaded again (a VMLAUNCH, another VMCS or the hypervisor's
+    // instruction emulation, which may put an older copy of the region back, take everything).
+    let dirty = vmcs.takeDirty();
+    if (!resume || this.held !== vmcsPa || vmcs.lo(F.GUEST_RFLAGS) & VM) dirty = VMCS_DIRTY_ALL;
+    this.held = -1;
+    const badControl =
+      dirty & VMCS_DIRTY_CONTROLS ? checkControls(vmcs, cpu.ramBytes) : checkEntryEvent(vmcs);
     if (badControl !== null) {
       this.failReason = badControl;
       vmcs.fail(VMXERR_ENTRY_INVALID_CONTROL_FIELD);
       return VMX_FAIL_VALID;
     }
-    const badGuest = checkGuestState(vmcs);
+    const badGuest = dirty !== 0 ? checkGuestState(vmcs) : checkVolatileGuestState(vmcs);
     if (badGuest !== null) {
       // SDM 26.7: a VM-entry failure; the VMCS stays clear (VMLAUNCH) and nothing is loaded.
       this.failReason = badGuest.why;
@@ -205,7 +230,7 @@ export class VmxHardware {
     if (!resume) vmcs.markLaunched();
     const port = this.port;
     port.reset();
-    const tscOffset = this.loadGuest(vmcs);
+    const tscOffset = this.loadGuest(vmcs, dirty);
     port.ioPassthrough = emulate;
     cpu.mmioAssist = emulate;
     let reason: number;
@@ -216,6 +241,7 @@ export class VmxHardware {
       cpu.mmioAssist = false;
     }
     this.saveGuest(vmcs, reason, tscOffset);
+    if (!emulate) this.held = vmcsPa;
     return reason;
   }
 
@@ -262,70 +288,83 @@ export class VmxHardware {
 
   // ---------------------------------------------------------------- loading the guest (SDM 26.3.2)
 
-  /** Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit. */
-  private loadGuest(vmcs: Vmcs): number {
+  /**
+   * Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit.
+   * `dirty`: the groups to load (VMCS_DIRTY_*); the others this processor still holds from its last
+   * exit with this VMCS, untouched since (the fields loaded at every entry are loaded regardless).
+   */
+  private loadGuest(vmcs: Vmcs, dirty: number): number {
     const cpu = this.cpu;
     // 64-bit fields move as halves (readNum, lo): no BigInt on the entry path (issue 12).
-    // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
-    const sg = CHECKED_SEGMENTS;
-    for (let i = 0; i < 8; i++) {
-      const seg = GUEST_SEGMENTS[i].seg;
-      cpu.segSel[seg] = sg.sel[i];
-      cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
-      cpu.segLimit[seg] = sg.limit[i];
-      cpu.segAttr[seg] = arToAttr(sg.ar[i]);
+    const segments = (dirty & VMCS_DIRTY_SEGMENTS) !== 0;
+    // The control registers depend on the entry controls too (IA-32e mode guest, load EFER/PAT).
+    const registers = (dirty & (VMCS_DIRTY_REGISTERS | VMCS_DIRTY_CONTROLS)) !== 0;
+    if (segments) {
+      // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
+      const sg = CHECKED_SEGMENTS;
+      for (let i = 0; i < 8; i++) {
+        const seg = GUEST_SEGMENTS[i].seg;
+        cpu.segSel[seg] = sg.sel[i];
+        cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
+        cpu.segLimit[seg] = sg.limit[i];
+        cpu.segAttr[seg] = arToAttr(sg.ar[i]);
+      }
+      cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
+      cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
+      cpu.idtrBase = vmcs.readNum(F.GUEST_IDTR_BASE);
+      cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
     }
-    cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
-    cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
-    cpu.idtrBase = vmcs.readNum(F.GUEST_IDTR_BASE);
-    cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
-    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
-    // The checks passed: CR0 and DR7 have clear upper halves, CR3 is below MAXPHYADDR.
-    const cr0 = vmcs.lo(F.GUEST_CR0);
-    // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
-    const cr4 = (vmcs.lo(F.GUEST_CR4) & ~X86_CR4_VMXE) >>> 0;
-    const cr3 = vmcs.readNum(F.GUEST_CR3);
-    const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
-    let efer = cpu.efer;
-    if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = vmcs.lo(F.GUEST_IA32_EFER) & 0xffff;
-    else {
-      // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
-      efer = ia32e ? efer | 0x400 : efer & ~0x400;
-      if (cr0 & 0x8000_0000) efer = ia32e ? efer | 0x100 : efer & ~0x100;
+    let pagingChanged = false;
+    if (registers) {
+      const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
+      // The checks passed: CR0 and DR7 have clear upper halves, CR3 is below MAXPHYADDR.
+      const cr0 = vmcs.lo(F.GUEST_CR0);
+      // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
+      const cr4 = (vmcs.lo(F.GUEST_CR4) & ~X86_CR4_VMXE) >>> 0;
+      const cr3 = vmcs.readNum(F.GUEST_CR3);
+      const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
+      let efer = cpu.efer;
+      if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = vmcs.lo(F.GUEST_IA32_EFER) & 0xffff;
+      else {
+        // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
+        efer = ia32e ? efer | 0x400 : efer & ~0x400;
+        if (cr0 & 0x8000_0000) efer = ia32e ? efer | 0x100 : efer & ~0x100;
+      }
+      pagingChanged = cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
+      cpu.cr0 = cr0 | 0;
+      cpu.cr3 = cr3;
+      cpu.cr4 = cr4 | 0;
+      cpu.efer = efer;
+      cpu.dr[7] = vmcs.lo(F.GUEST_DR7);
+      debugRegsChanged(cpu);
+      cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
+      cpu.sysenterEsp = vmcs.readNum(F.GUEST_SYSENTER_ESP);
+      cpu.sysenterEip = vmcs.readNum(F.GUEST_SYSENTER_EIP);
+      if (entry & VM_ENTRY_LOAD_IA32_PAT) {
+        // The core holds PAT as a bigint: one is made only when the VMCS value changed.
+        const lo = vmcs.lo(F.GUEST_IA32_PAT);
+        const hi = vmcs.hi(F.GUEST_IA32_PAT);
+        if (lo !== this.patLo || hi !== this.patHi || cpu.pat !== this.pat) {
+          this.scratch32[0] = lo;
+          this.scratch32[1] = hi;
+          this.pat = this.scratch64[0];
+          this.patLo = lo;
+          this.patHi = hi;
+        }
+        cpu.pat = this.pat;
+      }
     }
-    const pagingChanged =
-      cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
-    cpu.cr0 = cr0 | 0;
-    cpu.cr3 = cr3;
-    cpu.cr4 = cr4 | 0;
-    cpu.efer = efer;
-    cpu.dr[7] = vmcs.lo(F.GUEST_DR7);
-    debugRegsChanged(cpu);
     cpu.r32[8] = vmcs.lo(F.GUEST_RSP);
     cpu.r32[9] = vmcs.hi(F.GUEST_RSP);
     cpu.rip = vmcs.readNum(F.GUEST_RIP);
     cpu.eflags = (vmcs.lo(F.GUEST_RFLAGS) | 2) >>> 0;
     cpu.lfOp = 0;
-    cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
-    cpu.sysenterEsp = vmcs.readNum(F.GUEST_SYSENTER_ESP);
-    cpu.sysenterEip = vmcs.readNum(F.GUEST_SYSENTER_EIP);
-    if (entry & VM_ENTRY_LOAD_IA32_PAT) {
-      // The core holds PAT as a bigint: one is made only when the VMCS value changed.
-      const lo = vmcs.lo(F.GUEST_IA32_PAT);
-      const hi = vmcs.hi(F.GUEST_IA32_PAT);
-      if (lo !== this.patLo || hi !== this.patHi || cpu.pat !== this.pat) {
-        this.scratch32[0] = lo;
-        this.scratch32[1] = hi;
-        this.pat = this.scratch64[0];
-        this.patLo = lo;
-        this.patHi = hi;
-      }
-      cpu.pat = this.pat;
+    if (segments || registers) {
+      // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
+      cpu.cpl = !(cpu.cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
+      cpu.updateMode();
+      for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
     }
-    // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
-    cpu.cpl = !(cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
-    cpu.updateMode();
-    for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
     // Non-register state (26.3.2.5 and 26.6).
     const intr = vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO);
     cpu.interruptShadow = (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) !== 0;
@@ -333,6 +372,55 @@ export class VmxHardware {
     cpu.halted = vmcs.read32(F.GUEST_ACTIVITY_STATE) === GUEST_ACTIVITY_HLT;
     cpu.attention |= ATT_EVENT;
     // Controls.
+    const port = this.port;
+    if (dirty & VMCS_DIRTY_CONTROLS) this.loadControls(vmcs);
+    else {
+      // The processor reads the bitmaps with the host's key at every entry, as when it loads them.
+      const m = this.memory;
+      if (port.ioBitmapA !== NO_BITMAP) {
+        m.ensureForm(port.ioBitmapA.byteOffset, HOST_KEY, cpu);
+        m.ensureForm(port.ioBitmapB.byteOffset, HOST_KEY, cpu);
+      }
+      if (port.msrBitmap !== NO_BITMAP) m.ensureForm(port.msrBitmap.byteOffset, HOST_KEY, cpu);
+    }
+    const proc = port.proc;
+    // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
+    if (port.proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING) port.pauseLoop.enter(this.pleGap, this.pleWindow);
+    cpu.intercept = port;
+    cpu.interceptMask = this.mask;
+    // NMI-window exiting: a probe NMI makes the core ask at the first boundary where one could be
+    // taken (nothing else raises NMIs inside the guest: the VMM injects them).
+    this.nmiProbe = (proc & CPU_BASED_NMI_WINDOW_EXITING) !== 0 && !cpu.nmiPending;
+    if (this.nmiProbe) cpu.nmiPending = true;
+    // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
+    if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
+      this.savedIntc = cpu.intc;
+      cpu.intc = this.windowProbe;
+    }
+    const tscOffset = this.tscOffset;
+    cpu.tscOffset += tscOffset;
+    // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
+    // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
+    cpu.nptRoot = -1;
+    const eptRoot = this.eptRoot;
+    cpu.eptRoot = eptRoot;
+    const vpid = this.vpid;
+    if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
+      tlbFlushAll(cpu);
+    this.lastVpid = vpid;
+    this.lastEptRoot = eptRoot;
+    return tscOffset;
+  }
+
+  /** What the controls give an entry, read when they were written (VMCS_DIRTY_CONTROLS). */
+  private pleGap = 0;
+  private pleWindow = 0;
+  private mask = 0;
+  private tscOffset = 0;
+  private eptRoot = -1;
+  private vpid = 0;
+
+  private loadControls(vmcs: Vmcs): void {
     const port = this.port;
     const proc = vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? vmcs.read32(F.SECONDARY_VM_EXEC_CONTROL) : 0;
@@ -357,36 +445,15 @@ export class VmxHardware {
     port.ioBitmapB = io ? this.page(port.ioBitmapB, vmcs.readNum(F.IO_BITMAP_B)) : NO_BITMAP;
     port.msrBitmap =
       proc & CPU_BASED_USE_MSR_BITMAPS ? this.page(port.msrBitmap, vmcs.readNum(F.MSR_BITMAP)) : NO_BITMAP;
-    // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
-    if (proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING)
-      port.pauseLoop.enter(vmcs.read32(F.PLE_GAP), vmcs.read32(F.PLE_WINDOW));
-    cpu.intercept = port;
-    cpu.interceptMask = port.mask();
-    // NMI-window exiting: a probe NMI makes the core ask at the first boundary where one could be
-    // taken (nothing else raises NMIs inside the guest: the VMM injects them).
-    this.nmiProbe = (proc & CPU_BASED_NMI_WINDOW_EXITING) !== 0 && !cpu.nmiPending;
-    if (this.nmiProbe) cpu.nmiPending = true;
-    // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
-    if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
-      this.savedIntc = cpu.intc;
-      cpu.intc = this.windowProbe;
-    }
-    const tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? vmcs.readNum(F.TSC_OFFSET) : 0;
-    cpu.tscOffset += tscOffset;
-    // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
-    // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
-    cpu.nptRoot = -1;
-    const eptRoot =
+    this.pleGap = vmcs.read32(F.PLE_GAP);
+    this.pleWindow = vmcs.read32(F.PLE_WINDOW);
+    this.mask = port.mask();
+    this.tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? vmcs.readNum(F.TSC_OFFSET) : 0;
+    this.eptRoot =
       proc2 & SECONDARY_EXEC_ENABLE_EPT
         ? (vmcs.hi(F.EPT_POINTER) & 0xfffff) * TWO32 + ((vmcs.lo(F.EPT_POINTER) & ~0xfff) >>> 0)
         : -1;
-    cpu.eptRoot = eptRoot;
-    const vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
-    if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
-      tlbFlushAll(cpu);
-    this.lastVpid = vpid;
-    this.lastEptRoot = eptRoot;
-    return tscOffset;
+    this.vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
   }
 
   /** A 4 KiB bitmap page of host memory; the view of the previous entry when it is the same page. */
