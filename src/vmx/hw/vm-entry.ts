@@ -41,6 +41,7 @@ import {
   VMCS_REGION_SIZE,
   VMCS_REVISION_ID,
   Vmcs,
+  vmcsSlotOffset,
 } from '../vmcs.js';
 import {
   EXIT_REASON_CR_ACCESS,
@@ -121,12 +122,64 @@ function savedAr(attr: number, limit: number): number {
   return !(ar & 0x10000) && limit > 0xfffff && (limit & 0xfff) === 0xfff ? ar | 0x8000 : ar;
 }
 
+// Word indices of the fields the VM exit stores, in the region (our layout: vmcs.ts).
+const W = (encoding: number): number => vmcsSlotOffset(encoding) / 4;
+const SEG_CORE = GUEST_SEGMENTS.map((f) => f.seg);
+const SEG_SEL_W = GUEST_SEGMENTS.map((f) => W(f.selector));
+const SEG_BASE_W = GUEST_SEGMENTS.map((f) => W(f.base));
+const SEG_LIMIT_W = GUEST_SEGMENTS.map((f) => W(f.limit));
+const SEG_AR_W = GUEST_SEGMENTS.map((f) => W(f.ar));
+const W_GDTR_BASE = W(F.GUEST_GDTR_BASE);
+const W_GDTR_LIMIT = W(F.GUEST_GDTR_LIMIT);
+const W_IDTR_BASE = W(F.GUEST_IDTR_BASE);
+const W_IDTR_LIMIT = W(F.GUEST_IDTR_LIMIT);
+const W_CR0 = W(F.GUEST_CR0);
+const W_CR3 = W(F.GUEST_CR3);
+const W_CR4 = W(F.GUEST_CR4);
+const W_DR7 = W(F.GUEST_DR7);
+const W_RSP = W(F.GUEST_RSP);
+const W_RIP = W(F.GUEST_RIP);
+const W_RFLAGS = W(F.GUEST_RFLAGS);
+const W_SYSENTER_CS = W(F.GUEST_SYSENTER_CS);
+const W_SYSENTER_ESP = W(F.GUEST_SYSENTER_ESP);
+const W_SYSENTER_EIP = W(F.GUEST_SYSENTER_EIP);
+const W_EFER = W(F.GUEST_IA32_EFER);
+const W_PAT = W(F.GUEST_IA32_PAT);
+const W_ENTRY_CONTROLS = W(F.VM_ENTRY_CONTROLS);
+const W_ACTIVITY = W(F.GUEST_ACTIVITY_STATE);
+const W_INTERRUPTIBILITY = W(F.GUEST_INTERRUPTIBILITY_INFO);
+const W_PENDING_DBG = W(F.GUEST_PENDING_DBG_EXCEPTIONS);
+const W_EXIT_REASON = W(F.VM_EXIT_REASON);
+const W_EXIT_QUALIFICATION = W(F.EXIT_QUALIFICATION);
+const W_GUEST_LINEAR = W(F.GUEST_LINEAR_ADDRESS);
+const W_GUEST_PHYSICAL = W(F.GUEST_PHYSICAL_ADDRESS);
+const W_EXIT_INTR_INFO = W(F.VM_EXIT_INTR_INFO);
+const W_EXIT_INTR_ERROR = W(F.VM_EXIT_INTR_ERROR_CODE);
+const W_IDT_VECTORING_INFO = W(F.IDT_VECTORING_INFO_FIELD);
+const W_IDT_VECTORING_ERROR = W(F.IDT_VECTORING_ERROR_CODE);
+const W_EXIT_INSTRUCTION_LEN = W(F.VM_EXIT_INSTRUCTION_LEN);
+const W_INSTRUCTION_INFO = W(F.VMX_INSTRUCTION_INFO);
+const W_ENTRY_INTR_INFO = W(F.VM_ENTRY_INTR_INFO_FIELD);
+
+/** A 64-bit or natural-width slot: the 64-bit two's complement of the integer `n`. */
+function put(w: Uint32Array, at: number, n: number): void {
+  w[at] = n;
+  w[at + 1] = n >= 0 && n < TWO32 ? 0 : Math.floor(n / TWO32);
+}
+/** A 32-bit field (or a natural-width one whose upper half is zero): the value and a zero upper word. */
+function put32(w: Uint32Array, at: number, v: number): void {
+  w[at] = v;
+  w[at + 1] = 0;
+}
+
 /** The VMX unit of one logical processor. */
 export class VmxHardware {
   readonly port: VmxInterceptPort;
   /** Why the last VM entry failed (error 7 or reason 33), in the SDM's words, for the trace. */
   failReason = '';
   private lastVpid = -1;
+  /** The current VMCS region as 32-bit words (the VM exit stores the guest state through it). */
+  private words: Uint32Array = new Uint32Array(0);
   /** The VMCS whose state this processor holds since its last VM exit (-1: none). */
   private held = -1;
   /** The last VMCS entered (VMPTRLD's current VMCS): entering it again allocates no view. */
@@ -193,12 +246,10 @@ export class VmxHardware {
     this.memory.ensureForm(vmcsPa, HOST_KEY, cpu);
     this.memory.syncTlb(cpu);
     let vmcs = this.current;
-    if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram)
-      vmcs = this.current = new Vmcs(
-        cpu.ram,
-        vmcsPa,
-        new Uint32Array(cpu.ram.buffer, cpu.ram.byteOffset + vmcsPa, VMCS_REGION_SIZE / 4),
-      );
+    if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram) {
+      this.words = new Uint32Array(cpu.ram.buffer, cpu.ram.byteOffset + vmcsPa, VMCS_REGION_SIZE / 4);
+      vmcs = this.current = new Vmcs(cpu.ram, vmcsPa, this.words);
+    }
     if (vmcs.revisionId !== VMCS_REVISION_ID) return VMX_FAIL_INVALID;
     // SDM 26.1: the launch state, then the controls (26.2), then the guest state (26.3).
     if (vmcs.checkLaunchState(resume) !== 0) {
@@ -642,29 +693,34 @@ export class VmxHardware {
     this.memory.ensureForm(vmcs.offset, HOST_KEY, this.cpu); // the guest may have touched it with its own mapping
     const cpu = this.cpu;
     const port = this.port;
-    for (const f of GUEST_SEGMENTS) {
-      const seg = f.seg;
-      vmcs.write32(f.selector, cpu.segSel[seg]);
-      vmcs.writeNum(f.base, cpu.segBase[seg]);
-      vmcs.write32(f.limit, cpu.segLimit[seg] >>> 0);
-      vmcs.write32(f.ar, savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
+    // Stored as words of the region (slots of 8 bytes, little-endian; a 16- or 32-bit field's upper
+    // word is zero): one typed-array store per half, no field look-up (issue 12).
+    const w = this.words;
+    for (let i = 0; i < 8; i++) {
+      const seg = SEG_CORE[i];
+      const limit = cpu.segLimit[seg] >>> 0;
+      w[SEG_SEL_W[i]] = cpu.segSel[seg];
+      put(w, SEG_BASE_W[i], cpu.segBase[seg]);
+      w[SEG_LIMIT_W[i]] = limit;
+      w[SEG_AR_W[i]] = savedAr(cpu.segAttr[seg], limit);
     }
-    vmcs.writeNum(F.GUEST_GDTR_BASE, cpu.gdtrBase);
-    vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
-    vmcs.writeNum(F.GUEST_IDTR_BASE, cpu.idtrBase);
-    vmcs.write32(F.GUEST_IDTR_LIMIT, cpu.idtrLimit);
-    vmcs.writeHalves(F.GUEST_CR0, cpu.cr0, 0);
-    vmcs.writeNum(F.GUEST_CR3, cpu.cr3);
-    vmcs.writeHalves(F.GUEST_CR4, cpu.cr4 | X86_CR4_VMXE, 0);
-    vmcs.writeNum(F.GUEST_DR7, cpu.dr[7]);
-    vmcs.writeHalves(F.GUEST_RSP, cpu.r32[8], cpu.r32[9]);
-    vmcs.writeNum(F.GUEST_RIP, cpu.rip);
-    vmcs.writeHalves(F.GUEST_RFLAGS, getFlags(cpu), 0);
-    vmcs.write32(F.GUEST_SYSENTER_CS, cpu.sysenterCs);
-    vmcs.writeNum(F.GUEST_SYSENTER_ESP, cpu.sysenterEsp);
-    vmcs.writeNum(F.GUEST_SYSENTER_EIP, cpu.sysenterEip);
+    put(w, W_GDTR_BASE, cpu.gdtrBase);
+    put32(w, W_GDTR_LIMIT, cpu.gdtrLimit);
+    put(w, W_IDTR_BASE, cpu.idtrBase);
+    put32(w, W_IDTR_LIMIT, cpu.idtrLimit);
+    put32(w, W_CR0, cpu.cr0);
+    put(w, W_CR3, cpu.cr3);
+    put32(w, W_CR4, cpu.cr4 | X86_CR4_VMXE);
+    put(w, W_DR7, cpu.dr[7]);
+    w[W_RSP] = cpu.r32[8];
+    w[W_RSP + 1] = cpu.r32[9];
+    put(w, W_RIP, cpu.rip);
+    put32(w, W_RFLAGS, getFlags(cpu));
+    put32(w, W_SYSENTER_CS, cpu.sysenterCs);
+    put(w, W_SYSENTER_ESP, cpu.sysenterEsp);
+    put(w, W_SYSENTER_EIP, cpu.sysenterEip);
     const exitCtls = port.exitCtls;
-    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) vmcs.writeNum(F.GUEST_IA32_EFER, cpu.efer);
+    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) put(w, W_EFER, cpu.efer);
     if (exitCtls & VM_EXIT_SAVE_IA32_PAT) {
       if (cpu.pat !== this.pat) {
         // WRMSR PAT in the guest: the new value's halves (a typed-array store, no allocation).
@@ -673,40 +729,36 @@ export class VmxHardware {
         this.patLo = this.scratch32[0];
         this.patHi = this.scratch32[1];
       }
-      vmcs.writeHalves(F.GUEST_IA32_PAT, this.patLo, this.patHi);
+      w[W_PAT] = this.patLo;
+      w[W_PAT + 1] = this.patHi;
     }
     // The "IA-32e mode guest" entry control follows EFER.LMA (SDM 27.2).
-    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
-    vmcs.write32(
-      F.VM_ENTRY_CONTROLS,
-      cpu.efer & 0x400 ? entry | VM_ENTRY_IA32E_MODE : entry & ~VM_ENTRY_IA32E_MODE,
-    );
+    const entry = w[W_ENTRY_CONTROLS];
+    w[W_ENTRY_CONTROLS] = cpu.efer & 0x400 ? entry | VM_ENTRY_IA32E_MODE : entry & ~VM_ENTRY_IA32E_MODE;
     // Activity and interruptibility (27.3.4). The core keeps one interrupt shadow: it is reported as
     // blocking by STI when IF is set, else as blocking by MOV SS.
-    const activity = vmcs.read32(F.GUEST_ACTIVITY_STATE);
-    if (activity <= GUEST_ACTIVITY_HLT)
-      vmcs.write32(F.GUEST_ACTIVITY_STATE, cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);
+    if (w[W_ACTIVITY] <= GUEST_ACTIVITY_HLT)
+      w[W_ACTIVITY] = cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
     const shadow = cpu.interruptShadow
       ? cpu.eflags & IF
         ? GUEST_INTR_STATE_STI
         : GUEST_INTR_STATE_MOV_SS
       : 0;
-    vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0));
-    vmcs.writeHalves(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
+    w[W_INTERRUPTIBILITY] = shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0);
+    w[W_PENDING_DBG] = w[W_PENDING_DBG + 1] = 0;
     // Exit information (27.2.1-27.2.4).
-    vmcs.write32(F.VM_EXIT_REASON, reason >>> 0);
-    vmcs.writeNum(F.EXIT_QUALIFICATION, port.qualification);
-    vmcs.writeNum(F.GUEST_LINEAR_ADDRESS, Number.isNaN(port.guestLinear) ? 0 : port.guestLinear);
-    vmcs.writeNum(F.GUEST_PHYSICAL_ADDRESS, Number.isNaN(port.guestPhysical) ? 0 : port.guestPhysical);
-    vmcs.write32(F.VM_EXIT_INTR_INFO, port.intrInfo);
-    vmcs.write32(F.VM_EXIT_INTR_ERROR_CODE, port.intrError);
-    vmcs.write32(F.IDT_VECTORING_INFO_FIELD, port.idtInfo);
-    vmcs.write32(F.IDT_VECTORING_ERROR_CODE, port.idtError);
-    vmcs.write32(F.VM_EXIT_INSTRUCTION_LEN, Number.isNaN(port.nextRip) ? 0 : port.nextRip - cpu.rip);
-    vmcs.write32(F.VMX_INSTRUCTION_INFO, 0);
+    put32(w, W_EXIT_REASON, reason);
+    put(w, W_EXIT_QUALIFICATION, port.qualification);
+    put(w, W_GUEST_LINEAR, Number.isNaN(port.guestLinear) ? 0 : port.guestLinear);
+    put(w, W_GUEST_PHYSICAL, Number.isNaN(port.guestPhysical) ? 0 : port.guestPhysical);
+    put32(w, W_EXIT_INTR_INFO, port.intrInfo);
+    put32(w, W_EXIT_INTR_ERROR, port.intrError);
+    put32(w, W_IDT_VECTORING_INFO, port.idtInfo);
+    put32(w, W_IDT_VECTORING_ERROR, port.idtError);
+    put32(w, W_EXIT_INSTRUCTION_LEN, Number.isNaN(port.nextRip) ? 0 : port.nextRip - cpu.rip);
+    put32(w, W_INSTRUCTION_INFO, 0);
     // VM exits clear the valid bit of the VM-entry interruption information (SDM 27.2).
-    const inj = vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD);
-    vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, inj & ~INTR_INFO_VALID_MASK);
+    w[W_ENTRY_INTR_INFO] &= ~INTR_INFO_VALID_MASK;
     // Back to the host.
     cpu.tscOffset -= tscOffset;
     if (this.nmiProbe) {
