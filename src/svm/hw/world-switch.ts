@@ -119,6 +119,28 @@ const W_EXIT_INT_INFO = C.exit_int_info.offset / 4;
 const W_NEXT_RIP = C.next_rip.offset / 4;
 const W_CLEAN = C.clean.offset / 4;
 const W_EVENT_INJ = C.event_inj.offset / 4;
+/**
+ * The save-area words of the state #VMEXIT leaves in the processor for an SEV-ES guest (the scrub
+ * takes the GPRs, x87/SSE, CR2, DR0-3, RIP, RFLAGS): word ranges [from, to) of the page: the
+ * segment and descriptor-table registers, CPL, EFER, CR4 CR3 CR0 DR7 DR6, STAR ... SYSENTER_EIP.
+ */
+const HELD_RANGES = [
+  VMCB_SEGMENTS.es / 4,
+  (VMCB_SEGMENTS.tr + 16) / 4,
+  V_CPL_WORD,
+  V_CPL_WORD + 1,
+  V_EFER,
+  V_EFER + 2,
+  V_CR4,
+  V_DR6 + 2,
+  V_STAR,
+  V_SYSENTER_EIP + 2,
+];
+let HELD_WORDS = 0;
+for (let r = 0; r < HELD_RANGES.length; r += 2) HELD_WORDS += HELD_RANGES[r + 1] - HELD_RANGES[r];
+/** What those words are, as clean bits. */
+const VMSA_HELD_GROUPS = VMCB_CLEAN_SEG | VMCB_CLEAN_DT | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX;
+
 /** The groups the VMRUN checks read besides EVENTINJ. */
 const CHECKED_GROUPS =
   VMCB_CLEAN_I | VMCB_CLEAN_IOPM | VMCB_CLEAN_ASID | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_SEG;
@@ -232,6 +254,10 @@ export class SvmHardware {
   private readonly fpu: Int32Array;
   /** The VMCB whose guest state this processor holds since its last #VMEXIT (-1: none). */
   private heldVmcb = -1;
+  /** The VMSA of the SEV-ES guest whose unscrubbed state this processor holds (-1: none). */
+  private heldVmsa = -1;
+  /** The words of HELD_RANGES as the last #VMEXIT stored them in that VMSA. */
+  private readonly vmsaShadow = new Int32Array(HELD_WORDS);
   /** What the groups the clean bits cover gave at the last full load of them. */
   private ncr3 = -1;
   private iopmPa = 0;
@@ -332,7 +358,12 @@ export class SvmHardware {
       save = this.vmsa;
     }
     // The clean bits count only for the VMCB whose state this processor still holds (not SEV).
-    const clean = !sev && this.heldVmcb === vmcbPa ? this.words[vmcbPa / 4 + W_CLEAN] : 0;
+    let clean = !sev && this.heldVmcb === vmcbPa ? this.words[vmcbPa / 4 + W_CLEAN] : 0;
+    // SEV-ES: no clean bits cover the VMSA (the hypervisor cannot write it), but the processor
+    // still holds the segment, descriptor-table, control and debug registers #VMEXIT left in it
+    // (it scrubs the rest): when the VMSA holds what that exit stored, they need no loading.
+    if (sevEs && bad === null && this.heldVmsa === this.vmsaPa && this.vmsaAsSaved())
+      clean = VMSA_HELD_GROUPS;
     this.heldVmcb = -1;
     // What the checks read is held state when its groups are clean: it passed them when it was
     // loaded, and the processor kept it legal since. EVENTINJ is checked at every VMRUN.
@@ -381,6 +412,16 @@ export class SvmHardware {
     // The processor now holds this VMCB's state, unless the hypervisor's instruction emulation may
     // put an older copy of the page back (mmio-emulation.ts): then the next VMRUN loads everything.
     if (!sev && !emulate) this.heldVmcb = vmcbPa;
+    this.heldVmsa = -1;
+    if (sevEs && !emulate && !this.cpu.dataBreakpoints) {
+      // What the exit stored of the state the processor keeps, to compare at the next VMRUN.
+      const w = this.words;
+      const v = this.vmsaPa / 4;
+      const shadow = this.vmsaShadow;
+      for (let r = 0, k = 0; r < HELD_RANGES.length; r += 2)
+        for (let i = HELD_RANGES[r]; i < HELD_RANGES[r + 1]; i++) shadow[k++] = w[v + i];
+      this.heldVmsa = this.vmsaPa;
+    }
     return code;
   }
 
@@ -523,6 +564,16 @@ export class SvmHardware {
     vintr.vector = w[c + W_INT_VECTOR] & 0xff;
     cpu.intc = vintr.pending ? vintr : null;
     if (vintr.pending) cpu.attention |= ATT_EVENT;
+  }
+
+  /** Does the VMSA hold, in the words the processor keeps across an exit, what the last exit stored? */
+  private vmsaAsSaved(): boolean {
+    const w = this.words;
+    const v = this.vmsaPa / 4;
+    const shadow = this.vmsaShadow;
+    for (let r = 0, k = 0; r < HELD_RANGES.length; r += 2)
+      for (let i = HELD_RANGES[r]; i < HELD_RANGES[r + 1]; i++) if (shadow[k++] !== w[v + i]) return false;
+    return true;
   }
 
   /** STAR as the core holds it (a bigint), made only when the halves change. */
