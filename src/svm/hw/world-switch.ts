@@ -141,6 +141,9 @@ for (let r = 0; r < HELD_RANGES.length; r += 2) HELD_WORDS += HELD_RANGES[r + 1]
 /** What those words are, as clean bits. */
 const VMSA_HELD_GROUPS = VMCB_CLEAN_SEG | VMCB_CLEAN_DT | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX;
 
+/** The groups of what saveRegisters stores. */
+const SAVED_GROUPS = VMCB_CLEAN_SEG | VMCB_CLEAN_DT | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_CR2;
+
 /** The groups the VMRUN checks read besides EVENTINJ. */
 const CHECKED_GROUPS =
   VMCB_CLEAN_I | VMCB_CLEAN_IOPM | VMCB_CLEAN_ASID | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_SEG;
@@ -256,6 +259,15 @@ export class SvmHardware {
   private heldVmcb = -1;
   /** The VMSA of the SEV-ES guest whose unscrubbed state this processor holds (-1: none). */
   private heldVmsa = -1;
+  /**
+   * The segment registers (selector, attributes, limit, base each) and the other registers
+   * saveRegisters stores, as the last #VMEXIT stored them into the VMCB, and whether the VMCB still
+   * holds them (no VMRUN has loaded their groups since, so the hypervisor has not written them).
+   */
+  private readonly segShadow = new Float64Array(32);
+  private readonly regShadow = new Float64Array(19);
+  private segsKnown = false;
+  private regsKnown = false;
   /** The words of HELD_RANGES as the last #VMEXIT stored them in that VMSA. */
   private readonly vmsaShadow = new Int32Array(HELD_WORDS);
   /** What the groups the clean bits cover gave at the last full load of them. */
@@ -437,6 +449,9 @@ export class SvmHardware {
     const c = this.vmcbPa / 4;
     const segClean = (clean & VMCB_CLEAN_SEG) !== 0;
     const crClean = (clean & VMCB_CLEAN_CRX) !== 0;
+    // A group loaded may hold what the hypervisor wrote: the next #VMEXIT stores it whole.
+    if (!segClean) this.segsKnown = false;
+    if ((clean & SAVED_GROUPS) !== SAVED_GROUPS) this.regsKnown = false;
     if (!segClean) {
       for (let i = 0; i < 8; i++) {
         const at = s + SEG_W[i];
@@ -626,24 +641,9 @@ export class SvmHardware {
     return -2;
   }
 
-  private saveGuest(vmcb: Vmcb, save: Vmcb, code: number): void {
+  /** Store the descriptor-table, control, debug and SYSCALL/SYSENTER registers and CPL; remember them. */
+  private saveRegisters(w: Int32Array, s: number): void {
     const cpu = this.cpu;
-    // The guest may have touched these pages with another key (a hypervisor can map them into its
-    // nested tables): the state goes back to DRAM with the right key whatever happened.
-    const mem = this.machine.memory;
-    mem.ensureForm(this.vmcbPa, HOST_KEY, cpu);
-    if (this.vmsaPa >= 0) mem.ensureForm(this.vmsaPa, this.guestKey, cpu);
-    const w = this.words;
-    const s = save.offset / 4;
-    const c = this.vmcbPa / 4;
-    for (let i = 0; i < 8; i++) {
-      const at = s + SEG_W[i];
-      const seg = SEG_INDEX[i];
-      const attr = cpu.segAttr[seg];
-      w[at] = cpu.segSel[seg] | ((attr & SEG_UNUSABLE ? attr & 0xf7f : attr & 0xfff) << 16);
-      w[at + 1] = cpu.segLimit[seg];
-      put(w, at + 2, cpu.segBase[seg]);
-    }
     w[s + W_GDTR] = 0;
     w[s + W_GDTR + 1] = cpu.gdtrLimit;
     put(w, s + W_GDTR + 2, cpu.gdtrBase);
@@ -660,21 +660,6 @@ export class SvmHardware {
     w[s + V_EFER + 1] = 0;
     put(w, s + V_DR6, cpu.dr[6]);
     put(w, s + V_DR7, cpu.dr[7]);
-    w[s + V_RFLAGS] = getFlags(cpu);
-    w[s + V_RFLAGS + 1] = 0;
-    put(w, s + V_RIP, cpu.rip);
-    const r = cpu.r32;
-    w[s + V_RSP] = r[8];
-    w[s + V_RSP + 1] = r[9];
-    w[s + V_RAX] = r[0];
-    w[s + V_RAX + 1] = r[1];
-    if (cpu.star !== this.star) {
-      // WRMSR STAR in the guest: the new value's halves (a typed-array store, no allocation).
-      this.scratch64[0] = cpu.star;
-      this.star = cpu.star;
-      this.starLo = this.scratch32[0];
-      this.starHi = this.scratch32[1];
-    }
     w[s + V_STAR] = this.starLo;
     w[s + V_STAR + 1] = this.starHi;
     put(w, s + V_LSTAR, cpu.lstar);
@@ -687,7 +672,105 @@ export class SvmHardware {
     put(w, s + V_SYSENTER_ESP, cpu.sysenterEsp);
     put(w, s + V_SYSENTER_EIP, cpu.sysenterEip);
     w[s + V_CPL_WORD] = (w[s + V_CPL_WORD] & ~(0xff << V_CPL_SHIFT)) | (cpu.cpl << V_CPL_SHIFT);
+    const rs = this.regShadow;
+    rs[0] = cpu.gdtrBase;
+    rs[1] = cpu.gdtrLimit;
+    rs[2] = cpu.idtrBase;
+    rs[3] = cpu.idtrLimit;
+    rs[4] = cpu.cr0;
+    rs[5] = cpu.cr2;
+    rs[6] = cpu.cr3;
+    rs[7] = cpu.cr4;
+    rs[8] = cpu.efer;
+    rs[9] = cpu.dr[6];
+    rs[10] = cpu.dr[7];
+    rs[11] = cpu.lstar;
+    rs[12] = cpu.cstar;
+    rs[13] = cpu.sfmask;
+    rs[14] = cpu.kernelGsBase;
+    rs[15] = cpu.sysenterCs;
+    rs[16] = cpu.sysenterEsp;
+    rs[17] = cpu.sysenterEip;
+    rs[18] = cpu.cpl;
+  }
+
+  private saveGuest(vmcb: Vmcb, save: Vmcb, code: number): void {
+    const cpu = this.cpu;
+    // The guest may have touched these pages with another key (a hypervisor can map them into its
+    // nested tables): the state goes back to DRAM with the right key whatever happened.
+    const mem = this.machine.memory;
+    mem.ensureForm(this.vmcbPa, HOST_KEY, cpu);
+    if (this.vmsaPa >= 0) mem.ensureForm(this.vmsaPa, this.guestKey, cpu);
+    const w = this.words;
+    const s = save.offset / 4;
+    const c = this.vmcbPa / 4;
     const sevEs = save !== vmcb;
+    // What the last #VMEXIT stored and the VMCB still holds (no group reloaded since) is not
+    // stored again unless the guest changed it: the shadows hold what was stored.
+    const segsKnown = this.segsKnown && !sevEs;
+    const sh = this.segShadow;
+    for (let i = 0; i < 8; i++) {
+      const seg = SEG_INDEX[i];
+      const sel = cpu.segSel[seg];
+      const attr = cpu.segAttr[seg];
+      const limit = cpu.segLimit[seg];
+      const base = cpu.segBase[seg];
+      const k = 4 * i;
+      if (segsKnown && sh[k] === sel && sh[k + 1] === attr && sh[k + 2] === limit && sh[k + 3] === base)
+        continue;
+      const at = s + SEG_W[i];
+      w[at] = sel | ((attr & SEG_UNUSABLE ? attr & 0xf7f : attr & 0xfff) << 16);
+      w[at + 1] = limit;
+      put(w, at + 2, base);
+      sh[k] = sel;
+      sh[k + 1] = attr;
+      sh[k + 2] = limit;
+      sh[k + 3] = base;
+    }
+    this.segsKnown = !sevEs;
+    if (cpu.star !== this.star) {
+      // WRMSR STAR in the guest: the new value's halves (a typed-array store, no allocation).
+      this.scratch64[0] = cpu.star;
+      this.star = cpu.star;
+      this.starLo = this.scratch32[0];
+      this.starHi = this.scratch32[1];
+      this.regsKnown = false;
+    }
+    const rs = this.regShadow;
+    if (
+      !this.regsKnown ||
+      sevEs ||
+      rs[0] !== cpu.gdtrBase ||
+      rs[1] !== cpu.gdtrLimit ||
+      rs[2] !== cpu.idtrBase ||
+      rs[3] !== cpu.idtrLimit ||
+      rs[4] !== cpu.cr0 ||
+      rs[5] !== cpu.cr2 ||
+      rs[6] !== cpu.cr3 ||
+      rs[7] !== cpu.cr4 ||
+      rs[8] !== cpu.efer ||
+      rs[9] !== cpu.dr[6] ||
+      rs[10] !== cpu.dr[7] ||
+      rs[11] !== cpu.lstar ||
+      rs[12] !== cpu.cstar ||
+      rs[13] !== cpu.sfmask ||
+      rs[14] !== cpu.kernelGsBase ||
+      rs[15] !== cpu.sysenterCs ||
+      rs[16] !== cpu.sysenterEsp ||
+      rs[17] !== cpu.sysenterEip ||
+      rs[18] !== cpu.cpl
+    ) {
+      this.saveRegisters(w, s);
+      this.regsKnown = !sevEs;
+    }
+    w[s + V_RFLAGS] = getFlags(cpu);
+    w[s + V_RFLAGS + 1] = 0;
+    put(w, s + V_RIP, cpu.rip);
+    const r = cpu.r32;
+    w[s + V_RSP] = r[8];
+    w[s + V_RSP + 1] = r[9];
+    w[s + V_RAX] = r[0];
+    w[s + V_RAX + 1] = r[1];
     // SEV-ES: for the automatic instruction exits the processor completes the instruction itself
     // (the hypervisor cannot move RIP): VMGEXIT, HLT, PAUSE. A completed instruction ends an STI or
     // MOV SS shadow it sat in, so `sti; hlt` leaves no shadow to block the interrupt that wakes it.
