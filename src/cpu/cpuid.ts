@@ -1,7 +1,7 @@
 // CPUID from a table that reports only what the core implements (AMD APM vol 3 appendix E;
 // Intel SDM vol 2 "CPUID"). Whoever creates the CPU picks the vendor; machine-level features
 // (local APIC, x2APIC, SVM, VMX, SEV) are added by the layers that implement them.
-import type { Cpu, Vendor } from './cpu.js';
+import type { Cpu } from './cpu.js';
 
 /** Extra feature bits a machine layer turns on (e.g. APIC when it wires one in). */
 export interface CpuidFeatures {
@@ -51,11 +51,6 @@ function str4(s: string, i: number): number {
 }
 
 const BRAND = 'hvemu x86-64 virtual processor\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0';
-/** The vendor strings as CPUID returns them (EBX, EDX, ECX), made once: CPUID 0 is a common exit. */
-const VENDOR_WORDS: Record<Vendor, readonly [number, number, number]> = {
-  AuthenticAMD: [str4('AuthenticAMD', 0), str4('AuthenticAMD', 4), str4('AuthenticAMD', 8)],
-  GenuineIntel: [str4('GenuineIntel', 0), str4('GenuineIntel', 4), str4('GenuineIntel', 8)],
-};
 
 /** Leaf 1 EDX: FPU PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (and APIC). */
 const L1_EDX =
@@ -98,14 +93,12 @@ export function cpuid(cpu: Cpu, eax: number, ecx: number, out: Int32Array): void
   const amd = v === 'AuthenticAMD';
   const maxExt = amd ? f.maxExtLeaf : 0x80000008;
   switch (eax >>> 0) {
-    case 0: {
-      const words = VENDOR_WORDS[v];
+    case 0:
       out[0] = 0xb;
-      out[1] = words[0];
-      out[3] = words[1];
-      out[2] = words[2];
+      out[1] = str4(v, 0);
+      out[3] = str4(v, 4);
+      out[2] = str4(v, 8);
       return;
-    }
     case 1:
       out[0] = amd ? 0x00a00f11 : 0x000906ea;
       out[1] = (cpu.apicId << 24) | (1 << 16) | (8 << 8);
