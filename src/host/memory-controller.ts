@@ -137,7 +137,8 @@ export class MemoryController {
       const page = Math.floor(at / PAGE_SIZE);
       const end = Math.min(hpa + length, (page + 1) * PAGE_SIZE);
       const asid = this.pageAsid[page];
-      if (asid === HOST_KEY) out.set(this.bytes.subarray(at, end), at - hpa);
+      if (asid === HOST_KEY)
+        out.set(end - at === PAGE_SIZE ? this.wholePage(page) : this.bytes.subarray(at, end), at - hpa);
       else {
         const cipher = this.cipherOf(page, asid);
         out.set(cipher.subarray(at - page * PAGE_SIZE, end - page * PAGE_SIZE), at - hpa);
@@ -153,7 +154,8 @@ export class MemoryController {
       const page = Math.floor(at / PAGE_SIZE);
       const end = Math.min(hpa + data.length, (page + 1) * PAGE_SIZE);
       const asid = this.pageAsid[page];
-      const src = data.subarray(at - hpa, end - hpa);
+      // (A write within one page uses `data` itself: the GHCB answer, once per VMGEXIT, allocates nothing.)
+      const src = at === hpa && end === hpa + data.length ? data : data.subarray(at - hpa, end - hpa);
       if (asid === HOST_KEY) this.bytes.set(src, at);
       else {
         const base = page * PAGE_SIZE;
@@ -166,6 +168,17 @@ export class MemoryController {
       this.codeChanged(page);
       at = end;
     }
+  }
+
+  /** Views of whole DRAM pages the host copies (a GHCB page at every VMGEXIT), made once each. */
+  private readonly pageViews: (Uint8Array | undefined)[] = [];
+  private wholePage(page: number): Uint8Array {
+    let v = this.pageViews[page];
+    if (v === undefined) {
+      v = this.bytes.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+      this.pageViews[page] = v;
+    }
+    return v;
   }
 
   /** The page at `hpa` is raw: a DataView access by the host needs no cipher. */

@@ -18,7 +18,7 @@ import type {
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
-import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
+import { RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
@@ -60,12 +60,23 @@ import {
   setMsrIntercept,
   svmExitName,
   V_IRQ_MASK,
+  VMCB_CONTROL,
+  VMCB_SAVE,
   Vmcb,
 } from './vmcb-layout.js';
 
 const PAGE = 4096;
+// Page offsets of the fields the common exits touch (the by-offset accessors: no name look-up).
+const RIP = VMCB_SAVE.rip.offset;
+const RAX = VMCB_SAVE.rax.offset;
+const NEXT_RIP = VMCB_CONTROL.next_rip.offset;
+const INT_STATE = VMCB_CONTROL.int_state.offset;
+const INT_CTL = VMCB_CONTROL.int_ctl.offset;
+const EVENT_INJ = VMCB_CONTROL.event_inj.offset;
+const EXIT_INFO_1 = VMCB_CONTROL.exit_info_1.offset;
+const EXIT_INFO_2 = VMCB_CONTROL.exit_info_2.offset;
 const EFER_SVME = 1n << 12n;
-const KVM_ENOSYS = 1000n;
+const KVM_ENOSYS = 1000;
 const MSR_EFER = 0xc0000080;
 
 /**
@@ -190,7 +201,7 @@ export abstract class SvmVcpuBase {
 
   /** The guest took the virtual interrupt: it moves from the APIC's IRR to its ISR. */
   private syncInterruptsOut(): void {
-    if (this.offered >= 0 && !(this.vmcb.get('int_ctl') & V_IRQ_MASK)) {
+    if (this.offered >= 0 && !(this.vmcb.word(INT_CTL) & V_IRQ_MASK)) {
       this.svc.apic(this.id).acknowledge(this.offered);
       this.offered = -1;
     }
@@ -247,6 +258,8 @@ export abstract class SvmVcpuBase {
     const code = this.hw.vmrun(this.vmcbPa, steps);
     this.preempted = code === SVM_EXIT_INTR;
     const c = this.vmcb;
+    // The processor holds what it just ran: only what the handlers write below must be loaded again.
+    c.markAllClean();
     // IOIO, NPF and VMGEXIT trace their decoded information themselves.
     if (
       this.svc.traceOn.exits &&
@@ -259,7 +272,7 @@ export abstract class SvmVcpuBase {
         `vcpu ${this.id}: #VMEXIT ${svmExitName(code)} exit_info_1=0x${c.get64('exit_info_1').toString(16)} exit_info_2=0x${c.get64('exit_info_2').toString(16)}; guest ${this.svc.guestInstruction(this.id)}`,
       );
     this.syncInterruptsOut();
-    c.set('event_inj', 0); // delivered (KVM: svm_complete_interrupts)
+    c.setWord(EVENT_INJ, 0); // delivered (KVM: svm_complete_interrupts)
     switch (code) {
       case SVM_EXIT_INTR:
       case SVM_EXIT_NMI:
@@ -415,7 +428,11 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
   completeUserspace(run: RunState): void {
     this.mmio.complete(run);
     if (this.pendingIn === 0) return;
-    this.vmcb.set64('rax', raxAfterIn(this.vmcb.get64('rax'), this.pendingIn, run.ioData));
+    const size = this.pendingIn;
+    // IN writes AL, AX or EAX: a 32-bit write zero-extends into RAX, the narrower ones merge.
+    const mask = size === 1 ? 0xff : size === 2 ? 0xffff : -1;
+    this.vmcb.setWord(RAX, (this.vmcb.word(RAX) & ~mask) | (run.ioData & mask));
+    if (size === 4) this.vmcb.setWord(RAX + 4, 0);
     this.pendingIn = 0;
     this.advance();
   }
@@ -423,8 +440,9 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
   /** skip_emulated_instruction: RIP to nRIP, and the interrupt shadow of the skipped instruction ends. */
   protected advance(): void {
     const c = this.vmcb;
-    c.setHalves('rip', c.lo('next_rip'), c.hi('next_rip'));
-    c.set('int_state', c.get('int_state') & ~1);
+    c.setWord(RIP, c.word(NEXT_RIP));
+    c.setWord(RIP + 4, c.word(NEXT_RIP + 4));
+    c.setWord(INT_STATE, c.word(INT_STATE) & ~1);
   }
 
   protected shutdownReport(): string {
@@ -454,7 +472,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
         const out = this.out;
         const r = this.cpu.r32;
         this.svc.cpuid(this.id, r[0], r[2], out);
-        c.setHalves('rax', out[0], 0);
+        c.setWord(RAX, out[0]);
+        c.setWord(RAX + 4, 0);
         r[6] = out[1]; // RBX
         r[7] = 0;
         r[2] = out[2]; // RCX
@@ -471,7 +490,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       case SVM_EXIT_IRET:
         return this.iretInterception(run);
       case SVM_EXIT_VMMCALL:
-        c.set64('rax', BigInt.asUintN(64, -KVM_ENOSYS)); // no hypercalls are offered
+        c.setWord(RAX, -KVM_ENOSYS); // no hypercalls are offered: -ENOSYS in all 64 bits
+        c.setWord(RAX + 4, -1);
         this.advance();
         return RESUME;
     }
@@ -481,8 +501,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
   /** #NPF: MMIO (the local APIC page, or open bus), emulated here; a protection fault is a bug. */
   protected npf(run: RunState): number {
     const c = this.vmcb;
-    const err = Number(c.get64('exit_info_1') & 0xffffffffn);
-    const gpa = Number(c.get64('exit_info_2'));
+    const err = c.word(EXIT_INFO_1);
+    const gpa = c.word(EXIT_INFO_2 + 4) * 2 ** 32 + c.word(EXIT_INFO_2);
     if (this.svc.traceOn.exits)
       this.svc.trace(
         'exits',
@@ -569,7 +589,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
 
   /** IOIO (APM 15.10.2): VMM devices are emulated here; other ports go to userspace as KVM_EXIT_IO. */
   protected ioInterception(run: RunState): number {
-    const info = Number(this.vmcb.get64('exit_info_1'));
+    const info = this.vmcb.word(EXIT_INFO_1);
     const port = info >>> 16;
     const isIn = (info & 1) !== 0;
     const size = (info >>> 4) & 7;
@@ -584,7 +604,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     }
     if (isIn) this.pendingIn = size;
     else this.advance();
-    return run.exitIo(isIn, port, size, Number(this.vmcb.get64('rax') & 0xffffffffn));
+    return run.exitIo(isIn, port, size, this.vmcb.word(RAX));
   }
 }
 

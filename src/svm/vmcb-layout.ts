@@ -67,6 +67,31 @@ export const VMCB_CONTROL = Object.freeze({
   guest_sev_features: { offset: 0x140, size: 8 },
 } as const satisfies Record<string, VmcbField>);
 
+// VMCB clean bits (APM vol 2 15.15.3, Table 15-9 "VMCB Clean Field"): a set bit tells VMRUN that the
+// hypervisor has not written that group since this VMCB last ran on this processor, so the processor
+// may keep what it holds instead of loading the group again. The processor ignores them for another
+// VMCB, and anything it has not cached it loads anyway. The Vmcb accessor below clears a group's bit
+// when the hypervisor writes one of its fields (KVM's vmcb_mark_dirty done for every write).
+export const VMCB_CLEAN_I = 1 << 0; // intercept vectors, TSC_OFFSET, pause filter
+export const VMCB_CLEAN_IOPM = 1 << 1; // IOPM_BASE_PA, MSRPM_BASE_PA
+export const VMCB_CLEAN_ASID = 1 << 2;
+export const VMCB_CLEAN_TPR = 1 << 3; // V_TPR, V_IRQ, ... V_INTR_VECTOR (60h-67h)
+export const VMCB_CLEAN_NP = 1 << 4; // N_CR3, G_PAT (and, here, NP_ENABLE)
+export const VMCB_CLEAN_CRX = 1 << 5; // CR0, CR3, CR4, EFER
+export const VMCB_CLEAN_DRX = 1 << 6; // DR6, DR7
+export const VMCB_CLEAN_DT = 1 << 7; // GDTR, IDTR
+/**
+ * CS, DS, SS, ES and CPL; here also the state VMLOAD would load (FS, GS, TR, LDTR, KernelGsBase,
+ * STAR, LSTAR, CSTAR, SFMASK, SYSENTER_*), since hvemu's VMRUN does VMLOAD's work (world-switch.ts).
+ */
+export const VMCB_CLEAN_SEG = 1 << 8;
+export const VMCB_CLEAN_CR2 = 1 << 9;
+export const VMCB_CLEAN_LBR = 1 << 10;
+export const VMCB_CLEAN_AVIC = 1 << 11;
+export const VMCB_CLEAN_CET = 1 << 12;
+/** Every group the clean field defines: what a hypervisor sets after a VMRUN (KVM's vmcb_mark_all_clean). */
+export const VMCB_CLEAN_ALL = (1 << 13) - 1;
+
 /** Guest instruction bytes (up to 15) that decode assists store after insn_len. */
 export const VMCB_INSN_BYTES_OFFSET = 0x0d1;
 export const VMCB_INSN_BYTES_MAX = 15;
@@ -539,6 +564,43 @@ export function setMsrIntercept(msrpm: Uint8Array, msr: number, read: boolean, w
 
 // ---------------------------------------------------------------------------------------------
 
+/** The clean bit of the group each 4-byte word of the page belongs to (0: none; always loaded). */
+const CLEAN_GROUP_OF_WORD = (() => {
+  const t = new Uint16Array(VMCB_SIZE / 4);
+  const mark = (at: number, bytes: number, bit: number) => {
+    for (let o = at; o < at + bytes; o += 4) t[o >>> 2] = bit;
+  };
+  const c = VMCB_CONTROL;
+  mark(0, 0x18, VMCB_CLEAN_I); // intercept vectors 0-5
+  mark(c.pause_filter_thresh.offset, 4, VMCB_CLEAN_I); // threshold and count share a word
+  mark(c.tsc_offset.offset, 8, VMCB_CLEAN_I);
+  mark(c.iopm_base_pa.offset, 16, VMCB_CLEAN_IOPM);
+  mark(c.asid.offset, 4, VMCB_CLEAN_ASID);
+  mark(c.int_ctl.offset, 8, VMCB_CLEAN_TPR);
+  mark(c.nested_ctl.offset, 8, VMCB_CLEAN_NP);
+  mark(c.nested_cr3.offset, 8, VMCB_CLEAN_NP);
+  const v = VMCB_SAVE;
+  mark(v.g_pat.offset, 8, VMCB_CLEAN_NP);
+  for (const f of [v.cr0, v.cr3, v.cr4, v.efer]) mark(f.offset, 8, VMCB_CLEAN_CRX);
+  for (const f of [v.dr6, v.dr7]) mark(f.offset, 8, VMCB_CLEAN_DRX);
+  mark(VMCB_SEGMENTS.gdtr, 16, VMCB_CLEAN_DT);
+  mark(VMCB_SEGMENTS.idtr, 16, VMCB_CLEAN_DT);
+  for (const seg of ['es', 'cs', 'ss', 'ds', 'fs', 'gs', 'ldtr', 'tr'] as const)
+    mark(VMCB_SEGMENTS[seg], 16, VMCB_CLEAN_SEG);
+  mark(v.cpl.offset & ~3, 4, VMCB_CLEAN_SEG);
+  mark(v.star.offset, 0x40, VMCB_CLEAN_SEG); // STAR ... SYSENTER_EIP
+  mark(v.cr2.offset, 8, VMCB_CLEAN_CR2);
+  mark(v.dbgctl.offset, 0x28, VMCB_CLEAN_LBR);
+  return t;
+})();
+
+/** The clean bits a write of `bytes` bytes at page offset `at` makes stale. */
+export function vmcbCleanGroups(at: number, bytes: number): number {
+  let m = 0;
+  for (let o = at & ~3; o < at + bytes; o += 4) m |= CLEAN_GROUP_OF_WORD[(o >>> 2) & 0x3ff];
+  return m;
+}
+
 /** Typed access to a VMCB that lives at `offset` in a view of host memory. Little-endian, as x86. */
 export class Vmcb {
   /**
@@ -548,12 +610,42 @@ export class Vmcb {
   constructor(
     readonly view: ControlBlockMemory,
     readonly offset: number,
-    saveAreaOnly = false,
+    private readonly saveAreaOnly = false,
   ) {
     const first = saveAreaOnly ? offset + VMCB_SAVE_AREA_OFFSET : offset;
     if (first < 0 || offset + VMCB_SIZE > view.byteLength) {
       throw new RangeError(`VMCB at 0x${offset.toString(16)} does not fit in ${view.byteLength} bytes`);
     }
+  }
+
+  /** A write at page offset `at`: its group is no longer clean (a VMSA accessor has no clean field). */
+  private dirty(at: number, bytes: number): void {
+    if (this.saveAreaOnly) return;
+    const m = CLEAN_GROUP_OF_WORD[at >>> 2] | (bytes > 4 ? CLEAN_GROUP_OF_WORD[(at >>> 2) + 1] : 0);
+    if (m === 0) return;
+    const c = this.offset + VMCB_CONTROL.clean.offset;
+    const bits = this.view.getUint32(c, true);
+    if (bits & m) this.view.setUint32(c, (bits & ~m) >>> 0, true);
+  }
+
+  /** After a VMRUN: the processor holds every group as the VMCB has it (KVM's vmcb_mark_all_clean). */
+  markAllClean(): void {
+    const at = this.offset + VMCB_CONTROL.clean.offset;
+    if (this.view.getUint32(at, true) !== VMCB_CLEAN_ALL) this.view.setUint32(at, VMCB_CLEAN_ALL, true);
+  }
+
+  // By page offset (VMCB_CONTROL.x.offset, VMCB_SAVE.x.offset: constants the caller hoists), for the
+  // exit handlers' hot paths: no field look-up by name (issue 12). `at` is 4-byte aligned.
+
+  /** The 32-bit word at page offset `at` (a 4-byte field, or half of an 8-byte one). */
+  word(at: number): number {
+    return this.view.getUint32(this.offset + at, true);
+  }
+
+  /** Store the 32-bit word at page offset `at`; its clean bit is cleared as by the named setters. */
+  setWord(at: number, value: number): void {
+    if (CLEAN_GROUP_OF_WORD[at >>> 2] !== 0) this.dirty(at, 4);
+    this.view.setUint32(this.offset + at, value >>> 0, true);
   }
 
   get(name: VmcbSmallFieldName): number {
@@ -568,6 +660,7 @@ export class Vmcb {
   set(name: VmcbSmallFieldName, value: number): void {
     const f: VmcbField = VMCB_FIELDS[name];
     const at = this.offset + f.offset;
+    this.dirty(f.offset, f.size);
     if (f.size === 1) this.view.setUint8(at, value & 0xff);
     else if (f.size === 2) this.view.setUint16(at, value & 0xffff, true);
     else this.view.setUint32(at, value >>> 0, true);
@@ -578,6 +671,7 @@ export class Vmcb {
   }
 
   set64(name: Vmcb64FieldName, value: bigint): void {
+    this.dirty(VMCB_FIELDS[name].offset, 8);
     this.view.setBigUint64(this.offset + VMCB_FIELDS[name].offset, BigInt.asUintN(64, value), true);
   }
 
@@ -599,6 +693,7 @@ export class Vmcb {
 
   /** Stores the 64-bit two's complement of the integer `n` (a register value, a canonical address). */
   setNum(name: Vmcb64FieldName, n: number): void {
+    this.dirty(VMCB_FIELDS[name].offset, 8);
     const at = this.offset + VMCB_FIELDS[name].offset;
     this.view.setUint32(at, n >>> 0, true);
     this.view.setUint32(at + 4, Math.floor(n / TWO32) >>> 0, true);
@@ -606,6 +701,7 @@ export class Vmcb {
 
   /** Stores an 8-byte field from its halves. */
   setHalves(name: Vmcb64FieldName, lo: number, hi: number): void {
+    this.dirty(VMCB_FIELDS[name].offset, 8);
     const at = this.offset + VMCB_FIELDS[name].offset;
     this.view.setUint32(at, lo >>> 0, true);
     this.view.setUint32(at + 4, hi >>> 0, true);
@@ -622,6 +718,7 @@ export class Vmcb {
   }
 
   setSegment(seg: VmcbSegmentName, s: VmcbSegment): void {
+    this.dirty(VMCB_SEGMENTS[seg], 16);
     const at = this.offset + VMCB_SEGMENTS[seg];
     this.view.setUint16(at, s.selector & 0xffff, true);
     this.view.setUint16(at + 2, s.attrib & 0xffff, true);
@@ -635,6 +732,7 @@ export class Vmcb {
   }
 
   setIntercept(bit: number, on: boolean): void {
+    this.dirty(interceptVectorOffset(bit), 4);
     const at = this.offset + interceptVectorOffset(bit);
     const mask = 1 << (bit & 31);
     const word = this.view.getUint32(at, true);

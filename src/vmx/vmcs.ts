@@ -11,6 +11,8 @@ import type { ControlBlockMemory } from '../host/host-memory.js';
 import {
   VMCS_ENCODING_RESERVED_MASK,
   VMCS_FIELD,
+  VMCS_TYPE_CONTROL,
+  VMCS_TYPE_GUEST,
   VMCS_TYPE_READ_ONLY,
   VMCS_WIDTH_16,
   VMCS_WIDTH_32,
@@ -33,6 +35,12 @@ export const VMCS_SHADOW_INDICATOR = 0x8000_0000;
 const REVISION_OFFSET = 0;
 const ABORT_OFFSET = 4;
 const LAUNCH_STATE_OFFSET = 8; // our layout from here on
+/**
+ * Which groups of fields VMWRITE has changed since the processor last entered with this VMCS: a
+ * processor keeps the current VMCS's state inside it (SDM 24.11.1: the region's format is its own),
+ * and a VM entry on the VMCS it last exited from loads and checks again only what was written.
+ */
+const DIRTY_OFFSET = 12;
 const DATA_OFFSET = 16;
 const SLOT_BYTES = 8;
 const LAUNCHED = 1;
@@ -204,6 +212,60 @@ export function isVmcsFieldSupported(encoding: number): boolean {
   return vmcsSlotOffset(encoding) >= 0;
 }
 
+// Groups of VMWRITE-able fields (the processor's own: SDM leaves the caching to the implementation).
+/** Execution, exit and entry controls, the bitmaps, EPTP, VPID, TSC offset, CR masks and shadows. */
+export const VMCS_DIRTY_CONTROLS = 1;
+/** Guest segment registers, GDTR and IDTR. */
+export const VMCS_DIRTY_SEGMENTS = 2;
+/** Guest CR0, CR3, CR4, DR7, the guest MSR fields, PDPTEs, SMBASE. */
+export const VMCS_DIRTY_REGISTERS = 4;
+export const VMCS_DIRTY_ALL = 7;
+
+/**
+ * The group of each field (by encoding with the access-type bit clear). Not in any group, so loaded
+ * and checked at every entry: RIP, RSP, RFLAGS, the interruptibility and activity states, pending
+ * debug exceptions, the VMCS link pointer, and the event to inject.
+ */
+const DIRTY_GROUP = (() => {
+  const t = new Uint8Array(0x8000);
+  const always = new Set<number>([
+    F.GUEST_RIP,
+    F.GUEST_RSP,
+    F.GUEST_RFLAGS,
+    F.GUEST_INTERRUPTIBILITY_INFO,
+    F.GUEST_ACTIVITY_STATE,
+    F.GUEST_PENDING_DBG_EXCEPTIONS,
+    F.VMCS_LINK_POINTER,
+    F.VM_ENTRY_INTR_INFO_FIELD,
+    F.VM_ENTRY_EXCEPTION_ERROR_CODE,
+    F.VM_ENTRY_INSTRUCTION_LEN,
+  ]);
+  const segments = new Set<number>([
+    F.GUEST_GDTR_BASE,
+    F.GUEST_GDTR_LIMIT,
+    F.GUEST_IDTR_BASE,
+    F.GUEST_IDTR_LIMIT,
+  ]);
+  for (const n of ['ES', 'CS', 'SS', 'DS', 'FS', 'GS', 'LDTR', 'TR'])
+    for (const k of ['SELECTOR', 'BASE', 'LIMIT', 'AR_BYTES'])
+      segments.add((F as Record<string, number>)[`GUEST_${n}_${k}`]);
+  for (const enc of VMCS_SUPPORTED_FIELDS) {
+    if (always.has(enc)) continue;
+    const type = vmcsFieldType(enc);
+    const g =
+      type === VMCS_TYPE_CONTROL
+        ? VMCS_DIRTY_CONTROLS
+        : type === VMCS_TYPE_GUEST
+          ? segments.has(enc)
+            ? VMCS_DIRTY_SEGMENTS
+            : VMCS_DIRTY_REGISTERS
+          : 0;
+    t[enc & 0x7ffe] = g;
+    t[(enc & 0x7ffe) | 1] = g;
+  }
+  return t;
+})();
+
 export type LaunchState = 'clear' | 'launched';
 export type VmreadResult =
   | { readonly ok: true; readonly value: bigint }
@@ -276,6 +338,28 @@ export class Vmcs {
   /** VMCLEAR: the launch state becomes clear; field contents are kept (SDM vol 2 VMCLEAR). */
   vmclear(): void {
     this.view.setUint32(this.offset + LAUNCH_STATE_OFFSET, 0, true);
+    this.view.setUint32(this.offset + DIRTY_OFFSET, VMCS_DIRTY_ALL, true);
+  }
+
+  /**
+   * The VM entry (processor side): the groups written since the last entry, now taken in (the
+   * word is cleared). Its caller ignores them, loading everything, unless it holds this VMCS.
+   */
+  takeDirty(): number {
+    const at = this.offset + DIRTY_OFFSET;
+    const d = this.view.getUint32(at, true);
+    if (d !== 0) this.view.setUint32(at, 0, true);
+    return d;
+  }
+
+  /** A VMWRITE (the hypervisor's side): the field's group must be loaded again at the next entry. */
+  private dirty(encoding: number): void {
+    if (this.words !== null) return; // the processor's own stores (the VM exit) change nothing it holds
+    const g = DIRTY_GROUP[encoding & 0x7fff];
+    if (g === 0) return;
+    const at = this.offset + DIRTY_OFFSET;
+    const d = this.view.getUint32(at, true);
+    if ((d & g) !== g) this.view.setUint32(at, d | g, true);
   }
 
   /**
@@ -330,6 +414,7 @@ export class Vmcs {
   /** Hardware-side write: may fill read-only fields (the VM-exit information). Truncates to the field. */
   write(encoding: number, value: bigint): void {
     const at = this.offset + this.slot(encoding);
+    this.dirty(encoding);
     if (vmcsFieldIsHigh(encoding)) {
       const low = this.view.getBigUint64(at, true) & 0xffff_ffffn;
       this.view.setBigUint64(at, (BigInt.asUintN(32, value) << 32n) | low, true);
@@ -347,6 +432,7 @@ export class Vmcs {
 
   write32(encoding: number, value: number): void {
     const at = narrowSlot(encoding);
+    this.dirty(encoding);
     const v = (value & NARROW_MASK[encoding]) >>> 0;
     const w = this.words;
     if (w !== null) {
@@ -388,6 +474,7 @@ export class Vmcs {
   /** Stores a 64-bit or natural-width field from its halves. */
   writeHalves(encoding: number, lo: number, hi: number): void {
     const at = wideSlot(encoding);
+    this.dirty(encoding);
     const w = this.words;
     if (w !== null) {
       w[at >>> 2] = lo;

@@ -252,8 +252,9 @@ export class SvmInterceptPort implements InterceptPort {
         return vmcb.isIntercepted(INTERCEPT_VMMCALL) && this.hit(SVM_EXIT_VMMCALL, 0, 0);
     }
     if (kind === InterceptKind.PAUSE) {
-      // The pause filter: exit only after PAUSE_FILTER_COUNT PAUSEs, i.e. in a real spin loop.
-      if (!vmcb.isIntercepted(INTERCEPT_PAUSE)) return false;
+      // The pause filter: exit only after PAUSE_FILTER_COUNT PAUSEs, i.e. in a real spin loop. The
+      // core asks only when Cpu.interceptMask says PAUSE is intercepted (maskFor, from the vectors
+      // VMRUN read): nothing here goes back to the VMCB.
       if (++this.pauses < this.pauseFilterCount) return false;
       this.pauses = 0;
       return this.hit(SVM_EXIT_PAUSE, 0, 0);

@@ -25,6 +25,16 @@ export const VMSA_X87_REGS = 0x420; // 8 x 80 bits
 export const VMSA_XMM = 0x470; // XMM0-15, 16 bytes each
 /** Linux struct sev_es_save_area is 0x670 bytes; the rest of the page is reserved. */
 export const VMSA_SIZE = 0x670;
+// The same offsets as 32-bit word indices (the world switch's view). FTW and FSW share a word;
+// FCW is the low half of the next.
+const GPR_W = VMSA_GPR.map((o) => o / 4);
+const DR0_W = VMSA_DR0 / 4;
+const TSC_AUX_W = VMSA_TSC_AUX / 4;
+const XCR0_W = VMSA_XCR0 / 4;
+const MXCSR_W = VMSA_MXCSR / 4;
+const FTW_FSW_W = VMSA_X87_FTW / 4;
+const FCW_W = VMSA_X87_FCW / 4;
+const X87_REGS_W = VMSA_X87_REGS / 4;
 
 /** The save-area accessors (VMCB offsets 0x400+) over a VMSA page at `vmsaPa`. */
 export function vmsaSaveArea(view: ControlBlockMemory, vmsaPa: number): Vmcb {
@@ -66,17 +76,11 @@ export function writeInitialVmsa(
 }
 
 const FPU_WORDS = (80 + 256) / 4;
-const fpuViews = new WeakMap<Cpu, Int32Array>();
-/** The core's ST0-7 (80 bytes) and XMM0-15 (256 bytes), contiguous in its fpuBuf, as words. */
-function fpuWords(cpu: Cpu): Int32Array {
-  let w = fpuViews.get(cpu);
-  if (w === undefined) {
-    if (cpu.st.byteOffset !== 0 || cpu.xmm8.byteOffset !== 80 || VMSA_XMM !== VMSA_X87_REGS + 80)
-      throw new Error('x87/SSE layout is not the VMSA order');
-    w = new Int32Array(cpu.fpuBuf, 0, FPU_WORDS);
-    fpuViews.set(cpu, w);
-  }
-  return w;
+/** The core's ST0-7 (80 bytes) and XMM0-15 (256 bytes), contiguous in its fpuBuf, as words (made once per processor). */
+export function fpuWords(cpu: Cpu): Int32Array {
+  if (cpu.st.byteOffset !== 0 || cpu.xmm8.byteOffset !== 80 || VMSA_XMM !== VMSA_X87_REGS + 80)
+    throw new Error('x87/SSE layout is not the VMSA order');
+  return new Int32Array(cpu.fpuBuf, 0, FPU_WORDS);
 }
 
 /** A vCPU's first state in 64-bit mode, as a 64-bit boot loader hands over (Linux boot.rst). */
@@ -117,50 +121,55 @@ export function writeLongModeVmsa(
 }
 
 /** VMRUN (hardware): the VMSA state the legacy save area does not hold. */
-// The world switch moves 64-bit fields as 32-bit halves and bytes one by one: no BigInt, no view
-// made per VMRUN (issue 12).
-export function loadVmsaExtras(cpu: Cpu, view: DataView, vmsaPa: number): void {
+// The world switch moves the VMSA as 32-bit words of memory (`w`, the processor's view of DRAM; the
+// host is little-endian, as x86): no BigInt, no DataView call per field (issue 12). `fpu` is fpuWords(cpu).
+export function loadVmsaExtras(cpu: Cpu, w: Int32Array, vmsaPa: number, fpu: Int32Array): void {
   const r = cpu.r32;
+  const v = vmsaPa / 4;
   for (let i = 0; i < 16; i++) {
-    r[2 * i] = view.getInt32(vmsaPa + VMSA_GPR[i], true);
-    r[2 * i + 1] = view.getInt32(vmsaPa + VMSA_GPR[i] + 4, true);
+    const at = v + GPR_W[i];
+    r[2 * i] = w[at];
+    r[2 * i + 1] = w[at + 1];
   }
   for (let i = 0; i < 4; i++) {
-    const at = vmsaPa + VMSA_DR0 + 8 * i;
-    cpu.dr[i] = view.getUint32(at + 4, true) * TWO32 + view.getUint32(at, true);
+    const at = v + DR0_W + 2 * i;
+    cpu.dr[i] = (w[at + 1] >>> 0) * TWO32 + (w[at] >>> 0);
   }
-  cpu.tscAux = view.getUint32(vmsaPa + VMSA_TSC_AUX, true);
-  cpu.xcr0 = view.getUint32(vmsaPa + VMSA_XCR0, true);
-  cpu.mxcsr = view.getUint32(vmsaPa + VMSA_MXCSR, true);
-  cpu.ftw = view.getUint16(vmsaPa + VMSA_X87_FTW, true);
-  cpu.fsw = view.getUint16(vmsaPa + VMSA_X87_FSW, true);
-  cpu.fcw = view.getUint16(vmsaPa + VMSA_X87_FCW, true);
+  cpu.tscAux = w[v + TSC_AUX_W] >>> 0;
+  cpu.xcr0 = w[v + XCR0_W] >>> 0;
+  cpu.mxcsr = w[v + MXCSR_W] >>> 0;
+  const x87 = w[v + FTW_FSW_W];
+  cpu.ftw = x87 & 0xffff;
+  cpu.fsw = x87 >>> 16;
+  cpu.fcw = w[v + FCW_W] & 0xffff;
   // ST0-7 and XMM0-15 follow each other in the VMSA as in the core's x87/SSE buffer: 84 words.
-  const fpu = fpuWords(cpu);
-  for (let i = 0; i < FPU_WORDS; i++) fpu[i] = view.getInt32(vmsaPa + VMSA_X87_REGS + 4 * i, true);
+  const f = v + X87_REGS_W;
+  for (let i = 0; i < FPU_WORDS; i++) fpu[i] = w[f + i];
 }
 
 /** #VMEXIT (hardware): store the rest of the state into the VMSA, then leave none of it in the processor. */
-export function saveVmsaExtrasAndScrub(cpu: Cpu, view: DataView, vmsaPa: number): void {
+export function saveVmsaExtrasAndScrub(cpu: Cpu, w: Int32Array, vmsaPa: number, fpu: Int32Array): void {
   const r = cpu.r32;
+  const v = vmsaPa / 4;
   for (let i = 0; i < 16; i++) {
-    view.setInt32(vmsaPa + VMSA_GPR[i], r[2 * i], true);
-    view.setInt32(vmsaPa + VMSA_GPR[i] + 4, r[2 * i + 1], true);
+    const at = v + GPR_W[i];
+    w[at] = r[2 * i];
+    w[at + 1] = r[2 * i + 1];
   }
   for (let i = 0; i < 4; i++) {
-    const at = vmsaPa + VMSA_DR0 + 8 * i;
-    view.setUint32(at, cpu.dr[i] >>> 0, true);
-    view.setUint32(at + 4, Math.floor(cpu.dr[i] / TWO32) >>> 0, true);
+    const at = v + DR0_W + 2 * i;
+    const d = cpu.dr[i];
+    w[at] = d;
+    w[at + 1] = d < TWO32 ? 0 : Math.floor(d / TWO32);
   }
-  view.setUint32(vmsaPa + VMSA_TSC_AUX, cpu.tscAux >>> 0, true);
-  view.setUint32(vmsaPa + VMSA_XCR0, cpu.xcr0 >>> 0, true);
-  view.setUint32(vmsaPa + VMSA_XCR0 + 4, 0, true);
-  view.setUint32(vmsaPa + VMSA_MXCSR, cpu.mxcsr >>> 0, true);
-  view.setUint16(vmsaPa + VMSA_X87_FTW, cpu.ftw & 0xffff, true);
-  view.setUint16(vmsaPa + VMSA_X87_FSW, cpu.fsw & 0xffff, true);
-  view.setUint16(vmsaPa + VMSA_X87_FCW, cpu.fcw & 0xffff, true);
-  const fpu = fpuWords(cpu);
-  for (let i = 0; i < FPU_WORDS; i++) view.setInt32(vmsaPa + VMSA_X87_REGS + 4 * i, fpu[i], true);
+  w[v + TSC_AUX_W] = cpu.tscAux;
+  w[v + XCR0_W] = cpu.xcr0;
+  w[v + XCR0_W + 1] = 0;
+  w[v + MXCSR_W] = cpu.mxcsr;
+  w[v + FTW_FSW_W] = (cpu.ftw & 0xffff) | ((cpu.fsw & 0xffff) << 16);
+  w[v + FCW_W] = (w[v + FCW_W] & ~0xffff) | (cpu.fcw & 0xffff);
+  const f = v + X87_REGS_W;
+  for (let i = 0; i < FPU_WORDS; i++) w[f + i] = fpu[i];
   // The hypervisor runs next on this processor: it finds its own (here: zero or RESET) register
   // values, the x87/SSE control words and TSC_AUX included (a non-SEV guest run next on this
   // processor reads them with STMXCSR, FNSTCW, RDTSCP, XGETBV), and no record of its exceptions.

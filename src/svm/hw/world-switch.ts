@@ -47,6 +47,15 @@ import {
   SVM_NESTED_CTL_SEV_ES_ENABLE,
   TLB_CONTROL_DO_NOTHING,
   V_IRQ_MASK,
+  VMCB_CLEAN_ASID,
+  VMCB_CLEAN_CR2,
+  VMCB_CLEAN_CRX,
+  VMCB_CLEAN_DRX,
+  VMCB_CLEAN_DT,
+  VMCB_CLEAN_I,
+  VMCB_CLEAN_IOPM,
+  VMCB_CLEAN_NP,
+  VMCB_CLEAN_SEG,
   VMCB_CONTROL,
   VMCB_SAVE,
   VMCB_SAVE_AREA_OFFSET,
@@ -56,34 +65,99 @@ import {
 } from '../vmcb-layout.js';
 import { SevEsMsrs } from './sev-es-msrs.js';
 import { SvmInterceptPort } from './svm-intercepts.js';
-import { loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './vmsa-layout.js';
+import { fpuWords, loadVmsaExtras, saveVmsaExtrasAndScrub, vmsaSaveArea } from './vmsa-layout.js';
 
 /** The segment registers the world switch moves: VMCB record offset and the core's index. */
 const SEG_NAMES: VmcbSegmentName[] = ['es', 'cs', 'ss', 'ds', 'fs', 'gs', 'ldtr', 'tr'];
 const SEG_INDEX = [ES, CS, SS, DS, FS, GS, LDTR, TR];
-const SEG_AT = SEG_NAMES.map((n) => VMCB_SEGMENTS[n]);
 
-// Offsets of the fields the world switch moves. 64-bit fields travel as two 32-bit halves: a BigInt
-// per field made VMRUN and #VMEXIT cost microseconds (issue 12).
+// The world switch reads and writes the VMCB and VMSA as 32-bit words of memory (the host is
+// little-endian, as x86): a 64-bit field is two words, no BigInt and no DataView call per field
+// (issue 12). Word indices below are from the start of the page (VMCB_SAVE offsets are absolute).
 const C = VMCB_CONTROL;
 const V = VMCB_SAVE;
-const GDTR = VMCB_SEGMENTS.gdtr;
-const IDTR = VMCB_SEGMENTS.idtr;
+const SEG_W = SEG_NAMES.map((n) => VMCB_SEGMENTS[n] / 4);
+const W_GDTR = VMCB_SEGMENTS.gdtr / 4;
+const W_IDTR = VMCB_SEGMENTS.idtr / 4;
+const V_CR0 = V.cr0.offset / 4;
+const V_CR2 = V.cr2.offset / 4;
+const V_CR3 = V.cr3.offset / 4;
+const V_CR4 = V.cr4.offset / 4;
+const V_EFER = V.efer.offset / 4;
+const V_DR6 = V.dr6.offset / 4;
+const V_DR7 = V.dr7.offset / 4;
+const V_RFLAGS = V.rflags.offset / 4;
+const V_RIP = V.rip.offset / 4;
+const V_RSP = V.rsp.offset / 4;
+const V_RAX = V.rax.offset / 4;
+const V_STAR = V.star.offset / 4;
+const V_LSTAR = V.lstar.offset / 4;
+const V_CSTAR = V.cstar.offset / 4;
+const V_SFMASK = V.sfmask.offset / 4;
+const V_KGSBASE = V.kernel_gs_base.offset / 4;
+const V_SYSENTER_CS = V.sysenter_cs.offset / 4;
+const V_SYSENTER_ESP = V.sysenter_esp.offset / 4;
+const V_SYSENTER_EIP = V.sysenter_eip.offset / 4;
+/** CPL is byte 3 of its word. */
+const V_CPL_WORD = V.cpl.offset >>> 2;
+const V_CPL_SHIFT = (V.cpl.offset & 3) * 8;
+const W_INT_STATE = C.int_state.offset / 4;
+const W_INT_CTL = C.int_ctl.offset / 4;
+const W_INT_VECTOR = C.int_vector.offset / 4;
+const W_NESTED_CTL = C.nested_ctl.offset / 4;
+const W_NESTED_CR3 = C.nested_cr3.offset / 4;
+const W_ASID = C.asid.offset / 4;
+/** TLB_CONTROL is the low byte of its word. */
+const W_TLB_CTL = C.tlb_ctl.offset / 4;
+/** PAUSE_FILTER_THRESHOLD is bits 15:0 of this word, PAUSE_FILTER_COUNT bits 31:16. */
+const W_PAUSE_FILTER = C.pause_filter_thresh.offset / 4;
+const W_GHCB_GPA = C.ghcb_gpa.offset / 4;
+const W_EXIT_CODE = C.exit_code.offset / 4;
+const W_EXIT_INFO_1 = C.exit_info_1.offset / 4;
+const W_EXIT_INFO_2 = C.exit_info_2.offset / 4;
+const W_EXIT_INT_INFO = C.exit_int_info.offset / 4;
+const W_NEXT_RIP = C.next_rip.offset / 4;
+const W_CLEAN = C.clean.offset / 4;
+const W_EVENT_INJ = C.event_inj.offset / 4;
+/**
+ * The save-area words of the state #VMEXIT leaves in the processor for an SEV-ES guest (the scrub
+ * takes the GPRs, x87/SSE, CR2, DR0-3, RIP, RFLAGS): word ranges [from, to) of the page: the
+ * segment and descriptor-table registers, CPL, EFER, CR4 CR3 CR0 DR7 DR6, STAR ... SYSENTER_EIP.
+ */
+const HELD_RANGES = [
+  VMCB_SEGMENTS.es / 4,
+  (VMCB_SEGMENTS.tr + 16) / 4,
+  V_CPL_WORD,
+  V_CPL_WORD + 1,
+  V_EFER,
+  V_EFER + 2,
+  V_CR4,
+  V_DR6 + 2,
+  V_STAR,
+  V_SYSENTER_EIP + 2,
+];
+let HELD_WORDS = 0;
+for (let r = 0; r < HELD_RANGES.length; r += 2) HELD_WORDS += HELD_RANGES[r + 1] - HELD_RANGES[r];
+/** What those words are, as clean bits. */
+const VMSA_HELD_GROUPS = VMCB_CLEAN_SEG | VMCB_CLEAN_DT | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX;
+
+/** The groups of what saveRegisters stores. */
+const SAVED_GROUPS = VMCB_CLEAN_SEG | VMCB_CLEAN_DT | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_CR2;
+
+/** The groups the VMRUN checks read besides EVENTINJ. */
+const CHECKED_GROUPS =
+  VMCB_CLEAN_I | VMCB_CLEAN_IOPM | VMCB_CLEAN_ASID | VMCB_CLEAN_CRX | VMCB_CLEAN_DRX | VMCB_CLEAN_SEG;
 const TWO32 = 2 ** 32;
 const EFER_SVME = 1 << 12;
 
-/** An 8-byte field as a signed number: exact for canonical addresses and magnitudes below 2^53. */
-function rdNum(v: DataView, at: number): number {
-  return v.getInt32(at + 4, true) * TWO32 + v.getUint32(at, true);
+/** An 8-byte field at word `at` as a signed number: exact for canonical addresses and magnitudes below 2^53. */
+function num(w: Int32Array, at: number): number {
+  return w[at + 1] * TWO32 + (w[at] >>> 0);
 }
-/** The 64-bit two's complement of the integer `n`. */
-function wrNum(v: DataView, at: number, n: number): void {
-  v.setUint32(at, n >>> 0, true);
-  v.setUint32(at + 4, Math.floor(n / TWO32) >>> 0, true);
-}
-function wrHalves(v: DataView, at: number, lo: number, hi: number): void {
-  v.setUint32(at, lo >>> 0, true);
-  v.setUint32(at + 4, hi >>> 0, true);
+/** Store the 64-bit two's complement of the integer `n` at word `at`. */
+function put(w: Int32Array, at: number, n: number): void {
+  w[at] = n;
+  w[at + 1] = n >= 0 && n < TWO32 ? 0 : Math.floor(n / TWO32);
 }
 
 /** A page address field with bits 11:0 ignored, unsigned (above 2^53 it rounds, still past memory). */
@@ -122,7 +196,11 @@ export function checkGuestState(vmcb: Vmcb, save: Vmcb = vmcb): string | null {
   }
   if (!vmcb.isIntercepted(INTERCEPT_VMRUN)) return 'the VMRUN intercept bit is clear';
   if (vmcb.view.getUint32(vmcb.offset + C.asid.offset, true) === 0) return 'ASID is zero';
-  const inj = vmcb.view.getUint32(vmcb.offset + C.event_inj.offset, true);
+  return checkEventInj(vmcb.view.getUint32(vmcb.offset + C.event_inj.offset, true));
+}
+
+/** The checks of EVENTINJ, a field no clean bit covers: made at every VMRUN. */
+function checkEventInj(inj: number): string | null {
   if (inj & SVM_EVTINJ_VALID) {
     const type = inj & SVM_EVTINJ_TYPE_MASK;
     if (
@@ -173,6 +251,32 @@ export class SvmHardware {
   private readonly scratch64 = new BigUint64Array(1);
   private readonly scratch32 = new Uint32Array(this.scratch64.buffer);
   private lastNcr3 = -1;
+  /** Guest memory as 32-bit words: the VMCB and VMSA fields the world switch moves. */
+  private readonly words: Int32Array;
+  /** The core's x87 and SSE registers as words (the VMSA keeps them in the same order). */
+  private readonly fpu: Int32Array;
+  /** The VMCB whose guest state this processor holds since its last #VMEXIT (-1: none). */
+  private heldVmcb = -1;
+  /** The VMSA of the SEV-ES guest whose unscrubbed state this processor holds (-1: none). */
+  private heldVmsa = -1;
+  /**
+   * The segment registers (selector, attributes, limit, base each) and the other registers
+   * saveRegisters stores, as the last #VMEXIT stored them into the VMCB, and whether the VMCB still
+   * holds them (no VMRUN has loaded their groups since, so the hypervisor has not written them).
+   */
+  private readonly segShadow = new Float64Array(32);
+  private readonly regShadow = new Float64Array(19);
+  private segsKnown = false;
+  private regsKnown = false;
+  /** The words of HELD_RANGES as the last #VMEXIT stored them in that VMSA. */
+  private readonly vmsaShadow = new Int32Array(HELD_WORDS);
+  /** What the groups the clean bits cover gave at the last full load of them. */
+  private ncr3 = -1;
+  private iopmPa = 0;
+  private msrpmPa = 0;
+  private mask = 0;
+  private maskNcr3 = -2;
+  private pauseFilterCount = 0;
   /** Why the last VMRUN failed its checks (VMEXIT_INVALID), for the trace. */
   invalidReason = '';
   /** The memory controller (every access goes through it) and the secure processor of this machine. */
@@ -188,6 +292,8 @@ export class SvmHardware {
     this.machine = machineOf(cpu);
     this.port = new SvmInterceptPort(cpu);
     this.view = cpu.ram;
+    this.words = cpu.ram32;
+    this.fpu = fpuWords(cpu);
     this.sevMsrs = new SevEsMsrs(cpu);
     cpu.msrHandlers.push(this.sevMsrs);
   }
@@ -263,15 +369,29 @@ export class SvmHardware {
         this.vmsa = vmsaSaveArea(this.view, this.vmsaPa);
       save = this.vmsa;
     }
-    if (bad === null) bad = checkGuestState(vmcb, save);
-    if (bad === null) bad = this.checkMachineLimits(vmcb, save);
+    // The clean bits count only for the VMCB whose state this processor still holds (not SEV).
+    let clean = !sev && this.heldVmcb === vmcbPa ? this.words[vmcbPa / 4 + W_CLEAN] : 0;
+    // SEV-ES: no clean bits cover the VMSA (the hypervisor cannot write it), but the processor
+    // still holds the segment, descriptor-table, control and debug registers #VMEXIT left in it
+    // (it scrubs the rest): when the VMSA holds what that exit stored, they need no loading.
+    if (sevEs && bad === null && this.heldVmsa === this.vmsaPa && this.vmsaAsSaved())
+      clean = VMSA_HELD_GROUPS;
+    this.heldVmcb = -1;
+    // What the checks read is held state when its groups are clean: it passed them when it was
+    // loaded, and the processor kept it legal since. EVENTINJ is checked at every VMRUN.
+    if ((clean & CHECKED_GROUPS) === CHECKED_GROUPS)
+      bad = checkEventInj(this.words[vmcbPa / 4 + W_EVENT_INJ]);
+    else {
+      if (bad === null) bad = checkGuestState(vmcb, save);
+      if (bad === null) bad = this.checkMachineLimits(vmcb, save);
+    }
     if (bad !== null) {
       this.invalidReason = bad;
       this.vmsaPa = -1;
       vmcb.setNum('exit_code', SVM_EXIT_ERR);
       return SVM_EXIT_ERR;
     }
-    this.loadGuest(vmcb, save);
+    this.loadGuest(vmcb, save, clean);
     const cpu = this.cpu;
     const port = this.port;
     port.exitCode = -2;
@@ -301,99 +421,126 @@ export class SvmHardware {
       }
     }
     this.saveGuest(vmcb, save, code);
+    // The processor now holds this VMCB's state, unless the hypervisor's instruction emulation may
+    // put an older copy of the page back (mmio-emulation.ts): then the next VMRUN loads everything.
+    if (!sev && !emulate) this.heldVmcb = vmcbPa;
+    this.heldVmsa = -1;
+    if (sevEs && !emulate && !this.cpu.dataBreakpoints) {
+      // What the exit stored of the state the processor keeps, to compare at the next VMRUN.
+      const w = this.words;
+      const v = this.vmsaPa / 4;
+      const shadow = this.vmsaShadow;
+      for (let r = 0, k = 0; r < HELD_RANGES.length; r += 2)
+        for (let i = HELD_RANGES[r]; i < HELD_RANGES[r + 1]; i++) shadow[k++] = w[v + i];
+      this.heldVmsa = this.vmsaPa;
+    }
     return code;
   }
 
-  private loadGuest(vmcb: Vmcb, save: Vmcb): void {
+  /**
+   * Load the guest state. `clean`: the VMCB clean bits that apply (APM 15.15.3): for a group whose
+   * bit is set the processor still holds the VMCB's values from this VMCB's last #VMEXIT, and skips
+   * it (and what depends on it: mode, segment checks, TLB, intercept mask). 0 loads everything.
+   */
+  private loadGuest(vmcb: Vmcb, save: Vmcb, clean: number): void {
     const cpu = this.cpu;
-    const v = this.view;
-    const sa = save.offset;
-    for (let i = 0; i < 8; i++) {
-      const at = sa + SEG_AT[i];
-      const seg = SEG_INDEX[i];
-      const attrib = v.getUint16(at + 2, true);
-      cpu.segSel[seg] = v.getUint16(at, true);
-      cpu.segAttr[seg] = attrib & 0x80 ? attrib : attrib | SEG_UNUSABLE;
-      cpu.segLimit[seg] = v.getUint32(at + 4, true);
-      cpu.segBase[seg] = rdNum(v, at + 8);
+    const w = this.words;
+    const s = save.offset / 4; // the save area and the VMCB as 32-bit words (VMCB_SAVE offsets are absolute)
+    const c = this.vmcbPa / 4;
+    const segClean = (clean & VMCB_CLEAN_SEG) !== 0;
+    const crClean = (clean & VMCB_CLEAN_CRX) !== 0;
+    // A group loaded may hold what the hypervisor wrote: the next #VMEXIT stores it whole.
+    if (!segClean) this.segsKnown = false;
+    if ((clean & SAVED_GROUPS) !== SAVED_GROUPS) this.regsKnown = false;
+    if (!segClean) {
+      for (let i = 0; i < 8; i++) {
+        const at = s + SEG_W[i];
+        const seg = SEG_INDEX[i];
+        const selAttr = w[at];
+        const attrib = selAttr >>> 16;
+        cpu.segSel[seg] = selAttr & 0xffff;
+        cpu.segAttr[seg] = attrib & 0x80 ? attrib : attrib | SEG_UNUSABLE;
+        cpu.segLimit[seg] = w[at + 1] >>> 0;
+        cpu.segBase[seg] = w[at + 3] * TWO32 + (w[at + 2] >>> 0);
+      }
+      cpu.star = this.starOf(w[s + V_STAR] >>> 0, w[s + V_STAR + 1] >>> 0);
+      cpu.lstar = num(w, s + V_LSTAR);
+      cpu.cstar = num(w, s + V_CSTAR);
+      cpu.sfmask = w[s + V_SFMASK] >>> 0;
+      cpu.kernelGsBase = num(w, s + V_KGSBASE);
+      cpu.sysenterCs = w[s + V_SYSENTER_CS] & 0xffff;
+      cpu.sysenterEsp = num(w, s + V_SYSENTER_ESP);
+      cpu.sysenterEip = num(w, s + V_SYSENTER_EIP);
+      cpu.cpl = (w[s + V_CPL_WORD] >>> V_CPL_SHIFT) & 3;
     }
-    cpu.gdtrBase = rdNum(v, sa + GDTR + 8);
-    cpu.gdtrLimit = v.getUint32(sa + GDTR + 4, true) & 0xffff;
-    cpu.idtrBase = rdNum(v, sa + IDTR + 8);
-    cpu.idtrLimit = v.getUint32(sa + IDTR + 4, true) & 0xffff;
-    // The checks passed: CR0, CR4, DR6, DR7 have clear upper halves and CR3 is below 2^52.
-    const cr0 = v.getUint32(sa + V.cr0.offset, true);
-    const cr3 = rdNum(v, sa + V.cr3.offset);
-    const cr4 = v.getUint32(sa + V.cr4.offset, true);
-    const efer = v.getUint32(sa + V.efer.offset, true) & 0xffff;
-    const pagingChanged =
-      cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
-    cpu.cr0 = cr0 | 0;
-    cpu.cr3 = cr3;
-    cpu.cr4 = cr4 | 0;
-    // LMA follows LME and CR0.PG (APM 15.5.1: the processor computes it).
-    cpu.efer = efer & 0x400 ? efer : efer | (efer & 0x100 && cr0 & 0x80000000 ? 0x400 : 0);
-    if (!(efer & 0x100 && cr0 & 0x80000000)) cpu.efer &= ~0x400;
-    cpu.cr2 = rdNum(v, sa + V.cr2.offset);
-    cpu.dr[6] = v.getUint32(sa + V.dr6.offset, true);
-    cpu.dr[7] = v.getUint32(sa + V.dr7.offset, true);
-    debugRegsChanged(cpu);
-    cpu.eflags = (v.getUint32(sa + V.rflags.offset, true) | 2) >>> 0;
+    if (!(clean & VMCB_CLEAN_DT)) {
+      cpu.gdtrBase = num(w, s + W_GDTR + 2);
+      cpu.gdtrLimit = w[s + W_GDTR + 1] & 0xffff;
+      cpu.idtrBase = num(w, s + W_IDTR + 2);
+      cpu.idtrLimit = w[s + W_IDTR + 1] & 0xffff;
+    }
+    let pagingChanged = false;
+    if (!crClean) {
+      // The checks passed: CR0, CR4, DR6, DR7 have clear upper halves and CR3 is below 2^52.
+      const cr0 = w[s + V_CR0] >>> 0;
+      const cr3 = num(w, s + V_CR3);
+      const cr4 = w[s + V_CR4] >>> 0;
+      const efer = w[s + V_EFER] & 0xffff;
+      pagingChanged = cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
+      cpu.cr0 = cr0 | 0;
+      cpu.cr3 = cr3;
+      cpu.cr4 = cr4 | 0;
+      // LMA follows LME and CR0.PG (APM 15.5.1: the processor computes it).
+      cpu.efer = efer & 0x100 && cr0 & 0x80000000 ? efer | 0x400 : efer & ~0x400;
+    }
+    if (!(clean & VMCB_CLEAN_CR2)) cpu.cr2 = num(w, s + V_CR2);
+    if (!(clean & VMCB_CLEAN_DRX)) {
+      cpu.dr[6] = w[s + V_DR6] >>> 0;
+      cpu.dr[7] = w[s + V_DR7] >>> 0;
+      debugRegsChanged(cpu);
+    }
+    // Never covered by a clean bit: RFLAGS, RIP, RSP, RAX.
+    cpu.eflags = (w[s + V_RFLAGS] | 2) >>> 0;
     cpu.lfOp = 0;
-    cpu.rip = rdNum(v, sa + V.rip.offset);
+    cpu.rip = num(w, s + V_RIP);
     const r = cpu.r32;
-    r[8] = v.getInt32(sa + V.rsp.offset, true); // RSP
-    r[9] = v.getInt32(sa + V.rsp.offset + 4, true);
-    r[0] = v.getInt32(sa + V.rax.offset, true); // RAX
-    r[1] = v.getInt32(sa + V.rax.offset + 4, true);
-    const starLo = v.getUint32(sa + V.star.offset, true);
-    const starHi = v.getUint32(sa + V.star.offset + 4, true);
-    if (starLo !== this.starLo || starHi !== this.starHi) {
-      this.scratch32[0] = starLo;
-      this.scratch32[1] = starHi;
-      this.star = this.scratch64[0];
-      this.starLo = starLo;
-      this.starHi = starHi;
-    }
-    cpu.star = this.star;
-    cpu.lstar = rdNum(v, sa + V.lstar.offset);
-    cpu.cstar = rdNum(v, sa + V.cstar.offset);
-    cpu.sfmask = v.getUint32(sa + V.sfmask.offset, true);
-    cpu.kernelGsBase = rdNum(v, sa + V.kernel_gs_base.offset);
-    cpu.sysenterCs = v.getUint32(sa + V.sysenter_cs.offset, true) & 0xffff;
-    cpu.sysenterEsp = rdNum(v, sa + V.sysenter_esp.offset);
-    cpu.sysenterEip = rdNum(v, sa + V.sysenter_eip.offset);
-    cpu.cpl = v.getUint8(sa + V.cpl.offset) & 3;
+    r[8] = w[s + V_RSP]; // RSP
+    r[9] = w[s + V_RSP + 1];
+    r[0] = w[s + V_RAX]; // RAX
+    r[1] = w[s + V_RAX + 1];
     const sevEs = save !== vmcb;
     const mem = this.machine.memory;
     mem.syncTlb(cpu);
     cpu.memCrypt = mem.forAsid(this.guestKey);
     if (sevEs) {
-      loadVmsaExtras(cpu, this.view, this.vmsaPa);
+      loadVmsaExtras(cpu, w, this.vmsaPa, this.fpu);
       cpu.features.sevEs = true;
       this.sevMsrs.active = true;
-      this.sevMsrs.ghcbLo = v.getUint32(this.vmcbPa + C.ghcb_gpa.offset, true);
-      this.sevMsrs.ghcbHi = v.getUint32(this.vmcbPa + C.ghcb_gpa.offset + 4, true);
+      this.sevMsrs.ghcbLo = w[c + W_GHCB_GPA] >>> 0;
+      this.sevMsrs.ghcbHi = w[c + W_GHCB_GPA + 1] >>> 0;
     } else this.sevMsrs.active = false;
     this.port.sevEs = sevEs;
-    cpu.updateMode();
-    for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
+    if (!segClean || !crClean) {
+      cpu.updateMode();
+      for (let i = 0; i < 8; i++) updateSegCheck(cpu, i);
+    }
     // Interrupt shadow from the VMCB (MOV SS / STI just before the exit).
-    const vp = this.vmcbPa;
-    cpu.interruptShadow = (v.getUint32(vp + C.int_state.offset, true) & 1) !== 0;
+    cpu.interruptShadow = (w[c + W_INT_STATE] & 1) !== 0;
     // Nested paging and the TLB: flushed when asked, or when the address space changed.
-    const np = (v.getUint32(vp + C.nested_ctl.offset, true) & SVM_NESTED_CTL_NP_ENABLE) !== 0;
-    const ncr3 = np
-      ? (v.getUint32(vp + C.nested_cr3.offset + 4, true) & 0xfffff) * TWO32 +
-        ((v.getUint32(vp + C.nested_cr3.offset, true) & ~0xfff) >>> 0)
-      : -1;
+    if (!(clean & VMCB_CLEAN_NP)) {
+      this.ncr3 =
+        w[c + W_NESTED_CTL] & SVM_NESTED_CTL_NP_ENABLE
+          ? (w[c + W_NESTED_CR3 + 1] & 0xfffff) * TWO32 + ((w[c + W_NESTED_CR3] & ~0xfff) >>> 0)
+          : -1;
+    }
+    const ncr3 = this.ncr3;
     cpu.nptRoot = ncr3;
-    const asid = v.getUint32(vp + C.asid.offset, true);
+    const asid = clean & VMCB_CLEAN_ASID ? this.lastAsid : w[c + W_ASID];
     if (
       pagingChanged ||
       asid !== this.lastAsid ||
       ncr3 !== this.lastNcr3 ||
-      v.getUint8(vp + C.tlb_ctl.offset) !== TLB_CONTROL_DO_NOTHING
+      (w[c + W_TLB_CTL] & 0xff) !== TLB_CONTROL_DO_NOTHING
     ) {
       tlbFlushAll(cpu);
     }
@@ -402,25 +549,58 @@ export class SvmHardware {
     // Intercepts: the port reads the vectors and maps; the mask tells the core what to ask.
     const port = this.port;
     port.vmcb = vmcb;
-    // Views of the permission maps, made again only when the hypervisor moves them.
-    const iopmPa = pageBase(vmcb, C.iopm_base_pa.offset);
-    const msrpmPa = pageBase(vmcb, C.msrpm_base_pa.offset);
-    // The processor reads the permission maps with the host's key, like the VMCB.
+    // The processor reads the permission maps with the host's key, like the VMCB (their form is
+    // checked at every VMRUN: they may have been written with another key meanwhile).
+    if (!(clean & VMCB_CLEAN_IOPM)) {
+      this.iopmPa = pageBase(vmcb, C.iopm_base_pa.offset);
+      this.msrpmPa = pageBase(vmcb, C.msrpm_base_pa.offset);
+    }
+    const iopmPa = this.iopmPa;
+    const msrpmPa = this.msrpmPa;
     for (let off = 0; off < IOPM_SIZE; off += 4096) mem.ensureForm(iopmPa + off, HOST_KEY, cpu);
     for (let off = 0; off < MSRPM_SIZE; off += 4096) mem.ensureForm(msrpmPa + off, HOST_KEY, cpu);
-    if (port.iopm.length === 0 || port.iopm.byteOffset !== iopmPa)
-      port.iopm = new Uint8Array(this.view.buffer, iopmPa, IOPM_SIZE);
-    if (port.msrpm.length === 0 || port.msrpm.byteOffset !== msrpmPa) {
-      port.msrpm = new Uint8Array(this.view.buffer, msrpmPa, MSRPM_SIZE);
+    if (!(clean & VMCB_CLEAN_IOPM)) {
+      // Views of the permission maps, made again only when the hypervisor moves them.
+      if (port.iopm.length === 0 || port.iopm.byteOffset !== iopmPa)
+        port.iopm = new Uint8Array(this.view.buffer, iopmPa, IOPM_SIZE);
+      if (port.msrpm.length === 0 || port.msrpm.byteOffset !== msrpmPa)
+        port.msrpm = new Uint8Array(this.view.buffer, msrpmPa, MSRPM_SIZE);
     }
     cpu.intercept = port;
-    cpu.interceptMask = port.maskFor(vmcb, np);
-    port.reloadPauseFilter(v.getUint16(vp + C.pause_filter_count.offset, true));
+    if (!(clean & VMCB_CLEAN_I) || ncr3 !== this.maskNcr3) {
+      this.mask = port.maskFor(vmcb, ncr3 >= 0);
+      this.pauseFilterCount = w[c + W_PAUSE_FILTER] >>> 16;
+      this.maskNcr3 = ncr3;
+    }
+    cpu.interceptMask = this.mask;
+    port.reloadPauseFilter(this.pauseFilterCount);
     const vintr = this.vintr;
-    vintr.pending = (v.getUint32(vp + C.int_ctl.offset, true) & V_IRQ_MASK) !== 0;
-    vintr.vector = v.getUint32(vp + C.int_vector.offset, true) & 0xff;
+    vintr.pending = (w[c + W_INT_CTL] & V_IRQ_MASK) !== 0;
+    vintr.vector = w[c + W_INT_VECTOR] & 0xff;
     cpu.intc = vintr.pending ? vintr : null;
     if (vintr.pending) cpu.attention |= ATT_EVENT;
+  }
+
+  /** Does the VMSA hold, in the words the processor keeps across an exit, what the last exit stored? */
+  private vmsaAsSaved(): boolean {
+    const w = this.words;
+    const v = this.vmsaPa / 4;
+    const shadow = this.vmsaShadow;
+    for (let r = 0, k = 0; r < HELD_RANGES.length; r += 2)
+      for (let i = HELD_RANGES[r]; i < HELD_RANGES[r + 1]; i++) if (shadow[k++] !== w[v + i]) return false;
+    return true;
+  }
+
+  /** STAR as the core holds it (a bigint), made only when the halves change. */
+  private starOf(lo: number, hi: number): bigint {
+    if (lo !== this.starLo || hi !== this.starHi) {
+      this.scratch32[0] = lo;
+      this.scratch32[1] = hi;
+      this.star = this.scratch64[0];
+      this.starLo = lo;
+      this.starHi = hi;
+    }
+    return this.star;
   }
 
   /** EVENTINJ (APM 15.20): deliver before the first guest instruction. Returns an exit code or -2. */
@@ -461,6 +641,59 @@ export class SvmHardware {
     return -2;
   }
 
+  /** Store the descriptor-table, control, debug and SYSCALL/SYSENTER registers and CPL; remember them. */
+  private saveRegisters(w: Int32Array, s: number): void {
+    const cpu = this.cpu;
+    w[s + W_GDTR] = 0;
+    w[s + W_GDTR + 1] = cpu.gdtrLimit;
+    put(w, s + W_GDTR + 2, cpu.gdtrBase);
+    w[s + W_IDTR] = 0;
+    w[s + W_IDTR + 1] = cpu.idtrLimit;
+    put(w, s + W_IDTR + 2, cpu.idtrBase);
+    w[s + V_CR0] = cpu.cr0;
+    w[s + V_CR0 + 1] = 0;
+    put(w, s + V_CR2, cpu.cr2);
+    put(w, s + V_CR3, cpu.cr3);
+    w[s + V_CR4] = cpu.cr4;
+    w[s + V_CR4 + 1] = 0;
+    w[s + V_EFER] = cpu.efer;
+    w[s + V_EFER + 1] = 0;
+    put(w, s + V_DR6, cpu.dr[6]);
+    put(w, s + V_DR7, cpu.dr[7]);
+    w[s + V_STAR] = this.starLo;
+    w[s + V_STAR + 1] = this.starHi;
+    put(w, s + V_LSTAR, cpu.lstar);
+    put(w, s + V_CSTAR, cpu.cstar);
+    w[s + V_SFMASK] = cpu.sfmask;
+    w[s + V_SFMASK + 1] = 0;
+    put(w, s + V_KGSBASE, cpu.kernelGsBase);
+    w[s + V_SYSENTER_CS] = cpu.sysenterCs;
+    w[s + V_SYSENTER_CS + 1] = 0;
+    put(w, s + V_SYSENTER_ESP, cpu.sysenterEsp);
+    put(w, s + V_SYSENTER_EIP, cpu.sysenterEip);
+    w[s + V_CPL_WORD] = (w[s + V_CPL_WORD] & ~(0xff << V_CPL_SHIFT)) | (cpu.cpl << V_CPL_SHIFT);
+    const rs = this.regShadow;
+    rs[0] = cpu.gdtrBase;
+    rs[1] = cpu.gdtrLimit;
+    rs[2] = cpu.idtrBase;
+    rs[3] = cpu.idtrLimit;
+    rs[4] = cpu.cr0;
+    rs[5] = cpu.cr2;
+    rs[6] = cpu.cr3;
+    rs[7] = cpu.cr4;
+    rs[8] = cpu.efer;
+    rs[9] = cpu.dr[6];
+    rs[10] = cpu.dr[7];
+    rs[11] = cpu.lstar;
+    rs[12] = cpu.cstar;
+    rs[13] = cpu.sfmask;
+    rs[14] = cpu.kernelGsBase;
+    rs[15] = cpu.sysenterCs;
+    rs[16] = cpu.sysenterEsp;
+    rs[17] = cpu.sysenterEip;
+    rs[18] = cpu.cpl;
+  }
+
   private saveGuest(vmcb: Vmcb, save: Vmcb, code: number): void {
     const cpu = this.cpu;
     // The guest may have touched these pages with another key (a hypervisor can map them into its
@@ -468,82 +701,103 @@ export class SvmHardware {
     const mem = this.machine.memory;
     mem.ensureForm(this.vmcbPa, HOST_KEY, cpu);
     if (this.vmsaPa >= 0) mem.ensureForm(this.vmsaPa, this.guestKey, cpu);
-    const v = this.view;
-    const sa = save.offset;
+    const w = this.words;
+    const s = save.offset / 4;
+    const c = this.vmcbPa / 4;
+    const sevEs = save !== vmcb;
+    // What the last #VMEXIT stored and the VMCB still holds (no group reloaded since) is not
+    // stored again unless the guest changed it: the shadows hold what was stored.
+    const segsKnown = this.segsKnown && !sevEs;
+    const sh = this.segShadow;
     for (let i = 0; i < 8; i++) {
-      const at = sa + SEG_AT[i];
       const seg = SEG_INDEX[i];
+      const sel = cpu.segSel[seg];
       const attr = cpu.segAttr[seg];
-      v.setUint16(at, cpu.segSel[seg], true);
-      v.setUint16(at + 2, attr & SEG_UNUSABLE ? attr & 0xf7f : attr & 0xfff, true);
-      v.setUint32(at + 4, cpu.segLimit[seg] >>> 0, true);
-      wrNum(v, at + 8, cpu.segBase[seg]);
+      const limit = cpu.segLimit[seg];
+      const base = cpu.segBase[seg];
+      const k = 4 * i;
+      if (segsKnown && sh[k] === sel && sh[k + 1] === attr && sh[k + 2] === limit && sh[k + 3] === base)
+        continue;
+      const at = s + SEG_W[i];
+      w[at] = sel | ((attr & SEG_UNUSABLE ? attr & 0xf7f : attr & 0xfff) << 16);
+      w[at + 1] = limit;
+      put(w, at + 2, base);
+      sh[k] = sel;
+      sh[k + 1] = attr;
+      sh[k + 2] = limit;
+      sh[k + 3] = base;
     }
-    v.setUint32(sa + GDTR, 0, true);
-    v.setUint32(sa + GDTR + 4, cpu.gdtrLimit >>> 0, true);
-    wrNum(v, sa + GDTR + 8, cpu.gdtrBase);
-    v.setUint32(sa + IDTR, 0, true);
-    v.setUint32(sa + IDTR + 4, cpu.idtrLimit >>> 0, true);
-    wrNum(v, sa + IDTR + 8, cpu.idtrBase);
-    wrHalves(v, sa + V.cr0.offset, cpu.cr0, 0);
-    wrNum(v, sa + V.cr2.offset, cpu.cr2);
-    wrNum(v, sa + V.cr3.offset, cpu.cr3);
-    wrHalves(v, sa + V.cr4.offset, cpu.cr4, 0);
-    wrNum(v, sa + V.efer.offset, cpu.efer);
-    wrNum(v, sa + V.dr6.offset, cpu.dr[6]);
-    wrNum(v, sa + V.dr7.offset, cpu.dr[7]);
-    wrHalves(v, sa + V.rflags.offset, getFlags(cpu), 0);
-    wrNum(v, sa + V.rip.offset, cpu.rip);
-    const r = cpu.r32;
-    wrHalves(v, sa + V.rsp.offset, r[8], r[9]);
-    wrHalves(v, sa + V.rax.offset, r[0], r[1]);
+    this.segsKnown = !sevEs;
     if (cpu.star !== this.star) {
       // WRMSR STAR in the guest: the new value's halves (a typed-array store, no allocation).
       this.scratch64[0] = cpu.star;
       this.star = cpu.star;
       this.starLo = this.scratch32[0];
       this.starHi = this.scratch32[1];
+      this.regsKnown = false;
     }
-    wrHalves(v, sa + V.star.offset, this.starLo, this.starHi);
-    wrNum(v, sa + V.lstar.offset, cpu.lstar);
-    wrNum(v, sa + V.cstar.offset, cpu.cstar);
-    wrHalves(v, sa + V.sfmask.offset, cpu.sfmask, 0);
-    wrNum(v, sa + V.kernel_gs_base.offset, cpu.kernelGsBase);
-    wrNum(v, sa + V.sysenter_cs.offset, cpu.sysenterCs);
-    wrNum(v, sa + V.sysenter_esp.offset, cpu.sysenterEsp);
-    wrNum(v, sa + V.sysenter_eip.offset, cpu.sysenterEip);
-    v.setUint8(sa + V.cpl.offset, cpu.cpl);
-    const sevEs = save !== vmcb;
-    const vp = this.vmcbPa;
+    const rs = this.regShadow;
+    if (
+      !this.regsKnown ||
+      sevEs ||
+      rs[0] !== cpu.gdtrBase ||
+      rs[1] !== cpu.gdtrLimit ||
+      rs[2] !== cpu.idtrBase ||
+      rs[3] !== cpu.idtrLimit ||
+      rs[4] !== cpu.cr0 ||
+      rs[5] !== cpu.cr2 ||
+      rs[6] !== cpu.cr3 ||
+      rs[7] !== cpu.cr4 ||
+      rs[8] !== cpu.efer ||
+      rs[9] !== cpu.dr[6] ||
+      rs[10] !== cpu.dr[7] ||
+      rs[11] !== cpu.lstar ||
+      rs[12] !== cpu.cstar ||
+      rs[13] !== cpu.sfmask ||
+      rs[14] !== cpu.kernelGsBase ||
+      rs[15] !== cpu.sysenterCs ||
+      rs[16] !== cpu.sysenterEsp ||
+      rs[17] !== cpu.sysenterEip ||
+      rs[18] !== cpu.cpl
+    ) {
+      this.saveRegisters(w, s);
+      this.regsKnown = !sevEs;
+    }
+    w[s + V_RFLAGS] = getFlags(cpu);
+    w[s + V_RFLAGS + 1] = 0;
+    put(w, s + V_RIP, cpu.rip);
+    const r = cpu.r32;
+    w[s + V_RSP] = r[8];
+    w[s + V_RSP + 1] = r[9];
+    w[s + V_RAX] = r[0];
+    w[s + V_RAX + 1] = r[1];
     // SEV-ES: for the automatic instruction exits the processor completes the instruction itself
     // (the hypervisor cannot move RIP): VMGEXIT, HLT, PAUSE. A completed instruction ends an STI or
     // MOV SS shadow it sat in, so `sti; hlt` leaves no shadow to block the interrupt that wakes it.
     const completed =
       sevEs && (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE);
     // SEV-ES: the hypervisor sees only whether interrupts are enabled (GUEST_INTERRUPT_MASK), no RIP.
-    v.setUint32(
-      vp + C.int_state.offset,
+    w[c + W_INT_STATE] =
       (cpu.interruptShadow && !completed ? 1 : 0) |
-        (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0),
-      true,
-    );
+      (sevEs && cpu.eflags & 0x200 ? SVM_GUEST_INTERRUPT_MASK : 0);
     const port = this.port;
-    wrNum(v, vp + C.exit_code.offset, code);
-    wrNum(v, vp + C.exit_info_1.offset, port.exitInfo1);
-    wrNum(v, vp + C.exit_info_2.offset, port.exitInfo2);
-    wrNum(v, vp + C.next_rip.offset, sevEs ? 0 : port.nextRip);
+    w[c + W_EXIT_CODE] = code;
+    w[c + W_EXIT_CODE + 1] = code < 0 ? -1 : 0;
+    put(w, c + W_EXIT_INFO_1, port.exitInfo1);
+    put(w, c + W_EXIT_INFO_2, port.exitInfo2);
+    put(w, c + W_NEXT_RIP, sevEs ? 0 : port.nextRip);
     if (sevEs) {
-      if (completed) wrNum(v, sa + V.rip.offset, port.nextRip);
-      wrHalves(v, vp + C.ghcb_gpa.offset, this.sevMsrs.ghcbLo, this.sevMsrs.ghcbHi);
-      saveVmsaExtrasAndScrub(cpu, this.view, this.vmsaPa);
+      if (completed) put(w, s + V_RIP, port.nextRip);
+      w[c + W_GHCB_GPA] = this.sevMsrs.ghcbLo;
+      w[c + W_GHCB_GPA + 1] = this.sevMsrs.ghcbHi;
+      saveVmsaExtrasAndScrub(cpu, w, this.vmsaPa, this.fpu);
       this.sevMsrs.active = false;
     }
     cpu.memCrypt = mem.forAsid(HOST_KEY);
     this.guestKey = HOST_KEY;
-    v.setUint32(vp + C.exit_int_info.offset, 0, true);
-    v.setUint32(vp + C.exit_int_info_err.offset, 0, true);
-    if (!this.vintr.pending)
-      v.setUint32(vp + C.int_ctl.offset, v.getUint32(vp + C.int_ctl.offset, true) & ~V_IRQ_MASK, true);
+    w[c + W_EXIT_INT_INFO] = 0;
+    w[c + W_EXIT_INT_INFO + 1] = 0;
+    if (!this.vintr.pending) w[c + W_INT_CTL] &= ~V_IRQ_MASK;
     cpu.intc = null;
     cpu.intercept = null;
     cpu.interceptMask = 0;

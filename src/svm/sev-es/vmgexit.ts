@@ -41,6 +41,8 @@ import {
   fieldBit,
   GHCB_FIELDS,
   GHCB_PAGE_SIZE,
+  GHCB_USAGE_OFFSET,
+  GHCB_VALID_BITMAP_OFFSET,
   type GhcbFieldName,
   ghcbView,
   setBitValid,
@@ -52,6 +54,8 @@ import {
   encodeCpuidResponse,
   encodeHvFeaturesResponse,
   encodeSevInfo,
+  GHCB_MSR_CPUID_REQ,
+  GHCB_MSR_CPUID_RESP,
   GHCB_VERSION_MAX,
   GHCB_VERSION_MIN,
 } from '../../ghcb/msr-protocol.js';
@@ -71,7 +75,7 @@ import {
 } from '../../vmm/kvm-abi.js';
 import type { InstructionCounter } from '../../vmm/vm-clock.js';
 import type { VmmMsrs } from '../../vmm/vmm-msrs.js';
-import type { Vmcb } from '../vmcb-layout.js';
+import { VMCB_CONTROL, type Vmcb } from '../vmcb-layout.js';
 import { type HoldCompletion, HoldType, type SevEsApBoot } from './ap-boot.js';
 import type { SevEsLaunch } from './launch.js';
 
@@ -88,6 +92,41 @@ export interface VmgexitVcpu {
 
 const KVM_ENOSYS = 1000n;
 const SW_EXIT_INFO_OFFSETS = [GHCB_FIELDS.sw_exit_info_1.offset, GHCB_FIELDS.sw_exit_info_2.offset];
+const GHCB_GPA = VMCB_CONTROL.ghcb_gpa.offset;
+// Word indices in the page copy (little-endian, as the guest wrote them).
+const SW_EXIT_CODE_W = GHCB_FIELDS.sw_exit_code.offset / 4;
+const SW_EXIT_INFO_1_W = GHCB_FIELDS.sw_exit_info_1.offset / 4;
+const SW_EXIT_INFO_2_W = GHCB_FIELDS.sw_exit_info_2.offset / 4;
+const RAX_W = GHCB_FIELDS.rax.offset / 4;
+const RCX_W = GHCB_FIELDS.rcx.offset / 4;
+const VALID_W = GHCB_VALID_BITMAP_OFFSET / 4;
+/** Where a CPUID answer goes: RAX, RBX, RCX, RDX. */
+const CPUID_OUT_W = [RAX_W, GHCB_FIELDS.rbx.offset / 4, RCX_W, GHCB_FIELDS.rdx.offset / 4];
+/** Valid bits as the bitmap's 32-bit words 0-3 hold them (bit n of the bitmap: word n >> 5, bit n & 31). */
+function validWord(word: number, fields: readonly GhcbFieldName[]): number {
+  let m = 0;
+  for (const f of fields) if (fieldBit(f) >>> 5 === word) m |= 1 << (fieldBit(f) & 31);
+  return m >>> 0;
+}
+const CPUID_REQUEST: readonly GhcbFieldName[] = [
+  'sw_exit_code',
+  'sw_exit_info_1',
+  'sw_exit_info_2',
+  'rax',
+  'rcx',
+];
+const CPUID_ANSWER: readonly GhcbFieldName[] = [
+  'sw_exit_info_1',
+  'sw_exit_info_2',
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+];
+const CPUID_NEEDS_1 = validWord(1, CPUID_REQUEST);
+const CPUID_NEEDS_3 = validWord(3, CPUID_REQUEST);
+const CPUID_ANSWER_1 = validWord(1, CPUID_ANSWER);
+const CPUID_ANSWER_3 = validWord(3, CPUID_ANSWER);
 
 /** One port access of a string IOIO that userspace must see (KVM_EXIT_IO, one element at a time). */
 interface UserIo {
@@ -134,6 +173,9 @@ export class VmgexitHandler implements HoldCompletion {
   /** The copy of the GHCB page, reused by every request (a request that waits for userspace copies it). */
   private readonly page = new Uint8Array(GHCB_PAGE_SIZE);
   private readonly pageView = ghcbView(this.page);
+  private readonly pageWords = new Int32Array(this.page.buffer);
+  /** The GHCB whose copy `page` holds for the request being handled (-1: none; read it). */
+  private copied = -1;
 
   constructor(
     private readonly vcpu: VmgexitVcpu,
@@ -154,6 +196,21 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   handle(run: RunState): number {
+    // The common requests, untraced, straight from 32-bit words: no BigInt, no page copy (issue 12).
+    if (!this.svc.tracing) {
+      const lo = this.vmcb.word(GHCB_GPA);
+      const hi = this.vmcb.word(GHCB_GPA + 4);
+      if ((lo & 0xfff) === GHCB_MSR_CPUID_REQ) return this.msrCpuid(lo, hi);
+      if ((lo & 0xfff) === 0 && this.pageCpuid(hi * 2 ** 32 + lo)) return RESUME;
+    }
+    try {
+      return this.handleSlow(run);
+    } finally {
+      this.copied = -1;
+    }
+  }
+
+  private handleSlow(run: RunState): number {
     const msr = this.vmcb.get64('ghcb_gpa');
     if (msr & 0xfffn) {
       if (!this.svc.traceOn.ghcb) return this.msrProtocol(run, msr);
@@ -166,6 +223,53 @@ export class VmgexitHandler implements HoldCompletion {
       return stop;
     }
     return this.pageProtocol(run, msr);
+  }
+
+  /** The MSR protocol's CPUID request (GHCB spec 2.3.1): GHCBData[63:32] the function, [31:30] the register. */
+  private msrCpuid(lo: number, hi: number): number {
+    const reg = (lo >>> 30) & 3;
+    const out = this.out;
+    this.svc.cpuid(this.vcpu.id, hi >>> 0, 0, out);
+    this.vmcb.setWord(GHCB_GPA, ((reg << 30) | GHCB_MSR_CPUID_RESP) >>> 0);
+    this.vmcb.setWord(GHCB_GPA + 4, out[reg]);
+    return RESUME;
+  }
+
+  /**
+   * A CPUID request in the GHCB page at `gpa`, checked and answered from 32-bit words of one copy of
+   * the page (the guest may change the page meanwhile: nothing is read twice). Returns false, having
+   * written nothing, for anything that is not a plain well-formed CPUID request (leaf 0xD, which
+   * needs XCR0, included): the full path validates and answers those from the same copy.
+   */
+  private pageCpuid(gpa: number): boolean {
+    if (gpa === 0 || gpa + GHCB_PAGE_SIZE > this.svc.guestRamBytes) return false;
+    this.memory.readInto(gpa, this.page);
+    this.copied = gpa;
+    const w = this.pageWords;
+    if (w[GHCB_USAGE_OFFSET / 4] !== 0) return false;
+    const valid1 = w[VALID_W + 1];
+    const valid3 = w[VALID_W + 3];
+    if ((valid1 & CPUID_NEEDS_1) >>> 0 !== CPUID_NEEDS_1 || (valid3 & CPUID_NEEDS_3) >>> 0 !== CPUID_NEEDS_3)
+      return false;
+    if (w[SW_EXIT_CODE_W + 1] !== 0 || w[SW_EXIT_CODE_W] !== SVM_EXIT_CPUID) return false;
+    const leaf = w[RAX_W] >>> 0;
+    if (leaf === 0xd) return false;
+    const out = this.out;
+    this.svc.cpuid(this.vcpu.id, leaf, w[RCX_W] >>> 0, out);
+    // What the full path answers: the four registers (zero-extended) and success in
+    // sw_exit_info_1/2, and only those valid.
+    for (let i = 0; i < 4; i++) {
+      w[CPUID_OUT_W[i]] = out[i];
+      w[CPUID_OUT_W[i] + 1] = 0;
+    }
+    w[SW_EXIT_INFO_1_W] = w[SW_EXIT_INFO_1_W + 1] = 0;
+    w[SW_EXIT_INFO_2_W] = w[SW_EXIT_INFO_2_W + 1] = 0;
+    w[VALID_W] = 0;
+    w[VALID_W + 1] = CPUID_ANSWER_1;
+    w[VALID_W + 2] = 0;
+    w[VALID_W + 3] = CPUID_ANSWER_3;
+    this.memory.write(gpa, this.page);
+    return true;
   }
 
   /** A `--trace ghcb` line (the caller has checked that the topic is on). */
@@ -241,7 +345,8 @@ export class VmgexitHandler implements HoldCompletion {
       return this.terminate(run, gpaBig, `the GHCB at 0x${gpa.toString(16)} is not in guest RAM`);
     // One copy of the guest's page: it may change under us, so nothing is read twice (as KVM's
     // sev_es_sync_from_ghcb). A GHCB the guest left private reads as ciphertext and fails validation.
-    const page = this.memory.readInto(gpa, this.page);
+    // (The fast path may have made the copy already: the page is not read again.)
+    const page = this.copied === gpa ? this.page : this.memory.readInto(gpa, this.page);
     if (this.svc.traceOn.ghcb) this.traceGhcb(formatGhcbPage(page, gpa, 'request'));
     const s = snapshot(page);
     const view = this.pageView;

@@ -333,6 +333,42 @@ export function checkGuestState(vmcs: Vmcs): GuestStateFailure | null {
     return fail('GDTR or IDTR base is not canonical');
   if (vmcs.read32(F.GUEST_GDTR_LIMIT) >>> 16 || vmcs.read32(F.GUEST_IDTR_LIMIT) >>> 16)
     return fail('GDTR or IDTR limit bits 31:16 are not 0');
+  return checkEveryEntry(vmcs, ia32e, pe, v86, csAr, ssAr, rflags, rflagsHi);
+}
+
+/**
+ * The checks of a VM entry with a VMCS whose controls, segment and control registers the processor
+ * holds unchanged since its last exit (vm-entry.ts): they passed when loaded and the processor kept
+ * them legal, so only the fields loaded at every entry are checked, as checkGuestState checks them.
+ * Virtual-8086 mode (RFLAGS.VM) is not for this path: its segments are checked whole.
+ */
+export function checkVolatileGuestState(vmcs: Vmcs): GuestStateFailure | null {
+  const ia32e = (vmcs.read32(F.VM_ENTRY_CONTROLS) & VM_ENTRY_IA32E_MODE) !== 0;
+  const pe = (vmcs.lo(F.GUEST_CR0) & 1) !== 0;
+  const csAr = vmcs.read32(F.GUEST_CS_AR_BYTES);
+  const ssAr = vmcs.read32(F.GUEST_SS_AR_BYTES);
+  const rflags = vmcs.lo(F.GUEST_RFLAGS);
+  return checkEveryEntry(vmcs, ia32e, pe, false, csAr, ssAr, rflags, vmcs.hi(F.GUEST_RFLAGS));
+}
+
+/** The event-injection checks alone (SDM 26.2.1.3), for an entry whose other controls are held. */
+export function checkEntryEvent(vmcs: Vmcs): string | null {
+  const proc = vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
+  const proc2 = proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? vmcs.read32(F.SECONDARY_VM_EXEC_CONTROL) : 0;
+  return checkEventInjection(vmcs, proc2, vmcs.read32(F.VM_ENTRY_CONTROLS));
+}
+
+/** 26.3.1.4 and 26.3.1.5: RIP, RFLAGS, the non-register state and the link pointer. */
+function checkEveryEntry(
+  vmcs: Vmcs,
+  ia32e: boolean,
+  pe: boolean,
+  v86: boolean,
+  csAr: number,
+  ssAr: number,
+  rflags: number,
+  rflagsHi: number,
+): GuestStateFailure | null {
   // 26.3.1.4: RIP and RFLAGS.
   const ripHi = vmcs.hi(F.GUEST_RIP);
   const long = ia32e && (csAr & VMX_AR_L) !== 0;

@@ -33,7 +33,16 @@ import { coreOf, machineOf } from '../../host/core-access.js';
 import type { MemoryController } from '../../host/memory-controller.js';
 import { HOST_KEY } from '../../host/memory-controller.js';
 import type { PhysicalCpu } from '../../host/physical-cpu.js';
-import { VMCS_REGION_SIZE, VMCS_REVISION_ID, Vmcs } from '../vmcs.js';
+import {
+  VMCS_DIRTY_ALL,
+  VMCS_DIRTY_CONTROLS,
+  VMCS_DIRTY_REGISTERS,
+  VMCS_DIRTY_SEGMENTS,
+  VMCS_REGION_SIZE,
+  VMCS_REVISION_ID,
+  Vmcs,
+  vmcsSlotOffset,
+} from '../vmcs.js';
 import {
   EXIT_REASON_CR_ACCESS,
   EXIT_REASON_DR_ACCESS,
@@ -55,7 +64,15 @@ import {
   VMXERR_ENTRY_INVALID_CONTROL_FIELD,
 } from '../vmcs-fields.js';
 import { GUEST_SEGMENTS } from './guest-segments.js';
-import { arToAttr, attrToAr, CHECKED_SEGMENTS, checkControls, checkGuestState } from './vm-entry-checks.js';
+import {
+  arToAttr,
+  attrToAr,
+  CHECKED_SEGMENTS,
+  checkControls,
+  checkEntryEvent,
+  checkGuestState,
+  checkVolatileGuestState,
+} from './vm-entry-checks.js';
 import {
   CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
   CPU_BASED_INTR_WINDOW_EXITING,
@@ -105,12 +122,66 @@ function savedAr(attr: number, limit: number): number {
   return !(ar & 0x10000) && limit > 0xfffff && (limit & 0xfff) === 0xfff ? ar | 0x8000 : ar;
 }
 
+// Word indices of the fields the VM exit stores, in the region (our layout: vmcs.ts).
+const W = (encoding: number): number => vmcsSlotOffset(encoding) / 4;
+const SEG_CORE = GUEST_SEGMENTS.map((f) => f.seg);
+const SEG_SEL_W = GUEST_SEGMENTS.map((f) => W(f.selector));
+const SEG_BASE_W = GUEST_SEGMENTS.map((f) => W(f.base));
+const SEG_LIMIT_W = GUEST_SEGMENTS.map((f) => W(f.limit));
+const SEG_AR_W = GUEST_SEGMENTS.map((f) => W(f.ar));
+const W_GDTR_BASE = W(F.GUEST_GDTR_BASE);
+const W_GDTR_LIMIT = W(F.GUEST_GDTR_LIMIT);
+const W_IDTR_BASE = W(F.GUEST_IDTR_BASE);
+const W_IDTR_LIMIT = W(F.GUEST_IDTR_LIMIT);
+const W_CR0 = W(F.GUEST_CR0);
+const W_CR3 = W(F.GUEST_CR3);
+const W_CR4 = W(F.GUEST_CR4);
+const W_DR7 = W(F.GUEST_DR7);
+const W_RSP = W(F.GUEST_RSP);
+const W_RIP = W(F.GUEST_RIP);
+const W_RFLAGS = W(F.GUEST_RFLAGS);
+const W_SYSENTER_CS = W(F.GUEST_SYSENTER_CS);
+const W_SYSENTER_ESP = W(F.GUEST_SYSENTER_ESP);
+const W_SYSENTER_EIP = W(F.GUEST_SYSENTER_EIP);
+const W_EFER = W(F.GUEST_IA32_EFER);
+const W_PAT = W(F.GUEST_IA32_PAT);
+const W_ENTRY_CONTROLS = W(F.VM_ENTRY_CONTROLS);
+const W_ACTIVITY = W(F.GUEST_ACTIVITY_STATE);
+const W_INTERRUPTIBILITY = W(F.GUEST_INTERRUPTIBILITY_INFO);
+const W_PENDING_DBG = W(F.GUEST_PENDING_DBG_EXCEPTIONS);
+const W_EXIT_REASON = W(F.VM_EXIT_REASON);
+const W_EXIT_QUALIFICATION = W(F.EXIT_QUALIFICATION);
+const W_GUEST_LINEAR = W(F.GUEST_LINEAR_ADDRESS);
+const W_GUEST_PHYSICAL = W(F.GUEST_PHYSICAL_ADDRESS);
+const W_EXIT_INTR_INFO = W(F.VM_EXIT_INTR_INFO);
+const W_EXIT_INTR_ERROR = W(F.VM_EXIT_INTR_ERROR_CODE);
+const W_IDT_VECTORING_INFO = W(F.IDT_VECTORING_INFO_FIELD);
+const W_IDT_VECTORING_ERROR = W(F.IDT_VECTORING_ERROR_CODE);
+const W_EXIT_INSTRUCTION_LEN = W(F.VM_EXIT_INSTRUCTION_LEN);
+const W_INSTRUCTION_INFO = W(F.VMX_INSTRUCTION_INFO);
+const W_ENTRY_INTR_INFO = W(F.VM_ENTRY_INTR_INFO_FIELD);
+
+/** A 64-bit or natural-width slot: the 64-bit two's complement of the integer `n`. */
+function put(w: Uint32Array, at: number, n: number): void {
+  w[at] = n;
+  w[at + 1] = n >= 0 && n < TWO32 ? 0 : Math.floor(n / TWO32);
+}
+/** A 32-bit field (or a natural-width one whose upper half is zero): the value and a zero upper word. */
+function put32(w: Uint32Array, at: number, v: number): void {
+  w[at] = v;
+  w[at + 1] = 0;
+}
+
 /** The VMX unit of one logical processor. */
 export class VmxHardware {
   readonly port: VmxInterceptPort;
   /** Why the last VM entry failed (error 7 or reason 33), in the SDM's words, for the trace. */
   failReason = '';
   private lastVpid = -1;
+  /** The current VMCS region as 32-bit words (the VM exit stores the guest state through it). */
+  private words: Uint32Array = new Uint32Array(0);
+  /** The VMCS whose state this processor holds since its last VM exit (-1: none). */
+  private held = -1;
   /** The last VMCS entered (VMPTRLD's current VMCS): entering it again allocates no view. */
   private current: Vmcs | null = null;
   private lastEptRoot = -1;
@@ -175,25 +246,30 @@ export class VmxHardware {
     this.memory.ensureForm(vmcsPa, HOST_KEY, cpu);
     this.memory.syncTlb(cpu);
     let vmcs = this.current;
-    if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram)
-      vmcs = this.current = new Vmcs(
-        cpu.ram,
-        vmcsPa,
-        new Uint32Array(cpu.ram.buffer, cpu.ram.byteOffset + vmcsPa, VMCS_REGION_SIZE / 4),
-      );
+    if (vmcs === null || vmcs.offset !== vmcsPa || vmcs.view !== cpu.ram) {
+      this.words = new Uint32Array(cpu.ram.buffer, cpu.ram.byteOffset + vmcsPa, VMCS_REGION_SIZE / 4);
+      vmcs = this.current = new Vmcs(cpu.ram, vmcsPa, this.words);
+    }
     if (vmcs.revisionId !== VMCS_REVISION_ID) return VMX_FAIL_INVALID;
     // SDM 26.1: the launch state, then the controls (26.2), then the guest state (26.3).
     if (vmcs.checkLaunchState(resume) !== 0) {
       this.failReason = resume ? 'VMRESUME with non-launched VMCS' : 'VMLAUNCH with non-clear VMCS';
       return VMX_FAIL_VALID;
     }
-    const badControl = checkControls(vmcs, cpu.ramBytes);
+    // What this processor holds of the VMCS since its last exit with it: only the groups VMWRITE
+    // changed since are checked and loaded again (a VMLAUNCH, another VMCS or the hypervisor's
+    // instruction emulation, which may put an older copy of the region back, take everything).
+    let dirty = vmcs.takeDirty();
+    if (!resume || this.held !== vmcsPa || vmcs.lo(F.GUEST_RFLAGS) & VM) dirty = VMCS_DIRTY_ALL;
+    this.held = -1;
+    const badControl =
+      dirty & VMCS_DIRTY_CONTROLS ? checkControls(vmcs, cpu.ramBytes) : checkEntryEvent(vmcs);
     if (badControl !== null) {
       this.failReason = badControl;
       vmcs.fail(VMXERR_ENTRY_INVALID_CONTROL_FIELD);
       return VMX_FAIL_VALID;
     }
-    const badGuest = checkGuestState(vmcs);
+    const badGuest = dirty !== 0 ? checkGuestState(vmcs) : checkVolatileGuestState(vmcs);
     if (badGuest !== null) {
       // SDM 26.7: a VM-entry failure; the VMCS stays clear (VMLAUNCH) and nothing is loaded.
       this.failReason = badGuest.why;
@@ -205,7 +281,7 @@ export class VmxHardware {
     if (!resume) vmcs.markLaunched();
     const port = this.port;
     port.reset();
-    const tscOffset = this.loadGuest(vmcs);
+    const tscOffset = this.loadGuest(vmcs, dirty);
     port.ioPassthrough = emulate;
     cpu.mmioAssist = emulate;
     let reason: number;
@@ -216,6 +292,7 @@ export class VmxHardware {
       cpu.mmioAssist = false;
     }
     this.saveGuest(vmcs, reason, tscOffset);
+    if (!emulate) this.held = vmcsPa;
     return reason;
   }
 
@@ -262,70 +339,83 @@ export class VmxHardware {
 
   // ---------------------------------------------------------------- loading the guest (SDM 26.3.2)
 
-  /** Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit. */
-  private loadGuest(vmcs: Vmcs): number {
+  /**
+   * Loads the guest-state area and the controls. Returns the TSC offset applied, to take off at exit.
+   * `dirty`: the groups to load (VMCS_DIRTY_*); the others this processor still holds from its last
+   * exit with this VMCS, untouched since (the fields loaded at every entry are loaded regardless).
+   */
+  private loadGuest(vmcs: Vmcs, dirty: number): number {
     const cpu = this.cpu;
     // 64-bit fields move as halves (readNum, lo): no BigInt on the entry path (issue 12).
-    // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
-    const sg = CHECKED_SEGMENTS;
-    for (let i = 0; i < 8; i++) {
-      const seg = GUEST_SEGMENTS[i].seg;
-      cpu.segSel[seg] = sg.sel[i];
-      cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
-      cpu.segLimit[seg] = sg.limit[i];
-      cpu.segAttr[seg] = arToAttr(sg.ar[i]);
+    const segments = (dirty & VMCS_DIRTY_SEGMENTS) !== 0;
+    // The control registers depend on the entry controls too (IA-32e mode guest, load EFER/PAT).
+    const registers = (dirty & (VMCS_DIRTY_REGISTERS | VMCS_DIRTY_CONTROLS)) !== 0;
+    if (segments) {
+      // The segment registers as checkGuestState read them a moment ago (nothing ran in between).
+      const sg = CHECKED_SEGMENTS;
+      for (let i = 0; i < 8; i++) {
+        const seg = GUEST_SEGMENTS[i].seg;
+        cpu.segSel[seg] = sg.sel[i];
+        cpu.segBase[seg] = (sg.baseHi[i] | 0) * TWO32 + sg.baseLo[i];
+        cpu.segLimit[seg] = sg.limit[i];
+        cpu.segAttr[seg] = arToAttr(sg.ar[i]);
+      }
+      cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
+      cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
+      cpu.idtrBase = vmcs.readNum(F.GUEST_IDTR_BASE);
+      cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
     }
-    cpu.gdtrBase = vmcs.readNum(F.GUEST_GDTR_BASE);
-    cpu.gdtrLimit = vmcs.read32(F.GUEST_GDTR_LIMIT);
-    cpu.idtrBase = vmcs.readNum(F.GUEST_IDTR_BASE);
-    cpu.idtrLimit = vmcs.read32(F.GUEST_IDTR_LIMIT);
-    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
-    // The checks passed: CR0 and DR7 have clear upper halves, CR3 is below MAXPHYADDR.
-    const cr0 = vmcs.lo(F.GUEST_CR0);
-    // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
-    const cr4 = (vmcs.lo(F.GUEST_CR4) & ~X86_CR4_VMXE) >>> 0;
-    const cr3 = vmcs.readNum(F.GUEST_CR3);
-    const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
-    let efer = cpu.efer;
-    if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = vmcs.lo(F.GUEST_IA32_EFER) & 0xffff;
-    else {
-      // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
-      efer = ia32e ? efer | 0x400 : efer & ~0x400;
-      if (cr0 & 0x8000_0000) efer = ia32e ? efer | 0x100 : efer & ~0x100;
+    let pagingChanged = false;
+    if (registers) {
+      const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
+      // The checks passed: CR0 and DR7 have clear upper halves, CR3 is below MAXPHYADDR.
+      const cr0 = vmcs.lo(F.GUEST_CR0);
+      // CR4.VMXE is required in the VMCS but not modelled for the guest: the core runs without it.
+      const cr4 = (vmcs.lo(F.GUEST_CR4) & ~X86_CR4_VMXE) >>> 0;
+      const cr3 = vmcs.readNum(F.GUEST_CR3);
+      const ia32e = (entry & VM_ENTRY_IA32E_MODE) !== 0;
+      let efer = cpu.efer;
+      if (entry & VM_ENTRY_LOAD_IA32_EFER) efer = vmcs.lo(F.GUEST_IA32_EFER) & 0xffff;
+      else {
+        // SDM 26.3.2.1: LMA follows "IA-32e mode guest"; LME too when CR0.PG is loaded as 1.
+        efer = ia32e ? efer | 0x400 : efer & ~0x400;
+        if (cr0 & 0x8000_0000) efer = ia32e ? efer | 0x100 : efer & ~0x100;
+      }
+      pagingChanged = cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
+      cpu.cr0 = cr0 | 0;
+      cpu.cr3 = cr3;
+      cpu.cr4 = cr4 | 0;
+      cpu.efer = efer;
+      cpu.dr[7] = vmcs.lo(F.GUEST_DR7);
+      debugRegsChanged(cpu);
+      cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
+      cpu.sysenterEsp = vmcs.readNum(F.GUEST_SYSENTER_ESP);
+      cpu.sysenterEip = vmcs.readNum(F.GUEST_SYSENTER_EIP);
+      if (entry & VM_ENTRY_LOAD_IA32_PAT) {
+        // The core holds PAT as a bigint: one is made only when the VMCS value changed.
+        const lo = vmcs.lo(F.GUEST_IA32_PAT);
+        const hi = vmcs.hi(F.GUEST_IA32_PAT);
+        if (lo !== this.patLo || hi !== this.patHi || cpu.pat !== this.pat) {
+          this.scratch32[0] = lo;
+          this.scratch32[1] = hi;
+          this.pat = this.scratch64[0];
+          this.patLo = lo;
+          this.patHi = hi;
+        }
+        cpu.pat = this.pat;
+      }
     }
-    const pagingChanged =
-      cr0 !== cpu.cr0 >>> 0 || cr3 !== cpu.cr3 || cr4 !== cpu.cr4 >>> 0 || efer !== cpu.efer;
-    cpu.cr0 = cr0 | 0;
-    cpu.cr3 = cr3;
-    cpu.cr4 = cr4 | 0;
-    cpu.efer = efer;
-    cpu.dr[7] = vmcs.lo(F.GUEST_DR7);
-    debugRegsChanged(cpu);
     cpu.r32[8] = vmcs.lo(F.GUEST_RSP);
     cpu.r32[9] = vmcs.hi(F.GUEST_RSP);
     cpu.rip = vmcs.readNum(F.GUEST_RIP);
     cpu.eflags = (vmcs.lo(F.GUEST_RFLAGS) | 2) >>> 0;
     cpu.lfOp = 0;
-    cpu.sysenterCs = vmcs.read32(F.GUEST_SYSENTER_CS) & 0xffff;
-    cpu.sysenterEsp = vmcs.readNum(F.GUEST_SYSENTER_ESP);
-    cpu.sysenterEip = vmcs.readNum(F.GUEST_SYSENTER_EIP);
-    if (entry & VM_ENTRY_LOAD_IA32_PAT) {
-      // The core holds PAT as a bigint: one is made only when the VMCS value changed.
-      const lo = vmcs.lo(F.GUEST_IA32_PAT);
-      const hi = vmcs.hi(F.GUEST_IA32_PAT);
-      if (lo !== this.patLo || hi !== this.patHi || cpu.pat !== this.pat) {
-        this.scratch32[0] = lo;
-        this.scratch32[1] = hi;
-        this.pat = this.scratch64[0];
-        this.patLo = lo;
-        this.patHi = hi;
-      }
-      cpu.pat = this.pat;
+    if (segments || registers) {
+      // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
+      cpu.cpl = !(cpu.cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
+      cpu.updateMode();
+      for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
     }
-    // CPL is SS.DPL (SDM 26.3.2.2 note); 0 in real mode, 3 in virtual-8086 mode.
-    cpu.cpl = !(cr0 & 1) ? 0 : cpu.eflags & VM ? 3 : (cpu.segAttr[SS] >>> 5) & 3;
-    cpu.updateMode();
-    for (let s = 0; s < 8; s++) updateSegCheck(cpu, s);
     // Non-register state (26.3.2.5 and 26.6).
     const intr = vmcs.read32(F.GUEST_INTERRUPTIBILITY_INFO);
     cpu.interruptShadow = (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) !== 0;
@@ -333,6 +423,55 @@ export class VmxHardware {
     cpu.halted = vmcs.read32(F.GUEST_ACTIVITY_STATE) === GUEST_ACTIVITY_HLT;
     cpu.attention |= ATT_EVENT;
     // Controls.
+    const port = this.port;
+    if (dirty & VMCS_DIRTY_CONTROLS) this.loadControls(vmcs);
+    else {
+      // The processor reads the bitmaps with the host's key at every entry, as when it loads them.
+      const m = this.memory;
+      if (port.ioBitmapA !== NO_BITMAP) {
+        m.ensureForm(port.ioBitmapA.byteOffset, HOST_KEY, cpu);
+        m.ensureForm(port.ioBitmapB.byteOffset, HOST_KEY, cpu);
+      }
+      if (port.msrBitmap !== NO_BITMAP) m.ensureForm(port.msrBitmap.byteOffset, HOST_KEY, cpu);
+    }
+    const proc = port.proc;
+    // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
+    if (port.proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING) port.pauseLoop.enter(this.pleGap, this.pleWindow);
+    cpu.intercept = port;
+    cpu.interceptMask = this.mask;
+    // NMI-window exiting: a probe NMI makes the core ask at the first boundary where one could be
+    // taken (nothing else raises NMIs inside the guest: the VMM injects them).
+    this.nmiProbe = (proc & CPU_BASED_NMI_WINDOW_EXITING) !== 0 && !cpu.nmiPending;
+    if (this.nmiProbe) cpu.nmiPending = true;
+    // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
+    if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
+      this.savedIntc = cpu.intc;
+      cpu.intc = this.windowProbe;
+    }
+    const tscOffset = this.tscOffset;
+    cpu.tscOffset += tscOffset;
+    // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
+    // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
+    cpu.nptRoot = -1;
+    const eptRoot = this.eptRoot;
+    cpu.eptRoot = eptRoot;
+    const vpid = this.vpid;
+    if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
+      tlbFlushAll(cpu);
+    this.lastVpid = vpid;
+    this.lastEptRoot = eptRoot;
+    return tscOffset;
+  }
+
+  /** What the controls give an entry, read when they were written (VMCS_DIRTY_CONTROLS). */
+  private pleGap = 0;
+  private pleWindow = 0;
+  private mask = 0;
+  private tscOffset = 0;
+  private eptRoot = -1;
+  private vpid = 0;
+
+  private loadControls(vmcs: Vmcs): void {
     const port = this.port;
     const proc = vmcs.read32(F.CPU_BASED_VM_EXEC_CONTROL);
     const proc2 = proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS ? vmcs.read32(F.SECONDARY_VM_EXEC_CONTROL) : 0;
@@ -357,36 +496,15 @@ export class VmxHardware {
     port.ioBitmapB = io ? this.page(port.ioBitmapB, vmcs.readNum(F.IO_BITMAP_B)) : NO_BITMAP;
     port.msrBitmap =
       proc & CPU_BASED_USE_MSR_BITMAPS ? this.page(port.msrBitmap, vmcs.readNum(F.MSR_BITMAP)) : NO_BITMAP;
-    // PAUSE-loop exiting: the first PAUSE at CPL 0 after this entry begins a loop (SDM 25.1.3).
-    if (proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING)
-      port.pauseLoop.enter(vmcs.read32(F.PLE_GAP), vmcs.read32(F.PLE_WINDOW));
-    cpu.intercept = port;
-    cpu.interceptMask = port.mask();
-    // NMI-window exiting: a probe NMI makes the core ask at the first boundary where one could be
-    // taken (nothing else raises NMIs inside the guest: the VMM injects them).
-    this.nmiProbe = (proc & CPU_BASED_NMI_WINDOW_EXITING) !== 0 && !cpu.nmiPending;
-    if (this.nmiProbe) cpu.nmiPending = true;
-    // Interrupt-window exiting: the probe stands in for the interrupt controller (see the port).
-    if (proc & CPU_BASED_INTR_WINDOW_EXITING) {
-      this.savedIntc = cpu.intc;
-      cpu.intc = this.windowProbe;
-    }
-    const tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? vmcs.readNum(F.TSC_OFFSET) : 0;
-    cpu.tscOffset += tscOffset;
-    // EPT and the TLB (SDM 28.3.3.3): without VPIDs every entry invalidates the linear and combined
-    // mappings; with them, only a new VPID, a new EPTP or changed guest paging state does.
-    cpu.nptRoot = -1;
-    const eptRoot =
+    this.pleGap = vmcs.read32(F.PLE_GAP);
+    this.pleWindow = vmcs.read32(F.PLE_WINDOW);
+    this.mask = port.mask();
+    this.tscOffset = proc & CPU_BASED_USE_TSC_OFFSETTING ? vmcs.readNum(F.TSC_OFFSET) : 0;
+    this.eptRoot =
       proc2 & SECONDARY_EXEC_ENABLE_EPT
         ? (vmcs.hi(F.EPT_POINTER) & 0xfffff) * TWO32 + ((vmcs.lo(F.EPT_POINTER) & ~0xfff) >>> 0)
         : -1;
-    cpu.eptRoot = eptRoot;
-    const vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
-    if (vpid === 0 || pagingChanged || vpid !== this.lastVpid || eptRoot !== this.lastEptRoot)
-      tlbFlushAll(cpu);
-    this.lastVpid = vpid;
-    this.lastEptRoot = eptRoot;
-    return tscOffset;
+    this.vpid = proc2 & SECONDARY_EXEC_ENABLE_VPID ? vmcs.read32(F.VIRTUAL_PROCESSOR_ID) : 0;
   }
 
   /** A 4 KiB bitmap page of host memory; the view of the previous entry when it is the same page. */
@@ -575,29 +693,34 @@ export class VmxHardware {
     this.memory.ensureForm(vmcs.offset, HOST_KEY, this.cpu); // the guest may have touched it with its own mapping
     const cpu = this.cpu;
     const port = this.port;
-    for (const f of GUEST_SEGMENTS) {
-      const seg = f.seg;
-      vmcs.write32(f.selector, cpu.segSel[seg]);
-      vmcs.writeNum(f.base, cpu.segBase[seg]);
-      vmcs.write32(f.limit, cpu.segLimit[seg] >>> 0);
-      vmcs.write32(f.ar, savedAr(cpu.segAttr[seg], cpu.segLimit[seg] >>> 0));
+    // Stored as words of the region (slots of 8 bytes, little-endian; a 16- or 32-bit field's upper
+    // word is zero): one typed-array store per half, no field look-up (issue 12).
+    const w = this.words;
+    for (let i = 0; i < 8; i++) {
+      const seg = SEG_CORE[i];
+      const limit = cpu.segLimit[seg] >>> 0;
+      w[SEG_SEL_W[i]] = cpu.segSel[seg];
+      put(w, SEG_BASE_W[i], cpu.segBase[seg]);
+      w[SEG_LIMIT_W[i]] = limit;
+      w[SEG_AR_W[i]] = savedAr(cpu.segAttr[seg], limit);
     }
-    vmcs.writeNum(F.GUEST_GDTR_BASE, cpu.gdtrBase);
-    vmcs.write32(F.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
-    vmcs.writeNum(F.GUEST_IDTR_BASE, cpu.idtrBase);
-    vmcs.write32(F.GUEST_IDTR_LIMIT, cpu.idtrLimit);
-    vmcs.writeHalves(F.GUEST_CR0, cpu.cr0, 0);
-    vmcs.writeNum(F.GUEST_CR3, cpu.cr3);
-    vmcs.writeHalves(F.GUEST_CR4, cpu.cr4 | X86_CR4_VMXE, 0);
-    vmcs.writeNum(F.GUEST_DR7, cpu.dr[7]);
-    vmcs.writeHalves(F.GUEST_RSP, cpu.r32[8], cpu.r32[9]);
-    vmcs.writeNum(F.GUEST_RIP, cpu.rip);
-    vmcs.writeHalves(F.GUEST_RFLAGS, getFlags(cpu), 0);
-    vmcs.write32(F.GUEST_SYSENTER_CS, cpu.sysenterCs);
-    vmcs.writeNum(F.GUEST_SYSENTER_ESP, cpu.sysenterEsp);
-    vmcs.writeNum(F.GUEST_SYSENTER_EIP, cpu.sysenterEip);
+    put(w, W_GDTR_BASE, cpu.gdtrBase);
+    put32(w, W_GDTR_LIMIT, cpu.gdtrLimit);
+    put(w, W_IDTR_BASE, cpu.idtrBase);
+    put32(w, W_IDTR_LIMIT, cpu.idtrLimit);
+    put32(w, W_CR0, cpu.cr0);
+    put(w, W_CR3, cpu.cr3);
+    put32(w, W_CR4, cpu.cr4 | X86_CR4_VMXE);
+    put(w, W_DR7, cpu.dr[7]);
+    w[W_RSP] = cpu.r32[8];
+    w[W_RSP + 1] = cpu.r32[9];
+    put(w, W_RIP, cpu.rip);
+    put32(w, W_RFLAGS, getFlags(cpu));
+    put32(w, W_SYSENTER_CS, cpu.sysenterCs);
+    put(w, W_SYSENTER_ESP, cpu.sysenterEsp);
+    put(w, W_SYSENTER_EIP, cpu.sysenterEip);
     const exitCtls = port.exitCtls;
-    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) vmcs.writeNum(F.GUEST_IA32_EFER, cpu.efer);
+    if (exitCtls & VM_EXIT_SAVE_IA32_EFER) put(w, W_EFER, cpu.efer);
     if (exitCtls & VM_EXIT_SAVE_IA32_PAT) {
       if (cpu.pat !== this.pat) {
         // WRMSR PAT in the guest: the new value's halves (a typed-array store, no allocation).
@@ -606,40 +729,36 @@ export class VmxHardware {
         this.patLo = this.scratch32[0];
         this.patHi = this.scratch32[1];
       }
-      vmcs.writeHalves(F.GUEST_IA32_PAT, this.patLo, this.patHi);
+      w[W_PAT] = this.patLo;
+      w[W_PAT + 1] = this.patHi;
     }
     // The "IA-32e mode guest" entry control follows EFER.LMA (SDM 27.2).
-    const entry = vmcs.read32(F.VM_ENTRY_CONTROLS);
-    vmcs.write32(
-      F.VM_ENTRY_CONTROLS,
-      cpu.efer & 0x400 ? entry | VM_ENTRY_IA32E_MODE : entry & ~VM_ENTRY_IA32E_MODE,
-    );
+    const entry = w[W_ENTRY_CONTROLS];
+    w[W_ENTRY_CONTROLS] = cpu.efer & 0x400 ? entry | VM_ENTRY_IA32E_MODE : entry & ~VM_ENTRY_IA32E_MODE;
     // Activity and interruptibility (27.3.4). The core keeps one interrupt shadow: it is reported as
     // blocking by STI when IF is set, else as blocking by MOV SS.
-    const activity = vmcs.read32(F.GUEST_ACTIVITY_STATE);
-    if (activity <= GUEST_ACTIVITY_HLT)
-      vmcs.write32(F.GUEST_ACTIVITY_STATE, cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);
+    if (w[W_ACTIVITY] <= GUEST_ACTIVITY_HLT)
+      w[W_ACTIVITY] = cpu.halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE;
     const shadow = cpu.interruptShadow
       ? cpu.eflags & IF
         ? GUEST_INTR_STATE_STI
         : GUEST_INTR_STATE_MOV_SS
       : 0;
-    vmcs.write32(F.GUEST_INTERRUPTIBILITY_INFO, shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0));
-    vmcs.writeHalves(F.GUEST_PENDING_DBG_EXCEPTIONS, 0, 0);
+    w[W_INTERRUPTIBILITY] = shadow | (cpu.nmiBlocked ? GUEST_INTR_STATE_NMI : 0);
+    w[W_PENDING_DBG] = w[W_PENDING_DBG + 1] = 0;
     // Exit information (27.2.1-27.2.4).
-    vmcs.write32(F.VM_EXIT_REASON, reason >>> 0);
-    vmcs.writeNum(F.EXIT_QUALIFICATION, port.qualification);
-    vmcs.writeNum(F.GUEST_LINEAR_ADDRESS, Number.isNaN(port.guestLinear) ? 0 : port.guestLinear);
-    vmcs.writeNum(F.GUEST_PHYSICAL_ADDRESS, Number.isNaN(port.guestPhysical) ? 0 : port.guestPhysical);
-    vmcs.write32(F.VM_EXIT_INTR_INFO, port.intrInfo);
-    vmcs.write32(F.VM_EXIT_INTR_ERROR_CODE, port.intrError);
-    vmcs.write32(F.IDT_VECTORING_INFO_FIELD, port.idtInfo);
-    vmcs.write32(F.IDT_VECTORING_ERROR_CODE, port.idtError);
-    vmcs.write32(F.VM_EXIT_INSTRUCTION_LEN, Number.isNaN(port.nextRip) ? 0 : port.nextRip - cpu.rip);
-    vmcs.write32(F.VMX_INSTRUCTION_INFO, 0);
+    put32(w, W_EXIT_REASON, reason);
+    put(w, W_EXIT_QUALIFICATION, port.qualification);
+    put(w, W_GUEST_LINEAR, Number.isNaN(port.guestLinear) ? 0 : port.guestLinear);
+    put(w, W_GUEST_PHYSICAL, Number.isNaN(port.guestPhysical) ? 0 : port.guestPhysical);
+    put32(w, W_EXIT_INTR_INFO, port.intrInfo);
+    put32(w, W_EXIT_INTR_ERROR, port.intrError);
+    put32(w, W_IDT_VECTORING_INFO, port.idtInfo);
+    put32(w, W_IDT_VECTORING_ERROR, port.idtError);
+    put32(w, W_EXIT_INSTRUCTION_LEN, Number.isNaN(port.nextRip) ? 0 : port.nextRip - cpu.rip);
+    put32(w, W_INSTRUCTION_INFO, 0);
     // VM exits clear the valid bit of the VM-entry interruption information (SDM 27.2).
-    const inj = vmcs.read32(F.VM_ENTRY_INTR_INFO_FIELD);
-    vmcs.write32(F.VM_ENTRY_INTR_INFO_FIELD, inj & ~INTR_INFO_VALID_MASK);
+    w[W_ENTRY_INTR_INFO] &= ~INTR_INFO_VALID_MASK;
     // Back to the host.
     cpu.tscOffset -= tscOffset;
     if (this.nmiProbe) {
