@@ -1,103 +1,151 @@
 // The guest-MIPS bench's spin rows: a waiter's loop (bench/guests/spin-loop.asm: PAUSE, a compare
-// with memory, the branches) on the bare processor and as an SVM and a VMX guest, in this process
-// with tier 2 as HVEMU_TIER2 says (default on), interleaved in rounds like the peer rows. Beside its
-// MIPS, each row gives the VM exits per 1000 iterations (the pause filter's under SVM, PLE's under
-// VMX) and the same loop without PAUSE, so the table says whether those exits, or PAUSE itself,
-// decide a spinning vCPU's speed. See bench/README.md.
+// with memory, the branches) on the bare processor and as an SVM and a VMX guest, as `hvemu run`
+// child processes with tier 2 off and on, interleaved in rounds like the peer rows and timed the same
+// two ways. Beside its MIPS, each row gives the VM exits per 1000 iterations (the pause filter's
+// under SVM, PLE's under VMX; counted in this process, where the vCPU is at hand: the count is the
+// same every run) and the same loop without PAUSE, so the table says whether those exits, PAUSE
+// itself or the loop's shape decide a spinning vCPU's speed. See bench/README.md.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { assemble } from './lib/assemble.js';
-import { type GuestRun, type Kind, runGuest } from './lib/guest-run.js';
-import { makeRow, type Row } from './lib/peer-table.js';
-import { median } from './lib/stats.js';
+import { runTimed } from './lib/child-time.js';
+import { type Kind, runGuest } from './lib/guest-run.js';
+import { makeRow, type Row, type Tier } from './lib/peer-table.js';
 import { type Cell, fmt, table } from './lib/table.js';
 
 export interface SpinRow extends Row {
   kind: Kind;
   pause: boolean;
-  /** VM exits per 1000 iterations: the difference between the large and the small run's counts. */
-  exitsPerK: number;
+  /** From CPU times (the row's own `mips` is from wall times). */
+  cpuMips: number;
 }
 
 const KINDS = ['bare', 'svm', 'vmx'] as const;
 const NAMES: Record<string, string> = { bare: 'bare', svm: 'SVM', vmx: 'VMX' };
+const ARCH: Record<string, string> = { bare: 'none', svm: 'svm', vmx: 'vmx' };
+const ipiOf = (pause: boolean) => (pause ? 5 : 4);
 
-async function once(kind: Kind, pause: boolean, n: number): Promise<{ s: number; exits: number }> {
-  const image = assemble('spin-loop', { ITERS: n, ...(pause ? {} : { NOPAUSE: true }) });
-  const ipi = pause ? 5 : 4;
-  const what = `spin-loop ${kind}${pause ? '' : ' (no PAUSE)'} N=${n}`;
-  const t0 = performance.now();
-  const r: GuestRun = await runGuest({ kind, image, what, maxInstructions: 2 * ipi * n + 1e6 });
-  const s = (performance.now() - t0) / 1e3;
-  const want = `SPIN=${n.toString(16).toUpperCase().padStart(8, '0')}`;
-  if (!r.text.includes(want)) throw new Error(`${what} printed '${r.text.trim()}', expected ${want}`);
-  return { s, exits: r.pc ? r.pc.vm.vcpus[0].exits : 0 };
+function image(work: string, pause: boolean, n: number): string {
+  const path = join(work, `spin-${pause ? 'pause' : 'nopause'}-${n}.img`);
+  writeFileSync(path, assemble('spin-loop', { ITERS: n, ...(pause ? {} : { NOPAUSE: true }) }));
+  return path;
 }
 
-/** Measure and print the spin rows; returns them for the JSON. */
-export async function spinRows(o: { full: boolean; reps: number }): Promise<SpinRow[]> {
-  const n1 = o.full ? 2_000_000 : 1_000_000;
-  const n2 = o.full ? 20_000_000 : 5_000_000;
-  const tier = process.env.HVEMU_TIER2 ?? 'on';
+const expected = (n: number) => `SPIN=${n.toString(16).toUpperCase().padStart(8, '0')}`;
+
+/** VM exits per 1000 iterations, from two short runs in this process (deterministic counts). */
+async function exitsPerK(kind: Kind, pause: boolean): Promise<number> {
+  const counts: number[] = [];
+  for (const n of [100_000, 300_000]) {
+    const r = await runGuest({
+      kind,
+      image: assemble('spin-loop', { ITERS: n, ...(pause ? {} : { NOPAUSE: true }) }),
+      what: `spin-loop ${kind} N=${n}`,
+      maxInstructions: 2 * ipiOf(pause) * n + 1e6,
+    });
+    if (!r.text.includes(expected(n))) throw new Error(`spin-loop ${kind} printed '${r.text.trim()}'`);
+    counts.push(r.pc ? r.pc.vm.vcpus[0].exits : 0);
+  }
+  return ((counts[1] - counts[0]) / 200_000) * 1000;
+}
+
+/**
+ * Measure and print the spin rows; returns them for the JSON. `peerBare` is tier 2's CPU-time MIPS
+ * on the peer loop, bare, same mode (32-bit), from the rounds before: "at tier-2 speed" means near it.
+ */
+export async function spinRows(o: {
+  full: boolean;
+  reps: number;
+  work: string;
+  cli: string;
+  peerBare?: number;
+  die: (msg: string) => never;
+}): Promise<SpinRow[]> {
+  const n1 = o.full ? 2_000_000 : 500_000;
+  const n2 = o.full ? 10_000_000 : 2_500_000;
+  const runners: [Kind, Tier, boolean][] = [];
+  for (const kind of KINDS) runners.push([kind, 'off', true], [kind, 'on', true], [kind, 'on', false]);
   console.log(
-    `\nspin loop (bench/guests/spin-loop.asm, 32-bit, in this process with HVEMU_TIER2=${tier}; N1=${n1}, N2=${n2}, ${o.reps} interleaved repetitions):`,
+    `\nspin loop (bench/guests/spin-loop.asm, 32-bit; N1=${n1}, N2=${n2}; ${o.reps} interleaved repetitions of ${runners.length} hvemu runs):`,
   );
-  const T = new Map<string, { s: number[]; exits: number[] }>();
-  const cell = (k: string) => {
-    let c = T.get(k);
-    if (!c) T.set(k, (c = { s: [], exits: [] }));
-    return c;
-  };
-  for (const kind of KINDS) for (const pause of [true, false]) await once(kind, pause, n1); // warm-up
-  for (let i = 0; i < o.reps; i++)
-    for (const pause of [true, false])
-      for (const n of [n1, n2])
-        for (const kind of KINDS) {
-          const r = await once(kind, pause, n);
-          const c = cell(`${kind}|${pause}|${n}`);
-          c.s.push(r.s);
-          c.exits.push(r.exits);
-        }
-  const rows: SpinRow[] = [];
+  const imgs = new Map<string, string>();
   for (const pause of [true, false])
-    for (const kind of KINDS) {
-      const a = cell(`${kind}|${pause}|${n1}`);
-      const b = cell(`${kind}|${pause}|${n2}`);
-      const row = makeRow(pause ? 5 : 4, {
-        runner: `spin ${kind}${pause ? '' : ' no-pause'}`,
-        mode: 32,
-        n1,
-        n2,
-        t1: a.s,
-        t2: b.s,
-      });
-      rows.push({ ...row, kind, pause, exitsPerK: ((median(b.exits) - median(a.exits)) / (n2 - n1)) * 1000 });
-    }
-  const get = (kind: Kind, pause: boolean) => rows.find((r) => r.kind === kind && r.pause === pause);
-  const body: Cell[][] = KINDS.map((kind) => {
-    const p = get(kind, true);
-    const q = get(kind, false);
-    const bare = get('bare', true);
-    return [
+    for (const n of [n1, n2]) imgs.set(`${pause}|${n}`, image(o.work, pause, n));
+  const T = new Map<string, { wall: number[]; cpu: number[] }>();
+  for (let i = 0; i < o.reps; i++)
+    for (const n of [n1, n2])
+      for (const [kind, tier, pause] of runners) {
+        const r = runTimed(
+          process.execPath,
+          [
+            o.cli,
+            'run',
+            imgs.get(`${pause}|${n}`)!,
+            '--arch',
+            ARCH[kind],
+            '--max-instructions',
+            String(2 * ipiOf(pause) * n + 1e6),
+          ],
+          { env: { ...process.env, HVEMU_TIER2: tier } },
+        );
+        if (!r.stdout.includes(expected(n)))
+          o.die(
+            `spin-loop ${kind} tier2=${tier} N=${n} printed '${r.stdout.trim()}' [${r.stderr.trim()}], expected ${expected(n)}`,
+          );
+        const k = `${kind}|${tier}|${pause}|${n}`;
+        const c = T.get(k) ?? { wall: [], cpu: [] };
+        c.wall.push(r.wall);
+        c.cpu.push(r.cpu);
+        T.set(k, c);
+      }
+  const rows: SpinRow[] = [];
+  for (const [kind, tier, pause] of runners) {
+    const a = T.get(`${kind}|${tier}|${pause}|${n1}`)!;
+    const b = T.get(`${kind}|${tier}|${pause}|${n2}`)!;
+    const base = {
+      runner: `spin ${kind} tier2=${tier}${pause ? '' : ' no-pause'}`,
+      tier,
+      mode: 32 as const,
+      n1,
+      n2,
+    };
+    const w = makeRow(ipiOf(pause), { ...base, t1: a.wall, t2: b.wall });
+    const c = makeRow(ipiOf(pause), { ...base, t1: a.cpu, t2: b.cpu });
+    rows.push({ ...w, kind, pause, cpuMips: c.mips });
+  }
+  const get = (kind: Kind, tier: Tier, pause: boolean) =>
+    rows.find((r) => r.kind === kind && r.tier === tier && r.pause === pause)?.cpuMips;
+  const ratio = (a?: number, b?: number): string =>
+    a !== undefined && b !== undefined && b > 0 ? fmt(a / b) : 'n/a';
+  const body: Cell[][] = [];
+  for (const kind of KINDS) {
+    const off = get(kind, 'off', true);
+    const on = get(kind, 'on', true);
+    const noPause = get(kind, 'on', false);
+    body.push([
       NAMES[kind],
-      fmt(p?.mips),
-      `${fmt(p?.pairMin)}-${fmt(p?.pairMax)}`,
-      p && bare ? fmt(p.mips / bare.mips) : 'n/a',
-      fmt(p?.exitsPerK),
-      fmt(q?.mips),
-      fmt(q?.exitsPerK),
-      p && q ? fmt(p.mips / 5 / (q.mips / 4)) : 'n/a',
-    ];
-  });
+      fmt(off),
+      fmt(on),
+      ratio(on, off),
+      ratio(on, get('bare', 'on', true)),
+      ratio(on, o.peerBare),
+      fmt(await exitsPerK(kind, true)),
+      fmt(noPause),
+      fmt(await exitsPerK(kind, false)),
+    ]);
+  }
   console.log(
     table(
       [
-        'spin loop',
-        'MIPS (5 insns/iter)',
-        'pairs',
-        '/ bare',
-        'exits per 1000 iter',
-        'no PAUSE: MIPS (4/iter)',
+        'spin loop (CPU time)',
+        'interpreter MIPS',
+        'tier 2 MIPS',
+        'tier 2 / interpreter',
+        'tier 2 / bare',
+        'tier 2 / peer loop bare',
+        'exits per 1000 iterations',
+        'no PAUSE: tier 2 MIPS',
         'no PAUSE: exits per 1000',
-        'iterations/s with / without PAUSE',
       ],
       body,
     ),

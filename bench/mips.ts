@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBootSector } from '../src/vmm/bare-metal.js';
 import { assemble } from './lib/assemble.js';
+import { runTimed } from './lib/child-time.js';
 import {
   Checksums,
   FORM_NAMES,
@@ -50,6 +51,9 @@ const QN2 = 100_000_000;
 // run at ~1-2 s, so eight forms x two modes fit the quick mode's few minutes.
 const ON1 = N1 / 4;
 const ON2 = N2 / 4;
+// v86's JIT runs ~250-500 MIPS here: QEMU's N2 would take 5-10 s, so a fifth of it.
+const VN1 = N1;
+const VN2 = full ? QN2 : QN2 / 5;
 const REPS = optReps ? Number(optReps.slice(7)) : full ? 5 : 3;
 
 function die(msg: string): never {
@@ -128,7 +132,11 @@ function check(what: string, out: string, exp: string, n: number, who: string): 
   sums.record(n, who, got);
 }
 
-// ---- the four ways of running an image; each returns wall seconds after checking the checksum
+// ---- the ways of running an image; each checks the checksum and returns wall and CPU seconds
+interface Time {
+  wall: number;
+  cpu: number;
+}
 const imgs = new Map<string, { path: string; bytes: Uint8Array; exp: string }>();
 const sevImgs = new Map<string, string>(); // `${mode}-${n}` -> the SEV-ES ROM (bench/guests/sev-peer.asm)
 const insns = new Map<string, number>(); // instructions counted by hvemu, per image
@@ -156,24 +164,21 @@ const FORM_ARGS: Record<Form, string[]> = {
   vmx: ['--arch', 'vmx'],
   'sev-es': ['--sev-es'],
 };
-function hvemuChild(tier2: Tier, form: Form, mode: Mode, n: number): number {
+function hvemuChild(tier2: Tier, form: Form, mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
   const path = form === 'sev-es' ? sevImgs.get(`${mode}-${n}`)! : im.path;
-  const t0 = performance.now();
-  const r = spawnSync(
+  const r = runTimed(
     process.execPath,
     [CLI, 'run', path, ...FORM_ARGS[form], '--max-instructions', String(2 * IPI * n + 1e6)],
     {
-      encoding: 'latin1',
       env: { ...process.env, HVEMU_TIER2: tier2 },
     },
   );
-  const t = (performance.now() - t0) / 1e3;
   // The guest writes each byte to port 0xE9 and to COM1; `hvemu run --console auto` (the default)
   // prints the first console it writes to, so stdout holds each byte once.
   const who = `hvemu ${form} tier2=${tier2}`;
   check(`${who} ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp, n, `${who} ${mode}`);
-  return t;
+  return r;
 }
 
 /**
@@ -199,7 +204,7 @@ function bochsMissing(): string {
 }
 const bochsWhy = bochsMissing();
 const bochsOk = bochsWhy === '';
-function bochs(mode: Mode, n: number): number {
+function bochs(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'serial');
   rmSync(serial, { force: true });
@@ -210,12 +215,14 @@ function bochs(mode: Mode, n: number): number {
     BENCH_SERIAL: serial,
     BENCH_LOG: join(WORK, 'bochs.log'),
   };
-  const t0 = performance.now();
-  spawnSync('bochs', ['-q', '-f', join(PEERS, 'bochsrc.txt'), '-rc', join(PEERS, 'bochs-continue.rc')], {
-    env,
-    stdio: 'ignore',
-  });
-  const t = (performance.now() - t0) / 1e3;
+  const r = runTimed(
+    'bochs',
+    ['-q', '-f', join(PEERS, 'bochsrc.txt'), '-rc', join(PEERS, 'bochs-continue.rc')],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   check(
     `bochs ${mode}-bit N=${n}`,
     existsSync(serial) ? readFileSync(serial, 'latin1') : '',
@@ -223,7 +230,7 @@ function bochs(mode: Mode, n: number): number {
     n,
     `bochs ${mode}`,
   );
-  return t;
+  return r;
 }
 
 // --v86=DIR: a directory where `npm install v86` was run, booted through bench/peers/run-v86.mjs;
@@ -243,13 +250,11 @@ const v86Version = v86Why
   ? undefined
   : JSON.parse(readFileSync(join(v86Dir, 'node_modules/v86/package.json'), 'utf8')).version;
 /** v86 boots SeaBIOS, which loads the image from its disk; the checksum comes on COM1. */
-function v86(mode: Mode, n: number): number {
+function v86(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, v86Argv(im.path), { encoding: 'latin1', timeout: 600_000 });
-  const t = (performance.now() - t0) / 1e3;
-  check(`v86 ${mode}-bit N=${n} [${r.stderr?.trim() ?? ''}]`, r.stdout ?? '', im.exp, n, `v86 ${mode}`);
-  return t;
+  const r = runTimed(process.execPath, v86Argv(im.path), { timeout: 600_000 });
+  check(`v86 ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp, n, `v86 ${mode}`);
+  return r;
 }
 
 const qemuWhy = args.includes('--no-qemu')
@@ -270,12 +275,11 @@ const STUB = join(ROOT, 'guests/qemu/bios-stub.bin');
 /** QEMU with no firmware: the BIOS stub jumps from the reset vector to
  * 0:7C00, where QEMU's generic loader put the image. The guest exits through isa-debug-exit
  * (status 1, not checked: the checksum on COM1 decides, as in run-peers.sh). */
-function qemu(mode: Mode, n: number): number {
+function qemu(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'qemu-serial');
   rmSync(serial, { force: true });
-  const t0 = performance.now();
-  const r = spawnSync(
+  const r = runTimed(
     'qemu-system-x86_64',
     [
       '-accel',
@@ -297,10 +301,9 @@ function qemu(mode: Mode, n: number): number {
       '-device',
       'isa-debug-exit,iobase=0xf4,iosize=0x04',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'latin1', timeout: 600_000 },
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 },
   );
-  const t = (performance.now() - t0) / 1e3;
-  const why = r.error ? ` [${r.error.message}]` : r.stderr?.trim() ? ` [${r.stderr.trim()}]` : '';
+  const why = r.error ? ` [${r.error.message}]` : r.stderr.trim() ? ` [${r.stderr.trim()}]` : '';
   check(
     `qemu ${mode}-bit N=${n}${why}`,
     existsSync(serial) ? readFileSync(serial, 'latin1') : '',
@@ -308,7 +311,7 @@ function qemu(mode: Mode, n: number): number {
     n,
     `qemu ${mode}`,
   );
-  return t;
+  return r;
 }
 
 // ---- measurement: alternate sizes (and runners), repeat, take medians
@@ -357,7 +360,7 @@ console.log(`guest: ${ASM}`);
 if (qemuOk) console.log(`qemu-system-x86_64 ${qemuVersion}`);
 if (v86Ok) console.log(`v86 ${v86Version} (${v86Path})`);
 
-const sizes = [...new Set([N1, N2, ON1, ON2, ...(qemuOk || v86Ok ? [QN1, QN2] : [])])];
+const sizes = [...new Set([N1, N2, ON1, ON2, ...(qemuOk ? [QN1, QN2] : []), ...(v86Ok ? [VN1, VN2] : [])])];
 const exps = new Map(sizes.map((n) => [n, expected(n)]));
 for (const mode of MODES)
   for (const n of sizes) {
@@ -371,6 +374,7 @@ for (const mode of MODES)
   }
 
 const rows: Row[] = [];
+const cpuRows: Row[] = []; // the child-process rows again, from CPU times
 const inTier = process.env.HVEMU_TIER2 ?? 'on';
 console.log(`\nin-process runBootSector (this process, HVEMU_TIER2=${inTier}; run time only, no start-up):`);
 for (const mode of MODES) {
@@ -404,9 +408,8 @@ for (const mode of MODES) {
 }
 
 if (!args.includes('--no-child')) {
-  // name, run, and that runner's small and large iteration counts
   // name, run, small and large iteration counts, and for hvemu its form and tier
-  const runners: [string, (m: Mode, n: number) => number, number, number, Form?, Tier?][] = [];
+  const runners: [string, (m: Mode, n: number) => Time, number, number, Form?, Tier?][] = [];
   for (const form of forms)
     for (const tier of ['off', 'on'] as const)
       runners.push([
@@ -419,12 +422,12 @@ if (!args.includes('--no-child')) {
       ]);
   if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
-  if (v86Ok) runners.push(['v86 jit', v86, QN1, QN2]);
-  console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
+  if (v86Ok) runners.push(['v86 jit', v86, VN1, VN2]);
+  console.log(`\nwhole processes, wall and CPU time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
   if (!bochsOk) console.log(`  Bochs NOT measured: ${bochsWhy}; no hvemu/bochs ratio.`);
   if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
   if (!v86Ok) console.log(`  v86 NOT measured: ${v86Why}; no hvemu/v86 ratio.`);
-  const T = new Map<string, number[]>();
+  const T = new Map<string, Time[]>();
   for (let i = 0; i < REPS; i++)
     for (const mode of MODES)
       for (const large of [false, true])
@@ -437,17 +440,15 @@ if (!args.includes('--no-child')) {
   for (const mode of MODES)
     for (const [name, , n1, n2, form, tier] of runners) {
       if (name === 'v86 jit' && mode === 64) continue;
-      const r = row(
-        name,
-        mode,
-        n1,
-        n2,
-        T.get(`${name}|${mode}|${n1}`)!,
-        T.get(`${name}|${mode}|${n2}`)!,
-        form,
-        tier,
-      );
+      const a = T.get(`${name}|${mode}|${n1}`)!;
+      const b = T.get(`${name}|${mode}|${n2}`)!;
+      const wall = (ts: Time[]) => ts.map((t) => t.wall);
+      const cpu = (ts: Time[]) => ts.map((t) => t.cpu);
+      const r = row(name, mode, n1, n2, wall(a), wall(b), form, tier);
+      const c = row(name, mode, n1, n2, cpu(a), cpu(b), form, tier);
+      r.cpuMips = c.mips;
       rows.push(r);
+      cpuRows.push(c);
       show(r);
     }
   const peers = [
@@ -455,6 +456,9 @@ if (!args.includes('--no-child')) {
     ...(qemuOk ? [{ name: 'QEMU', runner: 'qemu tcg (no BIOS)' }] : []),
     ...(v86Ok ? [{ name: 'v86', runner: 'v86 jit' }] : []),
   ];
+  console.log('\nCPU time (user + system of each process: what it cost, whatever else the machine ran):');
+  for (const mode of MODES) console.log(`\n${formTable(cpuRows, mode, peers)}`);
+  console.log('\nwall time (what one waits; moves with the load):');
   for (const mode of MODES) console.log(`\n${formTable(rows, mode, peers)}`);
   console.log(
     `\n(${forms.map((f) => FORM_NAMES[f]).join(', ')}: \`hvemu run\` ${forms.map((f) => FORM_ARGS[f].join(' ') || '(bare)').join(' | ')}; ratios of MIPS from the same rounds)`,
@@ -471,7 +475,16 @@ console.log(
     .join(', ')}`,
 );
 
-const spin = args.includes('--no-spin') ? [] : await spinRows({ full, reps: REPS });
+const spin = args.includes('--no-spin')
+  ? []
+  : await spinRows({
+      full,
+      reps: REPS,
+      work: WORK,
+      cli: CLI,
+      peerBare: cpuRows.find((r) => r.mode === 32 && r.form === 'bare' && r.tier === 'on')?.mips,
+      die,
+    });
 
 const load1 = loadavg();
 const dist1 = distHash();
@@ -504,12 +517,12 @@ const setup = {
   inProcessTier2: inTier,
   bochs: bochsOk ? true : bochsWhy,
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
-  v86: v86Ok ? { N1: QN1, N2: QN2, path: v86Path, version: v86Version, modes: [32] } : v86Why,
+  v86: v86Ok ? { N1: VN1, N2: VN2, path: v86Path, version: v86Version, modes: [32] } : v86Why,
   interpreter: { N1: ON1, N2: ON2 },
   forms,
 };
 writeFileSync(
   file,
-  `${JSON.stringify({ ...meta, ...setup, loadStart: load0, loadEnd: load1, seconds: secs, rows, spin, checksums: sums.agreed() }, null, 1)}\n`,
+  `${JSON.stringify({ ...meta, ...setup, loadStart: load0, loadEnd: load1, seconds: secs, rows, cpuRows, spin, checksums: sums.agreed() }, null, 1)}\n`,
 );
 console.log(`wrote ${file}`);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseTimes } from './lib/child-time.js';
 import { Checksums, formTable, makeRow, mipsOf } from './lib/peer-table.js';
 
 describe('the guest-MIPS bench arithmetic (lib/peer-table.ts)', () => {
@@ -75,5 +76,16 @@ describe('the guest-MIPS bench arithmetic (lib/peer-table.ts)', () => {
     expect(lines[4].slice(1, 4)).toEqual(['Bochs', '', '40']);
     expect(lines[5].slice(1, 4)).toEqual(['QEMU', '', '800']);
     expect(lines).toHaveLength(6); // no VMX or SEV-ES rows: nothing measured
+  });
+});
+
+describe("a child's CPU time from bash's times (lib/child-time.ts)", () => {
+  it("takes the children's line, and leaves the command's own stderr", () => {
+    const p = parseTimes('warning: x\n0m0.003s 0m0.001s\n1m2.500s 0m0.250s\n');
+    expect(p.cpu).toBeCloseTo(62.75, 9);
+    expect(p.rest).toBe('warning: x\n');
+  });
+  it('says NaN when there is no times line', () => {
+    expect(parseTimes('killed').cpu).toBeNaN();
   });
 });
