@@ -39,21 +39,23 @@ type Mode = (typeof MODES)[number];
 const args = process.argv.slice(2);
 const full = args.includes('--full');
 const optReps = args.find((a) => a.startsWith('--reps='));
-// Iteration counts per emulator, as the peers chose theirs (run-peers.sh: N2 so that the large
-// run takes seconds): hvemu and Bochs (~100-170 and ~70-90 MIPS) N1/N2 below; QEMU TCG runs
-// ~1200-1500 MIPS, so 5M iterations would be ~0.1 s, lost in its start-up jitter: it gets the
-// peers' N2 = 100M (~2 s per large run here) with the same N1.
+// Iteration counts per runner, so that N2 - N1 more iterations take about a second of CPU or more
+// (the difference must stand well above start-up jitter and the 10 ms of bash's `times`):
+// hvemu tier 2 (~500-700 MIPS here in CPU time), in process and as a child: N1/N2;
 const N1 = full ? 2_000_000 : 1_000_000;
-const N2 = full ? 20_000_000 : 5_000_000;
+const N2 = full ? 50_000_000 : 20_000_000;
+// Bochs (~90 MIPS): the peers' own quick counts;
+const BN1 = N1;
+const BN2 = full ? 20_000_000 : 5_000_000;
+// QEMU TCG (~1500 MIPS): the peers' N2 = 100M (about 2 s per large run here);
 const QN1 = N1;
 const QN2 = 100_000_000;
-// The interpreter (tier 2 off) runs ~15-25 MIPS here: a fifth of tier 2's counts keeps its large
-// run at ~1-2 s, so eight forms x two modes fit the quick mode's few minutes.
+// hvemu's interpreter (tier 2 off, ~40-55 MIPS);
 const ON1 = N1 / 4;
-const ON2 = N2 / 4;
-// v86's JIT runs ~250-500 MIPS here: QEMU's N2 would take 5-10 s, so a fifth of it.
+const ON2 = full ? 5_000_000 : 2_250_000;
+// v86's JIT (~850 MIPS).
 const VN1 = N1;
-const VN2 = full ? QN2 : QN2 / 5;
+const VN2 = full ? QN2 : 40_000_000;
 const REPS = optReps ? Number(optReps.slice(7)) : full ? 5 : 3;
 
 function die(msg: string): never {
@@ -349,7 +351,7 @@ const git = sh('git', ['-C', ROOT, 'describe', '--always', '--dirty']).stdout.tr
 const started = new Date();
 const load0 = loadavg();
 console.log(
-  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2} (hvemu tier 2, Bochs), N1=${ON1}, N2=${ON2} (hvemu interpreter)${qemuOk ? `, N1=${QN1}, N2=${QN2} (QEMU)` : ''}; ${REPS} repetitions, ${IPI} instructions/iteration; hvemu forms: ${forms.join(', ')}`,
+  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2} (hvemu tier 2), N1=${ON1}, N2=${ON2} (hvemu interpreter)${bochsOk ? `, N1=${BN1}, N2=${BN2} (Bochs)` : ''}${qemuOk ? `, N1=${QN1}, N2=${QN2} (QEMU)` : ''}${v86Ok ? `, N1=${VN1}, N2=${VN2} (v86)` : ''}; ${REPS} repetitions, ${IPI} instructions/iteration; hvemu forms: ${forms.join(', ')}`,
 );
 console.log(
   `date ${started.toISOString()}; node ${process.version} (V8 ${process.versions.v8}); ${cpus().length} x ${cpus()[0]?.model}`,
@@ -360,7 +362,17 @@ console.log(`guest: ${ASM}`);
 if (qemuOk) console.log(`qemu-system-x86_64 ${qemuVersion}`);
 if (v86Ok) console.log(`v86 ${v86Version} (${v86Path})`);
 
-const sizes = [...new Set([N1, N2, ON1, ON2, ...(qemuOk ? [QN1, QN2] : []), ...(v86Ok ? [VN1, VN2] : [])])];
+const sizes = [
+  ...new Set([
+    N1,
+    N2,
+    ON1,
+    ON2,
+    ...(bochsOk ? [BN1, BN2] : []),
+    ...(qemuOk ? [QN1, QN2] : []),
+    ...(v86Ok ? [VN1, VN2] : []),
+  ]),
+];
 const exps = new Map(sizes.map((n) => [n, expected(n)]));
 for (const mode of MODES)
   for (const n of sizes) {
@@ -420,7 +432,7 @@ if (!args.includes('--no-child')) {
         form,
         tier,
       ]);
-  if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
+  if (bochsOk) runners.push(['bochs', bochs, BN1, BN2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
   if (v86Ok) runners.push(['v86 jit', v86, VN1, VN2]);
   console.log(`\nwhole processes, wall and CPU time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
@@ -519,6 +531,7 @@ const setup = {
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
   v86: v86Ok ? { N1: VN1, N2: VN2, path: v86Path, version: v86Version, modes: [32] } : v86Why,
   interpreter: { N1: ON1, N2: ON2 },
+  bochsN: { N1: BN1, N2: BN2 },
   forms,
 };
 writeFileSync(

@@ -104,10 +104,14 @@ const ratio = (a: number | undefined, b: number | undefined): Cell =>
  * interpreter's ratio to the first peer; then a line per peer with its MIPS.
  */
 export function formTable(rows: Row[], mode: 32 | 64, peers: Peer[]): string {
-  const get = (f: (r: Row) => boolean) => rows.find((r) => r.mode === mode && f(r))?.mips;
-  const hv = (form: Form, tier: Tier) => get((r) => r.form === form && r.tier === tier);
-  const peerMips = peers.map((p) => get((r) => r.runner === p.runner));
-  const present = peers.map((_, i) => peerMips[i] !== undefined);
+  const find = (f: (r: Row) => boolean) => rows.find((r) => r.mode === mode && f(r));
+  // A non-positive MIPS is noise (the large run's median no longer than the small one's): n/a.
+  const value = (r: Row | undefined) => (r !== undefined && r.mips > 0 ? r.mips : undefined);
+  const hvRow = (form: Form, tier: Tier) => find((r) => r.form === form && r.tier === tier);
+  const hv = (form: Form, tier: Tier) => value(hvRow(form, tier));
+  const peerRows = peers.map((p) => find((r) => r.runner === p.runner));
+  const peerMips = peerRows.map(value);
+  const present = peerRows.map((r) => r !== undefined);
   const headers = [
     `${mode}-bit`,
     'interpreter MIPS',
@@ -120,7 +124,7 @@ export function formTable(rows: Row[], mode: 32 | 64, peers: Peer[]): string {
   for (const form of FORMS) {
     const off = hv(form, 'off');
     const on = hv(form, 'on');
-    if (off === undefined && on === undefined) continue;
+    if (!hvRow(form, 'off') && !hvRow(form, 'on')) continue;
     out.push([
       `hvemu ${FORM_NAMES[form]}`,
       off ?? 'n/a',
@@ -131,7 +135,7 @@ export function formTable(rows: Row[], mode: 32 | 64, peers: Peer[]): string {
     ]);
   }
   for (let i = 0; i < peers.length; i++)
-    if (present[i]) out.push([peers[i].name, '', peerMips[i] as number, ...headers.slice(3).map(() => '')]);
+    if (present[i]) out.push([peers[i].name, '', peerMips[i] ?? 'n/a', ...headers.slice(3).map(() => '')]);
   return table(
     headers,
     out.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : c))),
