@@ -52,7 +52,7 @@ const QN1 = N1;
 const QN2 = 100_000_000;
 // hvemu's interpreter (tier 2 off, ~40-55 MIPS);
 const ON1 = N1 / 4;
-const ON2 = full ? 5_000_000 : 2_250_000;
+const ON2 = full ? 5_000_000 : 1_750_000;
 // v86's JIT (~850 MIPS).
 const VN1 = N1;
 const VN2 = full ? QN2 : 40_000_000;
