@@ -47,6 +47,25 @@ export function makeRow(
   };
 }
 
+/** The line guest.asm (workload.inc) prints after N iterations: its computation, modelled here. */
+export function peerChecksum(n: number): string {
+  const t = new Uint32Array(1024);
+  const rol = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+  let s = 2463534242;
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    s = (s ^ (s << 13)) >>> 0;
+    s = (s ^ (s >>> 17)) >>> 0;
+    s = (s ^ (s << 5)) >>> 0;
+    const v = rol((t[s & 1023] + s) >>> 0, 7);
+    acc = s & 1 ? rol((acc ^ v) >>> 0, 29) : (acc + v) >>> 0;
+    t[s & 1023] = v;
+  }
+  let c = (acc ^ s) >>> 0;
+  for (let k = 1023; k >= 0; k--) c = (rol(c, 5) + t[k]) >>> 0;
+  return `CKSUM=${c.toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
 /**
  * Every checksum printed, by iteration count: a run that printed something else than the others
  * for the same N is a disagreement (whatever the model says). Returns one line per N that has more
