@@ -163,6 +163,9 @@ function hvemuChild(tier2: Tier, form: Form, mode: Mode, n: number): Time {
   // The guest writes each byte to port 0xE9 and to COM1; `hvemu run --console auto` (the default)
   // prints the first console it writes to, so stdout holds each byte once.
   const who = `hvemu ${form} tier2=${tier2}`;
+  // As the other SEV-ES benches require of the launch (lib/guest-run.ts): the measurement verified.
+  if (form === 'sev-es' && !/launch measurement \S+ \(matches/.test(r.stderr))
+    die(`${who} ${mode}-bit N=${n}: the SEV-ES launch measurement did not verify [${r.stderr.trim()}]`);
   check(`${who} ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp, n, `${who} ${mode}`);
   return r;
 }
