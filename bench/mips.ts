@@ -1,18 +1,34 @@
-// Guest MIPS of hvemu on the peer workload (bench/peers/guest.asm), against Bochs and
-// QEMU TCG in the same interleaved rounds: see bench/README.md.
+// Guest MIPS of hvemu on the peer workload (bench/peers/guest.asm), bare and as an SVM, VMX and
+// SEV-ES guest of its own VMM, interpreter and tier 2, against Bochs, QEMU TCG and v86 in the same
+// interleaved rounds; then the spin-loop rows (mips-spin.ts): see bench/README.md.
 //   node dist/bench/mips.js          quick mode (about 1.5-2 minutes on a 2-core machine)
 //   node dist/bench/mips.js --full   larger N, more repetitions (about 7 minutes)
 //   (npm run bench -- --mips runs it after the other suites; --full runs it with --full)
-// Options: --reps=N, --no-bochs, --no-qemu, --no-child (in-process runs only),
-// --v86=PATH: also v86's JIT (npm package "v86", x86 to WebAssembly), through the peers' runner
-// script PATH (run-v86.mjs, with node_modules/v86 beside it); 32-bit only, v86 has no long mode.
+// Options: --reps=N, --no-bochs, --no-qemu, --no-child (in-process runs only), --no-spin,
+// --forms=bare,svm,vmx,sev-es (hvemu's forms in the child-process rounds; default all),
+// --v86=DIR: also v86's JIT (npm package "v86", x86 to WebAssembly; not a dependency: DIR is where
+// `npm install v86` was run), through bench/peers/run-v86.mjs; 32-bit only, v86 has no long mode.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBootSector } from '../src/vmm/bare-metal.js';
+import { assemble } from './lib/assemble.js';
+import { runTimed } from './lib/child-time.js';
+import {
+  Checksums,
+  FORM_NAMES,
+  FORMS,
+  type Form,
+  formTable,
+  makeRow,
+  peerChecksum,
+  type Row,
+  type Tier,
+} from './lib/peer-table.js';
+import { spinRows } from './mips-spin.js';
 
 const IPI = 24; // guest instructions per iteration (guest.asm: exact, both paths)
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..'); // dist/bench -> project root
@@ -24,14 +40,23 @@ type Mode = (typeof MODES)[number];
 const args = process.argv.slice(2);
 const full = args.includes('--full');
 const optReps = args.find((a) => a.startsWith('--reps='));
-// Iteration counts per emulator, as the peers chose theirs (run-peers.sh: N2 so that the large
-// run takes seconds): hvemu and Bochs (~100-170 and ~70-90 MIPS) N1/N2 below; QEMU TCG runs
-// ~1200-1500 MIPS, so 5M iterations would be ~0.1 s, lost in its start-up jitter: it gets the
-// peers' N2 = 100M (~2 s per large run here) with the same N1.
+// Iteration counts per runner, so that N2 - N1 more iterations take about a second of CPU or more
+// (the difference must stand well above start-up jitter and the 10 ms of bash's `times`):
+// hvemu tier 2 (~500-700 MIPS here in CPU time), in process and as a child: N1/N2;
 const N1 = full ? 2_000_000 : 1_000_000;
-const N2 = full ? 20_000_000 : 5_000_000;
+const N2 = full ? 50_000_000 : 20_000_000;
+// Bochs (~90 MIPS): the peers' own quick counts;
+const BN1 = N1;
+const BN2 = full ? 20_000_000 : 5_000_000;
+// QEMU TCG (~1500 MIPS): the peers' N2 = 100M (about 2 s per large run here);
 const QN1 = N1;
 const QN2 = 100_000_000;
+// hvemu's interpreter (tier 2 off, ~40-55 MIPS);
+const ON1 = N1 / 4;
+const ON2 = full ? 5_000_000 : 1_750_000;
+// v86's JIT (~850 MIPS).
+const VN1 = N1;
+const VN2 = full ? QN2 : 40_000_000;
 const REPS = optReps ? Number(optReps.slice(7)) : full ? 5 : 3;
 
 function die(msg: string): never {
@@ -45,6 +70,17 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const mips = (n1: number, n2: number, t1: number, t2: number) => (IPI * (n2 - n1)) / (t2 - t1) / 1e6;
+const formArg = args.find((a) => a.startsWith('--forms='));
+const forms: Form[] = formArg
+  ? formArg
+      .slice(8)
+      .split(',')
+      .map((f) => {
+        if (!(FORMS as readonly string[]).includes(f))
+          die(`--forms: '${f}' is not one of ${FORMS.join(', ')}`);
+        return f as Form;
+      })
+  : [...FORMS];
 const label = (n: number) => (n % 1e6 ? `${n}` : `${n / 1e6}M`);
 const f1 = (x: number) => (Number.isFinite(x) && x > 0 ? x.toFixed(1) : 'n/a');
 
@@ -62,6 +98,8 @@ function image(mode: Mode, n: number): string {
     '-D',
     `ITERS=${n}`,
     ...(mode === 64 ? ['-D', 'LONGMODE'] : []),
+    '-i',
+    `${PEERS}/`,
     '-o',
     out,
     ASM,
@@ -70,32 +108,23 @@ function image(mode: Mode, n: number): string {
   return out;
 }
 
-/** The checksum guest.asm must print for N iterations: its computation, modelled here. */
-function expected(n: number): string {
-  const t = new Uint32Array(1024);
-  const rol = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
-  let s = 2463534242;
-  let acc = 0;
-  for (let i = 0; i < n; i++) {
-    s = (s ^ (s << 13)) >>> 0;
-    s = (s ^ (s >>> 17)) >>> 0;
-    s = (s ^ (s << 5)) >>> 0;
-    const v = rol((t[s & 1023] + s) >>> 0, 7);
-    acc = s & 1 ? rol((acc ^ v) >>> 0, 29) : (acc + v) >>> 0;
-    t[s & 1023] = v;
-  }
-  let c = (acc ^ s) >>> 0;
-  for (let k = 1023; k >= 0; k--) c = (rol(c, 5) + t[k]) >>> 0;
-  return `CKSUM=${c.toString(16).toUpperCase().padStart(8, '0')}`;
-}
+const expected = peerChecksum;
 
-function check(what: string, out: string, exp: string): void {
+/** Every run's checksum: against the model, and against every other run of the same N. */
+const sums = new Checksums();
+function check(what: string, out: string, exp: string, n: number, who: string): void {
   const got = /CKSUM=[0-9A-F]{8}/.exec(out)?.[0];
   if (got !== exp) die(`${what} printed '${got ?? out.trim().slice(0, 60)}', expected ${exp}`);
+  sums.record(n, who, got);
 }
 
-// ---- the four ways of running an image; each returns wall seconds after checking the checksum
+// ---- the ways of running an image; each checks the checksum and returns wall and CPU seconds
+interface Time {
+  wall: number;
+  cpu: number;
+}
 const imgs = new Map<string, { path: string; bytes: Uint8Array; exp: string }>();
+const sevImgs = new Map<string, string>(); // `${mode}-${n}` -> the SEV-ES ROM (bench/guests/sev-peer.asm)
 const insns = new Map<string, number>(); // instructions counted by hvemu, per image
 
 function inProcess(mode: Mode, n: number): number {
@@ -103,27 +132,42 @@ function inProcess(mode: Mode, n: number): number {
   const t0 = performance.now();
   const r = runBootSector(im.bytes, { maxInstructions: 2 * IPI * n + 1e6 });
   const t = (performance.now() - t0) / 1e3;
-  check(`in-process ${mode}-bit N=${n} (stop: ${r.stop}: ${r.message})`, r.output, im.exp);
+  check(
+    `in-process ${mode}-bit N=${n} (stop: ${r.stop}: ${r.message})`,
+    r.output,
+    im.exp,
+    n,
+    `hvemu in-process ${mode}`,
+  );
   insns.set(`${mode}-${n}`, r.instructions);
   return t;
 }
 
-function hvemuChild(tier2: string, mode: Mode, n: number): number {
+/** `hvemu run` with the form's options: the boot sector bare or in a VM, the SEV-ES ROM launched. */
+const FORM_ARGS: Record<Form, string[]> = {
+  bare: [],
+  svm: ['--arch', 'svm'],
+  vmx: ['--arch', 'vmx'],
+  'sev-es': ['--sev-es'],
+};
+function hvemuChild(tier2: Tier, form: Form, mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
-  const t0 = performance.now();
-  const r = spawnSync(
+  const path = form === 'sev-es' ? sevImgs.get(`${mode}-${n}`)! : im.path;
+  const r = runTimed(
     process.execPath,
-    [CLI, 'run', im.path, '--max-instructions', String(2 * IPI * n + 1e6)],
+    [CLI, 'run', path, ...FORM_ARGS[form], '--max-instructions', String(2 * IPI * n + 1e6)],
     {
-      encoding: 'latin1',
       env: { ...process.env, HVEMU_TIER2: tier2 },
     },
   );
-  const t = (performance.now() - t0) / 1e3;
   // The guest writes each byte to port 0xE9 and to COM1; `hvemu run --console auto` (the default)
   // prints the first console it writes to, so stdout holds each byte once.
-  check(`hvemu (HVEMU_TIER2=${tier2}) ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp);
-  return t;
+  const who = `hvemu ${form} tier2=${tier2}`;
+  // As the other SEV-ES benches require of the launch (lib/guest-run.ts): the measurement verified.
+  if (form === 'sev-es' && !/launch measurement \S+ \(matches/.test(r.stderr))
+    die(`${who} ${mode}-bit N=${n}: the SEV-ES launch measurement did not verify [${r.stderr.trim()}]`);
+  check(`${who} ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp, n, `${who} ${mode}`);
+  return r;
 }
 
 /**
@@ -149,7 +193,7 @@ function bochsMissing(): string {
 }
 const bochsWhy = bochsMissing();
 const bochsOk = bochsWhy === '';
-function bochs(mode: Mode, n: number): number {
+function bochs(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'serial');
   rmSync(serial, { force: true });
@@ -160,32 +204,46 @@ function bochs(mode: Mode, n: number): number {
     BENCH_SERIAL: serial,
     BENCH_LOG: join(WORK, 'bochs.log'),
   };
-  const t0 = performance.now();
-  spawnSync('bochs', ['-q', '-f', join(PEERS, 'bochsrc.txt'), '-rc', join(PEERS, 'bochs-continue.rc')], {
-    env,
-    stdio: 'ignore',
-  });
-  const t = (performance.now() - t0) / 1e3;
-  check(`bochs ${mode}-bit N=${n}`, existsSync(serial) ? readFileSync(serial, 'latin1') : '', im.exp);
-  return t;
+  const r = runTimed(
+    'bochs',
+    ['-q', '-f', join(PEERS, 'bochsrc.txt'), '-rc', join(PEERS, 'bochs-continue.rc')],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  check(
+    `bochs ${mode}-bit N=${n}`,
+    existsSync(serial) ? readFileSync(serial, 'latin1') : '',
+    im.exp,
+    n,
+    `bochs ${mode}`,
+  );
+  return r;
 }
 
+// --v86=DIR: a directory where `npm install v86` was run, booted through bench/peers/run-v86.mjs;
+// --v86=FILE.mjs: a runner script of one's own (node FILE IMAGE, with node_modules/v86 beside it).
 const v86Arg = args.find((a) => a.startsWith('--v86='));
-const v86Script = v86Arg ? resolve(v86Arg.slice(6)) : '';
-const v86Why = !v86Script
-  ? 'no --v86=PATH/run-v86.mjs'
-  : !existsSync(join(dirname(v86Script), 'node_modules/v86/build/v86.wasm'))
-    ? `${dirname(v86Script)}/node_modules/v86 is missing (npm ci there)`
+const v86Path = v86Arg ? resolve(v86Arg.slice(6)) : '';
+const v86Dir = v86Path && existsSync(v86Path) && statSync(v86Path).isDirectory() ? v86Path : dirname(v86Path);
+const v86Argv = (img: string) =>
+  v86Dir === v86Path ? [join(PEERS, 'run-v86.mjs'), v86Dir, img] : [v86Path, img];
+const v86Why = !v86Path
+  ? 'no --v86=DIR (a directory where `npm install v86` was run)'
+  : !existsSync(join(v86Dir, 'node_modules/v86/build/v86.wasm'))
+    ? `${v86Dir}/node_modules/v86 is missing (npm install v86 there)`
     : '';
 const v86Ok = v86Why === '';
+const v86Version = v86Why
+  ? undefined
+  : JSON.parse(readFileSync(join(v86Dir, 'node_modules/v86/package.json'), 'utf8')).version;
 /** v86 boots SeaBIOS, which loads the image from its disk; the checksum comes on COM1. */
-function v86(mode: Mode, n: number): number {
+function v86(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, [v86Script, im.path], { encoding: 'latin1', timeout: 600_000 });
-  const t = (performance.now() - t0) / 1e3;
-  check(`v86 ${mode}-bit N=${n} [${r.stderr?.trim() ?? ''}]`, r.stdout ?? '', im.exp);
-  return t;
+  const r = runTimed(process.execPath, v86Argv(im.path), { timeout: 600_000 });
+  check(`v86 ${mode}-bit N=${n} [${r.stderr.trim()}]`, r.stdout, im.exp, n, `v86 ${mode}`);
+  return r;
 }
 
 const qemuWhy = args.includes('--no-qemu')
@@ -206,12 +264,11 @@ const STUB = join(ROOT, 'guests/qemu/bios-stub.bin');
 /** QEMU with no firmware: the BIOS stub jumps from the reset vector to
  * 0:7C00, where QEMU's generic loader put the image. The guest exits through isa-debug-exit
  * (status 1, not checked: the checksum on COM1 decides, as in run-peers.sh). */
-function qemu(mode: Mode, n: number): number {
+function qemu(mode: Mode, n: number): Time {
   const im = imgs.get(`${mode}-${n}`)!;
   const serial = join(WORK, 'qemu-serial');
   rmSync(serial, { force: true });
-  const t0 = performance.now();
-  const r = spawnSync(
+  const r = runTimed(
     'qemu-system-x86_64',
     [
       '-accel',
@@ -233,46 +290,37 @@ function qemu(mode: Mode, n: number): number {
       '-device',
       'isa-debug-exit,iobase=0xf4,iosize=0x04',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'latin1', timeout: 600_000 },
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 },
   );
-  const t = (performance.now() - t0) / 1e3;
-  const why = r.error ? ` [${r.error.message}]` : r.stderr?.trim() ? ` [${r.stderr.trim()}]` : '';
-  check(`qemu ${mode}-bit N=${n}${why}`, existsSync(serial) ? readFileSync(serial, 'latin1') : '', im.exp);
-  return t;
+  const why = r.error ? ` [${r.error.message}]` : r.stderr.trim() ? ` [${r.stderr.trim()}]` : '';
+  check(
+    `qemu ${mode}-bit N=${n}${why}`,
+    existsSync(serial) ? readFileSync(serial, 'latin1') : '',
+    im.exp,
+    n,
+    `qemu ${mode}`,
+  );
+  return r;
 }
 
 // ---- measurement: alternate sizes (and runners), repeat, take medians
-interface Row {
-  runner: string;
-  mode: Mode;
-  n1: number;
-  n2: number;
-  mips: number; // from the median t(N1) and median t(N2)
-  pairMin: number; // min and max of the per-repetition pair MIPS: the run-to-run spread
-  pairMax: number;
-  t1: number[];
-  t2: number[];
-  cpuMips?: number;
-}
-function row(runner: string, mode: Mode, n1: number, n2: number, t1: number[], t2: number[]): Row {
-  const pairs = t1.map((a, i) => mips(n1, n2, a, t2[i]));
-  return {
-    runner,
-    mode,
-    n1,
-    n2,
-    mips: mips(n1, n2, median(t1), median(t2)),
-    pairMin: Math.min(...pairs),
-    pairMax: Math.max(...pairs),
-    t1,
-    t2,
-  };
+function row(
+  runner: string,
+  mode: Mode,
+  n1: number,
+  n2: number,
+  t1: number[],
+  t2: number[],
+  form?: Form,
+  tier?: Tier,
+): Row {
+  return makeRow(IPI, { runner, form, tier, mode, n1, n2, t1, t2 });
 }
 function show(r: Row): void {
   const ms = (xs: number[]) => `${(median(xs) * 1e3).toFixed(0)} ms`;
   const cpu = r.cpuMips ? `, cpu-time ${f1(r.cpuMips)}` : '';
   console.log(
-    `  ${r.runner.padEnd(26)} ${r.mode}-bit ${f1(r.mips).padStart(7)} MIPS  (pairs ${f1(r.pairMin)}-${f1(r.pairMax)}${cpu}; median t(${label(r.n1)}) ${ms(r.t1)}, t(${label(r.n2)}) ${ms(r.t2)})`,
+    `  ${r.runner.padEnd(24)} ${r.mode}-bit ${f1(r.mips).padStart(7)} MIPS  (pairs ${f1(r.pairMin)}-${f1(r.pairMax)}${cpu}; median t(${label(r.n1)}) ${ms(r.t1)}, t(${label(r.n2)}) ${ms(r.t2)})`,
   );
 }
 
@@ -290,7 +338,7 @@ const git = sh('git', ['-C', ROOT, 'describe', '--always', '--dirty']).stdout.tr
 const started = new Date();
 const load0 = loadavg();
 console.log(
-  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2}${qemuOk ? ` (hvemu, Bochs), N1=${QN1}, N2=${QN2} (QEMU)` : ''}; ${REPS} repetitions, ${IPI} instructions/iteration`,
+  `hvemu guest-MIPS bench (${full ? 'full' : 'quick'}): N1=${N1}, N2=${N2} (hvemu tier 2), N1=${ON1}, N2=${ON2} (hvemu interpreter)${bochsOk ? `, N1=${BN1}, N2=${BN2} (Bochs)` : ''}${qemuOk ? `, N1=${QN1}, N2=${QN2} (QEMU)` : ''}${v86Ok ? `, N1=${VN1}, N2=${VN2} (v86)` : ''}; ${REPS} repetitions, ${IPI} instructions/iteration; hvemu forms: ${forms.join(', ')}`,
 );
 console.log(
   `date ${started.toISOString()}; node ${process.version} (V8 ${process.versions.v8}); ${cpus().length} x ${cpus()[0]?.model}`,
@@ -299,16 +347,33 @@ console.log(`hvemu ${git}, dist/src ${dist0}`);
 console.log(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`guest: ${ASM}`);
 if (qemuOk) console.log(`qemu-system-x86_64 ${qemuVersion}`);
+if (v86Ok) console.log(`v86 ${v86Version} (${v86Path})`);
 
-const sizes = [...new Set([N1, N2, ...(qemuOk ? [QN1, QN2] : [])])];
+const sizes = [
+  ...new Set([
+    N1,
+    N2,
+    ON1,
+    ON2,
+    ...(bochsOk ? [BN1, BN2] : []),
+    ...(qemuOk ? [QN1, QN2] : []),
+    ...(v86Ok ? [VN1, VN2] : []),
+  ]),
+];
 const exps = new Map(sizes.map((n) => [n, expected(n)]));
 for (const mode of MODES)
   for (const n of sizes) {
     const path = image(mode, n);
     imgs.set(`${mode}-${n}`, { path, bytes: readFileSync(path), exp: exps.get(n)! });
+    if (forms.includes('sev-es') && [N1, N2, ON1, ON2].includes(n)) {
+      const sev = join(WORK, `sev-peer${mode}-${n}.rom`);
+      writeFileSync(sev, assemble('sev-peer', { ITERS: n, ...(mode === 64 ? { LONGMODE: true } : {}) }));
+      sevImgs.set(`${mode}-${n}`, sev);
+    }
   }
 
 const rows: Row[] = [];
+const cpuRows: Row[] = []; // the child-process rows again, from CPU times
 const inTier = process.env.HVEMU_TIER2 ?? 'on';
 console.log(`\nin-process runBootSector (this process, HVEMU_TIER2=${inTier}; run time only, no start-up):`);
 for (const mode of MODES) {
@@ -342,19 +407,26 @@ for (const mode of MODES) {
 }
 
 if (!args.includes('--no-child')) {
-  // name, run, and that runner's small and large iteration counts
-  const runners: [string, (m: Mode, n: number) => number, number, number][] = [
-    ['hvemu process tier2=off', (m, n) => hvemuChild('off', m, n), N1, N2],
-    ['hvemu process tier2=on', (m, n) => hvemuChild('on', m, n), N1, N2],
-  ];
-  if (bochsOk) runners.push(['bochs', bochs, N1, N2]);
+  // name, run, small and large iteration counts, and for hvemu its form and tier
+  const runners: [string, (m: Mode, n: number) => Time, number, number, Form?, Tier?][] = [];
+  for (const form of forms)
+    for (const tier of ['off', 'on'] as const)
+      runners.push([
+        `hvemu ${form} tier2=${tier}`,
+        (m, n) => hvemuChild(tier, form, m, n),
+        tier === 'off' ? ON1 : N1,
+        tier === 'off' ? ON2 : N2,
+        form,
+        tier,
+      ]);
+  if (bochsOk) runners.push(['bochs', bochs, BN1, BN2]);
   if (qemuOk) runners.push(['qemu tcg (no BIOS)', qemu, QN1, QN2]);
-  if (v86Ok) runners.push(['v86 jit', v86, QN1, QN2]);
-  console.log(`\nwhole processes, wall time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
+  if (v86Ok) runners.push(['v86 jit', v86, VN1, VN2]);
+  console.log(`\nwhole processes, wall and CPU time, interleaved (${runners.map((r) => r[0]).join(' / ')}):`);
   if (!bochsOk) console.log(`  Bochs NOT measured: ${bochsWhy}; no hvemu/bochs ratio.`);
   if (!qemuOk) console.log(`  QEMU NOT measured: ${qemuWhy}; no hvemu/qemu ratio.`);
   if (!v86Ok) console.log(`  v86 NOT measured: ${v86Why}; no hvemu/v86 ratio.`);
-  const T = new Map<string, number[]>();
+  const T = new Map<string, Time[]>();
   for (let i = 0; i < REPS; i++)
     for (const mode of MODES)
       for (const large of [false, true])
@@ -365,26 +437,53 @@ if (!args.includes('--no-child')) {
           T.set(k, [...(T.get(k) ?? []), run(mode, n)]);
         }
   for (const mode of MODES)
-    for (const [name, , n1, n2] of runners) {
+    for (const [name, , n1, n2, form, tier] of runners) {
       if (name === 'v86 jit' && mode === 64) continue;
-      const r = row(name, mode, n1, n2, T.get(`${name}|${mode}|${n1}`)!, T.get(`${name}|${mode}|${n2}`)!);
+      const a = T.get(`${name}|${mode}|${n1}`)!;
+      const b = T.get(`${name}|${mode}|${n2}`)!;
+      const wall = (ts: Time[]) => ts.map((t) => t.wall);
+      const cpu = (ts: Time[]) => ts.map((t) => t.cpu);
+      const r = row(name, mode, n1, n2, wall(a), wall(b), form, tier);
+      const c = row(name, mode, n1, n2, cpu(a), cpu(b), form, tier);
+      r.cpuMips = c.mips;
       rows.push(r);
+      cpuRows.push(c);
       show(r);
     }
-  for (const mode of MODES) {
-    const get = (name: string) => rows.find((r) => r.runner === name && r.mode === mode)?.mips ?? Number.NaN;
-    const ratios = (peer: string, digits: number) => {
-      const p = get(peer);
-      return `hvemu/${peer.split(' ')[0]} = ${(get('hvemu process tier2=on') / p).toFixed(digits)} (tier2 on), ${(get('hvemu process tier2=off') / p).toFixed(digits)} (tier2 off)`;
-    };
-    const parts = [
-      ...(bochsOk ? [ratios('bochs', 2)] : []),
-      ...(qemuOk ? [ratios('qemu tcg (no BIOS)', 3)] : []),
-      ...(v86Ok && mode === 32 ? [ratios('v86 jit', 3)] : []),
-    ];
-    if (parts.length) console.log(`  ratio ${mode}-bit: ${parts.join('; ')}`);
-  }
+  const peers = [
+    ...(bochsOk ? [{ name: 'Bochs', runner: 'bochs' }] : []),
+    ...(qemuOk ? [{ name: 'QEMU', runner: 'qemu tcg (no BIOS)' }] : []),
+    ...(v86Ok ? [{ name: 'v86', runner: 'v86 jit' }] : []),
+  ];
+  console.log('\nCPU time (user + system of each process: what it cost, whatever else the machine ran):');
+  for (const mode of MODES) console.log(`\n${formTable(cpuRows, mode, peers)}`);
+  console.log('\nwall time (what one waits; moves with the load):');
+  for (const mode of MODES) console.log(`\n${formTable(rows, mode, peers)}`);
+  console.log(
+    `\n(${forms.map((f) => FORM_NAMES[f]).join(', ')}: \`hvemu run\` ${forms.map((f) => FORM_ARGS[f].join(' ') || '(bare)').join(' | ')}; ratios of MIPS from the same rounds)`,
+  );
 }
+
+// Every run of one N printed the same checksum (each was also checked against the model above).
+const disagree = sums.disagreements();
+if (disagree.length) die(`the runs disagree on the checksum: ${disagree.join(' / ')}`);
+console.log(
+  `\nchecksums agree: ${sums
+    .agreed()
+    .map(([n, c]) => `N=${label(n)} ${c.slice(6)} (${sums.runners(n)} runners x modes)`)
+    .join(', ')}`,
+);
+
+const spin = args.includes('--no-spin')
+  ? []
+  : await spinRows({
+      full,
+      reps: REPS,
+      work: WORK,
+      cli: CLI,
+      peerBare: cpuRows.find((r) => r.mode === 32 && r.form === 'bare' && r.tier === 'on')?.mips,
+      die,
+    });
 
 const load1 = loadavg();
 const dist1 = distHash();
@@ -417,10 +516,13 @@ const setup = {
   inProcessTier2: inTier,
   bochs: bochsOk ? true : bochsWhy,
   qemu: qemuOk ? { N1: QN1, N2: QN2, version: qemuVersion, variant: 'no BIOS (bios-stub.asm)' } : qemuWhy,
-  v86: v86Ok ? { N1: QN1, N2: QN2, script: v86Script, modes: [32] } : v86Why,
+  v86: v86Ok ? { N1: VN1, N2: VN2, path: v86Path, version: v86Version, modes: [32] } : v86Why,
+  interpreter: { N1: ON1, N2: ON2 },
+  bochsN: { N1: BN1, N2: BN2 },
+  forms,
 };
 writeFileSync(
   file,
-  `${JSON.stringify({ ...meta, ...setup, loadStart: load0, loadEnd: load1, seconds: secs, rows }, null, 1)}\n`,
+  `${JSON.stringify({ ...meta, ...setup, loadStart: load0, loadEnd: load1, seconds: secs, rows, cpuRows, spin, checksums: sums.agreed() }, null, 1)}\n`,
 );
 console.log(`wrote ${file}`);

@@ -223,9 +223,15 @@ console.log(`wrote ${json}\nwrote ${html}`);
 
 if (args.includes('--mips') || (full && !args.includes('--no-mips'))) {
   console.log('\n## Guest MIPS (bench/mips.js)\n');
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench/mips.js'), ...(full ? ['--full'] : [])], {
-    stdio: 'inherit',
-  });
+  // mips.js's own options pass through (--v86=DIR, --forms=..., --no-spin, --no-bochs, --no-qemu).
+  const own = args.filter((a) => /^--(v86=|forms=|no-spin$|no-bochs$|no-qemu$)/.test(a));
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'dist/bench/mips.js'), ...(full ? ['--full'] : []), ...own],
+    {
+      stdio: 'inherit',
+    },
+  );
   if (r.status !== 0) results.failure ??= `mips.js exited with ${r.status}`;
 }
 

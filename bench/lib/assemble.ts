@@ -6,13 +6,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchFailure } from './failure.js';
-import { BENCH_GUESTS, BUILD, GUEST_LIB } from './paths.js';
+import { BENCH_GUESTS, BUILD, GUEST_LIB, PEERS } from './paths.js';
 
 export type Defines = Record<string, number | true>;
 
 function sourcesHash(): string {
   const h = createHash('sha1');
-  for (const dir of [BENCH_GUESTS, GUEST_LIB])
+  for (const dir of [BENCH_GUESTS, GUEST_LIB, PEERS])
     for (const f of readdirSync(dir).sort())
       if (/\.(asm|inc)$/.test(f)) h.update(f).update(readFileSync(join(dir, f)));
   return h.digest('hex').slice(0, 10);

@@ -18,6 +18,8 @@ export const ROOT = projectRoot();
 /** The bench guests' sources, and the shared guest library they include. */
 export const BENCH_GUESTS = resolve(ROOT, 'bench/guests');
 export const GUEST_LIB = resolve(ROOT, 'guests/lib');
+/** The peer workload (guest.asm) and its loop (workload.inc), which sev-peer.asm includes. */
+export const PEERS = resolve(ROOT, 'bench/peers');
 /** Assembled bench guests (git-ignored). */
 export const BUILD = resolve(ROOT, 'build/bench');
 /** Results: JSON and HTML reports (git-ignored). */

@@ -5,8 +5,8 @@
 ; guest.asm - CPU-bound benchmark guest in a single 512-byte boot sector.
 ;
 ; Build (NASM 2.16):
-;   nasm -f bin -D ITERS=10000000            -o guest32-10M.img guest.asm   ; 32-bit protected mode
-;   nasm -f bin -D ITERS=10000000 -D LONGMODE -o guest64-10M.img guest.asm  ; 64-bit long mode
+;   nasm -f bin -i bench/peers/ -D ITERS=10000000            -o guest32-10M.img guest.asm   ; 32-bit protected mode
+;   nasm -f bin -i bench/peers/ -D ITERS=10000000 -D LONGMODE -o guest64-10M.img guest.asm  ; 64-bit long mode
 ;   add -D SMC_STACK for the self-modifying-code stress variant (stack in the code's page)
 ;
 ; Contract with the emulator (so that a BIOS-less emulator can run it too):
@@ -121,52 +121,13 @@ lm64:
 %endif
 
 ; ---------------------------------------------------------------- workload
-; Assembled as 32-bit code, or as 64-bit code with LONGMODE: the same instructions (only
-; dec ecx differs in encoding), and every register write zero-extends in 64-bit mode.
-%ifdef LONGMODE
-  %define XDI rdi
-  %define XDX rdx
-  %define XCX rcx
-%else
-  %define XDI edi
-  %define XDX edx
-  %define XCX ecx
-%endif
+; The loop itself is in workload.inc (shared with the SEV-ES form, bench/guests/sev-peer.asm):
+; the same instructions as 32-bit code, or as 64-bit code with LONGMODE (only dec ecx differs in
+; encoding), and every register write zero-extends in 64-bit mode.
+%include "workload.inc"
 
 bench:
-        mov edi, TABLE         ; table := 0 (RAM contents at boot are not trusted)
-        xor eax, eax
-        mov ecx, TABLE_N
-        rep stosd
-        mov edi, TABLE
-        mov esi, 2463534242    ; xorshift32 state (Marsaglia's seed)
-        xor ebx, ebx           ; accumulator
-        mov ecx, ITERS
-        align 16, nop
-.iter:                              ; ---- 24 instructions per iteration ----
-        call rng                    ;  1 (+11 inside rng, ret included)
-        mov edx, eax                ;  1
-        and edx, TABLE_N - 1        ;  1
-        mov ebp, [XDI + XDX*4]      ;  1  load
-        add ebp, eax                ;  1
-        rol ebp, 7                  ;  1
-        test al, 1                  ;  1
-        jnz .odd                    ;  1  data-dependent, taken ~50%
-        add ebx, ebp                ;  1  (not-taken path: add, jmp)
-        jmp .join                   ;  1
-.odd:   xor ebx, ebp                ;  1  (taken path: xor, ror)
-        ror ebx, 3                  ;  1
-.join:  mov [XDI + XDX*4], ebp      ;  1  store
-        dec ecx                     ;  1
-        jnz .iter                   ;  1  loop branch
-
-        ; checksum := (ebx ^ state), then c = rol(c, 5) + table[k-1] for k = 1024 .. 1
-        mov eax, ebx
-        xor eax, esi
-        mov ecx, TABLE_N
-.fold:  rol eax, 5
-        add eax, [XDI + XCX*4 - 4]
-        loop .fold
+        PEER_WORKLOAD
 
         mov ebx, eax
         mov esi, msg_ck
@@ -224,19 +185,9 @@ putc:                          ; al = byte; clobbers ah, dx
         out dx, al
         ret
 
-; xorshift32 step (Marsaglia 2003): esi = state; returns the new state in eax too.
-; Only called from the workload, so it is assembled in the workload's mode.
-rng:    mov eax, esi                ;  1
-        shl eax, 13                 ;  1
-        xor esi, eax                ;  1
-        mov eax, esi                ;  1
-        shr eax, 17                 ;  1
-        xor esi, eax                ;  1
-        mov eax, esi                ;  1
-        shl eax, 5                  ;  1
-        xor esi, eax                ;  1
-        mov eax, esi                ;  1
-        ret                         ;  1  -> 11
+; The xorshift32 step (workload.inc). Only called from the workload, so it is assembled in the
+; workload's mode.
+        PEER_RNG
 
 msg_ck:       db "CKSUM=", 0
 msg_crlf:     db 13, 10, 0
