@@ -678,27 +678,60 @@ export class LocalApic implements InterruptController {
   msrRead(msr: number): bigint {
     if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
     if (msr === MSR_IA32_TSC_DEADLINE) return this.timer.readTscDeadline();
+    const w = this.words;
+    this.msrReadWords(msr, w);
+    return (BigInt(w[1] >>> 0) << 32n) | BigInt(w[0] >>> 0);
+  }
+
+  /** Scratch for msrRead's halves. */
+  private readonly words = new Int32Array(2);
+
+  /**
+   * RDMSR as halves for the exit handlers (issue 12): EAX in out[0], EDX in out[1]. The x2APIC
+   * registers take no BigInt; APIC_BASE and TSC_DEADLINE are held as 64-bit values and convert.
+   */
+  msrReadWords(msr: number, out: Int32Array): void {
+    if (msr === MSR_IA32_APIC_BASE || msr === MSR_IA32_TSC_DEADLINE) {
+      const v = msr === MSR_IA32_APIC_BASE ? this.apicBase : this.timer.readTscDeadline();
+      out[0] = Number(v & 0xffffffffn);
+      out[1] = Number((v >> 32n) & 0xffffffffn);
+      return;
+    }
     this.checkX2apicMsr(msr);
-    if (msr === MSR_X2APIC_ICR) return (BigInt(this.icrHigh) << 32n) | BigInt(this.icrLow);
+    if (msr === MSR_X2APIC_ICR) {
+      out[0] = this.icrLow;
+      out[1] = this.icrHigh;
+      return;
+    }
     const offset = (msr - X2APIC_MSR_BASE) << 4;
     checkX2apicRead(msr, offset);
-    return BigInt(this.readReg(offset));
+    out[0] = this.readReg(offset);
+    out[1] = 0;
   }
 
   /** WRMSR. Throws ApicGpError where the processor raises #GP(0); nothing changes then. */
   msrWrite(msr: number, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
     if (msr === MSR_IA32_APIC_BASE) {
-      this.setApicBase(value);
+      this.setApicBase(v);
       return;
     }
     if (msr === MSR_IA32_TSC_DEADLINE) {
-      this.timer.writeTscDeadline(value);
+      this.timer.writeTscDeadline(v);
+      return;
+    }
+    this.msrWriteWords(msr, Number(v & 0xffffffffn), Number(v >> 32n));
+  }
+
+  /** WRMSR of EDX:EAX = hi:lo, as msrWrite; the x2APIC registers take no BigInt (issue 12). */
+  msrWriteWords(msr: number, lo: number, hi: number): void {
+    lo >>>= 0;
+    hi >>>= 0;
+    if (msr === MSR_IA32_APIC_BASE || msr === MSR_IA32_TSC_DEADLINE) {
+      this.msrWrite(msr, (BigInt(hi) << 32n) | BigInt(lo));
       return;
     }
     this.checkX2apicMsr(msr);
-    const v = BigInt.asUintN(64, value);
-    const lo = Number(v & 0xffffffffn);
-    const hi = Number(v >> 32n);
     if (msr === MSR_X2APIC_ICR) {
       // One 64-bit write sends the IPI; bit 12 is ignored (11.12.9), other reserved bits fault.
       if (lo & ~(ICR_LOW_MASK | ICR_DELIVERY_STATUS)) throw new ApicGpError(msr, 'reserved ICR bits set');

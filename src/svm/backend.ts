@@ -75,7 +75,9 @@ const INT_CTL = VMCB_CONTROL.int_ctl.offset;
 const EVENT_INJ = VMCB_CONTROL.event_inj.offset;
 const EXIT_INFO_1 = VMCB_CONTROL.exit_info_1.offset;
 const EXIT_INFO_2 = VMCB_CONTROL.exit_info_2.offset;
-const EFER_SVME = 1n << 12n;
+const EFER_SVME = 1 << 12;
+const EFER = VMCB_SAVE.efer.offset;
+const CR0 = VMCB_SAVE.cr0.offset;
 const KVM_ENOSYS = 1000;
 const MSR_EFER = 0xc0000080;
 
@@ -346,7 +348,7 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     c.setSegment('tr', { selector: 0, attrib: 0x8b, limit: 0xffff, base: 0n });
     c.setSegment('gdtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
     c.setSegment('idtr', { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
-    c.set64('efer', EFER_SVME);
+    c.set64('efer', BigInt(EFER_SVME));
     c.set64('cr0', BigInt(CR0_ET) | (1n << 29n) | (1n << 30n)); // ET, NW, CD
     c.set64('cr3', 0n);
     c.set64('cr4', 0n);
@@ -527,20 +529,23 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     return this.internalError(run, SVM_EXIT_VMGEXIT, 'VMGEXIT exit from a guest that is not SEV-ES');
   }
 
-  /** MSR exits: the APIC's MSRs, the VMM's own (vmm-msrs.ts), and EFER, which the guest sees and sets without SVME. */
+  /**
+   * MSR exits: the APIC's MSRs, the VMM's own (vmm-msrs.ts), and EFER, which the guest sees and sets
+   * without SVME. EDX:EAX move as 32-bit halves (issue 12: no BigInt per exit).
+   */
   protected msrInterception(): number {
     const c = this.vmcb;
-    const msr = this.cpu.r32[2] >>> 0;
-    const write = c.get64('exit_info_1') === 1n;
+    const r = this.cpu.r32;
+    const msr = r[2] >>> 0;
+    const write = c.word(EXIT_INFO_1) === 1 && c.word(EXIT_INFO_1 + 4) === 0;
     const apic = this.svc.apic(this.id);
+    const out = this.out;
     if (msr !== MSR_EFER && apic.owns(msr)) {
       try {
-        if (write)
-          apic.msrWrite(msr, (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn));
+        if (write) apic.msrWriteWords(msr, c.word(RAX), r[4]);
         else {
-          const v = apic.msrRead(msr);
-          c.set64('rax', v & 0xffffffffn);
-          this.cpu.r64[2] = v >> 32n;
+          apic.msrReadWords(msr, out);
+          this.setEdxEax(out[0], out[1]);
         }
       } catch (e) {
         if (!(e instanceof ApicGpError)) throw e;
@@ -553,13 +558,8 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
     if (msr !== MSR_EFER) {
       // The VMM's own MSRs, and MSRs outside the permission map's ranges (always intercepted,
       // APM vol 2 15.11): #GP(0) for unknown ones, as KVM answers.
-      const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn);
-      const v = write ? null : this.msrs.read(msr);
-      if (write ? this.msrs.write(msr, value) : v !== null) {
-        if (v !== null) {
-          c.set64('rax', v & 0xffffffffn);
-          this.cpu.r64[2] = v >> 32n;
-        }
+      if (write ? this.msrs.writeWords(msr, c.word(RAX), r[4]) : this.msrs.readWords(msr, out)) {
+        if (!write) this.setEdxEax(out[0], out[1]);
         this.advance();
       } else {
         if (this.svc.traceOn.exits)
@@ -568,23 +568,32 @@ export class SvmVcpu extends SvmVcpuBase implements UnprotectedBackendVcpu {
       }
       return RESUME;
     }
-    const efer = c.get64('efer');
+    // EFER's defined bits are all in bits 31:0.
+    const efer = c.word(EFER);
     if (!write) {
-      c.set64('rax', efer & ~EFER_SVME & 0xffffffffn);
-      this.cpu.r64[2] = 0n;
+      this.setEdxEax(efer & ~EFER_SVME, c.word(EFER + 4));
       this.advance();
       return RESUME;
     }
-    const v = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | (c.get64('rax') & 0xffffffffn);
-    const allowed = 0x4d01n | 0x400n; // SCE LME LMA NXE FFXSR (no SVME: nested virtualization is not offered)
-    const lmeChanges = ((v ^ efer) & 0x100n) !== 0n;
-    if (v & ~allowed || (lmeChanges && c.get64('cr0') & (1n << 31n))) {
+    const lo = c.word(RAX);
+    const allowed = 0x4d01 | 0x400; // SCE LME LMA NXE FFXSR (no SVME: nested virtualization is not offered)
+    const lmeChanges = ((lo ^ efer) & 0x100) !== 0;
+    if (r[4] !== 0 || lo & ~allowed || (lmeChanges && c.word(CR0) & 0x80000000)) {
       this.queueException(13, 0); // #GP(0), as WRMSR does on hardware
       return RESUME;
     }
-    c.set64('efer', (v & ~0x400n) | (efer & 0x400n) | EFER_SVME);
+    c.setWord(EFER, (lo & ~0x400) | (efer & 0x400) | EFER_SVME);
+    c.setWord(EFER + 4, 0);
     this.advance();
     return RESUME;
+  }
+
+  /** RDMSR's result: EAX into the VMCB's RAX, EDX into the processor's RDX, upper halves cleared. */
+  private setEdxEax(eax: number, edx: number): void {
+    this.vmcb.setWord(RAX, eax);
+    this.vmcb.setWord(RAX + 4, 0);
+    this.cpu.r32[4] = edx;
+    this.cpu.r32[5] = 0;
   }
 
   /** IOIO (APM 15.10.2): VMM devices are emulated here; other ports go to userspace as KVM_EXIT_IO. */

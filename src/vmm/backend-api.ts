@@ -77,13 +77,12 @@ export class RunState {
 }
 
 /**
- * RAX after an IN that userspace completed (complete_userspace_io): a 32-bit IN zero-extends,
- * 8- and 16-bit ones merge into the low bytes.
+ * EAX after an IN that userspace completed (complete_userspace_io): 8- and 16-bit ones merge into
+ * the low bytes; a 32-bit IN replaces EAX, and the caller clears RAX's upper half (zero-extension).
  */
-export function raxAfterIn(rax: bigint, size: number, data: number): bigint {
-  if (size === 4) return BigInt(data >>> 0);
-  const mask = size === 1 ? 0xffn : 0xffffn;
-  return (rax & ~mask) | (BigInt(data) & mask);
+export function eaxAfterIn(eax: number, size: number, data: number): number {
+  const mask = size === 1 ? 0xff : size === 2 ? 0xffff : -1;
+  return (eax & ~mask) | (data & mask);
 }
 
 /** Services the VMM gives a backend's exit handlers (KVM's generic x86 code). */

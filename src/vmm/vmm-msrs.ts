@@ -118,6 +118,25 @@ export class VmmMsrs {
     return null;
   }
 
+  /**
+   * RDMSR as halves (EAX in out[0], EDX in out[1]) for the exit handlers; false for #GP. These MSRs
+   * are read at boot, not per exit in a running guest: they keep their 64-bit values.
+   */
+  readWords(msr: number, out: Int32Array): boolean {
+    const v = this.read(msr);
+    if (v === null) return false;
+    out[0] = Number(v & 0xffffffffn);
+    out[1] = Number(v >> 32n);
+    return true;
+  }
+
+  /** WRMSR of EDX:EAX = hi:lo: true if taken, false for #GP. */
+  writeWords(msr: number, lo: number, hi: number): boolean {
+    // The common writes with nothing to keep take no BigInt.
+    if (msr === MSR_IA32_UCODE_REV || msr === MSR_AMD64_NB_CFG || isPerfMsr(msr)) return true;
+    return this.write(msr, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+  }
+
   /** WRMSR: true if taken, false for #GP. */
   write(msr: number, value: bigint): boolean {
     if (msr === MSR_IA32_MISC_ENABLE) {

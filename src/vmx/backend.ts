@@ -16,7 +16,7 @@ import type {
   UnprotectedBackendVcpu,
   VmmServices,
 } from '../vmm/backend-api.js';
-import { RESUME, raxAfterIn, TO_USER, YIELD } from '../vmm/backend-api.js';
+import { eaxAfterIn, RESUME, TO_USER, YIELD } from '../vmm/backend-api.js';
 import { KVM_EXIT_FAIL_ENTRY, KVM_EXIT_SHUTDOWN, KVM_MP_STATE_HALTED } from '../vmm/kvm-abi.js';
 import { MmioEmulation } from '../vmm/mmio-emulation.js';
 import { kvmVcpuDeliverSipiVector } from '../vmm/sipi.js';
@@ -66,7 +66,7 @@ import {
   resetGuestState,
 } from './vmcs-setup.js';
 
-const KVM_ENOSYS = 1000n;
+const KVM_ENOSYS = 1000;
 const X86_EFLAGS_IF_BIT = 0x200;
 
 type ExitHandler = (v: VmxVcpu, run: RunState) => number;
@@ -198,7 +198,9 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   completeUserspace(run: RunState): void {
     this.mmio.complete(run);
     if (this.pendingIn === 0) return;
-    this.cpu.r64[0] = raxAfterIn(this.cpu.r64[0], this.pendingIn, run.ioData);
+    const r = this.cpu.r32;
+    r[0] = eaxAfterIn(r[0], this.pendingIn, run.ioData);
+    if (this.pendingIn === 4) r[1] = 0;
     this.pendingIn = 0;
     this.skipEmulatedInstruction();
   }
@@ -269,7 +271,8 @@ class VmxVcpu implements UnprotectedBackendVcpu {
   }
 
   handleVmcall(): number {
-    this.cpu.r64[0] = BigInt.asUintN(64, -KVM_ENOSYS); // no hypercalls are offered
+    this.cpu.r32[0] = -KVM_ENOSYS; // no hypercalls are offered: -ENOSYS in all 64 bits
+    this.cpu.r32[1] = -1;
     this.skipEmulatedInstruction();
     return RESUME;
   }
@@ -350,11 +353,14 @@ class VmxVcpu implements UnprotectedBackendVcpu {
    * outside the bitmap's ranges (those always exit, SDM vol 3 25.1.3): #GP(0) for unknown ones.
    */
   handleMsr(write: boolean): number {
-    const msr = this.cpu.r32[2] >>> 0;
+    const r = this.cpu.r32;
+    const msr = r[2] >>> 0;
     const apic = this.svc.apic(this.id);
-    const value = (BigInt(this.cpu.r32[4] >>> 0) << 32n) | BigInt(this.cpu.r32[0] >>> 0);
+    const out = this.out;
+    // EDX:EAX as 32-bit halves: no BigInt per exit (issue 12).
     if (!apic.owns(msr)) {
-      if (write ? this.msrs.write(msr, value) : this.setEdxEax(this.msrs.read(msr))) {
+      if (write ? this.msrs.writeWords(msr, r[0], r[4]) : this.msrs.readWords(msr, out)) {
+        if (!write) this.setEdxEax(out[0], out[1]);
         this.skipEmulatedInstruction();
       } else {
         if (this.svc.traceOn.exits)
@@ -364,8 +370,11 @@ class VmxVcpu implements UnprotectedBackendVcpu {
       return RESUME;
     }
     try {
-      if (write) apic.msrWrite(msr, value);
-      else this.setEdxEax(apic.msrRead(msr));
+      if (write) apic.msrWriteWords(msr, r[0], r[4]);
+      else {
+        apic.msrReadWords(msr, out);
+        this.setEdxEax(out[0], out[1]);
+      }
     } catch (e) {
       if (!(e instanceof ApicGpError)) throw e;
       this.queueException(13, 0); // the processor's #GP(0) for an illegal APIC MSR access
@@ -375,12 +384,13 @@ class VmxVcpu implements UnprotectedBackendVcpu {
     return RESUME;
   }
 
-  /** RDMSR's result into EDX:EAX (upper halves cleared); false for none. */
-  private setEdxEax(v: bigint | null): boolean {
-    if (v === null) return false;
-    this.cpu.r64[0] = v & 0xffffffffn;
-    this.cpu.r64[2] = v >> 32n;
-    return true;
+  /** RDMSR's result into EDX:EAX, upper halves cleared. */
+  private setEdxEax(eax: number, edx: number): void {
+    const r = this.cpu.r32;
+    r[0] = eax;
+    r[1] = 0;
+    r[4] = edx;
+    r[5] = 0;
   }
 
   /** handle_ept_violation (Table 27-7): an unmapped GPA is MMIO (a device, or open bus). */
