@@ -123,6 +123,30 @@ const CPUID_ANSWER: readonly GhcbFieldName[] = [
   'rcx',
   'rdx',
 ];
+/** A request's valid-bitmap words 0-3 for `fields` (fast paths: checked or set as whole words). */
+function validWords(fields: readonly GhcbFieldName[]): Int32Array {
+  return Int32Array.from([0, 1, 2, 3], (i) => validWord(i, fields));
+}
+/** Whether the page's valid bitmap (words at VALID_W) has every bit of `need`. */
+function allValid(w: Int32Array, need: Int32Array): boolean {
+  for (let i = 0; i < 4; i++) if ((w[VALID_W + i] & need[i]) !== need[i]) return false;
+  return true;
+}
+const HEAD: readonly GhcbFieldName[] = ['sw_exit_code', 'sw_exit_info_1', 'sw_exit_info_2'];
+const INFO: readonly GhcbFieldName[] = ['sw_exit_info_1', 'sw_exit_info_2'];
+/** What validate.ts requires of an IOIO (OUT carries its data in RAX) and of an MSR request. */
+const IOIO_IN_NEEDS = validWords(HEAD);
+const IOIO_OUT_NEEDS = validWords([...HEAD, 'rax']);
+const RDMSR_NEEDS = validWords([...HEAD, 'rcx']);
+const WRMSR_NEEDS = validWords([...HEAD, 'rcx', 'rax', 'rdx']);
+/** The answers' valid bits: success or an exception alone, with RAX, with RAX and RDX. */
+const ANSWER_INFO = validWords(INFO);
+const ANSWER_RAX = validWords([...INFO, 'rax']);
+const ANSWER_RAX_RDX = validWords([...INFO, 'rax', 'rdx']);
+const RDX_W = GHCB_FIELDS.rdx.offset / 4;
+/** exceptionEvent(13) as its low word (bits 63:32 are zero): #GP for a refused MSR access. */
+const GP_EVENT = Number(exceptionEvent(13));
+
 const CPUID_NEEDS_1 = validWord(1, CPUID_REQUEST);
 const CPUID_NEEDS_3 = validWord(3, CPUID_REQUEST);
 const CPUID_ANSWER_1 = validWord(1, CPUID_ANSWER);
@@ -201,7 +225,7 @@ export class VmgexitHandler implements HoldCompletion {
       const lo = this.vmcb.word(GHCB_GPA);
       const hi = this.vmcb.word(GHCB_GPA + 4);
       if ((lo & 0xfff) === GHCB_MSR_CPUID_REQ) return this.msrCpuid(lo, hi);
-      if ((lo & 0xfff) === 0 && this.pageCpuid(hi * 2 ** 32 + lo)) return RESUME;
+      if ((lo & 0xfff) === 0 && this.pageFast(hi * 2 ** 32 + lo)) return RESUME;
     }
     try {
       return this.handleSlow(run);
@@ -236,28 +260,73 @@ export class VmgexitHandler implements HoldCompletion {
   }
 
   /**
-   * A CPUID request in the GHCB page at `gpa`, checked and answered from 32-bit words of one copy of
-   * the page (the guest may change the page meanwhile: nothing is read twice). Returns false, having
-   * written nothing, for anything that is not a plain well-formed CPUID request (leaf 0xD, which
-   * needs XCR0, included): the full path validates and answers those from the same copy.
+   * The common requests in the GHCB page at `gpa` (CPUID; IOIO to an in-kernel port, not string;
+   * MSR), checked and answered from 32-bit words of one copy of the page (the guest may change the
+   * page meanwhile: nothing is read twice). Returns false, having written and done nothing, for
+   * anything else (leaf 0xD, which needs XCR0, included): the full path validates and answers those
+   * from the same copy. The answers are the full path's: registers zero-extended, success or the
+   * exception in sw_exit_info_1/2, and only those fields valid.
    */
-  private pageCpuid(gpa: number): boolean {
+  private pageFast(gpa: number): boolean {
     if (gpa === 0 || gpa + GHCB_PAGE_SIZE > this.svc.guestRamBytes) return false;
     this.memory.readInto(gpa, this.page);
     this.copied = gpa;
     const w = this.pageWords;
-    if (w[GHCB_USAGE_OFFSET / 4] !== 0) return false;
+    if (w[GHCB_USAGE_OFFSET / 4] !== 0 || w[SW_EXIT_CODE_W + 1] !== 0) return false;
+    let answer: Int32Array;
+    switch (w[SW_EXIT_CODE_W]) {
+      case SVM_EXIT_CPUID:
+        if (!this.pageCpuid(w)) return false;
+        this.memory.write(gpa, this.page);
+        return true;
+      case SVM_EXIT_IOIO: {
+        const info1 = w[SW_EXIT_INFO_1_W];
+        const isIn = (info1 & SVM_IOIO_TYPE_MASK) !== 0;
+        const size = (info1 & SVM_IOIO_SIZE_MASK) >>> SVM_IOIO_SIZE_SHIFT;
+        const port = info1 >>> 16;
+        if (info1 & SVM_IOIO_STR_MASK || !allValid(w, isIn ? IOIO_IN_NEEDS : IOIO_OUT_NEEDS)) return false;
+        if ((size !== 1 && size !== 2 && size !== 4) || !this.svc.portInKernel(port)) return false;
+        const mask = size === 1 ? 0xff : size === 2 ? 0xffff : -1;
+        if (isIn) {
+          w[RAX_W] = this.svc.ports.portRead(port, size) & mask;
+          w[RAX_W + 1] = 0;
+          answer = ANSWER_RAX;
+        } else {
+          this.svc.ports.portWrite(port, size, (w[RAX_W] & mask) >>> 0);
+          answer = ANSWER_INFO;
+        }
+        w[SW_EXIT_INFO_1_W] = w[SW_EXIT_INFO_1_W + 1] = 0;
+        w[SW_EXIT_INFO_2_W] = w[SW_EXIT_INFO_2_W + 1] = 0;
+        break;
+      }
+      case SVM_EXIT_MSR: {
+        // sw_exit_info_1: 0 = RDMSR, anything else = WRMSR (as KVM reads it).
+        const write = (w[SW_EXIT_INFO_1_W] | w[SW_EXIT_INFO_1_W + 1]) !== 0;
+        if (!allValid(w, write ? WRMSR_NEEDS : RDMSR_NEEDS)) return false;
+        answer = this.pageMsr(w, write) ? (write ? ANSWER_INFO : ANSWER_RAX_RDX) : ANSWER_INFO;
+        break;
+      }
+      default:
+        return false;
+    }
+    w[VALID_W] = answer[0];
+    w[VALID_W + 1] = answer[1];
+    w[VALID_W + 2] = answer[2];
+    w[VALID_W + 3] = answer[3];
+    this.memory.write(gpa, this.page);
+    return true;
+  }
+
+  /** CPUID from the page's words (pageFast has checked the page's usage and exit code). */
+  private pageCpuid(w: Int32Array): boolean {
     const valid1 = w[VALID_W + 1];
     const valid3 = w[VALID_W + 3];
     if ((valid1 & CPUID_NEEDS_1) >>> 0 !== CPUID_NEEDS_1 || (valid3 & CPUID_NEEDS_3) >>> 0 !== CPUID_NEEDS_3)
       return false;
-    if (w[SW_EXIT_CODE_W + 1] !== 0 || w[SW_EXIT_CODE_W] !== SVM_EXIT_CPUID) return false;
     const leaf = w[RAX_W] >>> 0;
     if (leaf === 0xd) return false;
     const out = this.out;
     this.svc.cpuid(this.vcpu.id, leaf, w[RCX_W] >>> 0, out);
-    // What the full path answers: the four registers (zero-extended) and success in
-    // sw_exit_info_1/2, and only those valid.
     for (let i = 0; i < 4; i++) {
       w[CPUID_OUT_W[i]] = out[i];
       w[CPUID_OUT_W[i] + 1] = 0;
@@ -268,7 +337,41 @@ export class VmgexitHandler implements HoldCompletion {
     w[VALID_W + 1] = CPUID_ANSWER_1;
     w[VALID_W + 2] = 0;
     w[VALID_W + 3] = CPUID_ANSWER_3;
-    this.memory.write(gpa, this.page);
+    return true;
+  }
+
+  /**
+   * RDMSR or WRMSR from the page's words, as msr() below: the result in RAX and RDX, or #GP(0) for
+   * the guest's #VC handler to raise. Sets sw_exit_info_1/2; false when the access is refused.
+   */
+  private pageMsr(w: Int32Array, write: boolean): boolean {
+    const msr = w[RCX_W] >>> 0;
+    const apic = this.svc.apic(this.vcpu.id);
+    const out = this.out;
+    let ok = true;
+    if (!apic.owns(msr))
+      ok = write ? this.vcpu.msrs.writeWords(msr, w[RAX_W], w[RDX_W]) : this.vcpu.msrs.readWords(msr, out);
+    else
+      try {
+        if (write) apic.msrWriteWords(msr, w[RAX_W], w[RDX_W]);
+        else apic.msrReadWords(msr, out);
+      } catch (e) {
+        if (!(e instanceof ApicGpError)) throw e;
+        ok = false;
+      }
+    w[SW_EXIT_INFO_1_W + 1] = w[SW_EXIT_INFO_2_W + 1] = 0;
+    if (!ok) {
+      w[SW_EXIT_INFO_1_W] = GHCB_HV_RESP_ISSUE_EXCEPTION;
+      w[SW_EXIT_INFO_2_W] = GP_EVENT;
+      return false;
+    }
+    w[SW_EXIT_INFO_1_W] = w[SW_EXIT_INFO_2_W] = 0;
+    if (!write) {
+      w[RAX_W] = out[0];
+      w[RAX_W + 1] = 0;
+      w[RDX_W] = out[1];
+      w[RDX_W + 1] = 0;
+    }
     return true;
   }
 
