@@ -19,13 +19,19 @@ export class CodeShare {
   /** Per page: the write generation of its code chunks. */
   readonly gen: Int32Array;
 
-  /** A new share for `ramBytes` of DRAM, or another thread's (`buffer` from CodeShare.buffer). */
-  constructor(ramBytes: number, buffer?: SharedArrayBuffer) {
+  /** Bytes of the shared state for `ramBytes` of DRAM (the host machine allocates them). */
+  static bytes(ramBytes: number): number {
+    return (EPOCH_WORDS + 2 * Math.ceil(ramBytes / 4096)) * 4;
+  }
+
+  /** The share over `buffer` (zeroed, or another thread's CodeShare.buffer) for `ramBytes` of DRAM. */
+  constructor(ramBytes: number, buffer: SharedArrayBuffer) {
     const pages = Math.ceil(ramBytes / 4096);
-    const bytes = (EPOCH_WORDS + 2 * pages) * 4;
-    if (buffer !== undefined && buffer.byteLength !== bytes)
-      throw new RangeError(`the shared code state is ${buffer.byteLength} bytes, not ${bytes}`);
-    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
+    if (buffer.byteLength !== CodeShare.bytes(ramBytes))
+      throw new RangeError(
+        `the shared code state is ${buffer.byteLength} bytes, not ${CodeShare.bytes(ramBytes)}`,
+      );
+    this.buffer = buffer;
     this.epochs = new Int32Array(this.buffer, 0, EPOCH_WORDS);
     this.code = new Int32Array(this.buffer, EPOCH_WORDS * 4, pages);
     this.gen = new Int32Array(this.buffer, (EPOCH_WORDS + pages) * 4, pages);

@@ -96,7 +96,8 @@ export class HostMachine {
     if (this.#memory.anyKey())
       throw new Error('DRAM with an SEV guest key installed is not shared with another thread');
     // Code caches made from here on, here and on the other thread, see each other's stores to code.
-    this.#memory.codeShare ??= new CodeShare(this.#dram.byteLength);
+    const bytes = this.#dram.byteLength;
+    this.#memory.codeShare ??= new CodeShare(bytes, new SharedArrayBuffer(CodeShare.bytes(bytes)));
     const parts: SharedParts = {
       dram: this.#dram,
       busLock: this.busLock.buffer,
