@@ -25,6 +25,7 @@ describe('NASM guests in hvemu', () => {
       'smc (boot-sector)',
       'smp-boot (boot-sector)',
       'smp-legacy (multiboot)',
+      'xmc (boot-sector)',
     ]);
   });
 

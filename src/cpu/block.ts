@@ -2,13 +2,14 @@
 // address (and code size) of their first byte, dropped when their code page is written.
 
 import { blockSlot } from './code-cache.js';
+import { EPOCH_CODE, EPOCH_WRITES } from './code-share.js';
 import { type Cpu, FAULT } from './cpu.js';
 import { DEC_TERM, decode, releaseDecoder } from './decode.js';
 import { ATT_SMC } from './events.js';
 import { Insn } from './insn.js';
 import type { CompiledRegion } from './jit/region-compiler.js';
 import { translateExec } from './mmu.js';
-import { tlbDropWritable } from './tlb.js';
+import { tlbDropSharedCode, tlbDropWritable } from './tlb.js';
 
 export const MAX_BLOCK_INSNS = 64;
 /**
@@ -125,6 +126,9 @@ function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
   const pages: number[] = [];
   const inRam = phys + 16 <= cpu.ramBytes;
   const firstPage = Math.floor(phys / 4096);
+  // The generation before the bytes are read: a store between the two leaves the block stale to a later sync.
+  const share = cpu.code.share;
+  const gen0 = share !== null && inRam ? Atomics.load(share.gen, firstPage) : 0;
   let off = 0;
   const pageLeft = 4096 - (phys & 0xfff);
   const csLimit = cpu.codeSize === 64 ? Number.POSITIVE_INFINITY : cpu.segLimit[1];
@@ -170,10 +174,12 @@ function buildBlock(cpu: Cpu, lin: number, phys: number, key: number): Block {
     if (list === undefined) {
       list = [];
       cpu.pageBlocks.set(p, list);
+      if (share !== null) cpu.code.seenGen![p] = i === 0 ? gen0 : Atomics.load(share.gen, p);
     }
     list.push(block);
     if (cpu.codePages[p] === 0) tlbDropWritable(cpu, p * 4096);
     cpu.codePages[p] |= chunks[i];
+    if (share !== null) share.addCode(p, chunks[i]);
   }
   return block;
 }
@@ -216,6 +222,32 @@ export function invalidateCodeChunks(cpu: Cpu, ppn: number, written: number): vo
 /** Drop every block of a page (an outside writer changed it). */
 export function invalidateCodePage(cpu: Cpu, ppn: number): void {
   invalidateCodeChunks(cpu, ppn, -1);
+}
+
+/**
+ * A serializing point for cross-modifying code (SDM vol 3 8.1.3): drop this cache's blocks of
+ * every page another thread (or this one) stored to since they were decoded, and the writable TLB
+ * entries of pages that became code in another thread's cache.
+ */
+export function syncSharedCode(cpu: Cpu): void {
+  const code = cpu.code;
+  const share = code.share;
+  if (share === null) return;
+  const newCode = Atomics.load(share.epochs, EPOCH_CODE);
+  if (newCode !== code.seenCode) {
+    code.seenCode = newCode;
+    for (const c of code.cpus) tlbDropSharedCode(c, share.code);
+  }
+  const writes = Atomics.load(share.epochs, EPOCH_WRITES);
+  if (writes === code.seenWrites) return;
+  code.seenWrites = writes;
+  const seen = code.seenGen!;
+  const stale: number[] = [];
+  for (const p of code.pageBlocks.keys()) if (Atomics.load(share.gen, p) !== seen[p]) stale.push(p);
+  for (const p of stale) {
+    seen[p] = Atomics.load(share.gen, p);
+    invalidateCodePage(cpu, p);
+  }
 }
 
 /** Drop every decoded block (e.g. after guest memory was replaced from outside). */

@@ -2,6 +2,7 @@
 // that share RAM (a VM's vCPUs) share their decoded and compiled code too. One copy of the tables
 // per VM instead of per vCPU is what lets a VM have a thousand vCPUs.
 import type { Block } from './block.js';
+import type { CodeShare } from './code-share.js';
 import type { Cpu } from './cpu.js';
 
 /**
@@ -25,9 +26,18 @@ export class CodeCache {
   readonly cpus: Cpu[] = [];
   /** Instructions decoded into blocks since the cache was last emptied (block.ts bounds it). */
   decodedInsns = 0;
+  /** Code shared with caches on other host threads (code-share.ts), null when there are none. */
+  readonly share: CodeShare | null;
+  /** Per page: the write generation this cache's blocks of the page were decoded at. */
+  readonly seenGen: Int32Array | null;
+  /** The share's epochs as this cache last looked at them. */
+  seenWrites = 0;
+  seenCode = 0;
 
-  constructor(ramBytes: number) {
+  constructor(ramBytes: number, share: CodeShare | null = null) {
     this.codePages = new Int32Array(Math.ceil(ramBytes / 4096));
+    this.share = share;
+    this.seenGen = share === null ? null : new Int32Array(this.codePages.length);
   }
 }
 

@@ -458,7 +458,9 @@ export function translateFill(cpu: Cpu, lin: number, acc: number): number {
   const pa = translate(cpu, lin, acc);
   const page = pa - (pa % 4096);
   if (page + 4096 <= cpu.ramBytes) {
-    const isCode = cpu.codePages[page / 4096] !== 0;
+    const share = cpu.code.share;
+    // Code in another thread's cache too: its stores must reach physWrite (code-share.ts).
+    const isCode = cpu.codePages[page / 4096] !== 0 || (share !== null && share.code[page / 4096] !== 0);
     if (!(acc & ACC_WRITE && isCode) && !(cpu.dataBreakpoints && dataBreakpointOnPage(cpu, lpn))) {
       tlbEnter(
         cpu,
@@ -502,14 +504,21 @@ export function physWrite(cpu: Cpu, pa: number, size: number, v: number): void {
     switch (size) {
       case 1:
         cpu.ram8[pa] = v;
-        return;
+        break;
       case 2:
         cpu.ram.setUint16(pa, v, true);
-        return;
+        break;
       default:
         cpu.ram.setInt32(pa, v, true);
-        return;
+        break;
     }
+    // After the store: a thread that sees the new generation then reads the new bytes.
+    const share = cpu.code.share;
+    if (share !== null && share.code[ppn] !== 0) {
+      const off = pa & 0xfff;
+      share.written(ppn, chunkMask(off, Math.min(off + size, 4096) - 1));
+    }
+    return;
   }
   cpu.mmio.mmioWrite(pa, size, size === 4 ? v >>> 0 : v);
 }
@@ -659,6 +668,8 @@ export function lockedPhys(cpu: Cpu, lin: number, size: number): number {
     const written = chunkMask(off, off + size - 1);
     if (code & written) invalidateCodeChunks(cpu, ppn, written);
   }
+  const share = cpu.code.share;
+  if (share !== null && share.code[ppn] !== 0) share.written(ppn, chunkMask(off, off + size - 1));
   return pa;
 }
 

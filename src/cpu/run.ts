@@ -1,6 +1,6 @@
 // The execution loop: blocks from the cache, events between blocks, faults delivered through the
 // IDT, stops reported to the caller (HLT, intercept, triple fault, instruction budget).
-import { type Block, getBlock, linkBlocks } from './block.js';
+import { type Block, getBlock, linkBlocks, syncSharedCode } from './block.js';
 import { type Cpu, FAULT, VMEXIT } from './cpu.js';
 import { DR6_BS, instructionBreakpoints } from './debug.js';
 import { ATT_EVENT, ATT_STOP, ATT_VMEXIT } from './events.js';
@@ -31,6 +31,8 @@ export const enum Stop {
  * something stops the CPU. Deterministic: the same state and inputs give the same instruction stream.
  */
 export function run(cpu: Cpu, budget: number): Stop {
+  // Each entry (each VM entry) is this thread's serializing point for code other threads wrote.
+  if (cpu.code.share !== null) syncSharedCode(cpu);
   const limit = cpu.icount + budget;
   let prev: Block | null = null;
   for (;;) {

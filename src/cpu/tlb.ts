@@ -136,6 +136,17 @@ export function tlbDropWritable(cpu: Cpu, physPage: number): void {
     }
   }
 }
+/** Pages other threads decoded code in (code-share.ts): drop this processor's writable entries of them. */
+export function tlbDropSharedCode(c: Cpu, code: Int32Array): void {
+  for (const bank of [BANK_WRITE, BANK_USER + BANK_WRITE]) {
+    dropShared(c.tlbTag, c.tlbPhys, bank, code);
+    dropShared(c.tlbTag2, c.tlbPhys2, bank, code);
+  }
+}
+function dropShared(tag: Float64Array, phys: Float64Array, bank: number, code: Int32Array): void {
+  const end = (bank + 1) * TLB_SIZE;
+  for (let i = bank * TLB_SIZE; i < end; i++) if (code[phys[i] / 4096] !== 0) tag[i] = Number.NaN;
+}
 function dropPhys(tag: Float64Array, phys: Float64Array, bank: number, physPage: number): void {
   const end = (bank + 1) * TLB_SIZE;
   for (let i = bank * TLB_SIZE; i < end; i++) if (phys[i] === physPage) tag[i] = Number.NaN;

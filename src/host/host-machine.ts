@@ -4,6 +4,7 @@
 // processor handles: no plaintext view of DRAM, so none of a protected guest.
 import { BusLock } from '../cpu/bus-lock.js';
 import { CodeCache } from '../cpu/code-cache.js';
+import { CodeShare } from '../cpu/code-share.js';
 import { Cpu, type Vendor } from '../cpu/cpu.js';
 import type { IoBus, MmioBus } from '../cpu/ports.js';
 import { registerDram, registerMachine } from './core-access.js';
@@ -45,6 +46,8 @@ export interface DramShare {
 interface SharedParts {
   dram: SharedArrayBuffer;
   busLock: SharedArrayBuffer;
+  /** Which pages hold code on some thread and their write generations (code-share.ts). */
+  code: SharedArrayBuffer;
 }
 
 export class HostMachine {
@@ -74,6 +77,7 @@ export class HostMachine {
     this.busLock = shared === undefined ? BusLock.create() : BusLock.fromBuffer(shared.busLock);
     this.#busSlot = this.busLock.allocSlot();
     this.#memory = new MemoryController(this.#dram);
+    if (shared !== undefined) this.#memory.codeShare = new CodeShare(opts.bytes, shared.code);
     this.memory = this.#memory.host;
     this.psp = new SecureProcessor(this.#memory.keySlots);
     this.vendor = opts.vendor ?? 'AuthenticAMD';
@@ -91,13 +95,20 @@ export class HostMachine {
     // once a guest key is installed, DRAM goes to no other thread.
     if (this.#memory.anyKey())
       throw new Error('DRAM with an SEV guest key installed is not shared with another thread');
-    const parts: SharedParts = { dram: this.#dram, busLock: this.busLock.buffer };
+    // Code caches made from here on, here and on the other thread, see each other's stores to code.
+    const bytes = this.#dram.byteLength;
+    this.#memory.codeShare ??= new CodeShare(bytes, new SharedArrayBuffer(CodeShare.bytes(bytes)));
+    const parts: SharedParts = {
+      dram: this.#dram,
+      busLock: this.busLock.buffer,
+      code: this.#memory.codeShare.buffer,
+    };
     return parts as unknown as DramShare;
   }
 
   newCodeDomain(): CodeDomain {
     const d = {} as CodeDomain;
-    this.#domains.set(d, new CodeCache(this.#dram.byteLength));
+    this.#domains.set(d, new CodeCache(this.#dram.byteLength, this.#memory.codeShare));
     return d;
   }
 

@@ -13,6 +13,7 @@
 // pages, the processors see a private page in the clear only while running its ASID, and nothing
 // outside the hardware holds a view of the bytes.
 import { invalidateCodePage } from '../cpu/block.js';
+import type { CodeShare } from '../cpu/code-share.js';
 import type { Cpu } from '../cpu/cpu.js';
 import type { MemoryEncryption } from '../cpu/ports.js';
 import { tlbFlushAll } from '../cpu/tlb.js';
@@ -30,6 +31,8 @@ export class MemoryController {
   private readonly keys: (Buffer | null)[] = [];
   /** One processor per decoded-code cache among the attached ones (a VM's vCPUs share one). */
   private readonly codeOwners: Cpu[] = [];
+  /** Code decoded on other host threads over this DRAM (code-share.ts), once DRAM is shared. */
+  codeShare: CodeShare | null = null;
   private readonly views: (MemoryEncryption | null)[] = [];
   /**
    * Bumped whenever a page changes form or content behind the processors' backs: a processor whose
@@ -194,6 +197,7 @@ export class MemoryController {
   /** A host write changed a raw page in place: decoded code of it is stale. */
   codeChanged(page: number): void {
     for (const cpu of this.codeOwners) if (cpu.codePages[page] !== 0) invalidateCodePage(cpu, page);
+    this.codeShare?.written(page, -1);
   }
 
   private cipherOf(page: number, asid: number): Buffer {

@@ -4,6 +4,7 @@
  * paging off, 1 MiB of RAM. Code goes anywhere in RAM; `gate()` installs 32-bit gates.
  */
 import { flushBlocks } from '../../src/cpu/block.js';
+import type { CodeCache } from '../../src/cpu/code-cache.js';
 import { Cpu, SEG_DB, SEG_G } from '../../src/cpu/cpu.js';
 import type { InterruptController } from '../../src/cpu/ports.js';
 import { CR0_PE, CS, DS, ES, FS, GS, SS } from '../../src/cpu/regs.js';
@@ -24,12 +25,14 @@ export interface Pm32 {
   load(addr: number, bytes: number[]): void;
 }
 
-export function makePm32(): Pm32 {
-  const buf = new SharedArrayBuffer(RAM_BYTES);
+/** `opts`: RAM and a code cache to share with another processor (by default its own of each). */
+export function makePm32(opts: { ram?: SharedArrayBuffer; codeCache?: CodeCache } = {}): Pm32 {
+  const buf = opts.ram ?? new SharedArrayBuffer(RAM_BYTES);
   const ram = new Uint8Array(buf);
   const dv = new DataView(buf);
   const cpu = new Cpu({
     ram: buf,
+    codeCache: opts.codeCache,
     io: { portRead: () => 0xffffffff, portWrite: () => {} },
     mmio: { mmioRead: () => 0xffffffff, mmioWrite: () => {} },
   });
