@@ -535,6 +535,7 @@ async function run(args: string[]): Promise<void> {
 
   // Read by tier 2 when it compiles (src/cpu/jit/tier2.ts), so no processor object is needed here.
   if (values['dump-regions']) process.env.HVEMU_DUMP_REGIONS = '1';
+  if (values.stats) process.env.HVEMU_TIER2_STATS = '1'; // tier 2's counters, printed by the run thread
   if (sevEs && values['debug-ud'])
     say(
       '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',

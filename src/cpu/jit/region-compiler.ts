@@ -25,6 +25,7 @@ import { InterceptKind } from '../ports.js';
 import { CF, OF, ZF } from '../regs.js';
 import { TLB_BITS, TLB_MASK, tlbIndex } from '../tlb.js';
 import { blockBytes, formRegion, type Region, staticBranch } from './region.js';
+import { RegionExit, tier2Stats } from './stats.js';
 import { dumpRegions } from './tier2.js';
 
 /**
@@ -156,6 +157,31 @@ function tlbAccess(
   if (!INLINE_TLB) return slow;
   const lpn = u32 ? `${addr} >>> 12` : `Math.floor(${addr} / 4096)`;
   return `{ ${pageLookup(lpn, `${addr} & 0xfff`, write, cache, caches)} if (pa >= 0 && o <= ${4096 - size}) { ${ok} } else { ${slow} } }`;
+}
+
+/** With --stats: count a region exit of this kind (nothing otherwise). */
+function why(reason: RegionExit): string {
+  return tier2Stats.enabled ? `st.exits[${reason}]++; ` : '';
+}
+
+/** With --stats: count a call that leaves compiled code for the interpreter, under `name`. */
+function countCall(name: string): string {
+  if (!tier2Stats.enabled) return '';
+  const names = tier2Stats.handlerNames;
+  let id = -1;
+  for (const [k, v] of names) if (v === name) id = k;
+  if (id < 0) {
+    id = names.size;
+    if (id >= tier2Stats.handlerCalls.length) return '';
+    names.set(id, name);
+  }
+  return `st.handlerCalls[${id}]++; `;
+}
+
+/** The name an instruction's handler calls are counted under: opcode, operand size, r/m kind. */
+function handlerName(ins: Insn): string {
+  const map = ['', '0f ', '0f38 ', '0f3a '][ins.opcode >> 8];
+  return `${map}${(ins.opcode & 0xff).toString(16).padStart(2, '0')}${ins.mem ? ' m' : ''} ${ins.size * 8}${ins.lock ? ' lock' : ''}`;
 }
 
 /** Registers are cached in locals when at most one instruction in this many calls a handler. */
@@ -318,6 +344,7 @@ function flagLiveness(region: Region, edges: Edge[][]): boolean[][] {
 /** Compile the region grown from `entry` (32- or 64-bit code only); null when nothing is gained. */
 export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   if (cpu.codeSize === 16) return null;
+  const t0 = tier2Stats.enabled ? performance.now() : 0;
   const region = formRegion(cpu, entry);
   const { members, deltas, codeSize } = region;
   const ref = new RegionRef(entry);
@@ -428,7 +455,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
 // Region at physical 0x${Math.floor(entry.key / 4).toString(16)} (linear 0x${entryLin.toString(16)} when compiled), ${codeSize}-bit code:
 // ${members.length} blocks, ${total} instructions (${handlers} through handlers); register locals: ${cacheRegs ? regs.map((r) => REG32[r]).join(' ') || 'none' : 'none (registers stay in cpu.r32: handlers are frequent here)'}.
 return function ${name}(cpu, limit) {
-  if (cpu.icount + ${total} > limit || !region.valid) return false;
+  ${tier2Stats.enabled ? 'st.entries++; ' : ''}if (cpu.icount + ${total} > limit || !region.valid) { ${tier2Stats.enabled ? 'st.refused++; ' : ''}return false; }
   const base = cpu.rip;${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
   const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
   let ${caches.map((c) => `${c}Page = -1, ${c}Base = 0`).join(', ') || 'noCaches = 0'};
@@ -458,7 +485,7 @@ ${body}
     cpu.icount = ic;
     return true;
   } catch (e) {
-    const at = k < 0 ? ~k : k;
+    ${why(RegionExit.FAULT)}const at = k < 0 ? ~k : k;
     if (k >= 0) { ${storeR} ${storeF} }
     cpu.rip = base + RIP_OF[at];
     cpu.icount = ic + COUNT_OF[at];
@@ -471,6 +498,7 @@ ${body}
     'RIP_OF',
     'COUNT_OF',
     'region',
+    'st',
     'h',
     `const {${HELPER_NAMES}} = h;\n${src}`,
   );
@@ -479,6 +507,7 @@ ${body}
     Float64Array.from(ripOf),
     Int32Array.from(countOf),
     ref,
+    tier2Stats,
     helpers,
   ) as CompiledRegion;
   // Regions dropped earlier leave the lists here, so a block that outlives many recompiled
@@ -489,6 +518,14 @@ ${body}
     b.inRegions = list;
   }
   entry.region = ref;
+  if (tier2Stats.enabled) {
+    const s = tier2Stats;
+    s.compiled++;
+    s.blocks += members.length;
+    s.insns += insns;
+    s.handlerInsns += handlers;
+    s.compileMs += performance.now() - t0;
+  }
   return fn;
 }
 
@@ -603,7 +640,7 @@ class Gen {
 
   private attentionCheck(): string {
     return this.i < this.n - 1
-      ? `if (cpu.attention !== 0) { ic += ${this.i + 1}; exitAt = ${this.end}; break run; }`
+      ? `if (cpu.attention !== 0) { ${why(RegionExit.ATTENTION)}ic += ${this.i + 1}; exitAt = ${this.end}; break run; }`
       : '';
   }
 
@@ -623,14 +660,14 @@ class Gen {
       const info = ins.op === Op.CPUID ? 'r32[0], r32[2]' : '0, 0';
       this.put(
         `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; ` +
-          `if (cpu.interceptMask & ${1 << kind} && cpu.intercept !== null && cpu.intercept.intercept(${kind}, ${info})) { cpu.attention |= ATT_VMEXIT; ic += ${i}; exitAt = ${end - ins.len}; break run; } ` +
+          `if (cpu.interceptMask & ${1 << kind} && cpu.intercept !== null && cpu.intercept.intercept(${kind}, ${info})) { ${why(RegionExit.ATTENTION)}cpu.attention |= ATT_VMEXIT; ic += ${i}; exitAt = ${end - ins.len}; break run; } ` +
           // PAUSE does nothing else; the others ask again in their handler (no side effect) and run.
-          `${ins.op === Op.PAUSE ? '' : `execute(cpu, I[${id}]);`} /*LOAD_ALL*/`,
+          `${ins.op === Op.PAUSE ? '' : `${countCall(handlerName(ins))}execute(cpu, I[${id}]);`} /*LOAD_ALL*/`,
       );
       return;
     }
     this.put(
-      `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/`,
+      `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; ${countCall(handlerName(ins))}execute(cpu, I[${id}]); /*LOAD_ALL*/`,
     );
   }
 
@@ -774,7 +811,7 @@ class Gen {
   private access(write: boolean, v: string, afterSlow: string): string {
     const { ins, id, end, codeSize } = this;
     const slowAccess = `${write ? `writeLin32(cpu, lin, ${v});` : `${v} = readLin32(cpu, lin);`} ${afterSlow}`;
-    const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; const lin = memAddr(cpu, I[${id}], 4, ${write}); ${slowAccess}`;
+    const slow = `/*STORE_REGS*/ cpu.rip = base + ${end}; ${countCall('(memAddr: slow address)')}const lin = memAddr(cpu, I[${id}], 4, ${write}); ${slowAccess}`;
     // lin is below 2^32 here, so its page number is lin >>> 12.
     const tlb = tlbAccess(
       'lin',
@@ -810,16 +847,16 @@ class Gen {
   /** Go to region offset `e.delta` after this block (its n instructions have retired). */
   private edge(e: Edge, total: number): string {
     const n = this.n;
-    if (e.member < 0) return `ic += ${n}; exitAt = ${e.delta}; break run;`;
+    if (e.member < 0) return `${why(RegionExit.BRANCH)}ic += ${n}; exitAt = ${e.delta}; break run;`;
     const go = `block = ${e.member}; continue run;`;
     if (!e.checked) return `ic += ${n}; ${go}`;
-    return `ic += ${n}; if (ic + ${total} > limit || cpu.attention !== 0 || !region.valid) { exitAt = ${e.delta}; break run; } ${go}`;
+    return `ic += ${n}; if (ic + ${total} > limit || cpu.attention !== 0 || !region.valid) { ${why(RegionExit.CHECK)}exitAt = ${e.delta}; break run; } ${go}`;
   }
 
   /** A taken branch to `e`: outside the region, setRip checks the target (CS limit, canonical) first. */
   private taken(e: Edge, total: number): string {
     if (e.member >= 0) return this.edge(e, total);
-    return `k = ${this.id}; setRip(cpu, base + ${e.delta}); ic += ${this.n}; exitAt = cpu.rip - base; break run;`;
+    return `k = ${this.id}; setRip(cpu, base + ${e.delta}); ${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = cpu.rip - base; break run;`;
   }
 
   /** The last instruction of a block, and where control goes next. */
@@ -827,7 +864,7 @@ class Gen {
     const { ins, codeSize } = this;
     if (!inlineForm(ins, true, codeSize)) {
       this.handler();
-      this.put(`ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
+      this.put(`${why(RegionExit.DYNAMIC)}ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
       return;
     }
     switch (ins.op) {
@@ -846,7 +883,7 @@ class Gen {
         return;
     }
     if (!this.inline()) throw new Error(`region compiler: no inline form for op ${ins.op}`);
-    this.put(`ic += ${this.n}; exitAt = ${this.end}; break run;`);
+    this.put(`${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = ${this.end}; break run;`);
   }
 
   /** A Jcc condition from the lazy record in locals; rare cases through the Cpu's record. */
@@ -883,11 +920,11 @@ class Gen {
     const slow = `{ k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; execute(cpu, I[${id}]); /*LOAD_ALL*/ }`;
     if (e.member < 0) {
       // The target leaves the region: the handler checks it and pushes.
-      this.put(`${slow} ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
+      this.put(`${slow} ${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = cpu.rip - base; break run;`);
       return;
     }
     // Only a slow push can have written into code: leave at the target then.
-    const attention = `if (cpu.attention !== 0) { ic += ${this.n}; exitAt = ${e.delta}; break run; }`;
+    const attention = `if (cpu.attention !== 0) { ${why(RegionExit.ATTENTION)}ic += ${this.n}; exitAt = ${e.delta}; break run; }`;
     const slowCall = `{ ${slow} ${attention} }`;
     if (this.codeSize === 32) {
       this.put(
@@ -925,7 +962,7 @@ class Gen {
       .map((d, m) => `case ${d}: ${this.edge({ delta: d, member: m, checked: true }, total)}`)
       .join(' ');
     this.put(
-      `ic += ${this.n}; switch (t - base) { ${cases.replaceAll(`ic += ${this.n}; `, '')} } exitAt = t - base; break run;`,
+      `ic += ${this.n}; switch (t - base) { ${cases.replaceAll(`ic += ${this.n}; `, '')} } ${why(RegionExit.DYNAMIC)}exitAt = t - base; break run;`,
     );
   }
 }
