@@ -21,6 +21,8 @@ const EXIT_NAMES = ['backward-edge check', 'static branch out', 'dynamic target 
 export const tier2Stats = {
   enabled: process.env.HVEMU_TIER2_STATS === '1',
   compiled: 0,
+  /** Hot blocks that entered an existing region at their own member index instead of compiling. */
+  shared: 0,
   /** Compiles refused because the region would be mostly handler calls. */
   declined: 0,
   compileMs: 0,
@@ -43,7 +45,7 @@ export const tier2Stats = {
 export function tier2Report(): string {
   const s = tier2Stats;
   const lines = [
-    `tier 2: ${s.compiled} regions compiled (${s.blocks} blocks, ${s.insns} instructions, ${s.handlerInsns} as handler calls), ${s.declined} declined, ${s.compileMs.toFixed(0)} ms compiling`,
+    `tier 2: ${s.compiled} regions compiled (${s.blocks} blocks, ${s.insns} instructions, ${s.handlerInsns} as handler calls), ${s.shared} hot blocks entering an existing region, ${s.declined} declined, ${s.compileMs.toFixed(0)} ms compiling`,
     `tier 2: ${s.entries} region entries (${s.refused} refused at entry); exits: ${EXIT_NAMES.map((n, i) => `${n} ${s.exits[i]}`).join(', ')}`,
   ];
   const top = [...s.handlerCalls.entries()]
