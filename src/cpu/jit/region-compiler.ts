@@ -126,17 +126,22 @@ const FLAG_FIELDS: [string, string][] = [
   ['savedCarry', 'cpu.lfSavedCarry'],
   ['partialMask', 'cpu.lfPartialMask'],
 ];
-function flagsInCpu(code: string): string {
-  for (const [local, field] of FLAG_FIELDS) code = code.replace(new RegExp(`\\b${local}\\b`, 'g'), field);
+function flagsInCpu(code: string, only?: RegExp): string {
+  for (const [local, field] of FLAG_FIELDS)
+    if (only === undefined || only.test(local)) code = code.replace(new RegExp(`\\b${local}\\b`, 'g'), field);
   return code;
 }
+/**
+ * The record a rotate stacks its CF/OF on (saved*) stays in the Cpu even where the rest of the
+ * record is in locals: only a rotate on a live record writes it and nothing inline reads it, so
+ * keeping it in locals cost seven loads and stores at every entry, exit and handler call for nothing.
+ */
+const SAVED = /^saved/;
 
 const LOAD_FLAGS =
-  'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazyDstHi = lf[1]; lazySrcHi = lf[3]; lazyResHi = lf[5]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry; ' +
-  'savedOp = cpu.lfSavedOp; savedDst = sv[0]; savedSrc = sv[2]; savedRes = sv[4]; savedDstHi = sv[1]; savedSrcHi = sv[3]; savedResHi = sv[5]; savedSize = cpu.lfSavedSize; savedCarry = cpu.lfSavedCarry; partialMask = cpu.lfPartialMask;';
+  'lazyOp = cpu.lfOp; lazyDst = lf[0]; lazySrc = lf[2]; lazyRes = lf[4]; lazyDstHi = lf[1]; lazySrcHi = lf[3]; lazyResHi = lf[5]; lazySize = cpu.lfSize; lazyCarry = cpu.lfCarry; partialMask = cpu.lfPartialMask;';
 const STORE_FLAGS =
-  'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; lf[1] = lazyDstHi; lf[3] = lazySrcHi; lf[5] = lazyResHi; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry; ' +
-  'cpu.lfSavedOp = savedOp; sv[0] = savedDst; sv[2] = savedSrc; sv[4] = savedRes; sv[1] = savedDstHi; sv[3] = savedSrcHi; sv[5] = savedResHi; cpu.lfSavedSize = savedSize; cpu.lfSavedCarry = savedCarry; cpu.lfPartialMask = partialMask;';
+  'cpu.lfOp = lazyOp; lf[0] = lazyDst; lf[2] = lazySrc; lf[4] = lazyRes; lf[1] = lazyDstHi; lf[3] = lazySrcHi; lf[5] = lazyResHi; cpu.lfSize = lazySize; cpu.lfCarry = lazyCarry; cpu.lfPartialMask = partialMask;';
 
 // CF and ZF of the record in locals, written out (calls would box their int32 arguments):
 // 1 or 0, or -1 when only the Cpu's full record can say (RFLAGS itself, 64-bit records, ADC/SBB).
@@ -602,7 +607,7 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
     .replaceAll('/*LOAD_FLAGS*/', loadF)
     .replaceAll('/*STORE_FLAGS*/', storeF)
     .replaceAll('/*STORE_FLAGS_EXPR*/', storeF === '' ? '' : `${storeF.replaceAll(';', ',')}`);
-  const body = cacheRegs ? body0 : flagsInCpu(body0);
+  const body = cacheRegs ? flagsInCpu(body0, SAVED) : flagsInCpu(body0);
   const entryLin = codeSize === 64 ? cpu.rip : cpu.segBase[1] + cpu.rip;
   const name = `region_${Math.floor(entry.key / 4).toString(16)}_${codeSize}`;
   const src = `${CONSTANTS}
@@ -621,7 +626,7 @@ return function ${name}(cpu, limit, start) {
   ${
     cacheRegs
       ? `let lazyOp = 0, lazyDst = 0, lazySrc = 0, lazyRes = 0, lazyDstHi = 0, lazySrcHi = 0, lazyResHi = 0, lazySize = 0, lazyCarry = 0;
-  let savedOp = 0, savedDst = 0, savedSrc = 0, savedRes = 0, savedDstHi = 0, savedSrcHi = 0, savedResHi = 0, savedSize = 0, savedCarry = 0, partialMask = 0;
+  let partialMask = 0;
   ${LOAD_FLAGS}`
       : '// The lazy-flag record stays in the Cpu (cpu.lfOp, cpu.lf, ...).'
   }
@@ -1369,6 +1374,20 @@ class Gen {
     const { id, end } = this;
     const sp = this.use(4);
     const spHi = this.hi(4);
+    if (e.member < 0 && this.codeSize === 64) {
+      // The target leaves the region: push inline and leave there (a non-canonical target, checked
+      // before anything changes, and a slow push go through the handler, which faults or pushes).
+      this.put(
+        `k = ${id}; if (base + ${e.delta} < -CANON || base + ${e.delta} >= CANON) { ${this.outOfLine()} } ` +
+          `{ let lo = (${sp} >>> 0) - 8, hi = ${spHi}; if (lo < 0) { lo += TWO32; hi = (hi - 1) | 0; } ` +
+          `${this.probe64(true)} if (pa >= 0 && o <= 4088) { const rl = baseLo + ${end}; ${ramSet('pa', 'rl | 0')} ${ramSet('pa + 4', `baseHi + (rl >= TWO32 ? 1 : 0)`)} ${sp} = lo | 0; ${spHi} = hi; } else { ${this.outOfLine()} } }`,
+      );
+      this.resumeHere();
+      this.put(
+        `if (sl !== 0) { sl = 0; ${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = cpu.rip - base; break run; } ${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = ${e.delta}; break run;`,
+      );
+      return;
+    }
     if (e.member < 0) {
       // The target leaves the region: the handler checks it and pushes.
       this.put(this.outOfLine());
