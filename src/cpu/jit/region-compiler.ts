@@ -285,7 +285,7 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
     case Op.ALU32_RI:
       return inlineAlu(ins.sub);
     case Op.TEST_RM_I:
-      return !ins.mem;
+      return !ins.mem || ins.size === 8 || ins.size === 4;
     case Op.SHIFT32_RI:
       return (ins.imm & 31) === 0 || ins.sub === 0 || ins.sub === 1 || ins.sub >= 4;
     // The general forms the decoder does not specialize (64-bit, byte, memory operands).
@@ -301,9 +301,23 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
     case Op.ALU_RM_R:
     case Op.ALU_R_RM:
     case Op.ALU_RM_I:
-      return !ins.mem && ins.size === 8 && inlineAlu(ins.sub);
+      // A memory operand: read only (a memory source, or CMP); read-modify-write stays with the
+      // handler (LOCK forms too: their atomicity is the interpreter's).
+      if (ins.mem)
+        return (
+          (ins.size === 8 || ins.size === 4) &&
+          inlineAlu(ins.sub) &&
+          (ins.op === Op.ALU_R_RM || ins.sub === 7)
+        );
+      return ins.size === 8 && inlineAlu(ins.sub);
     case Op.TEST_RM_R:
-      return !ins.mem && (ins.size === 8 || ins.size === 1);
+      return ins.mem ? ins.size === 8 || ins.size === 4 : ins.size === 8 || ins.size === 1;
+    case Op.ALU32_R_M:
+      return inlineAlu(ins.sub) && !ins.lock;
+    case Op.SETCC:
+      return !ins.mem;
+    case Op.CMOVCC:
+      return !ins.mem && ins.size >= 4;
     case Op.SHIFT_RM_I:
       return !ins.mem && ins.size === 8 && (ins.sub >= 4 || (ins.imm & 63) === 0);
     case Op.LEA:
@@ -328,12 +342,13 @@ function flagUse(ins: Insn, last: boolean, codeSize: number): FlagUse {
     case Op.ALU32_RR:
     case Op.ALU32_RI:
     case Op.TEST32_RR:
+      return FlagUse.KILL;
     case Op.TEST_RM_I:
     case Op.ALU_RM_R:
     case Op.ALU_R_RM:
     case Op.ALU_RM_I:
     case Op.TEST_RM_R:
-      return FlagUse.KILL;
+      return ins.mem ? FlagUse.USE : FlagUse.KILL; // a memory operand may fault
     case Op.SHIFT_RM_I:
       return (ins.imm & 63) !== 0 ? FlagUse.KILL : FlagUse.PASS;
     case Op.MOV_RM_R:
@@ -404,6 +419,12 @@ function mnemonic(ins: Insn): string {
       return ins.imm ? `ret ${ins.imm}` : 'ret';
     case Op.PUSH_R:
       return `push r${ins.rm}`;
+    case Op.SETCC:
+      return `set${CC[ins.sub]} r8 #${ins.rm}`;
+    case Op.ALU32_R_M:
+      return `${ALU[ins.sub]} ${s}, dword ${m()}`;
+    case Op.CMOVCC:
+      return `cmov${CC[ins.sub]}/${ins.size * 8} r${ins.reg}, r${ins.rm}`;
     case Op.POP_R:
       return `pop r${ins.rm}`;
     case Op.MOV_RM_R:
@@ -881,7 +902,13 @@ class Gen {
         }
         return true;
       case Op.TEST_RM_I: {
-        if (ins.mem) return false;
+        if (ins.mem) {
+          if (ins.size !== 8 && ins.size !== 4) return false;
+          this.put(
+            this.load(ins.size, this.aluOp(4, ins.size, 'v', 'vh', `${ins.imm | 0}`, `${ins.imm >> 31}`, -1)),
+          );
+          return true;
+        }
         if (ins.size === 8) {
           if (live) {
             this.put(
@@ -991,9 +1018,29 @@ class Gen {
           size === 8 ? this.set64(rm, `${ins.imm | 0}`, `${ins.imm2 | 0}`) : this.set32(rm, `${ins.imm | 0}`),
         );
         return true;
+      case Op.ALU32_R_M:
+        this.put(this.load(4, this.aluOp(ins.sub, 4, this.use(reg), '0', 'v', '0', reg)));
+        return true;
       case Op.ALU_RM_R:
       case Op.ALU_R_RM:
       case Op.ALU_RM_I: {
+        if (ins.mem) {
+          const imm = ins.op === Op.ALU_RM_I;
+          const code =
+            ins.op === Op.ALU_R_RM
+              ? this.aluOp(ins.sub, size, this.use(reg), this.hi(reg), 'v', 'vh', reg)
+              : this.aluOp(
+                  ins.sub,
+                  size,
+                  'v',
+                  'vh',
+                  imm ? `${ins.imm | 0}` : this.use(reg),
+                  imm ? `${ins.imm >> 31}` : this.hi(reg),
+                  -1,
+                );
+          this.put(this.load(size, code));
+          return true;
+        }
         const d = ins.op === Op.ALU_R_RM ? reg : rm;
         const b = ins.op === Op.ALU_RM_I ? `${ins.imm | 0}` : this.use(ins.op === Op.ALU_R_RM ? rm : reg);
         const bh = ins.op === Op.ALU_RM_I ? `${ins.imm >> 31}` : this.hi(ins.op === Op.ALU_R_RM ? rm : reg);
@@ -1015,6 +1062,10 @@ class Gen {
         return true;
       }
       case Op.TEST_RM_R:
+        if (ins.mem) {
+          this.put(this.load(size, this.aluOp(4, size, 'v', 'vh', this.use(reg), this.hi(reg), -1)));
+          return true;
+        }
         if (!live) return true;
         if (size === 1)
           this.put(
@@ -1028,6 +1079,15 @@ class Gen {
         return true;
       case Op.SHIFT_RM_I:
         return this.shift64();
+      case Op.SETCC:
+        this.put(this.setByte(rm, `(${this.cond()}) ? 1 : 0`));
+        return true;
+      case Op.CMOVCC:
+        // A 32-bit destination is zero-extended even when nothing moves.
+        this.put(
+          `if (${this.cond()}) { ${size === 8 ? this.set64(reg, this.use(rm), this.hi(rm)) : this.set32(reg, this.use(rm))} }${size === 4 ? ` else ${this.hi(reg)} = 0;` : ''}`,
+        );
+        return true;
       case Op.PUSH_R:
       case Op.POP_R:
         this.put(this.pushPop64(ins.op === Op.PUSH_R));
@@ -1090,6 +1150,41 @@ class Gen {
       `if (pa >= 0 && o <= 4088) { const v = ${ramGet('pa')}, vh = ${ramGet('pa + 4')}; let nl = lo + 8, nh = hi; if (nl >= TWO32) { nl -= TWO32; nh = (nh + 1) | 0; } ` +
       `${sp} = nl | 0; ${spHi} = nh; ${this.set64(ins.rm, 'v', 'vh')} } else ${slow} } ${back}`
     );
+  }
+
+  /**
+   * ADD OR AND SUB XOR CMP (and TEST as AND without a write) of `size` 4 or 8 on int32 halves
+   * (a, ah) and (b, bh), the result written to register `dest` (none: -1, or CMP), the flag
+   * record in locals where live.
+   */
+  private aluOp(
+    sub: number,
+    size: number,
+    a: string,
+    ah: string,
+    b: string,
+    bh: string,
+    dest: number,
+  ): string {
+    const live = this.live;
+    const write = dest >= 0 && sub !== 7;
+    let code: string;
+    let fl = '';
+    if (size === 8) {
+      if (sub === 0)
+        code = 'const s = (a >>> 0) + (b >>> 0), r = s | 0, rh = (ah + bh + (s >= TWO32 ? 1 : 0)) | 0;';
+      else if (sub === 5 || sub === 7)
+        code = 'const r = (a - b) | 0, rh = (ah - bh - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0;';
+      else code = `const r = a ${ALU_JS[sub]} b, rh = ah ${ALU_JS[sub]} bh;`;
+      if (live)
+        fl = `lazyDst = a; lazyDstHi = ah; lazySrc = b; lazySrcHi = bh; lazyRes = r; lazyResHi = rh; lazyOp = ${ALU_LAZY[sub]}; lazySize = 8;`;
+    } else {
+      code = `const r = (a ${ALU_JS[sub]} b) | 0;`;
+      if (live) fl = `lazyDst = a; lazySrc = b; lazyRes = r; lazyOp = ${ALU_LAZY[sub]}; lazySize = 4;`;
+    }
+    if (live) this.setKnown(sub === 0 ? 'ADD' : sub === 5 || sub === 7 ? 'SUB' : 'LOGIC', size);
+    const w = write ? (size === 8 ? this.set64(dest, 'r', 'rh') : this.set32(dest, 'r')) : '';
+    return `{ const a = ${a}, ah = ${size === 8 ? ah : '0'}, b = ${b}, bh = ${size === 8 ? bh : '0'}; ${code} ${fl} ${w} }`;
   }
 
   /** Run this instruction's handler in the region's shared handler case; control comes back at resumeHere(). */
