@@ -592,7 +592,12 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
   }
   const regs = [...used].sort((a, b) => a - b);
   const loadR = regs.map((r) => `${REG32[r]} = r32[${2 * r}]; ${REG32[r]}_hi = r32[${2 * r + 1}];`).join(' ');
+  // Only registers the inline code assigns need writing back: the others still hold what the
+  // Cpu has (loaded on entry, or reloaded after the last handler). Kernel regions read many
+  // registers (base pointers, arguments) and write few, and every exit paid for all of them.
+  const casesSrc = cases.join('\n');
   const storeR = regs
+    .filter((r) => new RegExp(`\\b${REG32[r]}(_hi)? = `).test(casesSrc))
     .map((r) => `r32[${2 * r}] = ${REG32[r]}; r32[${2 * r + 1}] = ${REG32[r]}_hi;`)
     .join(' ');
   // Segment bases and limits (a limit of -1 when the segment needs the full check), the stack
@@ -662,7 +667,7 @@ ${body}
     }
     ${storeR} ${storeF}
     cpu.rip = base + exitAt;
-    cpu.icount = ic;
+    ${tier2Stats.enabled ? 'st.ran += ic - cpu.icount; ' : ''}cpu.icount = ic;
     return true;
   } catch (e) {
     ${why(RegionExit.FAULT)}const at = k < 0 ? ~k : k;

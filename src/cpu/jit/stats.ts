@@ -32,6 +32,8 @@ export const tier2Stats = {
   handlerInsns: 0,
   /** Calls of a compiled region (whether it ran or declined at its entry check). */
   entries: 0,
+  /** Instructions retired inside regions (normal exits; faults not counted). */
+  ran: 0,
   /** Entries refused by the region's own check (budget, CS limit, invalid). */
   refused: 0,
   exits: new Float64Array(5),
@@ -46,7 +48,7 @@ export function tier2Report(): string {
   const s = tier2Stats;
   const lines = [
     `tier 2: ${s.compiled} regions compiled (${s.blocks} blocks, ${s.insns} instructions, ${s.handlerInsns} as handler calls), ${s.shared} hot blocks entering an existing region, ${s.declined} declined, ${s.compileMs.toFixed(0)} ms compiling`,
-    `tier 2: ${s.entries} region entries (${s.refused} refused at entry); exits: ${EXIT_NAMES.map((n, i) => `${n} ${s.exits[i]}`).join(', ')}`,
+    `tier 2: ${s.entries} region entries (${s.refused} refused at entry), ${s.ran} instructions retired in regions (${(s.ran / Math.max(1, s.entries - s.refused)).toFixed(1)} per entry); exits: ${EXIT_NAMES.map((n, i) => `${n} ${s.exits[i]}`).join(', ')}`,
   ];
   const top = [...s.handlerCalls.entries()]
     .filter(([, c]) => c > 0)
