@@ -314,6 +314,11 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
       return ins.mem ? ins.size === 8 || ins.size === 4 : ins.size === 8 || ins.size === 1;
     case Op.ALU32_R_M:
       return inlineAlu(ins.sub) && !ins.lock;
+    // Inline only where its flags are dead (else the handler, which reads no flags and cannot
+    // fault in the register form: its flag use is a plain write either way).
+    case Op.IMUL_R_RM:
+    case Op.IMUL_R_RM_I:
+      return !ins.mem && (ins.size === 8 || ins.size === 4);
     case Op.SETCC:
       return !ins.mem;
     case Op.CMOVCC:
@@ -342,6 +347,8 @@ function flagUse(ins: Insn, last: boolean, codeSize: number): FlagUse {
     case Op.ALU32_RR:
     case Op.ALU32_RI:
     case Op.TEST32_RR:
+    case Op.IMUL_R_RM:
+    case Op.IMUL_R_RM_I:
       return FlagUse.KILL;
     case Op.TEST_RM_I:
     case Op.ALU_RM_R:
@@ -421,6 +428,9 @@ function mnemonic(ins: Insn): string {
       return `push r${ins.rm}`;
     case Op.SETCC:
       return `set${CC[ins.sub]} r8 #${ins.rm}`;
+    case Op.IMUL_R_RM:
+    case Op.IMUL_R_RM_I:
+      return `imul/${ins.size * 8} r${ins.reg}, r${ins.rm}${ins.op === Op.IMUL_R_RM_I ? `, ${ins.imm}` : ''}`;
     case Op.ALU32_R_M:
       return `${ALU[ins.sub]} ${s}, dword ${m()}`;
     case Op.CMOVCC:
@@ -1087,6 +1097,27 @@ class Gen {
       case Op.SETCC:
         this.put(this.setByte(rm, `(${this.cond()}) ? 1 : 0`));
         return true;
+      case Op.IMUL_R_RM:
+      case Op.IMUL_R_RM_I: {
+        if (live) return false;
+        const three = ins.op === Op.IMUL_R_RM_I;
+        const b = three ? `${ins.imm | 0}` : this.use(reg);
+        const bh = three ? `${ins.imm >> 31}` : this.hi(reg);
+        if (size === 4) {
+          this.put(this.set32(reg, `Math.imul(${this.use(rm)}, ${b})`));
+          return true;
+        }
+        // The low 64 bits of the product on 32-bit halves: al * bl in full (16-bit pieces, each
+        // product exact in a double), plus the cross products shifted up by 32.
+        this.put(
+          `{ const al = ${this.use(rm)}, ah = ${this.hi(rm)}, bl = ${b}, bh = ${bh}; ` +
+            'const a0 = al & 0xffff, a1 = al >>> 16, b0 = bl & 0xffff, b1 = bl >>> 16; ' +
+            'const p01 = a0 * b1, p10 = a1 * b0, mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff); ' +
+            'const h = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0; ' +
+            `${this.set64(reg, 'Math.imul(al, bl)', '(h + Math.imul(al, bh) + Math.imul(ah, bl)) | 0')} }`,
+        );
+        return true;
+      }
       case Op.CMOVCC:
         // A 32-bit destination is zero-extended even when nothing moves.
         this.put(
@@ -1423,7 +1454,7 @@ class Gen {
         this.ret(deltas, total);
         return;
     }
-    if (!this.inline()) throw new Error(`region compiler: no inline form for op ${ins.op}`);
+    if (!this.inline()) this.handler(); // IMUL with live flags
     this.put(`${why(RegionExit.BRANCH)}ic += ${this.n}; exitAt = ${this.end}; break run;`);
   }
 
