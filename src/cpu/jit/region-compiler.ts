@@ -93,7 +93,7 @@ const CC = ['o', 'no', 'b', 'ae', 'z', 'nz', 'be', 'a', 's', 'ns', 'p', 'np', 'l
 const TWO32 = 4294967296;
 
 /** Values the generated code names instead of writing numbers (the dump reads like the manuals). */
-const CONSTANTS = `const LAZY_NONE = ${LazyOp.NONE}, LAZY_ADD = ${LazyOp.ADD}, LAZY_SUB = ${LazyOp.SUB}, LAZY_LOGIC = ${LazyOp.LOGIC}, LAZY_INC = ${LazyOp.INC}, LAZY_DEC = ${LazyOp.DEC}, LAZY_RESULT = ${LazyOp.RESULT}, LAZY_PARTIAL = ${LazyOp.PARTIAL};
+const CONSTANTS = `const LAZY_NONE = ${LazyOp.NONE}, LAZY_ADD = ${LazyOp.ADD}, LAZY_SUB = ${LazyOp.SUB}, LAZY_LOGIC = ${LazyOp.LOGIC}, LAZY_INC = ${LazyOp.INC}, LAZY_DEC = ${LazyOp.DEC}, LAZY_RESULT = ${LazyOp.RESULT}, LAZY_PARTIAL = ${LazyOp.PARTIAL}, LAZY_ADC1 = ${LazyOp.ADC1}, LAZY_SBB1 = ${LazyOp.SBB1};
 const CF = ${CF}, ZF = ${ZF}, OF = ${OF}, CS = 1, ATT_VMEXIT = ${ATT_VMEXIT}, TWO32 = ${TWO32}, CANON = 140737488355328;`;
 
 /**
@@ -145,8 +145,12 @@ const STORE_FLAGS =
 
 // CF and ZF of the record in locals, written out (calls would box their int32 arguments):
 // 1 or 0, or -1 when only the Cpu's full record can say (RFLAGS itself, 64-bit records, ADC/SBB).
+const below64 = (x: string, y: string) =>
+  `((${x}Hi >>> 0) < (${y}Hi >>> 0) || (${x}Hi === ${y}Hi && (${x} >>> 0) < (${y} >>> 0)) ? 1 : 0)`;
 const CARRY_NOW =
-  '(lazySize === 8 ? -1 : lazyOp === LAZY_SUB && lazySize === 4 ? ((lazyDst >>> 0) < (lazySrc >>> 0) ? 1 : 0) : ' +
+  `(lazySize === 8 ? (lazyOp === LAZY_ADD ? ${below64('lazyRes', 'lazyDst')} : lazyOp === LAZY_ADC1 ? 1 - ${below64('lazyDst', 'lazyRes')} : ` +
+  `lazyOp === LAZY_SUB ? ${below64('lazyDst', 'lazySrc')} : lazyOp === LAZY_SBB1 ? 1 - ${below64('lazySrc', 'lazyDst')} : lazyOp === LAZY_LOGIC ? 0 : ` +
+  'lazyOp === LAZY_INC || lazyOp === LAZY_DEC || lazyOp === LAZY_RESULT ? lazyCarry & CF : -1) : lazyOp === LAZY_SUB && lazySize === 4 ? ((lazyDst >>> 0) < (lazySrc >>> 0) ? 1 : 0) : ' +
   'lazyOp === LAZY_ADD && lazySize === 4 ? ((lazyRes >>> 0) < (lazyDst >>> 0) ? 1 : 0) : lazyOp === LAZY_LOGIC ? 0 : ' +
   'lazyOp === LAZY_INC || lazyOp === LAZY_DEC || lazyOp === LAZY_RESULT || (lazyOp === LAZY_PARTIAL && (partialMask & CF) !== 0) ? lazyCarry & CF : -1)';
 const ZERO_NOW =
@@ -309,7 +313,7 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
           inlineAlu(ins.sub) &&
           (ins.op === Op.ALU_R_RM || ins.sub === 7)
         );
-      return ins.size === 8 && inlineAlu(ins.sub);
+      return ins.size === 8; // ADC and SBB too: the carry in from the record in locals
     case Op.TEST_RM_R:
       return ins.mem ? ins.size === 8 || ins.size === 4 : ins.size === 8 || ins.size === 1;
     case Op.ALU32_R_M:
@@ -350,10 +354,12 @@ function flagUse(ins: Insn, last: boolean, codeSize: number): FlagUse {
     case Op.IMUL_R_RM:
     case Op.IMUL_R_RM_I:
       return FlagUse.KILL;
-    case Op.TEST_RM_I:
     case Op.ALU_RM_R:
     case Op.ALU_R_RM:
     case Op.ALU_RM_I:
+      if (ins.sub === 2 || ins.sub === 3) return FlagUse.USE; // ADC, SBB read CF
+      return ins.mem ? FlagUse.USE : FlagUse.KILL; // a memory operand may fault
+    case Op.TEST_RM_I:
     case Op.TEST_RM_R:
       return ins.mem ? FlagUse.USE : FlagUse.KILL; // a memory operand may fault
     case Op.SHIFT_RM_I:
@@ -1060,6 +1066,21 @@ class Gen {
         const b = ins.op === Op.ALU_RM_I ? `${ins.imm | 0}` : this.use(ins.op === Op.ALU_R_RM ? rm : reg);
         const bh = ins.op === Op.ALU_RM_I ? `${ins.imm >> 31}` : this.hi(ins.op === Op.ALU_R_RM ? rm : reg);
         const sub = ins.sub;
+        if (sub === 2 || sub === 3) {
+          // ADC/SBB: CF in from the record in locals (or the Cpu's), the record ADC1/SBB1 when it was set.
+          const adc = sub === 2;
+          const fl = live
+            ? `lazyDst = a; lazyDstHi = ah; lazySrc = b; lazySrcHi = bh; lazyRes = r; lazyResHi = rh; lazyOp = c ? ${adc ? 'LAZY_ADC1' : 'LAZY_SBB1'} : ${adc ? 'LAZY_ADD' : 'LAZY_SUB'}; lazySize = 8;`
+            : '';
+          const code = adc
+            ? 'const s = (a >>> 0) + (b >>> 0) + c, r = s | 0, rh = (ah + bh + (s >= TWO32 ? 1 : 0)) | 0;'
+            : 'const s = (a >>> 0) - (b >>> 0) - c, r = s | 0, rh = (ah - bh - (s < 0 ? 1 : 0)) | 0;';
+          this.put(
+            `{ let c = ${this.carryNow()}; if (c < 0) { /*STORE_FLAGS*/ c = getCF(cpu) ? 1 : 0; } const a = ${this.use(d)}, ah = ${this.hi(d)}, b = ${b}, bh = ${bh}; ${code} ${fl} ${this.set64(d, 'r', 'rh')} }`,
+          );
+          this.setKnown(null, 8);
+          return true;
+        }
         if (sub === 7 && !live) return true;
         let code: string;
         if (sub === 0)
