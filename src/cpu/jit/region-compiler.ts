@@ -672,7 +672,7 @@ return function ${name}(cpu, limit, start) {
   ${LOAD_FLAGS}`
       : '// The lazy-flag record stays in the Cpu (cpu.lfOp, cpu.lf, ...).'
   }
-  let ic = cpu.icount; // instructions retired before the current block
+  let ic = cpu.icount; // instructions retired before the current block${tier2Stats.enabled ? '\n  const ic0 = ic;' : ''}
   let k = 0; // the instruction that may fault (ones' complement: inside a handler, which left cpu exact)
   let block = start, exitAt = 0, z = 0, sl = 0, hk = 0, resume = 0, t = 0;
   try {
@@ -683,7 +683,7 @@ ${body}
     }
     ${storeR} ${storeF}
     cpu.rip = base + exitAt;
-    ${tier2Stats.enabled ? 'st.ran += ic - cpu.icount; ' : ''}cpu.icount = ic;
+    ${tier2Stats.enabled ? 'st.ran += ic - ic0; ' : ''}cpu.icount = ic;
     return true;
   } catch (e) {
     ${why(RegionExit.FAULT)}const at = k < 0 ? ~k : k;

@@ -32,7 +32,7 @@ export const tier2Stats = {
   handlerInsns: 0,
   /** Calls of a compiled region (whether it ran or declined at its entry check). */
   entries: 0,
-  /** Instructions retired inside regions (normal exits; faults not counted). */
+  /** Instructions retired inside regions, handler calls included (exits without a fault). */
   ran: 0,
   /** Entries refused by the region's own check (budget, CS limit, invalid). */
   refused: 0,
