@@ -289,7 +289,7 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
     case Op.ALU32_RI:
       return inlineAlu(ins.sub);
     case Op.TEST_RM_I:
-      return !ins.mem || ins.size === 8 || ins.size === 4;
+      return !ins.mem || ins.size !== 2;
     case Op.SHIFT32_RI:
       return (ins.imm & 31) === 0 || ins.sub === 0 || ins.sub === 1 || ins.sub >= 4;
     // The general forms the decoder does not specialize (64-bit, byte, memory operands).
@@ -307,15 +307,11 @@ function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
     case Op.ALU_RM_I:
       // A memory operand: read only (a memory source, or CMP); read-modify-write stays with the
       // handler (LOCK forms too: their atomicity is the interpreter's).
-      if (ins.mem)
-        return (
-          (ins.size === 8 || ins.size === 4) &&
-          inlineAlu(ins.sub) &&
-          (ins.op === Op.ALU_R_RM || ins.sub === 7)
-        );
-      return ins.size === 8; // ADC and SBB too: the carry in from the record in locals
+      if (ins.mem) return ins.size !== 2 && inlineAlu(ins.sub) && (ins.op === Op.ALU_R_RM || ins.sub === 7);
+      // Byte registers, and 64-bit ones with ADC and SBB too (the carry in from the record in locals).
+      return ins.size === 8 || (ins.size === 1 && inlineAlu(ins.sub));
     case Op.TEST_RM_R:
-      return ins.mem ? ins.size === 8 || ins.size === 4 : ins.size === 8 || ins.size === 1;
+      return ins.size !== 2 && (ins.mem || ins.size !== 4);
     case Op.ALU32_R_M:
       return inlineAlu(ins.sub) && !ins.lock;
     // Inline only where its flags are dead (else the handler, which reads no flags and cannot
@@ -924,10 +920,9 @@ class Gen {
         return true;
       case Op.TEST_RM_I: {
         if (ins.mem) {
-          if (ins.size !== 8 && ins.size !== 4) return false;
-          this.put(
-            this.load(ins.size, this.aluOp(4, ins.size, 'v', 'vh', `${ins.imm | 0}`, `${ins.imm >> 31}`, -1)),
-          );
+          if (ins.size === 2) return false;
+          const imm = ins.size === 1 ? `${ins.imm & 0xff}` : `${ins.imm | 0}`;
+          this.put(this.load(ins.size, this.aluOp(4, ins.size, 'v', 'vh', imm, `${ins.imm >> 31}`, -1)));
           return true;
         }
         if (ins.size === 8) {
@@ -1045,21 +1040,32 @@ class Gen {
       case Op.ALU_RM_R:
       case Op.ALU_R_RM:
       case Op.ALU_RM_I: {
+        // An operand register by size (byte registers are Cpu.r8 indices), and its high half.
+        const lo = (x: number) => (size === 1 ? byteReg(x, this.use) : this.use(x));
+        const hi = (x: number) => (size === 8 ? this.hi(x) : '0');
+        const immLo = size === 1 ? `${ins.imm & 0xff}` : `${ins.imm | 0}`;
         if (ins.mem) {
           const imm = ins.op === Op.ALU_RM_I;
           const code =
             ins.op === Op.ALU_R_RM
-              ? this.aluOp(ins.sub, size, this.use(reg), this.hi(reg), 'v', 'vh', reg)
+              ? this.aluOp(ins.sub, size, lo(reg), hi(reg), 'v', 'vh', reg)
               : this.aluOp(
                   ins.sub,
                   size,
                   'v',
                   'vh',
-                  imm ? `${ins.imm | 0}` : this.use(reg),
-                  imm ? `${ins.imm >> 31}` : this.hi(reg),
+                  imm ? immLo : lo(reg),
+                  imm ? `${ins.imm >> 31}` : hi(reg),
                   -1,
                 );
           this.put(this.load(size, code));
+          return true;
+        }
+        if (size === 1) {
+          const d = ins.op === Op.ALU_R_RM ? reg : rm;
+          const b = ins.op === Op.ALU_RM_I ? immLo : lo(ins.op === Op.ALU_R_RM ? rm : reg);
+          if (ins.sub === 7 && !live) return true;
+          this.put(this.aluOp(ins.sub, 1, lo(d), '0', b, '0', d));
           return true;
         }
         const d = ins.op === Op.ALU_R_RM ? reg : rm;
@@ -1099,7 +1105,8 @@ class Gen {
       }
       case Op.TEST_RM_R:
         if (ins.mem) {
-          this.put(this.load(size, this.aluOp(4, size, 'v', 'vh', this.use(reg), this.hi(reg), -1)));
+          const b = size === 1 ? byteReg(reg, this.use) : this.use(reg);
+          this.put(this.load(size, this.aluOp(4, size, 'v', 'vh', b, size === 8 ? this.hi(reg) : '0', -1)));
           return true;
         }
         if (!live) return true;
@@ -1236,11 +1243,17 @@ class Gen {
       if (live)
         fl = `lazyDst = a; lazyDstHi = ah; lazySrc = b; lazySrcHi = bh; lazyRes = r; lazyResHi = rh; lazyOp = ${ALU_LAZY[sub]}; lazySize = 8;`;
     } else {
-      code = `const r = (a ${ALU_JS[sub]} b) | 0;`;
-      if (live) fl = `lazyDst = a; lazySrc = b; lazyRes = r; lazyOp = ${ALU_LAZY[sub]}; lazySize = 4;`;
+      code = size === 1 ? `const r = (a ${ALU_JS[sub]} b) & 0xff;` : `const r = (a ${ALU_JS[sub]} b) | 0;`;
+      if (live) fl = `lazyDst = a; lazySrc = b; lazyRes = r; lazyOp = ${ALU_LAZY[sub]}; lazySize = ${size};`;
     }
     if (live) this.setKnown(sub === 0 ? 'ADD' : sub === 5 || sub === 7 ? 'SUB' : 'LOGIC', size);
-    const w = write ? (size === 8 ? this.set64(dest, 'r', 'rh') : this.set32(dest, 'r')) : '';
+    const w = write
+      ? size === 8
+        ? this.set64(dest, 'r', 'rh')
+        : size === 1
+          ? this.setByte(dest, 'r')
+          : this.set32(dest, 'r')
+      : '';
     return `{ const a = ${a}, ah = ${size === 8 ? ah : '0'}, b = ${b}, bh = ${size === 8 ? bh : '0'}; ${code} ${fl} ${w} }`;
   }
 
