@@ -546,6 +546,7 @@ async function run(args: string[]): Promise<void> {
     );
   if (values.threads && (trace.length !== 0 || perfetto !== null || gdb))
     fail('--threads does not trace or debug yet (--trace, --perfetto, --gdb): run without --threads');
+  if (values.stats) process.env.HVEMU_TIER2_STATS = '1'; // tier 2's counters, printed by the run thread
   if (sevEs && values['debug-ud'])
     say(
       '--debug-ud reports nothing for an SEV-ES guest: its #UD goes to its own handler, and its RIP and instruction bytes are protected',

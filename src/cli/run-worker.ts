@@ -4,6 +4,7 @@
 // turns (BootSectorRunOptions.checkpoint). Console bytes go straight to stdout from here.
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { tier2Report, tier2Stats } from '../cpu/jit/stats.js';
 import { disassemble, hexBytes } from '../disasm.js';
 import { runFirmwareVm } from '../firmware-boot.js';
 import { runSevEsVm, type SevEsRunResult } from '../sev-boot.js';
@@ -236,6 +237,7 @@ function run(job: RunJob): WorkerReply | Promise<WorkerReply> {
     if (varsFd >= 0) closeSync(varsFd);
     traceOut.close();
     timeline?.close();
+    if (tier2Stats.enabled) writeSync(2, `${tier2Report()}\n`);
     if (job.kind === 'sev-es' || job.kind === 'sev-es-linux') {
       const r = result as SevEsRunResult;
       return { kind: 'done', result, measurement: r.measurement, measurementVerified: r.measurementVerified };

@@ -21,18 +21,30 @@ export const CODE_CACHE_INSNS = 1 << 19;
 
 /**
  * A compiled region (jit/region.ts): valid while every block in it is. Its entry block holds the
- * compiled function; invalidating any member drops that function, so it is rebuilt before it runs again.
+ * compiled function, and so does any member that became hot later (it enters the same function at
+ * its own block instead of compiling a region of its own); invalidating any member drops the
+ * function from all of them, so it is rebuilt before it runs again.
  */
 export class RegionRef {
   valid = true;
-  constructor(readonly entry: Block) {}
+  /** The compiled function (set once compiled). */
+  fn: CompiledRegion | null = null;
+  /** The blocks whose `fn` is this region's function: the entry, then members entering it. */
+  readonly users: Block[] = [];
+  constructor(
+    readonly entry: Block,
+    /** members[i] is entered as block i of the function. */
+    readonly members: Block[],
+  ) {}
 }
 
 export class Block {
   valid = true;
-  /** Tier 2: the compiled region that starts at this block, once the block is hot (jit/). */
+  /** Tier 2: the compiled region this block enters, once the block is hot (jit/). */
   fn: CompiledRegion | null = null;
-  /** The region `fn` was compiled for. */
+  /** The member index of this block in `fn`'s region (0 for the region's own entry). */
+  fnEntry = 0;
+  /** The region `fn` belongs to. */
   region: RegionRef | null = null;
   /** The regions this block is a member of (to drop them when its code changes). */
   inRegions: RegionRef[] | null = null;
@@ -65,11 +77,12 @@ export function dropRegions(b: Block): void {
   for (const r of rs) {
     if (!r.valid) continue;
     r.valid = false;
-    if (r.entry.region === r) {
-      r.entry.fn = null;
-      r.entry.region = null;
-      r.entry.hits = 0;
-    }
+    for (const u of r.users)
+      if (u.region === r) {
+        u.fn = null;
+        u.region = null;
+        u.hits = 0;
+      }
   }
 }
 

@@ -6,7 +6,7 @@ import { DR6_BS, instructionBreakpoints } from './debug.js';
 import { ATT_EVENT, ATT_STOP, ATT_VMEXIT } from './events.js';
 import { execute } from './exec/dispatch.js';
 import { deliver, deliverException, EV_EXCEPTION, EV_EXTERNAL, EV_NMI } from './interrupts.js';
-import { compileRegion } from './jit/region-compiler.js';
+import { regionFor } from './jit/region-compiler.js';
 import { JIT_ENABLED, JIT_THRESHOLD } from './jit/tier2.js';
 import { Op } from './ops.js';
 import { InterceptKind } from './ports.js';
@@ -65,11 +65,11 @@ export function run(cpu: Cpu, budget: number): Stop {
         continue;
       }
       if (block.fn === null && JIT_ENABLED && ++block.hits > JIT_THRESHOLD && block.pages.length > 0) {
-        block.fn = compileRegion(cpu, block);
+        block.fn = regionFor(cpu, block);
         if (block.fn === null) block.hits = -1e9;
       }
       // A region declines (returns false) when its blocks would not fit in the budget.
-      if (block.fn === null || cpu.interruptShadow || !block.fn(cpu, limit))
+      if (block.fn === null || cpu.interruptShadow || !block.fn(cpu, limit, block.fnEntry))
         execBlock(cpu, block.insns, cpu.interruptShadow ? 1 : Math.min(n, limit - cpu.icount));
       prev = block;
     } catch (e) {

@@ -6,7 +6,9 @@
 // same random slices of instructions; after each slice the architectural state must be the same:
 // RIP, all general registers, RFLAGS, the instruction count, the stop reason, and at the end the
 // data page and the stack. Faults are part of the game (a random index can leave RAM): the tiers
-// must agree on them too. 32-bit protected mode and 64-bit mode.
+// must agree on them too. 32-bit protected mode and 64-bit mode; in 64-bit mode a pick may carry
+// REX.W (64-bit ALU, moves, shifts, LEA, loads and stores in register pairs), and the registers
+// start with random upper halves.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Cpu } from '../../src/cpu/cpu.js';
@@ -38,6 +40,8 @@ interface Program {
   /** 64-bit: RSP in the upper half (0xffffffff80080000, the same physical stack), as kernels have it. */
   highStack: boolean;
   regs: number[];
+  /** 64-bit: the upper halves of the registers (ECX, ESP and EBP keep theirs at 0). */
+  regsHi: number[];
   slices: number[];
 }
 
@@ -45,13 +49,23 @@ interface Program {
 const DST = [0, 2, 3, 6, 7];
 const SRC = [0, 1, 2, 3, 5, 6, 7];
 
-/** Machine code for one pick (no REX prefix, so the same bytes mean the same in both modes). */
-function encode(p: Pick): number[] {
+/** Forms of `encode` where REX.W selects the 64-bit operation (in 64-bit mode). */
+const WIDE = new Set([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+
+/** Machine code for one pick; in 64-bit mode, bit 7 of `c` adds REX.W where it widens the form. */
+function encode(p: Pick, bits: 32 | 64): number[] {
+  const code = encode32(p);
+  const k = p[0] % 28;
+  return bits === 64 && p[3] & 0x80 && WIDE.has(k) ? [0x48, ...code] : code;
+}
+
+/** Machine code for one pick without REX (the same bytes mean the same in both modes). */
+function encode32(p: Pick): number[] {
   const [kind, a, b, c] = p;
   const d = DST[a % DST.length];
   const s = SRC[b % SRC.length];
   const modrm = (reg: number, rm: number) => 0xc0 | (reg << 3) | rm;
-  switch (kind % 22) {
+  switch (kind % 28) {
     case 0:
       return [0x89, modrm(s, d)]; // mov d, s
     case 1:
@@ -92,13 +106,30 @@ function encode(p: Pick): number[] {
       return [0x8b, 0x44 | (d << 3), 0x85 | ((s & 7) << 3), 0]; // mov d, [ebp + s*4] (may fault)
     case 20:
       return [0xd1, modrm(c & 7, d)]; // shift by 1
+    case 22:
+      return [0x0f, 0xb6 | (c & 1) | (b & 8), 0x45 | (d << 3), b & 0x7f]; // movzx/movsx d, byte/word [ebp + disp8]
+    case 23:
+      return [0x0f, 0xb6 | (c & 9), modrm(d, s & 3)]; // movzx/movsx d, r8/r16
+    case 24:
+      return [0x63, modrm(d, s)]; // movsxd d, s (64-bit; ARPL in 32-bit, a #UD-free no-op at CPL 0 or #GP)
+    case 25:
+      return [0x50 | s, 0x58 | d]; // push s; pop d
+    case 26:
+      return [0x88 | (c & 2), 0x45 | ((s & 3) << 3), b & 0x7f]; // mov byte [ebp + disp8], r8 / mov r8, byte [ebp + disp8]
+    case 27:
+      return [((c & 7) << 3) | (b & 2), modrm(s & 3, d & 3)]; // byte alu r8, r8
     default:
       return [0x0f, 0xba, modrm(4 + (c & 3), d), b & 31]; // bt/bts/btr/btc d, imm8
   }
 }
 
 /** Instructions whose flags a Jcc right after them reads. */
-function flagSetter(p: Pick): number[] {
+function flagSetter(p: Pick, bits: 32 | 64): number[] {
+  const code = flagSetter32(p);
+  return bits === 64 && p[3] & 0x80 && p[0] % 9 !== 8 ? [0x48, ...code] : code;
+}
+
+function flagSetter32(p: Pick): number[] {
   const [kind, a, b, c] = p;
   const d = DST[a % DST.length];
   const s = (c & 0x30) === 0 ? d : SRC[b % SRC.length]; // equal operands often: the boundary of every condition
@@ -146,7 +177,7 @@ function build(p: Program): Built {
   let xAt = 0;
   let lAt = 0;
   lAt = out.length;
-  for (const q of p.a) emit(encode(q));
+  for (const q of p.a) emit(encode(q, p.bits));
   if (p.patch) {
     // mov [abs32], eax (32-bit) / mov [rip + rel32], eax (64-bit): fixed up below.
     emit([0x89, 0x05, 0, 0, 0, 0]);
@@ -157,12 +188,12 @@ function build(p: Program): Built {
     const at = out.length - 4;
     fixups.push({ at, to: () => fAt });
   }
-  for (const q of p.pre) emit(flagSetter(q));
+  for (const q of p.pre) emit(flagSetter(q, p.bits));
   emit([0x0f, 0x80 | (p.cc & 15), 0, 0, 0, 0]);
   fixups.push({ at: out.length - 4, to: () => xAt });
-  for (const q of p.b) emit(encode(q));
+  for (const q of p.b) emit(encode(q, p.bits));
   xAt = out.length;
-  for (const q of p.c) emit(encode(q));
+  for (const q of p.c) emit(encode(q, p.bits));
   if (p.patch) {
     emit([0xbf, 1, 2, 3, 4]); // mov edi, imm32
     patchSite = out.length - 4;
@@ -172,7 +203,7 @@ function build(p: Program): Built {
   fixups.push({ at: out.length - 4, to: () => lAt });
   emit([0xf4]); // hlt
   fAt = out.length;
-  for (const q of p.f) emit(encode(q));
+  for (const q of p.f) emit(encode(q, p.bits));
   emit([0xc3]);
   for (const f of fixups) out.splice(f.at, 4, ...rel32(f.at + 4, f.to()));
   if (patchStore >= 0) {
@@ -189,7 +220,7 @@ function machine(p: Program, code: number[]): { cpu: Cpu; ram: Uint8Array } {
   const cpu = m.cpu;
   for (let r = 0; r < 8; r++) {
     cpu.r32[2 * r] = p.regs[r];
-    cpu.r32[2 * r + 1] = 0;
+    cpu.r32[2 * r + 1] = p.bits === 64 && r !== 1 && r !== 4 && r !== 5 ? p.regsHi[r] : 0;
   }
   cpu.r32[2 * 1] = p.iters; // ecx
   cpu.r32[2 * 4] = STACK; // esp
@@ -272,6 +303,13 @@ const program = (bits: 32 | 64) =>
         fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
       ),
       { minLength: 8, maxLength: 8 },
+    ),
+    regsHi: fc.array(
+      fc.oneof(fc.constantFrom(0, -1, 0x7fffffff), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+      {
+        minLength: 8,
+        maxLength: 8,
+      },
     ),
     slices: fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 12 }),
   });

@@ -1,7 +1,12 @@
 // Tier 2's switches: when a hot block is compiled (with the region around it), and whether at all.
 
-/** How many times a block runs in the interpreter before its region is compiled. */
-export let JIT_THRESHOLD = Number(process.env.HVEMU_TIER2_THRESHOLD ?? 50);
+/**
+ * How many times a block runs in the interpreter before its region is compiled. V8 optimizes
+ * every region that gets hot, on its own threads, at tens of milliseconds each: at 50, Debian's
+ * kernel boot compiled 9,883 regions and ran at 0.6x the interpreter alone; at 5,000 it compiles
+ * 779 and runs faster than the interpreter (bench/RESULTS.md). A hot loop waits 5,000 iterations.
+ */
+export let JIT_THRESHOLD = Number(process.env.HVEMU_TIER2_THRESHOLD ?? 5000);
 /** HVEMU_TIER2=off disables tier 2; =eager compiles every block on first use. */
 const MODE = process.env.HVEMU_TIER2 ?? 'on';
 if (MODE === 'eager') JIT_THRESHOLD = 0;
