@@ -62,7 +62,10 @@ export default function pingPong(t: PingPongTask): Float64Array {
       while (Atomics.load(w, COUNT) === mine) Atomics.wait(w, COUNT, mine);
       rts[i] = (performance.now() - t0) * 1e6;
     } else {
-      while (Atomics.load(w, COUNT) !== theirs) Atomics.wait(w, COUNT, Atomics.load(w, COUNT));
+      // Wait on the value just compared: reading it again for the wait could take the pinger's
+      // new value, and then sleep through the one notify that announced it.
+      for (let v = Atomics.load(w, COUNT); v !== theirs; v = Atomics.load(w, COUNT))
+        Atomics.wait(w, COUNT, v);
       Atomics.store(w, COUNT, mine);
       Atomics.notify(w, COUNT);
     }
