@@ -77,6 +77,7 @@ export class HostMachine {
     this.busLock = shared === undefined ? BusLock.create() : BusLock.fromBuffer(shared.busLock);
     this.#busSlot = this.busLock.allocSlot();
     this.#memory = new MemoryController(this.#dram);
+    this.#memory.dramShared = shared !== undefined;
     if (shared !== undefined) this.#memory.codeShare = new CodeShare(opts.bytes, shared.code);
     this.memory = this.#memory.host;
     this.psp = new SecureProcessor(this.#memory.keySlots);
@@ -95,6 +96,7 @@ export class HostMachine {
     // once a guest key is installed, DRAM goes to no other thread.
     if (this.#memory.anyKey())
       throw new Error('DRAM with an SEV guest key installed is not shared with another thread');
+    this.#memory.dramShared = true; // and from now on no key is installed here either
     // Code caches made from here on, here and on the other thread, see each other's stores to code.
     const bytes = this.#dram.byteLength;
     this.#memory.codeShare ??= new CodeShare(bytes, new SharedArrayBuffer(CodeShare.bytes(bytes)));

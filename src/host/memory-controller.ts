@@ -29,6 +29,11 @@ export class MemoryController {
   /** Per page: HOST_KEY for the raw form, else the ASID whose decrypted view the page holds. */
   private readonly pageAsid: Uint16Array;
   private readonly keys: (Buffer | null)[] = [];
+  /**
+   * DRAM is also reachable from another host thread (HostMachine.share()): no guest key may be
+   * installed, since whoever holds the shared buffer would see the plaintext forms of its pages.
+   */
+  dramShared = false;
   /** One processor per decoded-code cache among the attached ones (a VM's vCPUs share one). */
   private readonly codeOwners: Cpu[] = [];
   /** Code decoded on other host threads over this DRAM (code-share.ts), once DRAM is shared. */
@@ -59,6 +64,8 @@ export class MemoryController {
     this.keySlots = {
       installKey(asid, key) {
         if (key.length !== KEY_BYTES) throw new Error(`an SEV key is ${KEY_BYTES} bytes`);
+        if (mc.dramShared)
+          throw new Error('no SEV guest key on DRAM that is shared with another host thread (--threads)');
         mc.keys[asid] = key;
       },
       sealInPlace(asid, hpa, bytes) {

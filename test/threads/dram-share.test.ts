@@ -21,6 +21,15 @@ describe('HostMachine.share', () => {
     expect(new HostMachine({ bytes: 1 << 20 }).busLock.buffer).not.toBe(a.busLock.buffer);
   });
 
+  it('installs no guest key on either side once shared (the buffer would show its plaintext pages)', () => {
+    const a = new HostMachine({ bytes: 1 << 20 });
+    const b = new HostMachine({ bytes: 1 << 20, dram: a.share() });
+    for (const m of [a, b]) {
+      const handle = m.psp.launchStart(HVEMU_SEV_ES_POLICY, randomBytes(16));
+      expect(() => m.psp.activate(handle, 1)).toThrow(/shared with another host thread/);
+    }
+  });
+
   it('refuses once a guest key is installed', () => {
     const a = new HostMachine({ bytes: 1 << 20 });
     a.psp.activate(a.psp.launchStart(HVEMU_SEV_ES_POLICY, randomBytes(16)), 1);
