@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { Decoder, DecoderOptions, FlowControl } from 'iced-x86';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Vendor } from '../../src/cpu/cpu.js';
+import { setTier2 } from '../../src/cpu/jit/tier2.js';
 import { run } from '../../src/cpu/run.js';
 import { runSevEsVm } from '../../src/sev-boot.js';
 import { runImageVm } from '../../src/vm-boot.js';
@@ -287,6 +288,20 @@ describe('random instruction bytes in every mode: bare, SVM, VMX, SEV-ES', () =>
   it.each(corpus.map((c, i) => [i, c.note.slice(0, 70), c.input] as const))(
     'corpus #%i: %s',
     (_i, _n, input) => runInput(input),
+  );
+
+  // The same inputs with every block compiled by tier 2 at once (CI runs test/fuzz with the default
+  // threshold, where a one-shot instruction is never compiled).
+  it.each(corpus.map((c, i) => [i, c.note.slice(0, 70), c.input] as const))(
+    'corpus #%i, every block compiled: %s',
+    (_i, _n, input) => {
+      const prev = setTier2(true, 0);
+      try {
+        runInput(input);
+      } finally {
+        setTier2(prev.enabled, prev.threshold);
+      }
+    },
   );
 
   it('the prologue enters each mode (a known instruction: UD2 gives #UD everywhere)', () => {

@@ -623,7 +623,9 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
           `${SEG[g]}Limit = cpu.segCheck[${g}] === 0 ? cpu.segLimit[${g}] - 3 : -16; ${SEG[g]}Base = cpu.segBase[${g}];`,
     )
     .join(' ');
-  const resetCaches = caches.map((c) => `${c}Page = -1;`).join(' ');
+  // No page: NaN equals no lpn. (-1 did: it is the page of 0xFFFFFFFFFFFFF000, whose accesses then
+  // hit an empty cache at RAM offset 0 instead of faulting.)
+  const resetCaches = caches.map((c) => `${c}Page = NaN;`).join(' ');
   // Where handlers are frequent, the flag record stays in the Cpu too (the names below become its
   // fields), so a handler call hands nothing over: the code is what tier 2 used to be per block.
   const flagLoad = cacheRegs ? LOAD_FLAGS : '';
@@ -655,7 +657,7 @@ return function ${name}(cpu, limit, start) {
   ${tier2Stats.enabled ? 'st.entries++; ' : ''}if (cpu.icount + ${total} > limit || !region.valid) { ${tier2Stats.enabled ? 'st.refused++; ' : ''}return false; }
   const base = cpu.rip - DELTAS[start];${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base < 0 || base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
   const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram8 = cpu.ram8, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
-  let ${caches.map((c) => `${c}Page = -1, ${c}Base = 0`).join(', ') || 'noCaches = 0'};
+  let ${caches.map((c) => `${c}Page = NaN, ${c}Base = 0`).join(', ') || 'noCaches = 0'};
   let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, csLimit = cpu.segLimit[CS];
   let ${[...segs].map((g) => `${SEG[g]}Limit = 0, ${SEG[g]}Base = 0, ${SEG[g]}BaseLo = 0, ${SEG[g]}BaseHi = 0`).join(', ') || 'noSegs = 0'};
   ${segState}
