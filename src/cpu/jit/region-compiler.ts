@@ -278,6 +278,7 @@ const enum FlagUse {
 function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
   switch (ins.op) {
     case Op.NOP:
+    case Op.PAUSE: // a test of interceptMask; the hand-over only when intercepted or counted
     case Op.MOV32_RR:
     case Op.TEST32_RR:
     case Op.INC32_R:
@@ -398,6 +399,8 @@ function mnemonic(ins: Insn): string {
   switch (ins.op) {
     case Op.NOP:
       return 'nop';
+    case Op.PAUSE:
+      return 'pause';
     case Op.MOV32_RR:
       return `mov ${d}, ${s}`;
     case Op.ALU32_RR:
