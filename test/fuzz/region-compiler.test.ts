@@ -1,19 +1,22 @@
 // The region compiler (tier 2) against the interpreter: a random loop of random instructions (ALU,
 // shifts and rotates, INC/DEC, loads and stores, flag readers such as SETcc, ADC, PUSHF, CMC,
-// conditional branches on random conditions, a CALL to a random routine, and now and then a store
-// that patches an instruction of the loop itself) runs on fresh machines with tier 2 off, eager,
-// and after a few runs of each block (so regions span several blocks). Every machine runs in the
-// same random slices of instructions; after each slice the architectural state must be the same:
-// RIP, all general registers, RFLAGS, the instruction count, the stop reason, and at the end the
-// data page and the stack. Faults are part of the game (a random index can leave RAM): the tiers
-// must agree on them too. 32-bit protected mode and 64-bit mode; in 64-bit mode a pick may carry
-// REX.W (64-bit ALU, moves, shifts, LEA, loads and stores in register pairs), and the registers
-// start with random upper halves.
+// conditional branches on random conditions, compares and tests with memory, PAUSE, a CALL to a
+// random routine, and now and then a store that patches an instruction of the loop itself) runs on
+// fresh machines with tier 2 off, eager, and after a few runs of each block (so regions span several
+// blocks). Every machine runs in the same random slices of instructions; after each slice the
+// architectural state must be the same: RIP, all general registers, RFLAGS, the instruction count,
+// the stop reason, and at the end the data page and the stack; with an intercept port that counts
+// PAUSEs and exits on every n-th (as a pause filter does), also the port's calls and the instruction
+// count at each. Faults are part of the game (a random index can leave RAM): the tiers must agree on
+// them too. 32-bit protected mode and 64-bit mode; in 64-bit mode a pick may carry REX.W (64-bit
+// ALU, moves, shifts, LEA, loads and stores in register pairs), and the registers start with random
+// upper halves.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Cpu } from '../../src/cpu/cpu.js';
 import { getFlags } from '../../src/cpu/flags.js';
 import { setTier2 } from '../../src/cpu/jit/tier2.js';
+import { InterceptKind } from '../../src/cpu/ports.js';
 import { run } from '../../src/cpu/run.js';
 import { makeLong64 } from '../support/long64.js';
 import { makePm32 } from '../support/pm32.js';
@@ -43,6 +46,8 @@ interface Program {
   /** 64-bit: the upper halves of the registers (ECX, ESP and EBP keep theirs at 0). */
   regsHi: number[];
   slices: number[];
+  /** 0: PAUSE is not intercepted; n: an intercept port counts PAUSEs and exits on every n-th (a pause filter). */
+  pauseFilter: number;
 }
 
 // Registers the random code may write: not ECX (the loop counter), ESP (the stack), EBP (the data pointer).
@@ -55,7 +60,7 @@ const WIDE = new Set([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 15, 16, 17, 18, 19, 20,
 /** Machine code for one pick; in 64-bit mode, bit 7 of `c` adds REX.W where it widens the form. */
 function encode(p: Pick, bits: 32 | 64): number[] {
   const code = encode32(p);
-  const k = p[0] % 28;
+  const k = p[0] % 29;
   return bits === 64 && p[3] & 0x80 && WIDE.has(k) ? [0x48, ...code] : code;
 }
 
@@ -65,7 +70,7 @@ function encode32(p: Pick): number[] {
   const d = DST[a % DST.length];
   const s = SRC[b % SRC.length];
   const modrm = (reg: number, rm: number) => 0xc0 | (reg << 3) | rm;
-  switch (kind % 28) {
+  switch (kind % 29) {
     case 0:
       return [0x89, modrm(s, d)]; // mov d, s
     case 1:
@@ -118,6 +123,8 @@ function encode32(p: Pick): number[] {
       return [0x88 | (c & 2), 0x45 | ((s & 3) << 3), b & 0x7f]; // mov byte [ebp + disp8], r8 / mov r8, byte [ebp + disp8]
     case 27:
       return [((c & 7) << 3) | (b & 2), modrm(s & 3, d & 3)]; // byte alu r8, r8
+    case 28:
+      return [0xf3, 0x90]; // pause (a NOP, or asks the intercept port: Program.pauseFilter)
     default:
       return [0x0f, 0xba, modrm(4 + (c & 3), d), b & 31]; // bt/bts/btr/btc d, imm8
   }
@@ -126,7 +133,7 @@ function encode32(p: Pick): number[] {
 /** Instructions whose flags a Jcc right after them reads. */
 function flagSetter(p: Pick, bits: 32 | 64): number[] {
   const code = flagSetter32(p);
-  return bits === 64 && p[3] & 0x80 && p[0] % 9 !== 8 ? [0x48, ...code] : code;
+  return bits === 64 && p[3] & 0x80 && p[0] % 15 !== 8 ? [0x48, ...code] : code;
 }
 
 function flagSetter32(p: Pick): number[] {
@@ -134,7 +141,8 @@ function flagSetter32(p: Pick): number[] {
   const d = DST[a % DST.length];
   const s = (c & 0x30) === 0 ? d : SRC[b % SRC.length]; // equal operands often: the boundary of every condition
   const modrm = (reg: number, rm: number) => 0xc0 | (reg << 3) | rm;
-  switch (kind % 9) {
+  const disp = (b & 31) * 4 + (c & 3); // in the data page, now and then unaligned
+  switch (kind % 15) {
     case 0:
       return [0x39, modrm(s, d)]; // cmp d, s
     case 1:
@@ -151,6 +159,18 @@ function flagSetter32(p: Pick): number[] {
       return [0xc1, modrm(4 + (c & 3), d), b & 31]; // shl/shr/sal/sar d, imm8
     case 7:
       return [0x01, modrm(s, d)]; // add d, s
+    case 9:
+      return [0x83, 0x7d, disp, [0, 1, 0xff, 0x80, 0x7f][c % 5]]; // cmp dword [ebp + disp8], imm8
+    case 10:
+      return [0x80, 0x7d, disp, [0, 1, 0xff, 0x80, 0x7f][c % 5]]; // cmp byte [ebp + disp8], imm8
+    case 11:
+      return [0x39 | (c & 2), 0x45 | (s << 3), disp]; // cmp [ebp + disp8], s / cmp s, [ebp + disp8]
+    case 12:
+      return [0xf7, 0x45, disp, c & 0xff, 0, a & 1 ? 0x80 : 0, 0]; // test dword [ebp + disp8], imm32
+    case 13:
+      return [0xf6, 0x45, disp, c & 0xff]; // test byte [ebp + disp8], imm8
+    case 14:
+      return [0xf3, 0x90, 0x83, 0x7d, disp, c & 1]; // pause; cmp dword [ebp + disp8], 0/1 (a spin loop)
     default:
       return [0xf6, modrm(0, b & 3), c & 0xff]; // test r8, imm8
   }
@@ -213,7 +233,7 @@ function build(p: Program): Built {
   return { bytes: out };
 }
 
-function machine(p: Program, code: number[]): { cpu: Cpu; ram: Uint8Array } {
+function machine(p: Program, code: number[]): { cpu: Cpu; ram: Uint8Array; calls: number[] } {
   const m = p.bits === 32 ? makePm32() : makeLong64();
   m.ram.set(code, CODE);
   for (let i = 0; i < 128; i++) m.ram[DATA + i] = (i * 37 + p.iters) & 0xff;
@@ -230,7 +250,18 @@ function machine(p: Program, code: number[]): { cpu: Cpu; ram: Uint8Array } {
   }
   cpu.r32[2 * 5] = DATA; // ebp
   cpu.rip = CODE;
-  return { cpu, ram: m.ram };
+  const calls: number[] = [];
+  if (p.pauseFilter > 0) {
+    cpu.interceptMask |= 1 << InterceptKind.PAUSE;
+    cpu.intercept = {
+      intercept: (kind) => {
+        // Where the core stands when it asks: the port (SVM's pause filter, VMX's PLE) may read it.
+        calls.push(kind, cpu.icount);
+        return kind === InterceptKind.PAUSE && calls.length % (2 * p.pauseFilter) === 0;
+      },
+    };
+  }
+  return { cpu, ram: m.ram, calls };
 }
 
 interface Snapshot {
@@ -262,10 +293,10 @@ afterAll(() => setTier2(saved.enabled, saved.threshold));
 /** Run the program in slices on one machine per tier; every tier's trace must be the interpreter's. */
 function check(p: Program): void {
   const { bytes } = build(p);
-  const traces: { name: string; states: Snapshot[]; memory: number[] }[] = [];
+  const traces: { name: string; states: Snapshot[]; memory: number[]; calls: number[] }[] = [];
   for (const t of [{ name: 'interpreter', enabled: false, threshold: 0 }, ...TIERS]) {
     setTier2(t.enabled, t.threshold);
-    const { cpu, ram } = machine(p, bytes);
+    const { cpu, ram, calls } = machine(p, bytes);
     const states: Snapshot[] = [];
     for (const n of p.slices) {
       const stop = run(cpu, n);
@@ -273,12 +304,13 @@ function check(p: Program): void {
       if (cpu.halted) break;
     }
     const memory = [...ram.subarray(DATA, DATA + 128), ...ram.subarray(STACK - 64, STACK)];
-    traces.push({ name: t.name, states, memory });
+    traces.push({ name: t.name, states, memory, calls });
   }
   setTier2(false);
   for (const t of traces.slice(1)) {
     expect({ tier: t.name, states: t.states }).toEqual({ tier: t.name, states: traces[0].states });
     expect({ tier: t.name, memory: t.memory }).toEqual({ tier: t.name, memory: traces[0].memory });
+    expect({ tier: t.name, calls: t.calls }).toEqual({ tier: t.name, calls: traces[0].calls });
   }
 }
 
@@ -312,6 +344,7 @@ const program = (bits: 32 | 64) =>
       },
     ),
     slices: fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 12 }),
+    pauseFilter: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 })),
   });
 
 describe('region compiler against the interpreter (random loops)', () => {

@@ -278,6 +278,7 @@ const enum FlagUse {
 function inlineForm(ins: Insn, last: boolean, codeSize: number): boolean {
   switch (ins.op) {
     case Op.NOP:
+    case Op.PAUSE: // a test of interceptMask; the hand-over only when intercepted or counted
     case Op.MOV32_RR:
     case Op.TEST32_RR:
     case Op.INC32_R:
@@ -398,6 +399,8 @@ function mnemonic(ins: Insn): string {
   switch (ins.op) {
     case Op.NOP:
       return 'nop';
+    case Op.PAUSE:
+      return 'pause';
     case Op.MOV32_RR:
       return `mov ${d}, ${s}`;
     case Op.ALU32_RR:
@@ -870,11 +873,21 @@ class Gen {
       // An instruction the hypervisor may intercept asks its port here: a hit leaves the region
       // with RIP at the instruction and ATT_VMEXIT, a status instead of a thrown VMEXIT.
       const info = ins.op === Op.CPUID ? 'r32[0], r32[2]' : '0, 0';
+      if (ins.op === Op.PAUSE) {
+        // Outside an intercept PAUSE is a NOP (the interpreter asks only when interceptMask says
+        // so): the hand-over runs only when the hypervisor intercepts or counts it (pause filter,
+        // PLE), and the spin loop keeps its registers and page caches in locals.
+        this.put(
+          `if (cpu.interceptMask & ${1 << kind}) { k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; ` +
+            `if (cpu.intercept !== null && cpu.intercept.intercept(${kind}, 0, 0)) { ${why(RegionExit.ATTENTION)}cpu.attention |= ATT_VMEXIT; ic += ${i}; exitAt = ${end - ins.len}; break run; } /*LOAD_ALL*/ }`,
+        );
+        return;
+      }
       this.put(
         `k = ${~id}; /*STORE_ALL*/ cpu.rip = base + ${end}; cpu.icount = ic; ` +
           `if (cpu.interceptMask & ${1 << kind} && cpu.intercept !== null && cpu.intercept.intercept(${kind}, ${info})) { ${why(RegionExit.ATTENTION)}cpu.attention |= ATT_VMEXIT; ic += ${i}; exitAt = ${end - ins.len}; break run; } ` +
-          // PAUSE does nothing else; the others ask again in their handler (no side effect) and run.
-          `${ins.op === Op.PAUSE ? '' : `${countCall(handlerName(ins))}execute(cpu, I[${id}]);`} /*LOAD_ALL*/`,
+          // They ask again in their handler (no side effect) and run.
+          `${countCall(handlerName(ins))}execute(cpu, I[${id}]); /*LOAD_ALL*/`,
       );
       return;
     }
