@@ -641,8 +641,8 @@ export function compileRegion(cpu: Cpu, entry: Block): CompiledRegion | null {
     `case ${HANDLER_CASE}: { k = ~hk; /*STORE_ALL*/ cpu.rip = base + END_OF[hk]; cpu.icount = ic; execute(cpu, I[hk]); /*LOAD_ALL*/ sl = 1; block = resume; continue run; }`,
   );
   const raw = cases.join('\n');
-  const usesState = /\b(tlbR|tlbW|stackFlat|csLimit)\b/.test(raw);
-  const loadF = `${flagLoad} ${resetCaches} ${usesState ? 'tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; csLimit = cpu.segLimit[CS];' : ''} ${segState}`;
+  const usesState = /\b(tlbR|tlbW|stackFlat|codeLimit)\b/.test(raw);
+  const loadF = `${flagLoad} ${resetCaches} ${usesState ? 'tlbR = cpu.tlbRead; tlbW = cpu.tlbWrite; stackFlat = cpu.stackFlat32; codeLimit = cpu.segLimit[CS];' : ''} ${segState}`;
   const body0 = raw
     .replaceAll('/*LOAD_ALL*/', `${loadR} ${loadF}`)
     .replaceAll('/*STORE_ALL*/', `${storeR} ${storeF}`)
@@ -661,7 +661,8 @@ return function ${name}(cpu, limit, start) {
   const base = cpu.rip - DELTAS[start];${codeSize === 64 ? '\n  const baseHi = Math.floor(base / TWO32), baseLo = base - baseHi * TWO32;' : ''}${codeSize === 32 ? `\n  if (base < 0 || base + ${maxEnd - 1} > cpu.segLimit[CS]) return false;` : ''}
   const r32 = cpu.r32, lf = cpu.lf, sv = cpu.lfSaved, ram = cpu.ram, ram8 = cpu.ram8, ram32 = cpu.ram32, tlbTag = cpu.tlbTag, tlbPhys = cpu.tlbPhys;
   let ${caches.map((c) => `${c}Page = NaN, ${c}Base = 0`).join(', ') || 'noCaches = 0'};
-  let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, csLimit = cpu.segLimit[CS];
+  // CS's limit for a return target (codeLimit: a CS override in the region declares csLimit).
+  let tlbR = cpu.tlbRead, tlbW = cpu.tlbWrite, stackFlat = cpu.stackFlat32, codeLimit = cpu.segLimit[CS];
   let ${[...segs].map((g) => `${SEG[g]}Limit = 0, ${SEG[g]}Base = 0, ${SEG[g]}BaseLo = 0, ${SEG[g]}BaseHi = 0`).join(', ') || 'noSegs = 0'};
   ${segState}
   let ${regs.map((r) => `${REG32[r]} = r32[${2 * r}], ${REG32[r]}_hi = r32[${2 * r + 1}]`).join(', ') || 'unused = 0'};
@@ -1601,7 +1602,7 @@ class Gen {
     const slow = `{ ${this.outOfLine()} }`;
     if (this.codeSize === 32) {
       this.put(
-        `k = ${id}; t = 0; if (stackFlat) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, `t = ${ramGet('pa')} >>> 0;`, 't = readLin32(cpu, sp) >>> 0;', `m${id}`, this.caches)} if (t > csLimit) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
+        `k = ${id}; t = 0; if (stackFlat) { const sp = ${sp} >>> 0; ${tlbAccess('sp', true, false, 4, `t = ${ramGet('pa')} >>> 0;`, 't = readLin32(cpu, sp) >>> 0;', `m${id}`, this.caches)} if (t > codeLimit) ${slow} else ${sp} = (sp + ${4 + ins.imm}) | 0; } else ${slow}`,
       );
     } else {
       this.put(
