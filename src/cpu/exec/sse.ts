@@ -683,6 +683,8 @@ function shiftReg(cpu: Cpu, r: number, group: number, kind: number, c: number): 
 
 /** EMMS: every x87 tag empty, so x87 code can follow MMX code; TOP is 0 as after any MMX instruction. */
 export function emms(cpu: Cpu, insn: Insn): void {
+  // "NP 0F 77" (SDM): a 66, F2 or F3 prefix makes it undefined, before any #NM.
+  if (insn.pfx !== 0) undefinedOpcode(cpu);
   checkMmx(cpu, insn);
   mmxEnter(cpu);
   cpu.ftw = 0xffff;
