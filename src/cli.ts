@@ -222,7 +222,7 @@ const RUN_FLAGS = {
   threads: {
     type: 'boolean',
     default: 'off',
-    help: 'run each vCPU on its own host thread (with --arch svm|vmx; not with --sev-es, --gdb, --trace, --perfetto or input): real parallelism, not reproducible; the default scheduler is deterministic (docs/scheduling.md)',
+    help: 'run each vCPU on its own host thread (with --arch svm|vmx; not with --sev-es, --gdb, --trace or --perfetto): real parallelism, not reproducible; the default scheduler is deterministic (docs/scheduling.md)',
   },
   stats: {
     type: 'boolean',
